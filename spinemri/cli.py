@@ -1,0 +1,93 @@
+"""Command line entry point ``spinemri``: argument parsing only.
+
+Each sub-command lives in its own module under :mod:`spinemri.commands` with
+two functions, ``add_parser(subparsers)`` and ``run(args) -> int``; this module
+wires them together, sets up logging and maps errors to exit codes:
+
+* 0 — success;
+* 1 — some cases failed (cohort run), or a :class:`SpinemriError` that is not
+  about the input itself;
+* 2 — bad usage, or no usable input (a single-case command whose input is
+  refused: missing file, unreadable DICOM, mask on another grid, ...).
+
+Unexpected exceptions are bugs and show their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import InputError, LabelSchemeError, GeometryError, SpinemriError
+
+__all__ = ["build_parser", "main", "COMMANDS"]
+
+#: Sub-command name -> module under spinemri.commands (explicit, no discovery by naming convention).
+COMMANDS: dict[str, str] = {
+    "info": "spinemri.commands.info",
+    "phantom": "spinemri.commands.phantom",
+    "measure": "spinemri.commands.measure",
+    "link": "spinemri.commands.link",
+    "analyze": "spinemri.commands.analyze",
+    "run": "spinemri.commands.run",
+}
+
+_INPUT_ERRORS = (InputError, GeometryError, LabelSchemeError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="spinemri",
+        description="Per-vertebra metastatic marrow burden from spine MRI, linked to pain scores.",
+    )
+    parser.add_argument("--version", action="version", version=f"spinemri {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--log-file", help="also write the log to this file")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built yet
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def _setup_logging(verbose: int, log_file: str | None) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    root = logging.getLogger("spinemri")
+    root.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.log_file)
+    try:
+        return int(args.func(args))
+    except SpinemriError as exc:
+        if args.debug:
+            raise
+        print(f"spinemri {args.command}: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, _INPUT_ERRORS) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

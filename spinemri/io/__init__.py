@@ -1,0 +1,1 @@
+"""File input and output: the only place (with report/ and pipeline) that touches files."""
