@@ -1,0 +1,1 @@
+"""Reports: figures, QC overlays, HTML, provenance (may write files)."""
