@@ -217,6 +217,11 @@ class Volume:
         """Array axis closest to patient left-right (the sagittal slice axis)."""
         return lr_axis(self.affine)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # meta is a MappingProxyType (not picklable): rebuild from plain parts, e.g. to send
+        # a Volume to a worker process or a Dask cluster.
+        return (Volume, (np.asarray(self.data), np.asarray(self.affine), dict(self.meta)))
+
     def with_data(self, data: npt.ArrayLike, **meta: Any) -> Volume:
         """A new Volume on the same grid with other voxel values (and extra meta)."""
         arr = np.asarray(data)
