@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["as_dict", "check_known_keys"]
+__all__ = ["as_dict", "check_known_keys", "RunConfig"]
 
 
 def as_dict(params: Any) -> dict[str, Any]:
@@ -33,8 +33,282 @@ def check_known_keys(cls: type, keys: Any, where: str = "") -> None:
 
 # --- segmentation and metrics (owner: measure work) ---------------------------------------
 
+SEGMENT_METHODS = ("robust", "local", "otsu", "fixed")
+POLARITIES = ("bright", "dark")
+CONNECTIVITIES = (6, 18, 26)
+
+
+def _check_range(cls: str, name: str, value: float, lo: float, hi: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (lo <= float(value) <= hi):
+        raise ConfigError(f"{cls}.{name} = {value!r} is out of range; expected a number in [{lo:g}, {hi:g}]")
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """How hyperintense (or hypointense) lesion voxels are found in each vertebra.
+
+    Parameters
+    ----------
+    method : {"robust", "local", "otsu", "fixed"}, default "robust"
+        ``robust``: threshold = median ± k·1.4826·MAD of the patient's pooled
+        vertebral marrow; ``local``: the same statistic from each vertebra's
+        neighbouring vertebrae (itself excluded); ``otsu``: Otsu's threshold
+        of each vertebra's own voxels; ``fixed``: ``fixed_threshold``.
+    k : float, default 3.0
+        Number of robust standard deviations (1.4826·MAD) above (below for
+        ``dark``) the reference median; 0.5 <= k <= 20.
+    polarity : {"bright", "dark"}, default "bright"
+        ``bright``: lesions are brighter than marrow (STIR, fat-saturated T2);
+        ``dark``: darker (T1).
+    fixed_threshold : float or None, default None
+        Absolute intensity threshold, required when ``method="fixed"``.
+    min_lesion_mm3 : float, default 20.0
+        Connected lesions smaller than this (mm³, the whole 3-D lesion before it
+        is split between vertebrae) are dropped; 0 <= value <= 1e5.
+    connectivity : {6, 18, 26}, default 26
+        3-D voxel connectivity of lesion components.
+    margin_mm : float, default 1.0
+        Rim of each vertebra (mm, ellipsoidal erosion in physical units) that
+        is excluded from the reference statistics and in which a lesion may not
+        *start*: a candidate component is kept only when it reaches the
+        eroded core; kept lesions extend to the vertebra boundary. Guards
+        against partial volume with bright discs and dark cortex; 0 <= value <= 20.
+    n4 : bool, default False
+        Correct the image with SimpleITK's N4 bias-field filter (masked to the
+        vertebrae) before thresholding.
+    n4_shrink : int, default 2
+        Shrink factor of the N4 fit (speed); 1 <= value <= 16.
+    n4_iterations : int, default 50
+        N4 iterations per fitting level (4 levels); 1 <= value <= 1000.
+    neighbours : int, default 2
+        For ``local``: vertebrae taken on each side (cranial and caudal, in the
+        order present in the mask); 1 <= value <= 12.
+    """
+
+    method: str = "robust"
+    k: float = 3.0
+    polarity: str = "bright"
+    fixed_threshold: float | None = None
+    min_lesion_mm3: float = 20.0
+    connectivity: int = 26
+    margin_mm: float = 1.0
+    n4: bool = False
+    n4_shrink: int = 2
+    n4_iterations: int = 50
+    neighbours: int = 2
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        if self.method not in SEGMENT_METHODS:
+            raise ConfigError(f"{name}.method = {self.method!r}; expected one of {', '.join(SEGMENT_METHODS)}")
+        if self.polarity not in POLARITIES:
+            raise ConfigError(f"{name}.polarity = {self.polarity!r}; expected one of {', '.join(POLARITIES)}")
+        if self.connectivity not in CONNECTIVITIES:
+            raise ConfigError(f"{name}.connectivity = {self.connectivity!r}; expected 6, 18 or 26")
+        _check_range(name, "k", self.k, 0.5, 20.0)
+        _check_range(name, "min_lesion_mm3", self.min_lesion_mm3, 0.0, 1e5)
+        _check_range(name, "margin_mm", self.margin_mm, 0.0, 20.0)
+        _check_range(name, "n4_shrink", self.n4_shrink, 1, 16)
+        _check_range(name, "n4_iterations", self.n4_iterations, 1, 1000)
+        _check_range(name, "neighbours", self.neighbours, 1, 12)
+        if not isinstance(self.n4, bool):
+            raise ConfigError(f"{name}.n4 = {self.n4!r}; expected True or False")
+        for field_name in ("n4_shrink", "n4_iterations", "neighbours"):
+            if int(getattr(self, field_name)) != getattr(self, field_name):
+                raise ConfigError(f"{name}.{field_name} = {getattr(self, field_name)!r}; expected an integer")
+        if self.method == "fixed":
+            if self.fixed_threshold is None:
+                raise ConfigError(
+                    f"{name}: method 'fixed' needs fixed_threshold (an absolute intensity; CLI: --fixed-threshold)"
+                )
+            _check_range(name, "fixed_threshold", self.fixed_threshold, -1e12, 1e12)
+
+
+@dataclass(frozen=True)
+class MetricsParams:
+    """Options of the per-vertebra tables.
+
+    Parameters
+    ----------
+    intensity_erosion_mm : float, default 0.0
+        ``mean_intensity`` and ``median_intensity`` of a vertebra are taken
+        over the vertebra eroded by this margin (mm, ellipsoid in physical
+        units; 0 = the whole vertebra); 0 <= value <= 20. Volumes, ratios and
+        lesion metrics always use the whole vertebra.
+    """
+
+    intensity_erosion_mm: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_range(type(self).__name__, "intensity_erosion_mm", self.intensity_erosion_mm, 0.0, 20.0)
+
+
 
 # --- link and statistics (owner: link/analyze work) ---------------------------------------
 
 
+@dataclass(frozen=True)
+class LinkParams:
+    """How a clinical table is joined to the per-patient imaging table (``spinemri link``).
+
+    Parameters
+    ----------
+    id_column : str, default "patient_id"
+        Patient id column of the clinical table (the imaging table always uses ``patient_id``).
+    vas_column : str, default "vas"
+        Pain score column of the clinical table; written as ``vas`` in the linked table.
+    date_column : str or None, default None
+        Date of the pain assessment in the clinical table. With it, duplicate ids are
+        resolved by taking the VAS nearest the scan date within ``window_days``.
+    scan_date_column : str, default "scan_date"
+        Column of the imaging table holding the scan date (used when present and no
+        explicit ``scan_dates`` are passed).
+    window_days : float, default 30.0
+        Largest distance, in days, between a VAS assessment and the scan for the VAS to
+        be used (applied whenever both dates are known).
+    vas_min, vas_max : float, default 0.0 and 10.0
+        Valid VAS range (inclusive). Values outside are excluded and reported, never clipped.
+    collision_prefix : str, default "clinical_"
+        Prefix given to clinical columns whose names collide with imaging columns.
+    """
+
+    id_column: str = "patient_id"
+    vas_column: str = "vas"
+    date_column: str | None = None
+    scan_date_column: str = "scan_date"
+    window_days: float = 30.0
+    vas_min: float = 0.0
+    vas_max: float = 10.0
+    collision_prefix: str = "clinical_"
+
+    def __post_init__(self) -> None:
+        for name in ("id_column", "vas_column", "scan_date_column", "collision_prefix"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"LinkParams.{name} must be a non-empty string, got {getattr(self, name)!r}")
+        if self.date_column is not None and (not isinstance(self.date_column, str) or not self.date_column):
+            raise ConfigError(f"LinkParams.date_column must be a column name or None, got {self.date_column!r}")
+        if not (self.window_days >= 0):
+            raise ConfigError(f"LinkParams.window_days must be >= 0 days, got {self.window_days!r}")
+        if not (self.vas_min < self.vas_max):
+            raise ConfigError(
+                f"LinkParams: vas_min ({self.vas_min!r}) must be smaller than vas_max ({self.vas_max!r})"
+            )
+
+
+@dataclass(frozen=True)
+class StatsParams:
+    """Parameters of the study's analyses (``spinemri analyze``); see docs/statistics.md.
+
+    Parameters
+    ----------
+    ci_level : float, default 0.95
+        Confidence level of every interval.
+    min_patients : int, default 3
+        Fewer patients with a VAS than this and no analysis is computed.
+    small_group_n : int, default 5
+        Groups smaller than this are flagged with a warning in summary.json and the report.
+    exclude_regions : tuple of str, default ("none",)
+        ``dominant_region`` values left out of the Kruskal-Wallis comparison.
+    mild_max, moderate_max : float, default 3.0 and 6.0
+        Pain categories: mild VAS <= mild_max, moderate <= moderate_max, severe above
+        (0-3 / 4-6 / 7-10 on the integer scale).
+    severe_vas : float, default 7.0
+        VAS at or above which pain is "severe" (the prediction target).
+    ols_predictors : tuple of str, default ("lumbar_involved", "n_involved", "hi_area_ratio")
+        Predictors of the OLS and ordinal models.
+    prediction_features : tuple of str
+        Imaging metrics of the cross-validated logistic model of severe pain.
+    cv_folds : int, default 5
+        Stratified folds (reduced to the size of the smaller class when needed, >= 2).
+    logistic_c : float, default 1.0
+        Inverse L2 penalty of the logistic regression (features are standardised).
+    seed : int, default 0
+        Seed of the fold assignment.
+    """
+
+    ci_level: float = 0.95
+    min_patients: int = 3
+    small_group_n: int = 5
+    exclude_regions: tuple[str, ...] = ("none",)
+    mild_max: float = 3.0
+    moderate_max: float = 6.0
+    severe_vas: float = 7.0
+    ols_predictors: tuple[str, ...] = ("lumbar_involved", "n_involved", "hi_area_ratio")
+    prediction_features: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio", "lumbar_involved")
+    cv_folds: int = 5
+    logistic_c: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0.5 < self.ci_level < 1):
+            raise ConfigError(f"StatsParams.ci_level must be in (0.5, 1), got {self.ci_level!r}")
+        if int(self.min_patients) < 3:
+            raise ConfigError(f"StatsParams.min_patients must be >= 3, got {self.min_patients!r}")
+        if int(self.small_group_n) < 1:
+            raise ConfigError(f"StatsParams.small_group_n must be >= 1, got {self.small_group_n!r}")
+        if not (self.mild_max < self.moderate_max):
+            raise ConfigError(
+                f"StatsParams: mild_max ({self.mild_max!r}) must be below moderate_max ({self.moderate_max!r})"
+            )
+        if int(self.cv_folds) < 2:
+            raise ConfigError(f"StatsParams.cv_folds must be >= 2, got {self.cv_folds!r}")
+        if not (self.logistic_c > 0):
+            raise ConfigError(f"StatsParams.logistic_c must be > 0, got {self.logistic_c!r}")
+        for name in ("exclude_regions", "ols_predictors", "prediction_features"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"StatsParams.{name} must be a tuple of column names, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if not self.ols_predictors or not self.prediction_features:
+            raise ConfigError("StatsParams: ols_predictors and prediction_features must not be empty")
+
+
 # --- cohort run (owner: pipeline work) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Options of a cohort run (``spinemri run``); recorded in provenance.json.
+
+    Parameters
+    ----------
+    workers : int, default 1
+        Worker processes (1 = run in this process).
+    scheduler : str or None, default None
+        ``"local"`` for a Dask LocalCluster of ``workers`` processes, or a Dask
+        scheduler address (``tcp://host:8786``). None = no Dask.
+    scheme : str, default "auto"
+        Label scheme name or JSON/YAML file (DESIGN §3).
+    method : str, default "robust"
+        Lesion threshold method (DESIGN §4).
+    series : str or None, default None
+        DICOM series choice: SeriesInstanceUID, SeriesNumber or a regular
+        expression matched against SeriesDescription.
+    resample_mask : bool, default False
+        Resample masks on another grid (nearest-neighbour) instead of failing the case.
+    force : bool, default False
+        Recompute every case, ignoring finished results of an earlier run.
+    segment : tuple of (str, value) pairs, default ()
+        Further segmentation parameters (``k``, ``polarity``, ``min_lesion_mm3``,
+        ...), passed to :func:`spinemri.measure`.
+    """
+
+    workers: int = 1
+    scheduler: str | None = None
+    scheme: str = "auto"
+    method: str = "robust"
+    series: str | None = None
+    resample_mask: bool = False
+    force: bool = False
+    segment: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"workers must be a whole number >= 1, got {self.workers!r}")
+        if self.scheduler is not None and not str(self.scheduler).strip():
+            raise ConfigError("scheduler must be 'local' or a Dask scheduler address")
+        object.__setattr__(self, "segment", tuple(sorted((str(k), v) for k, v in dict(self.segment).items())))
+
+    def measure_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`spinemri.measure` (everything that changes results)."""
+        return {"scheme": self.scheme, "method": self.method, **dict(self.segment)}

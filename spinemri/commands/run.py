@@ -1,0 +1,74 @@
+"""``spinemri run COHORT --out DIR``: the whole pipeline over a cohort."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="measure every case of a cohort folder, link to the clinical table and analyze",
+        description=(
+            "Measure every case of COHORT (one sub-folder per patient holding the image and a mask file whose "
+            "name contains mask, seg, label or vert), write combined tables, QC images, lesion masks, errors.csv "
+            "and provenance.json to DIR; with a clinical table (--clinical, or COHORT/clinical.csv) also link "
+            "and analyze. Rerunning into the same DIR skips unchanged cases. Exit status: 0 all cases done, "
+            "1 some failed (see DIR/errors.csv), 2 bad usage or no usable input."
+        ),
+    )
+    p.add_argument("cohort", help="cohort folder (one sub-folder per patient)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--clinical", help="clinical CSV/TSV/XLSX with patient_id and vas (default COHORT/clinical.csv)")
+    p.add_argument("--manifest", help="CSV with patient_id,image,mask overriding folder discovery")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--scheduler", help="'local' for a Dask LocalCluster, or a Dask scheduler address")
+    p.add_argument("--scheme", default="auto", help="label scheme: auto, verse, totalseg, spider, ... or a file")
+    p.add_argument("--method", default="robust", choices=["robust", "local", "otsu", "fixed"],
+                   help="lesion threshold method (default robust)")
+    p.add_argument("--polarity", choices=["bright", "dark"], help="lesions brighter (STIR, default) or darker (T1)")
+    p.add_argument("--k", type=float, help="MAD multiplier of the robust/local threshold")
+    p.add_argument("--min-lesion-mm3", type=float, help="drop lesion components smaller than this")
+    p.add_argument("--series", help="DICOM series: SeriesInstanceUID, SeriesNumber or a regex on the description")
+    p.add_argument("--resample-mask", action="store_true", help="resample masks on another grid instead of failing")
+    p.add_argument("--force", action="store_true", help="recompute every case")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..params import RunConfig
+    from ..pipeline import run_cohort
+
+    segment = {k: v for k, v in (("polarity", args.polarity), ("k", args.k), ("min_lesion_mm3", args.min_lesion_mm3))
+               if v is not None}
+    config = RunConfig(workers=args.workers, scheduler=args.scheduler, scheme=args.scheme, method=args.method,
+                       series=args.series, resample_mask=args.resample_mask, force=args.force,
+                       segment=tuple(segment.items()))
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit="case", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(outcome: Any, total: int) -> None:
+        if bar is not None:
+            if bar.total != total:
+                bar.reset(total=total)
+            bar.update(1)
+            if outcome is not None and not outcome.ok:
+                bar.write(f"failed: {outcome.patient_id} ({outcome.stage}): {outcome.message}", file=sys.stderr)
+
+    try:
+        summary = run_cohort(args.cohort, args.out, clinical=args.clinical, manifest=args.manifest, config=config,
+                             progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        print(summary.line(), file=sys.stderr)
+        for note in summary.notes:
+            print(note, file=sys.stderr)
+    return summary.exit_code

@@ -1,0 +1,161 @@
+"""Run one function over many items: serially, in a process pool, or on a Dask cluster.
+
+Every backend yields ``(item, outcome)`` pairs as items finish, where
+``outcome`` is the function's return value or a :class:`WorkerFailure` when
+the worker process died or the cluster lost the task. Exceptions raised by the
+function itself are the function's business: spinemri's case function catches
+its own errors and returns them as data, so a bad case never stops a run.
+
+Backends:
+
+* ``serial`` — in this process (``workers=1``, no scheduler);
+* ``processes`` — :class:`concurrent.futures.ProcessPoolExecutor` with
+  ``workers`` processes; a worker that dies (segfault, OOM kill) breaks the
+  pool, which is rebuilt and the unfinished items retried; an item that breaks
+  a pool twice, the second time running alone, is reported as a
+  :class:`WorkerFailure` and the run goes on;
+* ``dask`` — a ``dask.distributed`` client: ``scheduler="local"`` starts a
+  ``LocalCluster`` of ``workers`` single-threaded processes; any other value is
+  a scheduler address (``tcp://host:8786``). Dask retries a task whose worker
+  died (``distributed.scheduler.allowed-failures``) and then reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+__all__ = ["WorkerFailure", "run_map", "backend_name"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """An item whose worker died or whose task the cluster lost."""
+
+    error: str
+    message: str
+
+
+def backend_name(workers: int, scheduler: str | None) -> str:
+    """``serial``, ``processes`` or ``dask`` for these options."""
+    if scheduler:
+        return "dask"
+    return "serial" if workers <= 1 else "processes"
+
+
+def run_map(
+    fn: Callable[[T], Any],
+    items: Sequence[T],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> Iterator[tuple[T, Any]]:
+    """Yield ``(item, fn(item) or WorkerFailure)`` as items complete (order not guaranteed)."""
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    if not items:
+        return
+    kind = backend_name(workers, scheduler)
+    if kind == "serial":
+        for item in items:
+            yield item, fn(item)
+    elif kind == "processes":
+        yield from _run_processes(fn, items, workers)
+    else:
+        assert scheduler is not None
+        yield from _run_dask(fn, items, workers, scheduler)
+
+
+def _mp_context() -> Any:
+    # forkserver/spawn avoid inheriting threads and locks from the parent (numpy, logging);
+    # fork is kept where others are unavailable.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> Iterator[tuple[T, Any]]:
+    pending = list(range(len(items)))
+    breaks = [0] * len(items)
+    ctx = _mp_context()
+    while pending:
+        alone = [i for i in pending if breaks[i] >= 1]
+        batch = pending if not alone else alone[:1]
+        n = 1 if alone else min(workers, len(batch))
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+            futures: dict[Future[Any], int] = {pool.submit(fn, items[i]): i for i in batch}
+            done_ids: set[int] = set()
+            broken = False
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    i = futures[fut]
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    done_ids.add(i)
+                    yield items[i], result
+                if broken:
+                    break
+        unfinished = [i for i in batch if i not in done_ids]
+        if broken:
+            if alone:
+                i = batch[0]
+                log.warning("a worker process died while running item %d alone; reporting it as failed", i)
+                yield items[i], WorkerFailure(
+                    "WorkerDied", "the worker process died (crash or out of memory) while processing this case"
+                )
+                done_ids.add(i)
+                unfinished = []
+            else:
+                log.warning("a worker process died; retrying %d unfinished item(s)", len(unfinished))
+                for i in unfinished:
+                    breaks[i] += 1
+        pending = [i for i in pending if i not in done_ids]
+
+
+def _run_dask(fn: Callable[[T], Any], items: Sequence[T], workers: int, scheduler: str) -> Iterator[tuple[T, Any]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigError(
+            "--scheduler needs dask.distributed: pip install 'spinemri[dask]'"
+        ) from exc
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as exc:
+            raise ConfigError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
+    try:
+        futures = {client.submit(fn, item, pure=False): idx for idx, item in enumerate(items)}
+        for fut in as_completed(list(futures)):
+            idx = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # KilledWorker, CancelledError, ...: the cluster lost the task
+                result = WorkerFailure(type(exc).__name__, f"the Dask cluster could not run this case: {exc}")
+            yield items[idx], result
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
