@@ -1,0 +1,547 @@
+"""DICOM input: find the series in a folder, pick one, load it as a :class:`~spinemri.volume.Volume`.
+
+Public functions:
+
+* :func:`is_dicom_file` — cheap test used by :func:`spinemri.io.load.load_volume`;
+* :func:`list_series` — one :class:`SeriesInfo` per series found under a folder
+  (headers only, ``stop_before_pixels=True``);
+* :func:`pick_series` — the documented choice among several series (also used
+  by the cohort runner);
+* :func:`load_dicom` — a folder or a single file (classic single-frame series,
+  one enhanced multi-frame file, or one Siemens mosaic) as a 3-D Volume.
+
+How files are grouped
+---------------------
+Files are grouped by ``(SeriesInstanceUID, SeriesNumber)``, not by
+SeriesInstanceUID alone: some exports (dcm_qa_ts, nine transfer syntaxes of one
+image) reuse one SeriesInstanceUID for several series that differ only in
+SeriesNumber; grouping by UID alone would stack nine copies of one slice.
+
+How a series is chosen (:func:`pick_series`)
+--------------------------------------------
+1. ``series`` given: it must match exactly one series, by SeriesInstanceUID,
+   by SeriesNumber (digits) or as a case-insensitive regular expression searched
+   in SeriesDescription (tried in that order).
+2. Otherwise localizers are dropped (see :attr:`SeriesInfo.is_localizer`); one
+   remaining series is taken. With several, each gets a rank: 3 = sagittal
+   fluid-sensitive (description mentions STIR, TIRM, fat-sat/fs, SPAIR, SPIR or
+   Dixon water), 2 = sagittal T2, 1 = other sagittal, 0 = other planes. The one
+   series with the highest rank is taken; a tie raises :class:`DicomError`
+   listing every series and asking for ``series=`` (CLI ``--series``).
+
+Geometry, pixel decoding and 4-D / mosaic handling live in
+:mod:`spinemri.io.dicom_volume`; docs/coordinates.md explains the affine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DicomError, InputError
+from ..volume import Volume
+
+__all__ = [
+    "SeriesInfo",
+    "is_dicom_file",
+    "list_series",
+    "pick_series",
+    "load_dicom",
+    "plane_of",
+    "series_rank",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Elements larger than this (bytes) are not read while scanning headers for loading.
+DEFER_SIZE = 8192
+
+#: A slice normal more than this many degrees from every patient axis is "oblique".
+OBLIQUE_DEG = 30.0
+
+#: A series of at most this many images in another plane than the study's main series is a scout.
+SCOUT_MAX_IMAGES = 3
+
+ENHANCED_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.3",  # Enhanced MR Color Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
+}
+
+_FLUID_TOKENS = {"stir", "tirm", "fs", "fatsat", "spair", "spir", "water", "fse_fs", "fsat"}
+_T2_RE = re.compile(r"(^|[^a-z0-9])t2", re.I)
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Header summary of one DICOM series (no pixel data read).
+
+    Attributes
+    ----------
+    series_uid : str
+        SeriesInstanceUID ("" when absent).
+    series_number : int or None
+        SeriesNumber.
+    description : str
+        SeriesDescription ("" when absent).
+    modality : str
+        Modality, e.g. "MR".
+    plane : str
+        "sagittal", "coronal", "axial" or "oblique" from ImageOrientationPatient
+        (slice normal within 30 degrees of a patient axis), "mixed" when the
+        images have several planes, "unknown" without orientation.
+    n_images : int
+        Number of 2-D images (frames of enhanced files counted one by one;
+        a Siemens mosaic counts as one image).
+    rows, columns : int
+        Matrix size of the images.
+    image_type : tuple of str
+        ImageType values of the first file.
+    is_localizer : bool
+        ImageType contains LOCALIZER; or the images span several planes (3-plane
+        scout); or the series has at most 3 images in another plane than the
+        largest non-localizer series found with it.
+    files : tuple of Path
+        The files of the series, sorted by path.
+    """
+
+    series_uid: str
+    series_number: int | None
+    description: str
+    modality: str
+    plane: str
+    n_images: int
+    rows: int
+    columns: int
+    image_type: tuple[str, ...]
+    is_localizer: bool
+    files: tuple[Path, ...]
+
+    def label(self) -> str:
+        """One-line description used in messages: number, description, plane, images, uid."""
+        return (
+            f"#{self.series_number if self.series_number is not None else '?'} "
+            f"{self.description!r} ({self.plane}, {self.n_images} images, uid {self.series_uid or '?'})"
+        )
+
+
+@dataclass
+class _Header:
+    """One readable DICOM file with its parsed header (internal)."""
+
+    path: Path
+    ds: Any
+    key: tuple[str, int | None]
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def is_dicom_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a DICOM file.
+
+    Cheap: a file with the 128-byte preamble and ``DICM`` marker is DICOM; for
+    a preamble-less file a header-only pydicom read must find a SOP Class UID
+    or an image matrix (Rows).
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return True
+    return _read_header(p, stop_before_pixels=True, quiet=True) is not None
+
+
+def _read_header(path: Path, *, stop_before_pixels: bool, quiet: bool = False) -> Any | None:
+    """Parse a file's header with pydicom; ``None`` when it is not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    kwargs: dict[str, Any] = (
+        {"stop_before_pixels": True} if stop_before_pixels else {"defer_size": DEFER_SIZE}
+    )
+    try:
+        return pydicom.dcmread(path, **kwargs)
+    except InvalidDicomError:
+        pass  # no preamble: try again below
+    except Exception as exc:  # corrupt header of a file that claims to be DICOM
+        if quiet:
+            return None
+        raise DicomError(
+            f"{path}: the DICOM header cannot be read ({type(exc).__name__}: {exc}); "
+            "the file is truncated or corrupt: remove it or copy it again from the source"
+        ) from exc
+    try:
+        ds = pydicom.dcmread(path, force=True, **kwargs)
+        # a forced read of a text file "succeeds" with junk: require real image/SOP elements
+        if "SOPClassUID" in ds or "Rows" in ds:
+            _ = ds.get("SOPClassUID"), ds.get("Rows")
+            return ds
+    except Exception:
+        pass
+    return None
+
+
+def _iter_files(folder: Path) -> list[Path]:
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(files)
+
+
+def _series_key(ds: Any) -> tuple[str, int | None]:
+    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    num = ds.get("SeriesNumber", None)
+    try:
+        number = int(num) if num not in (None, "") else None
+    except (TypeError, ValueError):
+        number = None
+    return (uid, number)
+
+
+def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
+    """Read the header of every DICOM file at ``path`` (a folder, recursively, or one file)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    files = _iter_files(path) if path.is_dir() else [path]
+    headers: list[_Header] = []
+    skipped: list[Path] = []
+    for f in files:
+        if f.name.upper() == "DICOMDIR":
+            logger.debug("%s: DICOMDIR index skipped", f)
+            continue
+        ds = _read_header(f, stop_before_pixels=stop_before_pixels, quiet=False)
+        if ds is None:
+            logger.debug("%s: not a DICOM file, ignored", f)
+            skipped.append(f)
+            continue
+        if "Rows" not in ds and "PixelData" not in ds and "FloatPixelData" not in ds:
+            logger.debug("%s: DICOM file without an image (SOP class %s), ignored", f, ds.get("SOPClassUID"))
+            skipped.append(f)
+            continue
+        headers.append(_Header(f, ds, _series_key(ds)))
+    if not headers:
+        what = "folder" if path.is_dir() else "file"
+        detail = (
+            f"it holds no files" if path.is_dir() and not files
+            else f"none of its {len(files)} file(s) is a DICOM image (e.g. {skipped[0].name})" if skipped
+            else "it is not a DICOM image"
+        )
+        raise DicomError(
+            f"{path}: no DICOM image found in this {what}: {detail}. "
+            "Pass a folder of DICOM files, one DICOM file, or a NIfTI/NRRD/MHA file"
+        )
+    return headers
+
+
+# --------------------------------------------------------------------------- series summary
+
+
+def plane_of(iop: Sequence[float] | None) -> str:
+    """Acquisition plane from ImageOrientationPatient.
+
+    Parameters
+    ----------
+    iop : sequence of 6 float, or None
+        Direction cosines of increasing column index (first triplet) and of
+        increasing row index (second triplet), in DICOM LPS.
+
+    Returns
+    -------
+    str
+        "sagittal" (slice normal along patient left-right), "coronal"
+        (anterior-posterior), "axial" (superior-inferior), "oblique" when the
+        normal is more than 30 degrees from every axis, "unknown" when ``iop``
+        is missing or invalid.
+    """
+    if iop is None:
+        return "unknown"
+    try:
+        v = np.asarray([float(x) for x in iop], dtype=np.float64)
+    except (TypeError, ValueError):
+        return "unknown"
+    if v.shape != (6,) or not np.all(np.isfinite(v)):
+        return "unknown"
+    n = np.cross(v[:3], v[3:])
+    norm = np.linalg.norm(n)
+    if norm < 1e-6:
+        return "unknown"
+    n = np.abs(n / norm)
+    axis = int(np.argmax(n))
+    if n[axis] < np.cos(np.deg2rad(OBLIQUE_DEG)):
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _frame_iops(ds: Any) -> list[Any]:
+    """ImageOrientationPatient of every image in a file (per frame for enhanced files)."""
+    if str(ds.get("SOPClassUID", "")) in ENHANCED_SOP_CLASSES or "PerFrameFunctionalGroupsSequence" in ds:
+        shared = ds.get("SharedFunctionalGroupsSequence")
+        if shared and "PlaneOrientationSequence" in shared[0]:
+            return [shared[0].PlaneOrientationSequence[0].get("ImageOrientationPatient")]
+        out = []
+        for fg in ds.get("PerFrameFunctionalGroupsSequence", []) or []:
+            if "PlaneOrientationSequence" in fg:
+                out.append(fg.PlaneOrientationSequence[0].get("ImageOrientationPatient"))
+        return out or [None]
+    return [ds.get("ImageOrientationPatient")]
+
+
+def _n_frames(ds: Any) -> int:
+    try:
+        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _summarise(key: tuple[str, int | None], group: list[_Header]) -> SeriesInfo:
+    first = group[0].ds
+    planes: set[str] = set()
+    for h in group:
+        for iop in _frame_iops(h.ds):
+            planes.add(plane_of(iop))
+    n_planes = len(planes)
+    plane = next(iter(planes)) if n_planes == 1 else "mixed"
+    image_type = tuple(str(x) for x in (first.get("ImageType") or []))
+    localizer = any("LOCALIZER" in t.upper() for t in image_type) or n_planes > 1
+    return SeriesInfo(
+        series_uid=key[0],
+        series_number=key[1],
+        description=str(first.get("SeriesDescription", "") or ""),
+        modality=str(first.get("Modality", "") or ""),
+        plane=plane,
+        n_images=sum(_n_frames(h.ds) for h in group),
+        rows=int(first.get("Rows", 0) or 0),
+        columns=int(first.get("Columns", 0) or 0),
+        image_type=image_type,
+        is_localizer=localizer,
+        files=tuple(h.path for h in group),
+    )
+
+
+def _group(headers: Iterable[_Header]) -> dict[tuple[str, int | None], list[_Header]]:
+    groups: dict[tuple[str, int | None], list[_Header]] = {}
+    for h in headers:
+        groups.setdefault(h.key, []).append(h)
+    return groups
+
+
+def _mark_scouts(infos: list[SeriesInfo]) -> list[SeriesInfo]:
+    """Flag tiny series in another plane than the largest non-localizer series as scouts."""
+    main = [s for s in infos if not s.is_localizer]
+    if not main:
+        return infos
+    ref = max(main, key=lambda s: s.n_images)
+    out = []
+    for s in infos:
+        if not s.is_localizer and s is not ref and s.n_images <= SCOUT_MAX_IMAGES and s.plane != ref.plane:
+            s = SeriesInfo(**{**s.__dict__, "is_localizer": True})
+        out.append(s)
+    return out
+
+
+def _infos_from_headers(headers: list[_Header]) -> list[SeriesInfo]:
+    infos = [_summarise(k, g) for k, g in _group(headers).items()]
+    infos = _mark_scouts(infos)
+    return sorted(infos, key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.series_uid))
+
+
+def list_series(path: str | os.PathLike[str]) -> list[SeriesInfo]:
+    """List the DICOM series under a folder (recursively) or in one file, reading headers only.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (searched recursively; hidden files, DICOMDIR and non-DICOM
+        files are skipped with a debug log) or a single DICOM file.
+
+    Returns
+    -------
+    list of SeriesInfo
+        Sorted by SeriesNumber. Files are grouped by
+        ``(SeriesInstanceUID, SeriesNumber)``.
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist.
+    DicomError
+        No DICOM image was found, or a file claiming to be DICOM is corrupt.
+    """
+    return _infos_from_headers(_scan(Path(path), stop_before_pixels=True))
+
+
+# --------------------------------------------------------------------------- choosing a series
+
+
+def _tokens(text: str) -> set[str]:
+    return {t for t in re.split(r"[^a-z0-9]+", text.lower()) if t}
+
+
+def series_rank(info: SeriesInfo) -> int:
+    """Preference of a series for lesion measurement (higher is better).
+
+    3 = sagittal fluid-sensitive (STIR, TIRM, fat-saturated T2: the
+    description contains stir, tirm, fs, fatsat, "fat sat", spair, spir or
+    Dixon water), 2 = sagittal T2, 1 = other sagittal, 0 = any other plane.
+    """
+    if info.plane != "sagittal":
+        return 0
+    desc = info.description.lower()
+    toks = _tokens(desc)
+    fluid = bool(toks & _FLUID_TOKENS) or "fat sat" in desc or "fat-sat" in desc or "fat_sat" in desc
+    if "dixon" in desc and ({"w", "water"} & toks or desc.rstrip().endswith("_w")):
+        fluid = True
+    if fluid:
+        return 3
+    if _T2_RE.search(desc):
+        return 2
+    return 1
+
+
+def _listing(infos: Sequence[SeriesInfo]) -> str:
+    return "\n".join(
+        f"  - number {s.series_number}, {s.description!r}, {s.plane}, {s.n_images} images, "
+        f"uid {s.series_uid}{' (localizer)' if s.is_localizer else ''}"
+        for s in infos
+    )
+
+
+def pick_series(
+    infos: Sequence[SeriesInfo], series: str | int | None = None, *, where: str | os.PathLike[str] = ""
+) -> SeriesInfo:
+    """Choose the series to load (see the module notes for the ranking).
+
+    Parameters
+    ----------
+    infos : sequence of SeriesInfo
+        As returned by :func:`list_series`.
+    series : str or int, optional
+        SeriesInstanceUID, SeriesNumber, or a regular expression searched
+        (case-insensitively) in SeriesDescription.
+    where : path-like, optional
+        The folder or file the series come from, named in error messages.
+
+    Returns
+    -------
+    SeriesInfo
+
+    Raises
+    ------
+    DicomError
+        No series, no match, several matches, only localizers, or a ranking tie.
+    """
+    src = f"{where}: " if str(where) else ""
+    if not infos:
+        raise DicomError(f"{src}no DICOM series found")
+    if series is not None:
+        key = str(series).strip()
+        matches = [s for s in infos if s.series_uid == key]
+        how = "SeriesInstanceUID"
+        if not matches and key.lstrip("+-").isdigit():
+            matches = [s for s in infos if s.series_number == int(key)]
+            how = "SeriesNumber"
+        if not matches:
+            try:
+                rx = re.compile(key, re.I)
+            except re.error as exc:
+                raise DicomError(
+                    f"{src}series={key!r} is neither a SeriesInstanceUID, a SeriesNumber nor a valid regular "
+                    f"expression ({exc}); the series are:\n{_listing(infos)}"
+                ) from None
+            matches = [s for s in infos if rx.search(s.description)]
+            how = "SeriesDescription pattern"
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise DicomError(
+                f"{src}no series matches series={key!r} (tried SeriesInstanceUID, SeriesNumber and a "
+                f"SeriesDescription pattern); the series are:\n{_listing(infos)}"
+            )
+        raise DicomError(
+            f"{src}series={key!r} matches {len(matches)} series by {how}:\n{_listing(matches)}\n"
+            "pass a more specific value (a SeriesNumber is unique when several series share one UID)"
+        )
+    candidates = [s for s in infos if not s.is_localizer]
+    if not candidates:
+        raise DicomError(
+            f"{src}only localizer/scout series found:\n{_listing(infos)}\n"
+            "pass series= (CLI --series) to load one of them anyway"
+        )
+    if len(candidates) == 1:
+        return candidates[0]
+    ranks = [series_rank(s) for s in candidates]
+    best = max(ranks)
+    top = [s for s, r in zip(candidates, ranks) if r == best]
+    if len(top) == 1:
+        logger.info("%spicked series %s (rank %d of %d candidates)", src, top[0].label(), best, len(candidates))
+        return top[0]
+    raise DicomError(
+        f"{src}{len(top)} series are equally good candidates (preference: sagittal STIR/fat-saturated T2, "
+        f"then sagittal T2, then other sagittal):\n{_listing(top)}\n"
+        "pass series= (CLI --series) with a SeriesNumber, SeriesInstanceUID or a description pattern"
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_dicom(path: str | os.PathLike[str], series: str | int | None = None) -> Volume:
+    """Load a DICOM series (folder) or one DICOM file as a 3-D Volume.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (searched recursively) or one file: classic single-frame
+        image, enhanced multi-frame image or Siemens mosaic.
+    series : str or int, optional
+        Which series when there are several; see :func:`pick_series`.
+
+    Returns
+    -------
+    Volume
+        ``data[i, j, k]``: i = DICOM column index, j = DICOM row index, k =
+        slice index increasing along the slice normal (row direction x column
+        direction). Rescaled values (RescaleSlope/Intercept applied; integer
+        dtype kept when slope is 1 and the intercept integral, else float32).
+        The affine maps (i, j, k) to RAS+ mm (docs/coordinates.md). ``meta``:
+        source, format "dicom", modality, series_description, series_number,
+        series_uid, plane, slice_thickness, spacing_between_slices (mm, from
+        the slice positions), transfer_syntax, manufacturer, patient_id_hash
+        (salted, see :func:`spinemri.io.dicom_volume.patient_id_hash`),
+        n_files, image_type.
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist.
+    DicomError
+        Unreadable or truncated files, no pixel data, several series without
+        a unique choice, 4-D series (several volumes/echoes/time points at the
+        same positions), mosaic time series, mixed orientations, duplicate or
+        missing slices, non-uniform slice spacing, invalid PixelSpacing or
+        ImagePositionPatient. The message names the file or folder.
+    """
+    from .dicom_volume import headers_to_volume
+
+    p = Path(path)
+    headers = _scan(p, stop_before_pixels=False)
+    infos = _infos_from_headers(headers)
+    chosen = pick_series(infos, series, where=p)
+    wanted = set(chosen.files)
+    group = [h for h in headers if h.path in wanted]
+    return headers_to_volume(group, chosen, source=p)

@@ -1,0 +1,571 @@
+"""Turn the files of one DICOM series into a 3-D :class:`~spinemri.volume.Volume`.
+
+Internal helper of :mod:`spinemri.io.dicom` (geometry, pixel decoding, 4-D and
+mosaic handling). docs/coordinates.md explains the affine; in short, with
+DICOM's ImageOrientationPatient ``F = [Fc | Fr]`` (``Fc`` = direction of
+increasing *column* index, ``Fr`` = of increasing *row* index), PixelSpacing
+``[Δr, Δc]`` (row spacing, column spacing), ImagePositionPatient ``T1`` of the
+first slice and the mean step ``s`` between consecutive slice positions::
+
+    data[i, j, k]  i = column index, j = row index, k = slice index
+    LPS affine = [[Fc * Δc, Fr * Δr, s, T1], [0, 0, 0, 1]]
+    RAS affine = diag(-1, -1, 1, 1) @ LPS affine
+
+which is what nibabel's DICOM wrappers and dcm2niix compute (up to the order
+and direction of the array axes, which does not change world geometry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DicomError, SpinemriWarning
+from ..volume import Volume
+from .convert import RAS_TO_LPS
+
+__all__ = ["headers_to_volume", "patient_id_hash", "decode_frames", "ID_SALT_ENV", "DEFAULT_ID_SALT"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable holding the salt of :func:`patient_id_hash`.
+ID_SALT_ENV = "SPINEMRI_ID_SALT"
+#: Salt used when SPINEMRI_ID_SALT is not set.
+DEFAULT_ID_SALT = "spinemri"
+
+#: Two slice positions closer than this along the normal are the same position (mm).
+SAME_POSITION_MM = 0.01
+#: Allowed deviation of a slice step from the median step: absolute (mm) plus relative.
+STEP_ATOL_MM = 1e-3
+STEP_RTOL = 0.01
+#: Allowed difference of direction cosines between images of one series.
+IOP_ATOL = 1e-3
+
+_DISCRIMINATORS_CLASSIC = (
+    "EchoNumbers",
+    "EchoTime",
+    "TemporalPositionIdentifier",
+    "AcquisitionNumber",
+    "TriggerTime",
+    "InversionTime",
+    "ImageType",
+    "DiffusionBValue",
+)
+
+
+def patient_id_hash(patient_id: str | None, salt: str | None = None) -> str | None:
+    """Pseudonymous patient id: first 16 hex characters of sha256(salt + PatientID).
+
+    Parameters
+    ----------
+    patient_id : str or None
+        DICOM PatientID; ``None`` or empty gives ``None``.
+    salt : str, optional
+        Defaults to the environment variable ``SPINEMRI_ID_SALT``, else
+        ``"spinemri"``. Use a private salt per study so that hashes cannot be
+        reversed by hashing candidate ids.
+    """
+    if not patient_id:
+        return None
+    if salt is None:
+        salt = os.environ.get(ID_SALT_ENV, DEFAULT_ID_SALT)
+    return hashlib.sha256((salt + str(patient_id)).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class _Frame:
+    """One 2-D image: a classic file or one frame of an enhanced file."""
+
+    path: Path
+    file_index: int  # index of the file in the series
+    frame: int  # frame number within the file (0 for classic)
+    ipp: np.ndarray
+    iop: np.ndarray
+    spacing: tuple[float, float]  # (row spacing, column spacing) mm
+    slope: float
+    intercept: float
+    thickness: float | None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
+    if value is None:
+        raise DicomError(f"{path}: {what} is missing; spinemri needs it to place the image in space")
+    try:
+        arr = np.asarray([float(x) for x in value], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DicomError(f"{path}: {what} {value!r} is not numeric ({exc})") from None
+    if arr.shape != (n,):
+        raise DicomError(f"{path}: {what} must hold {n} numbers, got {list(arr)}")
+    if not np.all(np.isfinite(arr)):
+        raise DicomError(f"{path}: {what} holds NaN or infinite values {list(arr)}; the header is corrupt")
+    return arr
+
+
+def _pixel_spacing(value: Any, path: Path) -> tuple[float, float]:
+    ps = _floats(value, 2, "PixelSpacing", path)
+    if np.any(ps <= 0):
+        raise DicomError(
+            f"{path}: PixelSpacing {list(ps)} must be positive (mm); the header is corrupt or the image "
+            "is not a calibrated acquisition"
+        )
+    return (float(ps[0]), float(ps[1]))
+
+
+def _opt_float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _tag_value(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return tuple(str(x) for x in v)
+    return str(v)
+
+
+def _is_enhanced(ds: Any) -> bool:
+    return "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
+
+
+def _is_mosaic(ds: Any) -> bool:
+    image_type = [str(x).upper() for x in (ds.get("ImageType") or [])]
+    return "MOSAIC" in image_type
+
+
+def _classic_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
+    slope = _opt_float(ds.get("RescaleSlope", 1.0))
+    inter = _opt_float(ds.get("RescaleIntercept", 0.0))
+    tags = {name: _tag_value(ds.get(name)) for name in _DISCRIMINATORS_CLASSIC}
+    tags["NumberOfTemporalPositions"] = _tag_value(ds.get("NumberOfTemporalPositions"))
+    return [
+        _Frame(
+            path=path,
+            file_index=file_index,
+            frame=0,
+            ipp=_floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient", path),
+            iop=_floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient", path),
+            spacing=_pixel_spacing(ds.get("PixelSpacing"), path),
+            slope=1.0 if slope is None else slope,
+            intercept=0.0 if inter is None else inter,
+            thickness=_opt_float(ds.get("SliceThickness")),
+            tags=tags,
+        )
+    ]
+
+
+def _group_item(pf: Any, shared: Any, name: str) -> Any:
+    for src in (pf, shared):
+        if src is not None and name in src and len(src[name].value):
+            return src[name].value[0]
+    return None
+
+
+def _enhanced_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
+    n = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    per = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if len(per) not in (0, n):
+        raise DicomError(
+            f"{path}: NumberOfFrames is {n} but the per-frame functional groups describe {len(per)} frames; "
+            "the file is corrupt or was edited by hand"
+        )
+    top_slope = _opt_float(ds.get("RescaleSlope", 1.0))
+    top_inter = _opt_float(ds.get("RescaleIntercept", 0.0))
+    frames = []
+    for f in range(n):
+        pf = per[f] if per else None
+        pos = _group_item(pf, shared, "PlanePositionSequence")
+        ori = _group_item(pf, shared, "PlaneOrientationSequence")
+        meas = _group_item(pf, shared, "PixelMeasuresSequence")
+        pvt = _group_item(pf, shared, "PixelValueTransformationSequence")
+        content = _group_item(pf, shared, "FrameContentSequence")
+        echo = _group_item(pf, shared, "MREchoSequence")
+        ftype = _group_item(pf, shared, "MRImageFrameTypeSequence") or _group_item(pf, shared, "CTImageFrameTypeSequence")
+        diff = _group_item(pf, shared, "MRDiffusionSequence")
+        where = f"frame {f + 1}"
+        slope = _opt_float(pvt.get("RescaleSlope")) if pvt is not None else top_slope
+        inter = _opt_float(pvt.get("RescaleIntercept")) if pvt is not None else top_inter
+        frames.append(
+            _Frame(
+                path=path,
+                file_index=file_index,
+                frame=f,
+                ipp=_floats(pos.get("ImagePositionPatient") if pos else None, 3, f"ImagePositionPatient ({where})", path),
+                iop=_floats(ori.get("ImageOrientationPatient") if ori else None, 6, f"ImageOrientationPatient ({where})", path),
+                spacing=_pixel_spacing(meas.get("PixelSpacing") if meas else None, path),
+                slope=1.0 if slope is None else slope,
+                intercept=0.0 if inter is None else inter,
+                thickness=_opt_float(meas.get("SliceThickness")) if meas else None,
+                tags={
+                    "TemporalPositionIndex": _tag_value(content.get("TemporalPositionIndex")) if content else None,
+                    "StackID": _tag_value(content.get("StackID")) if content else None,
+                    "EffectiveEchoTime": _tag_value(echo.get("EffectiveEchoTime")) if echo else None,
+                    "FrameType": _tag_value(ftype.get("FrameType")) if ftype else None,
+                    "DiffusionBValue": _tag_value(diff.get("DiffusionBValue")) if diff else None,
+                },
+            )
+        )
+    return frames
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def decode_frames(path: Path, ds: Any) -> np.ndarray:
+    """Stored pixel values of every frame of a file, shape (frames, rows, columns).
+
+    Native (uncompressed) data are read with :func:`numpy.frombuffer` straight
+    from PixelData; compressed data (RLE, JPEG lossless, JPEG-LS, JPEG 2000)
+    are decoded by pydicom with the pylibjpeg plugins. Signed data with
+    BitsStored < BitsAllocated are sign-extended from bit BitsStored - 1;
+    unsigned values are masked to their BitsStored low bits (as pydicom and
+    dcm2niix do: Siemens stores its physiology log in the high bits).
+    RescaleSlope/Intercept are *not* applied here.
+    """
+    from pydicom.uid import UID
+
+    if "PixelData" not in ds:
+        alt = "FloatPixelData" if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds else None
+        extra = f" (it holds {alt}, which spinemri does not read)" if alt else ""
+        raise DicomError(
+            f"{path}: the file has no PixelData{extra}; it is not an image (a report, presentation state or "
+            "a header-only export). Remove it from the folder or export the images again"
+        )
+    rows = int(ds.get("Rows", 0) or 0)
+    cols = int(ds.get("Columns", 0) or 0)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits_alloc = int(ds.get("BitsAllocated", 16) or 16)
+    bits_stored = int(ds.get("BitsStored", bits_alloc) or bits_alloc)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    n = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    if rows < 1 or cols < 1:
+        raise DicomError(f"{path}: invalid image matrix Rows={rows} Columns={cols}")
+    if spp != 1:
+        raise DicomError(
+            f"{path}: the image has {spp} samples per pixel ({ds.get('PhotometricInterpretation')}); spinemri "
+            "reads greyscale MR/CT images only"
+        )
+    ts = _file_meta(ds)
+    ts_uid = UID(ts) if ts else None
+    if ts_uid is not None and ts_uid.is_compressed:
+        try:
+            arr = np.asarray(ds.pixel_array)
+        except Exception as exc:
+            raise DicomError(
+                f"{path}: the pixel data ({ts_uid.name}) cannot be decoded ({type(exc).__name__}: {exc}); "
+                "the file is truncated or corrupt, or a decoder is missing (pip install 'spinemri[codecs]')"
+            ) from exc
+        return arr.reshape(n, rows, cols)
+    if bits_alloc not in (8, 16, 32):
+        raise DicomError(f"{path}: BitsAllocated {bits_alloc} is not supported (8, 16 or 32 are)")
+    little = True
+    if ts_uid is not None:
+        little = bool(ts_uid.is_little_endian)
+    else:
+        enc = getattr(ds, "original_encoding", None)
+        if enc is not None and enc[1] is not None:
+            little = bool(enc[1])
+    dtype = np.dtype(f"{'<' if little else '>'}{'i' if signed else 'u'}{bits_alloc // 8}")
+    count = rows * cols * n
+    try:
+        raw = ds.PixelData
+    except Exception as exc:
+        raise DicomError(
+            f"{path}: the pixel data cannot be read ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
+        ) from exc
+    if raw is None or len(raw) < count * dtype.itemsize:
+        got = 0 if raw is None else len(raw)
+        raise DicomError(
+            f"{path}: PixelData holds {got} bytes but Rows x Columns x frames x bytes = "
+            f"{rows} x {cols} x {n} x {dtype.itemsize} = {count * dtype.itemsize}; the file is truncated: "
+            "copy it again from the source"
+        )
+    arr = np.frombuffer(raw, dtype=dtype, count=count).reshape(n, rows, cols)
+    if not dtype.isnative:
+        arr = arr.astype(dtype.newbyteorder("="))
+    if bits_stored < bits_alloc:
+        if signed:
+            shift = bits_alloc - bits_stored
+            arr = (arr << shift) >> shift  # arithmetic shift on a signed dtype sign-extends
+        else:
+            mask = (1 << bits_stored) - 1
+            if int(arr.max()) > mask:  # bits above BitsStored (overlays, Siemens PMU log) are not pixel values
+                arr = arr & arr.dtype.type(mask)
+    return arr
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _check_orientation(frames: list[_Frame], where: Path) -> tuple[np.ndarray, np.ndarray]:
+    iops = np.stack([f.iop for f in frames])
+    bad = np.max(np.abs(iops - iops[0]), axis=1) > IOP_ATOL
+    if np.any(bad):
+        odd = frames[int(np.argmax(bad))]
+        n_orient = len({tuple(np.round(x, 3)) for x in iops})
+        raise DicomError(
+            f"{where}: the images of this series have {n_orient} different orientations "
+            f"(e.g. {frames[0].path.name}: {np.round(frames[0].iop, 4).tolist()}, "
+            f"{odd.path.name}: {np.round(odd.iop, 4).tolist()}); a 3-D volume needs parallel slices. "
+            "This is a localizer/scout or a mixed export: pick another series with series=, or remove the odd files"
+        )
+    row_dir, col_dir = frames[0].iop[:3], frames[0].iop[3:]
+    nr, nc = np.linalg.norm(row_dir), np.linalg.norm(col_dir)
+    if abs(nr - 1) > 0.01 or abs(nc - 1) > 0.01 or abs(float(row_dir @ col_dir)) > 0.01:
+        raise DicomError(
+            f"{frames[0].path}: ImageOrientationPatient {frames[0].iop.tolist()} is not two orthogonal unit "
+            "vectors; the header is corrupt"
+        )
+    row_dir = row_dir / nr
+    col_dir = col_dir - (col_dir @ row_dir) * row_dir
+    return row_dir, col_dir / np.linalg.norm(col_dir)
+
+
+def _describe_4d(frames: list[_Frame]) -> str:
+    varying = [key for key in frames[0].tags if len({f.tags.get(key) for f in frames}) > 1]
+    if varying:
+        return "differing in " + ", ".join(varying)
+    ntp = frames[0].tags.get("NumberOfTemporalPositions")
+    return f"NumberOfTemporalPositions {ntp}" if ntp else "differing only in vendor-private fields"
+
+
+def _order_slices(frames: list[_Frame], normal: np.ndarray, where: Path) -> tuple[list[_Frame], np.ndarray]:
+    """Frames sorted along the normal; refuses 4-D series, duplicates, gaps and non-uniform spacing."""
+    dist = np.array([f.ipp @ normal for f in frames])
+    order = np.argsort(dist, kind="stable")
+    frames = [frames[i] for i in order]
+    dist = dist[order]
+    # cluster equal positions
+    new_pos = np.concatenate([[True], np.diff(dist) > SAME_POSITION_MM])
+    starts = np.flatnonzero(new_pos)
+    counts = np.diff(np.append(starts, len(frames)))
+    if np.any(counts > 1):
+        if np.all(counts == counts[0]):
+            raise DicomError(
+                f"{where}: this series has {len(frames)} images at {len(starts)} slice positions "
+                f"({counts[0]} images per position, {_describe_4d(frames[: counts[0]])}): "
+                "it is a 4-D series (several volumes, echoes, time points or image types). spinemri measures "
+                "one 3-D volume: export the volume you want as its own series, or convert with dcm2niix and "
+                "pass one 3-D volume (e.g. fslroi in.nii.gz out.nii.gz 0 1)"
+            )
+        dup = int(starts[np.argmax(counts > 1)])
+        names = ", ".join(f.path.name + (f" frame {f.frame + 1}" if f.frame else "") for f in frames[dup : dup + int(counts[np.argmax(counts > 1)])])
+        raise DicomError(
+            f"{where}: several images share the slice position {dist[dup]:.3f} mm along the normal ({names}); "
+            "the folder holds duplicate files or two mixed acquisitions: remove the duplicates or pass series="
+        )
+    if len(frames) >= 3:
+        steps = np.diff(dist)
+        med = float(np.median(steps))
+        bad = np.abs(steps - med) > STEP_ATOL_MM + STEP_RTOL * med
+        if np.any(bad):
+            b = int(np.argmax(bad))
+            raise DicomError(
+                f"{where}: slice spacing is not uniform: the step from {frames[b].path.name} to "
+                f"{frames[b + 1].path.name} is {steps[b]:.4g} mm but the median step is {med:.4g} mm "
+                f"(steps range {steps.min():.4g}..{steps.max():.4g} mm). A slice is missing or the series "
+                "has gaps between slabs; spinemri does not resample silently: restore the missing file(s) or "
+                "resample the series (e.g. with dcm2niix) and pass the result"
+            )
+    return frames, dist
+
+
+def _affine(row_dir: np.ndarray, col_dir: np.ndarray, spacing: tuple[float, float], step: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    lps = np.eye(4)
+    lps[:3, 0] = row_dir * spacing[1]  # i: column index, along IOP[:3], spaced by PixelSpacing[1]
+    lps[:3, 1] = col_dir * spacing[0]  # j: row index, along IOP[3:], spaced by PixelSpacing[0]
+    lps[:3, 2] = step
+    lps[:3, 3] = origin
+    return RAS_TO_LPS @ lps
+
+
+def _rescale(raw: np.ndarray, slopes: np.ndarray, inters: np.ndarray) -> np.ndarray:
+    """Apply per-slice slope/intercept; ``raw`` has the slice axis first."""
+    if np.all(slopes == 1.0) and np.all(inters == np.round(inters)):
+        if np.all(inters == 0):
+            return raw
+        lo = float(raw.min()) + float(inters.min())
+        hi = float(raw.max()) + float(inters.max())
+        for dt in (np.int16, np.int32, np.int64):
+            if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+                return raw.astype(dt) + inters.astype(dt)[:, None, None]
+    out = raw.astype(np.float32)
+    out *= slopes.astype(np.float32)[:, None, None]
+    out += inters.astype(np.float32)[:, None, None]
+    return out
+
+
+def _demosaic(h: Any, where: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Siemens mosaic file -> (slices, rows, cols) stored values and the RAS affine."""
+    ds, path = h.ds, h.path
+    try:
+        n = int(ds[0x0019, 0x100A].value)
+    except (KeyError, TypeError, ValueError):
+        raise DicomError(
+            f"{path}: a Siemens MOSAIC image without NumberOfImagesInMosaic (0019,100A); spinemri cannot cut "
+            "it into slices: convert the series with dcm2niix and pass the NIfTI file"
+        ) from None
+    with warnings.catch_warnings():  # nibabel.nicom warns that its DICOM *readers* are experimental
+        warnings.simplefilter("ignore", UserWarning)
+        from nibabel.nicom import csareader
+
+    try:
+        csa = csareader.get_csa_header(ds, "image")
+        normal = np.asarray(csareader.get_vector(csa, "SliceNormalVector", 3), dtype=np.float64)
+    except Exception:  # missing or unreadable CSA header
+        normal = None
+    if normal is None or not np.all(np.isfinite(normal)) or np.linalg.norm(normal) < 0.5:
+        raise DicomError(
+            f"{path}: a Siemens MOSAIC image without a readable CSA SliceNormalVector; the slice order is "
+            "unknown: convert the series with dcm2niix and pass the NIfTI file"
+        )
+    normal = normal / np.linalg.norm(normal)
+    frame = _classic_frames(path, 0, ds)[0]
+    row_dir, col_dir = _check_orientation([frame], where)
+    if abs(abs(float(normal @ np.cross(row_dir, col_dir))) - 1) > 1e-3:
+        raise DicomError(f"{path}: the CSA SliceNormalVector is not perpendicular to ImageOrientationPatient")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    m = int(math.ceil(math.sqrt(n)))
+    if rows % m or cols % m:
+        raise DicomError(f"{path}: a {rows}x{cols} mosaic cannot hold {n} tiles on a {m}x{m} grid")
+    r, c = rows // m, cols // m
+    stored = decode_frames(path, ds)[0]
+    tiles = stored.reshape(m, r, m, c).transpose(0, 2, 1, 3).reshape(m * m, r, c)[:n]
+    spacing = frame.spacing
+    sbs = _opt_float(ds.get("SpacingBetweenSlices")) or frame.thickness
+    if not sbs or sbs <= 0:
+        raise DicomError(f"{path}: a MOSAIC image without a positive SpacingBetweenSlices or SliceThickness")
+    # ImagePositionPatient of a mosaic refers to the whole mosaic; move it to the first tile's corner
+    origin = frame.ipp + row_dir * spacing[1] * (cols - c) / 2.0 + col_dir * spacing[0] * (rows - r) / 2.0
+    affine = _affine(row_dir, col_dir, spacing, normal * sbs, origin)
+    notes = {"mosaic_slices": n, "spacing_between_slices": float(sbs), "slice_thickness": frame.thickness}
+    return tiles, affine, notes
+
+
+def _file_meta(ds: Any) -> str | None:
+    fm = getattr(ds, "file_meta", None)
+    ts = fm.get("TransferSyntaxUID") if fm is not None else None
+    return str(ts) if ts else None
+
+
+def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
+    """Load the files of one series (``_Header`` records from :mod:`spinemri.io.dicom`) as a Volume."""
+    where = source
+    first = group[0].ds
+    is_folder = source.is_dir()
+    if any(_is_mosaic(h.ds) for h in group):
+        if len(group) > 1:
+            raise DicomError(
+                f"{where}: series {info.label()} is a Siemens MOSAIC series of {len(group)} files, i.e. "
+                f"{len(group)} volumes (fMRI/diffusion time series, 4-D); spinemri measures one 3-D volume: "
+                "pass one mosaic file, or convert with dcm2niix and pass one 3-D volume"
+            )
+        stored, affine, notes = _demosaic(group[0], where)
+        slopes = np.full(stored.shape[0], _opt_float(first.get("RescaleSlope", 1.0)) or 1.0)
+        inters = np.full(stored.shape[0], _opt_float(first.get("RescaleIntercept", 0.0)) or 0.0)
+        data = _rescale(stored, slopes, inters).transpose(2, 1, 0)
+        return Volume(data, affine, _meta(first, info, source, len(group), notes))
+
+    frames: list[_Frame] = []
+    for idx, h in enumerate(group):
+        frames.extend(_enhanced_frames(h.path, idx, h.ds) if _is_enhanced(h.ds) else _classic_frames(h.path, idx, h.ds))
+    shapes = {(int(h.ds.get("Rows", 0) or 0), int(h.ds.get("Columns", 0) or 0)) for h in group}
+    if len(shapes) > 1:
+        raise DicomError(f"{where}: the images of series {info.label()} have different matrix sizes {sorted(shapes)}")
+    row_dir, col_dir = _check_orientation(frames, where)
+    spacings = np.array([f.spacing for f in frames])
+    if np.max(np.abs(spacings - spacings[0])) > 1e-4 * max(1.0, float(spacings[0].max())):
+        odd = frames[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
+        raise DicomError(
+            f"{where}: PixelSpacing differs between images ({frames[0].path.name}: {list(frames[0].spacing)}, "
+            f"{odd.path.name}: {list(odd.spacing)}); the images do not form one volume"
+        )
+    normal = np.cross(row_dir, col_dir)
+    frames, dist = _order_slices(frames, normal, where)
+    n = len(frames)
+    thickness = frames[0].thickness
+    notes: dict[str, Any] = {}
+    if n == 1:
+        sbs = _opt_float(first.get("SpacingBetweenSlices")) or thickness or 1.0
+        step = normal * sbs
+        notes["spacing_between_slices"] = float(sbs)
+        if not _is_enhanced(first) and not is_folder:
+            warnings.warn(
+                f"{source}: this file holds a single slice of series {info.label()}; pass its folder to load "
+                "the whole series",
+                SpinemriWarning,
+                stacklevel=3,
+            )
+    else:
+        step = (frames[-1].ipp - frames[0].ipp) / (n - 1)
+        pred = frames[0].ipp[None, :] + np.arange(n)[:, None] * step[None, :]
+        off = np.max(np.linalg.norm(np.stack([f.ipp for f in frames]) - pred, axis=1))
+        if off > STEP_ATOL_MM + STEP_RTOL * float(np.linalg.norm(step)):
+            raise DicomError(
+                f"{where}: the slice positions do not lie on a straight line (deviation {off:.3g} mm); "
+                "the series is not one regular stack"
+            )
+        notes["spacing_between_slices"] = float((dist[-1] - dist[0]) / (n - 1))
+        shear = float(np.linalg.norm(step - normal * (step @ normal)))
+        if shear > 1e-3:
+            notes["sheared_stack_mm"] = shear  # gantry tilt: kept exactly in the (non-orthogonal) affine
+    notes["slice_thickness"] = thickness
+    affine = _affine(row_dir, col_dir, frames[0].spacing, step, frames[0].ipp)
+
+    # pixels: decode each file once, place its frames
+    by_file: dict[int, list[tuple[int, _Frame]]] = {}
+    for k, f in enumerate(frames):
+        by_file.setdefault(f.file_index, []).append((k, f))
+    rows, cols = shapes.pop()
+    raw: np.ndarray | None = None
+    for fi, items in by_file.items():
+        h = group[fi]
+        arr = decode_frames(h.path, h.ds)
+        if raw is None:
+            raw = np.empty((n, rows, cols), dtype=arr.dtype)
+        elif arr.dtype != raw.dtype:
+            raw = raw.astype(np.result_type(raw.dtype, arr.dtype))
+        for k, f in items:
+            raw[k] = arr[f.frame]
+    assert raw is not None
+    slopes = np.array([f.slope for f in frames])
+    inters = np.array([f.intercept for f in frames])
+    data = _rescale(raw, slopes, inters).transpose(2, 1, 0)
+    return Volume(data, affine, _meta(first, info, source, len(group), notes))
+
+
+def _meta(ds: Any, info: Any, source: Path, n_files: int, notes: dict[str, Any]) -> dict[str, Any]:
+    from pydicom.uid import UID
+
+    ts = _file_meta(ds)
+    meta: dict[str, Any] = {
+        "source": str(source),
+        "format": "dicom",
+        "modality": str(ds.get("Modality", "") or ""),
+        "series_description": info.description,
+        "series_number": info.series_number,
+        "series_uid": info.series_uid,
+        "plane": info.plane,
+        "transfer_syntax": ts,
+        "transfer_syntax_name": UID(ts).name if ts else None,
+        "manufacturer": str(ds.get("Manufacturer", "") or ""),
+        "patient_id_hash": patient_id_hash(str(ds.get("PatientID", "") or "")),
+        "n_files": n_files,
+        "image_type": tuple(info.image_type),
+    }
+    meta.update(notes)
+    return meta
