@@ -209,11 +209,11 @@ class StatsParams:
         Groups smaller than this are flagged with a warning in summary.json and the report.
     exclude_regions : tuple of str, default ("none",)
         ``dominant_region`` values left out of the Kruskal-Wallis comparison.
-    mild_max, moderate_max : float, default 3.0 and 6.0
-        Pain categories: mild VAS <= mild_max, moderate <= moderate_max, severe above
-        (0-3 / 4-6 / 7-10 on the integer scale).
+    mild_max : float, default 3.0
+        Pain categories of the ordinal model: mild VAS <= mild_max, severe VAS >= severe_vas,
+        moderate in between (0-3 / 4-6 / 7-10 on the integer scale).
     severe_vas : float, default 7.0
-        VAS at or above which pain is "severe" (the prediction target).
+        VAS at or above which pain is "severe" (also the prediction target).
     ols_predictors : tuple of str, default ("lumbar_involved", "n_involved", "hi_area_ratio")
         Predictors of the OLS and ordinal models.
     prediction_features : tuple of str
@@ -231,7 +231,6 @@ class StatsParams:
     small_group_n: int = 5
     exclude_regions: tuple[str, ...] = ("none",)
     mild_max: float = 3.0
-    moderate_max: float = 6.0
     severe_vas: float = 7.0
     ols_predictors: tuple[str, ...] = ("lumbar_involved", "n_involved", "hi_area_ratio")
     prediction_features: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio", "lumbar_involved")
@@ -246,9 +245,9 @@ class StatsParams:
             raise ConfigError(f"StatsParams.min_patients must be >= 3, got {self.min_patients!r}")
         if int(self.small_group_n) < 1:
             raise ConfigError(f"StatsParams.small_group_n must be >= 1, got {self.small_group_n!r}")
-        if not (self.mild_max < self.moderate_max):
+        if not (self.mild_max < self.severe_vas):
             raise ConfigError(
-                f"StatsParams: mild_max ({self.mild_max!r}) must be below moderate_max ({self.moderate_max!r})"
+                f"StatsParams: mild_max ({self.mild_max!r}) must be below severe_vas ({self.severe_vas!r})"
             )
         if int(self.cv_folds) < 2:
             raise ConfigError(f"StatsParams.cv_folds must be >= 2, got {self.cv_folds!r}")

@@ -1,0 +1,315 @@
+"""``spinemri.measure``: one case, image + vertebral mask → lesion mask and metric tables.
+
+Pure: takes Volumes, returns a frozen :class:`Measurement`; no file I/O (the
+``spinemri measure`` command and the pipeline write the outputs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+import types
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, GeometryError, InputError, SpinemriWarning
+from .levels import LabelScheme, level_index, resolve_scheme
+from .metrics import compute_metrics
+from .params import MetricsParams, SegmentParams, as_dict
+from .segment import segment_lesions
+from .volume import Volume
+
+__all__ = ["Measurement", "measure", "vertebra_ids"]
+
+logger = logging.getLogger(__name__)
+
+_SEGMENT_KEYS = {f.name for f in dataclasses.fields(SegmentParams)}
+_METRICS_KEYS = {f.name for f in dataclasses.fields(MetricsParams)}
+
+
+@dataclass(frozen=True, eq=False)
+class Measurement:
+    """The result of :func:`measure` for one patient.
+
+    Attributes
+    ----------
+    vertebrae : DataFrame
+        One row per level present in the mask, cranial → caudal (DESIGN §5).
+    lesions : DataFrame
+        One row per lesion component (a lesion crossing an endplate is one row
+        in each vertebra it touches).
+    patient : DataFrame
+        One row.
+    lesion_mask : Volume
+        int32 lesion ids on the image grid (0 = none); ids match
+        ``lesions.lesion_id``.
+    scheme : LabelScheme
+        The label scheme used; ``scheme_reason`` says why it was chosen.
+    params, metrics_params : SegmentParams, MetricsParams
+    unmapped_labels : tuple of int
+        Mask labels that are not vertebrae in the scheme (discs, canal, ...): ignored.
+    notes : tuple of str
+        Everything worth recording in provenance (scheme choice, fallbacks).
+    timings_s : mapping of str to float
+        Wall time of each step in seconds.
+    """
+
+    vertebrae: pd.DataFrame
+    lesions: pd.DataFrame
+    patient: pd.DataFrame
+    lesion_mask: Volume
+    scheme: LabelScheme
+    scheme_reason: str
+    params: SegmentParams
+    metrics_params: MetricsParams
+    patient_id: str
+    unmapped_labels: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    timings_s: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timings_s", MappingProxyType(dict(self.timings_s)))
+
+    def parameters(self) -> dict[str, Any]:
+        """JSON-able record of every parameter and the scheme (for provenance)."""
+        return {
+            "segment": as_dict(self.params),
+            "metrics": as_dict(self.metrics_params),
+            "scheme": {"name": self.scheme.name, "source": self.scheme.source, "reason": self.scheme_reason},
+            "patient_id": self.patient_id,
+            "unmapped_labels": list(self.unmapped_labels),
+        }
+
+
+def _mask_labels(data: np.ndarray, source: str) -> np.ndarray:
+    arr = np.asarray(data)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(np.rint(arr) != arr):
+            raise InputError(
+                f"{source}: the mask holds non-integer values; a vertebral mask must hold integer labels "
+                "(threshold or argmax a probability map first)"
+            )
+        arr = arr.astype(np.int64)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
+    if arr.size and arr.min() < 0:
+        raise InputError(f"{source}: the mask holds negative labels; labels must be 0 (background) or positive")
+    return arr
+
+
+def _present_labels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels present (excluding 0) and their voxel counts."""
+    mx = int(mask.max()) if mask.size else 0
+    if mx < 1 << 20:
+        counts = np.bincount(mask.ravel(), minlength=mx + 1)
+        labels = np.flatnonzero(counts)
+        labels = labels[labels > 0]
+        return labels, counts[labels]
+    labels, counts = np.unique(mask, return_counts=True)
+    return labels[labels > 0], counts[labels > 0]
+
+
+def _label_si_mm(mask: np.ndarray, affine: np.ndarray, labels: np.ndarray) -> dict[int, float]:
+    """World superior coordinate (RAS z, mm) of each label's centroid."""
+    flat = mask.ravel()
+    nzi = np.flatnonzero(flat)
+    lab = flat[nzi]
+    lut = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    lut[labels] = np.arange(len(labels))
+    g = lut[lab]
+    cnt = np.bincount(g, minlength=len(labels)).astype(np.float64)
+    ijk = np.unravel_index(nzi, mask.shape)
+    z = sum(affine[2, a] * np.bincount(g, weights=ijk[a], minlength=len(labels)) for a in range(3)) / cnt
+    z = z + affine[2, 3]
+    return {int(label): float(zz) for label, zz in zip(labels, z)}
+
+
+def vertebra_ids(mask: np.ndarray, mapping: Mapping[int, str]) -> tuple[np.ndarray, list[str], list[list[int]]]:
+    """Relabel a mask to vertebra ids ``1..n`` ordered cranial → caudal (labels of one level merged).
+
+    Returns the id array (uint8 or uint16), the level of each id and the mask
+    labels merged into each id.
+    """
+    levels = sorted(set(mapping.values()), key=level_index)
+    pos = {lev: i + 1 for i, lev in enumerate(levels)}
+    mx = int(mask.max())
+    lut = np.zeros(mx + 1, dtype=np.uint8 if len(levels) < 255 else np.uint16)
+    merged: list[list[int]] = [[] for _ in levels]
+    for label, lev in mapping.items():
+        if label <= mx:
+            lut[label] = pos[lev]
+        merged[pos[lev] - 1].append(int(label))
+    return lut[mask], levels, merged
+
+
+def _split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    unknown = sorted(set(options) - _SEGMENT_KEYS - _METRICS_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"measure: unknown parameter(s) {', '.join(unknown)}; known: "
+            f"{', '.join(sorted(_SEGMENT_KEYS | _METRICS_KEYS))}"
+        )
+    seg = {k: v for k, v in options.items() if k in _SEGMENT_KEYS}
+    met = {k: v for k, v in options.items() if k in _METRICS_KEYS}
+    return seg, met
+
+
+def measure(
+    volume: Volume,
+    mask: Volume,
+    scheme: str | Path | LabelScheme | Mapping[Any, Any] = "auto",
+    method: str | None = None,
+    *,
+    patient_id: str | None = None,
+    params: SegmentParams | None = None,
+    metrics_params: MetricsParams | None = None,
+    **options: Any,
+) -> Measurement:
+    """Segment hyperintense marrow lesions per vertebra and compute the metric tables.
+
+    Parameters
+    ----------
+    volume : Volume of shape (I, J, K)
+        The image (STIR / fat-saturated T2 for ``polarity="bright"``).
+    mask : Volume of shape (I, J, K)
+        Integer vertebral labels on the same grid (use
+        ``spinemri.load_mask(path, like=volume)``).
+    scheme : str, path, LabelScheme or mapping, default "auto"
+        Label scheme (``auto``, a built-in name, a JSON/YAML file, a mapping).
+    method : {"robust", "local", "otsu", "fixed"}, optional
+        Shortcut for ``SegmentParams.method`` (default ``robust``).
+    patient_id : str, optional
+        Written in every table. Default: ``volume.meta["patient_id"]`` when
+        set, else ``"patient"``.
+    params : SegmentParams, optional
+        Segmentation parameters; ``options`` override single fields.
+    metrics_params : MetricsParams, optional
+    **options
+        Fields of :class:`~spinemri.params.SegmentParams` or
+        :class:`~spinemri.params.MetricsParams` (``k=2.5``,
+        ``polarity="dark"``, ``min_lesion_mm3=30``, ``intensity_erosion_mm=2``).
+
+    Returns
+    -------
+    Measurement
+
+    Raises
+    ------
+    GeometryError
+        When the mask is not on the image grid.
+    LabelSchemeError
+        When no label of the mask is a vertebra in the scheme.
+    ConfigError
+        For an unknown or out-of-range parameter.
+
+    Warns
+    -----
+    SpinemriWarning
+        Once, listing mask labels that are not vertebrae (discs, canal, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, spinemri
+    >>> img = np.full((8, 8, 8), 100.0); img[3:5, 3:5, 3:5] = 400.0
+    >>> lab = np.zeros((8, 8, 8), np.uint8); lab[1:7, 1:7, 1:7] = 20   # VerSe 20 = L1
+    >>> aff = np.diag([1.0, 1.0, 1.0, 1.0])
+    >>> m = spinemri.measure(spinemri.Volume(img, aff), spinemri.Volume(lab, aff), scheme="verse",
+    ...                      min_lesion_mm3=0, margin_mm=0)
+    >>> m.vertebrae[["level", "lesion_voxels", "lesion_count"]].to_dict("records")
+    [{'level': 'L1', 'lesion_voxels': 8, 'lesion_count': 1}]
+    """
+    t0 = time.perf_counter()
+    seg_opts, met_opts = _split_options(options)
+    if method is not None:
+        seg_opts["method"] = method
+    p = dataclasses.replace(params or SegmentParams(), **seg_opts)
+    mp = dataclasses.replace(metrics_params or MetricsParams(), **met_opts)
+    source = str(mask.meta.get("source", "mask"))
+    if not volume.same_grid(mask):
+        raise GeometryError(
+            f"{source}: the mask is not on the image grid (shape {mask.shape} vs {volume.shape}); "
+            "load it with spinemri.load_mask(path, like=image) (CLI: --resample-mask to resample)"
+        )
+    pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
+    labels_arr = _mask_labels(mask.data, source)
+    present, _ = _present_labels(labels_arr)
+    si = _label_si_mm(labels_arr, volume.affine, present) if str(scheme) == "auto" and present.size else None
+    names = mask.meta.get("label_names")
+    chosen, reason = resolve_scheme(scheme, present.tolist(), names=names, si_mm=si)
+    mapped, unmapped = chosen.split_labels(present.tolist())
+    notes = [reason]
+    if unmapped:
+        what = ", ".join(f"{u} ({chosen.other[u]})" if u in chosen.other else str(u) for u in unmapped)
+        msg = f"{source}: labels {what} are not vertebrae in scheme {chosen.name!r} and were ignored"
+        warnings.warn(msg, SpinemriWarning, stacklevel=2)
+        notes.append(msg)
+    vid, levels, merged = vertebra_ids(labels_arr, mapped)
+    t1 = time.perf_counter()
+    seg = segment_lesions(volume.data, vid, volume.spacing, p)
+    notes.extend(seg.notes)
+    t2 = time.perf_counter()
+    tables = compute_metrics(
+        seg.intensity,
+        vid,
+        levels,
+        merged,
+        seg.lesion_ids,
+        seg.lesion_vertebra,
+        seg.thresholds,
+        seg.reference_median,
+        seg.reference_mad,
+        volume.affine,
+        volume.lr_axis,
+        patient_id=pid,
+        params=mp,
+    )
+    t3 = time.perf_counter()
+    lesion_mask = Volume(
+        tables.lesion_ids,
+        volume.affine,
+        {"kind": "lesion_mask", "patient_id": pid, "source": str(volume.meta.get("source", ""))},
+    )
+    logger.info("%s: %d vertebrae, %d involved", pid, len(levels), int(tables.patient["n_involved"].iloc[0]))
+    return Measurement(
+        vertebrae=tables.vertebrae,
+        lesions=tables.lesions,
+        patient=tables.patient,
+        lesion_mask=lesion_mask,
+        scheme=chosen,
+        scheme_reason=reason,
+        params=p,
+        metrics_params=mp,
+        patient_id=pid,
+        unmapped_labels=tuple(int(u) for u in unmapped),
+        notes=tuple(notes),
+        timings_s={"prepare": t1 - t0, "segment": t2 - t1, "metrics": t3 - t2, "total": t3 - t0},
+    )
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`measure`.
+
+    ``spinemri.measure`` is both the public function (DESIGN §2) and this
+    submodule's name. Python binds ``spinemri.measure`` to the *module* as
+    soon as anything imports ``spinemri.measure`` directly (``from
+    spinemri.measure import Measurement``, doctest collection, ...), which would
+    shadow the lazily exported function. Making the module callable keeps
+    ``spinemri.measure(volume, mask)`` working whatever the import order.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Measurement:
+        return measure(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,392 @@
+"""Lesion, vertebra and patient tables (DESIGN §5) from a lesion segmentation.
+
+Pure functions on arrays and DataFrames. Every per-vertebra quantity comes
+from a few passes over the vertebra voxels (``np.bincount`` on vertebra ids,
+one sort for exact medians); there is no loop of full-volume masks per label.
+
+Column definitions (names are stable API):
+
+Per vertebra
+    ``vertebra_voxels``, ``vertebra_volume_mm3``, ``lesion_voxels``,
+    ``lesion_volume_mm3``, ``hi_volume_ratio`` = lesion / vertebra volume,
+    ``hi_area_ratio`` = lesion pixels / vertebra pixels on the vertebra's
+    mid-sagittal slice (index ``floor(c + 0.5)`` along the array axis closest
+    to left-right, ``c`` the mean index of the vertebra's voxels along it),
+    ``lesion_count`` (connected components within the vertebra),
+    ``threshold``, ``reference_median``, ``reference_mad``,
+    ``mean_intensity``, ``lesion_mean_intensity``, ``sir`` = lesion mean /
+    reference median, ``involved`` = lesion_count >= 1, ``region``, ``level``,
+    ``label``; extra: ``labels`` (all mask labels merged into the level),
+    ``median_intensity``, ``mid_sagittal_index``,
+    ``mid_sagittal_vertebra_pixels``, ``mid_sagittal_lesion_pixels``,
+    ``truncated`` (touches the image border), ``sins_location``.
+Per lesion
+    ``patient_id``, ``level``, ``lesion_id``, ``voxels``, ``volume_mm3``,
+    ``x_mm``, ``y_mm``, ``z_mm`` (centroid, world RAS mm), ``max_intensity``;
+    extra: ``region``, ``mean_intensity``, ``truncated``.
+Per patient
+    ``n_vertebrae``, ``n_involved``, ``involved_levels``,
+    ``cervical_involved`` … ``sacral_involved``, ``dominant_region``,
+    ``total_lesion_count``, ``total_lesion_volume_mm3``, ``hi_volume_ratio``,
+    ``hi_area_ratio``, ``hi_area_ratio_max``; extra: ``n_truncated``.
+
+A vertebra without lesion has zero lesion voxels, count and ratios;
+``lesion_mean_intensity`` and ``sir`` are then NaN (the mean of no voxel is
+undefined, and 0 would bias any average).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .levels import REGIONS, level_index, region_of
+from .params import MetricsParams
+from .segment import erode_labels, grouped_sort
+
+__all__ = [
+    "VERTEBRA_COLUMNS",
+    "LESION_COLUMNS",
+    "PATIENT_COLUMNS",
+    "sins_location",
+    "MetricTables",
+    "compute_metrics",
+    "patient_table",
+    "mid_sagittal_index",
+]
+
+logger = logging.getLogger(__name__)
+
+VERTEBRA_COLUMNS = (
+    "patient_id",
+    "level",
+    "label",
+    "labels",
+    "region",
+    "sins_location",
+    "vertebra_voxels",
+    "vertebra_volume_mm3",
+    "lesion_voxels",
+    "lesion_volume_mm3",
+    "hi_volume_ratio",
+    "hi_area_ratio",
+    "lesion_count",
+    "involved",
+    "threshold",
+    "reference_median",
+    "reference_mad",
+    "mean_intensity",
+    "median_intensity",
+    "lesion_mean_intensity",
+    "sir",
+    "mid_sagittal_index",
+    "mid_sagittal_vertebra_pixels",
+    "mid_sagittal_lesion_pixels",
+    "truncated",
+)
+
+LESION_COLUMNS = (
+    "patient_id",
+    "level",
+    "region",
+    "lesion_id",
+    "voxels",
+    "volume_mm3",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "max_intensity",
+    "mean_intensity",
+    "truncated",
+)
+
+PATIENT_COLUMNS = (
+    "patient_id",
+    "n_vertebrae",
+    "n_involved",
+    "involved_levels",
+    "cervical_involved",
+    "thoracic_involved",
+    "lumbar_involved",
+    "sacral_involved",
+    "dominant_region",
+    "total_lesion_count",
+    "total_lesion_volume_mm3",
+    "hi_volume_ratio",
+    "hi_area_ratio",
+    "hi_area_ratio_max",
+    "n_truncated",
+)
+
+_SINS = {
+    **{lev: "junctional" for lev in ("C1", "C2", "C7", "T1", "T2", "T11", "T12", "T13", "L1", "L5", "L6", "S1")},
+    **{lev: "mobile" for lev in ("C3", "C4", "C5", "C6", "L2", "L3", "L4")},
+    **{f"T{i}": "semirigid" for i in range(3, 11)},
+    "Co": "rigid",
+}
+
+
+def sins_location(level: str) -> str:
+    """SINS location class of a level (Fisher et al., Spine 2010;35:E1221).
+
+    junctional: occiput-C2, C7-T2, T11-L1, L5-S1 (T13 and L6 count as the
+    thoracolumbar / lumbosacral junction; S1 here is the whole sacrum, whose
+    top is junctional); mobile: C3-C6, L2-L4; semirigid: T3-T10; rigid:
+    S2-S5 (here only the coccyx, ``Co``, which is below S5).
+    """
+    level_index(level)
+    return _SINS[level]
+
+
+def mid_sagittal_index(index_sum: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``floor(c + 0.5)`` with ``c = index_sum / count`` (the mean voxel index along the LR axis)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = index_sum / count
+    return np.floor(c + 0.5)
+
+
+@dataclass(frozen=True)
+class MetricTables:
+    """The three tables and the lesion id map renumbered to match ``lesions.lesion_id``."""
+
+    vertebrae: pd.DataFrame
+    lesions: pd.DataFrame
+    patient: pd.DataFrame
+    lesion_ids: np.ndarray
+
+
+def compute_metrics(
+    intensity: np.ndarray,
+    vertebrae: np.ndarray,
+    levels: Sequence[str],
+    labels: Sequence[Sequence[int]],
+    lesion_ids: np.ndarray,
+    lesion_vertebra: np.ndarray,
+    thresholds: np.ndarray,
+    reference_median: np.ndarray,
+    reference_mad: np.ndarray,
+    affine: np.ndarray,
+    lr_axis: int,
+    *,
+    patient_id: str = "patient",
+    params: MetricsParams | None = None,
+) -> MetricTables:
+    """Per-lesion, per-vertebra and per-patient tables.
+
+    Parameters
+    ----------
+    intensity : ndarray of float, shape (I, J, K)
+        The image the lesions were thresholded on.
+    vertebrae : ndarray of int, shape (I, J, K)
+        Vertebra ids ``1..n`` (0 elsewhere); id ``v`` is ``levels[v - 1]``.
+    levels : sequence of str, length n
+        Level name of each vertebra id, cranial → caudal.
+    labels : sequence of sequences of int, length n
+        Mask labels merged into each vertebra id.
+    lesion_ids : ndarray of int, shape (I, J, K)
+        Lesion components ``1..N`` (0 elsewhere), each inside one vertebra.
+    lesion_vertebra : ndarray of int, shape (N + 1,)
+        Vertebra id of each lesion id.
+    thresholds, reference_median, reference_mad : ndarray, shape (n + 1,)
+        Per vertebra id, from :func:`spinemri.segment.segment_lesions`.
+    affine : ndarray of shape (4, 4)
+        Voxel index → world RAS+ mm (for lesion centroids and voxel volume).
+    lr_axis : int
+        Array axis closest to patient left-right (for the mid-sagittal slice).
+    patient_id : str, default "patient"
+    params : MetricsParams, optional
+
+    Returns
+    -------
+    MetricTables
+        Lesions are numbered ``1..N`` in the order (level cranial → caudal,
+        centroid superior → inferior, posterior → anterior, left → right), so
+        ids do not depend on the array orientation; ``lesion_ids`` is
+        renumbered accordingly.
+    """
+    mp = params or MetricsParams()
+    n = len(levels)
+    shape = vertebrae.shape
+    affine = np.asarray(affine, dtype=np.float64)
+    voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+
+    flat_v = vertebrae.ravel()
+    nzi = np.flatnonzero(flat_v)
+    v = flat_v[nzi].astype(np.int64)
+    vals = intensity.ravel()[nzi].astype(np.float64, copy=False)
+    les = lesion_ids.ravel()[nzi]
+    is_les = les > 0
+    coords = np.unravel_index(nzi, shape)
+
+    count = np.bincount(v, minlength=n + 1).astype(np.float64)
+    les_count = np.bincount(v[is_les], minlength=n + 1).astype(np.float64)
+    lr = coords[lr_axis]
+    mid = mid_sagittal_index(np.bincount(v, weights=lr, minlength=n + 1), count)
+    on_mid = lr == mid[v]
+    mid_vert = np.bincount(v[on_mid], minlength=n + 1).astype(np.float64)
+    mid_les = np.bincount(v[on_mid & is_les], minlength=n + 1).astype(np.float64)
+    border = np.zeros(v.shape, dtype=bool)
+    for ax in range(3):
+        border |= (coords[ax] == 0) | (coords[ax] == shape[ax] - 1)
+    truncated = np.bincount(v[border], minlength=n + 1) > 0
+
+    if mp.intensity_erosion_mm > 0:
+        sel = erode_labels(vertebrae, _spacing(affine), mp.intensity_erosion_mm).ravel()[nzi]
+    else:
+        sel = np.ones(v.shape, dtype=bool)
+    sel_count = np.bincount(v[sel], minlength=n + 1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_int = np.bincount(v[sel], weights=vals[sel], minlength=n + 1) / sel_count
+        les_mean = np.bincount(v[is_les], weights=vals[is_les], minlength=n + 1) / les_count
+    s, starts, counts = grouped_sort(vals[sel], v[sel], n + 1)
+    med_int = np.array(
+        [np.nan if c == 0 else (s[a + (c - 1) // 2] + s[a + c // 2]) / 2.0 for a, c in zip(starts, counts)]
+    )
+    lesion_count = np.bincount(np.asarray(lesion_vertebra[1:], dtype=np.int64), minlength=n + 1)
+
+    # --- lesions ---------------------------------------------------------------------------
+    n_les = len(lesion_vertebra) - 1
+    lesion_rows, lut = _lesion_rows(
+        les[is_les], [c[is_les] for c in coords], vals[is_les], border[is_les], lesion_vertebra, levels, affine,
+        voxel_mm3, patient_id,
+    )
+    new_ids = lut[lesion_ids] if n_les else np.zeros(shape, dtype=np.int32)
+
+    ids = np.arange(1, n + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hi_vol = np.where(count[ids] > 0, les_count[ids] / count[ids], 0.0)
+        hi_area = np.where(mid_vert[ids] > 0, mid_les[ids] / mid_vert[ids], 0.0)
+        sir = les_mean[ids] / reference_median[ids]
+    vert = pd.DataFrame(
+        {
+            "patient_id": [patient_id] * n,
+            "level": list(levels),
+            "label": [int(min(lb)) for lb in labels],
+            "labels": [";".join(str(int(x)) for x in sorted(lb)) for lb in labels],
+            "region": [region_of(lev) for lev in levels],
+            "sins_location": [sins_location(lev) for lev in levels],
+            "vertebra_voxels": count[ids].astype(np.int64),
+            "vertebra_volume_mm3": count[ids] * voxel_mm3,
+            "lesion_voxels": les_count[ids].astype(np.int64),
+            "lesion_volume_mm3": les_count[ids] * voxel_mm3,
+            "hi_volume_ratio": hi_vol,
+            "hi_area_ratio": hi_area,
+            "lesion_count": lesion_count[ids].astype(np.int64),
+            "involved": lesion_count[ids] >= 1,
+            "threshold": np.asarray(thresholds, dtype=np.float64)[ids],
+            "reference_median": np.asarray(reference_median, dtype=np.float64)[ids],
+            "reference_mad": np.asarray(reference_mad, dtype=np.float64)[ids],
+            "mean_intensity": mean_int[ids],
+            "median_intensity": med_int[ids],
+            "lesion_mean_intensity": les_mean[ids],
+            "sir": sir,
+            "mid_sagittal_index": mid[ids].astype(np.int64),
+            "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
+            "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
+            "truncated": truncated[ids],
+        },
+        columns=list(VERTEBRA_COLUMNS),
+    )
+    lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
+    lesions = lesions.astype({"voxels": np.int64, "lesion_id": np.int64, "truncated": bool})
+    return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids.astype(np.int32, copy=False))
+
+
+def _spacing(affine: np.ndarray) -> tuple[float, float, float]:
+    s = np.sqrt(np.sum(affine[:3, :3] ** 2, axis=0))
+    return (float(s[0]), float(s[1]), float(s[2]))
+
+
+def _lesion_rows(
+    les: np.ndarray,
+    coords: list[np.ndarray],
+    vals: np.ndarray,
+    border: np.ndarray,
+    lesion_vertebra: np.ndarray,
+    levels: Sequence[str],
+    affine: np.ndarray,
+    voxel_mm3: float,
+    patient_id: str,
+) -> tuple[list[dict[str, object]], np.ndarray]:
+    """Rows of the lesion table and the old → new lesion id lookup table."""
+    n_les = len(lesion_vertebra) - 1
+    lut = np.zeros(n_les + 1, dtype=np.int32)
+    if n_les == 0:
+        return [], lut
+    les = les.astype(np.int64)
+    size = np.bincount(les, minlength=n_les + 1).astype(np.float64)
+    mean_ijk = np.stack([np.bincount(les, weights=c, minlength=n_les + 1) for c in coords], axis=1)
+    mean_ijk[1:] /= size[1:, None]
+    xyz = mean_ijk @ affine[:3, :3].T + affine[:3, 3]
+    sums = np.bincount(les, weights=vals, minlength=n_les + 1)
+    order = np.lexsort((vals, les))  # by lesion, then value: the last of each lesion is its maximum
+    ends = np.cumsum(size.astype(np.int64))  # size[0] == 0
+    vmax = np.full(n_les + 1, np.nan)
+    vmax[1:] = vals[order][ends[1:] - 1]
+    touches = np.bincount(les[border], minlength=n_les + 1) > 0
+    # orientation-independent order: level, then superior -> inferior, posterior -> anterior, left -> right
+    r = np.round(xyz[1:], 6)
+    key = np.lexsort((r[:, 0], r[:, 1], -r[:, 2], lesion_vertebra[1:]))
+    rows = []
+    for new, old0 in enumerate(key, start=1):
+        old = int(old0) + 1
+        lut[old] = new
+        lev = levels[int(lesion_vertebra[old]) - 1]
+        rows.append(
+            {
+                "patient_id": patient_id,
+                "level": lev,
+                "region": region_of(lev),
+                "lesion_id": new,
+                "voxels": int(size[old]),
+                "volume_mm3": size[old] * voxel_mm3,
+                "x_mm": float(xyz[old, 0]),
+                "y_mm": float(xyz[old, 1]),
+                "z_mm": float(xyz[old, 2]),
+                "max_intensity": float(vmax[old]),
+                "mean_intensity": float(sums[old] / size[old]),
+                "truncated": bool(touches[old]),
+            }
+        )
+    return rows, lut
+
+
+def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.DataFrame:
+    """One-row patient table from a vertebra table (DESIGN §5).
+
+    ``hi_volume_ratio`` = Σ lesion volume / Σ vertebra volume;
+    ``hi_area_ratio`` = Σ mid-sagittal lesion pixels / Σ mid-sagittal vertebra
+    pixels; ``dominant_region`` = region with the largest lesion volume (ties:
+    the most cranial), ``"none"`` without lesion.
+    """
+    vt = vertebrae
+    inv = vt[vt["involved"].astype(bool)]
+    involved_levels = ";".join(sorted(inv["level"], key=level_index))
+    region_vol = vt.groupby("region")["lesion_volume_mm3"].sum()
+    dominant = "none"
+    best = 0.0
+    for reg in REGIONS:
+        vol = float(region_vol.get(reg, 0.0))
+        if vol > best:
+            dominant, best = reg, vol
+    vvol = float(vt["vertebra_volume_mm3"].sum())
+    mid_v = float(vt["mid_sagittal_vertebra_pixels"].sum()) if len(vt) else 0.0
+    row: dict[str, object] = {
+        "patient_id": patient_id,
+        "n_vertebrae": int(len(vt)),
+        "n_involved": int(len(inv)),
+        "involved_levels": involved_levels,
+        **{f"{reg}_involved": bool((inv["region"] == reg).any()) for reg in REGIONS},
+        "dominant_region": dominant,
+        "total_lesion_count": int(vt["lesion_count"].sum()),
+        "total_lesion_volume_mm3": float(vt["lesion_volume_mm3"].sum()),
+        "hi_volume_ratio": float(vt["lesion_volume_mm3"].sum()) / vvol if vvol > 0 else 0.0,
+        "hi_area_ratio": float(vt["mid_sagittal_lesion_pixels"].sum()) / mid_v if mid_v > 0 else 0.0,
+        "hi_area_ratio_max": float(vt["hi_area_ratio"].max()) if len(vt) else 0.0,
+        "n_truncated": int(vt["truncated"].astype(bool).sum()) if "truncated" in vt else 0,
+    }
+    return pd.DataFrame([row], columns=list(PATIENT_COLUMNS))

@@ -1,0 +1,276 @@
+"""Lesion segmentation on tiny hand-written arrays with exact answers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from spinemri.errors import ConfigError, GeometryError
+from spinemri.params import MetricsParams, SegmentParams
+from spinemri.segment import (
+    MAD_TO_SD,
+    ellipsoid_footprint,
+    erode_labels,
+    grouped_medians,
+    n4_correct,
+    robust_threshold,
+    segment_lesions,
+)
+
+ISO = (1.0, 1.0, 1.0)
+EXACT = SegmentParams(margin_mm=0.0, min_lesion_mm3=0.0)
+
+
+def stacked_spine(n: int = 3, marrow: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """n cubes of 6x6x6 voxels stacked along axis 0 (touching), ids 1..n, in a 1-voxel background frame."""
+    shape = (6 * n + 2, 8, 8)
+    img = np.full(shape, 10.0)
+    vert = np.zeros(shape, dtype=np.uint8)
+    for v in range(1, n + 1):
+        sl = (slice(1 + 6 * (v - 1), 1 + 6 * v), slice(1, 7), slice(1, 7))
+        vert[sl] = v
+        img[sl] = marrow
+    return img, vert
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("method", "kmeans"),
+        ("polarity", "grey"),
+        ("k", 0.0),
+        ("k", -1.0),
+        ("connectivity", 8),
+        ("min_lesion_mm3", -1.0),
+        ("margin_mm", 50.0),
+        ("neighbours", 0),
+        ("n4_shrink", 2.5),
+        ("n4", "yes"),
+    ],
+)
+def test_segment_params_reject_out_of_range(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        SegmentParams(**{field: value})
+
+
+def test_fixed_method_needs_a_threshold() -> None:
+    with pytest.raises(ConfigError, match="fixed_threshold"):
+        SegmentParams(method="fixed")
+    assert SegmentParams(method="fixed", fixed_threshold=5.0).fixed_threshold == 5.0
+
+
+def test_metrics_params_range() -> None:
+    with pytest.raises(ConfigError, match="intensity_erosion_mm"):
+        MetricsParams(intensity_erosion_mm=-1)
+
+
+def test_params_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SegmentParams().k = 2.0  # type: ignore[misc]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def test_ellipsoid_footprint_in_physical_units() -> None:
+    fp = ellipsoid_footprint((0.5, 0.5, 4.0), 1.0)
+    assert fp.shape == (5, 5, 1)
+    # offsets (di, dj) with (0.5 di)^2 + (0.5 dj)^2 <= 1  <=>  di^2 + dj^2 <= 4: 13 of them
+    assert int(fp.sum()) == 13
+    assert ellipsoid_footprint(ISO, 1.0).sum() == 7  # the 6-neighbour cross
+    assert ellipsoid_footprint(ISO, 0.5).sum() == 1
+
+
+def test_erode_labels_matches_per_label_binary_erosion() -> None:
+    img, vert = stacked_spine(3)
+    core = erode_labels(vert, ISO, 1.0)
+    cross = ndimage.generate_binary_structure(3, 1)
+    expected = np.zeros_like(core)
+    for v in (1, 2, 3):
+        expected |= ndimage.binary_erosion(vert == v, structure=cross)
+    np.testing.assert_array_equal(core, expected)
+    # touching cubes erode from each other: every core is 4x4x4
+    assert np.bincount(vert[core], minlength=4)[1:].tolist() == [64, 64, 64]
+
+
+def test_erode_labels_does_not_erode_at_the_image_border() -> None:
+    vert = np.ones((4, 5, 6), dtype=np.uint8)
+    assert erode_labels(vert, ISO, 1.0).all()
+
+
+def test_robust_threshold_by_hand() -> None:
+    # median 3, |x - 3| = 2, 1, 0, 1, 97 -> MAD 1
+    t, med, mad = robust_threshold(np.array([1.0, 2.0, 3.0, 4.0, 100.0]), 3.0, "bright")
+    assert (med, mad) == (3.0, 1.0)
+    assert t == pytest.approx(3.0 + 3.0 * 1.4826)
+    t_dark, _, _ = robust_threshold(np.array([1.0, 2.0, 3.0, 4.0, 100.0]), 2.0, "dark")
+    assert t_dark == pytest.approx(3.0 - 2.0 * 1.4826)
+
+
+def test_grouped_medians_equal_numpy(rng: np.random.Generator) -> None:
+    vals = rng.normal(size=1000)
+    groups = rng.integers(0, 6, size=1000)
+    groups[groups == 4] = 3  # group 4 empty
+    got = grouped_medians(vals, groups, 6)
+    for g in range(6):
+        sel = vals[groups == g]
+        if sel.size:
+            assert got[g] == np.median(sel)
+        else:
+            assert np.isnan(got[g])
+
+
+# --- segmentation -------------------------------------------------------------------------
+
+
+def test_shape_mismatch_is_a_geometry_error() -> None:
+    with pytest.raises(GeometryError, match="shape"):
+        segment_lesions(np.zeros((3, 3, 3)), np.zeros((3, 3, 4), int), ISO)
+
+
+def test_robust_finds_exactly_the_bright_block() -> None:
+    img, vert = stacked_spine(3)
+    img[8:10, 3:5, 3:6] = 300.0  # 2x2x3 = 12 voxels inside vertebra 2 (rows 7..12)
+    seg = segment_lesions(img, vert, ISO, EXACT)
+    truth = np.zeros(img.shape, bool)
+    truth[8:10, 3:5, 3:6] = True
+    np.testing.assert_array_equal(seg.lesion_ids > 0, truth)
+    assert seg.lesion_vertebra.tolist() == [0, 2]
+    # pooled marrow: 648 - 12 voxels at 100, 12 at 300 -> median 100, MAD 0
+    assert seg.reference_median[1:].tolist() == [100.0] * 3
+    assert seg.reference_mad[1:].tolist() == [0.0] * 3
+    assert seg.thresholds[1:].tolist() == [100.0] * 3
+
+
+def test_dark_polarity_finds_the_dark_block() -> None:
+    img, vert = stacked_spine(3)
+    img[14:16, 2:5, 2:4] = 30.0  # vertebra 3
+    seg = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, polarity="dark"))
+    assert int((seg.lesion_ids > 0).sum()) == 12
+    assert set(seg.lesion_vertebra[1:].tolist()) == {3}
+    bright = segment_lesions(img, vert, ISO, EXACT)
+    assert not np.any(bright.lesion_ids)
+
+
+@pytest.mark.parametrize("method", ["robust", "local"])
+def test_diffuse_vertebra_is_found_by_robust_and_local(method: str) -> None:
+    img, vert = stacked_spine(5)
+    img[vert == 3] = 250.0  # vertebra 3 fully replaced
+    seg = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method=method))
+    assert np.array_equal(seg.lesion_ids > 0, vert == 3)
+    assert seg.lesion_vertebra.tolist() == [0, 3]
+
+
+def test_otsu_splits_each_vertebra_on_its_own() -> None:
+    img, vert = stacked_spine(3)
+    img[vert == 2] = 150.0
+    img[8:10, 3:5, 3:6] = 300.0
+    seg = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method="otsu"))
+    assert int((seg.lesion_ids > 0).sum()) == 12
+    # a uniform vertebra has no two classes: its threshold is its value and nothing is above it
+    assert seg.thresholds[1] == 100.0 and seg.thresholds[3] == 100.0
+    assert 150.0 <= seg.thresholds[2] < 300.0
+
+
+def test_fixed_threshold_is_strict() -> None:
+    img, vert = stacked_spine(2)
+    img[2, 2, 2] = 200.0
+    img[3, 3, 3] = 200.5
+    seg = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method="fixed", fixed_threshold=200.0))
+    assert np.argwhere(seg.lesion_ids > 0).tolist() == [[3, 3, 3]]
+
+
+def test_local_threshold_follows_a_smooth_bias() -> None:
+    # marrow drifts 100, 110, ..., 140 along the spine; a 1.6x lesion sits in the darkest vertebra
+    img, vert = stacked_spine(5)
+    for v in range(1, 6):
+        img[vert == v] = 90.0 + 10.0 * v
+    rows = np.arange(img.shape[0])[:, None, None]
+    img = img + np.where(vert > 0, (rows % 2) * 2.0, 0.0)  # a little texture so MAD > 0
+    img[2:4, 2:4, 2:4] = 160.0
+    core = vert > 0
+    pooled = img[core]
+    t_pool = np.median(pooled) + 3 * MAD_TO_SD * np.median(np.abs(pooled - np.median(pooled)))
+    nb = img[(vert == 2) | (vert == 3)]
+    t_nb = np.median(nb) + 3 * MAD_TO_SD * np.median(np.abs(nb - np.median(nb)))
+    assert t_nb < 160.0 < t_pool  # the case the local method exists for
+    robust = segment_lesions(img, vert, ISO, EXACT)
+    local = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method="local"))
+    assert robust.thresholds[1] == pytest.approx(t_pool)
+    assert local.thresholds[1] == pytest.approx(t_nb)
+    assert not np.any(robust.lesion_ids[vert == 1])
+    assert int((local.lesion_ids[vert == 1] > 0).sum()) == 8
+    # vertebra 3's neighbours are 1, 2, 4, 5 (two on each side, itself excluded)
+    nb3 = img[np.isin(vert, [1, 2, 4, 5])]
+    assert local.reference_median[3] == np.median(nb3)
+
+
+def test_min_lesion_volume_counts_the_whole_lesion() -> None:
+    img, vert = stacked_spine(2)
+    img[3, 3, 3] = 300.0  # 1 voxel
+    img[3:5, 5, 5] = 300.0  # 2 voxels
+    p = dataclasses.replace(EXACT, connectivity=6)
+    assert int((segment_lesions(img, vert, ISO, dataclasses.replace(p, min_lesion_mm3=2.0)).lesion_ids > 0).sum()) == 2
+    assert int((segment_lesions(img, vert, ISO, dataclasses.replace(p, min_lesion_mm3=1.0)).lesion_ids > 0).sum()) == 3
+    # in anisotropic voxels of 2 mm^3 the single voxel is kept at 2 mm^3
+    seg = segment_lesions(img, vert, (1.0, 1.0, 2.0), dataclasses.replace(p, min_lesion_mm3=2.0))
+    assert int((seg.lesion_ids > 0).sum()) == 3
+
+
+def test_lesion_crossing_an_endplate_counts_in_each_vertebra() -> None:
+    img, vert = stacked_spine(2)  # vertebra 1 rows 1..6, vertebra 2 rows 7..12
+    img[5:9, 3:5, 3:5] = 300.0  # 2 rows in each, 8 voxels in each
+    seg = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, min_lesion_mm3=10.0))
+    assert sorted(seg.lesion_vertebra[1:].tolist()) == [1, 2]
+    for lid in (1, 2):
+        assert int((seg.lesion_ids == lid).sum()) == 8
+    # the min size applies to the whole lesion (16 mm^3), not to each 8 mm^3 half
+    assert int((seg.lesion_ids > 0).sum()) == 16
+
+
+@pytest.mark.parametrize("connectivity, n", [(26, 1), (18, 2), (6, 2)])
+def test_connectivity(connectivity: int, n: int) -> None:
+    img, vert = stacked_spine(1)
+    img[2, 2, 2] = img[3, 3, 3] = 300.0  # corner neighbours
+    seg = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, connectivity=connectivity))
+    assert len(seg.lesion_vertebra) - 1 == n
+
+
+def test_margin_drops_a_bright_rim_but_keeps_lesions_to_the_boundary() -> None:
+    img, vert = stacked_spine(2)
+    img[6, 1:7, 1:7] = 180.0  # bright partial-volume layer at vertebra 1's lower endplate
+    img[9:13, 3:5, 3:5] = 300.0  # a lesion of vertebra 2 reaching its lower endplate (row 12)
+    p = SegmentParams(margin_mm=1.0, min_lesion_mm3=0.0)
+    seg = segment_lesions(img, vert, ISO, p)
+    truth = np.zeros(img.shape, bool)
+    truth[9:13, 3:5, 3:5] = True
+    np.testing.assert_array_equal(seg.lesion_ids > 0, truth)
+    # without a margin the rim is a lesion
+    assert int((segment_lesions(img, vert, ISO, EXACT).lesion_ids[6] > 0).sum()) == 36
+
+
+def test_no_vertebra_and_no_lesion_give_empty_results() -> None:
+    seg = segment_lesions(np.ones((4, 4, 4)), np.zeros((4, 4, 4), int), ISO)
+    assert not np.any(seg.lesion_ids) and len(seg.thresholds) == 1
+    img, vert = stacked_spine(2)
+    seg = segment_lesions(img, vert, ISO)
+    assert not np.any(seg.lesion_ids) and seg.lesion_vertebra.tolist() == [0]
+
+
+def test_n4_flattens_a_smooth_bias(rng: np.random.Generator) -> None:
+    shape = (40, 40, 12)
+    vert = np.zeros(shape, np.uint8)
+    vert[4:36, 4:36, 2:10] = 1
+    i = np.arange(shape[0])[:, None, None] / shape[0]
+    bias = 1.0 + 0.4 * i  # 40 % linear drift along i
+    img = np.where(vert > 0, 100.0, 20.0) * bias + rng.normal(0, 0.5, shape)
+    out = n4_correct(img, vert > 0, (2.0, 2.0, 4.0), shrink=2, iterations=20)
+    cv_before = img[vert > 0].std() / img[vert > 0].mean()
+    cv_after = out[vert > 0].std() / out[vert > 0].mean()
+    assert cv_after < 0.5 * cv_before
