@@ -27,6 +27,9 @@ __all__ = [
     "lr_axis",
     "grid_deltas",
     "same_grid",
+    "label_centroids_si",
+    "TRANSLATION_ATOL_MM",
+    "DIRECTION_ATOL",
 ]
 
 #: Default grid tolerances (DESIGN §2): translation in mm, direction cosines unitless.
@@ -35,103 +38,292 @@ DIRECTION_ATOL = 1e-4
 
 
 def check_affine(affine: npt.ArrayLike, *, what: str = "affine") -> np.ndarray:
-    """Return ``affine`` as a float64 (4, 4) array or raise :class:`GeometryError`.
+    """Return ``affine`` as a new float64 (4, 4) array or raise :class:`GeometryError`.
 
-    The affine must be finite, have last row ``[0, 0, 0, 1]`` and an invertible
-    3x3 part (no zero voxel size, no collinear axes).
+    Parameters
+    ----------
+    affine : array-like of shape (4, 4)
+        Voxel index (i, j, k, 1) to world (x, y, z, 1) RAS+ mm.
+    what : str, default "affine"
+        How to name the matrix in error messages.
+
+    Returns
+    -------
+    ndarray of shape (4, 4), float64
+        A copy, with the last row set exactly to ``[0, 0, 0, 1]``.
+
+    Raises
+    ------
+    GeometryError
+        If the matrix is not 4x4, not numeric, holds NaN/inf, has a last row
+        other than ``[0, 0, 0, 1]`` (within 1e-9), or a singular 3x3 part
+        (a zero voxel size or two coinciding axes).
     """
-    a = np.array(affine, dtype=np.float64, copy=True)
+    try:
+        a = np.array(affine, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise GeometryError(f"{what} must be a numeric 4x4 matrix ({exc})") from None
     if a.shape != (4, 4):
         raise GeometryError(f"{what} must be a 4x4 matrix, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise GeometryError(f"{what} contains NaN or infinite values:\n{a}")
-    if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0], atol=1e-9):
+    if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0], rtol=0.0, atol=1e-9):
         raise GeometryError(f"{what} last row must be [0, 0, 0, 1], got {a[3].tolist()}")
-    det = np.linalg.det(a[:3, :3])
-    if not np.isfinite(det) or abs(det) < 1e-12:
+    spacing = np.sqrt(np.sum(a[:3, :3] ** 2, axis=0))
+    if np.any(spacing == 0.0):
+        raise GeometryError(f"{what} gives a zero voxel size along axis {int(np.argmin(spacing))}:\n{a}")
+    # singular relative to the voxel sizes: the unit direction vectors are (nearly) coplanar
+    det_dir = np.linalg.det(a[:3, :3] / spacing)
+    if not np.isfinite(det_dir) or abs(det_dir) < 1e-6:
         raise GeometryError(
-            f"{what} is singular (determinant {det:.3g}): a voxel size is zero or two axes coincide"
+            f"{what} is singular (determinant of the direction cosines {det_dir:.3g}): "
+            f"two voxel axes point (nearly) the same way:\n{a}"
         )
     a[3] = [0.0, 0.0, 0.0, 1.0]
     return a
 
 
-def voxel_spacing(affine: np.ndarray) -> tuple[float, float, float]:
-    """Voxel size in mm along array axes i, j, k (column norms of the 3x3 part)."""
+def voxel_spacing(affine: npt.ArrayLike) -> tuple[float, float, float]:
+    """Voxel size in mm along array axes i, j, k (column norms of the 3x3 part).
+
+    Examples
+    --------
+    >>> voxel_spacing(np.diag([0.5, 0.7, 4.0, 1.0]))
+    (0.5, 0.7, 4.0)
+    """
     s = np.sqrt(np.sum(np.asarray(affine, dtype=np.float64)[:3, :3] ** 2, axis=0))
     return (float(s[0]), float(s[1]), float(s[2]))
 
 
-def axcodes(affine: np.ndarray) -> tuple[str, str, str]:
+def _orientation(affine: npt.ArrayLike) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """World axis (0 = x/LR, 1 = y/PA, 2 = z/IS) and sign closest to each array axis.
+
+    Same rule as nibabel ``io_orientation``: take the orthogonal matrix
+    closest to the direction cosines (SVD, removing zooms and shears); then,
+    starting with the array axis best aligned to some world axis (largest
+    absolute cosine) and going down, give each array axis the world axis of
+    its largest absolute cosine among those not yet taken.
+    """
+    rs = np.asarray(affine, dtype=np.float64)[:3, :3]
+    rs = rs / np.sqrt(np.sum(rs**2, axis=0))
+    p, _, qt = np.linalg.svd(rs)
+    r = p @ qt
+    world = [0, 0, 0]
+    sign = [1, 1, 1]
+    taken: list[int] = []
+    for in_ax in np.argsort(-np.max(r**2, axis=0), kind="stable"):
+        col = r[:, in_ax].copy()
+        col[taken] = 0.0
+        out_ax = int(np.argmax(np.abs(col)))
+        taken.append(out_ax)
+        world[in_ax] = out_ax
+        sign[in_ax] = 1 if col[out_ax] > 0 else -1
+    return (world[0], world[1], world[2]), (sign[0], sign[1], sign[2])
+
+
+_CODES = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+def axcodes(affine: npt.ArrayLike) -> tuple[str, str, str]:
     """Closest anatomical direction of each array axis, e.g. ``('P', 'S', 'R')``.
 
     Each letter names the direction in which the voxel index *increases*
-    (nibabel's ``aff2axcodes`` convention).
+    (nibabel's ``aff2axcodes`` convention; same result, pure numpy).
+
+    Examples
+    --------
+    >>> axcodes(np.diag([-1.0, 1.0, 1.0, 1.0]))
+    ('L', 'A', 'S')
     """
-    from nibabel.orientations import aff2axcodes
+    world, sign = _orientation(affine)
+    codes = tuple(_CODES[w][1 if s > 0 else 0] for w, s in zip(world, sign))
+    return (codes[0], codes[1], codes[2])
 
-    codes = aff2axcodes(affine)
-    return (str(codes[0]), str(codes[1]), str(codes[2]))
 
+def lr_axis(affine: npt.ArrayLike) -> int:
+    """Index (0, 1 or 2) of the array axis closest to patient left-right.
 
-def lr_axis(affine: np.ndarray) -> int:
-    """Index of the array axis closest to patient left-right.
+    A slice at fixed index along this axis is a sagittal slice. Consistent
+    with :func:`axcodes`: it is the axis whose code is ``L`` or ``R``.
 
-    Taking a slice at fixed index along this axis gives a sagittal slice.
+    Examples
+    --------
+    The dcm2niix affine of a sagittal series (axcodes PSR):
+
+    >>> lr_axis(np.array([[0, 0, 1.0, 0], [-1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1]]))
+    2
     """
-    directions = np.asarray(affine, dtype=np.float64)[:3, :3] / np.array(voxel_spacing(affine))
-    return int(np.argmax(np.abs(directions[0])))
+    world, _ = _orientation(affine)
+    return world.index(0)
+
+
+def _corners(shape: tuple[int, ...]) -> np.ndarray:
+    """Homogeneous voxel indices (4, 8) of the 8 corner voxel centres of a grid."""
+    far = [max(int(n) - 1, 0) for n in tuple(shape)[:3]]
+    pts = [[i, j, k, 1.0] for i in (0, far[0]) for j in (0, far[1]) for k in (0, far[2])]
+    return np.array(pts, dtype=np.float64).T
 
 
 def grid_deltas(
     shape_a: tuple[int, ...],
-    affine_a: np.ndarray,
+    affine_a: npt.ArrayLike,
     shape_b: tuple[int, ...],
-    affine_b: np.ndarray,
+    affine_b: npt.ArrayLike,
 ) -> dict[str, Any]:
-    """Differences between two voxel grids, for checks and error messages.
+    """Differences between grid A and grid B, for checks and error messages.
 
-    Returns a dict with ``shape_equal`` (bool), ``origin_mm`` (max abs
-    difference of the world position of voxel (0, 0, 0)), ``spacing_mm`` (per
-    axis abs difference), ``direction`` (max abs difference of direction
-    cosines) and ``corner_mm`` (max world distance between the far corners,
-    which grows with any rotation or spacing error across the field of view).
+    Parameters
+    ----------
+    shape_a, shape_b : tuple of int
+        Array shapes (I, J, K).
+    affine_a, affine_b : array-like of shape (4, 4)
+        Voxel index to world RAS+ mm.
+
+    Returns
+    -------
+    dict
+        ``shape_equal`` (bool); ``shape`` (per-axis ``shape_a - shape_b``);
+        ``origin_xyz_mm`` (per world axis ``|origin_a - origin_b|``, mm) and
+        ``origin_mm`` (their maximum); ``spacing_ijk_mm`` (per array axis
+        ``|spacing_a - spacing_b|``, mm) and ``spacing_mm`` (the same tuple,
+        kept for older callers); ``direction_ijk`` (per array axis the largest
+        difference of the unit direction cosines) and ``direction`` (their
+        maximum); ``corner_mm``: the largest distance, over the 8 corner voxel
+        centres of grid A, between where grid A and grid B put that voxel
+        index (mm). Because the displacement is affine in (i, j, k), it is
+        largest at a corner, so ``corner_mm`` bounds every voxel's shift.
+
+    Examples
+    --------
+    >>> d = grid_deltas((4, 4, 4), np.eye(4), (4, 4, 5), np.diag([1.0, 1.0, 2.0, 1.0]))
+    >>> d["shape"], d["spacing_ijk_mm"], d["corner_mm"]
+    ((0, 0, -1), (0.0, 0.0, 1.0), 3.0)
     """
     a = np.asarray(affine_a, dtype=np.float64)
     b = np.asarray(affine_b, dtype=np.float64)
     sa, sb = np.array(voxel_spacing(a)), np.array(voxel_spacing(b))
     da, db = a[:3, :3] / sa, b[:3, :3] / sb
-    far = np.array([max(n - 1, 0) for n in shape_a] + [1.0])
+    origin = np.abs(a[:3, 3] - b[:3, 3])
+    spacing = tuple(float(x) for x in np.abs(sa - sb))
+    direction = np.max(np.abs(da - db), axis=0)
+    corners = _corners(shape_a)
+    shift = np.sqrt(np.sum(((a - b) @ corners)[:3] ** 2, axis=0))
+    ta, tb = tuple(shape_a), tuple(shape_b)
+    shape_diff = (
+        tuple(int(x) - int(y) for x, y in zip(ta, tb)) if len(ta) == len(tb) else tuple(ta)
+    )
     return {
-        "shape_equal": tuple(shape_a) == tuple(shape_b),
-        "origin_mm": float(np.max(np.abs(a[:3, 3] - b[:3, 3]))),
-        "spacing_mm": tuple(float(x) for x in np.abs(sa - sb)),
-        "direction": float(np.max(np.abs(da - db))),
-        "corner_mm": float(np.max(np.abs((a @ far)[:3] - (b @ far)[:3]))),
+        "shape_equal": ta == tb,
+        "shape": shape_diff,
+        "origin_xyz_mm": tuple(float(x) for x in origin),
+        "origin_mm": float(np.max(origin)),
+        "spacing_ijk_mm": spacing,
+        "spacing_mm": spacing,
+        "direction_ijk": tuple(float(x) for x in direction),
+        "direction": float(np.max(direction)),
+        "corner_mm": float(np.max(shift)),
     }
 
 
 def same_grid(
     shape_a: tuple[int, ...],
-    affine_a: np.ndarray,
+    affine_a: npt.ArrayLike,
     shape_b: tuple[int, ...],
-    affine_b: np.ndarray,
+    affine_b: npt.ArrayLike,
     *,
     atol_mm: float = TRANSLATION_ATOL_MM,
     atol_dir: float = DIRECTION_ATOL,
 ) -> bool:
     """True when two grids have the same shape and affines within tolerance.
 
-    ``atol_mm`` bounds the origin and per-axis spacing differences (mm);
-    ``atol_dir`` bounds the direction-cosine differences.
+    Parameters
+    ----------
+    atol_mm : float, default 1e-3
+        Largest accepted origin difference per world axis and spacing
+        difference per array axis, in mm.
+    atol_dir : float, default 1e-4
+        Largest accepted difference of any direction cosine (unitless).
     """
     d = grid_deltas(shape_a, affine_a, shape_b, affine_b)
     return bool(
         d["shape_equal"]
         and d["origin_mm"] <= atol_mm
-        and max(d["spacing_mm"]) <= atol_mm
+        and max(d["spacing_ijk_mm"]) <= atol_mm
         and d["direction"] <= atol_dir
     )
+
+
+def label_centroids_si(mask: Volume) -> dict[int, float]:
+    """World superior coordinate (RAS z, mm) of each label's centroid.
+
+    One pass over the voxels: ``np.bincount`` of the labels, weighted by
+    each voxel centre's world z. Background 0 is left out.
+
+    Parameters
+    ----------
+    mask : Volume of shape (I, J, K)
+        Non-negative integer labels.
+
+    Returns
+    -------
+    dict of int to float
+        ``{label: mean world z of its voxels}`` in mm, for every label > 0
+        present. Larger is more superior (cranial).
+
+    Raises
+    ------
+    GeometryError
+        If the data are not non-negative integers.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 1, 4), dtype=np.uint8); m[0, 0, :2] = 7; m[0, 0, 3] = 2
+    >>> label_centroids_si(Volume(m, np.diag([1.0, 1.0, 2.0, 1.0])))
+    {2: 6.0, 7: 1.0}
+    """
+    data = np.asarray(mask.data)
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)
+    if not np.issubdtype(data.dtype, np.integer):
+        raise GeometryError(f"label_centroids_si needs integer labels, got dtype {data.dtype}")
+    if data.size and data.min() < 0:
+        raise GeometryError("label_centroids_si needs non-negative labels")
+    a = mask.affine
+    ni, nj, nk = data.shape
+    z = (
+        (a[2, 0] * np.arange(ni))[:, None, None]
+        + (a[2, 1] * np.arange(nj))[None, :, None]
+        + (a[2, 2] * np.arange(nk))[None, None, :]
+        + a[2, 3]
+    )
+    flat = data.ravel().astype(np.intp, copy=False)
+    counts = np.bincount(flat)
+    sums = np.bincount(flat, weights=np.broadcast_to(z, data.shape).ravel(), minlength=counts.size)
+    return {int(lab): float(sums[lab] / counts[lab]) for lab in np.flatnonzero(counts) if lab != 0}
+
+
+def _freeze(value: Any) -> Any:
+    """Read-only copy of nested metadata (dicts -> mappingproxy, lists -> tuples)."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_freeze(v) for v in value)
+    if isinstance(value, np.ndarray):
+        arr = value.copy()
+        arr.flags.writeable = False
+        return arr
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    """Plain (picklable) copy of frozen metadata."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_thaw(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,30 +332,40 @@ class Volume:
 
     Parameters
     ----------
-    data : ndarray of shape (I, J, K)
-        Voxel values indexed by voxel index (i, j, k). Stored as a read-only
-        view (the caller's array is not copied and not modified).
+    data : array-like of shape (I, J, K)
+        Voxel values (numeric or bool) indexed by voxel index (i, j, k).
+        Stored read-only: a writeable input array is copied (so later changes
+        to the caller's array do not leak in, and the caller's array keeps
+        its flags); an already read-only array is shared without copying.
     affine : array-like of shape (4, 4)
         Voxel index (i, j, k, 1) to world (x, y, z, 1) in RAS+ mm, as in
-        nibabel. Validated by :func:`check_affine`.
+        nibabel. Validated by :func:`check_affine`, stored as a read-only
+        float64 copy.
     meta : mapping, optional
-        Read-only metadata: ``modality``, ``series_description``, ``plane``,
-        ``source`` (path), ``patient_id`` (pseudonymous) and any other keys
-        a loader records.
+        Read-only metadata (nested dicts become read-only too): ``modality``,
+        ``series_description``, ``plane``, ``source`` (path), ``patient_id``
+        (pseudonymous), ``label_names`` and any other keys a loader records.
 
     Raises
     ------
     GeometryError
-        If ``data`` is not 3-D or empty, or the affine is invalid.
+        If ``data`` is not 3-D, is empty, is not numeric (object, string,
+        complex), or the affine is invalid.
+
+    Notes
+    -----
+    Equality is identity (``eq=False``): compare volumes with
+    :func:`spinemri.testing.assert_volume_equal`. Volumes pickle (for
+    process pools and Dask): the metadata are thawed to plain dicts and
+    frozen again on unpickling.
 
     Examples
     --------
-    >>> import numpy as np
     >>> v = Volume(np.zeros((4, 5, 6)), np.diag([0.5, 0.5, 3.0, 1.0]))
-    >>> v.shape, v.spacing
-    ((4, 5, 6), (0.5, 0.5, 3.0))
-    >>> v.axcodes
-    ('R', 'A', 'S')
+    >>> v.shape, v.spacing, v.voxel_volume_mm3
+    ((4, 5, 6), (0.5, 0.5, 3.0), 0.75)
+    >>> v.axcodes, v.lr_axis
+    (('R', 'A', 'S'), 0)
     """
 
     data: np.ndarray
@@ -175,21 +377,34 @@ class Volume:
         if arr.ndim != 3:
             raise GeometryError(
                 f"a Volume must be 3-D, got an array of shape {arr.shape}; "
-                "4-D series must be split into 3-D volumes first"
+                "split 4-D series into 3-D volumes and add an axis to 2-D slices first"
             )
         if min(arr.shape) < 1:
             raise GeometryError(f"a Volume must not be empty, got shape {arr.shape}")
-        if arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        if arr.dtype != np.bool_ and not (
+            np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
         ):
-            raise GeometryError(f"Volume data must be numeric, got dtype {arr.dtype}")
-        view = arr.view()
-        view.flags.writeable = False
+            raise GeometryError(
+                f"Volume data must be real numbers or bool, got dtype {arr.dtype}; "
+                "convert strings/objects/complex values first"
+            )
+        if arr.flags.writeable:
+            arr = arr.copy()
+        else:
+            arr = arr.view()
+        arr.flags.writeable = False
         affine = check_affine(self.affine)
         affine.flags.writeable = False
-        object.__setattr__(self, "data", view)
+        if not isinstance(self.meta, Mapping):
+            raise GeometryError(f"Volume meta must be a mapping, got {type(self.meta).__name__}")
+        object.__setattr__(self, "data", arr)
         object.__setattr__(self, "affine", affine)
-        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        object.__setattr__(self, "meta", _freeze(self.meta))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # meta is a (nested) MappingProxyType, which cannot be pickled: rebuild from plain parts,
+        # e.g. to send a Volume to a worker process or a Dask cluster.
+        return (Volume, (self.data, self.affine, _thaw(self.meta)))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -204,8 +419,13 @@ class Volume:
 
     @property
     def voxel_volume_mm3(self) -> float:
-        """Volume of one voxel in mm³ (absolute determinant of the 3x3 affine)."""
-        return float(abs(np.linalg.det(self.affine[:3, :3])))
+        """Volume of one voxel in mm³: ``|det(affine[:3, :3])|``.
+
+        Computed as the scalar triple product of the three voxel edge vectors
+        (exact for axis-aligned grids, unlike an LU-based determinant).
+        """
+        m = self.affine[:3, :3]
+        return float(abs(np.dot(m[:, 0], np.cross(m[:, 1], m[:, 2]))))
 
     @property
     def axcodes(self) -> tuple[str, str, str]:
@@ -217,21 +437,22 @@ class Volume:
         """Array axis closest to patient left-right (the sagittal slice axis)."""
         return lr_axis(self.affine)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # meta is a MappingProxyType (not picklable): rebuild from plain parts, e.g. to send
-        # a Volume to a worker process or a Dask cluster.
-        return (Volume, (np.asarray(self.data), np.asarray(self.affine), dict(self.meta)))
-
     def with_data(self, data: npt.ArrayLike, **meta: Any) -> Volume:
-        """A new Volume on the same grid with other voxel values (and extra meta)."""
+        """A new Volume on the same grid with other voxel values (and extra meta).
+
+        Raises
+        ------
+        GeometryError
+            If ``data`` does not have this volume's shape.
+        """
         arr = np.asarray(data)
         if arr.shape != self.shape:
             raise GeometryError(f"with_data: shape {arr.shape} differs from the grid {self.shape}")
-        return Volume(arr, self.affine, {**self.meta, **meta})
+        return Volume(arr, self.affine, {**_thaw(self.meta), **meta})
 
     def with_meta(self, **meta: Any) -> Volume:
         """A new Volume sharing data and affine, with metadata keys added or replaced."""
-        return Volume(self.data, self.affine, {**self.meta, **meta})
+        return Volume(self.data, self.affine, {**_thaw(self.meta), **meta})
 
     def same_grid(
         self,
@@ -246,9 +467,28 @@ class Volume:
         )
 
     def world_coords(self, ijk: npt.ArrayLike) -> np.ndarray:
-        """World (x, y, z) RAS mm of voxel indices ``ijk`` of shape (N, 3)."""
-        ijk = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
-        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+        """World (x, y, z) RAS+ mm of voxel indices.
+
+        Parameters
+        ----------
+        ijk : array-like of shape (3,) or (N, 3)
+            Voxel indices (i, j, k); fractional indices are allowed.
+
+        Returns
+        -------
+        ndarray of shape (N, 3)
+            ``affine @ [i, j, k, 1]`` for each row, in mm.
+
+        Examples
+        --------
+        >>> v = Volume(np.zeros((2, 2, 2)), [[0, 0, 2, 10], [-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+        >>> v.world_coords([1, 1, 1])
+        array([[12., -1.,  1.]])
+        """
+        pts = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
+        if pts.shape[-1] != 3 or pts.ndim != 2:
+            raise GeometryError(f"world_coords expects voxel indices of shape (N, 3), got {pts.shape}")
+        return pts @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     def __repr__(self) -> str:
         codes = "".join(self.axcodes)
