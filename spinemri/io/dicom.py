@@ -77,6 +77,14 @@ ENHANCED_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
 }
 
+#: SOP classes that must carry an image (a header without Rows means a truncated file).
+IMAGE_SOP_CLASSES = ENHANCED_SOP_CLASSES | {
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.128",  # PET Image Storage
+}
+
 _FLUID_TOKENS = {"stir", "tirm", "fs", "fatsat", "spair", "spir", "water", "fse_fs", "fsat"}
 _T2_RE = re.compile(r"(^|[^a-z0-9])t2", re.I)
 
@@ -173,16 +181,26 @@ def _read_header(path: Path, *, stop_before_pixels: bool, quiet: bool = False) -
         {"stop_before_pixels": True} if stop_before_pixels else {"defer_size": DEFER_SIZE}
     )
     try:
+        with open(path, "rb") as fh:
+            has_marker = fh.read(132)[128:132] == b"DICM"
+    except OSError:
+        return None
+    try:
         return pydicom.dcmread(path, **kwargs)
-    except InvalidDicomError:
-        pass  # no preamble: try again below
+    except InvalidDicomError as exc:
+        if has_marker:
+            error: Exception | None = exc
+        else:
+            error = None  # no preamble: try a forced read below
     except Exception as exc:  # corrupt header of a file that claims to be DICOM
+        error = exc
+    if error is not None:
         if quiet:
             return None
         raise DicomError(
-            f"{path}: the DICOM header cannot be read ({type(exc).__name__}: {exc}); "
+            f"{path}: the DICOM header cannot be read ({type(error).__name__}: {error}); "
             "the file is truncated or corrupt: remove it or copy it again from the source"
-        ) from exc
+        ) from error
     try:
         ds = pydicom.dcmread(path, force=True, **kwargs)
         # a forced read of a text file "succeeds" with junk: require real image/SOP elements
@@ -201,6 +219,11 @@ def _iter_files(folder: Path) -> list[Path]:
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
     return sorted(files)
+
+
+def _meta_sop(ds: Any) -> str:
+    fm = getattr(ds, "file_meta", None)
+    return str(fm.get("MediaStorageSOPClassUID", "") or "") if fm is not None else ""
 
 
 def _series_key(ds: Any) -> tuple[str, int | None]:
@@ -229,6 +252,12 @@ def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
             logger.debug("%s: not a DICOM file, ignored", f)
             skipped.append(f)
             continue
+        sop = str(ds.get("SOPClassUID", "") or _meta_sop(ds))
+        if "Rows" not in ds and (len(ds) == 0 or sop in IMAGE_SOP_CLASSES):
+            raise DicomError(
+                f"{f}: the file is an image ({sop or 'SOP class unknown'}) but its header stops before the "
+                "image description (no Rows); the file is truncated or corrupt: remove it or copy it again"
+            )
         if "Rows" not in ds and "PixelData" not in ds and "FloatPixelData" not in ds:
             logger.debug("%s: DICOM file without an image (SOP class %s), ignored", f, ds.get("SOPClassUID"))
             skipped.append(f)
