@@ -3,12 +3,24 @@
 This is the one place where the two coordinate conventions meet:
 
 * nibabel / NIfTI / spinemri: array indexed (i, j, k), affine maps to RAS+ mm.
-* SimpleITK / ITK / DICOM: array from ``GetArrayFromImage`` indexed (k, j, i)
-  (slowest axis first), and origin / direction expressed in LPS+ mm.
+* SimpleITK / ITK / DICOM: ``GetArrayFromImage`` returns the array indexed
+  (k, j, i) (slowest axis first), and origin / direction are in LPS+ mm.
 
-So ``to_sitk`` transposes the array once (``data.transpose(2, 1, 0)``) and flips
-the sign of the first two world axes once (``LPS = diag(-1, -1, 1) @ RAS``);
-``from_sitk`` undoes both. Round trips are exact (tests/properties).
+So :func:`to_sitk` transposes the array once (``data.transpose(2, 1, 0)``) and
+flips the sign of the first two world axes once (``LPS = diag(-1, -1, 1) @ RAS``);
+:func:`from_sitk` undoes both. Nothing else in spinemri transposes or flips.
+
+Exactness (proven by tests/properties/test_roundtrips.py):
+
+* Volume -> nibabel image -> Volume: data and affine bit-for-bit identical
+  (nibabel keeps the float64 affine in memory).
+* Volume -> SimpleITK -> Volume: data identical; the affine comes back to
+  within a few ulp (|error| <= 1e-12 * max(1, |value|)), because SimpleITK
+  stores spacing and unit direction cosines separately, and
+  ``(a / s) * s`` need not equal ``a`` in floating point. Axis-aligned
+  affines whose spacings are exact in binary come back exactly.
+* Casts: ``bool`` becomes ``uint8`` and ``float16`` becomes ``float32`` on the
+  way out (neither NIfTI nor ITK stores them); values are unchanged.
 """
 
 from __future__ import annotations
@@ -17,51 +29,130 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GeometryError
 from ..volume import Volume, voxel_spacing
 
-__all__ = ["RAS_TO_LPS", "to_nibabel", "from_nibabel", "to_sitk", "from_sitk"]
+__all__ = [
+    "RAS_TO_LPS",
+    "storable",
+    "nibabel_voxels",
+    "to_nibabel",
+    "from_nibabel",
+    "to_sitk",
+    "sitk_affine",
+    "from_sitk",
+]
 
 #: Flip between RAS+ and LPS+ world coordinates (its own inverse).
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+RAS_TO_LPS.flags.writeable = False
+
+
+def storable(data: np.ndarray) -> np.ndarray:
+    """``data`` in a dtype NIfTI and ITK can store, with the same values.
+
+    ``bool`` -> ``uint8``, ``float16`` -> ``float32``; other dtypes unchanged.
+    """
+    arr = np.asarray(data)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    return arr
+
+
+def _is_orthogonal(affine: np.ndarray, atol: float = 1e-6) -> bool:
+    m = affine[:3, :3] / np.array(voxel_spacing(affine))
+    return bool(np.allclose(m.T @ m, np.eye(3), rtol=0.0, atol=atol))
 
 
 def to_nibabel(volume: Volume) -> Any:
-    """A ``nibabel.Nifti1Image`` with the volume's data and affine (sform and qform code 1)."""
+    """A ``nibabel.Nifti1Image`` with the volume's voxels and affine.
+
+    Parameters
+    ----------
+    volume : Volume of shape (I, J, K)
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        Same data (see :func:`storable` for the two casts) stored without
+        scaling, ``img.affine`` equal to ``volume.affine``; sform code 1
+        (scanner), qform code 1 too when the affine has no shear (a qform
+        cannot represent shear, so it is then left unset, code 0). Units mm.
+    """
     import nibabel as nib
 
-    data = np.asarray(volume.data)
-    if data.dtype == np.bool_:
-        data = data.astype(np.uint8)
-    img = nib.Nifti1Image(data, volume.affine)
+    data = storable(volume.data)
+    img = nib.Nifti1Image(data, volume.affine, dtype=data.dtype)
+    img.header.set_xyzt_units("mm")
     img.set_sform(volume.affine, code=1)
-    img.set_qform(volume.affine, code=1)
+    if _is_orthogonal(volume.affine):
+        img.set_qform(volume.affine, code=1)
+    else:
+        img.set_qform(None, code=0)
     return img
 
 
-def from_nibabel(img: Any, meta: dict[str, Any] | None = None) -> Volume:
-    """A Volume from a 3-D nibabel spatial image.
+def nibabel_voxels(img: Any) -> np.ndarray:
+    """Voxel values of a nibabel image, in the dtype the file implies.
 
-    Voxel values are returned in the dtype nibabel's ``get_fdata`` would *not*
-    impose: when the header has no scaling, the on-disk dtype is kept
-    (``dataobj``); with a slope/intercept the scaled float values are used.
-    The affine is ``img.affine`` (nibabel picks sform over qform as NIfTI
-    specifies).
+    Without scaling in the header (slope 1, intercept 0, or unset) the
+    on-disk dtype is kept (an int16 image stays int16, a float64 mask stays
+    float64). With a slope or intercept, the scaled values are returned as
+    float32 (``img.get_fdata(dtype=np.float32)``).
     """
     dataobj = img.dataobj
     slope = getattr(dataobj, "slope", 1.0)
     inter = getattr(dataobj, "inter", 0.0)
-    unscaled = (slope is None or slope == 1.0) and (inter is None or inter == 0.0)
-    data = np.asanyarray(dataobj) if unscaled else img.get_fdata(dtype=np.float32)
-    return Volume(np.asarray(data), img.affine, meta or {})
+    unscaled = (slope is None or float(slope) == 1.0) and (inter is None or float(inter) == 0.0)
+    if unscaled:
+        return np.asarray(np.asanyarray(dataobj))
+    return np.asarray(img.get_fdata(dtype=np.float32))
+
+
+def from_nibabel(img: Any, meta: dict[str, Any] | None = None) -> Volume:
+    """A Volume from a nibabel spatial image (inverse of :func:`to_nibabel`).
+
+    Parameters
+    ----------
+    img : nibabel spatial image
+        3-D, or with trailing dimensions of size 1 (dropped).
+    meta : dict, optional
+        Metadata for the Volume.
+
+    Returns
+    -------
+    Volume
+        Voxels from :func:`nibabel_voxels`; affine ``img.affine`` (nibabel
+        picks the sform when its code is > 0, else the qform, else a
+        zooms-only fall-back, as the NIfTI standard says).
+
+    Raises
+    ------
+    GeometryError
+        If the image is not 3-D after dropping trailing singleton dimensions.
+    """
+    shape = tuple(int(n) for n in img.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise GeometryError(f"expected a 3-D image, got shape {tuple(img.shape)}")
+    data = nibabel_voxels(img).reshape(shape)
+    return Volume(data, img.affine, meta or {})
 
 
 def to_sitk(volume: Volume) -> Any:
-    """A ``SimpleITK.Image`` with the same voxels and world geometry (LPS)."""
+    """A ``SimpleITK.Image`` with the same voxels and world geometry (in LPS).
+
+    The array is transposed from (i, j, k) to SimpleITK's (k, j, i) and the
+    affine is flipped from RAS to LPS; spacing = column norms of the LPS
+    affine, direction = the columns divided by their norms, origin = its
+    translation.
+    """
     import SimpleITK as sitk
 
-    data = np.asarray(volume.data)
-    if data.dtype == np.bool_:
-        data = data.astype(np.uint8)
+    data = storable(volume.data)
     img = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)), isVector=False)
     lps = RAS_TO_LPS @ volume.affine
     spacing = np.array(voxel_spacing(lps))
@@ -71,20 +162,29 @@ def to_sitk(volume: Volume) -> Any:
     return img
 
 
-def from_sitk(img: Any, meta: dict[str, Any] | None = None) -> Volume:
-    """A Volume from a 3-D ``SimpleITK.Image`` (inverse of :func:`to_sitk`)."""
-    import SimpleITK as sitk
-
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        from ..errors import GeometryError
-
-        raise GeometryError(
-            f"expected a 3-D scalar image, got dimension {img.GetDimension()} "
-            f"with {img.GetNumberOfComponentsPerPixel()} components per pixel"
-        )
-    data = sitk.GetArrayFromImage(img).transpose(2, 1, 0)
+def sitk_affine(img: Any) -> np.ndarray:
+    """The voxel (i, j, k) -> RAS+ mm affine of a 3-D ``SimpleITK.Image``."""
     direction = np.array(img.GetDirection(), dtype=np.float64).reshape(3, 3)
     lps = np.eye(4)
     lps[:3, :3] = direction * np.array(img.GetSpacing(), dtype=np.float64)
     lps[:3, 3] = img.GetOrigin()
-    return Volume(data, RAS_TO_LPS @ lps, meta or {})
+    return RAS_TO_LPS @ lps
+
+
+def from_sitk(img: Any, meta: dict[str, Any] | None = None) -> Volume:
+    """A Volume from a 3-D scalar ``SimpleITK.Image`` (inverse of :func:`to_sitk`).
+
+    Raises
+    ------
+    GeometryError
+        If the image is not 3-D or has several components per voxel.
+    """
+    import SimpleITK as sitk
+
+    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+        raise GeometryError(
+            f"expected a 3-D scalar image, got dimension {img.GetDimension()} "
+            f"with {img.GetNumberOfComponentsPerPixel()} components per voxel"
+        )
+    data = sitk.GetArrayFromImage(img).transpose(2, 1, 0)
+    return Volume(data, sitk_affine(img), meta or {})

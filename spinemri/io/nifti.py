@@ -25,13 +25,19 @@ __all__ = [
     "save_nifti",
     "save_itk",
     "label_names_from_nifti",
+    "MAX_VOXELS",
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 
-#: Refuse files declaring more voxels than this before reading any data (8 Gi voxels).
-MAX_VOXELS = 2**33
+#: Refuse files declaring more voxels than this before reading any data
+#: (2**30, about 1.07e9 voxels: 4x a 1024x1024x256 volume, far beyond any spine series).
+MAX_VOXELS = 2**30
+
+#: Above this many declared bytes, a gzip-compressed NIfTI is checked to hold
+#: that much data (by streaming it once) before nibabel allocates the array.
+_GZIP_CHECK_BYTES = 2**28
 
 _LABEL_RE = re.compile(
     r"<Label\s+Key=\"(-?\d+)\"[^>]*>\s*(?:<!\[CDATA\[(.*?)\]\]>|([^<]*))\s*</Label>", re.S
@@ -42,44 +48,98 @@ def _lower_name(path: Path) -> str:
     return path.name.lower()
 
 
-def is_nifti(path: Path) -> bool:
-    """True when the file name ends in ``.nii`` or ``.nii.gz``."""
-    return _lower_name(path).endswith(NIFTI_SUFFIXES)
+def is_nifti(path: str | Path) -> bool:
+    """True when the file name ends in ``.nii`` or ``.nii.gz`` (any case)."""
+    return _lower_name(Path(path)).endswith(NIFTI_SUFFIXES)
 
 
-def is_itk(path: Path) -> bool:
-    """True when the file name ends in a NRRD or MetaImage suffix."""
-    return _lower_name(path).endswith(ITK_SUFFIXES)
+def is_itk(path: str | Path) -> bool:
+    """True when the file name ends in a NRRD or MetaImage suffix (any case)."""
+    return _lower_name(Path(path)).endswith(ITK_SUFFIXES)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, but a {path.name.split('.', 1)[-1]} file was expected")
 
 
 def _squeeze_to_3d(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
+    """The 3-D shape after dropping trailing size-1 dimensions, or InputError."""
     if len(shape) < 3:
         raise InputError(
-            f"{path}: the image is {len(shape)}-D with shape {shape}; spinemri needs a 3-D volume"
+            f"{path}: the image is {len(shape)}-D with shape {shape}; spinemri needs a 3-D volume "
+            "(a 2-D slice cannot be measured per vertebra); export the whole series"
         )
     if any(n > 1 for n in shape[3:]):
         raise InputError(
-            f"{path}: the image is {len(shape)}-D with shape {shape} (several volumes or echoes); "
-            "spinemri measures one 3-D volume: extract the volume you want first "
-            "(e.g. fslroi or nibabel's image slicing) and pass that file"
+            f"{path}: the image is {len(shape)}-D with shape {shape} (several volumes, echoes or "
+            "components); spinemri measures one 3-D volume: extract the volume you want first "
+            "(e.g. fslroi, or nibabel's img.slicer[..., 0]) and pass that file"
         )
-    for n in shape[:3]:
-        if n < 1:
-            raise InputError(f"{path}: the image has an empty dimension, shape {shape}")
-    if int(np.prod(shape[:3], dtype=np.int64)) > MAX_VOXELS:
+    if any(n < 1 for n in shape[:3]):
+        raise InputError(f"{path}: the header declares an empty dimension, shape {shape}; the file is corrupt")
+    n_voxels = int(np.prod(np.array(shape[:3], dtype=np.float64)))
+    if n_voxels > MAX_VOXELS:
         raise InputError(
-            f"{path}: the header declares {shape} = {np.prod(shape[:3], dtype=np.float64):.3g} voxels, "
-            f"more than the {MAX_VOXELS:.3g} spinemri accepts; the header is probably corrupt"
+            f"{path}: the header declares shape {shape[:3]} = {n_voxels:.3g} voxels, more than the "
+            f"{MAX_VOXELS:.3g} spinemri accepts; the header is probably corrupt (re-export the file)"
         )
     return (int(shape[0]), int(shape[1]), int(shape[2]))
+
+
+def _gzip_holds(path: Path, n_bytes: int) -> bool:
+    """True when the decompressed stream of ``path`` is at least ``n_bytes`` long."""
+    seen = 0
+    with gzip.open(path, "rb") as fh:
+        while seen < n_bytes:
+            chunk = fh.read(min(2**24, n_bytes - seen))
+            if not chunk:
+                return False
+            seen += len(chunk)
+    return True
+
+
+def _check_data_size(img: Any, path: Path) -> None:
+    """Refuse a header that declares more voxel bytes than the file holds, before reading."""
+    header = img.header
+    try:
+        offset = int(header.get_data_offset())
+        n_bytes = int(np.prod(np.array(img.shape, dtype=np.int64))) * np.dtype(header.get_data_dtype()).itemsize
+    except Exception:  # odd headers: let the read itself fail with a clear message
+        return
+    if _lower_name(path).endswith(".nii"):
+        size = path.stat().st_size
+        if size < offset + n_bytes:
+            raise InputError(
+                f"{path}: the header declares {n_bytes} bytes of voxel data from offset {offset} "
+                f"(shape {tuple(img.shape)}, {header.get_data_dtype()}), but the file has only {size} bytes; "
+                "it is truncated or the header is wrong: copy or export the file again"
+            )
+    elif n_bytes > _GZIP_CHECK_BYTES:
+        try:
+            ok = _gzip_holds(path, offset + n_bytes)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: the gzip stream is corrupt ({exc}); export the file again") from exc
+        if not ok:
+            raise InputError(
+                f"{path}: the header declares {n_bytes} bytes of voxel data but the compressed file holds "
+                "less; it is truncated or the header is wrong: export the file again"
+            )
 
 
 def label_names_from_nifti(header: Any) -> dict[int, str]:
     """Label names from a NIfTI header extension, as TotalSegmentator writes them.
 
-    TotalSegmentator stores a CIFTI/Caret-style XML ``<Label Key="N">name</Label>``
-    table in a NIfTI header extension; when present, these names beat numbers.
-    Returns ``{}`` when there is none.
+    TotalSegmentator stores a Caret-style XML ``<Label Key="N">name</Label>``
+    table (``CaretExtension``, extension code 0) in the header; when present,
+    these names beat numbers in :func:`spinemri.levels.resolve_scheme`.
+
+    Returns
+    -------
+    dict of int to str
+        ``{label: name}``; ``{}`` when the header holds no label table.
     """
     names: dict[int, str] = {}
     for ext in getattr(header, "extensions", []) or []:
@@ -99,81 +159,159 @@ def label_names_from_nifti(header: Any) -> dict[int, str]:
 
 
 def load_nifti(path: str | Path) -> Volume:
-    """Load a ``.nii`` / ``.nii.gz`` file as a Volume (affine as nibabel gives it).
+    """Load a ``.nii`` / ``.nii.gz`` file as a Volume.
 
-    A trailing singleton 4th dimension is dropped; real 4-D data are refused.
-    ``meta`` records ``source``, ``format``, ``qform_code``, ``sform_code`` and,
-    when the header carries a label table, ``label_names``.
+    Parameters
+    ----------
+    path : path-like
+        A NIfTI-1 or NIfTI-2 file, optionally gzip-compressed.
+
+    Returns
+    -------
+    Volume
+        Affine ``img.affine`` as nibabel chooses it (sform when its code is
+        > 0, else qform, else zooms only). Voxels in the on-disk dtype, or
+        float32 when the header has a scale slope/intercept. Trailing size-1
+        dimensions are dropped. ``meta``: ``source``, ``format`` ("nifti"),
+        ``qform_code``, ``sform_code``, ``on_disk_dtype`` and, when the
+        header carries a label table, ``label_names`` ({int: str}).
+
+    Raises
+    ------
+    InputError
+        Missing file, a folder, not NIfTI, corrupt gzip, truncated data, a
+        2-D or real 4-D/5-D image, or a header declaring more than
+        :data:`MAX_VOXELS` voxels (refused before any allocation).
     """
     import nibabel as nib
 
     path = Path(path)
+    _check_file(path)
     try:
         img = nib.load(str(path))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except Exception as exc:  # nibabel raises many types for corrupt headers
-        raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
-    shape = _squeeze_to_3d(tuple(int(n) for n in img.shape), path)
+    except Exception as exc:  # nibabel raises many types for corrupt headers / gzip streams
+        raise InputError(
+            f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc}); "
+            "check that it is a complete .nii/.nii.gz file"
+        ) from exc
+    _squeeze_to_3d(tuple(int(n) for n in img.shape), path)
+    _check_data_size(img, path)
+    header = img.header
     meta: dict[str, Any] = {
         "source": str(path),
         "format": "nifti",
-        "qform_code": int(img.header["qform_code"]),
-        "sform_code": int(img.header["sform_code"]),
+        "qform_code": int(header["qform_code"]),
+        "sform_code": int(header["sform_code"]),
+        "on_disk_dtype": str(header.get_data_dtype()),
     }
-    names = label_names_from_nifti(img.header)
+    names = label_names_from_nifti(header)
     if names:
         meta["label_names"] = names
     try:
-        if img.ndim > 3:
-            img = img.slicer[..., 0] if img.ndim == 4 else nib.Nifti1Image(
-                np.asanyarray(img.dataobj).reshape(shape), img.affine, img.header
-            )
-        vol = from_nibabel(img, meta)
-    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as exc:
+        return from_nibabel(img, meta)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise InputError(
             f"{path}: the voxel data cannot be read ({type(exc).__name__}: {exc}); "
-            "the file is truncated or corrupt"
+            "the file is truncated or corrupt: export it again"
         ) from exc
-    return vol
+
+
+def _itk_label_names(reader: Any) -> dict[int, str]:
+    """Segment names from a 3D Slicer ``.seg.nrrd`` header (SegmentN_Name / SegmentN_LabelValue)."""
+    keys = set(reader.GetMetaDataKeys())
+    names: dict[int, str] = {}
+    for key in keys:
+        m = re.fullmatch(r"Segment(\d+)_Name", key)
+        if not m:
+            continue
+        value_key = f"Segment{m.group(1)}_LabelValue"
+        if value_key in keys:
+            try:
+                names[int(reader.GetMetaData(value_key))] = reader.GetMetaData(key).strip()
+            except ValueError:
+                continue
+    return names
 
 
 def load_itk(path: str | Path) -> Volume:
-    """Load an NRRD (``.nrrd``, ``.nhdr``) or MetaImage (``.mha``, ``.mhd``) file via SimpleITK."""
+    """Load an NRRD (``.nrrd``, ``.nhdr``) or MetaImage (``.mha``, ``.mhd``) file via SimpleITK.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    Volume
+        Voxels in the file's dtype; affine converted from ITK's LPS
+        origin/spacing/direction by :func:`spinemri.io.convert.from_sitk`.
+        ``meta``: ``source``, ``format`` (the suffix) and ``label_names`` for
+        3D Slicer segmentation files.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, vector/RGB voxels, not 3-D, or more than
+        :data:`MAX_VOXELS` voxels declared (checked from the header alone).
+    """
     import SimpleITK as sitk
 
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
+    _check_file(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
-        size = tuple(int(n) for n in reader.GetSize())
-        _squeeze_to_3d(size, path)
-        if reader.GetNumberOfComponents() != 1:
-            raise InputError(
-                f"{path}: the image has {reader.GetNumberOfComponents()} components per voxel "
-                "(vector or RGB); spinemri needs one scalar value per voxel"
-            )
-        img = reader.Execute()
     except RuntimeError as exc:
         raise InputError(f"{path}: not a readable NRRD/MetaImage file: {str(exc).strip()[-300:]}") from exc
+    _squeeze_to_3d(tuple(int(n) for n in reader.GetSize()), path)
+    if reader.GetNumberOfComponents() != 1:
+        raise InputError(
+            f"{path}: the image has {reader.GetNumberOfComponents()} components per voxel "
+            "(vector or RGB); spinemri needs one scalar value per voxel"
+        )
+    try:
+        img = reader.Execute()
+    except RuntimeError as exc:
+        raise InputError(
+            f"{path}: the voxel data cannot be read (truncated or corrupt): {str(exc).strip()[-300:]}"
+        ) from exc
     if img.GetDimension() > 3:
-        img = img[:, :, :, 0]
-    return from_sitk(img, {"source": str(path), "format": path.suffix.lower().lstrip(".")})
+        extract = sitk.ExtractImageFilter()
+        extract.SetSize([*img.GetSize()[:3], *([0] * (img.GetDimension() - 3))])
+        extract.SetIndex([0] * img.GetDimension())
+        img = extract.Execute(img)
+    meta: dict[str, Any] = {"source": str(path), "format": path.name.lower().rsplit(".", 1)[-1]}
+    names = _itk_label_names(reader)
+    if names:
+        meta["label_names"] = names
+    return from_sitk(img, meta)
 
 
 def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
     """Write a Volume as NIfTI-1 atomically (temporary name, then rename).
 
-    ``dtype`` optionally casts the data (e.g. ``np.uint8`` for label maps).
-    The file is written so that :func:`load_nifti` reads back the identical
-    data and affine.
+    Parameters
+    ----------
+    volume : Volume
+    path : path-like
+        ``.nii`` or ``.nii.gz``.
+    dtype : numpy dtype, optional
+        Cast the data first (e.g. ``np.uint8`` for label maps).
+
+    Returns
+    -------
+    Path
+        The written path. :func:`load_nifti` reads back identical voxels.
+        The header stores the affine as float32 (NIfTI-1 srow), so the affine
+        read back is the float32-rounded affine: exact when every entry is
+        representable in float32, else within float32 precision (~6e-8 relative).
     """
     import nibabel as nib
 
     path = Path(path)
+    if not is_nifti(path):
+        raise InputError(f"{path}: a NIfTI file name must end in .nii or .nii.gz")
     vol = volume if dtype is None else volume.with_data(np.asarray(volume.data).astype(dtype))
     img = to_nibabel(vol)
     with atomic_path(path) as tmp:
@@ -182,10 +320,20 @@ def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
 
 
 def save_itk(volume: Volume, path: str | Path) -> Path:
-    """Write a Volume as NRRD or MetaImage (by suffix) atomically via SimpleITK."""
+    """Write a Volume as ``.nrrd`` or ``.mha`` (by suffix) atomically via SimpleITK.
+
+    Voxels read back by :func:`load_itk` are identical; the geometry is what
+    :func:`spinemri.io.convert.to_sitk` produced, written as decimal text
+    (round trip tested in tests/properties/test_roundtrips.py).
+    """
     import SimpleITK as sitk
 
     path = Path(path)
+    if not _lower_name(path).endswith((".nrrd", ".mha")):
+        raise InputError(
+            f"{path}: spinemri writes single-file NRRD (.nrrd) or MetaImage (.mha) only; "
+            "detached headers (.nhdr, .mhd) cannot be written atomically"
+        )
     with atomic_path(path) as tmp:
         sitk.WriteImage(to_sitk(volume), str(tmp), useCompression=True)
     return path
