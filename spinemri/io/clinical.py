@@ -1,0 +1,137 @@
+"""Read clinical and result tables (CSV, TSV, XLSX) robustly; write tables atomically.
+
+Clinical spreadsheets come from many hands: UTF-8 with or without a byte-order
+mark, Latin-1 from older Excel exports, and ``,``, ``;`` or tab separators.
+:func:`read_table` accepts all of these, says which encoding and separator it
+used (logged at INFO), and raises :class:`~spinemri.errors.InputError` naming
+the file when it cannot make a table of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from .atomic import atomic_path
+
+__all__ = ["read_table", "decode_table_bytes", "sniff_separator", "write_csv"]
+
+logger = logging.getLogger(__name__)
+
+_SEPARATORS = (",", ";", "\t")
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def decode_table_bytes(raw: bytes) -> tuple[str, str]:
+    """Decode a text table: UTF-8 (BOM stripped), else Latin-1.
+
+    Returns
+    -------
+    text : str
+    encoding : str
+        ``"utf-8-sig"``, ``"utf-8"`` or ``"latin-1"``.
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def sniff_separator(text: str) -> str:
+    """The separator (``,``, ``;`` or tab) that splits the header and first rows most consistently.
+
+    A candidate must give the same number (> 1) of fields on each of the first
+    lines; among those, the one giving the most fields wins. A single-column
+    table gives ``","``.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip()][:20]
+    if not lines:
+        return ","
+    best, best_fields = ",", 1
+    for sep in _SEPARATORS:
+        try:
+            rows = list(csv.reader(lines, delimiter=sep))
+        except csv.Error:
+            continue
+        counts = {len(r) for r in rows}
+        if len(counts) == 1:
+            n = counts.pop()
+            if n > best_fields:
+                best, best_fields = sep, n
+    if best_fields == 1:  # ragged rows: take the separator with the most fields in the header
+        header_counts = {sep: len(next(csv.reader([lines[0]], delimiter=sep))) for sep in _SEPARATORS}
+        sep = max(_SEPARATORS, key=lambda s: header_counts[s])
+        if header_counts[sep] > 1:
+            best = sep
+    return best
+
+
+def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV, TSV or XLSX table.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.csv``/``.tsv``/``.txt`` (any of the separators ``,`` ``;`` tab, sniffed) or ``.xlsx``.
+    dtype_str_columns : tuple of str, default ()
+        Columns read as text, unchanged (ids such as ``"007"`` keep their leading zeros).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column names stripped of surrounding whitespace.
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty, or not a table; the message names the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"table {p} does not exist; check the path")
+    if p.is_dir():
+        raise InputError(f"table {p} is a folder; pass a CSV, TSV or XLSX file")
+    dtype = {c: str for c in dtype_str_columns} or None
+    if p.suffix.lower() in _EXCEL_SUFFIXES:
+        try:
+            df = pd.read_excel(p, dtype=dtype)
+        except ImportError as exc:
+            raise InputError(f"table {p} is an Excel file but openpyxl is not installed; "
+                             "pip install openpyxl, or save the sheet as CSV") from exc
+        except Exception as exc:  # openpyxl raises many types for corrupt files
+            raise InputError(f"table {p} could not be read as an Excel workbook ({exc}); "
+                             "save it as CSV and retry") from exc
+    else:
+        raw = p.read_bytes()
+        if not raw.strip():
+            raise InputError(f"table {p} is empty; expected a header row and one row per patient")
+        if raw[:4] == b"PK\x03\x04":
+            raise InputError(f"table {p} looks like an Excel workbook; rename it to .xlsx or save it as CSV")
+        text, encoding = decode_table_bytes(raw)
+        sep = sniff_separator(text)
+        logger.info("reading %s as %s with separator %r", p, encoding, sep)
+        try:
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            raise InputError(f"table {p} could not be parsed as a {sep!r}-separated table ({exc}); "
+                             "check that every row has the same number of fields") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.columns.duplicated().any():
+        dup = sorted(set(df.columns[df.columns.duplicated()]))
+        raise InputError(f"table {p} has duplicate column name(s) {dup}; rename them")
+    return df
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``df`` as UTF-8 CSV (no index) atomically; return the path."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, encoding="utf-8")
+    return Path(path)
