@@ -1,0 +1,156 @@
+"""``spinemri info PATH``: what spinemri sees in a DICOM folder/file or a volume file.
+
+* DICOM folder or file: one line per series (shortened SeriesInstanceUID,
+  number, description, plane, images, modality, localizer flag) and the series
+  :func:`spinemri.load_volume` would pick, or why it would refuse.
+* NIfTI / NRRD / MetaImage file: shape, dtype, spacing, axis codes, affine and
+  value range; when the values look like labels (integers, at most
+  ``MAX_LABELS`` distinct values) also the label values with voxel counts and
+  the label scheme ``auto`` would choose, or why it cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_parser", "run", "MAX_LABELS"]
+
+#: At most this many distinct integer values (background included) make a file "look like labels".
+MAX_LABELS = 128
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``info`` sub-command."""
+    p = sub.add_parser(
+        "info",
+        help="describe a DICOM folder/file (series, which one would be loaded) or a volume/mask file",
+        description=(
+            "For a DICOM folder or file: list the series found (recursively) and say which one load_volume "
+            "would pick. For a NIfTI/NRRD/MHA file: shape, dtype, spacing, orientation, affine, value range, "
+            "and for a label mask its labels and the label scheme 'auto' would choose."
+        ),
+    )
+    p.add_argument("path", help="DICOM folder, DICOM file, or .nii/.nii.gz/.nrrd/.nhdr/.mha/.mhd file")
+    p.add_argument("--series", help="show which series this selection picks (UID, number or description regex)")
+    p.set_defaults(func=run)
+
+
+def _short_uid(uid: str) -> str:
+    """First 8 and last 10 characters of a UID (the middle is the vendor/date part)."""
+    return uid if len(uid) <= 21 else uid[:8] + "..." + uid[-10:]
+
+
+def _is_dicom_input(path: Path) -> bool:
+    from ..io.nifti import is_itk, is_nifti
+
+    if path.is_dir():
+        return True
+    if is_nifti(path) or is_itk(path):
+        return False
+    from ..io.dicom import is_dicom_file
+
+    return is_dicom_file(path)
+
+
+def _print_dicom(path: Path, series: str | None) -> int:
+    from ..errors import DicomError
+    from ..io.dicom import list_series, pick_series
+
+    infos = list_series(path)
+    print(f"{path}: {len(infos)} DICOM series")
+    header = f"  {'uid':<21} {'number':>6}  {'description':<32} {'plane':<9} {'images':>6} {'modality':<8} localizer"
+    print(header)
+    for s in infos:
+        number = "" if s.series_number is None else str(s.series_number)
+        desc = s.description if len(s.description) <= 32 else s.description[:29] + "..."
+        print(
+            f"  {_short_uid(s.series_uid):<21} {number:>6}  {desc:<32} {s.plane:<9} {s.n_images:>6} "
+            f"{s.modality:<8} {'yes' if s.is_localizer else 'no'}"
+        )
+    try:
+        chosen = pick_series(infos, series, where=path)
+    except DicomError as exc:
+        print(f"load_volume would not pick a series: {exc}")
+        return 0
+    how = f"with --series {series}" if series is not None else "by default"
+    print(f"load_volume picks {how}: series {chosen.series_number} {chosen.description!r} (uid {chosen.series_uid})")
+    return 0
+
+
+def _label_summary(data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values, counts) when the data look like integer labels, else None."""
+    arr = np.asarray(data)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
+            return None
+        arr = arr.astype(np.int64)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        return None
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0:
+        return None
+    if hi - lo < 1 << 16:
+        counts = np.bincount((arr - lo).ravel())
+        values = np.flatnonzero(counts) + lo
+        counts = counts[counts > 0]
+    else:
+        values, counts = np.unique(arr, return_counts=True)
+    if len(values) > MAX_LABELS:
+        return None
+    return values, counts
+
+
+def _print_volume(path: Path) -> int:
+    from ..errors import SpinemriError
+    from ..io.load import load_volume
+    from ..levels import resolve_scheme
+    from ..volume import label_centroids_si
+
+    vol = load_volume(path)
+    data = np.asarray(vol.data)
+    print(f"{path}")
+    print(f"  format   {vol.meta.get('format', '?')}")
+    print(f"  shape    {vol.shape}")
+    print(f"  dtype    {data.dtype}")
+    print(f"  spacing  {' x '.join(f'{s:.4g}' for s in vol.spacing)} mm")
+    print(f"  axcodes  {''.join(vol.axcodes)}")
+    with np.printoptions(precision=4, suppress=True):
+        rows = str(vol.affine).splitlines()
+    print("  affine   " + ("\n           ".join(rows)))
+    if data.size:
+        print(f"  range    {np.nanmin(data):.6g} .. {np.nanmax(data):.6g}")
+    labels = _label_summary(data)
+    if labels is None:
+        return 0
+    values, counts = labels
+    print(f"  labels   {len(values)} distinct values (value: voxels)")
+    print("           " + ", ".join(f"{int(v)}: {int(c)}" for v, c in zip(values, counts)))
+    names = vol.meta.get("label_names")
+    try:
+        si_mm = label_centroids_si(vol.with_data(data.astype(np.int64, copy=False)))
+        scheme, reason = resolve_scheme(
+            "auto", [int(v) for v in values], names=dict(names) if names else None, si_mm=si_mm
+        )
+    except SpinemriError as exc:
+        print(f"  scheme   cannot guess: {exc}")
+        return 0
+    print(f"  scheme   {scheme.name} ({reason})")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Describe ``args.path``; returns 0 (errors are raised as SpinemriError)."""
+    from ..errors import InputError
+
+    path = Path(args.path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if _is_dicom_input(path):
+        return _print_dicom(path, args.series)
+    return _print_volume(path)
