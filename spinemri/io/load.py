@@ -13,7 +13,7 @@ from ..errors import GeometryError, InputError, SpinemriWarning
 from ..volume import DIRECTION_ATOL, TRANSLATION_ATOL_MM, Volume, grid_deltas
 from .nifti import is_itk, is_nifti, load_itk, load_nifti
 
-__all__ = ["load_volume", "load_mask", "check_mask_values", "resample_nearest"]
+__all__ = ["load_volume", "load_mask", "check_mask_values", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
 
 
 def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> Volume:
@@ -60,63 +60,129 @@ def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
     )
 
 
-def check_mask_values(data: np.ndarray, source: str) -> np.ndarray:
-    """Return mask voxels as a compact integer array, refusing non-label content.
+#: The looser grid tolerance (DESIGN §2): a mask with the image's shape whose
+#: voxel centres all lie within this fraction of the smallest image voxel size
+#: of the image's voxel centres is resampled (nearest-neighbour) with a warning.
+LOOSE_VOXEL_FRACTION = 0.5
 
-    Integral floats (e.g. float64 masks written by some tools) are accepted;
-    NaN, infinite, non-integral or negative values raise :class:`InputError`.
+
+def check_mask_values(data: np.ndarray, source: str) -> np.ndarray:
+    """Return mask voxels as a compact unsigned/signed integer array, refusing non-label content.
+
+    Parameters
+    ----------
+    data : ndarray
+        Mask voxels, any numeric dtype.
+    source : str
+        The file the mask came from, for error messages.
+
+    Returns
+    -------
+    ndarray
+        The same values as the smallest of uint8, uint16, int32, int64 that
+        holds them. Integral floats (e.g. float64 masks written by some tools)
+        and bool are accepted.
+
+    Raises
+    ------
+    InputError
+        NaN or infinite values, non-integral values (a probability map or an
+        interpolated mask), negative labels, non-numeric dtype, or labels
+        beyond int64.
     """
     arr = np.asarray(data)
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
-            raise InputError(f"{source}: the mask holds NaN or infinite values; a label mask must hold integers")
-        rounded = np.rint(arr)
-        bad = rounded != arr
+            raise InputError(
+                f"{source}: the mask holds NaN or infinite values; a label mask must hold integers "
+                "(0 = background): fix the tool that wrote it"
+            )
+        bad = arr != np.rint(arr)
         if np.any(bad):
             example = float(arr[bad].flat[0])
             raise InputError(
                 f"{source}: the mask holds non-integer values (e.g. {example:g}); it looks like a probability "
-                "map or an interpolated mask. Threshold or argmax it into integer labels first"
+                "map or an interpolated mask. Threshold or argmax it into integer labels, and resample "
+                "masks with nearest-neighbour only"
             )
-        arr = rounded
     elif not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
-    lo, hi = (arr.min(), arr.max())
+    lo, hi = arr.min(), arr.max()
     if lo < 0:
-        raise InputError(f"{source}: the mask holds negative labels (min {lo:g}); labels must be 0 (background) or positive")
+        raise InputError(
+            f"{source}: the mask holds negative labels (min {lo:g}); labels must be 0 (background) "
+            "or positive integers"
+        )
     for dt in (np.uint8, np.uint16, np.int32, np.int64):
         if hi <= np.iinfo(dt).max:
             return arr.astype(dt, copy=False)
-    raise InputError(f"{source}: label values up to {hi:g} are too large")
+    raise InputError(f"{source}: label values up to {hi:g} are too large for integer labels")
 
 
 def resample_nearest(mask: Volume, like: Volume) -> Volume:
-    """Nearest-neighbour resample of a label Volume onto ``like``'s grid (outside → 0)."""
-    from scipy import ndimage
+    """Nearest-neighbour resample of a label Volume onto ``like``'s grid.
 
-    # voxel index on like's grid -> voxel index on mask's grid
+    For each voxel index (i, j, k) of ``like``, the world point
+    ``like.affine @ (i, j, k, 1)`` is mapped to the continuous voxel index
+    ``c = inv(mask.affine) @ world`` of ``mask``; the value taken is
+    ``mask[floor(c + 0.5)]`` (ties round up, as ITK's nearest-neighbour
+    interpolator does), or 0 where that index falls outside the mask
+    (``c`` outside ``[-0.5, n - 0.5)`` on some axis).
+
+    Parameters
+    ----------
+    mask : Volume of shape (I, J, K)
+        Integer labels.
+    like : Volume of shape (I2, J2, K2)
+        The target grid (its data are not used).
+
+    Returns
+    -------
+    Volume of shape (I2, J2, K2)
+        ``mask``'s dtype and metadata, ``like``'s affine.
+    """
     m = np.linalg.inv(mask.affine) @ like.affine
-    out = ndimage.affine_transform(
-        np.asarray(mask.data),
-        m[:3, :3],
-        offset=m[:3, 3],
-        output_shape=like.shape,
-        order=0,
-        mode="constant",
-        cval=0,
-        prefilter=False,
-    )
+    src = np.asarray(mask.data)
+    ni, nj, nk = like.shape
+    out = np.zeros(like.shape, dtype=src.dtype)
+    ii, jj = np.meshgrid(np.arange(ni, dtype=np.float64), np.arange(nj, dtype=np.float64), indexing="ij")
+    base = [m[r, 0] * ii + m[r, 1] * jj + m[r, 3] for r in range(3)]
+    shape = np.array(src.shape)
+    for k in range(nk):  # one slab at a time keeps memory at O(I2 * J2)
+        idx = [np.floor(base[r] + m[r, 2] * k + 0.5).astype(np.int64) for r in range(3)]
+        inside = np.ones((ni, nj), dtype=bool)
+        for r in range(3):
+            inside &= (idx[r] >= 0) & (idx[r] < shape[r])
+        out[:, :, k][inside] = src[idx[0][inside], idx[1][inside], idx[2][inside]]
     return Volume(out, like.affine, dict(mask.meta))
+
+
+def _fmt(values: Any, digits: str = ".4g") -> str:
+    return "(" + ", ".join(format(float(v), digits) for v in values) + ")"
 
 
 def _describe_deltas(d: dict[str, Any], mask_shape: tuple[int, ...], like_shape: tuple[int, ...]) -> str:
     return (
-        f"shape {mask_shape} vs image {like_shape}; origin differs by {d['origin_mm']:.4g} mm, "
-        f"spacing by ({', '.join(f'{s:.3g}' for s in d['spacing_mm'])}) mm, "
-        f"direction cosines by {d['direction']:.3g}, far corner by {d['corner_mm']:.4g} mm"
+        f"mask shape {tuple(mask_shape)} vs image {tuple(like_shape)}; "
+        f"spacing differs by {_fmt(d['spacing_ijk_mm'])} mm along (i, j, k), "
+        f"origin by {_fmt(d['origin_xyz_mm'])} mm along (x, y, z), "
+        f"direction cosines by {_fmt(d['direction_ijk'], '.3g')} along (i, j, k); "
+        f"voxel centres move by up to {d['corner_mm']:.4g} mm"
     )
+
+
+def _check_mask_path(p: Path) -> None:
+    if not p.exists():
+        raise InputError(f"{p}: no such mask file or folder; check the path")
+    if p.is_dir():
+        if is_nifti(p) or is_itk(p):
+            raise InputError(f"{p}: is a folder, but its name says it is a mask file; pass the file itself")
+        if not any(child.is_file() for child in p.iterdir()):
+            raise InputError(
+                f"{p}: is an empty folder; a mask must be a NIfTI/NRRD/MHA file or a folder of DICOM files"
+            )
 
 
 def load_mask(
@@ -133,31 +199,62 @@ def load_mask(
     ----------
     path : path-like or Volume
         A label file or DICOM folder (anything :func:`load_volume` reads), or
-        an already loaded Volume.
+        an already loaded Volume (its ``meta["source"]`` names it in errors).
     like : Volume, optional
-        The image the mask belongs to. When given, the grids are compared:
-
-        * same shape and affine within ``atol_mm`` (translation and spacing,
-          mm) and ``atol_dir`` (direction cosines): accepted; the returned
-          mask takes ``like``'s affine exactly;
-        * same shape and every voxel centre within half the smallest image
-          voxel (a rounding-level difference, e.g. float32 headers): resampled
-          with nearest-neighbour and a :class:`SpinemriWarning`;
-        * otherwise: :class:`GeometryError` listing the per-axis deltas, unless
-          ``resample=True``, which resamples any overlapping grid with
-          nearest-neighbour (with a warning).
+        The image the mask belongs to. When given, the grids are compared
+        (see Notes).
     resample : bool, default False
-        Resample a mask on another grid instead of refusing it.
+        Resample a mask on any other overlapping grid (nearest-neighbour,
+        with a warning) instead of refusing it.
+    atol_mm : float, default 1e-3
+        Tolerance on origin (per world axis) and spacing (per array axis), mm.
+    atol_dir : float, default 1e-4
+        Tolerance on each direction cosine (unitless).
 
     Returns
     -------
     Volume
-        Integer labels (uint8/uint16/int32) on ``like``'s grid; ``meta``
-        keeps ``label_names`` when the file carries a label table and records
-        ``resampled`` when resampling happened.
+        Integer labels (uint8/uint16/int32/int64) on ``like``'s grid. ``meta``
+        keeps ``label_names`` when the file carries a label table, and records
+        ``resampled`` (bool) when ``like`` is given.
+
+    Raises
+    ------
+    InputError
+        Missing file, a folder that holds no files, unreadable file, or
+        non-label content (NaN, non-integral, negative values); the message
+        names the file.
+    GeometryError
+        The mask is not on the image grid (message: per-axis shape, spacing,
+        origin and direction deltas, the tolerance and how to resample), or
+        it is empty after resampling.
+
+    Warns
+    -----
+    SpinemriWarning
+        When the mask was resampled.
+
+    Notes
+    -----
+    Three outcomes (DESIGN §2; docs/decisions/0001-mask-grid-tolerance.md):
+
+    1. same shape, origin and spacing within ``atol_mm`` and direction
+       cosines within ``atol_dir``: accepted as is; the returned mask takes
+       ``like``'s affine exactly;
+    2. same shape and every voxel centre within ``LOOSE_VOXEL_FRACTION``
+       (half) of the smallest image voxel size of where the image puts it
+       (rounding-level differences: float32 headers, qform vs sform, ITK
+       re-orthogonalised directions): resampled with nearest-neighbour
+       (which then keeps every voxel) and a :class:`SpinemriWarning`;
+    3. otherwise :class:`GeometryError`, unless ``resample=True``.
     """
-    mask = path if isinstance(path, Volume) else load_volume(path)
-    source = str(mask.meta.get("source", path))
+    if isinstance(path, Volume):
+        mask = path
+    else:
+        p = Path(path)
+        _check_mask_path(p)
+        mask = load_volume(p)
+    source = str(mask.meta.get("source", "<in-memory mask>" if isinstance(path, Volume) else path))
     mask = mask.with_data(check_mask_values(mask.data, source))
     if like is None:
         return mask
@@ -165,26 +262,33 @@ def load_mask(
     exact = (
         d["shape_equal"]
         and d["origin_mm"] <= atol_mm
-        and max(d["spacing_mm"]) <= atol_mm
+        and max(d["spacing_ijk_mm"]) <= atol_mm
         and d["direction"] <= atol_dir
     )
     if exact:
-        return Volume(mask.data, like.affine, {**mask.meta, "resampled": False})
-    half_voxel = 0.5 * min(like.spacing)
-    close = d["shape_equal"] and d["origin_mm"] <= half_voxel and d["corner_mm"] <= half_voxel
+        return Volume(mask.data, like.affine, {**dict(mask.meta), "resampled": False})
+    loose_mm = LOOSE_VOXEL_FRACTION * min(like.spacing)
+    close = d["shape_equal"] and d["corner_mm"] <= loose_mm
     desc = _describe_deltas(d, mask.shape, like.shape)
-    if close or resample:
-        out = resample_nearest(mask, like)
-        lost = sorted(set(np.unique(mask.data).tolist()) - set(np.unique(out.data).tolist()))
-        msg = f"{source}: mask grid differs from the image ({desc}); resampled with nearest-neighbour"
-        if lost:
-            msg += f"; labels {lost} fall outside the image and were lost"
-        warnings.warn(msg, SpinemriWarning, stacklevel=2)
-        if not np.any(out.data):
-            raise GeometryError(f"{source}: after resampling onto the image grid the mask is empty ({desc})")
-        return out.with_meta(resampled=True, resample_note=msg)
-    raise GeometryError(
-        f"{source}: the mask is not on the image grid ({desc}); tolerance {atol_mm:g} mm on translation and "
-        f"spacing, {atol_dir:g} on direction cosines. Check that the mask belongs to this image; to resample it "
-        "with nearest-neighbour anyway pass resample=True (CLI: --resample-mask)"
-    )
+    if not (close or resample):
+        raise GeometryError(
+            f"{source}: the mask is not on the image grid ({desc}). Tolerance: {atol_mm:g} mm on origin and "
+            f"spacing and {atol_dir:g} on direction cosines; with the same shape, shifts up to "
+            f"{loose_mm:.4g} mm (half the smallest image voxel) are resampled automatically. Check that the "
+            "mask belongs to this image; to resample it with nearest-neighbour anyway pass resample=True "
+            "to load_mask"
+        )
+    out = resample_nearest(mask, like)
+    before = set(np.unique(mask.data).tolist()) - {0}
+    after = set(np.unique(out.data).tolist()) - {0}
+    if not after:
+        raise GeometryError(
+            f"{source}: after nearest-neighbour resampling onto the image grid the mask is empty ({desc}); "
+            "the mask and the image do not overlap: check that the mask belongs to this image"
+        )
+    msg = f"{source}: mask grid differs from the image ({desc}); resampled with nearest-neighbour"
+    lost = sorted(before - after)
+    if lost:
+        msg += f"; labels {lost} fall outside the image and were lost"
+    warnings.warn(msg, SpinemriWarning, stacklevel=2)
+    return out.with_meta(resampled=True, resample_note=msg)
