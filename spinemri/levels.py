@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LabelSchemeError
+from .volume import Volume, label_centroids_si
 
 __all__ = [
     "LEVELS",
@@ -50,6 +51,10 @@ __all__ = [
     "scheme_from_mapping",
     "scheme_from_names",
     "resolve_scheme",
+    "resolve_scheme_for_mask",
+    "level_from_name",
+    "SPIDER_NOTE",
+    "TOTALSEG_SOURCE",
 ]
 
 #: All level names in cranial → caudal order.
@@ -158,6 +163,9 @@ class LabelScheme:
         object.__setattr__(self, "levels", MappingProxyType(levels))
         object.__setattr__(self, "other", MappingProxyType({int(k): str(v) for k, v in dict(self.other).items()}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LabelScheme, (self.name, dict(self.levels), self.source, dict(self.other)))
+
     def level_of(self, label: int) -> str | None:
         """Level of ``label``, or None when the scheme does not map it."""
         return self.levels.get(int(label))
@@ -199,20 +207,29 @@ _VERSE = LabelScheme(
     "VerSe: anjany/verse README.md and utils/data_utilities.py v_dict",
 )
 
-# TotalSegmentator 'total' (v2): 25 sacrum, 26 vertebrae_S1, 27 L5 ... 50 C1 (map_to_binary.py).
+#: Where the TotalSegmentator integer maps were read (docs/label-schemes.md).
+TOTALSEG_SOURCE = (
+    "wasserth/TotalSegmentator totalsegmentator/map_to_binary.py "
+    "(commit 0275d3046117a9615a9876e6e4eefd5156843f1c)"
+)
+
+# 'total' (CT, v2): 25 sacrum, 26 vertebrae_S1, 27 vertebrae_L5 ... 50 vertebrae_C1; every other
+# class of the task (organs 1-24, 51-117; 79 spinal_cord) is a known non-vertebral label.
 _TOTALSEG = LabelScheme(
     "totalseg",
     {25: "S1", 26: "S1", **_range_map(27, list(reversed(_C + _T + _L)))},
-    "TotalSegmentator totalsegmentator/map_to_binary.py, class_map['total'] (v2): "
-    "25 sacrum, 26 vertebrae_S1, 27 vertebrae_L5 ... 50 vertebrae_C1",
-    other={79: "spinal_cord"},
+    TOTALSEG_SOURCE + ", class_map['total']: 25 sacrum, 26 vertebrae_S1, 27 vertebrae_L5 ... 50 vertebrae_C1",
+    other={
+        **{k: "non-vertebral TotalSegmentator class" for k in [*range(1, 25), *range(51, 118)]},
+        79: "spinal_cord",
+    },
 )
 
+# 'vertebrae_mr' (MR): 1 sacrum, 2 vertebrae_L5 ... 25 vertebrae_C1 (caudal -> cranial).
 _TOTALSEG_MR = LabelScheme(
     "totalseg_mr",
     {1: "S1", **_range_map(2, list(reversed(_C + _T + _L)))},
-    "TotalSegmentator totalsegmentator/map_to_binary.py, class_map['vertebrae_mr']: "
-    "1 sacrum, 2 vertebrae_L5 ... 25 vertebrae_C1",
+    TOTALSEG_SOURCE + ", class_map['vertebrae_mr']: 1 sacrum, 2 vertebrae_L5 ... 25 vertebrae_C1",
 )
 
 _TOTALSPINESEG = LabelScheme(
@@ -226,22 +243,28 @@ _TOTALSPINESEG = LabelScheme(
     },
 )
 
-#: SPIDER (van der Graaf et al., Sci Data 2024;11:264): vertebrae 1-25, 100 canal,
-#: 101-125 partially visible vertebrae (same numbering + 100), 201-225 discs.
-#: The level of vertebra label 1 is not fixed by a single published table in a
-#: way all sources agree on, so the built-in ``spider`` scheme numbers from the
-#: most caudal vertebra (L5 = 1, see docs/label-schemes.md) and
-#: :func:`resolve_scheme` checks that the anatomy (label numbers increasing
-#: cranially) agrees before using it.
+#: SPIDER (van der Graaf et al., Sci Data 2024;11:264). The dataset's own
+#: interface definition (grand-challenge.org algorithm "SPIDER Baseline IIS",
+#: output "Sagittal spine MR segmentation") reads: 1-25 vertebrae "numbered
+#: from the bottom (i.e. L5 = 1)", 100 spinal canal, 101-125 partially visible
+#: vertebrae, 201-225 discs "also numbered from the bottom, i.e. L5/S1 = 201".
+#: The prose summary of the same page says the opposite ("24 being the lowest
+#: lumbar vertebra (L5)"), and "from the bottom" counts from the lowest
+#: *lumbar* vertebra, so a transitional L6 or sacralised L5 shifts every level.
+#: The ``spider`` scheme therefore follows the interface definition and is
+#: used only when the anatomy confirms that label numbers increase cranially
+#: (:func:`resolve_scheme` refuses otherwise). docs/label-schemes.md has the citations.
 SPIDER_NOTE = (
-    "SPIDER numbers vertebrae from the most caudal one visible (1 = L5, 2 = L4, ...); "
-    "labels 101-125 are the same vertebrae partially visible, 201-225 discs, 100 the canal"
+    "SPIDER numbers vertebrae from the bottom (1 = L5, 2 = L4, ...; 101-125 the same vertebrae "
+    "partially visible), 201-225 discs (201 = L5/S1), 100 the spinal canal"
 )
+SPIDER_SPECIFIC_LABELS = frozenset([100, *range(101, 126), *range(201, 226)])
 _SPIDER_ORDER = list(reversed(_C + _T + _L))  # L5, L4, ..., C1
 _SPIDER = LabelScheme(
     "spider",
     {**_range_map(1, _SPIDER_ORDER), **_range_map(101, _SPIDER_ORDER)},
-    "SPIDER lumbar MRI, van der Graaf et al., Sci Data 2024;11:264: " + SPIDER_NOTE,
+    "SPIDER lumbar MRI, van der Graaf et al., Sci Data 2024;11:264; label definition of the "
+    "grand-challenge algorithm 'SPIDER Baseline IIS': " + SPIDER_NOTE,
     other={100: "spinal_canal", **{k: "disc" for k in range(201, 226)}},
 )
 
@@ -320,22 +343,49 @@ def get_scheme(scheme: str | Path | LabelScheme | Mapping[Any, Any]) -> LabelSch
 
 
 def _direction_vote(mapped: Mapping[int, str], si_mm: Mapping[int, float]) -> float | None:
-    """Spearman-like agreement between the scheme's level order and the anatomy.
+    """Agreement between a scheme's level order and the anatomy.
 
-    Returns the fraction of label pairs whose superior-inferior order agrees
-    with the scheme's cranio-caudal order (1.0 = all agree), or None when
-    fewer than two mapped labels have a position.
+    Returns the fraction of label pairs (of different levels and different
+    heights) whose superior-inferior order agrees with the scheme's
+    cranio-caudal order (1.0 = all agree, 0.0 = exactly reversed), or None
+    when no such pair exists.
     """
-    pts = [(level_index(lev), si_mm[lab]) for lab, lev in mapped.items() if lab in si_mm]
+    pts = [(level_index(lev), float(si_mm[lab])) for lab, lev in mapped.items() if lab in si_mm]
     pairs = agree = 0
     for a in range(len(pts)):
         for b in range(a + 1, len(pts)):
             if pts[a][0] == pts[b][0] or pts[a][1] == pts[b][1]:
                 continue
             pairs += 1
-            # cranial level (smaller index) must be superior (larger S coordinate)
+            # the cranial level (smaller index) must be superior (larger RAS z)
             agree += (pts[a][0] < pts[b][0]) == (pts[a][1] > pts[b][1])
     return None if pairs == 0 else agree / pairs
+
+
+#: Smallest fraction of label pairs in anatomical order for the anatomy to
+#: confirm a scheme (and largest fraction, 1 - this, for it to refute one).
+ANATOMY_AGREEMENT = 0.75
+
+
+def _show(labels: list[int]) -> str:
+    return str(labels[:20])[:-1] + (", ...]" if len(labels) > 20 else "]")
+
+
+def _spider_check(mapped: Mapping[int, str], si_mm: Mapping[int, float] | None) -> tuple[bool, str]:
+    """Does the anatomy settle SPIDER's numbering direction? ``(ok, why)``."""
+    vote = _direction_vote(mapped, si_mm) if si_mm else None
+    if vote is None:
+        return False, (
+            "SPIDER's own documentation gives two opposite numbering directions (1 = L5, and "
+            "'24 = L5'), and the anatomy cannot settle it here "
+            + ("(no label centroids were given)" if not si_mm else "(fewer than two vertebrae at different heights)")
+        )
+    if vote < ANATOMY_AGREEMENT:
+        return False, (
+            f"the labels do not increase cranially as SPIDER's definition (1 = L5) requires: only {vote:.0%} "
+            "of label pairs agree with the anatomy"
+        )
+    return True, f"{vote:.0%} of label pairs in anatomical order"
 
 
 def resolve_scheme(
@@ -350,72 +400,181 @@ def resolve_scheme(
     Parameters
     ----------
     scheme : str, path, LabelScheme or mapping
-        ``"auto"`` to guess, else anything :func:`get_scheme` accepts.
+        ``"auto"`` to guess; ``"totalseg"`` for TotalSegmentator (its header
+        names, else CT ``total`` or MR ``vertebrae_mr`` ids, whichever fits);
+        else anything :func:`get_scheme` accepts.
     labels : iterable of int
         Labels present in the mask (0 is ignored).
     names : mapping of int to str, optional
-        A label table stored in the mask file (TotalSegmentator); when given
-        and ``scheme`` is ``auto``, names beat numbers.
+        A label table stored in the mask file (TotalSegmentator header
+        extension); for ``auto`` and ``totalseg``, names beat numbers.
     si_mm : mapping of int to float, optional
-        World superior coordinate (RAS z, mm) of each label's centroid, used
-        to settle schemes that share label numbers but run in opposite
-        directions (VerSe vs TotalSegmentator MR vs SPIDER).
+        World superior coordinate (RAS z, mm) of each label's centroid
+        (:func:`spinemri.volume.label_centroids_si`). It settles schemes
+        that share label numbers but run in opposite directions (VerSe runs
+        cranial -> caudal; TotalSegmentator MR and SPIDER caudal -> cranial).
 
     Returns
     -------
     (LabelScheme, str)
-        The scheme and a one-line reason.
+        The scheme and a one-line reason (what was chosen and why).
 
     Raises
     ------
     LabelSchemeError
-        When no vertebral label is recognised, or ``auto`` cannot decide.
+        The mask holds only background; no label is a vertebra in the
+        requested scheme; ``auto`` finds no scheme, or several that the
+        anatomy does not separate; ``spider`` when the anatomy does not
+        confirm SPIDER's numbering direction.
+
+    Notes
+    -----
+    ``auto``: (1) label names in the header that name levels win; (2) else
+    every built-in scheme that knows all present labels (vertebrae or known
+    non-vertebral labels such as discs) and maps at least one vertebra is a
+    candidate; ``spider`` only when a SPIDER-specific label (100, 101-125,
+    201-225) is present and the anatomy confirms its direction; (3) with
+    centroids, candidates whose order runs against the anatomy (fewer than
+    75 % of label pairs agree) are dropped; (4) the remaining candidates
+    must agree on the level of every present label, else the choice is
+    refused (pass ``--scheme`` or a JSON/YAML mapping).
     """
     present = sorted({int(x) for x in labels} - {0})
     if not present:
-        raise LabelSchemeError("the mask holds no label other than background 0")
-    if str(scheme) != "auto":
-        chosen = get_scheme(scheme)
-        mapped, _ = chosen.split_labels(present)
-        if not mapped:
+        raise LabelSchemeError(
+            "the mask holds no label other than background 0; check that the right file was given as the mask"
+        )
+    key = scheme if isinstance(scheme, str) else None
+    if key == "auto":
+        return _resolve_auto(present, names, si_mm)
+    if key == "totalseg":
+        if names:
+            try:
+                from_names: LabelScheme | None = scheme_from_names(names)
+            except LabelSchemeError:  # the table names no level at all
+                from_names = None
+            if from_names is not None and from_names.split_labels(present)[0]:
+                return from_names, "scheme 'totalseg' as requested, using the label names stored in the mask header"
+        return _pick(present, [_TOTALSEG, _TOTALSEG_MR], si_mm, asked="totalseg")
+    chosen = get_scheme(scheme)
+    mapped, _ = chosen.split_labels(present)
+    if not mapped:
+        raise LabelSchemeError(
+            f"none of the mask's labels {_show(present)} is a vertebra in scheme {chosen.name!r}; "
+            "check --scheme (auto guesses from the labels present)"
+        )
+    if chosen is _SPIDER:
+        ok, why = _spider_check(mapped, si_mm)
+        if not ok:
             raise LabelSchemeError(
-                f"none of the mask's labels {present[:20]} is a vertebra in scheme {chosen.name!r}; "
-                "check --scheme (auto guesses from the labels present)"
+                f"scheme 'spider' refused for labels {_show(present)}: {why}. Pass a JSON/YAML file mapping "
+                "each label to its level instead (see docs/label-schemes.md)"
             )
-        return chosen, f"scheme {chosen.name!r} as requested"
+        return chosen, f"scheme 'spider' as requested ({why})"
+    reason = f"scheme {chosen.name!r} as requested"
+    vote = _direction_vote(mapped, si_mm) if si_mm else None
+    if vote is not None and vote < ANATOMY_AGREEMENT:
+        reason += f"; note: only {vote:.0%} of label pairs are in anatomical order with this scheme"
+    return chosen, reason
 
-    if names:
-        from_names = scheme_from_names(names)
-        mapped, _ = from_names.split_labels(present)
-        if mapped:
-            return from_names, "label names stored in the mask header (TotalSegmentator label table)"
 
-    candidates: list[tuple[float, LabelScheme, str]] = []
-    for cand in BUILTIN_SCHEMES.values():
+def _pick(
+    present: list[int],
+    schemes: Iterable[LabelScheme],
+    si_mm: Mapping[int, float] | None,
+    *,
+    asked: str,
+) -> tuple[LabelScheme, str]:
+    """The candidate scheme the labels and the anatomy single out, or LabelSchemeError."""
+    candidates: list[tuple[LabelScheme, str]] = []
+    refused: list[str] = []
+    for cand in schemes:
         mapped, unmapped = cand.split_labels(present)
         unknown = [u for u in unmapped if u not in cand.other]
         if not mapped or unknown:
             continue
-        vote = _direction_vote(mapped, si_mm) if si_mm else None
-        if vote is not None and vote < 0.75:
+        if cand is _SPIDER:
+            ok, why = _spider_check(mapped, si_mm)
+            if not ok:
+                refused.append(f"spider ({why})")
+                continue
+            candidates.append((cand, why))
             continue
-        score = vote if vote is not None else 0.5
-        candidates.append((score, cand, "" if vote is None else f"{vote:.0%} of label pairs in anatomical order"))
+        vote = _direction_vote(mapped, si_mm) if si_mm else None
+        if vote is not None and vote < ANATOMY_AGREEMENT:
+            refused.append(f"{cand.name} (only {vote:.0%} of label pairs in anatomical order)")
+            continue
+        candidates.append((cand, "" if vote is None else f"{vote:.0%} of label pairs in anatomical order"))
+    label_text = f"labels {_show(present)}"
     if not candidates:
+        detail = f"; ruled out by the anatomy: {'; '.join(refused)}" if refused else ""
+        family = "" if asked == "auto" else f" of {asked!r}"
         raise LabelSchemeError(
-            f"labels {present[:30]} fit no built-in scheme ({', '.join(BUILTIN_SCHEMES)}) "
-            "with the anatomy; pass --scheme NAME or a JSON/YAML file mapping label to level"
+            f"{label_text} fit no built-in scheme{family}{detail}. "
+            f"Pass --scheme with one of {', '.join(BUILTIN_SCHEMES)}, or a JSON/YAML file mapping label to level"
         )
-    best = max(c[0] for c in candidates)
-    top = [c for c in candidates if c[0] == best]
-    if len(top) > 1:
-        # schemes that agree on every present label are interchangeable
-        first = top[0][1].split_labels(present)[0]
-        if any(c[1].split_labels(present)[0] != first for c in top[1:]):
-            raise LabelSchemeError(
-                f"labels {present[:30]} fit several schemes ({', '.join(c[1].name for c in top)}) and the "
-                "anatomy does not settle it; pass --scheme explicitly"
+    first = candidates[0][0].split_labels(present)[0]
+    distinct = [c for c in candidates if c[0].split_labels(present)[0] != first]
+    if distinct:
+        names_ = ", ".join(c[0].name for c in candidates)
+        why = (
+            "the anatomy does not settle it (a single vertebra label, or labels at the same height)"
+            if si_mm
+            else "no label centroids were given to settle it"
+        )
+        raise LabelSchemeError(
+            f"{label_text} fit several schemes that give them different levels ({names_}) and {why}; "
+            "pass --scheme explicitly or a JSON/YAML file mapping label to level"
+        )
+    chosen, why = candidates[0]
+    others = [c[0].name for c in candidates[1:]]
+    reason = f"{asked}: {label_text} fit scheme {chosen.name!r}"
+    if why:
+        reason += f" ({why})"
+    if others:
+        reason += f"; {', '.join(others)} give the same levels"
+    if refused:
+        reason += f"; ruled out: {'; '.join(refused)}"
+    return chosen, reason
+
+
+def _resolve_auto(
+    present: list[int], names: Mapping[int, str] | None, si_mm: Mapping[int, float] | None
+) -> tuple[LabelScheme, str]:
+    if names:
+        try:
+            from_names = scheme_from_names(names)
+            mapped, _ = from_names.split_labels(present)
+        except LabelSchemeError:  # the table names no level at all
+            mapped = {}
+        if mapped:
+            return from_names, (
+                f"auto: label names stored in the mask header (TotalSegmentator label table) name "
+                f"{len(mapped)} of the {len(present)} labels present as vertebrae"
             )
-    _, chosen, why = top[0]
-    reason = f"auto: labels {present[0]}..{present[-1]} fit scheme {chosen.name!r}"
-    return chosen, reason + (f" ({why})" if why else "")
+    schemes = [s for s in BUILTIN_SCHEMES.values() if s is not _SPIDER]
+    if SPIDER_SPECIFIC_LABELS.intersection(present):
+        schemes.append(_SPIDER)
+    return _pick(present, schemes, si_mm, asked="auto")
+
+
+def resolve_scheme_for_mask(
+    scheme: str | Path | LabelScheme | Mapping[Any, Any], mask: Volume
+) -> tuple[LabelScheme, str]:
+    """:func:`resolve_scheme` for a mask Volume: labels, header names and centroids taken from it.
+
+    Parameters
+    ----------
+    scheme : str, path, LabelScheme or mapping
+        As in :func:`resolve_scheme`.
+    mask : Volume of shape (I, J, K)
+        Non-negative integer labels; ``mask.meta["label_names"]`` is used
+        when present.
+
+    Returns
+    -------
+    (LabelScheme, str)
+    """
+    si_mm = label_centroids_si(mask)
+    names = mask.meta.get("label_names")
+    return resolve_scheme(scheme, si_mm.keys(), names=dict(names) if names else None, si_mm=si_mm)
