@@ -282,7 +282,7 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
     dtype = np.dtype(f"{'<' if little else '>'}{'i' if signed else 'u'}{bits_alloc // 8}")
     count = rows * cols * n
     try:
-        raw = ds.PixelData
+        raw = _pixel_bytes(path, ds)
     except Exception as exc:
         raise DicomError(
             f"{path}: the pixel data cannot be read ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
@@ -306,6 +306,18 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
             if int(arr.max()) > mask:  # bits above BitsStored (overlays, Siemens PMU log) are not pixel values
                 arr = arr & arr.dtype.type(mask)
     return arr
+
+
+def _pixel_bytes(path: Path, ds: Any) -> bytes | None:
+    """PixelData bytes; a value deferred by ``dcmread(defer_size=...)`` is read straight from its offset."""
+    elem = ds.get_item(0x7FE00010)
+    tell = getattr(elem, "value_tell", None)
+    length = getattr(elem, "length", None)
+    if elem is not None and getattr(elem, "value", b"") is None and tell and length and length != 0xFFFFFFFF:
+        with open(path, "rb") as fh:
+            fh.seek(tell)
+            return fh.read(length)
+    return ds.PixelData
 
 
 # --------------------------------------------------------------------------- geometry
@@ -478,7 +490,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         slopes = np.full(stored.shape[0], _opt_float(first.get("RescaleSlope", 1.0)) or 1.0)
         inters = np.full(stored.shape[0], _opt_float(first.get("RescaleIntercept", 0.0)) or 0.0)
         data = _rescale(stored, slopes, inters).transpose(2, 1, 0)
-        return Volume(data, affine, _meta(first, info, source, len(group), notes))
+        return Volume(_read_only(data), affine, _meta(first, info, source, len(group), notes))
 
     frames: list[_Frame] = []
     for idx, h in enumerate(group):
@@ -545,7 +557,13 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     slopes = np.array([f.slope for f in frames])
     inters = np.array([f.intercept for f in frames])
     data = _rescale(raw, slopes, inters).transpose(2, 1, 0)
-    return Volume(data, affine, _meta(first, info, source, len(group), notes))
+    return Volume(_read_only(data), affine, _meta(first, info, source, len(group), notes))
+
+
+def _read_only(data: np.ndarray) -> np.ndarray:
+    """Mark a freshly built array (owned by this module) read-only so that Volume shares it, not copies it."""
+    data.flags.writeable = False
+    return data
 
 
 def _meta(ds: Any, info: Any, source: Path, n_files: int, notes: dict[str, Any]) -> dict[str, Any]:
