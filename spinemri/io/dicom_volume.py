@@ -310,7 +310,7 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
 
 def _pixel_bytes(path: Path, ds: Any) -> bytes | None:
     """PixelData bytes; a value deferred by ``dcmread(defer_size=...)`` is read straight from its offset."""
-    elem = ds.get_item(0x7FE00010)
+    elem = ds.get_item(0x7FE00010, keep_deferred=True)
     tell = getattr(elem, "value_tell", None)
     length = getattr(elem, "length", None)
     if elem is not None and getattr(elem, "value", b"") is None and tell and length and length != 0xFFFFFFFF:
