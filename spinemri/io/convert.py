@@ -86,11 +86,13 @@ def to_nibabel(volume: Volume) -> Any:
     data = storable(volume.data)
     img = nib.Nifti1Image(data, volume.affine, dtype=data.dtype)
     img.header.set_xyzt_units("mm")
-    img.set_sform(volume.affine, code=1)
+    # update_affine=False: the header stores srow/quaternion as float32, but img.affine must stay
+    # the exact float64 affine (nibabel writes the header from it again on save)
+    img.set_sform(volume.affine, code=1, update_affine=False)
     if _is_orthogonal(volume.affine):
-        img.set_qform(volume.affine, code=1)
+        img.set_qform(volume.affine, code=1, update_affine=False)
     else:
-        img.set_qform(None, code=0)
+        img.set_qform(None, code=0, update_affine=False)
     return img
 
 
