@@ -574,7 +574,19 @@ def resolve_scheme_for_mask(
     Returns
     -------
     (LabelScheme, str)
+
+    Raises
+    ------
+    LabelSchemeError
+        As :func:`resolve_scheme`, with the mask's ``meta["source"]`` file
+        named first in the message.
     """
     si_mm = label_centroids_si(mask)
     names = mask.meta.get("label_names")
-    return resolve_scheme(scheme, si_mm.keys(), names=dict(names) if names else None, si_mm=si_mm)
+    try:
+        return resolve_scheme(scheme, si_mm.keys(), names=dict(names) if names else None, si_mm=si_mm)
+    except LabelSchemeError as exc:
+        source = mask.meta.get("source")
+        if source:
+            raise LabelSchemeError(f"{source}: {exc}") from exc
+        raise

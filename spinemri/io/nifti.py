@@ -105,7 +105,7 @@ def _check_data_size(img: Any, path: Path) -> None:
     """Refuse a header that declares more voxel bytes than the file holds, before reading."""
     header = img.header
     try:
-        offset = int(header.get_data_offset())
+        offset = int(getattr(img.dataobj, "offset", None) or header.get_data_offset())
         n_bytes = int(np.prod(np.array(img.shape, dtype=np.int64))) * np.dtype(header.get_data_dtype()).itemsize
     except Exception:  # odd headers: let the read itself fail with a clear message
         return
