@@ -319,14 +319,17 @@ def plane_of(iop: Sequence[float] | None) -> str:
 def _frame_iops(ds: Any) -> list[Any]:
     """ImageOrientationPatient of every image in a file (per frame for enhanced files)."""
     if str(ds.get("SOPClassUID", "")) in ENHANCED_SOP_CLASSES or "PerFrameFunctionalGroupsSequence" in ds:
+        from .dicom_volume import _IOP, _PLANE_ORIENTATION, _first_item, _leaf
+
         shared = ds.get("SharedFunctionalGroupsSequence")
-        if shared and "PlaneOrientationSequence" in shared[0]:
-            return [shared[0].PlaneOrientationSequence[0].get("ImageOrientationPatient")]
-        out = []
-        for fg in ds.get("PerFrameFunctionalGroupsSequence", []) or []:
-            if "PlaneOrientationSequence" in fg:
-                out.append(fg.PlaneOrientationSequence[0].get("ImageOrientationPatient"))
-        return out or [None]
+        iop = _leaf(_first_item(shared[0] if shared else None, _PLANE_ORIENTATION), _IOP)
+        if iop is not None:
+            return [iop]
+        out = [
+            _leaf(_first_item(fg, _PLANE_ORIENTATION), _IOP)
+            for fg in ds.get("PerFrameFunctionalGroupsSequence", []) or []
+        ]
+        return [x for x in out if x is not None] or [None]
     return [ds.get("ImageOrientationPatient")]
 
 

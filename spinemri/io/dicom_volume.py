@@ -166,11 +166,47 @@ def _classic_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
     ]
 
 
-def _group_item(pf: Any, shared: Any, name: str) -> Any:
-    for src in (pf, shared):
-        if src is not None and name in src and len(src[name].value):
-            return src[name].value[0]
-    return None
+# functional group sequences and the leaf elements read from them (tags as ints: no keyword lookups)
+_PLANE_POSITION, _PLANE_ORIENTATION, _PIXEL_MEASURES = 0x00209113, 0x00209116, 0x00289110
+_PIXEL_VALUE_TRANSFORM, _FRAME_CONTENT, _MR_ECHO = 0x00289145, 0x00209111, 0x00189114
+_MR_FRAME_TYPE, _CT_FRAME_TYPE, _MR_DIFFUSION = 0x00189226, 0x00189329, 0x00189117
+_IPP, _IOP, _PIXEL_SPACING, _SLICE_THICKNESS = 0x00200032, 0x00200037, 0x00280030, 0x00180050
+_SLOPE, _INTERCEPT = 0x00281053, 0x00281052
+_TEMPORAL_INDEX, _STACK_ID, _ECHO_TIME, _FRAME_TYPE, _B_VALUE = 0x00209128, 0x00209056, 0x00189082, 0x00089007, 0x00189087
+
+
+def _first_item(ds: Any, tag: int) -> Any:
+    if ds is None or ds.get_item(tag) is None:
+        return None
+    seq = ds[tag].value
+    return seq[0] if seq else None
+
+
+def _group_item(pf: Any, shared: Any, tag: int) -> Any:
+    item = _first_item(pf, tag)
+    return item if item is not None else _first_item(shared, tag)
+
+
+def _leaf(item: Any, tag: int) -> Any:
+    """A leaf value; DS/IS strings are parsed here (much cheaper than pydicom's validated DSfloat)."""
+    if item is None:
+        return None
+    elem = item.get_item(tag)
+    if elem is None:
+        return None
+    raw = elem.value
+    if isinstance(raw, bytes) and getattr(elem, "VR", None) in ("DS", "IS"):
+        try:
+            return [float(x) for x in raw.decode("ascii").split("\\")]
+        except (UnicodeDecodeError, ValueError):
+            pass  # odd padding or empty: let pydicom convert it
+    return item[tag].value
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return value[0] if len(value) == 1 else None
+    return value
 
 
 def _enhanced_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
@@ -188,34 +224,34 @@ def _enhanced_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
     frames = []
     for f in range(n):
         pf = per[f] if per else None
-        pos = _group_item(pf, shared, "PlanePositionSequence")
-        ori = _group_item(pf, shared, "PlaneOrientationSequence")
-        meas = _group_item(pf, shared, "PixelMeasuresSequence")
-        pvt = _group_item(pf, shared, "PixelValueTransformationSequence")
-        content = _group_item(pf, shared, "FrameContentSequence")
-        echo = _group_item(pf, shared, "MREchoSequence")
-        ftype = _group_item(pf, shared, "MRImageFrameTypeSequence") or _group_item(pf, shared, "CTImageFrameTypeSequence")
-        diff = _group_item(pf, shared, "MRDiffusionSequence")
+        pos = _group_item(pf, shared, _PLANE_POSITION)
+        ori = _group_item(pf, shared, _PLANE_ORIENTATION)
+        meas = _group_item(pf, shared, _PIXEL_MEASURES)
+        pvt = _group_item(pf, shared, _PIXEL_VALUE_TRANSFORM)
+        content = _group_item(pf, shared, _FRAME_CONTENT)
+        echo = _group_item(pf, shared, _MR_ECHO)
+        ftype = _group_item(pf, shared, _MR_FRAME_TYPE) or _group_item(pf, shared, _CT_FRAME_TYPE)
+        diff = _group_item(pf, shared, _MR_DIFFUSION)
         where = f"frame {f + 1}"
-        slope = _opt_float(pvt.get("RescaleSlope")) if pvt is not None else top_slope
-        inter = _opt_float(pvt.get("RescaleIntercept")) if pvt is not None else top_inter
+        slope = _opt_float(_scalar(_leaf(pvt, _SLOPE))) if pvt is not None else top_slope
+        inter = _opt_float(_scalar(_leaf(pvt, _INTERCEPT))) if pvt is not None else top_inter
         frames.append(
             _Frame(
                 path=path,
                 file_index=file_index,
                 frame=f,
-                ipp=_floats(pos.get("ImagePositionPatient") if pos else None, 3, f"ImagePositionPatient ({where})", path),
-                iop=_floats(ori.get("ImageOrientationPatient") if ori else None, 6, f"ImageOrientationPatient ({where})", path),
-                spacing=_pixel_spacing(meas.get("PixelSpacing") if meas else None, path),
+                ipp=_floats(_leaf(pos, _IPP), 3, f"ImagePositionPatient ({where})", path),
+                iop=_floats(_leaf(ori, _IOP), 6, f"ImageOrientationPatient ({where})", path),
+                spacing=_pixel_spacing(_leaf(meas, _PIXEL_SPACING), path),
                 slope=1.0 if slope is None else slope,
                 intercept=0.0 if inter is None else inter,
-                thickness=_opt_float(meas.get("SliceThickness")) if meas else None,
+                thickness=_opt_float(_scalar(_leaf(meas, _SLICE_THICKNESS))),
                 tags={
-                    "TemporalPositionIndex": _tag_value(content.get("TemporalPositionIndex")) if content else None,
-                    "StackID": _tag_value(content.get("StackID")) if content else None,
-                    "EffectiveEchoTime": _tag_value(echo.get("EffectiveEchoTime")) if echo else None,
-                    "FrameType": _tag_value(ftype.get("FrameType")) if ftype else None,
-                    "DiffusionBValue": _tag_value(diff.get("DiffusionBValue")) if diff else None,
+                    "TemporalPositionIndex": _tag_value(_leaf(content, _TEMPORAL_INDEX)),
+                    "StackID": _tag_value(_leaf(content, _STACK_ID)),
+                    "EffectiveEchoTime": _tag_value(_leaf(echo, _ECHO_TIME)),
+                    "FrameType": _tag_value(_leaf(ftype, _FRAME_TYPE)),
+                    "DiffusionBValue": _tag_value(_leaf(diff, _B_VALUE)),
                 },
             )
         )
