@@ -294,7 +294,11 @@ def _grid(p: PhantomParams, bodies: list[Body]) -> np.ndarray:
     y_ant = pts[:, 1].max() + 40.0 * p.scale
     pixel = p.pixel_mm if p.pixel_mm is not None else max((z_top - z_bot) / p.rows, (y_ant - y_post) / p.cols)
     fov_ap = p.cols * pixel
-    centre = np.array([0.0, y_post + fov_ap / 2.0, 0.5 * (z_top + z_bot) + p.fov_shift_mm])
+    if fov_ap >= y_ant - y_post:  # the back and the bodies fit: keep the skin of the back inside
+        centre_y = y_post + fov_ap / 2.0
+    else:  # a small field of view: centre it on the bodies and the canal
+        centre_y = float(np.mean([b.centre[1] for b in bodies])) - 10.0 * p.scale
+    centre = np.array([0.0, centre_y, 0.5 * (z_top + z_bot) + p.fov_shift_mm])
     # i -> posterior, j -> inferior, k -> patient right: the natural layout of a sagittal DICOM
     # series with ImageOrientationPatient (0,1,0, 0,0,-1) read as (column, row, slice).
     direction = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
@@ -736,6 +740,12 @@ def make_phantom(seed: int = 0, **options: Any) -> tuple[Volume, Volume, Phantom
     for b in bodies:
         ijk = _surface_points(b) @ inv[:3, :3].T + inv[:3, 3]
         truncated[b.level] = bool(np.any(ijk < -0.5) or np.any(ijk > n - 0.5))
+    if not np.any(label_index):
+        raise ConfigError(
+            f"make_phantom: no vertebra of {p.first_level}-{p.last_level} falls inside the field of view "
+            f"({shape} voxels of {np.round(np.linalg.norm(affine[:3, :3], axis=0), 3).tolist()} mm); "
+            "enlarge rows/cols/pixel_mm or reduce fov_shift_mm"
+        )
     vert, patient = truth_tables(label_index, lesion_id, levels, labels, affine, truncated, render["boxes"])
     vox = float(abs(np.linalg.det(affine[:3, :3])))
     les_df = _lesion_table(lesions, lesion_id, label_index, levels, vox, CONTRASTS[p.contrast])
