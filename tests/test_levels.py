@@ -238,6 +238,9 @@ def test_real_totalsegmentator_masks_map_by_header_names() -> None:
         19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5",
     }
     assert "header" in reason
+    # without its header table, vertebrae_pp numbers (= VerSe numbers for C1..L5) read as verse
+    scheme, _ = resolve_scheme_for_mask("auto", pp.with_meta(label_names={}))
+    assert scheme.name == "verse" and scheme.level_of(19) == "T12" and scheme.level_of(24) == "L5"
     total = load_mask(shared_path(*root, "totalseg.nii.gz"))
     scheme, _ = resolve_scheme_for_mask("auto", total)
     assert {lab: scheme.level_of(lab) for lab in range(26, 34)} == {
