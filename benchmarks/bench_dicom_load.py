@@ -49,13 +49,16 @@ def _sitk(path: Path) -> Callable[[], np.ndarray]:
     import SimpleITK as sitk
 
     if path.is_dir():
+
         def run() -> np.ndarray:
             reader = sitk.ImageSeriesReader()
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path)))
             return sitk.GetArrayFromImage(reader.Execute())
     else:
+
         def run() -> np.ndarray:
             return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
     return run
 
 
@@ -67,12 +70,16 @@ def _dcm2niix(path: Path, exe: str) -> Callable[[], np.ndarray]:
     def run() -> np.ndarray:
         out = Path(tempfile.mkdtemp(prefix="bench_dcm2niix_"))
         try:
-            subprocess.run([exe, "-z", "n", "-b", "n", "-f", "%s", "-o", str(out), str(folder)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [exe, "-z", "n", "-b", "n", "-f", "%s", "-o", str(out), str(folder)],
+                check=True,
+                capture_output=True,
+            )
             (nii,) = sorted(out.glob("*.nii"))
             return np.asanyarray(nib.load(str(nii)).dataobj)
         finally:
             shutil.rmtree(out, ignore_errors=True)
+
     return run
 
 
@@ -95,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     xa30_dir = args.data / "dcm_qa_xa30_t1w_sagittal_enhanced" / "In" / "5_anat-T1w_acq-tfl"
     cases = {
         "xa30 enhanced 96 frames (1 file)": next(iter(sorted(xa30_dir.glob("*.dcm"))), xa30_dir),
-        "decubitus 35 classic files": args.data / "dcm_qa_decubitus_t1_sagittal_HFS" / "In" / "HFS" / "3_t1_fl2d_sag",
+        "decubitus 35 classic files": args.data
+        / "dcm_qa_decubitus_t1_sagittal_HFS"
+        / "In"
+        / "HFS"
+        / "3_t1_fl2d_sag",
     }
     exe = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
     print(f"median of {repeats} runs after one warm-up; times in ms (min in brackets)")

@@ -41,8 +41,15 @@ def _write(path: Path, *, ipp, iop, uid, number, desc, image_type=("ORIGINAL", "
 
 def _study(root: Path) -> Path:
     for k in range(3):
-        _write(root / "loc" / f"{k}.dcm", ipp=(0, 0, k), iop=AX, uid="1.2.3.10", number=1, desc="localizer",
-               image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+        _write(
+            root / "loc" / f"{k}.dcm",
+            ipp=(0, 0, k),
+            iop=AX,
+            uid="1.2.3.10",
+            number=1,
+            desc="localizer",
+            image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+        )
     for k in range(4):
         _write(root / "t1" / f"{k}.dcm", ipp=(-k, 0, 0), iop=SAG, uid="1.2.3.20", number=2, desc="t1_tse_sag")
         _write(root / "stir" / f"{k}.dcm", ipp=(-k, 0, 0), iop=SAG, uid="1.2.3.30", number=3, desc="STIR_sag")

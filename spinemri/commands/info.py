@@ -35,7 +35,9 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("path", help="DICOM folder, DICOM file, or .nii/.nii.gz/.nrrd/.nhdr/.mha/.mhd file")
-    p.add_argument("--series", help="show which series this selection picks (UID, number or description regex)")
+    p.add_argument(
+        "--series", help="show which series this selection picks (UID, number or description regex)"
+    )
     p.set_defaults(func=run)
 
 
@@ -62,7 +64,10 @@ def _print_dicom(path: Path, series: str | None) -> int:
 
     infos = list_series(path)
     print(f"{path}: {len(infos)} DICOM series")
-    header = f"  {'uid':<21} {'number':>6}  {'description':<32} {'plane':<9} {'images':>6} {'modality':<8} localizer"
+    header = (
+        f"  {'uid':<21} {'number':>6}  {'description':<32} {'plane':<9} {'images':>6} {'modality':<8} "
+        "localizer"
+    )
     print(header)
     for s in infos:
         number = "" if s.series_number is None else str(s.series_number)
@@ -77,7 +82,10 @@ def _print_dicom(path: Path, series: str | None) -> int:
         print(f"load_volume would not pick a series: {exc}")
         return 0
     how = f"with --series {series}" if series is not None else "by default"
-    print(f"load_volume picks {how}: series {chosen.series_number} {chosen.description!r} (uid {chosen.series_uid})")
+    print(
+        f"load_volume picks {how}: series {chosen.series_number} {chosen.description!r} "
+        f"(uid {chosen.series_uid})"
+    )
     return 0
 
 
@@ -130,7 +138,7 @@ def _print_volume(path: Path) -> int:
         return 0
     values, counts = labels
     print(f"  labels   {len(values)} distinct values (value: voxels)")
-    print("           " + ", ".join(f"{int(v)}: {int(c)}" for v, c in zip(values, counts)))
+    print("           " + ", ".join(f"{int(v)}: {int(c)}" for v, c in zip(values, counts, strict=False)))
     names = vol.meta.get("label_names")
     try:
         si_mm = label_centroids_si(vol.with_data(data.astype(np.int64, copy=False)))

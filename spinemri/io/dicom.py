@@ -266,8 +266,10 @@ def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
     if not headers:
         what = "folder" if path.is_dir() else "file"
         detail = (
-            f"it holds no files" if path.is_dir() and not files
-            else f"none of its {len(files)} file(s) is a DICOM image (e.g. {skipped[0].name})" if skipped
+            "it holds no files"
+            if path.is_dir() and not files
+            else f"none of its {len(files)} file(s) is a DICOM image (e.g. {skipped[0].name})"
+            if skipped
             else "it is not a DICOM image"
         )
         raise DicomError(
@@ -389,7 +391,9 @@ def _mark_scouts(infos: list[SeriesInfo]) -> list[SeriesInfo]:
 def _infos_from_headers(headers: list[_Header]) -> list[SeriesInfo]:
     infos = [_summarise(k, g) for k, g in _group(headers).items()]
     infos = _mark_scouts(infos)
-    return sorted(infos, key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.series_uid))
+    return sorted(
+        infos, key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.series_uid)
+    )
 
 
 def list_series(path: str | os.PathLike[str]) -> list[SeriesInfo]:
@@ -518,9 +522,11 @@ def pick_series(
         return candidates[0]
     ranks = [series_rank(s) for s in candidates]
     best = max(ranks)
-    top = [s for s, r in zip(candidates, ranks) if r == best]
+    top = [s for s, r in zip(candidates, ranks, strict=False) if r == best]
     if len(top) == 1:
-        logger.info("%spicked series %s (rank %d of %d candidates)", src, top[0].label(), best, len(candidates))
+        logger.info(
+            "%spicked series %s (rank %d of %d candidates)", src, top[0].label(), best, len(candidates)
+        )
         return top[0]
     raise DicomError(
         f"{src}{len(top)} series are equally good candidates (preference: sagittal STIR/fat-saturated T2, "

@@ -172,7 +172,13 @@ _PIXEL_VALUE_TRANSFORM, _FRAME_CONTENT, _MR_ECHO = 0x00289145, 0x00209111, 0x001
 _MR_FRAME_TYPE, _CT_FRAME_TYPE, _MR_DIFFUSION = 0x00189226, 0x00189329, 0x00189117
 _IPP, _IOP, _PIXEL_SPACING, _SLICE_THICKNESS = 0x00200032, 0x00200037, 0x00280030, 0x00180050
 _SLOPE, _INTERCEPT = 0x00281053, 0x00281052
-_TEMPORAL_INDEX, _STACK_ID, _ECHO_TIME, _FRAME_TYPE, _B_VALUE = 0x00209128, 0x00209056, 0x00189082, 0x00089007, 0x00189087
+_TEMPORAL_INDEX, _STACK_ID, _ECHO_TIME, _FRAME_TYPE, _B_VALUE = (
+    0x00209128,
+    0x00209056,
+    0x00189082,
+    0x00089007,
+    0x00189087,
+)
 
 
 def _first_item(ds: Any, tag: int) -> Any:
@@ -292,7 +298,8 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
         raise DicomError(f"{path}: invalid image matrix Rows={rows} Columns={cols}")
     if spp != 1:
         raise DicomError(
-            f"{path}: the image has {spp} samples per pixel ({ds.get('PhotometricInterpretation')}); spinemri "
+            f"{path}: the image has {spp} samples per pixel ({ds.get('PhotometricInterpretation')}); "
+            "spinemri "
             "reads greyscale MR/CT images only"
         )
     ts = _file_meta(ds)
@@ -321,7 +328,8 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
         raw = _pixel_bytes(path, ds)
     except Exception as exc:
         raise DicomError(
-            f"{path}: the pixel data cannot be read ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
+            f"{path}: the pixel data cannot be read ({type(exc).__name__}: {exc}); "
+            "the file is truncated or corrupt"
         ) from exc
     if raw is None or len(raw) < count * dtype.itemsize:
         got = 0 if raw is None else len(raw)
@@ -339,7 +347,9 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
             arr = (arr << shift) >> shift  # arithmetic shift on a signed dtype sign-extends
         else:
             mask = (1 << bits_stored) - 1
-            if int(arr.max()) > mask:  # bits above BitsStored (overlays, Siemens PMU log) are not pixel values
+            if (
+                int(arr.max()) > mask
+            ):  # bits above BitsStored (overlays, Siemens PMU log) are not pixel values
                 arr = arr & arr.dtype.type(mask)
     return arr
 
@@ -369,7 +379,8 @@ def _check_orientation(frames: list[_Frame], where: Path) -> tuple[np.ndarray, n
             f"{where}: the images of this series have {n_orient} different orientations "
             f"(e.g. {frames[0].path.name}: {np.round(frames[0].iop, 4).tolist()}, "
             f"{odd.path.name}: {np.round(odd.iop, 4).tolist()}); a 3-D volume needs parallel slices. "
-            "This is a localizer/scout or a mixed export: pick another series with series=, or remove the odd files"
+            "This is a localizer/scout or a mixed export: pick another series with series=, "
+            "or remove the odd files"
         )
     row_dir, col_dir = frames[0].iop[:3], frames[0].iop[3:]
     nr, nc = np.linalg.norm(row_dir), np.linalg.norm(col_dir)
@@ -411,10 +422,14 @@ def _order_slices(frames: list[_Frame], normal: np.ndarray, where: Path) -> tupl
                 "pass one 3-D volume (e.g. fslroi in.nii.gz out.nii.gz 0 1)"
             )
         dup = int(starts[np.argmax(counts > 1)])
-        names = ", ".join(f.path.name + (f" frame {f.frame + 1}" if f.frame else "") for f in frames[dup : dup + int(counts[np.argmax(counts > 1)])])
+        names = ", ".join(
+            f.path.name + (f" frame {f.frame + 1}" if f.frame else "")
+            for f in frames[dup : dup + int(counts[np.argmax(counts > 1)])]
+        )
         raise DicomError(
-            f"{where}: several images share the slice position {dist[dup]:.3f} mm along the normal ({names}); "
-            "the folder holds duplicate files or two mixed acquisitions: remove the duplicates or pass series="
+            f"{where}: several images share the slice position {dist[dup]:.3f} mm along the normal "
+            f"({names}); the folder holds duplicate files or two mixed acquisitions: remove the duplicates "
+            "or pass series="
         )
     if len(frames) >= 3:
         steps = np.diff(dist)
@@ -432,7 +447,13 @@ def _order_slices(frames: list[_Frame], normal: np.ndarray, where: Path) -> tupl
     return frames, dist
 
 
-def _affine(row_dir: np.ndarray, col_dir: np.ndarray, spacing: tuple[float, float], step: np.ndarray, origin: np.ndarray) -> np.ndarray:
+def _affine(
+    row_dir: np.ndarray,
+    col_dir: np.ndarray,
+    spacing: tuple[float, float],
+    step: np.ndarray,
+    origin: np.ndarray,
+) -> np.ndarray:
     lps = np.eye(4)
     lps[:3, 0] = row_dir * spacing[1]  # i: column index, along IOP[:3], spaced by PixelSpacing[1]
     lps[:3, 1] = col_dir * spacing[0]  # j: row index, along IOP[3:], spaced by PixelSpacing[0]
@@ -530,16 +551,21 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
 
     frames: list[_Frame] = []
     for idx, h in enumerate(group):
-        frames.extend(_enhanced_frames(h.path, idx, h.ds) if _is_enhanced(h.ds) else _classic_frames(h.path, idx, h.ds))
+        frames.extend(
+            _enhanced_frames(h.path, idx, h.ds) if _is_enhanced(h.ds) else _classic_frames(h.path, idx, h.ds)
+        )
     shapes = {(int(h.ds.get("Rows", 0) or 0), int(h.ds.get("Columns", 0) or 0)) for h in group}
     if len(shapes) > 1:
-        raise DicomError(f"{where}: the images of series {info.label()} have different matrix sizes {sorted(shapes)}")
+        raise DicomError(
+            f"{where}: the images of series {info.label()} have different matrix sizes {sorted(shapes)}"
+        )
     row_dir, col_dir = _check_orientation(frames, where)
     spacings = np.array([f.spacing for f in frames])
     if np.max(np.abs(spacings - spacings[0])) > 1e-4 * max(1.0, float(spacings[0].max())):
         odd = frames[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
         raise DicomError(
-            f"{where}: PixelSpacing differs between images ({frames[0].path.name}: {list(frames[0].spacing)}, "
+            f"{where}: PixelSpacing differs between images "
+            f"({frames[0].path.name}: {list(frames[0].spacing)}, "
             f"{odd.path.name}: {list(odd.spacing)}); the images do not form one volume"
         )
     normal = np.cross(row_dir, col_dir)

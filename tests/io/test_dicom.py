@@ -163,7 +163,9 @@ def test_signed_bits_stored_sign_extension(tmp_path):
     # 12-bit two's complement stored without sign extension in 16 bits: -5 -> 0x0FFB, 7 -> 0x0007
     stored = np.array([[0x0FFB, 0x0007], [0x0800, 0x07FF]], dtype=np.uint16)
     for k in range(3):
-        write_image(tmp_path / f"{k}.dcm", stored.view(np.int16), ipp=(k * 2.0, 0, 0), signed=True, bits_stored=12)
+        write_image(
+            tmp_path / f"{k}.dcm", stored.view(np.int16), ipp=(k * 2.0, 0, 0), signed=True, bits_stored=12
+        )
     vol = load_volume(tmp_path)
     np.testing.assert_array_equal(vol.data[:, :, 0], np.array([[-5, 7], [-2048, 2047]]).T)
 
@@ -189,8 +191,19 @@ def test_meta_is_pseudonymous(tmp_path, monkeypatch):
     monkeypatch.setenv("SPINEMRI_ID_SALT", "pepper")
     assert load_volume(tmp_path).meta["patient_id_hash"] == hashlib.sha256(b"pepperPAT-0042").hexdigest()[:16]
     assert patient_id_hash("") is None
-    for key in ("source", "format", "modality", "series_description", "series_number", "series_uid", "plane",
-                "slice_thickness", "spacing_between_slices", "transfer_syntax", "manufacturer"):
+    for key in (
+        "source",
+        "format",
+        "modality",
+        "series_description",
+        "series_number",
+        "series_uid",
+        "plane",
+        "slice_thickness",
+        "spacing_between_slices",
+        "transfer_syntax",
+        "manufacturer",
+    ):
         assert key in vol.meta
     assert vol.meta["plane"] == "sagittal" and vol.meta["modality"] == "MR"
 
@@ -243,9 +256,19 @@ def _study(tmp_path: Path) -> Path:
     """A study folder: localizer, axial T2, sagittal T1, sagittal T2, sagittal STIR (+ a tiny coronal)."""
     root = tmp_path / "study"
     uid = iter(range(100, 200))
+
     def series(name, number, desc, iop=SAG, n=4, step=(-3.0, 0, 0), **kw):
-        return write_series(root / name, n=n, iop=iop, step=step, series_uid=_UID_ROOT + str(next(uid)),
-                            series_number=number, description=desc, **kw)
+        return write_series(
+            root / name,
+            n=n,
+            iop=iop,
+            step=step,
+            series_uid=_UID_ROOT + str(next(uid)),
+            series_number=number,
+            description=desc,
+            **kw,
+        )
+
     series("loc", 1, "localizer", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"), n=3)
     series("ax", 2, "t2_tse_tra", iop=AX, step=(0, 0, 4.0), n=8)
     series("t1", 3, "t1_tse_sag")
@@ -255,8 +278,15 @@ def _study(tmp_path: Path) -> Path:
     # a 3-plane scout: one sagittal, one axial, one coronal image in one series
     (root / "scout3").mkdir()
     for k, (iop, ipp) in enumerate([(SAG, (0, 0, 0)), (AX, (0, 0, 0)), (COR, (0, 0, 0))]):
-        write_image(root / "scout3" / f"{k}.dcm", np.zeros((6, 4), np.uint16), iop=iop, ipp=ipp,
-                    series_uid=_UID_ROOT + "77", series_number=7, description="AAHScout")
+        write_image(
+            root / "scout3" / f"{k}.dcm",
+            np.zeros((6, 4), np.uint16),
+            iop=iop,
+            ipp=ipp,
+            series_uid=_UID_ROOT + "77",
+            series_number=7,
+            description="AAHScout",
+        )
     return root
 
 
@@ -264,7 +294,9 @@ def test_list_series_and_localizers(tmp_path):
     root = _study(tmp_path)
     infos = {s.series_number: s for s in list_series(root)}
     assert sorted(infos) == [1, 2, 3, 4, 5, 6, 7]
-    assert infos[2].plane == "axial" and infos[2].n_images == 8 and (infos[2].rows, infos[2].columns) == (6, 4)
+    assert (
+        infos[2].plane == "axial" and infos[2].n_images == 8 and (infos[2].rows, infos[2].columns) == (6, 4)
+    )
     assert infos[5].plane == "sagittal" and infos[5].description == "t2_tirm_sag"
     assert infos[7].plane == "mixed"
     assert {n for n, s in infos.items() if s.is_localizer} == {1, 6, 7}
@@ -295,8 +327,16 @@ def test_pick_by_request(tmp_path, series, number):
 @pytest.mark.parametrize(
     ("desc", "rank"),
     [
-        ("STIR_sag", 3), ("t2_tse_fs_sag", 3), ("T2 FatSat SAG", 3), ("t2_spair", 3), ("t2_tse_dixon_sag_W", 3),
-        ("T2 fat sat", 3), ("t2_tse_sag", 2), ("Sag T2W", 2), ("t1_tse_sag", 1), ("dixon opp", 1),
+        ("STIR_sag", 3),
+        ("t2_tse_fs_sag", 3),
+        ("T2 FatSat SAG", 3),
+        ("t2_spair", 3),
+        ("t2_tse_dixon_sag_W", 3),
+        ("T2 fat sat", 3),
+        ("t2_tse_sag", 2),
+        ("Sag T2W", 2),
+        ("t1_tse_sag", 1),
+        ("dixon opp", 1),
     ],
 )
 def test_series_rank(desc, rank):

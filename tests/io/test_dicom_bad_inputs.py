@@ -1,4 +1,4 @@
-"""Bad DICOM inputs: one case per failure mode, each refused with a SpinemriError naming the file or folder."""
+"""Bad DICOM inputs: one case per failure mode, refused with a SpinemriError naming the file or folder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_dicom import AX, SAG, write_image, write_series
+from test_dicom import AX, write_image, write_series
 
 from spinemri import DicomError, GeometryError, InputError, load_volume
 
@@ -75,14 +75,18 @@ def duplicate_positions(tmp: Path) -> Case:
 def mixed_orientations(tmp: Path) -> Case:
     paths, _ = write_series(tmp / "s", n=5)
     c, s = np.cos(np.deg2rad(5)), np.sin(np.deg2rad(5))
-    write_image(paths[2], np.zeros((6, 4), np.uint16), ipp=(-15.0, 20.0, 30.0), iop=(0, c, s, 0, s, -c), instance=3)
+    write_image(
+        paths[2], np.zeros((6, 4), np.uint16), ipp=(-15.0, 20.0, 30.0), iop=(0, c, s, 0, s, -c), instance=3
+    )
     return tmp / "s", {}, DicomError, tmp / "s", "different orientations"
 
 
 def _bad_header(tmp: Path, **kw) -> Case:
     folder = tmp / "s"
     paths, _ = write_series(folder, n=3)
-    write_image(paths[1], np.zeros((6, 4), np.uint16), ipp=kw.pop("ipp", (-12.5, 20.0, 30.0)), instance=2, **kw)
+    write_image(
+        paths[1], np.zeros((6, 4), np.uint16), ipp=kw.pop("ipp", (-12.5, 20.0, 30.0)), instance=2, **kw
+    )
     return folder, {}, DicomError, paths[1], kw.pop("_frag", "")
 
 
@@ -138,15 +142,31 @@ def missing_path(tmp: Path) -> Case:
 
 def tie_between_series(tmp: Path) -> Case:
     write_series(tmp / "study" / "a", n=3, series_uid="1.2.3.1", series_number=3, description="t1_tse_sag")
-    write_series(tmp / "study" / "b", n=3, series_uid="1.2.3.2", series_number=4, description="t1_tse_sag_rpt")
+    write_series(
+        tmp / "study" / "b", n=3, series_uid="1.2.3.2", series_number=4, description="t1_tse_sag_rpt"
+    )
     return tmp / "study", {}, DicomError, tmp / "study", "--series"
 
 
 def two_axials_tie(tmp: Path) -> Case:
-    write_series(tmp / "st" / "a", n=3, iop=AX, step=(0, 0, 3.0), series_uid="1.2.3.1", series_number=3,
-                 description="t2_tra")
-    write_series(tmp / "st" / "b", n=3, iop=AX, step=(0, 0, 3.0), series_uid="1.2.3.2", series_number=4,
-                 description="t1_tra")
+    write_series(
+        tmp / "st" / "a",
+        n=3,
+        iop=AX,
+        step=(0, 0, 3.0),
+        series_uid="1.2.3.1",
+        series_number=3,
+        description="t2_tra",
+    )
+    write_series(
+        tmp / "st" / "b",
+        n=3,
+        iop=AX,
+        step=(0, 0, 3.0),
+        series_uid="1.2.3.2",
+        series_number=4,
+        description="t1_tra",
+    )
     return tmp / "st", {}, DicomError, tmp / "st", "equally good"
 
 
@@ -160,8 +180,13 @@ def four_d_series(tmp: Path) -> Case:
     folder.mkdir()
     for t in range(2):
         for k in range(3):
-            write_image(folder / f"t{t}_{k}.dcm", np.full((4, 4), t, np.uint16), ipp=(-3.0 * k, 0, 0),
-                        instance=t * 3 + k + 1, extra={"TemporalPositionIdentifier": t + 1})
+            write_image(
+                folder / f"t{t}_{k}.dcm",
+                np.full((4, 4), t, np.uint16),
+                ipp=(-3.0 * k, 0, 0),
+                instance=t * 3 + k + 1,
+                extra={"TemporalPositionIdentifier": t + 1},
+            )
     return folder, {}, DicomError, folder, "TemporalPositionIdentifier"
 
 
@@ -197,16 +222,40 @@ def mosaic_time_series(tmp: Path) -> Case:
 CASES: dict[str, Callable[[Path], Case]] = {
     f.__name__: f
     for f in (
-        truncated_pixels, truncated_header, truncated_real_file, no_pixel_data, missing_slice,
-        non_uniform_spacing, duplicate_positions, mixed_orientations, zero_pixel_spacing,
-        negative_pixel_spacing, nan_pixel_spacing, nan_position, missing_position, only_non_dicom,
-        empty_folder, non_dicom_file, missing_path, tie_between_series, two_axials_tie, series_not_found,
-        four_d_series, color_image, mosaic_time_series,
+        truncated_pixels,
+        truncated_header,
+        truncated_real_file,
+        no_pixel_data,
+        missing_slice,
+        non_uniform_spacing,
+        duplicate_positions,
+        mixed_orientations,
+        zero_pixel_spacing,
+        negative_pixel_spacing,
+        nan_pixel_spacing,
+        nan_position,
+        missing_position,
+        only_non_dicom,
+        empty_folder,
+        non_dicom_file,
+        missing_path,
+        tie_between_series,
+        two_axials_tie,
+        series_not_found,
+        four_d_series,
+        color_image,
+        mosaic_time_series,
     )
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+#: cases built from files in ../shared/data (skipped with a reason when it is absent)
+SHARED = {"truncated_real_file", "mosaic_time_series"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.shared_data) if n in SHARED else n for n in sorted(CASES)]
+)
 def test_bad_input_is_refused_with_a_clear_message(tmp_path, name):
     path, kwargs, error, named, fragment = CASES[name](tmp_path)
     with pytest.raises(error) as info:
