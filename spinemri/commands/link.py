@@ -1,0 +1,65 @@
+"""``spinemri link PATIENTS_CSV CLINICAL_CSV --out LINKED_CSV``: join imaging results to pain scores."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import LinkError
+from ..io.clinical import read_table, write_csv
+from ..link import link
+from ..params import LinkParams
+
+__all__ = ["add_parser", "run"]
+
+_DEFAULTS = LinkParams()
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "link",
+        help="join patients.csv to a clinical table of VAS scores",
+        description="Join the per-patient imaging table to a clinical table (CSV/TSV/XLSX) of pain scores. "
+        "Writes LINKED_CSV and link_report.csv beside it (one row per match or problem) and prints a "
+        "summary on stderr. Exit 0, or 2 when the input cannot be used (missing columns, ambiguous "
+        "duplicates, no patient linked).",
+    )
+    p.add_argument("patients", metavar="PATIENTS_CSV", help="patients.csv from spinemri measure/run")
+    p.add_argument("clinical", metavar="CLINICAL_CSV", help="clinical table with patient ids and VAS")
+    p.add_argument("--out", required=True, metavar="LINKED_CSV", help="linked table to write")
+    p.add_argument("--id-column", default=_DEFAULTS.id_column, help="clinical id column (default %(default)s)")
+    p.add_argument("--vas-column", default=_DEFAULTS.vas_column, help="clinical VAS column (default %(default)s)")
+    p.add_argument("--date-column", default=None,
+                   help="clinical date column: duplicates are resolved by the VAS nearest the scan date")
+    p.add_argument("--window-days", type=float, default=_DEFAULTS.window_days,
+                   help="largest VAS-to-scan distance in days when dates are known (default %(default)s)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    params = LinkParams(id_column=args.id_column, vas_column=args.vas_column, date_column=args.date_column,
+                        window_days=args.window_days)
+    patients = read_table(args.patients, dtype_str_columns=("patient_id",))
+    clinical = read_table(args.clinical, dtype_str_columns=(params.id_column,))
+    try:
+        linked, report = link(patients, clinical, params=params)
+    except LinkError as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"spinemri link: error: {args.patients} + {args.clinical}: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    write_csv(linked, out)
+    report_path = out.parent / "link_report.csv"
+    write_csv(report.to_frame(), report_path)
+    print(report.summary, file=sys.stderr)
+    print(f"wrote {out} and {report_path}", file=sys.stderr)
+    if report.n_linked == 0:
+        print(f"spinemri link: error: no patient of {args.patients} could be linked to a valid VAS in "
+              f"{args.clinical}; see {report_path}", file=sys.stderr)
+        return 2
+    return 0
+
+

@@ -1,0 +1,146 @@
+"""Figures of the study's analysis (matplotlib, object API: no pyplot global state).
+
+Each function takes the analysed table of an :class:`~spinemri.stats.Analysis`
+(``Analysis.data``) and returns a :class:`matplotlib.figure.Figure`; degenerate
+data give a figure that says what is missing rather than an error.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..stats import Analysis
+
+__all__ = [
+    "analysis_figures",
+    "vas_by_region_figure",
+    "involvement_vs_hi_area_figure",
+    "vas_vs_metrics_figure",
+    "figure_png",
+    "FIGURE_TITLES",
+]
+
+#: File stem -> caption of each figure.
+FIGURE_TITLES = {
+    "vas_by_region": "VAS by dominant region of involvement (box: median and quartiles; points: patients)",
+    "involvement_vs_hi_area": "Number of involved vertebrae against the high-intensity area ratio (OLS line)",
+    "vas_vs_metrics": "VAS against each imaging metric (OLS line; Spearman's rho in the title)",
+}
+
+_REGION_ORDER = ("cervical", "thoracic", "lumbar", "sacral", "none")
+_COLOURS = {"cervical": "#4C72B0", "thoracic": "#55A868", "lumbar": "#C44E52", "sacral": "#8172B2",
+            "none": "#937860"}
+_SEED = 20250301  # jitter of strip plots (fixed: the same data give the same picture)
+
+
+def _empty(ax: Any, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#444")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _numeric(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+
+
+def vas_by_region_figure(data: pd.DataFrame) -> Figure:
+    """Box plot with a jittered strip of VAS per dominant region (patients with a VAS)."""
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    if "dominant_region" not in data or "vas" not in data:
+        _empty(ax, "no dominant_region or vas column")
+        return fig
+    vas = _numeric(data["vas"])
+    ok = np.isfinite(vas) & data["dominant_region"].notna().to_numpy()
+    if not ok.any():
+        _empty(ax, "no patient with a VAS")
+        return fig
+    reg = data["dominant_region"].astype(str).to_numpy()[ok]
+    vas = vas[ok]
+    names = [r for r in _REGION_ORDER if r in set(reg)] + sorted(set(reg) - set(_REGION_ORDER))
+    samples = [vas[reg == r] for r in names]
+    ax.boxplot(samples, positions=range(len(names)), widths=0.55, showfliers=False,
+               medianprops={"color": "black", "linewidth": 1.6}, boxprops={"color": "#333"})
+    rng = np.random.default_rng(_SEED)
+    for i, (r, s) in enumerate(zip(names, samples)):
+        ax.scatter(i + rng.uniform(-0.16, 0.16, s.size), s + rng.uniform(-0.08, 0.08, s.size), s=22,
+                   alpha=0.75, color=_COLOURS.get(r, "#555"), edgecolors="white", linewidths=0.4, zorder=3)
+    ax.set_xticks(range(len(names)), [f"{r}\n(n={s.size})" for r, s in zip(names, samples)])
+    ax.set_ylabel("VAS (0-10)")
+    ax.set_ylim(-0.5, 10.5)
+    ax.set_title("VAS by dominant region")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _scatter_fit(ax: Any, x: np.ndarray, y: np.ndarray, colour: str = "#4C72B0") -> str:
+    """Scatter with an OLS line; returns a 'rho = ...' label (or why there is none)."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size == 0:
+        _empty(ax, "no complete pairs")
+        return "no data"
+    ax.scatter(x, y, s=22, alpha=0.75, color=colour, edgecolors="white", linewidths=0.4, zorder=3)
+    if x.size >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+        xs = np.linspace(x.min(), x.max(), 50)
+        ax.plot(xs, intercept + slope * xs, color="black", linewidth=1.2)
+        from scipy.stats import spearmanr
+
+        return f"rho = {spearmanr(x, y).statistic:.2f}, n = {x.size}"
+    return f"n = {x.size} (no fit: too few or constant values)"
+
+
+def involvement_vs_hi_area_figure(data: pd.DataFrame) -> Figure:
+    """n_involved against hi_area_ratio, with the OLS line."""
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    if "n_involved" not in data or "hi_area_ratio" not in data:
+        _empty(ax, "no n_involved or hi_area_ratio column")
+        return fig
+    label = _scatter_fit(ax, _numeric(data["n_involved"]), _numeric(data["hi_area_ratio"]), "#55A868")
+    ax.set_xlabel("involved vertebrae (n_involved)")
+    ax.set_ylabel("high-intensity area ratio")
+    ax.set_title(f"Involvement vs high-intensity area ({label})")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def vas_vs_metrics_figure(data: pd.DataFrame,
+                          metrics: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio")) -> Figure:
+    """One panel per metric: VAS against the metric, with the OLS line."""
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(metrics), sharey=True)
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        if m not in data or "vas" not in data:
+            _empty(ax, f"no {m} column")
+            continue
+        label = _scatter_fit(ax, _numeric(data[m]), _numeric(data["vas"]), "#C44E52")
+        ax.set_xlabel(m)
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("VAS (0-10)")
+    return fig
+
+
+def analysis_figures(analysis: Analysis) -> dict[str, Figure]:
+    """All figures of an analysis, keyed by file stem (see :data:`FIGURE_TITLES`)."""
+    d = analysis.data
+    return {
+        "vas_by_region": vas_by_region_figure(d),
+        "involvement_vs_hi_area": involvement_vs_hi_area_figure(d),
+        "vas_vs_metrics": vas_vs_metrics_figure(d),
+    }
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """PNG bytes of a figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
