@@ -450,12 +450,30 @@ def _background(p: PhantomParams, affine: np.ndarray, shape: tuple, curve: dict,
 
     canal_a, canal_b = 10.0 * sc, 7.0 * sc
     v_canal = -(depth / 2 + 1.5 * sc + canal_b)
+    v_post = v_canal - canal_b  # posterior wall of the canal
+    v_skin = v_post - 25.0 * sc - 40.0 * sc - 12.0 * sc
+    f_body = ramp(v_skin - v)  # inside the body (anterior to the skin of the back)
+    f_fat = f_body * ramp(v - (v_skin + 12.0 * sc))  # subcutaneous fat layer
+    f_muscle = np.clip(f_body * ramp(v - v_post + 2.0) - f_fat, 0, 1)
+    f_ant = np.clip(f_body - f_fat - f_muscle, 0, 1)
+    base = f_fat * c["fat"] + f_muscle * c["muscle"] + f_ant * c["soft"]
+    out = np.array(np.broadcast_to(base, shape), dtype=np.float32)
+    # the canal, cord and posterior elements lie within |x| < canal_a: only slabs of k that reach it
+    reach = np.abs(np.broadcast_to(x, (x.shape[0], x.shape[1], shape[2]))).min(axis=(0, 1))
+    ks = np.nonzero(reach <= canal_a + 2 * w)[0]
+    if ks.size == 0:
+        return out
+    k0, k1 = int(ks.min()), int(ks.max()) + 1
+
+    def slab(a: np.ndarray) -> np.ndarray:
+        return a[..., k0:k1] if a.shape[2] > 1 else a
+
+    x, z, v, v_canal, v_post, base = (slab(a) for a in (x, z, v, v_canal, v_post, base))
     r_canal = np.sqrt((x / canal_a) ** 2 + ((v - v_canal) / canal_b) ** 2)
     f_canal = ramp((r_canal - 1) * canal_b)
     conus_z = np.float32(min((b.centre[2] - b.h for b in bodies if b.level == "L1"), default=-1e9))
     r_cord = np.sqrt((x / (5.5 * sc)) ** 2 + ((v - v_canal) / (4.0 * sc)) ** 2)
     f_cord = ramp((r_cord - 1) * 4.0 * sc) * ramp(conus_z - z)
-    v_post = v_canal - canal_b  # posterior wall of the canal
     # posterior elements: lamina + spinous process at each level, gaps between levels
     zb = np.array([b.centre[2] for b in bodies], dtype=np.float32)
     hb = np.array([b.h for b in bodies], dtype=np.float32)
@@ -463,17 +481,10 @@ def _background(p: PhantomParams, affine: np.ndarray, shape: tuple, curve: dict,
     near = np.minimum(np.abs(z - zb[idx]) - 0.8 * hb[idx],
                       np.abs(z - zb[np.maximum(idx - 1, 0)]) - 0.8 * hb[np.maximum(idx - 1, 0)])
     f_post = ramp(np.abs(x) - 6.0 * sc) * ramp(near) * ramp(v - v_post) * ramp(v_post - 25.0 * sc - v)
-    v_skin = v_post - 25.0 * sc - 40.0 * sc - 12.0 * sc
-    f_body = ramp(v_skin - v)  # inside the body (anterior to the skin of the back)
-    f_fat = f_body * ramp(v - (v_skin + 12.0 * sc))  # subcutaneous fat layer
-    f_muscle = f_body * ramp(v - v_post + 2.0) - f_fat
-    f_muscle = np.clip(f_muscle, 0, 1)
-    f_ant = f_body - f_fat - f_muscle
-    base = f_fat * c["fat"] + f_muscle * c["muscle"] + np.clip(f_ant, 0, 1) * c["soft"]
     base = base * (1 - f_post) + f_post * c["posterior"]
     inside_canal = f_canal * (1 - f_cord) * c["csf"] + f_canal * f_cord * c["cord"]
-    out = base * (1 - f_canal) + inside_canal
-    return np.broadcast_to(out, shape).astype(np.float32)
+    out[:, :, k0:k1] = base * (1 - f_canal) + inside_canal
+    return out
 
 
 def _bias(p: PhantomParams, affine: np.ndarray, shape: tuple) -> np.ndarray:
