@@ -82,7 +82,9 @@ def level_index(level: str) -> int:
     try:
         return _INDEX[level]
     except KeyError:
-        raise LabelSchemeError(f"unknown vertebral level {level!r}; expected one of {', '.join(LEVELS)}") from None
+        raise LabelSchemeError(
+            f"unknown vertebral level {level!r}; expected one of {', '.join(LEVELS)}"
+        ) from None
 
 
 def region_of(level: str) -> str:
@@ -156,12 +158,16 @@ class LabelScheme:
             except (TypeError, ValueError):
                 raise LabelSchemeError(f"label scheme {self.name!r}: label {k!r} is not an integer") from None
             if label <= 0:
-                raise LabelSchemeError(f"label scheme {self.name!r}: label {label} must be positive (0 is background)")
+                raise LabelSchemeError(
+                    f"label scheme {self.name!r}: label {label} must be positive (0 is background)"
+                )
             levels[label] = v
         if not levels:
             raise LabelSchemeError(f"label scheme {self.name!r} maps no label to a level")
         object.__setattr__(self, "levels", MappingProxyType(levels))
-        object.__setattr__(self, "other", MappingProxyType({int(k): str(v) for k, v in dict(self.other).items()}))
+        object.__setattr__(
+            self, "other", MappingProxyType({int(k): str(v) for k, v in dict(self.other).items()})
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (LabelScheme, (self.name, dict(self.levels), self.source, dict(self.other)))
@@ -284,7 +290,9 @@ def scheme_from_mapping(mapping: Mapping[Any, Any], name: str = "user", source: 
         try:
             label = int(k)
         except (TypeError, ValueError):
-            raise LabelSchemeError(f"label scheme {name!r} ({source}): key {k!r} is not an integer label") from None
+            raise LabelSchemeError(
+                f"label scheme {name!r} ({source}): key {k!r} is not an integer label"
+            ) from None
         lev = level_from_name(str(v))
         if lev is None:
             other[label] = str(v)
@@ -378,7 +386,11 @@ def _spider_check(mapped: Mapping[int, str], si_mm: Mapping[int, float] | None) 
         return False, (
             "SPIDER's own documentation gives two opposite numbering directions (1 = L5, and "
             "'24 = L5'), and the anatomy cannot settle it here "
-            + ("(no label centroids were given)" if not si_mm else "(fewer than two vertebrae at different heights)")
+            + (
+                "(no label centroids were given)"
+                if not si_mm
+                else "(fewer than two vertebrae at different heights)"
+            )
         )
     if vote < ANATOMY_AGREEMENT:
         return False, (
@@ -454,7 +466,10 @@ def resolve_scheme(
             except LabelSchemeError:  # the table names no level at all
                 from_names = None
             if from_names is not None and from_names.split_labels(present)[0]:
-                return from_names, "scheme 'totalseg' as requested, using the label names stored in the mask header"
+                return (
+                    from_names,
+                    "scheme 'totalseg' as requested, using the label names stored in the mask header",
+                )
         return _pick(present, [_TOTALSEG, _TOTALSEG_MR], si_mm, asked="totalseg")
     chosen = get_scheme(scheme)
     mapped, _ = chosen.split_labels(present)
@@ -511,7 +526,8 @@ def _pick(
         family = "" if asked == "auto" else f" of {asked!r}"
         raise LabelSchemeError(
             f"{label_text} fit no built-in scheme{family}{detail}. "
-            f"Pass --scheme with one of {', '.join(BUILTIN_SCHEMES)}, or a JSON/YAML file mapping label to level"
+            f"Pass --scheme with one of {', '.join(BUILTIN_SCHEMES)}, "
+            "or a JSON/YAML file mapping label to level"
         )
     first = candidates[0][0].split_labels(present)[0]
     distinct = [c for c in candidates if c[0].split_labels(present)[0] != first]

@@ -43,7 +43,9 @@ def assert_volume_equal(
         Naming the first difference found.
     """
     if not isinstance(actual, Volume) or not isinstance(expected, Volume):
-        raise AssertionError(f"expected two Volumes, got {type(actual).__name__} and {type(expected).__name__}")
+        raise AssertionError(
+            f"expected two Volumes, got {type(actual).__name__} and {type(expected).__name__}"
+        )
     if actual.shape != expected.shape:
         raise AssertionError(f"shapes differ: {actual.shape} != {expected.shape}")
     if check_dtype and actual.data.dtype != expected.data.dtype:
@@ -86,10 +88,11 @@ def affines(*, oblique: bool = True, float32_exact: bool = False) -> Any:
     """
     from hypothesis import strategies as st
 
-    def build(perm: tuple[int, ...], signs: list[int], angles: list[float], sizes: list[float],
-              origin: list[float]) -> np.ndarray:
+    def build(
+        perm: tuple[int, ...], signs: list[int], angles: list[float], sizes: list[float], origin: list[float]
+    ) -> np.ndarray:
         m = np.zeros((3, 3))
-        for col, (row, sign) in enumerate(zip(perm, signs)):
+        for col, (row, sign) in enumerate(zip(perm, signs, strict=True)):
             m[row, col] = sign
         if oblique:
             m = rotation_matrix(angles) @ m

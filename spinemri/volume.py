@@ -136,7 +136,7 @@ def axcodes(affine: npt.ArrayLike) -> tuple[str, str, str]:
     ('L', 'A', 'S')
     """
     world, sign = _orientation(affine)
-    codes = tuple(_CODES[w][1 if s > 0 else 0] for w, s in zip(world, sign))
+    codes = tuple(_CODES[w][1 if s > 0 else 0] for w, s in zip(world, sign, strict=True))
     return (codes[0], codes[1], codes[2])
 
 
@@ -209,9 +209,10 @@ def grid_deltas(
     corners = _corners(shape_a)
     shift = np.sqrt(np.sum(((a - b) @ corners)[:3] ** 2, axis=0))
     ta, tb = tuple(shape_a), tuple(shape_b)
-    shape_diff = (
-        tuple(int(x) - int(y) for x, y in zip(ta, tb)) if len(ta) == len(tb) else tuple(ta)
-    )
+    if len(ta) == len(tb):
+        shape_diff = tuple(int(x) - int(y) for x, y in zip(ta, tb, strict=True))
+    else:
+        shape_diff = tuple(ta)
     return {
         "shape_equal": ta == tb,
         "shape": shape_diff,

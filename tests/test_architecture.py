@@ -99,7 +99,9 @@ def test_core_module_does_not_import_io_report_pipeline_or_cli(module: str) -> N
     if not path.exists():
         pytest.skip(f"spinemri/{module}.py does not exist yet")
     bad = violations(path.read_text(encoding="utf-8"), module)
-    assert not bad, f"core module spinemri/{module}.py imports {bad}; move that code to io/, report or pipeline"
+    assert not bad, (
+        f"core module spinemri/{module}.py imports {bad}; move that code to io/, report or pipeline"
+    )
 
 
 def test_core_modules_present_are_checked() -> None:

@@ -1,4 +1,7 @@
-"""Bad non-DICOM inputs: one case per failure mode, each asserting the error class and that the message names the file."""
+"""Bad non-DICOM inputs: one case per failure mode.
+
+Each case asserts the precise SpinemriError subclass and that the message names the file.
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,12 @@ SPIDER_VERTEBRAE = {
 
 @pytest.mark.parametrize(
     "name, table",
-    [("verse", VERSE), ("totalseg", TOTALSEG_CT), ("totalseg_mr", TOTALSEG_MR), ("totalspineseg", TOTALSPINESEG)],
+    [
+        ("verse", VERSE),
+        ("totalseg", TOTALSEG_CT),
+        ("totalseg_mr", TOTALSEG_MR),
+        ("totalspineseg", TOTALSPINESEG),
+    ],
 )
 def test_builtin_scheme_tables(name: str, table: dict[int, str]) -> None:
     assert dict(BUILTIN_SCHEMES[name].levels) == table
@@ -124,8 +129,12 @@ def test_user_json_and_yaml_schemes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content, pattern",
-    [("{not json", "not valid JSON"), ('["C1"]', "mapping of label to level"), ('{"x": "C1"}', "not an integer"),
-     ('{"1": "disc"}', "maps no label to a level")],
+    [
+        ("{not json", "not valid JSON"),
+        ('["C1"]', "mapping of label to level"),
+        ('{"x": "C1"}', "not an integer"),
+        ('{"1": "disc"}', "maps no label to a level"),
+    ],
 )
 def test_bad_user_scheme_names_the_file(tmp_path: Path, content: str, pattern: str) -> None:
     p = tmp_path / "bad_scheme.json"

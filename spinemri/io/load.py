@@ -56,7 +56,8 @@ def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
     if is_dicom_file(p):
         return load_dicom(p, series=series)
     raise InputError(
-        f"{p}: unknown image format; expected a DICOM folder or file, .nii, .nii.gz, .nrrd, .nhdr, .mha or .mhd"
+        f"{p}: unknown image format; expected a DICOM folder or file, "
+        ".nii, .nii.gz, .nrrd, .nhdr, .mha or .mhd"
     )
 
 
@@ -103,7 +104,8 @@ def check_mask_values(data: np.ndarray, source: str) -> np.ndarray:
         if np.any(bad):
             example = float(arr[bad].flat[0])
             raise InputError(
-                f"{source}: the mask holds non-integer values (e.g. {example:g}); it looks like a probability "
+                f"{source}: the mask holds non-integer values (e.g. {example:g}); "
+                "it looks like a probability "
                 "map or an interpolated mask. Threshold or argmax it into integer labels, and resample "
                 "masks with nearest-neighbour only"
             )

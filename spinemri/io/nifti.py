@@ -39,9 +39,7 @@ MAX_VOXELS = 2**30
 #: that much data (by streaming it once) before nibabel allocates the array.
 _GZIP_CHECK_BYTES = 2**28
 
-_LABEL_RE = re.compile(
-    r"<Label\s+Key=\"(-?\d+)\"[^>]*>\s*(?:<!\[CDATA\[(.*?)\]\]>|([^<]*))\s*</Label>", re.S
-)
+_LABEL_RE = re.compile(r"<Label\s+Key=\"(-?\d+)\"[^>]*>\s*(?:<!\[CDATA\[(.*?)\]\]>|([^<]*))\s*</Label>", re.S)
 
 
 def _lower_name(path: Path) -> str:
@@ -79,7 +77,9 @@ def _squeeze_to_3d(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
             "(e.g. fslroi, or nibabel's img.slicer[..., 0]) and pass that file"
         )
     if any(n < 1 for n in shape[:3]):
-        raise InputError(f"{path}: the header declares an empty dimension, shape {shape}; the file is corrupt")
+        raise InputError(
+            f"{path}: the header declares an empty dimension, shape {shape}; the file is corrupt"
+        )
     n_voxels = int(np.prod(np.array(shape[:3], dtype=np.float64)))
     if n_voxels > MAX_VOXELS:
         raise InputError(
@@ -106,7 +106,9 @@ def _check_data_size(img: Any, path: Path) -> None:
     header = img.header
     try:
         offset = int(getattr(img.dataobj, "offset", None) or header.get_data_offset())
-        n_bytes = int(np.prod(np.array(img.shape, dtype=np.int64))) * np.dtype(header.get_data_dtype()).itemsize
+        n_bytes = (
+            int(np.prod(np.array(img.shape, dtype=np.int64))) * np.dtype(header.get_data_dtype()).itemsize
+        )
     except Exception:  # odd headers: let the read itself fail with a clear message
         return
     if _lower_name(path).endswith(".nii"):
@@ -188,7 +190,7 @@ def load_nifti(path: str | Path) -> Volume:
     path = Path(path)
     _check_file(path)
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for corrupt headers / gzip streams
         raise InputError(
             f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc}); "

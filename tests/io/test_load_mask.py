@@ -29,7 +29,9 @@ def _save(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:
 
 
 def _image(shape: tuple[int, int, int] = (6, 5, 4), affine: np.ndarray | None = None) -> Volume:
-    return Volume(np.zeros(shape, dtype=np.int16), np.diag([1.0, 1.0, 2.0, 1.0]) if affine is None else affine)
+    return Volume(
+        np.zeros(shape, dtype=np.int16), np.diag([1.0, 1.0, 2.0, 1.0]) if affine is None else affine
+    )
 
 
 # --- values ---------------------------------------------------------------------------
@@ -56,7 +58,9 @@ def test_integral_masks_of_any_dtype_are_accepted(tmp_path: Path, dtype: type) -
         (-3, np.int16, "negative"),
     ],
 )
-def test_bad_label_values_are_refused_naming_the_file(tmp_path: Path, value: float, dtype: type, pattern: str) -> None:
+def test_bad_label_values_are_refused_naming_the_file(
+    tmp_path: Path, value: float, dtype: type, pattern: str
+) -> None:
     data = np.zeros((3, 3, 3), dtype=dtype)
     data[1, 1, 1] = value
     path = _save(tmp_path / "bad_mask.nii.gz", data, np.eye(4))
@@ -70,7 +74,9 @@ def test_sct_float64_labelled_mask_loads_on_its_image() -> None:
     from spinemri.io.load import load_volume
 
     img = load_volume(img_path)
-    mask = load_mask(shared_path("sct_testing_data_cervical_t2", "t2", "t2_seg-manual_labeled.nii.gz"), like=img)
+    mask = load_mask(
+        shared_path("sct_testing_data_cervical_t2", "t2", "t2_seg-manual_labeled.nii.gz"), like=img
+    )
     assert mask.data.dtype == np.uint8 and mask.meta["resampled"] is False
     assert np.bincount(mask.data.ravel()).tolist()[2:] == [1318, 1461, 1036, 209]
 

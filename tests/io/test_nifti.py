@@ -15,11 +15,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import shared_path
 
 from spinemri.errors import InputError
 from spinemri.io.load import load_volume
 from spinemri.io.nifti import label_names_from_nifti, load_itk, load_nifti
-from conftest import shared_path
 
 SCT = ("sct_testing_data_cervical_t2", "t2")
 TS = ("totalsegmentator_ct_spine_report", "tests", "reference_files")
@@ -54,7 +54,8 @@ def test_sct_t2_geometry_and_voxels_match_raw_decode() -> None:
     assert vol.shape == (60, 55, 52) and vol.data.dtype == np.int16
     np.testing.assert_array_equal(vol.data, raw)
     # README: qform_code 2, sform_code 1, same matrix; nibabel (and spinemri) use the sform
-    assert (vol.meta["qform_code"], vol.meta["sform_code"]) == (2, 1) == (hdr["qform_code"], hdr["sform_code"])
+    codes = (vol.meta["qform_code"], vol.meta["sform_code"])
+    assert codes == (2, 1) == (hdr["qform_code"], hdr["sform_code"])
     np.testing.assert_array_equal(vol.affine, hdr["affine"])
     readme_affine = np.array(
         [[0, 0, 1, -32.219], [-1, 0, 0, 31.787], [0, 1, 0, -19.322], [0, 0, 0, 1]], dtype=float
@@ -70,7 +71,7 @@ def test_sct_float64_label_mask_loads_as_float64_with_readme_counts() -> None:
     assert vol.data.dtype == np.float64
     assert (vol.meta["qform_code"], vol.meta["sform_code"]) == (2, 2)
     labels, counts = np.unique(vol.data, return_counts=True)
-    assert dict(zip(labels.tolist(), counts.tolist())) == {
+    assert dict(zip(labels.tolist(), counts.tolist(), strict=True)) == {
         0.0: 60 * 55 * 52 - (1318 + 1461 + 1036 + 209),
         2.0: 1318,
         3.0: 1461,
@@ -104,7 +105,7 @@ def test_totalsegmentator_label_tables_are_parsed() -> None:
     }
     assert dict(names) == expected_pp
     labels, counts = np.unique(pp.data, return_counts=True)
-    assert dict(zip(labels.tolist()[1:], counts.tolist()[1:])) == {
+    assert dict(zip(labels.tolist()[1:], counts.tolist()[1:], strict=True)) == {
         19: 1137, 20: 1319, 21: 1349, 22: 1420, 23: 1446, 24: 1260,
     }
     total = load_nifti(shared_path(*TS_RESULT, "totalseg.nii.gz"))
