@@ -551,6 +551,9 @@ def _pick(
         reason += f"; {', '.join(others)} give the same levels"
     if refused:
         reason += f"; ruled out: {'; '.join(refused)}"
+    ignored = chosen.split_labels(present)[1]
+    if ignored:
+        reason += f"; non-vertebral labels ignored: {_show(ignored)}"
     return chosen, reason
 
 

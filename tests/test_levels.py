@@ -189,8 +189,9 @@ def test_auto_refuses_without_centroids_when_schemes_disagree() -> None:
 
 
 def test_auto_totalspineseg_with_discs_and_cord() -> None:
-    scheme, _ = resolve_scheme_for_mask("auto", _column([1, 41, 92, 42, 43]))
+    scheme, reason = resolve_scheme_for_mask("auto", _column([1, 41, 92, 42, 43]))
     assert scheme.name == "totalspineseg"
+    assert reason.endswith("non-vertebral labels ignored: [1, 92]")
 
 
 def test_auto_spider_only_when_specific_labels_and_anatomy_agree() -> None:
