@@ -63,10 +63,21 @@ def make_figures(out: Path) -> None:
     from spinemri.phantom import LesionSpec, make_phantom
 
     out.mkdir(parents=True, exist_ok=True)
-    lesions = [LesionSpec("T12", "focal", 7.0), LesionSpec("L2", "irregular", 8.0, (0, 4, 3)),
-               LesionSpec("L4", "diffuse", strength=0.5), LesionSpec("L1", "focal", 5.0, (0, -6, -4), 0.8)]
-    common = dict(rows=384, cols=256, n_slices=15, first_level="T8", last_level="S1", lesions=lesions,
-                  collapse=(("L4", 0.25),))
+    lesions = [
+        LesionSpec("T12", "focal", 7.0),
+        LesionSpec("L2", "irregular", 8.0, (0, 4, 3)),
+        LesionSpec("L4", "diffuse", strength=0.5),
+        LesionSpec("L1", "focal", 5.0, (0, -6, -4), 0.8),
+    ]
+    common = dict(
+        rows=384,
+        cols=256,
+        n_slices=15,
+        first_level="T8",
+        last_level="S1",
+        lesions=lesions,
+        collapse=(("L4", 0.25),),
+    )
     for contrast in ("stir", "t1"):
         img, mask, truth = make_phantom(seed=7, contrast=contrast, **common)
         k = img.shape[2] // 2
@@ -77,7 +88,9 @@ def make_figures(out: Path) -> None:
         axes[0].set_title(f"{img.meta['series_description']} (mid-sagittal)", fontsize=9)
         axes[1].imshow(sl, cmap="gray", aspect=asp, vmin=0, vmax=np.percentile(sl, 99.5))
         axes[1].contour(np.asarray(mask.data[:, :, k]).T > 0, [0.5], colors="gold", linewidths=0.5)
-        axes[1].contour(np.asarray(truth.lesion_mask.data[:, :, k]).T > 0, [0.5], colors="red", linewidths=0.6)
+        axes[1].contour(
+            np.asarray(truth.lesion_mask.data[:, :, k]).T > 0, [0.5], colors="red", linewidths=0.6
+        )
         axes[1].set_title("truth: vertebrae (gold), lesions (red)", fontsize=9)
         for ax in axes:
             ax.set_axis_off()

@@ -153,7 +153,7 @@ def build_spine(
     """
     collapse = collapse or {}
     sizes = [body_size(lv, scale) for lv in levels]
-    heights = [sz.height * (1.0 - collapse.get(lv, 0.0)) for lv, sz in zip(levels, sizes)]
+    heights = [sz.height * (1.0 - collapse.get(lv, 0.0)) for lv, sz in zip(levels, sizes, strict=False)]
     # arc-length position of each body centre (top of the first body at s = 0)
     centres_s = []
     s = 0.0
@@ -178,7 +178,7 @@ def build_spine(
         return p, float(np.interp(sv, s_grid, theta))
 
     bodies = []
-    for lv, sz, h, sc in zip(levels, sizes, heights, centres_s):
+    for lv, sz, h, sc in zip(levels, sizes, heights, centres_s, strict=False):
         p, th = at(sc)
         bodies.append(Body(lv, p, _frame(th), sz.width / 2.0, sz.depth / 2.0, h / 2.0))
     discs = []

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .phantom_anatomy import Body
-
-__all__ = ["Lesion", "SubGrid", "bbox_of", "subgrid", "local_coords", "in_cylinder", "in_lesion", "voxel_counts"]
+__all__ = [
+    "Lesion",
+    "SubGrid",
+    "bbox_of",
+    "subgrid",
+    "local_coords",
+    "in_cylinder",
+    "in_lesion",
+    "voxel_counts",
+]
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,11 @@ class SubGrid:
 
     @property
     def slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(a, b) for a, b in zip(self.lo, self.hi))  # type: ignore[return-value]
+        return tuple(slice(a, b) for a, b in zip(self.lo, self.hi, strict=False))  # type: ignore[return-value]
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(b - a for a, b in zip(self.lo, self.hi))  # type: ignore[return-value]
+        return tuple(b - a for a, b in zip(self.lo, self.hi, strict=False))  # type: ignore[return-value]
 
 
 def bbox_of(points_world: np.ndarray, affine: np.ndarray, shape: Sequence[int], pad: int = 1) -> tuple | None:
@@ -88,7 +95,8 @@ def subgrid(lo: Sequence[int], hi: Sequence[int], f: int) -> SubGrid:
     """Sub-sample voxel-index coordinates along each axis of the box."""
     off = (np.arange(f) + 0.5) / f - 0.5
     axes = tuple(
-        (np.arange(a, b, dtype=np.float64)[:, None] + off[None, :]).ravel() for a, b in zip(lo, hi)
+        (np.arange(a, b, dtype=np.float64)[:, None] + off[None, :]).ravel()
+        for a, b in zip(lo, hi, strict=False)
     )
     return SubGrid(tuple(int(v) for v in lo), tuple(int(v) for v in hi), f, axes)  # type: ignore[arg-type]
 
@@ -105,7 +113,9 @@ def local_coords(
     ai, aj, ak = grid.axes
     out = []
     for r in range(3):
-        u = (m[r, 0] * ai).astype(np.float32)[:, None, None] + (m[r, 1] * aj).astype(np.float32)[None, :, None]
+        u = (m[r, 0] * ai).astype(np.float32)[:, None, None] + (m[r, 1] * aj).astype(np.float32)[
+            None, :, None
+        ]
         u = u + ((m[r, 2] * ak) + t[r]).astype(np.float32)[None, None, :]
         out.append(u)
     return out[0], out[1], out[2]
@@ -130,7 +140,9 @@ def in_lesion(lesion: Lesion, grid: SubGrid, affine: np.ndarray) -> np.ndarray:
     assert lesion.blob_dirs is not None and lesion.blob_weight is not None
     assert lesion.blob_freq is not None and lesion.blob_phase is not None
     hsum = np.zeros_like(rho)
-    for v, fr, ph, w in zip(lesion.blob_dirs, lesion.blob_freq, lesion.blob_phase, lesion.blob_weight):
+    for v, fr, ph, w in zip(
+        lesion.blob_dirs, lesion.blob_freq, lesion.blob_phase, lesion.blob_weight, strict=False
+    ):
         proj = (d[0] * v[0] + d[1] * v[1] + d[2] * v[2]) * inv
         hsum += np.float32(w) * np.sin(np.float32(fr * np.pi) * proj + np.float32(ph))
     hsum /= np.float32(np.sum(np.abs(lesion.blob_weight)))

@@ -135,9 +135,16 @@ def _check_truth(img, mask, truth, scheme="verse"):
         assert bool(pat[f"{region}_involved"]) == bool((inv["region"] == region).any())
     assert pat["total_lesion_count"] == vert["lesion_count"].sum()
     assert pat["total_lesion_volume_mm3"] == pytest.approx(vert["lesion_volume_mm3"].sum())
-    assert pat["hi_volume_ratio"] == pytest.approx(vert["lesion_volume_mm3"].sum() / vert["vertebra_volume_mm3"].sum())
-    mids = [(np.take(m == r.label, r.mid_slice, axis=ax).sum(), np.take((m == r.label) & (les > 0), r.mid_slice,
-                                                                         axis=ax).sum()) for r in vert.itertuples()]
+    assert pat["hi_volume_ratio"] == pytest.approx(
+        vert["lesion_volume_mm3"].sum() / vert["vertebra_volume_mm3"].sum()
+    )
+    mids = [
+        (
+            np.take(m == r.label, r.mid_slice, axis=ax).sum(),
+            np.take((m == r.label) & (les > 0), r.mid_slice, axis=ax).sum(),
+        )
+        for r in vert.itertuples()
+    ]
     assert pat["hi_area_ratio"] == pytest.approx(sum(b for _, b in mids) / sum(a for a, _ in mids))
     assert pat["hi_area_ratio_max"] == pytest.approx(vert["hi_area_ratio"].max())
     if inv.empty:
@@ -148,7 +155,9 @@ def _check_truth(img, mask, truth, scheme="verse"):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_truth_is_self_consistent_and_counts_match_the_plan(seed):
-    img, mask, truth = make_phantom(seed=seed, n_involved=3, p_collapse=0.5, oblique_deg=3.0 * seed - 6, **SMALL)
+    img, mask, truth = make_phantom(
+        seed=seed, n_involved=3, p_collapse=0.5, oblique_deg=3.0 * seed - 6, **SMALL
+    )
     _check_truth(img, mask, truth)
     # planned lesions are kept apart: every planned lesion is one component of its level
     planned = truth.lesions.groupby("planned_level").size()
@@ -204,11 +213,24 @@ def test_truncated_vertebra_is_flagged():
 # --------------------------------------------------------------------------- closed forms
 
 
-@pytest.mark.parametrize("radius, offset", [(5.0, (0.3, -1.1, 0.7)), (7.0, (-2.0, 0.4, -1.3)), (9.0, (1.1, 0.9, 0.2))])
+@pytest.mark.parametrize(
+    "radius, offset", [(5.0, (0.3, -1.1, 0.7)), (7.0, (-2.0, 0.4, -1.3)), (9.0, (1.1, 0.9, 0.2))]
+)
 def test_single_sphere_volume_matches_closed_form(radius, offset):
     spec = LesionSpec("L3", "focal", radius_mm=radius, offset_mm=offset, strength=1.0)
-    img, mask, truth = make_phantom(seed=0, lesions=[spec], snr=None, tilt_deg=7.0, pixel_mm=0.9, rows=200,
-                                    cols=120, n_slices=15, slice_mm=3.0, first_level="L2", last_level="L4")
+    img, mask, truth = make_phantom(
+        seed=0,
+        lesions=[spec],
+        snr=None,
+        tilt_deg=7.0,
+        pixel_mm=0.9,
+        rows=200,
+        cols=120,
+        n_slices=15,
+        slice_mm=3.0,
+        first_level="L2",
+        last_level="L4",
+    )
     row = truth.lesions.iloc[0]
     expected = 4.0 / 3.0 * math.pi * radius**3
     tol = pv_tolerance(4 * math.pi * radius**2, img.spacing)
@@ -217,9 +239,21 @@ def test_single_sphere_volume_matches_closed_form(radius, offset):
 
 
 def test_vertebral_body_volume_matches_its_analytic_shape():
-    img, mask, truth = make_phantom(seed=0, n_involved=0, snr=None, oblique_deg=9.0, tilt_deg=13.0, pixel_mm=0.8,
-                                    rows=420, cols=260, n_slices=19, slice_mm=3.5, first_level="T12",
-                                    last_level="L5", curvature=0.0)
+    img, mask, truth = make_phantom(
+        seed=0,
+        n_involved=0,
+        snr=None,
+        oblique_deg=9.0,
+        tilt_deg=13.0,
+        pixel_mm=0.8,
+        rows=420,
+        cols=260,
+        n_slices=19,
+        slice_mm=3.5,
+        first_level="T12",
+        last_level="L5",
+        curvature=0.0,
+    )
     vert = truth.vertebrae.set_index("level")
     checked = 0
     for body in truth.bodies:
@@ -239,19 +273,31 @@ def test_vertebral_body_volume_matches_its_analytic_shape():
 
 
 def _interior(truth, img, level: str, margin: float) -> np.ndarray:
-    """Voxel centres deep inside a body (at least ``margin`` mm from its surface), computed from the analytic shape."""
+    """Voxel centres at least ``margin`` mm inside a body's analytic surface."""
     body = next(b for b in truth.bodies if b.level == level)
     ijk = np.indices(img.shape).reshape(3, -1).T
     u = (img.world_coords(ijk) - body.centre) @ body.frame
     inside = ((u[:, 0] / (body.a - margin)) ** 2 + (u[:, 1] / (body.b - margin)) ** 2 <= 1) & (
-        np.abs(u[:, 2]) <= body.h - margin)
+        np.abs(u[:, 2]) <= body.h - margin
+    )
     return inside.reshape(img.shape)
 
 
 @pytest.mark.parametrize("snr", [8.0, 20.0])
 def test_snr_in_flat_marrow_matches_request(snr):
-    opts = dict(n_involved=0, bias=0.0, texture=0.0, first_level="L2", last_level="L4", rows=160, cols=160,
-                n_slices=15, pixel_mm=0.7, slice_mm=3.0, curvature=0.0)
+    opts = dict(
+        n_involved=0,
+        bias=0.0,
+        texture=0.0,
+        first_level="L2",
+        last_level="L4",
+        rows=160,
+        cols=160,
+        n_slices=15,
+        pixel_mm=0.7,
+        slice_mm=3.0,
+        curvature=0.0,
+    )
     img, mask, truth = make_phantom(seed=3, snr=snr, **opts)
     data = np.asarray(img.data, dtype=float)
     sel = _interior(truth, img, "L3", margin=4.0)
@@ -304,3 +350,26 @@ def test_geometry_is_sagittal_with_anisotropic_voxels():
     assert img.lr_axis == 2 and img.axcodes == ("P", "I", "R")
     assert img.spacing == pytest.approx((0.8, 0.8, 4.0))
     assert img.data.dtype == np.uint16 and mask.data.dtype == np.uint8
+
+
+def test_voxel_counts_sums_the_sub_samples_of_each_voxel():
+    from spinemri.phantom_render import subgrid, voxel_counts
+
+    for f in (1, 2, 3, 5):
+        g = subgrid((0, 0, 0), (2, 3, 1), f)
+        m = np.zeros((2 * f, 3 * f, f), bool)
+        m[:f, :f, :] = True  # voxel (0, 0, 0) full
+        m[f, f, 0] = True  # one sub-sample of voxel (1, 1, 0)
+        expected = np.zeros((2, 3, 1), int)
+        expected[0, 0, 0] = f**3
+        expected[1, 1, 0] = 1
+        assert np.array_equal(voxel_counts(m, g), expected)
+
+
+def test_params_object_or_options_not_both():
+    p = PhantomParams(**SMALL, snr=None)
+    a = make_phantom(seed=1, params=p)
+    b = make_phantom(seed=1, snr=None, **SMALL)
+    assert np.array_equal(a[0].data, b[0].data)
+    with pytest.raises(ConfigError, match="not both"):
+        make_phantom(seed=1, params=p, snr=5.0)

@@ -46,7 +46,7 @@ def test_dicom_round_trip_through_load_volume(tmp_path):
 def test_dicom_headers_encode_the_geometry(tmp_path):
     """World positions recomputed from the headers with the DICOM formula (PS3.3 C.7.6.2.1.1)."""
     import pydicom
-    from pydicom.uid import MRImageStorage, UID
+    from pydicom.uid import UID, MRImageStorage
 
     rng = np.random.default_rng(0)
     direction = _rotation(0.1, -0.2, 0.3) @ np.array([[0.0, 0, 1], [-1, 0, 0], [0, -1, 0]])
@@ -55,15 +55,20 @@ def test_dicom_headers_encode_the_geometry(tmp_path):
     affine[:3, 3] = [12.5, -40.25, 101.0]
     data = rng.integers(0, 4000, size=(6, 5, 4)).astype(np.uint16)  # 6 columns, 5 rows, 4 slices
     vol = Volume(data, affine)
-    files = write_dicom_series(vol, tmp_path, patient_id="SMR-123", uid_seed="geom", series_description="SAG T1",
-                               contrast="t1")
+    files = write_dicom_series(
+        vol, tmp_path, patient_id="SMR-123", uid_seed="geom", series_description="SAG T1", contrast="t1"
+    )
     ras_to_lps = np.diag([-1.0, -1.0, 1.0])
     uids = set()
     for k, f in enumerate(files):
         ds = pydicom.dcmread(f)
         assert ds.SOPClassUID == MRImageStorage and ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
-        assert [float(v) for v in ds.PixelSpacing] == pytest.approx([0.9, 0.7])  # [row spacing, column spacing]
-        assert float(ds.SliceThickness) == pytest.approx(3.3) and float(ds.SpacingBetweenSlices) == pytest.approx(3.3)
+        assert [float(v) for v in ds.PixelSpacing] == pytest.approx(
+            [0.9, 0.7]
+        )  # [row spacing, column spacing]
+        assert float(ds.SliceThickness) == pytest.approx(3.3) and float(
+            ds.SpacingBetweenSlices
+        ) == pytest.approx(3.3)
         assert str(ds.PatientID) == "SMR-123" and str(ds.PatientName) == "SMR-123" and not ds.PatientBirthDate
         assert ds.SeriesDescription == "SAG T1" and ds.Rows == 5 and ds.Columns == 6
         for uid in (ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.StudyInstanceUID, ds.FrameOfReferenceUID):
@@ -93,8 +98,11 @@ def test_dicom_agrees_with_dcm2niix(tmp_path):
     write_dicom_series(img, tmp_path / "dicom", patient_id="SMR-001", uid_seed="d2n")
     out = tmp_path / "nii"
     out.mkdir()
-    subprocess.run([exe, "-z", "n", "-f", "ref", "-o", str(out), str(tmp_path / "dicom")], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [exe, "-z", "n", "-f", "ref", "-o", str(out), str(tmp_path / "dicom")],
+        check=True,
+        capture_output=True,
+    )
     ref = nib.as_closest_canonical(nib.load(out / "ref.nii"))
     ours = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(img.data), img.affine))
     assert ref.shape == ours.shape
@@ -103,8 +111,11 @@ def test_dicom_agrees_with_dcm2niix(tmp_path):
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_seed_gives_byte_identical_files(tmp_path):
@@ -120,8 +131,26 @@ def test_seed_gives_byte_identical_files(tmp_path):
 
 def test_cli_writes_the_cohort_layout(tmp_path):
     out = tmp_path / "cohort"
-    rc = main(["phantom", str(out), "--patients", "3", "--seed", "5", "--format", "mixed", "--rows", "96",
-               "--cols", "80", "--slices", "7", "--levels", "L1-S1"])
+    rc = main(
+        [
+            "phantom",
+            str(out),
+            "--patients",
+            "3",
+            "--seed",
+            "5",
+            "--format",
+            "mixed",
+            "--rows",
+            "96",
+            "--cols",
+            "80",
+            "--slices",
+            "7",
+            "--levels",
+            "L1-S1",
+        ]
+    )
     assert rc == 0
     for name in ("clinical.csv", "truth.csv", "truth_vertebrae.csv", "truth_lesions.csv", "truth.json"):
         assert (out / name).is_file()

@@ -18,15 +18,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created)")
     p.add_argument("--patients", type=int, default=10, help="number of patients (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); a seed gives identical files")
-    p.add_argument("--format", choices=["nifti", "dicom", "mixed"], default="nifti",
-                   help="image format: NIfTI image.nii.gz, a DICOM series dicom/, or alternating (default nifti)")
-    p.add_argument("--contrast", choices=["stir", "t1"], default="stir", help="contrast preset (default stir)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed (default 0); a seed gives identical files"
+    )
+    p.add_argument(
+        "--format",
+        choices=["nifti", "dicom", "mixed"],
+        default="nifti",
+        help="image format: NIfTI image.nii.gz, a DICOM series dicom/, or alternating (default nifti)",
+    )
+    p.add_argument(
+        "--contrast", choices=["stir", "t1"], default="stir", help="contrast preset (default stir)"
+    )
     p.add_argument("--rows", type=int, help="matrix rows along S-I (default 512)")
     p.add_argument("--cols", type=int, help="matrix columns along A-P (default 256)")
     p.add_argument("--slices", type=int, help="number of sagittal slices (default 15)")
     p.add_argument("--levels", help="level range FIRST-LAST, e.g. T10-S1 (default C3-S1)")
-    p.add_argument("--scheme", choices=["verse", "totalseg", "spider"], help="mask label scheme (default verse)")
+    p.add_argument(
+        "--scheme", choices=["verse", "totalseg", "spider"], help="mask label scheme (default verse)"
+    )
     p.set_defaults(func=run)
     return p
 

@@ -44,7 +44,11 @@ logger = logging.getLogger(__name__)
 #: vas* = intercept + lumbar * lumbar_involved + per_vertebra * n_involved + N(0, noise_sd),
 #: clipped to [0, 10] and rounded to an integer; a fraction ``missing`` of scores is blank.
 VAS_MODEL: dict[str, float] = {
-    "intercept": 2.0, "lumbar": 2.0, "per_vertebra": 0.5, "noise_sd": 1.0, "missing": 0.08,
+    "intercept": 2.0,
+    "lumbar": 2.0,
+    "per_vertebra": 0.5,
+    "noise_sd": 1.0,
+    "missing": 0.08,
 }
 
 FORMATS = ("nifti", "dicom", "mixed")
@@ -67,7 +71,9 @@ class CohortSpec:
         if self.format not in FORMATS:
             raise ConfigError(f"cohort: --format {self.format!r} must be one of {', '.join(FORMATS)}")
         if self.contrast not in SERIES_DESCRIPTION:
-            raise ConfigError(f"cohort: --contrast {self.contrast!r} must be one of {', '.join(SERIES_DESCRIPTION)}")
+            raise ConfigError(
+                f"cohort: --contrast {self.contrast!r} must be one of {', '.join(SERIES_DESCRIPTION)}"
+            )
         if int(self.seed) < 0:
             raise ConfigError(f"cohort: --seed {self.seed} must be a non-negative integer")
         if not 0 <= self.id_noise <= 1:
@@ -81,14 +87,19 @@ def noisy_id(pid: str, rng: np.random.Generator) -> str:
     return [pid.lower(), f"{prefix}_{number}", f"{prefix}{number}"][style]
 
 
-def draw_vas(patients: pd.DataFrame, rng: np.random.Generator, model: dict[str, float] = VAS_MODEL) -> pd.DataFrame:
+def draw_vas(
+    patients: pd.DataFrame, rng: np.random.Generator, model: dict[str, float] = VAS_MODEL
+) -> pd.DataFrame:
     """Pain scores from the truth's patient rows (columns lumbar_involved, n_involved).
 
     Returns a DataFrame with ``vas_expected`` (linear predictor), ``vas_true``
     (integer score before blanking) and ``vas`` (nullable Int64, some missing).
     """
-    lin = (model["intercept"] + model["lumbar"] * patients["lumbar_involved"].astype(float)
-           + model["per_vertebra"] * patients["n_involved"].astype(float))
+    lin = (
+        model["intercept"]
+        + model["lumbar"] * patients["lumbar_involved"].astype(float)
+        + model["per_vertebra"] * patients["n_involved"].astype(float)
+    )
     raw = lin + rng.normal(0.0, model["noise_sd"], len(patients))
     vas_true = np.clip(np.rint(raw), 0, 10).astype(int)
     n = len(patients)
@@ -96,7 +107,7 @@ def draw_vas(patients: pd.DataFrame, rng: np.random.Generator, model: dict[str, 
     n_missing = max(n_missing, 1) if n >= 5 else 0
     missing = np.zeros(n, bool)
     missing[rng.choice(n, size=n_missing, replace=False)] = True
-    vas = pd.array([None if m else int(v) for v, m in zip(vas_true, missing)], dtype="Int64")
+    vas = pd.array([None if m else int(v) for v, m in zip(vas_true, missing, strict=False)], dtype="Int64")
     return pd.DataFrame({"vas_expected": lin.to_numpy(), "vas_true": vas_true, "vas": vas})
 
 
@@ -118,16 +129,23 @@ def _csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
 
 
-def _write_case(folder: Path, pid: str, seed: int, image_format: str, image, mask, truth: PhantomTruth) -> None:
+def _write_case(
+    folder: Path, pid: str, seed: int, image_format: str, image, mask, truth: PhantomTruth
+) -> None:
     tmp = folder.parent / f".{folder.name}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
         if image_format == "dicom":
-            write_dicom_series(image, tmp / "dicom", patient_id=pid, uid_seed=f"spinemri-phantom:{seed}:{pid}",
-                               series_description=str(image.meta["series_description"]),
-                               contrast=str(image.meta["contrast"]))
+            write_dicom_series(
+                image,
+                tmp / "dicom",
+                patient_id=pid,
+                uid_seed=f"spinemri-phantom:{seed}:{pid}",
+                series_description=str(image.meta["series_description"]),
+                contrast=str(image.meta["contrast"]),
+            )
         else:
             save_nifti(image, tmp / "image.nii.gz")
         save_nifti(mask, tmp / "vertebrae_mask.nii.gz")
@@ -139,8 +157,9 @@ def _write_case(folder: Path, pid: str, seed: int, image_format: str, image, mas
         raise
 
 
-def write_cohort(out_dir: str | os.PathLike[str], spec: CohortSpec | None = None,
-                 **phantom_options: Any) -> dict[str, pd.DataFrame]:
+def write_cohort(
+    out_dir: str | os.PathLike[str], spec: CohortSpec | None = None, **phantom_options: Any
+) -> dict[str, pd.DataFrame]:
     """Write ``spec.n_patients`` phantom cases with clinical.csv and the truth tables.
 
     Parameters
@@ -175,14 +194,26 @@ def write_cohort(out_dir: str | os.PathLike[str], spec: CohortSpec | None = None
         logger.info("phantom cohort: wrote %s (%s, seed %d)", pid, fmt, pseed)
         prow = truth.patient.iloc[0].to_dict()
         pats.append({"patient_id": pid, **prow, "seed": pseed, "format": fmt, "contrast": opts["contrast"]})
-        verts.append(truth.vertebrae.drop(columns=["mid_slice", "mid_vertebra_pixels", "mid_lesion_pixels"])
-                     .assign(patient_id=pid))
+        verts.append(
+            truth.vertebrae.drop(columns=["mid_slice", "mid_vertebra_pixels", "mid_lesion_pixels"]).assign(
+                patient_id=pid
+            )
+        )
         lesions.append(truth.lesions.assign(patient_id=pid))
-        cases.append({"patient_id": pid, "seed": pseed, "format": fmt, "params": truth.params.to_dict(),
-                      "noise_sigma": truth.noise_sigma})
+        cases.append(
+            {
+                "patient_id": pid,
+                "seed": pseed,
+                "format": fmt,
+                "params": truth.params.to_dict(),
+                "noise_sigma": truth.noise_sigma,
+            }
+        )
     patients = pd.DataFrame(pats)
     vas = draw_vas(patients, cohort_rng)
-    ids = [noisy_id(p, cohort_rng) if cohort_rng.random() < spec.id_noise else p for p in patients["patient_id"]]
+    ids = [
+        noisy_id(p, cohort_rng) if cohort_rng.random() < spec.id_noise else p for p in patients["patient_id"]
+    ]
     ages = np.clip(np.rint(cohort_rng.normal(58, 10, len(ids))), 30, 90).astype(int)
     clinical = pd.DataFrame({"patient_id": ids, "age": ages, "sex": "F", "vas": vas["vas"]})
     patients = pd.concat([patients, vas[["vas_expected", "vas_true"]]], axis=1)
@@ -195,8 +226,11 @@ def write_cohort(out_dir: str | os.PathLike[str], spec: CohortSpec | None = None
     write_text_atomic(out / "truth_vertebrae.csv", _csv(vert_df))
     write_text_atomic(out / "truth_lesions.csv", _csv(les_df))
     doc = {
-        "generator": "spinemri phantom", "cohort": {**spec.__dict__}, "vas_model": VAS_MODEL,
-        "patients": json.loads(patients.to_json(orient="records")), "cases": cases,
+        "generator": "spinemri phantom",
+        "cohort": {**spec.__dict__},
+        "vas_model": VAS_MODEL,
+        "patients": json.loads(patients.to_json(orient="records")),
+        "cases": cases,
         "vertebrae": json.loads(vert_df.to_json(orient="records")),
         "lesions": json.loads(les_df.to_json(orient="records")),
     }

@@ -40,10 +40,23 @@ logger = logging.getLogger(__name__)
 
 #: Acquisition parameters written per contrast (plausible 1.5 T values; ms).
 _SEQUENCE: dict[str, dict[str, Any]] = {
-    "stir": {"ScanningSequence": ["SE", "IR"], "SequenceVariant": ["SK", "SP"], "ScanOptions": "IR",
-             "RepetitionTime": 3500.0, "EchoTime": 60.0, "InversionTime": 150.0, "EchoTrainLength": 15},
-    "t1": {"ScanningSequence": "SE", "SequenceVariant": ["SK", "SP"], "ScanOptions": "",
-           "RepetitionTime": 550.0, "EchoTime": 10.0, "EchoTrainLength": 3},
+    "stir": {
+        "ScanningSequence": ["SE", "IR"],
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "IR",
+        "RepetitionTime": 3500.0,
+        "EchoTime": 60.0,
+        "InversionTime": 150.0,
+        "EchoTrainLength": 15,
+    },
+    "t1": {
+        "ScanningSequence": "SE",
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "",
+        "RepetitionTime": 550.0,
+        "EchoTime": 10.0,
+        "EchoTrainLength": 3,
+    },
 }
 
 
@@ -66,13 +79,17 @@ def _quantise(data: np.ndarray) -> tuple[np.ndarray, float, float]:
             return arr.astype(np.uint16), 1.0, 0.0
     else:
         if not np.all(np.isfinite(arr)):
-            raise InputError("write_dicom_series: the volume holds NaN or infinite values; DICOM cannot store them")
+            raise InputError(
+                "write_dicom_series: the volume holds NaN or infinite values; DICOM cannot store them"
+            )
         if np.all(np.rint(arr) == arr) and arr.min() >= 0 and arr.max() <= 65535:
             return np.rint(arr).astype(np.uint16), 1.0, 0.0
     lo_f, hi_f = float(arr.min()), float(arr.max())
     slope = (hi_f - lo_f) / 65535.0 if hi_f > lo_f else 1.0
     stored = np.clip(np.rint((arr.astype(np.float64) - lo_f) / slope), 0, 65535).astype(np.uint16)
-    logger.info("write_dicom_series: values in [%g, %g] stored with RescaleSlope %g (lossy)", lo_f, hi_f, slope)
+    logger.info(
+        "write_dicom_series: values in [%g, %g] stored with RescaleSlope %g (lossy)", lo_f, hi_f, slope
+    )
     return stored, slope, lo_f
 
 

@@ -1,0 +1,166 @@
+"""Ground-truth tables of the phantom from its integer label and lesion maps (numpy + scipy.ndimage.label).
+
+Independent of spinemri's segmentation and metrics code; definitions in docs/phantom.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .levels import region_of
+from .phantom_render import Lesion
+from .volume import lr_axis
+
+__all__ = ["truth_tables", "lesion_table"]
+
+
+def truth_tables(
+    label_index: np.ndarray,
+    lesion_id: np.ndarray,
+    levels: list[str],
+    labels: dict[str, int],
+    affine: np.ndarray,
+    truncated: dict[str, bool],
+    boxes: dict[str, tuple] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-vertebra and per-patient truth from integer maps (see docs/phantom.md).
+
+    ``label_index`` holds 1-based indices into ``levels`` (0 = background);
+    ``lesion_id`` lesion ids (0 = none) on the same grid. ``boxes`` optionally
+    gives, per level, a voxel box (lo, hi) holding all of its voxels (a speed-up only).
+    """
+    from scipy import ndimage
+
+    vox = float(abs(np.linalg.det(affine[:3, :3])))
+    ax = lr_axis(affine)
+    lesion = lesion_id > 0
+    rows = []
+    for idx, level in enumerate(levels, start=1):
+        box = (boxes or {}).get(level)
+        sl = tuple(slice(a, b) for a, b in zip(*box, strict=False)) if box else (slice(None),) * 3
+        off = box[0][ax] if box else 0
+        vm = label_index[sl] == idx
+        nv = int(vm.sum())
+        if nv == 0:
+            continue
+        lm = vm & lesion[sl]
+        nl = int(lm.sum())
+        _, ncomp = ndimage.label(lm, structure=np.ones((3, 3, 3), dtype=bool))
+        coords = np.nonzero(vm)[ax]
+        mid = int(np.floor(coords.mean() + off + 0.5))
+        vs = np.take(vm, mid - off, axis=ax)
+        ls = np.take(lm, mid - off, axis=ax)
+        area_v, area_l = int(vs.sum()), int(ls.sum())
+        rows.append(
+            {
+                "level": level,
+                "label": labels[level],
+                "region": region_of(level),
+                "vertebra_voxels": nv,
+                "vertebra_volume_mm3": nv * vox,
+                "lesion_voxels": nl,
+                "lesion_volume_mm3": nl * vox,
+                "hi_volume_ratio": nl / nv,
+                "mid_slice": mid,
+                "mid_vertebra_pixels": area_v,
+                "mid_lesion_pixels": area_l,
+                "hi_area_ratio": area_l / area_v if area_v else 0.0,
+                "lesion_count": int(ncomp),
+                "involved": bool(ncomp >= 1),
+                "truncated": bool(truncated[level]),
+            }
+        )
+    vert = pd.DataFrame(
+        rows,
+        columns=[
+            "level",
+            "label",
+            "region",
+            "vertebra_voxels",
+            "vertebra_volume_mm3",
+            "lesion_voxels",
+            "lesion_volume_mm3",
+            "hi_volume_ratio",
+            "hi_area_ratio",
+            "lesion_count",
+            "involved",
+            "truncated",
+            "mid_slice",
+            "mid_vertebra_pixels",
+            "mid_lesion_pixels",
+        ],
+    )
+    inv = vert[vert["involved"]]
+    by_region = vert.groupby("region")["lesion_volume_mm3"].sum()
+    dominant = "none" if inv.empty else str(by_region.idxmax())
+    pat = {
+        "n_vertebrae": len(vert),
+        "n_involved": len(inv),
+        "involved_levels": ";".join(inv["level"]),
+        **{
+            f"{r}_involved": bool((inv["region"] == r).any())
+            for r in ("cervical", "thoracic", "lumbar", "sacral")
+        },
+        "dominant_region": dominant,
+        "total_lesion_count": int(vert["lesion_count"].sum()),
+        "total_lesion_volume_mm3": float(vert["lesion_volume_mm3"].sum()),
+        "hi_volume_ratio": float(vert["lesion_volume_mm3"].sum() / vert["vertebra_volume_mm3"].sum())
+        if len(vert)
+        else 0.0,
+        "hi_area_ratio": float(vert["mid_lesion_pixels"].sum() / vert["mid_vertebra_pixels"].sum())
+        if len(vert)
+        else 0.0,
+        "hi_area_ratio_max": float(vert["hi_area_ratio"].max()) if len(vert) else 0.0,
+    }
+    return vert, pd.DataFrame([pat])
+
+
+def lesion_table(
+    lesions: list[Lesion],
+    lesion_id: np.ndarray,
+    label_index: np.ndarray,
+    levels: list[str],
+    vox: float,
+    contrast: dict[str, float],
+) -> pd.DataFrame:
+    rows = []
+    ids = lesion_id.ravel()
+    counts = np.bincount(ids, minlength=len(lesions) + 1)
+    for les in lesions:
+        touched = np.unique(label_index[lesion_id == les.lesion_id])
+        lv = [levels[i - 1] for i in sorted(touched) if i > 0]
+        intensity = contrast["marrow"] + les.strength * (contrast["lesion"] - contrast["marrow"])
+        rows.append(
+            {
+                "lesion_id": les.lesion_id,
+                "planned_level": les.level,
+                "levels": ";".join(lv),
+                "kind": les.kind,
+                "x_mm": float(les.centre[0]),
+                "y_mm": float(les.centre[1]),
+                "z_mm": float(les.centre[2]),
+                "radius_mm": float(np.max(les.radii)),
+                "strength": les.strength,
+                "contrast": intensity / contrast["marrow"],
+                "voxels": int(counts[les.lesion_id]),
+                "volume_mm3": int(counts[les.lesion_id]) * vox,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "lesion_id",
+            "planned_level",
+            "levels",
+            "kind",
+            "x_mm",
+            "y_mm",
+            "z_mm",
+            "radius_mm",
+            "strength",
+            "contrast",
+            "voxels",
+            "volume_mm3",
+        ],
+    )
