@@ -17,21 +17,23 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = dict(n_patients=6, seed=2025, format="mixed", contrast="stir")
-PHANTOM = dict(rows=192, cols=160, n_slices=13, first_level="T10", last_level="S1")
+SETTINGS = dict(n_patients=6, seed=2025, format="mixed", contrast="stir", second_series=1)
+PHANTOM = dict(rows=176, cols=144, n_slices=13, first_level="T10", last_level="S1")
 COMMAND = (
     "spinemri phantom sample_data --patients 6 --seed 2025 --format mixed --contrast stir "
-    "--rows 192 --cols 160 --slices 13 --levels T10-S1"
+    "--rows 176 --cols 144 --slices 13 --levels T10-S1 --second-series 1"
 )
 
 README_HEAD = """# sample_data: a small synthetic cohort
 
 Six synthetic patients made by spinemri's digital spine phantom (docs/phantom.md): sagittal STIR
-images of T10-S1 (192 x 160 pixels, 13 slices of 4 mm), odd-numbered patients as an
+images of T10-S1 (176 x 144 pixels, 13 slices of 4 mm), odd-numbered patients as an
 uncompressed DICOM series (`dicom/`), even-numbered as NIfTI (`image.nii.gz`), each with a
 VerSe-labelled vertebral mask (`vertebrae_mask.nii.gz`). `clinical.csv` holds pain scores (VAS)
 drawn from the documented generative model, with a few missing values and some ids written
-in other spellings (lower case, `_`, no separator), as real spreadsheets do. The `truth*` files
+in other spellings (lower case, `_`, no separator), as real spreadsheets do. SMR-001's DICOM
+folder also holds a "SAG T1" series (`IM02*.dcm`, same study and geometry) next to its
+"SAG STIR" series (`IM01*.dcm`), to exercise series selection. The `truth*` files
 are the phantom's ground truth, computed from the analytic shapes.
 
 - Origin: generated, no patient data. Licence: CC0 1.0 (public domain dedication).

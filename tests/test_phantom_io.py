@@ -209,3 +209,22 @@ def test_sample_data_readme_lists_existing_files_and_fits_the_budget():
     assert listed <= set(named), f"files not listed in the README: {sorted(listed - set(named))}"
     assert sum(p.stat().st_size for p in files) <= 5 * 1024 * 1024
     assert "scripts/make_sample_data.py" in readme and "CC0" in readme
+
+
+def test_second_series_shares_the_study_and_the_geometry(tmp_path):
+    import pydicom
+
+    write_cohort(tmp_path, CohortSpec(n_patients=1, seed=3, format="dicom", second_series=1), **TINY)
+    folder = tmp_path / "SMR-001" / "dicom"
+    heads = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(folder.glob("*.dcm"))]
+    assert {h.SeriesDescription for h in heads} == {"SAG STIR", "SAG T1"}
+    assert len({h.StudyInstanceUID for h in heads}) == 1 and len({h.FrameOfReferenceUID for h in heads}) == 1
+    assert len({h.SeriesInstanceUID for h in heads}) == 2
+    stir = load_volume(folder)  # the reader prefers the fluid-sensitive series
+    t1 = load_volume(folder, series="SAG T1")
+    assert stir.meta["series_description"] == "SAG STIR" and t1.meta["series_description"] == "SAG T1"
+    assert np.max(np.abs(stir.affine - t1.affine)) < 1e-6
+    mask = load_mask(tmp_path / "SMR-001" / "vertebrae_mask.nii.gz", like=t1)
+    vert = np.asarray(mask.data) > 0
+    # fatty marrow: dark on STIR, bright on T1
+    assert np.median(np.asarray(t1.data)[vert]) > 2 * np.median(np.asarray(stir.data)[vert])

@@ -37,6 +37,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--scheme", choices=["verse", "totalseg", "spider"], help="mask label scheme (default verse)"
     )
+    p.add_argument(
+        "--second-series",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first N DICOM patients also get a series of the other contrast in the same study",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -55,7 +62,13 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--levels {args.levels!r}: write the range as FIRST-LAST, e.g. T10-S1")
         options.update(first_level=first.strip(), last_level=last.strip())
-    spec = CohortSpec(n_patients=args.patients, seed=args.seed, format=args.format, contrast=args.contrast)
+    spec = CohortSpec(
+        n_patients=args.patients,
+        seed=args.seed,
+        format=args.format,
+        contrast=args.contrast,
+        second_series=args.second_series,
+    )
     tables = write_cohort(args.out_dir, spec, **options)
     n = len(tables["patients"])
     print(f"wrote {n} phantom patient(s) to {args.out_dir} (clinical.csv, truth.csv, truth_vertebrae.csv)")

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..phantom import SERIES_DESCRIPTION, PhantomTruth, make_phantom
+from ..phantom import SERIES_DESCRIPTION, make_phantom
+from ..volume import Volume
 from .atomic import write_text_atomic
 from .dicom_write import write_dicom_series
 from .nifti import save_nifti
@@ -64,6 +65,7 @@ class CohortSpec:
     contrast: str = "stir"
     id_prefix: str = "SMR"
     id_noise: float = 0.3
+    second_series: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.n_patients) <= 9999:
@@ -78,6 +80,8 @@ class CohortSpec:
             raise ConfigError(f"cohort: --seed {self.seed} must be a non-negative integer")
         if not 0 <= self.id_noise <= 1:
             raise ConfigError(f"cohort: id_noise {self.id_noise} must be in [0, 1]")
+        if int(self.second_series) < 0:
+            raise ConfigError(f"cohort: --second-series {self.second_series} must be >= 0")
 
 
 def noisy_id(pid: str, rng: np.random.Generator) -> str:
@@ -130,7 +134,13 @@ def _csv(df: pd.DataFrame) -> str:
 
 
 def _write_case(
-    folder: Path, pid: str, seed: int, image_format: str, image, mask, truth: PhantomTruth
+    folder: Path,
+    pid: str,
+    seed: int,
+    image_format: str,
+    image: Volume,
+    mask: Volume,
+    second: Volume | None = None,
 ) -> None:
     tmp = folder.parent / f".{folder.name}.tmp"
     if tmp.exists():
@@ -146,6 +156,16 @@ def _write_case(
                 series_description=str(image.meta["series_description"]),
                 contrast=str(image.meta["contrast"]),
             )
+            if second is not None:  # the other contrast as series 2 of the same study and frame of reference
+                write_dicom_series(
+                    second,
+                    tmp / "dicom",
+                    patient_id=pid,
+                    uid_seed=f"spinemri-phantom:{seed}:{pid}",
+                    series_description=str(second.meta["series_description"]),
+                    series_number=2,
+                    contrast=str(second.meta["contrast"]),
+                )
         else:
             save_nifti(image, tmp / "image.nii.gz")
         save_nifti(mask, tmp / "vertebrae_mask.nii.gz")
@@ -184,13 +204,19 @@ def write_cohort(
     root = np.random.SeedSequence([int(spec.seed), 7331])
     cohort_rng = np.random.default_rng(root)
     pats, verts, lesions, cases = [], [], [], []
+    n_dicom = 0
     for n in range(spec.n_patients):
         pid = f"{spec.id_prefix}-{n + 1:03d}"
         pseed = int(np.random.SeedSequence([int(spec.seed), n]).generate_state(1)[0] & 0x7FFFFFFF)
         opts = {**_patient_options(cohort_rng, spec.contrast), **phantom_options}
         fmt = spec.format if spec.format != "mixed" else ("dicom" if n % 2 == 0 else "nifti")
         image, mask, truth = make_phantom(seed=pseed, **opts)
-        _write_case(out / pid, pid, pseed, fmt, image, mask, truth)
+        second = None
+        if fmt == "dicom" and n_dicom < spec.second_series:
+            other = "t1" if opts["contrast"] == "stir" else "stir"
+            second = make_phantom(seed=pseed, **{**opts, "contrast": other})[0]
+        n_dicom += fmt == "dicom"
+        _write_case(out / pid, pid, pseed, fmt, image, mask, second)
         logger.info("phantom cohort: wrote %s (%s, seed %d)", pid, fmt, pseed)
         prow = truth.patient.iloc[0].to_dict()
         pats.append({"patient_id": pid, **prow, "seed": pseed, "format": fmt, "contrast": opts["contrast"]})
@@ -207,6 +233,7 @@ def write_cohort(
                 "format": fmt,
                 "params": truth.params.to_dict(),
                 "noise_sigma": truth.noise_sigma,
+                "second_series": None if second is None else str(second.meta["series_description"]),
             }
         )
     patients = pd.DataFrame(pats)
