@@ -30,10 +30,21 @@ def screenshot(html: Path, png: Path, width: int = 1200, height: int = 3000, tim
     png = png.resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="spinemri-chromium-") as profile:
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-               "--hide-scrollbars", f"--screenshot={png}", f"--window-size={width},{height}",
-               html.resolve().as_uri()]
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--hide-scrollbars",
+            f"--screenshot={png}",
+            f"--window-size={width},{height}",
+            html.resolve().as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0 or not png.exists():
         raise SystemExit(f"chromium failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -47,7 +58,9 @@ def shrink(png: Path, max_kb: int) -> None:
     try:
         from PIL import Image
     except ImportError:
-        print(f"warning: {png} is {png.stat().st_size // 1024} KB and Pillow is not installed", file=sys.stderr)
+        print(
+            f"warning: {png} is {png.stat().st_size // 1024} KB and Pillow is not installed", file=sys.stderr
+        )
         return
     img = Image.open(png).convert("RGB")
     for colours in (128, 64, 32, 16):

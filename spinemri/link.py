@@ -158,7 +158,6 @@ class LinkReport:
         col = "imaging_id" if side == "imaging" else "clinical_id"
         return [str(v) for v in self.issues.loc[self.issues["kind"] == kind, col]]
 
-    @property
     def summary(self) -> str:
         """A few human-readable lines (printed on stderr by ``spinemri link``)."""
         lines = [
@@ -167,7 +166,9 @@ class LinkReport:
             f"clinical table: {self.n_clinical_rows} rows"
         ]
         for _, row in self.issues[self.issues["kind"] == "normalised"].iterrows():
-            lines.append(f"  normalised match: imaging {row['imaging_id']!s} <- clinical {row['clinical_id']!s}")
+            lines.append(
+                f"  normalised match: imaging {row['imaging_id']!s} <- clinical {row['clinical_id']!s}"
+            )
         for kind in ISSUE_KINDS[2:]:
             sub = self.issues[self.issues["kind"] == kind]
             if sub.empty:
@@ -230,8 +231,10 @@ def link(
     img_ids = [_id_text(v) for v in patients["patient_id"]]
     missing_img = [i for i, v in enumerate(patients["patient_id"]) if _is_missing(v)]
     if missing_img:
-        raise LinkError(f"imaging table: patient_id is missing in row(s) {[i + 1 for i in missing_img]}; "
-                        "every patient needs an id")
+        raise LinkError(
+            f"imaging table: patient_id is missing in row(s) {[i + 1 for i in missing_img]}; "
+            "every patient needs an id"
+        )
     dup_img = sorted({i for i in img_ids if img_ids.count(i) > 1})
     if dup_img:
         raise LinkError(f"imaging table: duplicated patient_id(s) {dup_img}; each patient must appear once")
@@ -239,15 +242,28 @@ def link(
     issues: list[dict[str, Any]] = []
 
     def add(kind: str, imaging_id: Any, clinical_id: Any, row: int | None, detail: str) -> None:
-        issues.append({"kind": kind, "imaging_id": imaging_id, "clinical_id": clinical_id,
-                       "clinical_row": row, "detail": detail})
+        issues.append(
+            {
+                "kind": kind,
+                "imaging_id": imaging_id,
+                "clinical_id": clinical_id,
+                "clinical_row": row,
+                "detail": detail,
+            }
+        )
 
     # -- clinical ids ------------------------------------------------------------------------
     clin_raw = list(clinical[params.id_column])
     rows_by_id: dict[str, list[int]] = defaultdict(list)
     for r, v in enumerate(clin_raw):
         if _is_missing(v):
-            add("missing_id", None, None, r + 1, f"clinical row {r + 1} has no {params.id_column}; row ignored")
+            add(
+                "missing_id",
+                None,
+                None,
+                r + 1,
+                f"clinical row {r + 1} has no {params.id_column}; row ignored",
+            )
             continue
         rows_by_id[_id_text(v)].append(r)
 
@@ -279,9 +295,15 @@ def link(
         else:
             status[i] = "ambiguous"
             listed.update(cands)
-            add("ambiguous", i, ";".join(sorted(cands)), None,
-                f"imaging id {i!r} normalises to {key!r} like clinical id(s) {sorted(cands)} and imaging id(s) "
-                f"{sorted(imgs)}; not linked — make the ids unique")
+            add(
+                "ambiguous",
+                i,
+                ";".join(sorted(cands)),
+                None,
+                f"imaging id {i!r} normalises to {key!r} like clinical id(s) {sorted(cands)} "
+                f"and imaging id(s) "
+                f"{sorted(imgs)}; not linked — make the ids unique",
+            )
     used = {c for c, _ in match.values()}
     for c in sorted(rows_by_id):
         if c in used or c in listed:
@@ -290,12 +312,24 @@ def link(
         imgs = img_by_key.get(key, set())
         rows1 = [r + 1 for r in rows_by_id[c]]
         if imgs:
-            add("ambiguous", ";".join(sorted(imgs)), c, rows1[0],
-                f"clinical id {c!r} (row(s) {rows1}) normalises to {key!r} like imaging id(s) {sorted(imgs)}, "
-                "which are matched otherwise or ambiguous; not used")
+            add(
+                "ambiguous",
+                ";".join(sorted(imgs)),
+                c,
+                rows1[0],
+                f"clinical id {c!r} (row(s) {rows1}) normalises to {key!r} "
+                f"like imaging id(s) {sorted(imgs)}, "
+                "which are matched otherwise or ambiguous; not used",
+            )
         else:
             for r in rows1:
-                add("unmatched_clinical", None, c, r, f"clinical id {c!r} (row {r}) matches no imaging patient")
+                add(
+                    "unmatched_clinical",
+                    None,
+                    c,
+                    r,
+                    f"clinical id {c!r} (row {r}) matches no imaging patient",
+                )
 
     # -- VAS and dates -------------------------------------------------------------------------
     vas_raw = list(clinical[params.vas_column])
@@ -313,31 +347,51 @@ def link(
             continue
         c, kind = match[i]
         rows = rows_by_id[c]
-        add(kind, i, c, rows[0] + 1 if len(rows) == 1 else None,
-            f"imaging id {i!r} <- clinical id {c!r}" + (f" ({len(rows)} rows)" if len(rows) > 1 else ""))
+        add(
+            kind,
+            i,
+            c,
+            rows[0] + 1 if len(rows) == 1 else None,
+            f"imaging id {i!r} <- clinical id {c!r}" + (f" ({len(rows)} rows)" if len(rows) > 1 else ""),
+        )
         valid: list[tuple[int, float]] = []
         for r in rows:
             ok, value, why = _check_vas(vas_raw[r], params)
             if ok:
                 valid.append((r, value))
             else:
-                add("missing_vas" if why == "missing" else "invalid_vas", i, c, r + 1,
-                    f"{params.vas_column} of {c!r} (row {r + 1}) {why}; excluded")
+                add(
+                    "missing_vas" if why == "missing" else "invalid_vas",
+                    i,
+                    c,
+                    r + 1,
+                    f"{params.vas_column} of {c!r} (row {r + 1}) {why}; excluded",
+                )
         if dates is not None and i in scans:
             scan = scans[i]
             kept: list[tuple[int, float]] = []
             for r, value in valid:
                 d = dates[r]
                 if pd.isna(d):
-                    add("invalid_date", i, c, r + 1,
+                    add(
+                        "invalid_date",
+                        i,
+                        c,
+                        r + 1,
                         f"{params.date_column} of {c!r} (row {r + 1}) is missing or not a date "
-                        f"({clinical[params.date_column].iloc[r]!r}); VAS excluded")
+                        f"({clinical[params.date_column].iloc[r]!r}); VAS excluded",
+                    )
                     continue
                 delta = (d - scan).total_seconds() / 86400.0
                 if abs(delta) > params.window_days:
-                    add("outside_window", i, c, r + 1,
+                    add(
+                        "outside_window",
+                        i,
+                        c,
+                        r + 1,
                         f"VAS of {c!r} (row {r + 1}) was taken {delta:+.0f} days from the scan, outside "
-                        f"±{params.window_days:g} days; excluded")
+                        f"±{params.window_days:g} days; excluded",
+                    )
                     continue
                 kept.append((r, value))
             if len(kept) > 1:
@@ -345,14 +399,25 @@ def link(
                 best = min(dist.values())
                 nearest = [(r, v) for r, v in kept if dist[r] == best]
                 if len({v for _, v in nearest}) > 1:
-                    add("duplicate", i, c, None,
-                        f"{c!r} has {len(nearest)} VAS values ({sorted(v for _, v in nearest)}) equally near the "
-                        "scan; no VAS used")
+                    add(
+                        "duplicate",
+                        i,
+                        c,
+                        None,
+                        f"{c!r} has {len(nearest)} VAS values "
+                        f"({sorted(v for _, v in nearest)}) equally near the "
+                        "scan; no VAS used",
+                    )
                     kept = []
                 else:
-                    add("duplicate", i, c, None,
+                    add(
+                        "duplicate",
+                        i,
+                        c,
+                        None,
                         f"{c!r} has {len(kept)} VAS rows within the window; used the one nearest the scan "
-                        f"({best / 86400.0:.0f} days)")
+                        f"({best / 86400.0:.0f} days)",
+                    )
                     kept = [min(nearest, key=lambda rv: _row_sort_key(clinical, rv[0]))]
             if kept:
                 r, value = kept[0]
@@ -362,13 +427,23 @@ def link(
         if len(valid) > 1:
             distinct = {_row_sort_key(clinical, r) for r, _ in valid}
             if len(distinct) == 1:
-                add("duplicate", i, c, None,
-                    f"{c!r} has {len(valid)} identical rows ({[r + 1 for r, _ in valid]}); collapsed to one")
+                add(
+                    "duplicate",
+                    i,
+                    c,
+                    None,
+                    f"{c!r} has {len(valid)} identical rows ({[r + 1 for r, _ in valid]}); collapsed to one",
+                )
                 valid = valid[:1]
             elif dates is not None:  # date column, but no scan date for this patient
-                add("duplicate", i, c, None,
+                add(
+                    "duplicate",
+                    i,
+                    c,
+                    None,
                     f"{c!r} has {len(valid)} VAS rows but the scan date of {i!r} is unknown; no VAS used "
-                    f"(add a {params.scan_date_column} column to the imaging table)")
+                    f"(add a {params.scan_date_column} column to the imaging table)",
+                )
                 continue
             else:
                 unresolved.append(f"{c!r} (rows {[r + 1 for r, _ in valid]}, VAS {[v for _, v in valid]})")
@@ -380,19 +455,32 @@ def link(
         raise LinkError(
             f"clinical table: {len(unresolved)} patient id(s) have several different VAS rows: "
             + "; ".join(unresolved)
-            + ". Pass a date column (--date-column) to take the VAS nearest the scan date, or remove the extra rows"
+            + ". Pass a date column (--date-column) to take the VAS nearest the scan date, "
+            "or remove the extra rows"
         )
 
-    linked = _build_linked(patients, clinical, img_ids, match, status, chosen, vas_value, days_from_scan, params)
+    linked = _build_linked(
+        patients, clinical, img_ids, match, status, chosen, vas_value, days_from_scan, params
+    )
     frame = pd.DataFrame(issues, columns=list(REPORT_COLUMNS))
     frame["clinical_row"] = frame["clinical_row"].astype("Int64")
     order = {k: n for n, k in enumerate(ISSUE_KINDS)}
-    frame = frame.assign(_k=frame["kind"].map(order)).sort_values(
-        ["_k", "imaging_id", "clinical_id", "clinical_row"], na_position="last", kind="mergesort"
-    ).drop(columns="_k").reset_index(drop=True)
-    report = LinkReport(issues=frame, n_imaging=len(img_ids), n_clinical_rows=len(clinical),
-                        n_linked=len(vas_value), params=params)
-    logger.info("link: %s", report.summary.splitlines()[0])
+    frame = (
+        frame.assign(_k=frame["kind"].map(order))
+        .sort_values(
+            ["_k", "imaging_id", "clinical_id", "clinical_row"], na_position="last", kind="mergesort"
+        )
+        .drop(columns="_k")
+        .reset_index(drop=True)
+    )
+    report = LinkReport(
+        issues=frame,
+        n_imaging=len(img_ids),
+        n_clinical_rows=len(clinical),
+        n_linked=len(vas_value),
+        params=params,
+    )
+    logger.info("link: %s", report.summary().splitlines()[0])
     return linked, report
 
 
@@ -402,15 +490,22 @@ link_clinical = link
 
 def _check_columns(patients: pd.DataFrame, clinical: pd.DataFrame, params: LinkParams) -> None:
     if "patient_id" not in patients.columns:
-        raise LinkError(f"imaging table has no 'patient_id' column (columns: {list(patients.columns)}); "
-                        "pass the patients.csv written by spinemri measure/run")
+        raise LinkError(
+            f"imaging table has no 'patient_id' column (columns: {list(patients.columns)}); "
+            "pass the patients.csv written by spinemri measure/run"
+        )
     need = [params.id_column, params.vas_column] + ([params.date_column] if params.date_column else [])
-    flags = {params.id_column: "--id-column", params.vas_column: "--vas-column",
-             params.date_column: "--date-column"}
+    flags = {
+        params.id_column: "--id-column",
+        params.vas_column: "--vas-column",
+        params.date_column: "--date-column",
+    }
     for col in need:
         if col not in clinical.columns:
-            raise LinkError(f"clinical table has no column {col!r} (columns: {list(clinical.columns)}); "
-                            f"name the right one with {flags[col]}")
+            raise LinkError(
+                f"clinical table has no column {col!r} (columns: {list(clinical.columns)}); "
+                f"name the right one with {flags[col]}"
+            )
 
 
 def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
@@ -439,13 +534,15 @@ def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
 
 
 def _parse_dates(values: pd.Series) -> list[Any]:
-    parsed = pd.to_datetime(values.astype("string") if values.dtype == object else values,
-                            errors="coerce", format="mixed")
+    parsed = pd.to_datetime(
+        values.astype("string") if values.dtype == object else values, errors="coerce", format="mixed"
+    )
     return list(parsed)
 
 
-def _scan_dates(patients: pd.DataFrame, img_ids: list[str], scan_dates: Any,
-                params: LinkParams) -> dict[str, Any]:
+def _scan_dates(
+    patients: pd.DataFrame, img_ids: list[str], scan_dates: Any, params: LinkParams
+) -> dict[str, Any]:
     if scan_dates is None:
         if params.scan_date_column not in patients.columns:
             return {}
@@ -470,9 +567,17 @@ def _row_sort_key(clinical: pd.DataFrame, r: int) -> tuple[str, ...]:
     return tuple("" if _is_missing(v) else str(v) for v in clinical.iloc[r].tolist())
 
 
-def _build_linked(patients: pd.DataFrame, clinical: pd.DataFrame, img_ids: list[str],
-                  match: dict[str, tuple[str, str]], status: dict[str, str], chosen: dict[str, int],
-                  vas_value: dict[str, float], days: dict[str, float], params: LinkParams) -> pd.DataFrame:
+def _build_linked(
+    patients: pd.DataFrame,
+    clinical: pd.DataFrame,
+    img_ids: list[str],
+    match: dict[str, tuple[str, str]],
+    status: dict[str, str],
+    chosen: dict[str, int],
+    vas_value: dict[str, float],
+    days: dict[str, float],
+    params: LinkParams,
+) -> pd.DataFrame:
     linked = patients.copy().reset_index(drop=True)
     added = ["clinical_id", "link_match", "vas"] + (["vas_days_from_scan"] if params.date_column else [])
     taken = set(linked.columns) | set(added)

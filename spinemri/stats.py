@@ -138,7 +138,11 @@ class NotComputable:
     computable = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: _jsonable(v) for k, v in self.context.items()}, "computable": False, "reason": self.reason}
+        return {
+            **{k: _jsonable(v) for k, v in self.context.items()},
+            "computable": False,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -375,8 +379,18 @@ def describe(values: Iterable[float]) -> GroupSummary:
         return GroupSummary(0, None, None, None, None, None, None, None, None, ("no values",))
     q1, med, q3 = (float(v) for v in np.percentile(a, [25, 50, 75]))
     notes = () if n > 1 else ("sd undefined for n = 1",)
-    return GroupSummary(n, float(a.mean()), float(a.std(ddof=1)) if n > 1 else None, med, q1, q3, q3 - q1,
-                        float(a.min()), float(a.max()), notes)
+    return GroupSummary(
+        n,
+        float(a.mean()),
+        float(a.std(ddof=1)) if n > 1 else None,
+        med,
+        q1,
+        q3,
+        q3 - q1,
+        float(a.min()),
+        float(a.max()),
+        notes,
+    )
 
 
 def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
@@ -399,8 +413,9 @@ def _order_groups(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda g: (known.get(g, len(known)), g))
 
 
-def kruskal_by_group(vas: Sequence[float], group: Sequence[Any], *, exclude: Iterable[str] = (),
-                     min_n: int = 3) -> KruskalResult | NotComputable:
+def kruskal_by_group(
+    vas: Sequence[float], group: Sequence[Any], *, exclude: Iterable[str] = (), min_n: int = 3
+) -> KruskalResult | NotComputable:
     """Kruskal-Wallis test of ``vas`` across ``group`` labels, with Holm-adjusted pairwise U tests.
 
     Parameters
@@ -413,42 +428,71 @@ def kruskal_by_group(vas: Sequence[float], group: Sequence[Any], *, exclude: Ite
     min_n : int
         Fewest values for the test to be computed.
     """
-    df = pd.DataFrame({"vas": pd.to_numeric(pd.Series(list(vas), dtype=object), errors="coerce"),
-                       "g": list(group)})
+    df = pd.DataFrame(
+        {"vas": pd.to_numeric(pd.Series(list(vas), dtype=object), errors="coerce"), "g": list(group)}
+    )
     df = df[np.isfinite(df["vas"].astype(float)) & df["g"].notna()]
     df["g"] = df["g"].astype(str)
     excluded = tuple(sorted(set(df["g"]) & set(exclude)))
     df = df[~df["g"].isin(set(exclude))]
     names = _order_groups(set(df["g"]))
-    context = {"test": "kruskal", "n": len(df), "groups": {g: describe(df.loc[df["g"] == g, "vas"]) for g in names}}
+    context = {
+        "test": "kruskal",
+        "n": len(df),
+        "groups": {g: describe(df.loc[df["g"] == g, "vas"]) for g in names},
+    }
     if len(df) < min_n:
-        return NotComputable(f"only {len(df)} patients with a VAS and a dominant region (need >= {min_n})", context)
+        return NotComputable(
+            f"only {len(df)} patients with a VAS and a dominant region (need >= {min_n})", context
+        )
     if len(names) < 2:
-        return NotComputable(f"only one dominant-region group ({', '.join(names) or 'none'}) among patients "
-                             "with a VAS; Kruskal-Wallis needs at least two groups", context)
+        return NotComputable(
+            f"only one dominant-region group ({', '.join(names) or 'none'}) among patients "
+            "with a VAS; Kruskal-Wallis needs at least two groups",
+            context,
+        )
     samples = [df.loc[df["g"] == g, "vas"].to_numpy(float) for g in names]
     if np.ptp(df["vas"].to_numpy(float)) == 0:
-        return NotComputable(f"all {len(df)} VAS values are identical ({df['vas'].iloc[0]:g}); rank tests "
-                             "are undefined", context)
+        return NotComputable(
+            f"all {len(df)} VAS values are identical ({df['vas'].iloc[0]:g}); rank tests are undefined",
+            context,
+        )
     h, p = sps.kruskal(*samples)
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     raw = []
-    for (a, b) in pairs:
+    for a, b in pairs:
         xa, xb = samples[names.index(a)], samples[names.index(b)]
         u, pu = sps.mannwhitneyu(xa, xb, alternative="two-sided")
         raw.append((a, b, len(xa), len(xb), float(u), float(pu)))
     adj = holm_adjust([r[5] for r in raw])
-    posthoc = tuple(PairwiseTest(a, b, na, nb, u, pu, float(pa)) for (a, b, na, nb, u, pu), pa in zip(raw, adj))
-    return KruskalResult("kruskal", float(h), len(names) - 1, float(p), len(df),
-                         dict({g: describe(s) for g, s in zip(names, samples)}), posthoc,
-                         "mannwhitneyu (two-sided, scipy method 'auto')", "holm", excluded)
+    posthoc = tuple(
+        PairwiseTest(a, b, na, nb, u, pu, float(pa))
+        for (a, b, na, nb, u, pu), pa in zip(raw, adj, strict=True)
+    )
+    return KruskalResult(
+        "kruskal",
+        float(h),
+        len(names) - 1,
+        float(p),
+        len(df),
+        dict({g: describe(s) for g, s in zip(names, samples, strict=True)}),
+        posthoc,
+        "mannwhitneyu (two-sided, scipy method 'auto')",
+        "holm",
+        excluded,
+    )
 
 
-def compare_two_groups(vas: Sequence[float], in_group: Sequence[Any], *, min_n: int = 3
-                       ) -> MannWhitneyResult | NotComputable:
+def compare_two_groups(
+    vas: Sequence[float], in_group: Sequence[Any], *, min_n: int = 3
+) -> MannWhitneyResult | NotComputable:
     """Two-sided Mann-Whitney U of VAS, lumbar-involved (``in_group`` true) versus the others."""
-    df = pd.DataFrame({"vas": pd.to_numeric(pd.Series(list(vas), dtype=object), errors="coerce"),
-                       "g": [_as_bool(v) for v in in_group]})
+    df = pd.DataFrame(
+        {
+            "vas": pd.to_numeric(pd.Series(list(vas), dtype=object), errors="coerce"),
+            "g": [_as_bool(v) for v in in_group],
+        }
+    )
     df = df[np.isfinite(df["vas"].astype(float)) & df["g"].notna()]
     xa = df.loc[df["g"] == True, "vas"].to_numpy(float)  # noqa: E712 - object column of bools
     xb = df.loc[df["g"] == False, "vas"].to_numpy(float)  # noqa: E712
@@ -462,14 +506,34 @@ def compare_two_groups(vas: Sequence[float], in_group: Sequence[Any], *, min_n: 
         return NotComputable(f"all {len(df)} VAS values are identical; rank tests are undefined", context)
     u, p = sps.mannwhitneyu(xa, xb, alternative="two-sided")
     r = 2.0 * float(u) / (len(xa) * len(xb)) - 1.0
-    method = ("exact" if min(len(xa), len(xb)) <= 8 and len(np.unique(np.r_[xa, xb])) == len(xa) + len(xb)
-              else "asymptotic (tie-corrected, continuity correction)")
-    return MannWhitneyResult("mannwhitneyu", float(u), float(p), r, "rank-biserial correlation (2U/(n1 n2) - 1)",
-                             len(xa), len(xb), float(np.median(xa)), float(np.median(xb)), method)
+    method = (
+        "exact"
+        if min(len(xa), len(xb)) <= 8 and len(np.unique(np.r_[xa, xb])) == len(xa) + len(xb)
+        else "asymptotic (tie-corrected, continuity correction)"
+    )
+    return MannWhitneyResult(
+        "mannwhitneyu",
+        float(u),
+        float(p),
+        r,
+        "rank-biserial correlation (2U/(n1 n2) - 1)",
+        len(xa),
+        len(xb),
+        float(np.median(xa)),
+        float(np.median(xb)),
+        method,
+    )
 
 
-def spearman_with_ci(x: Sequence[float], y: Sequence[float], *, x_name: str = "x", y_name: str = "y",
-                     ci_level: float = 0.95, min_n: int = 3) -> SpearmanResult | NotComputable:
+def spearman_with_ci(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    x_name: str = "x",
+    y_name: str = "y",
+    ci_level: float = 0.95,
+    min_n: int = 3,
+) -> SpearmanResult | NotComputable:
     """Spearman's rho with a Fisher-z CI (Bonett-Wright SE); pairs with a missing value dropped.
 
     Notes
@@ -488,17 +552,20 @@ def spearman_with_ci(x: Sequence[float], y: Sequence[float], *, x_name: str = "x
         return NotComputable(f"only {n} patients with both {x_name} and {y_name} (need >= {min_n})", context)
     for name, v in ((x_name, a), (y_name, b)):
         if np.ptp(v) == 0:
-            return NotComputable(f"{name} is the same ({v[0]:g}) for all {n} patients; the correlation is "
-                                 "undefined", context)
+            return NotComputable(
+                f"{name} is the same ({v[0]:g}) for all {n} patients; the correlation is undefined", context
+            )
     res = sps.spearmanr(a, b)
     rho, p = float(res.statistic), float(res.pvalue)
     method = "fisher_z_bonett_wright"
     if n < 4:
         return SpearmanResult(x_name, y_name, rho, p, None, None, n, method, "n < 4: Fisher-z SE undefined")
     if abs(rho) >= 1.0:
-        return SpearmanResult(x_name, y_name, rho, p, None, None, n, method, "|rho| = 1: Fisher z is infinite")
+        return SpearmanResult(
+            x_name, y_name, rho, p, None, None, n, method, "|rho| = 1: Fisher z is infinite"
+        )
     zc = sps.norm.ppf(0.5 + ci_level / 2)
-    se = math.sqrt((1 + rho ** 2 / 2) / (n - 3))
+    se = math.sqrt((1 + rho**2 / 2) / (n - 3))
     z = math.atanh(rho)
     return SpearmanResult(x_name, y_name, rho, p, math.tanh(z - zc * se), math.tanh(z + zc * se), n, method)
 
@@ -518,8 +585,14 @@ def _design(df: pd.DataFrame, predictors: Sequence[str]) -> tuple[pd.DataFrame |
     return X, None
 
 
-def ols_hc3(df: pd.DataFrame, predictors: Sequence[str], *, outcome: str = "vas", ci_level: float = 0.95,
-            min_n: int = 3) -> OLSResult | NotComputable:
+def ols_hc3(
+    df: pd.DataFrame,
+    predictors: Sequence[str],
+    *,
+    outcome: str = "vas",
+    ci_level: float = 0.95,
+    min_n: int = 3,
+) -> OLSResult | NotComputable:
     """OLS ``outcome ~ predictors`` with HC3 standard errors and t-based CIs and p-values."""
     import statsmodels.api as sm
 
@@ -535,31 +608,59 @@ def ols_hc3(df: pd.DataFrame, predictors: Sequence[str], *, outcome: str = "vas"
     n, k = len(y), len(predictors) + 1
     context = {"formula": formula, "n": n}
     if n < max(min_n, k + 2):
-        return NotComputable(f"only {n} complete patients for {k} parameters (need >= {max(min_n, k + 2)})", context)
+        return NotComputable(
+            f"only {n} complete patients for {k} parameters (need >= {max(min_n, k + 2)})", context
+        )
     if np.ptp(y.to_numpy()) == 0:
         return NotComputable(f"all {n} {outcome} values are identical; nothing to explain", context)
     const = [p for p in predictors if np.ptp(X[p].to_numpy()) == 0]
     if const:
-        return NotComputable(f"predictor(s) {const} constant over the {n} patients "
-                             "(e.g. no lumbar-involved patient); coefficient not identifiable", context)
+        return NotComputable(
+            f"predictor(s) {const} constant over the {n} patients "
+            "(e.g. no lumbar-involved patient); coefficient not identifiable",
+            context,
+        )
     Xc = sm.add_constant(X, has_constant="add")
     if np.linalg.matrix_rank(Xc.to_numpy()) < k:
         return NotComputable("predictors are collinear (design matrix rank-deficient)", context)
     lev = np.diag(Xc.to_numpy() @ np.linalg.pinv(Xc.to_numpy().T @ Xc.to_numpy()) @ Xc.to_numpy().T)
     if np.any(lev > 1 - 1e-8):
-        return NotComputable("a patient has leverage 1 (an observation alone determines a coefficient); "
-                             "HC3 standard errors are undefined", context)
+        return NotComputable(
+            "a patient has leverage 1 (an observation alone determines a coefficient); "
+            "HC3 standard errors are undefined",
+            context,
+        )
     fit = sm.OLS(y, Xc).fit(cov_type="HC3", use_t=True)
     ci = fit.conf_int(alpha=1 - ci_level)
-    coefs = tuple(Coefficient("intercept" if t == "const" else t, float(fit.params[t]), float(fit.bse[t]),
-                              float(ci.loc[t, 0]), float(ci.loc[t, 1]), float(fit.pvalues[t]))
-                  for t in Xc.columns)
-    return OLSResult(formula, n, float(fit.df_resid), float(fit.rsquared), float(fit.rsquared_adj), "HC3",
-                     f"t({int(fit.df_resid)})", coefs)
+    coefs = tuple(
+        Coefficient(
+            "intercept" if t == "const" else t,
+            float(fit.params[t]),
+            float(fit.bse[t]),
+            float(ci.loc[t, 0]),
+            float(ci.loc[t, 1]),
+            float(fit.pvalues[t]),
+        )
+        for t in Xc.columns
+    )
+    return OLSResult(
+        formula,
+        n,
+        float(fit.df_resid),
+        float(fit.rsquared),
+        float(fit.rsquared_adj),
+        "HC3",
+        f"t({int(fit.df_resid)})",
+        coefs,
+    )
 
 
-def pain_category(vas: Iterable[float], *, mild_max: float = StatsParams.mild_max,
-                  severe_vas: float = StatsParams.severe_vas) -> pd.Categorical:
+def pain_category(
+    vas: Iterable[float],
+    *,
+    mild_max: float = StatsParams.mild_max,
+    severe_vas: float = StatsParams.severe_vas,
+) -> pd.Categorical:
     """Ordered pain category: mild (VAS <= mild_max), severe (VAS >= severe_vas), moderate between."""
     v = np.asarray(list(vas), dtype=float)
     labels = np.where(v <= mild_max, "mild", np.where(v >= severe_vas, "severe", "moderate")).astype(object)
@@ -567,8 +668,9 @@ def pain_category(vas: Iterable[float], *, mild_max: float = StatsParams.mild_ma
     return pd.Categorical(labels, categories=list(PAIN_CATEGORIES), ordered=True)
 
 
-def ordinal_logit(df: pd.DataFrame, predictors: Sequence[str], *, params: StatsParams | None = None
-                  ) -> OrdinalResult | NotComputable:
+def ordinal_logit(
+    df: pd.DataFrame, predictors: Sequence[str], *, params: StatsParams | None = None
+) -> OrdinalResult | NotComputable:
     """Proportional-odds logistic model of the pain category on ``predictors`` (BFGS fit)."""
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
@@ -591,12 +693,19 @@ def ordinal_logit(df: pd.DataFrame, predictors: Sequence[str], *, params: StatsP
     if n < max(params.min_patients, n_par + 2):
         return NotComputable(f"only {n} complete patients for {n_par} parameters", context)
     if len(present) < 2:
-        return NotComputable(f"all patients are in one pain category ({', '.join(present)}); "
-                             "an ordinal model needs at least two", context)
+        return NotComputable(
+            f"all patients are in one pain category ({', '.join(present)}); "
+            "an ordinal model needs at least two",
+            context,
+        )
     const = [p for p in predictors if np.ptp(X[p].to_numpy()) == 0]
     if const:
-        return NotComputable(f"predictor(s) {const} constant over the {n} patients; not identifiable", context)
-    y = pd.Series(pd.Categorical(np.asarray(cat, dtype=object), categories=present, ordered=True), index=X.index)
+        return NotComputable(
+            f"predictor(s) {const} constant over the {n} patients; not identifiable", context
+        )
+    y = pd.Series(
+        pd.Categorical(np.asarray(cat, dtype=object), categories=present, ordered=True), index=X.index
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = OrderedModel(y, X, distr="logit")
@@ -606,20 +715,41 @@ def ordinal_logit(df: pd.DataFrame, predictors: Sequence[str], *, params: StatsP
             return NotComputable(f"the ordinal model could not be fitted ({exc})", context)
     bse = np.asarray(fit.bse, dtype=float)
     if not np.all(np.isfinite(bse[: len(predictors)])):
-        return NotComputable("standard errors are not finite (perfect separation of the categories?)", context)
+        return NotComputable(
+            "standard errors are not finite (perfect separation of the categories?)", context
+        )
     ci = fit.conf_int(alpha=1 - params.ci_level)
     coefs = []
     for t in predictors:
         b, lo, hi = float(fit.params[t]), float(ci.loc[t, 0]), float(ci.loc[t, 1])
-        coefs.append(Coefficient(t, b, float(fit.bse[t]), lo, hi, float(fit.pvalues[t]),
-                                 _safe_exp(b), _safe_exp(lo), _safe_exp(hi)))
+        coefs.append(
+            Coefficient(
+                t,
+                b,
+                float(fit.bse[t]),
+                lo,
+                hi,
+                float(fit.pvalues[t]),
+                _safe_exp(b),
+                _safe_exp(lo),
+                _safe_exp(hi),
+            )
+        )
     cuts = model.transform_threshold_params(fit.params)[1:-1]
     thresholds = {f"{present[i]}|{present[i + 1]}": float(c) for i, c in enumerate(cuts)}
     llnull = _ordinal_null_loglik(np.asarray([counts[c] for c in present], dtype=float))
     pseudo = 1.0 - float(fit.llf) / llnull if llnull < 0 else None
-    return OrdinalResult(formula, n, tuple(present), dict(counts), tuple(coefs),
-                         dict(thresholds), float(fit.llf), pseudo,
-                         bool(fit.mle_retvals.get("converged", False)))
+    return OrdinalResult(
+        formula,
+        n,
+        tuple(present),
+        dict(counts),
+        tuple(coefs),
+        dict(thresholds),
+        float(fit.llf),
+        pseudo,
+        bool(fit.mle_retvals.get("converged", False)),
+    )
 
 
 def _safe_exp(x: float) -> float | None:
@@ -647,15 +777,16 @@ def delong_auc(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, 
     all_rank = sps.rankdata(np.r_[pos, neg])
     pos_rank_within = sps.rankdata(pos)
     neg_rank_within = sps.rankdata(neg)
-    v10 = (all_rank[:m] - pos_rank_within) / n          # P(neg < pos_i) + 0.5 P(tie)
-    v01 = 1.0 - (all_rank[m:] - neg_rank_within) / m    # P(pos > neg_j) + 0.5 P(tie)
+    v10 = (all_rank[:m] - pos_rank_within) / n  # P(neg < pos_i) + 0.5 P(tie)
+    v01 = 1.0 - (all_rank[m:] - neg_rank_within) / m  # P(pos > neg_j) + 0.5 P(tie)
     auc = float(v10.mean())
     var = (np.var(v10, ddof=1) / m if m > 1 else 0.0) + (np.var(v01, ddof=1) / n if n > 1 else 0.0)
     return auc, float(var)
 
 
-def cv_auc(df: pd.DataFrame, features: Sequence[str], *, params: StatsParams | None = None
-           ) -> PredictionResult | NotComputable:
+def cv_auc(
+    df: pd.DataFrame, features: Sequence[str], *, params: StatsParams | None = None
+) -> PredictionResult | NotComputable:
     """Stratified k-fold cross-validated AUC of a logistic model of severe pain (VAS >= severe_vas).
 
     Features are standardised within each training fold (scikit-learn Pipeline), the
@@ -686,8 +817,10 @@ def cv_auc(df: pd.DataFrame, features: Sequence[str], *, params: StatsParams | N
         return NotComputable(f"only {n} complete patients (need >= {params.min_patients})", context)
     smaller = min(n_pos, n - n_pos)
     if smaller < 2:
-        return NotComputable(f"{n_pos} severe and {n - n_pos} non-severe patients; cross-validation needs at "
-                             "least 2 of each", context)
+        return NotComputable(
+            f"{n_pos} severe and {n - n_pos} non-severe patients; cross-validation needs at least 2 of each",
+            context,
+        )
     k = min(params.cv_folds, smaller)
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=params.seed)
     oof = np.empty(n)
@@ -702,9 +835,20 @@ def cv_auc(df: pd.DataFrame, features: Sequence[str], *, params: StatsParams | N
     auc, var = delong_auc(oof, y)
     zc = sps.norm.ppf(0.5 + params.ci_level / 2)
     se = math.sqrt(max(var, 0.0))
-    return PredictionResult(target, tuple(feats), f"logistic regression (L2, C={params.logistic_c:g}, "
-                            "standardised features)", n, n_pos, k, params.seed, auc, max(0.0, auc - zc * se),
-                            min(1.0, auc + zc * se), "DeLong, pooled out-of-fold predictions", tuple(fold_aucs))
+    return PredictionResult(
+        target,
+        tuple(feats),
+        f"logistic regression (L2, C={params.logistic_c:g}, standardised features)",
+        n,
+        n_pos,
+        k,
+        params.seed,
+        auc,
+        max(0.0, auc - zc * se),
+        min(1.0, auc + zc * se),
+        "DeLong, pooled out-of-fold predictions",
+        tuple(fold_aucs),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -754,7 +898,9 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
     df = linked.copy().reset_index(drop=True)
     notes: list[str] = []
     if "vas" not in df.columns:
-        notes.append("the linked table has no 'vas' column: no VAS analysis is possible (run spinemri link first)")
+        notes.append(
+            "the linked table has no 'vas' column: no VAS analysis is possible (run spinemri link first)"
+        )
         df["vas"] = np.nan
     vas_all = pd.to_numeric(df["vas"], errors="coerce").astype(float)
     bad = int((df["vas"].notna() & vas_all.isna()).sum())
@@ -768,15 +914,19 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
         if col in df.columns:
             df[col] = pd.Series([_as_bool(v) for v in df[col]], dtype=object)
     if "dominant_region" in df.columns:
-        df["dominant_region"] = df["dominant_region"].astype(object).where(df["dominant_region"].notna(), None)
+        df["dominant_region"] = (
+            df["dominant_region"].astype(object).where(df["dominant_region"].notna(), None)
+        )
     df["pain_category"] = pain_category(df["vas"], mild_max=params.mild_max, severe_vas=params.severe_vas)
 
     n_patients = len(df)
     has_vas = np.isfinite(df["vas"].to_numpy())
     n_vas = int(has_vas.sum())
     if n_vas < n_patients:
-        notes.append(f"{n_patients - n_vas} of {n_patients} patients have no valid VAS and are left out of the "
-                     "VAS analyses")
+        notes.append(
+            f"{n_patients - n_vas} of {n_patients} patients have no valid VAS and are left out of the "
+            "VAS analyses"
+        )
     dv = df[has_vas]
     few = n_vas < params.min_patients
     few_reason = f"only {n_vas} patients with a valid VAS (need >= {params.min_patients})"
@@ -785,13 +935,17 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
     desc: dict[str, Any] = {"vas": {"overall": describe(dv["vas"])}}
     if "dominant_region" in dv.columns:
         regions = _order_groups({str(g) for g in dv["dominant_region"].dropna()})
-        desc["vas"]["by_dominant_region"] = {g: describe(dv.loc[dv["dominant_region"] == g, "vas"]) for g in regions}
+        desc["vas"]["by_dominant_region"] = {
+            g: describe(dv.loc[dv["dominant_region"] == g, "vas"]) for g in regions
+        }
     if "lumbar_involved" in dv.columns:
         desc["vas"]["by_lumbar_involved"] = {
             "lumbar": describe(dv.loc[dv["lumbar_involved"] == True, "vas"]),  # noqa: E712
             "non_lumbar": describe(dv.loc[dv["lumbar_involved"] == False, "vas"]),  # noqa: E712
         }
-    desc["vas"]["by_pain_category"] = {c: describe(dv.loc[dv["pain_category"] == c, "vas"]) for c in PAIN_CATEGORIES}
+    desc["vas"]["by_pain_category"] = {
+        c: describe(dv.loc[dv["pain_category"] == c, "vas"]) for c in PAIN_CATEGORIES
+    }
 
     def need(col: str, name: str) -> NotComputable | None:
         if col not in df.columns:
@@ -800,12 +954,17 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
 
     # region comparison
     kr = need("dominant_region", "kruskal") or (
-        NotComputable(few_reason, {"test": "kruskal"}) if few else
-        kruskal_by_group(dv["vas"], dv["dominant_region"], exclude=params.exclude_regions,
-                         min_n=params.min_patients))
+        NotComputable(few_reason, {"test": "kruskal"})
+        if few
+        else kruskal_by_group(
+            dv["vas"], dv["dominant_region"], exclude=params.exclude_regions, min_n=params.min_patients
+        )
+    )
     mw = need("lumbar_involved", "mannwhitneyu") or (
-        NotComputable(few_reason, {"test": "mannwhitneyu"}) if few else
-        compare_two_groups(dv["vas"], dv["lumbar_involved"], min_n=params.min_patients))
+        NotComputable(few_reason, {"test": "mannwhitneyu"})
+        if few
+        else compare_two_groups(dv["vas"], dv["lumbar_involved"], min_n=params.min_patients)
+    )
 
     # correlations
     spear = []
@@ -815,43 +974,89 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
             spear.append(NotComputable(f"column(s) {miss} not in the linked table", {"x": x, "y": y}))
             continue
         src = dv if "vas" in (x, y) else df
-        spear.append(spearman_with_ci(src[x], src[y], x_name=x, y_name=y, ci_level=params.ci_level,
-                                      min_n=params.min_patients))
+        spear.append(
+            spearman_with_ci(
+                src[x], src[y], x_name=x, y_name=y, ci_level=params.ci_level, min_n=params.min_patients
+            )
+        )
 
     # models
     preds = list(params.ols_predictors)
-    ols = NotComputable(few_reason, {"formula": "vas ~ " + " + ".join(preds)}) if few else \
-        ols_hc3(dv, preds, ci_level=params.ci_level, min_n=params.min_patients)
-    ordl = NotComputable(few_reason, {"formula": "pain_category ~ " + " + ".join(preds)}) if few else \
-        ordinal_logit(dv, preds, params=params)
-    pred = NotComputable(few_reason, {"target": f"vas >= {params.severe_vas:g}"}) if few else \
-        cv_auc(dv, params.prediction_features, params=params)
+    ols = (
+        NotComputable(few_reason, {"formula": "vas ~ " + " + ".join(preds)})
+        if few
+        else ols_hc3(dv, preds, ci_level=params.ci_level, min_n=params.min_patients)
+    )
+    ordl = (
+        NotComputable(few_reason, {"formula": "pain_category ~ " + " + ".join(preds)})
+        if few
+        else ordinal_logit(dv, preds, params=params)
+    )
+    pred = (
+        NotComputable(few_reason, {"target": f"vas >= {params.severe_vas:g}"})
+        if few
+        else cv_auc(dv, params.prediction_features, params=params)
+    )
 
     # warnings
     if isinstance(kr, KruskalResult):
         for g, s in kr.groups.items():
             if s.n < params.small_group_n:
-                notes.append(f"dominant region '{g}' has only {s.n} patient(s) (< {params.small_group_n}): "
-                             "its comparisons have little power")
+                notes.append(
+                    f"dominant region '{g}' has only {s.n} patient(s) (< {params.small_group_n}): "
+                    "its comparisons have little power"
+                )
     if isinstance(mw, MannWhitneyResult):
         for name, k in (("lumbar", mw.n_lumbar), ("non-lumbar", mw.n_other)):
             if k < params.small_group_n:
                 notes.append(f"the {name} group has only {k} patient(s) (< {params.small_group_n})")
     if isinstance(ordl, OrdinalResult) and not ordl.converged:
-        notes.append("the ordinal model's optimiser did not report convergence; treat its estimates with care")
-    named = [("vas_by_dominant_region", kr), ("lumbar_vs_non_lumbar", mw), ("regression.ols", ols),
-             ("regression.ordinal", ordl), ("prediction", pred)]
+        notes.append(
+            "the ordinal model's optimiser did not report convergence; treat its estimates with care"
+        )
+    named = [
+        ("vas_by_dominant_region", kr),
+        ("lumbar_vs_non_lumbar", mw),
+        ("regression.ols", ols),
+        ("regression.ordinal", ordl),
+        ("prediction", pred),
+    ]
     named += [(f"spearman {s.to_dict()['x']} vs {s.to_dict()['y']}", s) for s in spear]
     for name, res in named:
         if not res.computable:
             notes.append(f"{name}: not computable: {res.reason}")
 
-    keep = [c for c in ("patient_id", "vas", "pain_category", "dominant_region", "lumbar_involved", "n_involved",
-                        "hi_area_ratio", "hi_volume_ratio", "hi_area_ratio_max") if c in df.columns]
+    keep = [
+        c
+        for c in (
+            "patient_id",
+            "vas",
+            "pain_category",
+            "dominant_region",
+            "lumbar_involved",
+            "n_involved",
+            "hi_area_ratio",
+            "hi_volume_ratio",
+            "hi_area_ratio_max",
+        )
+        if c in df.columns
+    ]
     for w in notes:
         logger.info("analyze: %s", w)
-    return Analysis(n_patients, n_vas, dict(desc), kr, mw, tuple(spear), ols, ordl, pred,
-                    tuple(notes), params, df[keep].copy())
+    return Analysis(
+        n_patients,
+        n_vas,
+        dict(desc),
+        kr,
+        mw,
+        tuple(spear),
+        ols,
+        ordl,
+        pred,
+        tuple(notes),
+        params,
+        df[keep].copy(),
+    )
 
 
 def _tables(a: Analysis) -> dict[str, pd.DataFrame]:
@@ -866,27 +1071,67 @@ def _tables(a: Analysis) -> dict[str, pd.DataFrame]:
             rows.append({"grouping": grouping, "group": g, **d})
     out = {"descriptives": pd.DataFrame(rows)}
     tests = []
-    for name, res in (("vas_by_dominant_region", a.vas_by_dominant_region),
-                      ("lumbar_vs_non_lumbar", a.lumbar_vs_non_lumbar)):
+    for name, res in (
+        ("vas_by_dominant_region", a.vas_by_dominant_region),
+        ("lumbar_vs_non_lumbar", a.lumbar_vs_non_lumbar),
+    ):
         d = res.to_dict()
-        tests.append({"analysis": name, "test": d.get("test"), "computable": d["computable"],
-                      "statistic": d.get("statistic"), "p_value": d.get("p_value"),
-                      "effect_size": d.get("effect_size"), "reason": d.get("reason")})
+        tests.append(
+            {
+                "analysis": name,
+                "test": d.get("test"),
+                "computable": d["computable"],
+                "statistic": d.get("statistic"),
+                "p_value": d.get("p_value"),
+                "effect_size": d.get("effect_size"),
+                "reason": d.get("reason"),
+            }
+        )
     out["tests"] = pd.DataFrame(tests)
     post = a.vas_by_dominant_region.posthoc if isinstance(a.vas_by_dominant_region, KruskalResult) else ()
-    out["posthoc"] = pd.DataFrame([{k: v for k, v in p.to_dict().items() if k != "computable"} for p in post],
-                                  columns=["a", "b", "n_a", "n_b", "statistic", "p_value", "p_holm"])
-    out["spearman"] = pd.DataFrame([s.to_dict() for s in a.spearman],
-                                   columns=["x", "y", "computable", "rho", "p_value", "ci_low", "ci_high", "n",
-                                            "ci_method", "ci_reason", "reason"])
+    out["posthoc"] = pd.DataFrame(
+        [{k: v for k, v in p.to_dict().items() if k != "computable"} for p in post],
+        columns=["a", "b", "n_a", "n_b", "statistic", "p_value", "p_holm"],
+    )
+    out["spearman"] = pd.DataFrame(
+        [s.to_dict() for s in a.spearman],
+        columns=[
+            "x",
+            "y",
+            "computable",
+            "rho",
+            "p_value",
+            "ci_low",
+            "ci_high",
+            "n",
+            "ci_method",
+            "ci_reason",
+            "reason",
+        ],
+    )
     coef_rows = []
     for model, res in (("ols", a.ols), ("ordinal", a.ordinal)):
         if res.computable:
             for c in res.coefficients:
-                coef_rows.append({"model": model, **{k: v for k, v in c.to_dict().items() if k != "computable"}})
+                coef_rows.append(
+                    {"model": model, **{k: v for k, v in c.to_dict().items() if k != "computable"}}
+                )
             if model == "ordinal":
                 for t, v in res.thresholds.items():
                     coef_rows.append({"model": model, "term": f"threshold {t}", "estimate": v})
-    out["coefficients"] = pd.DataFrame(coef_rows, columns=["model", "term", "estimate", "se", "ci_low", "ci_high",
-                                                           "p_value", "odds_ratio", "or_ci_low", "or_ci_high"])
+    out["coefficients"] = pd.DataFrame(
+        coef_rows,
+        columns=[
+            "model",
+            "term",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "odds_ratio",
+            "or_ci_low",
+            "or_ci_high",
+        ],
+    )
     return out

@@ -15,15 +15,24 @@ def write_inputs(tmp_path, n=30, seed=2, sep=",", encoding="utf-8"):
     rng = np.random.default_rng(seed)
     region = rng.choice(["cervical", "thoracic", "lumbar"], size=n)
     n_inv = rng.integers(1, 8, n)
-    patients = pd.DataFrame({
-        "patient_id": [f"SMR-{i:03d}" for i in range(n)],
-        "n_vertebrae": 17, "n_involved": n_inv, "involved_levels": "T12;L2",
-        "cervical_involved": region == "cervical", "thoracic_involved": region == "thoracic",
-        "lumbar_involved": region == "lumbar", "sacral_involved": False, "dominant_region": region,
-        "total_lesion_count": n_inv, "total_lesion_volume_mm3": 50.0 * n_inv,
-        "hi_volume_ratio": 0.02 * n_inv, "hi_area_ratio": np.clip(0.03 * n_inv + rng.normal(0, 0.02, n), 0, 1),
-        "hi_area_ratio_max": 0.1,
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": [f"SMR-{i:03d}" for i in range(n)],
+            "n_vertebrae": 17,
+            "n_involved": n_inv,
+            "involved_levels": "T12;L2",
+            "cervical_involved": region == "cervical",
+            "thoracic_involved": region == "thoracic",
+            "lumbar_involved": region == "lumbar",
+            "sacral_involved": False,
+            "dominant_region": region,
+            "total_lesion_count": n_inv,
+            "total_lesion_volume_mm3": 50.0 * n_inv,
+            "hi_volume_ratio": 0.02 * n_inv,
+            "hi_area_ratio": np.clip(0.03 * n_inv + rng.normal(0, 0.02, n), 0, 1),
+            "hi_area_ratio_max": 0.1,
+        }
+    )
     vas = np.clip(np.round(3 + 2.5 * (region == "lumbar") + rng.normal(0, 1, n)), 0, 10)
     ids = [f"smr_{i}" if i % 4 == 0 else f"SMR-{i:03d}" for i in range(n)]  # id-format noise
     clinical = pd.DataFrame({"Patient": ids, "VAS": vas, "sex": "F"})
@@ -80,7 +89,9 @@ def test_link_duplicates_with_date_column(tmp_path, capsys):
     pt["scan_date"] = "2024-05-10"
     pt.to_csv(p, index=False)
     c = tmp_path / "dated.tsv"
-    c.write_text("patient_id\tvas\tvisit\nSMR-000\t3\t2024-01-01\nSMR-000\t8\t2024-05-12\nSMR-001\t5\t2024-05-01\n")
+    c.write_text(
+        "patient_id\tvas\tvisit\nSMR-000\t3\t2024-01-01\nSMR-000\t8\t2024-05-12\nSMR-001\t5\t2024-05-01\n"
+    )
     out = tmp_path / "linked.csv"
     rc = main(["link", str(p), str(c), "--out", str(out), "--date-column", "visit"])
     assert rc == 0
@@ -89,10 +100,13 @@ def test_link_duplicates_with_date_column(tmp_path, capsys):
     assert "outside_window: 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--id-column", "nope"], "--id-column"),
-    (["--id-column", "Patient", "--vas-column", "pain"], "--vas-column"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--id-column", "nope"], "--id-column"),
+        (["--id-column", "Patient", "--vas-column", "pain"], "--vas-column"),
+    ],
+)
 def test_link_missing_column_exit_2(tmp_path, capsys, args, needle):
     p, c = write_inputs(tmp_path)
     rc = main(["link", str(p), str(c), "--out", str(tmp_path / "l.csv"), *args])
@@ -111,8 +125,19 @@ def test_link_nothing_linked_exit_2(tmp_path, capsys):
     p, _ = write_inputs(tmp_path)
     c = tmp_path / "other.csv"
     c.write_text("Patient,VAS\nX1,3\nX2,4\n")
-    rc = main(["link", str(p), str(c), "--out", str(tmp_path / "l.csv"), "--id-column", "Patient",
-               "--vas-column", "VAS"])
+    rc = main(
+        [
+            "link",
+            str(p),
+            str(c),
+            "--out",
+            str(tmp_path / "l.csv"),
+            "--id-column",
+            "Patient",
+            "--vas-column",
+            "VAS",
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "no patient" in err and (tmp_path / "link_report.csv").exists()
@@ -120,8 +145,10 @@ def test_link_nothing_linked_exit_2(tmp_path, capsys):
 
 def test_analyze_degenerate_table_exit_0(tmp_path):
     f = tmp_path / "linked.csv"
-    f.write_text("patient_id,vas,n_involved,lumbar_involved,dominant_region,hi_area_ratio,hi_volume_ratio\n"
-                 "A,5,1,True,lumbar,0.1,0.1\nB,5,2,False,thoracic,0.2,0.1\n")
+    f.write_text(
+        "patient_id,vas,n_involved,lumbar_involved,dominant_region,hi_area_ratio,hi_volume_ratio\n"
+        "A,5,1,True,lumbar,0.1,0.1\nB,5,2,False,thoracic,0.2,0.1\n"
+    )
     assert main(["analyze", str(f), "--out", str(tmp_path / "a")]) == 0
     s = json.loads((tmp_path / "a" / "summary.json").read_text(), parse_constant=lambda c: 1 / 0)
     assert s["vas_by_dominant_region"]["computable"] is False

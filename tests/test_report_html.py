@@ -23,15 +23,17 @@ def cohort(n=40, seed=1):
     region = rng.choice(["cervical", "thoracic", "lumbar", "sacral"], size=n, p=[0.2, 0.4, 0.3, 0.1])
     n_inv = rng.integers(1, 9, n)
     lumbar = region == "lumbar"
-    return pd.DataFrame({
-        "patient_id": [f"S{i}" for i in range(n)],
-        "n_involved": n_inv,
-        "lumbar_involved": lumbar,
-        "dominant_region": region,
-        "hi_area_ratio": np.clip(0.03 * n_inv + rng.normal(0, 0.04, n), 0, 1),
-        "hi_volume_ratio": np.clip(0.02 * n_inv + rng.normal(0, 0.03, n), 0, 1),
-        "vas": np.clip(np.round(3 + 2 * lumbar + 0.3 * n_inv + rng.normal(0, 1, n)), 0, 10),
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": [f"S{i}" for i in range(n)],
+            "n_involved": n_inv,
+            "lumbar_involved": lumbar,
+            "dominant_region": region,
+            "hi_area_ratio": np.clip(0.03 * n_inv + rng.normal(0, 0.04, n), 0, 1),
+            "hi_volume_ratio": np.clip(0.02 * n_inv + rng.normal(0, 0.03, n), 0, 1),
+            "vas": np.clip(np.round(3 + 2 * lumbar + 0.3 * n_inv + rng.normal(0, 1, n)), 0, 10),
+        }
+    )
 
 
 class _Resources(HTMLParser):
@@ -79,8 +81,20 @@ def test_figures_are_embedded_valid_pngs(page, analysis):
 
 
 def test_methods_name_tests_parameters_and_versions(page):
-    for needle in ("Kruskal-Wallis", "Mann-Whitney", "Holm", "rank-biserial", "Spearman", "Bonett-Wright",
-                   "HC3", "OrderedModel", "DeLong", "stratified 5-fold", "seed 0", "95%"):
+    for needle in (
+        "Kruskal-Wallis",
+        "Mann-Whitney",
+        "Holm",
+        "rank-biserial",
+        "Spearman",
+        "Bonett-Wright",
+        "HC3",
+        "OrderedModel",
+        "DeLong",
+        "stratified 5-fold",
+        "seed 0",
+        "95%",
+    ):
         assert needle in page, needle
     versions = package_versions()
     for dist in ("scipy", "statsmodels", "scikit-learn", "numpy"):
@@ -118,8 +132,9 @@ def test_html_escapes_region_names():
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
 
 
-@pytest.mark.parametrize("p, text", [(0.5, "0.5"), (0.01234, "0.0123"), (0.0004, "< 0.001"), (None, "—"),
-                                     (float("nan"), "—")])
+@pytest.mark.parametrize(
+    "p, text", [(0.5, "0.5"), (0.01234, "0.0123"), (0.0004, "< 0.001"), (None, "—"), (float("nan"), "—")]
+)
 def test_format_p(p, text):
     assert format_p(p) == text
 

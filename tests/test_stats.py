@@ -41,23 +41,25 @@ def make_cohort(n: int, seed: int, effect: bool = True, lumbar_shift: float = 2.
     hi_vol = np.clip(0.8 * hi_area + rng.normal(0, 0.02, n), 0, 1)
     signal = (lumbar_shift * lumbar + per_site * n_inv) if effect else 0.0
     vas = np.clip(np.round(3 + signal + rng.normal(0, 1.2, n)), 0, 10)
-    return pd.DataFrame({
-        "patient_id": [f"P{i:03d}" for i in range(n)],
-        "n_vertebrae": 17,
-        "n_involved": n_inv,
-        "involved_levels": "L1",
-        "cervical_involved": region == "cervical",
-        "thoracic_involved": region == "thoracic",
-        "lumbar_involved": lumbar,
-        "sacral_involved": region == "sacral",
-        "dominant_region": region,
-        "total_lesion_count": n_inv,
-        "total_lesion_volume_mm3": 100.0 * n_inv,
-        "hi_volume_ratio": hi_vol,
-        "hi_area_ratio": hi_area,
-        "hi_area_ratio_max": np.clip(hi_area * 2, 0, 1),
-        "vas": vas,
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(n)],
+            "n_vertebrae": 17,
+            "n_involved": n_inv,
+            "involved_levels": "L1",
+            "cervical_involved": region == "cervical",
+            "thoracic_involved": region == "thoracic",
+            "lumbar_involved": lumbar,
+            "sacral_involved": region == "sacral",
+            "dominant_region": region,
+            "total_lesion_count": n_inv,
+            "total_lesion_volume_mm3": 100.0 * n_inv,
+            "hi_volume_ratio": hi_vol,
+            "hi_area_ratio": hi_area,
+            "hi_area_ratio_max": np.clip(hi_area * 2, 0, 1),
+            "vas": vas,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +153,7 @@ def test_spearman_and_bonett_wright_ci(cohort, analysis):
         assert s["rho"] == pytest.approx(np.corrcoef(sps.rankdata(x), sps.rankdata(y))[0, 1])
         assert s["p_value"] == pytest.approx(ref.pvalue)
         n = len(x)
-        se = math.sqrt((1 + ref.statistic ** 2 / 2) / (n - 3))
+        se = math.sqrt((1 + ref.statistic**2 / 2) / (n - 3))
         z = 0.5 * math.log((1 + ref.statistic) / (1 - ref.statistic))
         assert s["ci_low"] == pytest.approx(math.tanh(z - 1.959963984540054 * se))
         assert s["ci_high"] == pytest.approx(math.tanh(z + 1.959963984540054 * se))
@@ -168,8 +170,12 @@ def test_ols_matches_statsmodels_formula_and_hand_hc3(cohort, analysis):
     res = analysis.to_dict()["regression"]["ols"]
     df = cohort.assign(lumbar=cohort["lumbar_involved"].astype(float))
     ref = smf.ols("vas ~ lumbar + n_involved + hi_area_ratio", df).fit(cov_type="HC3", use_t=True)
-    names = {"intercept": "Intercept", "lumbar_involved": "lumbar", "n_involved": "n_involved",
-             "hi_area_ratio": "hi_area_ratio"}
+    names = {
+        "intercept": "Intercept",
+        "lumbar_involved": "lumbar",
+        "n_involved": "n_involved",
+        "hi_area_ratio": "hi_area_ratio",
+    }
     coefs = {c["term"]: c for c in res["coefficients"]}
     ci = ref.conf_int()
     for ours, theirs in names.items():
@@ -185,7 +191,7 @@ def test_ols_matches_statsmodels_formula_and_hand_hc3(cohort, analysis):
     beta = xtx_inv @ X.T @ y
     e = y - X @ beta
     h = np.einsum("ij,jk,ik->i", X, xtx_inv, X)
-    cov = xtx_inv @ (X.T * (e ** 2 / (1 - h) ** 2)) @ X @ xtx_inv
+    cov = xtx_inv @ (X.T * (e**2 / (1 - h) ** 2)) @ X @ xtx_inv
     assert [coefs[t]["se"] for t in names] == pytest.approx(np.sqrt(np.diag(cov)))
     assert res["cov_type"] == "HC3" and res["n"] == len(df)
 
@@ -195,22 +201,31 @@ def test_ordinal_model_matches_statsmodels_formula(cohort, analysis):
 
     res = analysis.to_dict()["regression"]["ordinal"]
     v = cohort["vas"].to_numpy(float)
-    cat = pd.Categorical(np.select([v <= 3, v >= 7], ["mild", "severe"], "moderate"),
-                         categories=["mild", "moderate", "severe"], ordered=True)
+    cat = pd.Categorical(
+        np.select([v <= 3, v >= 7], ["mild", "severe"], "moderate"),
+        categories=["mild", "moderate", "severe"],
+        ordered=True,
+    )
     df = cohort.assign(cat=cat, lumbar=cohort["lumbar_involved"].astype(float))
     model = OrderedModel.from_formula("cat ~ lumbar + n_involved + hi_area_ratio", df, distr="logit")
     ref = model.fit(method="bfgs", disp=False, maxiter=5000, gtol=1e-8)
     coefs = {c["term"]: c for c in res["coefficients"]}
-    for ours, theirs in (("lumbar_involved", "lumbar"), ("n_involved", "n_involved"),
-                         ("hi_area_ratio", "hi_area_ratio")):
+    for ours, theirs in (
+        ("lumbar_involved", "lumbar"),
+        ("n_involved", "n_involved"),
+        ("hi_area_ratio", "hi_area_ratio"),
+    ):
         assert coefs[ours]["estimate"] == pytest.approx(ref.params[theirs], rel=1e-3, abs=1e-3)
         assert coefs[ours]["odds_ratio"] == pytest.approx(math.exp(coefs[ours]["estimate"]))
     cuts = model.transform_threshold_params(ref.params)
     assert res["thresholds"]["mild|moderate"] == pytest.approx(cuts[1], rel=1e-3, abs=1e-3)
     assert res["thresholds"]["moderate|severe"] == pytest.approx(cuts[2], rel=1e-3, abs=1e-3)
     assert res["log_likelihood"] == pytest.approx(ref.llf, rel=1e-5)
-    assert res["category_counts"] == {"mild": int((v <= 3).sum()), "moderate": int(((v > 3) & (v < 7)).sum()),
-                                      "severe": int((v >= 7).sum())}
+    assert res["category_counts"] == {
+        "mild": int((v <= 3).sum()),
+        "moderate": int(((v > 3) & (v < 7)).sum()),
+        "severe": int((v >= 7).sum()),
+    }
 
 
 def test_delong_against_brute_force(rng):
@@ -275,8 +290,10 @@ def test_no_effect_cohort_is_not_significant_on_the_lumbar_contrast():
 
 
 @pytest.mark.slow
-def test_false_positive_rate_near_nominal():
+def test_false_positive_rate_near_nominal(request):
     """200 cohorts without any effect: each test rejects at alpha = 0.05 about 5% of the time."""
+    if "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("slow (about 30 s): run with pytest -m slow")
     n_sim, alpha = 200, 0.05
     hits = {"mw": 0, "kw": 0, "spearman": 0, "ols_lumbar": 0}
     for seed in range(n_sim):
@@ -299,8 +316,13 @@ def strict_json(d):
 
 
 def analyses_of(d):
-    out = {"vas_by_dominant_region": d["vas_by_dominant_region"], "lumbar_vs_non_lumbar": d["lumbar_vs_non_lumbar"],
-           "ols": d["regression"]["ols"], "ordinal": d["regression"]["ordinal"], "prediction": d["prediction"]}
+    out = {
+        "vas_by_dominant_region": d["vas_by_dominant_region"],
+        "lumbar_vs_non_lumbar": d["lumbar_vs_non_lumbar"],
+        "ols": d["regression"]["ols"],
+        "ordinal": d["regression"]["ordinal"],
+        "prediction": d["prediction"],
+    }
     for s in d["spearman"]:
         out[f"{s['x']}~{s['y']}"] = s
     return out
@@ -319,8 +341,15 @@ def test_identical_vas_for_everybody():
     df = make_cohort(30, seed=2).assign(vas=5.0)
     d = strict_json(analyze(df).to_dict())
     res = analyses_of(d)
-    for name in ("vas_by_dominant_region", "lumbar_vs_non_lumbar", "ols", "ordinal", "prediction",
-                 "vas~n_involved", "vas~hi_area_ratio"):
+    for name in (
+        "vas_by_dominant_region",
+        "lumbar_vs_non_lumbar",
+        "ols",
+        "ordinal",
+        "prediction",
+        "vas~n_involved",
+        "vas~hi_area_ratio",
+    ):
         assert res[name]["computable"] is False, name
         assert res[name]["reason"], name
     assert res["n_involved~hi_area_ratio"]["computable"] is True  # needs no VAS
@@ -381,13 +410,30 @@ def test_only_one_severe_patient_prediction_not_computable():
 
 def test_summary_keys_and_tables(analysis):
     d = strict_json(analysis.to_dict())
-    for key in ("n_patients", "descriptives", "vas_by_dominant_region", "lumbar_vs_non_lumbar", "spearman",
-                "regression", "prediction", "warnings", "parameters"):
+    for key in (
+        "n_patients",
+        "descriptives",
+        "vas_by_dominant_region",
+        "lumbar_vs_non_lumbar",
+        "spearman",
+        "regression",
+        "prediction",
+        "warnings",
+        "parameters",
+    ):
         assert key in d
     for key in ("test", "statistic", "p_value", "groups", "posthoc"):
         assert key in d["vas_by_dominant_region"]
-    for key in ("test", "statistic", "p_value", "effect_size", "n_lumbar", "n_other", "median_lumbar",
-                "median_other"):
+    for key in (
+        "test",
+        "statistic",
+        "p_value",
+        "effect_size",
+        "n_lumbar",
+        "n_other",
+        "median_lumbar",
+        "median_other",
+    ):
         assert key in d["lumbar_vs_non_lumbar"]
     for s in d["spearman"]:
         assert {"x", "y", "rho", "p_value", "ci_low", "ci_high", "n"} <= set(s)

@@ -20,16 +20,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "analyze",
         help="statistics of a linked table: summary.json, tables, figures, report.html",
-        description="Run the study's analyses (docs/statistics.md) on a linked table and write DIR/summary.json, "
+        description="Run the study's analyses (docs/statistics.md) on a linked table and write "
+        "DIR/summary.json, "
         "DIR/tables/*.csv, DIR/figures/*.png and DIR/report.html. Analyses the data cannot support are "
         "reported as not computable, with the reason.",
     )
     p.add_argument("linked", metavar="LINKED_CSV", help="linked table from spinemri link")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of the CV folds (default %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=_DEFAULTS.seed, help="seed of the CV folds (default %(default)s)"
+    )
     p.add_argument("--cv-folds", type=int, default=_DEFAULTS.cv_folds, help="CV folds (default %(default)s)")
-    p.add_argument("--ci-level", type=float, default=_DEFAULTS.ci_level,
-                   help="confidence level (default %(default)s)")
+    p.add_argument(
+        "--ci-level", type=float, default=_DEFAULTS.ci_level, help="confidence level (default %(default)s)"
+    )
     p.set_defaults(func=run)
     return p
 
@@ -42,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     analysis = analyze(linked, params=params)
     written = write_analysis(analysis, args.out)
     d = analysis.to_dict()
-    print(f"analysed {d['n_with_vas']} of {d['n_patients']} patients (with a valid VAS); "
-          f"{len(d['warnings'])} warning(s); wrote {written['summary']} and {written['report']}", file=sys.stderr)
+    print(
+        f"analysed {d['n_with_vas']} of {d['n_patients']} patients (with a valid VAS); "
+        f"{len(d['warnings'])} warning(s); wrote {written['summary']} and {written['report']}",
+        file=sys.stderr,
+    )
     for w in d["warnings"]:
         print(f"  warning: {w}", file=sys.stderr)
     return 0

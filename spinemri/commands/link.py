@@ -28,19 +28,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("patients", metavar="PATIENTS_CSV", help="patients.csv from spinemri measure/run")
     p.add_argument("clinical", metavar="CLINICAL_CSV", help="clinical table with patient ids and VAS")
     p.add_argument("--out", required=True, metavar="LINKED_CSV", help="linked table to write")
-    p.add_argument("--id-column", default=_DEFAULTS.id_column, help="clinical id column (default %(default)s)")
-    p.add_argument("--vas-column", default=_DEFAULTS.vas_column, help="clinical VAS column (default %(default)s)")
-    p.add_argument("--date-column", default=None,
-                   help="clinical date column: duplicates are resolved by the VAS nearest the scan date")
-    p.add_argument("--window-days", type=float, default=_DEFAULTS.window_days,
-                   help="largest VAS-to-scan distance in days when dates are known (default %(default)s)")
+    p.add_argument(
+        "--id-column", default=_DEFAULTS.id_column, help="clinical id column (default %(default)s)"
+    )
+    p.add_argument(
+        "--vas-column", default=_DEFAULTS.vas_column, help="clinical VAS column (default %(default)s)"
+    )
+    p.add_argument(
+        "--date-column",
+        default=None,
+        help="clinical date column: duplicates are resolved by the VAS nearest the scan date",
+    )
+    p.add_argument(
+        "--window-days",
+        type=float,
+        default=_DEFAULTS.window_days,
+        help="largest VAS-to-scan distance in days when dates are known (default %(default)s)",
+    )
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    params = LinkParams(id_column=args.id_column, vas_column=args.vas_column, date_column=args.date_column,
-                        window_days=args.window_days)
+    params = LinkParams(
+        id_column=args.id_column,
+        vas_column=args.vas_column,
+        date_column=args.date_column,
+        window_days=args.window_days,
+    )
     patients = read_table(args.patients, dtype_str_columns=("patient_id",))
     clinical = read_table(args.clinical, dtype_str_columns=(params.id_column,))
     try:
@@ -54,12 +69,13 @@ def run(args: argparse.Namespace) -> int:
     write_csv(linked, out)
     report_path = out.parent / "link_report.csv"
     write_csv(report.to_frame(), report_path)
-    print(report.summary, file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
     print(f"wrote {out} and {report_path}", file=sys.stderr)
     if report.n_linked == 0:
-        print(f"spinemri link: error: no patient of {args.patients} could be linked to a valid VAS in "
-              f"{args.clinical}; see {report_path}", file=sys.stderr)
+        print(
+            f"spinemri link: error: no patient of {args.patients} could be linked to a valid VAS in "
+            f"{args.clinical}; see {report_path}",
+            file=sys.stderr,
+        )
         return 2
     return 0
-
-

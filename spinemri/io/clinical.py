@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import InputError
 from .atomic import atomic_path
 
-__all__ = ["read_table", "decode_table_bytes", "sniff_separator", "write_csv"]
+__all__ = ["read_table", "read_clinical", "decode_table_bytes", "sniff_separator", "write_csv"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +104,14 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
         try:
             df = pd.read_excel(p, dtype=dtype)
         except ImportError as exc:
-            raise InputError(f"table {p} is an Excel file but openpyxl is not installed; "
-                             "pip install openpyxl, or save the sheet as CSV") from exc
+            raise InputError(
+                f"table {p} is an Excel file but openpyxl is not installed; "
+                "pip install openpyxl, or save the sheet as CSV"
+            ) from exc
         except Exception as exc:  # openpyxl raises many types for corrupt files
-            raise InputError(f"table {p} could not be read as an Excel workbook ({exc}); "
-                             "save it as CSV and retry") from exc
+            raise InputError(
+                f"table {p} could not be read as an Excel workbook ({exc}); save it as CSV and retry"
+            ) from exc
     else:
         raw = p.read_bytes()
         if not raw.strip():
@@ -121,13 +124,20 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
         try:
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise InputError(f"table {p} could not be parsed as a {sep!r}-separated table ({exc}); "
-                             "check that every row has the same number of fields") from exc
+            raise InputError(
+                f"table {p} could not be parsed as a {sep!r}-separated table ({exc}); "
+                "check that every row has the same number of fields"
+            ) from exc
     df.columns = [str(c).strip() for c in df.columns]
     if df.columns.duplicated().any():
         dup = sorted(set(df.columns[df.columns.duplicated()]))
         raise InputError(f"table {p} has duplicate column name(s) {dup}; rename them")
     return df
+
+
+def read_clinical(path: str | os.PathLike[str], id_column: str = "patient_id") -> pd.DataFrame:
+    """Read a clinical table (see :func:`read_table`) with ``id_column`` kept as text."""
+    return read_table(path, dtype_str_columns=(id_column,))
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

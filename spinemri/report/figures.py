@@ -34,8 +34,13 @@ FIGURE_TITLES = {
 }
 
 _REGION_ORDER = ("cervical", "thoracic", "lumbar", "sacral", "none")
-_COLOURS = {"cervical": "#4C72B0", "thoracic": "#55A868", "lumbar": "#C44E52", "sacral": "#8172B2",
-            "none": "#937860"}
+_COLOURS = {
+    "cervical": "#4C72B0",
+    "thoracic": "#55A868",
+    "lumbar": "#C44E52",
+    "sacral": "#8172B2",
+    "none": "#937860",
+}
 _SEED = 20250301  # jitter of strip plots (fixed: the same data give the same picture)
 
 
@@ -65,13 +70,27 @@ def vas_by_region_figure(data: pd.DataFrame) -> Figure:
     vas = vas[ok]
     names = [r for r in _REGION_ORDER if r in set(reg)] + sorted(set(reg) - set(_REGION_ORDER))
     samples = [vas[reg == r] for r in names]
-    ax.boxplot(samples, positions=range(len(names)), widths=0.55, showfliers=False,
-               medianprops={"color": "black", "linewidth": 1.6}, boxprops={"color": "#333"})
+    ax.boxplot(
+        samples,
+        positions=range(len(names)),
+        widths=0.55,
+        showfliers=False,
+        medianprops={"color": "black", "linewidth": 1.6},
+        boxprops={"color": "#333"},
+    )
     rng = np.random.default_rng(_SEED)
-    for i, (r, s) in enumerate(zip(names, samples)):
-        ax.scatter(i + rng.uniform(-0.16, 0.16, s.size), s + rng.uniform(-0.08, 0.08, s.size), s=22,
-                   alpha=0.75, color=_COLOURS.get(r, "#555"), edgecolors="white", linewidths=0.4, zorder=3)
-    ax.set_xticks(range(len(names)), [f"{r}\n(n={s.size})" for r, s in zip(names, samples)])
+    for i, (r, s) in enumerate(zip(names, samples, strict=True)):
+        ax.scatter(
+            i + rng.uniform(-0.16, 0.16, s.size),
+            s + rng.uniform(-0.08, 0.08, s.size),
+            s=22,
+            alpha=0.75,
+            color=_COLOURS.get(r, "#555"),
+            edgecolors="white",
+            linewidths=0.4,
+            zorder=3,
+        )
+    ax.set_xticks(range(len(names)), [f"{r}\n(n={s.size})" for r, s in zip(names, samples, strict=True)])
     ax.set_ylabel("VAS (0-10)")
     ax.set_ylim(-0.5, 10.5)
     ax.set_title("VAS by dominant region")
@@ -112,12 +131,13 @@ def involvement_vs_hi_area_figure(data: pd.DataFrame) -> Figure:
     return fig
 
 
-def vas_vs_metrics_figure(data: pd.DataFrame,
-                          metrics: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio")) -> Figure:
+def vas_vs_metrics_figure(
+    data: pd.DataFrame, metrics: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio")
+) -> Figure:
     """One panel per metric: VAS against the metric, with the OLS line."""
     fig = Figure(figsize=(11, 3.8), layout="constrained")
     axes = fig.subplots(1, len(metrics), sharey=True)
-    for ax, m in zip(np.atleast_1d(axes), metrics):
+    for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
         if m not in data or "vas" not in data:
             _empty(ax, f"no {m} column")
             continue

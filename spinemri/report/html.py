@@ -28,9 +28,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["render_report", "write_analysis", "summary_dict", "format_p"]
 
 _CSS = """
-body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d2733}
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;
+background:#f6f7f9;color:#1d2733}
 main{max-width:1080px;margin:0 auto;padding:24px 32px 48px;background:#fff;min-height:100vh}
-h1{font-size:1.6em;margin:0.2em 0 0.1em}h2{font-size:1.25em;border-bottom:2px solid #dde3ea;padding-bottom:4px;
+h1{font-size:1.6em;margin:0.2em 0 0.1em}
+h2{font-size:1.25em;border-bottom:2px solid #dde3ea;padding-bottom:4px;
 margin-top:1.8em}h3{font-size:1.05em;margin-bottom:0.3em}
 .sub{color:#5a6776;margin:0 0 1em}
 table{border-collapse:collapse;margin:0.5em 0 1em;font-size:0.9em}
@@ -84,8 +86,11 @@ def _num(x: Any, digits: int = 3) -> str:
     return _e(x)
 
 
-def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]],
-           pcols: Sequence[str] = ("p_value", "p_holm")) -> str:
+def _table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    pcols: Sequence[str] = ("p_value", "p_holm"),
+) -> str:
     head = "".join(f"<th>{_e(label)}</th>" for _, label in columns)
     body = []
     for r in rows:
@@ -106,15 +111,33 @@ def _figure(name: str, png: bytes | None) -> str:
         return ""
     b64 = base64.b64encode(png).decode("ascii")
     cap = FIGURE_TITLES.get(name, name)
-    return (f'<figure><img alt="{_e(cap)}" src="data:image/png;base64,{b64}">'
-            f"<figcaption>{_e(cap)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{_e(cap)}" src="data:image/png;base64,{b64}">'
+        f"<figcaption>{_e(cap)}</figcaption></figure>"
+    )
 
 
 _LUMBAR_LABELS = {"lumbar": "lumbar involved", "non_lumbar": "no lumbar involvement"}
-_GROUP_COLS = [("group", "group"), ("n", "n"), ("mean", "mean"), ("sd", "SD"), ("median", "median"),
-               ("q1", "Q1"), ("q3", "Q3"), ("iqr", "IQR"), ("min", "min"), ("max", "max")]
-_COEF_COLS = [("term", "term"), ("estimate", "estimate"), ("se", "SE"), ("ci_low", "CI low"),
-              ("ci_high", "CI high"), ("p_value", "p")]
+_GROUP_COLS = [
+    ("group", "group"),
+    ("n", "n"),
+    ("mean", "mean"),
+    ("sd", "SD"),
+    ("median", "median"),
+    ("q1", "Q1"),
+    ("q3", "Q3"),
+    ("iqr", "IQR"),
+    ("min", "min"),
+    ("max", "max"),
+]
+_COEF_COLS = [
+    ("term", "term"),
+    ("estimate", "estimate"),
+    ("se", "SE"),
+    ("ci_low", "CI low"),
+    ("ci_high", "CI high"),
+    ("p_value", "p"),
+]
 
 
 def _groups(groups: Mapping[str, Mapping[str, Any]]) -> str:
@@ -139,76 +162,118 @@ def _excluded(regions: Sequence[str]) -> str:
 def _methods(d: Mapping[str, Any], versions: Mapping[str, str]) -> str:
     p = d["parameters"]
     lvl = f"{100 * p['ci_level']:g}%"
-    ver = ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items()
-                    if k in ("python", "spinemri", "numpy", "scipy", "pandas", "statsmodels", "scikit-learn",
-                             "matplotlib"))
+    ver = ", ".join(
+        f"{_e(k)} {_e(v)}"
+        for k, v in versions.items()
+        if k
+        in ("python", "spinemri", "numpy", "scipy", "pandas", "statsmodels", "scikit-learn", "matplotlib")
+    )
     return f"""
 <div class="methods">
-<p>All tests are two-sided; confidence intervals are {lvl}. Patients without a valid VAS (0-10) are left out of
+<p>All tests are two-sided; confidence intervals are {lvl}. Patients without a valid VAS (0-10) are
+left out of
 every VAS analysis; the correlation of the imaging metrics with each other uses every patient.</p>
 <ul>
-<li><b>Descriptives</b>: mean, SD (n − 1 denominator), median and quartiles (linear interpolation) of VAS, overall
+<li><b>Descriptives</b>: mean, SD (n − 1 denominator), median and quartiles (linear interpolation)
+of VAS, overall
 and by group.</li>
 <li><b>VAS by dominant region</b>: Kruskal-Wallis H test (<code>scipy.stats.kruskal</code>, tie-corrected,
-χ² reference with k − 1 df); {_excluded(p['exclude_regions'])}. Post hoc:
-pairwise two-sided Mann-Whitney U tests (<code>scipy.stats.mannwhitneyu</code>, method 'auto': exact without ties
+χ² reference with k − 1 df); {_excluded(p["exclude_regions"])}. Post hoc:
+pairwise two-sided Mann-Whitney U tests (<code>scipy.stats.mannwhitneyu</code>, method 'auto':
+exact without ties
 when a group has ≤ 8 patients, otherwise normal approximation with tie and continuity corrections), p-values
 adjusted by Holm's step-down method.</li>
-<li><b>Lumbar vs non-lumbar</b>: two-sided Mann-Whitney U; U is that of the lumbar-involved group; effect size the
+<li><b>Lumbar vs non-lumbar</b>: two-sided Mann-Whitney U; U is that of the lumbar-involved group;
+effect size the
 rank-biserial correlation r = 2U/(n₁n₂) − 1 (positive: lumbar higher).</li>
-<li><b>Correlations</b>: Spearman's ρ (<code>scipy.stats.spearmanr</code>, p-value from the t approximation);
+<li><b>Correlations</b>: Spearman's ρ (<code>scipy.stats.spearmanr</code>, p-value from the t
+approximation);
 CI by Fisher's z transform with the Bonett-Wright standard error √((1 + ρ²/2)/(n − 3)).</li>
-<li><b>Linear model</b>: OLS of VAS on {', '.join(_e(x) for x in p['ols_predictors'])}
+<li><b>Linear model</b>: OLS of VAS on {", ".join(_e(x) for x in p["ols_predictors"])}
 (<code>statsmodels</code> OLS) with HC3 heteroscedasticity-consistent standard errors and t reference
 distribution (residual df); R² of the OLS fit.</li>
-<li><b>Ordinal model</b>: proportional-odds logistic regression (<code>statsmodels OrderedModel</code>, logit link,
-BFGS) of the pain category — mild VAS ≤ {p['mild_max']:g}, moderate, severe VAS ≥ {p['severe_vas']:g} — on the
+<li><b>Ordinal model</b>: proportional-odds logistic regression (<code>statsmodels
+OrderedModel</code>, logit link,
+BFGS) of the pain category — mild VAS ≤ {p["mild_max"]:g}, moderate, severe VAS ≥
+{p["severe_vas"]:g} — on the
 same predictors; odds ratios are per unit of each predictor (per whole ratio 0 → 1 for the ratios).</li>
-<li><b>Prediction</b>: logistic regression (<code>scikit-learn</code>, L2 penalty C = {p['logistic_c']:g},
-features standardised within each training fold) of severe pain (VAS ≥ {p['severe_vas']:g}) from
-{', '.join(_e(x) for x in p['prediction_features'])}; stratified {p['cv_folds']}-fold cross-validation
-(fewer folds when the smaller class is smaller), shuffled with seed {p['seed']}; AUC of the pooled out-of-fold
+<li><b>Prediction</b>: logistic regression (<code>scikit-learn</code>, L2 penalty C = {p["logistic_c"]:g},
+features standardised within each training fold) of severe pain (VAS ≥ {p["severe_vas"]:g}) from
+{", ".join(_e(x) for x in p["prediction_features"])}; stratified {p["cv_folds"]}-fold cross-validation
+(fewer folds when the smaller class is smaller), shuffled with seed {p["seed"]}; AUC of the pooled
+out-of-fold
 probabilities with DeLong's standard error (normal CI clipped to [0, 1]).</li>
-<li>Groups smaller than {p['small_group_n']} are flagged. Analyses that the data cannot support (too few patients,
+<li>Groups smaller than {p["small_group_n"]} are flagged. Analyses that the data cannot support
+(too few patients,
 a single group, constant VAS or predictor) are reported as not computable with the reason.</li>
 </ul>
 <p>Software: {ver}.</p>
 </div>"""
 
 
-def render_report(analysis: Analysis, figures_png: Mapping[str, bytes] | None = None,
-                  title: str = "spinemri — pain and spinal metastatic burden") -> str:
+def render_report(
+    analysis: Analysis,
+    figures_png: Mapping[str, bytes] | None = None,
+    title: str = "spinemri — pain and spinal metastatic burden",
+) -> str:
     """The report as one HTML string (figures base64-embedded; no external resources)."""
     if figures_png is None:
         figures_png = {k: figure_png(f) for k, f in analysis_figures(analysis).items()}
     d = summary_dict(analysis)
-    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
-           f"<style>{_CSS}</style></head><body><main>",
-           f"<h1>{_e(title)}</h1><p class='sub'>spinemri {_e(d['software'].get('spinemri', ''))} · "
-           "VAS against the pattern and burden of vertebral involvement</p>"]
-    out.append("<div class='kpi'>"
-               f"<div>patients<b>{d['n_patients']}</b></div>"
-               f"<div>with a valid VAS<b>{d['n_with_vas']}</b></div>"
-               f"<div>median VAS<b>{_num(d['descriptives']['vas']['overall']['median'])}</b></div></div>")
+    out = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+        f"<style>{_CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1><p class='sub'>spinemri {_e(d['software'].get('spinemri', ''))} · "
+        "VAS against the pattern and burden of vertebral involvement</p>",
+    ]
+    out.append(
+        "<div class='kpi'>"
+        f"<div>patients<b>{d['n_patients']}</b></div>"
+        f"<div>with a valid VAS<b>{d['n_with_vas']}</b></div>"
+        f"<div>median VAS<b>{_num(d['descriptives']['vas']['overall']['median'])}</b></div></div>"
+    )
     if d["warnings"]:
-        out.append("<div class='warn'><b>Warnings</b><ul>" + "".join(f"<li>{_e(w)}</li>" for w in d["warnings"])
-                   + "</ul></div>")
+        out.append(
+            "<div class='warn'><b>Warnings</b><ul>"
+            + "".join(f"<li>{_e(w)}</li>" for w in d["warnings"])
+            + "</ul></div>"
+        )
 
     desc = d["descriptives"]["vas"]
     out.append("<h2>VAS descriptives</h2>")
-    out.append(_groups({"all patients": desc["overall"], **{_LUMBAR_LABELS.get(k, k): v for k, v in
-                                                           desc.get("by_lumbar_involved", {}).items()},
-                        **{f"pain: {k}": v for k, v in desc["by_pain_category"].items()}}))
+    out.append(
+        _groups(
+            {
+                "all patients": desc["overall"],
+                **{_LUMBAR_LABELS.get(k, k): v for k, v in desc.get("by_lumbar_involved", {}).items()},
+                **{f"pain: {k}": v for k, v in desc["by_pain_category"].items()},
+            }
+        )
+    )
 
     kr = d["vas_by_dominant_region"]
     out.append("<h2>VAS by dominant region</h2>")
     if kr["computable"]:
-        out.append(f"<div class='res'>Kruskal-Wallis H = {_num(kr['statistic'])}, df = {kr['df']}, "
-                   f"{_peq(kr['p_value'])}, n = {kr['n']}</div>")
+        out.append(
+            f"<div class='res'>Kruskal-Wallis H = {_num(kr['statistic'])}, df = {kr['df']}, "
+            f"{_peq(kr['p_value'])}, n = {kr['n']}</div>"
+        )
         out.append(_groups(kr["groups"]))
         out.append("<h3>Pairwise Mann-Whitney U (Holm-adjusted)</h3>")
-        out.append(_table(kr["posthoc"], [("a", "group a"), ("b", "group b"), ("n_a", "n a"), ("n_b", "n b"),
-                                          ("statistic", "U"), ("p_value", "p"), ("p_holm", "p (Holm)")]))
+        out.append(
+            _table(
+                kr["posthoc"],
+                [
+                    ("a", "group a"),
+                    ("b", "group b"),
+                    ("n_a", "n a"),
+                    ("n_b", "n b"),
+                    ("statistic", "U"),
+                    ("p_value", "p"),
+                    ("p_holm", "p (Holm)"),
+                ],
+            )
+        )
     else:
         out.append(_not_computable(kr))
         if kr.get("groups"):
@@ -218,20 +283,35 @@ def render_report(analysis: Analysis, figures_png: Mapping[str, bytes] | None = 
     mw = d["lumbar_vs_non_lumbar"]
     out.append("<h2>Lumbar vs non-lumbar involvement</h2>")
     if mw["computable"]:
-        out.append(f"<div class='res'>Mann-Whitney U = {_num(mw['statistic'])}, {_peq(mw['p_value'])}; "
-                   f"rank-biserial r = {_num(mw['effect_size'])}; median VAS {_num(mw['median_lumbar'])} "
-                   f"(lumbar, n = {mw['n_lumbar']}) vs {_num(mw['median_other'])} (other, n = {mw['n_other']})"
-                   "</div>")
+        out.append(
+            f"<div class='res'>Mann-Whitney U = {_num(mw['statistic'])}, {_peq(mw['p_value'])}; "
+            f"rank-biserial r = {_num(mw['effect_size'])}; median VAS {_num(mw['median_lumbar'])} "
+            f"(lumbar, n = {mw['n_lumbar']}) vs {_num(mw['median_other'])} (other, n = {mw['n_other']})"
+            "</div>"
+        )
     else:
         out.append(_not_computable(mw))
 
     out.append("<h2>Correlations (Spearman)</h2>")
     rows = []
     for s in d["spearman"]:
-        rows.append({**s, "pair": f"{s['x']} ~ {s['y']}",
-                     "note": s.get("reason") or s.get("ci_reason") or ""})
-    out.append(_table(rows, [("pair", "pair"), ("n", "n"), ("rho", "ρ"), ("ci_low", "CI low"),
-                             ("ci_high", "CI high"), ("p_value", "p"), ("note", "note")]))
+        rows.append(
+            {**s, "pair": f"{s['x']} ~ {s['y']}", "note": s.get("reason") or s.get("ci_reason") or ""}
+        )
+    out.append(
+        _table(
+            rows,
+            [
+                ("pair", "pair"),
+                ("n", "n"),
+                ("rho", "ρ"),
+                ("ci_low", "CI low"),
+                ("ci_high", "CI high"),
+                ("p_value", "p"),
+                ("note", "note"),
+            ],
+        )
+    )
     out.append(_figure("involvement_vs_hi_area", figures_png.get("involvement_vs_hi_area")))
     out.append(_figure("vas_vs_metrics", figures_png.get("vas_vs_metrics")))
 
@@ -239,8 +319,10 @@ def render_report(analysis: Analysis, figures_png: Mapping[str, bytes] | None = 
     ols = d["regression"]["ols"]
     out.append(f"<h3>OLS: <code>{_e(ols.get('formula', ''))}</code> (HC3 SEs)</h3>")
     if ols["computable"]:
-        out.append(f"<div class='res'>n = {ols['n']}, R² = {_num(ols['r_squared'])}, adjusted R² = "
-                   f"{_num(ols['adj_r_squared'])}</div>")
+        out.append(
+            f"<div class='res'>n = {ols['n']}, R² = {_num(ols['r_squared'])}, adjusted R² = "
+            f"{_num(ols['adj_r_squared'])}</div>"
+        )
         out.append(_table(ols["coefficients"], _COEF_COLS))
     else:
         out.append(_not_computable(ols))
@@ -248,10 +330,16 @@ def render_report(analysis: Analysis, figures_png: Mapping[str, bytes] | None = 
     out.append(f"<h3>Ordinal logistic: <code>{_e(ordl.get('formula', ''))}</code></h3>")
     if ordl["computable"]:
         counts = ", ".join(f"{k} {v}" for k, v in ordl["category_counts"].items())
-        out.append(f"<div class='res'>n = {ordl['n']} ({_e(counts)}); McFadden pseudo-R² = "
-                   f"{_num(ordl['pseudo_r2_mcfadden'])}; converged: {_num(ordl['converged'])}</div>")
-        out.append(_table(ordl["coefficients"], _COEF_COLS + [("odds_ratio", "OR"), ("or_ci_low", "OR CI low"),
-                                                              ("or_ci_high", "OR CI high")]))
+        out.append(
+            f"<div class='res'>n = {ordl['n']} ({_e(counts)}); McFadden pseudo-R² = "
+            f"{_num(ordl['pseudo_r2_mcfadden'])}; converged: {_num(ordl['converged'])}</div>"
+        )
+        out.append(
+            _table(
+                ordl["coefficients"],
+                _COEF_COLS + [("odds_ratio", "OR"), ("or_ci_low", "OR CI low"), ("or_ci_high", "OR CI high")],
+            )
+        )
     else:
         out.append(_not_computable(ordl))
 
@@ -259,9 +347,11 @@ def render_report(analysis: Analysis, figures_png: Mapping[str, bytes] | None = 
     out.append("<h2>Prediction of severe pain</h2>")
     if pr["computable"]:
         folds = ", ".join(_num(a, 2) for a in pr["fold_aucs"])
-        out.append(f"<div class='res'>Cross-validated AUC = {_num(pr['auc'])} (CI {_num(pr['ci_low'])} – "
-                   f"{_num(pr['ci_high'])}), n = {pr['n']} ({pr['n_severe']} severe), {pr['n_folds']} folds; "
-                   f"per-fold AUC: {folds}</div>")
+        out.append(
+            f"<div class='res'>Cross-validated AUC = {_num(pr['auc'])} (CI {_num(pr['ci_low'])} – "
+            f"{_num(pr['ci_high'])}), n = {pr['n']} ({pr['n_severe']} severe), {pr['n_folds']} folds; "
+            f"per-fold AUC: {folds}</div>"
+        )
     else:
         out.append(_not_computable(pr))
 
