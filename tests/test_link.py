@@ -421,3 +421,18 @@ def test_link_report_summary_lists_every_problem_kind():
     for kind in ("unmatched_imaging", "unmatched_clinical", "invalid_vas"):
         assert kind in s
     assert np.array_equal(rep.issues["kind"].isin(["normalised", "exact"]).to_numpy().nonzero()[0], [0, 1])
+
+
+def test_package_level_link_is_callable_after_submodule_import():
+    import subprocess
+    import sys
+
+    code = (
+        "from spinemri.link import normalise_id\n"
+        "import pandas as pd, spinemri\n"
+        "linked, rep = spinemri.link(pd.DataFrame({'patient_id': ['A-1']}),"
+        " pd.DataFrame({'patient_id': ['a_1'], 'vas': [4]}))\n"
+        "print(linked['vas'].tolist(), rep.n_linked)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[4.0] 1"
