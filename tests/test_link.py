@@ -436,3 +436,22 @@ def test_package_level_link_is_callable_after_submodule_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[4.0] 1"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    prefix=st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=4),
+    number=st.integers(min_value=0, max_value=9999),
+    zeros=st.integers(min_value=0, max_value=3),
+    sep=st.sampled_from(["", "-", "_", " ", "--", " _ "]),
+    upper=st.booleans(),
+    pad=st.sampled_from(["", " ", "  ", "\t"]),
+)
+def test_id_spellings_normalise_alike(prefix, number, zeros, sep, upper, pad):
+    canonical = f"{prefix.upper()}-{number}"
+    spelled = f"{pad}{prefix.upper() if upper else prefix}{sep}{'0' * zeros}{number}{pad}"
+    assert normalise_id(spelled) == normalise_id(canonical)
+    p = patients_table([canonical])
+    linked, rep = link(p, pd.DataFrame({"patient_id": [spelled], "vas": [3]}))
+    assert linked["vas"].tolist() == [3.0]
+    assert rep.count("exact") + rep.count("normalised") == 1
