@@ -366,7 +366,7 @@ def _plan_lesions(
 ) -> tuple[list[Lesion], dict[str, int]]:
     by_level = {b.level: b for b in bodies}
     if p.lesions is not None:
-        out = []
+        out: list[Lesion] = []
         for spec in p.lesions:
             if spec.level not in by_level:
                 raise ConfigError(
@@ -523,11 +523,11 @@ def make_phantom(seed: int = 0, **options: Any) -> tuple[Volume, Volume, Phantom
     lesion_id = np.where(label_index > 0, render["lesion_id"], 0).astype(np.uint16)
     mask_dtype = np.uint8 if lut.max() < 256 else np.uint16
     inv = np.linalg.inv(affine)
-    n = np.array(shape)
+    n_vox = np.array(shape)
     truncated = {}
     for b in bodies:
         ijk = surface_points(b) @ inv[:3, :3].T + inv[:3, 3]
-        truncated[b.level] = bool(np.any(ijk < -0.5) or np.any(ijk > n - 0.5))
+        truncated[b.level] = bool(np.any(ijk < -0.5) or np.any(ijk > n_vox - 0.5))
     if not np.any(label_index):
         raise ConfigError(
             f"make_phantom: no vertebra of {p.first_level}-{p.last_level} falls inside the field of view "

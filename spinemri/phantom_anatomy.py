@@ -7,6 +7,7 @@ Pure geometry (numpy only): everything is in world RAS+ millimetres
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +92,7 @@ def phantom_levels(first: str, last: str) -> list[str]:
     return list(PHANTOM_LEVELS[i0 : i1 + 1])
 
 
-def _interp_table(level: str, table: dict[str, tuple[float, ...]]) -> np.ndarray:
+def _interp_table(level: str, table: Mapping[str, tuple[float, ...]]) -> np.ndarray:
     xs = np.array([level_index(k) for k in table], dtype=float)
     ys = np.array(list(table.values()), dtype=float)
     order = np.argsort(xs)

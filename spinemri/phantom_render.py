@@ -78,7 +78,9 @@ class SubGrid:
         return tuple(b - a for a, b in zip(self.lo, self.hi, strict=False))  # type: ignore[return-value]
 
 
-def bbox_of(points_world: np.ndarray, affine: np.ndarray, shape: Sequence[int], pad: int = 1) -> tuple | None:
+def bbox_of(
+    points_world: np.ndarray, affine: np.ndarray, shape: Sequence[int], pad: int = 1
+) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """Voxel box (lo, hi) covering world points (N, 3), clipped to the grid; None when empty."""
     inv = np.linalg.inv(affine)
     ijk = points_world @ inv[:3, :3].T + inv[:3, 3]

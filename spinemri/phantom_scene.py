@@ -5,7 +5,7 @@ Pure numpy; used by :func:`spinemri.phantom.make_phantom`. See docs/phantom.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -178,7 +178,10 @@ def render_structures(
     discs: list[Body],
     lesions: list[Lesion],
     tex: tuple[np.ndarray, np.ndarray],
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
+    """Supersampled bodies, discs and lesions: ``signal`` and ``occupied`` (float32 sums over
+    sub-samples / N), ``label`` (1-based body index of the voxels that are vertebra), ``lesion_id``
+    (lesion voxels) and ``boxes`` (level -> voxel box)."""
     c = CONTRASTS[p.contrast]
     f = p.supersample
     nsub = f**3
@@ -195,7 +198,7 @@ def render_structures(
         if box is None:
             continue
         boxes[body.level] = box
-        g = subgrid(*box, f)
+        g = subgrid(box[0], box[1], f)
         u = local_coords(g, affine, body.centre, body.frame)
         outer = in_cylinder(u, body.a, body.b, body.h)
         inner = in_cylinder(u, body.a - CORTEX_MM, body.b - CORTEX_MM, body.h - CORTEX_MM)
@@ -240,7 +243,7 @@ def render_structures(
         box = bbox_of(surface_points(disc), affine, shape)
         if box is None:
             continue
-        g = subgrid(*box, f)
+        g = subgrid(box[0], box[1], f)
         m = in_cylinder(local_coords(g, affine, disc.centre, disc.frame), disc.a, disc.b, disc.h)
         for nb in (bodies[di], bodies[di + 1]):
             m &= ~in_cylinder(local_coords(g, affine, nb.centre, nb.frame), nb.a, nb.b, nb.h)

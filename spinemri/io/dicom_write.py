@@ -170,7 +170,7 @@ def write_dicom_series(
     paths = []
     for k in range(nk):
         ipp = lps[:3, :3] @ np.array([0.0, 0.0, float(k)]) + lps[:3, 3]
-        sop_uid = str(generate_uid(entropy_srcs=[uid_seed, "instance", str(series_number), str(k)]))
+        sop_uid = generate_uid(entropy_srcs=[uid_seed, "instance", str(series_number), str(k)])
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
         meta.MediaStorageSOPInstanceUID = sop_uid
