@@ -529,6 +529,14 @@ def _pick(
             f"Pass --scheme with one of {', '.join(BUILTIN_SCHEMES)}, "
             "or a JSON/YAML file mapping label to level"
         )
+    # a scheme that names more of the present labels as vertebrae beats one that explains them as
+    # other structures (TotalSegmentator's organ ids overlap VerSe's vertebra ids)
+    n_mapped = {c[0].name: len(c[0].split_labels(present)[0]) for c in candidates}
+    best = max(n_mapped.values())
+    fewer = [c[0].name for c in candidates if n_mapped[c[0].name] < best]
+    candidates = [c for c in candidates if n_mapped[c[0].name] == best]
+    if fewer:
+        refused.append(f"{', '.join(fewer)} (map fewer of the labels to vertebrae)")
     first = candidates[0][0].split_labels(present)[0]
     distinct = [c for c in candidates if c[0].split_labels(present)[0] != first]
     if distinct:

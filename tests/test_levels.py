@@ -260,3 +260,14 @@ def test_real_totalsegmentator_masks_map_by_header_names() -> None:
     bare = total.with_meta(label_names={})
     scheme, reason = resolve_scheme_for_mask("auto", bare)
     assert scheme.name == "totalseg" and "anatomical order" in reason
+
+
+def test_auto_prefers_scheme_naming_more_labels_as_vertebrae() -> None:
+    # VerSe T10..L5 (17..24) + sacrum 26: TotalSegmentator 'total' also knows 17..24 (as organs) and 26 (S1),
+    # but it names only one of them a vertebra; VerSe names all nine.
+    labels = [17, 18, 19, 20, 21, 22, 23, 24, 26]
+    si = {lab: 200.0 - 10.0 * n for n, lab in enumerate(labels)}
+    scheme, reason = resolve_scheme("auto", labels, si_mm=si)
+    assert scheme.name == "verse"
+    assert [scheme.level_of(x) for x in labels] == ["T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert "totalseg" in reason
