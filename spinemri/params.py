@@ -83,6 +83,17 @@ class SegmentParams:
     neighbours : int, default 2
         For ``local``: vertebrae taken on each side (cranial and caudal, in the
         order present in the mask); 1 <= value <= 12.
+    seed_k : float, default 5.0
+        Hysteresis for ``robust`` and ``local``: a candidate component is kept
+        only when at least one of its core voxels is beyond median ±
+        seed_k·1.4826·MAD (the component then extends down to the ``k``
+        threshold). Noise and texture clusters rarely reach it, real lesions
+        do. The seed threshold uses max(seed_k, k); 0.5 <= value <= 50.
+    half_contrast : bool, default True
+        Refine each detected lesion's boundary to half its contrast: a voxel
+        stays a lesion voxel only when it is also beyond (reference median +
+        lesion plateau intensity) / 2, i.e. when more than half of it is lesion
+        (partial-volume correct volumes; never grows a lesion).
     """
 
     method: str = "robust"
@@ -96,6 +107,8 @@ class SegmentParams:
     n4_shrink: int = 2
     n4_iterations: int = 50
     neighbours: int = 2
+    seed_k: float = 5.0
+    half_contrast: bool = True
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -111,8 +124,10 @@ class SegmentParams:
         _check_range(name, "n4_shrink", self.n4_shrink, 1, 16)
         _check_range(name, "n4_iterations", self.n4_iterations, 1, 1000)
         _check_range(name, "neighbours", self.neighbours, 1, 12)
-        if not isinstance(self.n4, bool):
-            raise ConfigError(f"{name}.n4 = {self.n4!r}; expected True or False")
+        _check_range(name, "seed_k", self.seed_k, 0.5, 50.0)
+        for flag in ("n4", "half_contrast"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{name}.{flag} = {getattr(self, flag)!r}; expected True or False")
         for field_name in ("n4_shrink", "n4_iterations", "neighbours"):
             if int(getattr(self, field_name)) != getattr(self, field_name):
                 raise ConfigError(f"{name}.{field_name} = {getattr(self, field_name)!r}; expected an integer")

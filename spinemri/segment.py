@@ -45,6 +45,8 @@ __all__ = [
     "grouped_medians",
     "robust_threshold",
     "n4_correct",
+    "grouped_quantile",
+    "trend_median",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,25 +92,27 @@ class LesionSegmentation:
 
 
 def ellipsoid_footprint(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
-    """Boolean footprint of voxel offsets within ``radius_mm`` (physical distance).
+    """Boolean footprint of an ellipsoid of ``radius_mm``, rounded up to whole voxels per axis.
 
-    The footprint is ``(2·r_i + 1, 2·r_j + 1, 2·r_k + 1)`` with
-    ``r_a = floor(radius_mm / spacing_a)``; offset ``d`` is included when
-    ``Σ (d_a · spacing_a)² <= radius_mm²``. An axis whose spacing exceeds the
-    radius gets size 1 (no erosion along it).
+    The semi-axes in voxels are ``r_a = ceil(radius_mm / spacing_a)`` (at
+    least one voxel along every axis when ``radius_mm > 0``, so the outer
+    voxel layer, where partial volume lives, is always removed); offset ``d``
+    is included when ``Σ (d_a / r_a)² <= 1``. Shape ``(2·r_i + 1, 2·r_j + 1, 2·r_k + 1)``.
     """
     sp = np.asarray(spacing, dtype=np.float64)
-    r = np.floor(radius_mm / sp + 1e-9).astype(int)
+    if radius_mm <= 0:
+        return np.ones((1, 1, 1), dtype=bool)
+    r = np.ceil(radius_mm / sp - 1e-9).astype(int)
     grids = np.ogrid[tuple(slice(-int(n), int(n) + 1) for n in r)]
-    dist2 = sum((g * s) ** 2 for g, s in zip(grids, sp))
-    return np.asarray(dist2 <= radius_mm**2 + 1e-9)
+    dist2 = sum((g / float(n)) ** 2 for g, n in zip(grids, r))
+    return np.asarray(dist2 <= 1.0 + 1e-9)
 
 
 def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> np.ndarray:
     """Boolean core of every label at once: voxels whose ``margin_mm`` neighbourhood has one label.
 
     A voxel of label ``v > 0`` is kept when every voxel within ``margin_mm``
-    (see :func:`ellipsoid_footprint`) also has label ``v``; so each label is
+    (rounded up to whole voxels, see :func:`ellipsoid_footprint`) also has label ``v``; so each label is
     eroded away from the background *and* from touching labels. The image
     border is not a boundary (a truncated vertebra is not eroded there).
     Computed with one minimum and one maximum filter on the bounding box of
@@ -117,8 +121,13 @@ def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm
     fg = ids > 0
     if margin_mm <= 0 or not np.any(fg):
         return fg
-    fp = ellipsoid_footprint(spacing, margin_mm)
-    if fp.sum() == 1:
+    return erode_labels_by(ids, ellipsoid_footprint(spacing, margin_mm))
+
+
+def erode_labels_by(ids: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Like :func:`erode_labels` with an explicit boolean footprint (odd sizes, centred)."""
+    fg = ids > 0
+    if fp.sum() == 1 or not np.any(fg):
         return fg
     from scipy import ndimage
 
@@ -325,23 +334,130 @@ def segment_lesions(
         elif p.method == "fixed":
             thresholds[1:] = float(p.fixed_threshold)  # type: ignore[arg-type]
     else:  # local
-        s, starts, counts = grouped_sort(ref_vals, ref_vid, n + 1)
-        present = [v for v in range(1, n + 1) if counts[v] > 0]
-        if len(present) == 1:
-            notes.append("local method with a single vertebra: its reference is its own marrow")
-        for pos, v in enumerate(present):
-            lo, hi = max(pos - int(p.neighbours), 0), pos + int(p.neighbours) + 1
-            nbrs = [u for u in present[lo:hi] if u != v] or [v]
-            pooled = np.concatenate([s[starts[u] : starts[u] + counts[u]] for u in nbrs])
-            thresholds[v], ref_med[v], ref_mad[v] = robust_threshold(pooled, p.k, p.polarity)
+        thresholds[1:], ref_med[1:], ref_mad[1:], note = _local_thresholds(ref_vals, ref_vid, n, p)
+        if note:
+            notes.append(note)
 
     # candidates: strictly beyond the threshold of their own vertebra
     t_vox = thresholds[vertebrae]  # NaN outside vertebrae -> comparisons False
     with np.errstate(invalid="ignore"):
         cand = (intensity > t_vox) if p.polarity == "bright" else (intensity < t_vox)
     cand &= fg
-    lesion_ids, lesion_vertebra = _components(cand, core, vertebrae, spacing, p)
+    # hysteresis: a lesion must hold at least one core voxel beyond the (stricter) seed threshold
+    if p.method in ("robust", "local"):
+        sign = 1.0 if p.polarity == "bright" else -1.0
+        seed_t = ref_med + sign * max(p.seed_k, p.k) * MAD_TO_SD * ref_mad
+        with np.errstate(invalid="ignore"):
+            seeds = (intensity > seed_t[vertebrae]) if p.polarity == "bright" else (intensity < seed_t[vertebrae])
+        seeds &= cand & core
+    else:
+        seeds = cand & core
+    lesion_ids, lesion_vertebra = _components(cand, seeds, vertebrae, spacing, p, intensity, ref_med, core)
     return LesionSegmentation(lesion_ids, lesion_vertebra, thresholds, ref_med, ref_mad, intensity, core, tuple(notes))
+
+
+def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
+    """Median of ``values`` after removing a robust linear trend, evaluated at position ``at``.
+
+    The slope is Siegel's repeated median (for each point the median of its
+    slopes to the others, then the median of those; breakdown point 50 %, so
+    one outlying neighbour among four cannot tilt it; 0 with fewer than 3
+    points); the result is ``median(values - slope * (positions - at))``.
+    """
+    x = np.asarray(positions, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    slope = 0.0
+    if x.size >= 3:
+        dx = x[None, :] - x[:, None]
+        dy = y[None, :] - y[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sl = np.where(dx != 0, dy / np.where(dx != 0, dx, 1.0), np.nan)
+        per_point = np.nanmedian(sl, axis=1)
+        if np.any(np.isfinite(per_point)):
+            slope = float(np.nanmedian(per_point))
+    return float(np.median(y - slope * (x - at)))
+
+
+def _local_thresholds(
+    values: np.ndarray, vid: np.ndarray, n: int, p: SegmentParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Per-vertebra (threshold, median, MAD) from neighbouring vertebrae, itself excluded.
+
+    Each vertebra's own marrow median and MAD are computed first. The
+    neighbours of vertebra ``v`` are the vertebrae within ``neighbours``
+    positions on each side in cranio-caudal order (at the ends of the spine,
+    the ``2·neighbours`` nearest). Its reference median is the neighbours'
+    medians with their robust (repeated-median) linear trend removed, evaluated at
+    ``v`` — a smooth coil bias along the spine is followed, also at its ends —
+    and its MAD the median of the neighbours' MADs. Medians of per-vertebra
+    statistics keep one diffusely replaced neighbour from moving the threshold.
+    """
+    med = grouped_medians(values, vid, n + 1)
+    mad = grouped_medians(np.abs(values - med[vid]), vid, n + 1)
+    present = [v for v in range(1, n + 1) if not np.isnan(med[v])]
+    out_t, out_m, out_d = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    note = ""
+    if len(present) == 1:
+        note = "local method with a single vertebra: its reference is its own marrow"
+    k_nb = int(p.neighbours)
+    sign = 1.0 if p.polarity == "bright" else -1.0
+    for pos, v in enumerate(present):
+        window = [q for q in range(max(pos - k_nb, 0), min(pos + k_nb + 1, len(present))) if q != pos]
+        if pos - k_nb < 0 or pos + k_nb >= len(present):
+            window = sorted(q for _, q in sorted((abs(q - pos), q) for q in range(len(present)) if q != pos)[: 2 * k_nb])
+        if not window:
+            window = [pos]
+        nbrs = np.array([present[q] for q in window])
+        m = trend_median(np.array(window, dtype=np.float64), med[nbrs], float(pos))
+        d = float(np.median(mad[nbrs]))
+        out_t[v - 1], out_m[v - 1], out_d[v - 1] = m + sign * p.k * MAD_TO_SD * d, m, d
+    return out_t, out_m, out_d, note
+
+
+def _filter(
+    cand: np.ndarray, seeds: np.ndarray, spacing: tuple[float, float, float], p: SegmentParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components of ``cand`` (``connectivity``) that hold a seed voxel and are at least ``min_lesion_mm3``.
+
+    Returns ``(component ids, keep flags per component id)``.
+    """
+    comp, n_comp = _cc(cand, p.connectivity)
+    flat = comp.ravel()
+    sizes = np.bincount(flat, minlength=n_comp + 1)
+    in_core = np.bincount(flat[seeds.ravel()], minlength=n_comp + 1)
+    voxel_mm3 = float(np.prod(spacing))
+    keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (in_core > 0)
+    keep[0] = False
+    return comp, keep
+
+
+def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
+    """Per-group ``q`` quantile, ``method="lower"`` of :func:`numpy.quantile` (NaN for an empty group)."""
+    s, starts, counts = grouped_sort(np.asarray(values, dtype=np.float64), groups, n_groups)
+    out = np.full(n_groups, np.nan)
+    ok = counts > 0
+    pos = starts[ok] + np.floor(q * (counts[ok] - 1) + 1e-9).astype(np.int64)
+    out[ok] = s[pos]
+    return out
+
+
+#: Quantile of a lesion's voxel intensities taken as its plateau (fully replaced) intensity.
+PLATEAU_QUANTILE = 0.9
+
+
+def _background_level(
+    intensity: np.ndarray,
+    vertebrae: np.ndarray,
+    clean: np.ndarray,
+    region: np.ndarray,
+    n: int,
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """Per vertebra median of ``clean`` voxels, or ``fallback`` when they are under 25 % of ``region``."""
+    med = grouped_medians(intensity[clean], vertebrae[clean].astype(np.int64), n + 1)
+    n_clean = np.bincount(vertebrae[clean].ravel(), minlength=n + 1)
+    n_region = np.bincount(vertebrae[region].ravel(), minlength=n + 1)
+    return np.where(n_clean >= 0.25 * np.maximum(n_region, 1), med, fallback)
 
 
 def _components(
@@ -350,18 +466,47 @@ def _components(
     vertebrae: np.ndarray,
     spacing: tuple[float, float, float],
     p: SegmentParams,
+    intensity: np.ndarray,
+    reference_median: np.ndarray,
+    core_mask: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Filter candidate components (core reached, minimum volume), then split them by vertebra."""
+    """Filter candidate components, refine their boundary, then split them by vertebra.
+
+    ``core`` here holds the seed voxels (core voxels beyond the seed threshold);
+    ``core_mask`` is the eroded vertebrae.
+    """
     if not np.any(cand):
         return np.zeros(cand.shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
-    comp, n_comp = _cc(cand, p.connectivity)
-    flat = comp.ravel()
-    sizes = np.bincount(flat, minlength=n_comp + 1)
-    in_core = np.bincount(flat[core.ravel()], minlength=n_comp + 1)
-    voxel_mm3 = float(np.prod(spacing))
-    keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (in_core > 0)
-    keep[0] = False
+    comp, keep = _filter(cand, core, spacing, p)
     kept = keep[comp]
+    if p.half_contrast and np.any(kept):
+        # partial-volume boundary: a voxel is lesion when it is closer to the lesion's plateau
+        # intensity than to the surrounding marrow's, i.e. when more than half of it is lesion
+        from scipy import ndimage
+
+        n = int(vertebrae.max())
+        # surface voxels (a 6-neighbour outside the vertebra) mix lesion with cortex and outside
+        # tissue rather than with marrow: their non-lesion level is estimated separately
+        interior = erode_labels_by(vertebrae, ndimage.generate_binary_structure(3, 1))
+        surface = (vertebrae > 0) & ~interior
+        level_in = _background_level(intensity, vertebrae, core_mask & ~cand, core_mask, n, reference_median)
+        pooled_surface = surface & ~cand
+        fallback = np.full(n + 1, np.median(intensity[pooled_surface]) if pooled_surface.any() else np.nan)
+        fallback = np.where(np.isnan(fallback), reference_median, fallback)
+        level_surf = _background_level(intensity, vertebrae, pooled_surface, surface, n, fallback)
+        idx = np.flatnonzero(kept.ravel())
+        cid = comp.ravel()[idx].astype(np.int64)
+        vals = intensity.ravel()[idx]
+        vv = vertebrae.ravel()[idx]
+        ref = np.where(interior.ravel()[idx], level_in[vv], level_surf[vv])
+        q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
+        plateau = grouped_quantile(vals, cid, int(cid.max()) + 1, q)
+        cut = (ref + plateau[cid]) / 2.0
+        inside = vals > cut if p.polarity == "bright" else vals < cut
+        refined = np.zeros(cand.size, dtype=bool)
+        refined[idx[inside]] = True
+        comp, keep = _filter(refined.reshape(cand.shape), core, spacing, p)
+        kept = keep[comp]
     # one labelling pass over all vertebrae at once: lesion voxels carry their vertebra id,
     # so cc3d's multi-label components never cross a vertebra boundary
     by_vertebra = np.where(kept, vertebrae, 0).astype(np.uint32)

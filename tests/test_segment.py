@@ -18,6 +18,7 @@ from spinemri.segment import (
     n4_correct,
     robust_threshold,
     segment_lesions,
+    trend_median,
 )
 
 ISO = (1.0, 1.0, 1.0)
@@ -78,13 +79,15 @@ def test_params_are_frozen() -> None:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def test_ellipsoid_footprint_in_physical_units() -> None:
+def test_ellipsoid_footprint_rounds_up_to_whole_voxels() -> None:
     fp = ellipsoid_footprint((0.5, 0.5, 4.0), 1.0)
-    assert fp.shape == (5, 5, 1)
-    # offsets (di, dj) with (0.5 di)^2 + (0.5 dj)^2 <= 1  <=>  di^2 + dj^2 <= 4: 13 of them
-    assert int(fp.sum()) == 13
+    # semi-axes ceil(1/0.5) = 2, 2 and ceil(1/4) = 1 voxels
+    assert fp.shape == (5, 5, 3)
+    # dk = 0: di^2 + dj^2 <= 4 -> 13 offsets; dk = +-1: only (0, 0) -> 2
+    assert int(fp.sum()) == 15
     assert ellipsoid_footprint(ISO, 1.0).sum() == 7  # the 6-neighbour cross
-    assert ellipsoid_footprint(ISO, 0.5).sum() == 1
+    assert ellipsoid_footprint(ISO, 0.5).sum() == 7  # never less than one voxel
+    assert ellipsoid_footprint(ISO, 0.0).sum() == 1
 
 
 def test_erode_labels_matches_per_label_binary_erosion() -> None:
@@ -186,6 +189,18 @@ def test_fixed_threshold_is_strict() -> None:
     assert np.argwhere(seg.lesion_ids > 0).tolist() == [[3, 3, 3]]
 
 
+def _med_mad(x: np.ndarray) -> tuple[float, float]:
+    m = float(np.median(x))
+    return m, float(np.median(np.abs(x - m)))
+
+
+def test_trend_median_by_hand() -> None:
+    # points on the line y = 10 x + 5 with one outlier: repeated-median slope 10, value at x=0 is 5
+    assert trend_median(np.array([1.0, 2.0, 3.0, 4.0]), np.array([15.0, 25.0, 35.0, 500.0]), 0.0) == 5.0
+    # fewer than 3 points: plain median
+    assert trend_median(np.array([1.0, 2.0]), np.array([10.0, 30.0]), 0.0) == 20.0
+
+
 def test_local_threshold_follows_a_smooth_bias() -> None:
     # marrow drifts 100, 110, ..., 140 along the spine; a 1.6x lesion sits in the darkest vertebra
     img, vert = stacked_spine(5)
@@ -194,21 +209,36 @@ def test_local_threshold_follows_a_smooth_bias() -> None:
     rows = np.arange(img.shape[0])[:, None, None]
     img = img + np.where(vert > 0, (rows % 2) * 2.0, 0.0)  # a little texture so MAD > 0
     img[2:4, 2:4, 2:4] = 160.0
-    core = vert > 0
-    pooled = img[core]
+    pooled = img[vert > 0]
     t_pool = np.median(pooled) + 3 * MAD_TO_SD * np.median(np.abs(pooled - np.median(pooled)))
-    nb = img[(vert == 2) | (vert == 3)]
-    t_nb = np.median(nb) + 3 * MAD_TO_SD * np.median(np.abs(nb - np.median(nb)))
-    assert t_nb < 160.0 < t_pool  # the case the local method exists for
+    stats = {v: _med_mad(img[vert == v]) for v in range(1, 6)}
+    # vertebra 1 (an end): neighbours 2..5 (the 4 nearest); their medians lie on a line of slope 10
+    # per vertebra, so the trend-corrected reference at vertebra 1 is median(m_u - 10 (u - 1))
+    m_nb = np.array([stats[u][0] for u in (2, 3, 4, 5)])
+    ref1 = float(np.median(m_nb - 10.0 * np.array([1, 2, 3, 4])))
+    t1 = ref1 + 3 * MAD_TO_SD * float(np.median([stats[u][1] for u in (2, 3, 4, 5)]))
+    assert t1 < 160.0 < t_pool  # the case the local method exists for
     robust = segment_lesions(img, vert, ISO, EXACT)
     local = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method="local"))
     assert robust.thresholds[1] == pytest.approx(t_pool)
-    assert local.thresholds[1] == pytest.approx(t_nb)
+    assert local.reference_median[1] == pytest.approx(ref1)
+    assert local.thresholds[1] == pytest.approx(t1)
     assert not np.any(robust.lesion_ids[vert == 1])
     assert int((local.lesion_ids[vert == 1] > 0).sum()) == 8
-    # vertebra 3's neighbours are 1, 2, 4, 5 (two on each side, itself excluded)
-    nb3 = img[np.isin(vert, [1, 2, 4, 5])]
-    assert local.reference_median[3] == np.median(nb3)
+    # vertebra 3 (interior): neighbours 1, 2, 4, 5 (two on each side, itself excluded)
+    m3 = np.array([stats[u][0] for u in (1, 2, 4, 5)])
+    assert local.reference_median[3] == pytest.approx(float(np.median(m3 - 10.0 * (np.array([1, 2, 4, 5]) - 3))))
+
+
+def test_local_reference_ignores_one_diffuse_neighbour() -> None:
+    img, vert = stacked_spine(5)
+    rows = np.arange(img.shape[0])[:, None, None]
+    img = img + np.where(vert > 0, (rows % 2) * 2.0, 0.0)
+    img[vert == 4] = 300.0 + (rows % 2 * 2.0 + np.zeros(img.shape))[vert == 4]
+    local = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method="local"))
+    # vertebra 3's neighbours 1, 2, 4, 5 have medians 101, 101, 301, 101 -> repeated-median slope 0, reference 101
+    assert local.reference_median[3] == pytest.approx(101.0)
+    assert np.array_equal(local.lesion_ids > 0, vert == 4)
 
 
 def test_min_lesion_volume_counts_the_whole_lesion() -> None:

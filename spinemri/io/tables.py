@@ -1,0 +1,89 @@
+"""Write result tables as CSV (and Parquet when pyarrow is installed), atomically and reproducibly.
+
+CSV formatting is fixed so that rerunning on the same input gives
+byte-identical files: floats with 12 significant digits (``%.12g``), NaN as an
+empty field, ``True``/``False`` for booleans, ``\\n`` line endings, UTF-8, no
+index column.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from .atomic import atomic_path, write_bytes_atomic
+
+__all__ = ["FLOAT_FORMAT", "has_parquet", "table_to_csv_bytes", "write_table", "write_tables", "read_table"]
+
+#: printf-style float format of every CSV written by spinemri.
+FLOAT_FORMAT = "%.12g"
+
+
+def has_parquet() -> bool:
+    """True when pyarrow is importable (Parquet copies are then written)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def table_to_csv_bytes(df: pd.DataFrame) -> bytes:
+    """The exact bytes :func:`write_table` writes for ``df``."""
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format=FLOAT_FORMAT, na_rep="", lineterminator="\n")
+    return buf.getvalue().encode("utf-8")
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``df`` to ``path`` (``.csv`` or ``.parquet``) atomically; return the path.
+
+    Raises
+    ------
+    InputError
+        For another suffix, or ``.parquet`` without pyarrow.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return write_bytes_atomic(p, table_to_csv_bytes(df))
+    if suffix == ".parquet":
+        if not has_parquet():
+            raise InputError(f"{p}: writing Parquet needs pyarrow (pip install pyarrow), or write .csv")
+        with atomic_path(p) as tmp:
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+        return p
+    raise InputError(f"{p}: unknown table format {suffix!r}; use .csv or .parquet")
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str], *, parquet: bool | None = None
+) -> list[Path]:
+    """Write ``{name: df}`` as ``out_dir/name.csv`` (+ ``name.parquet`` when pyarrow is installed).
+
+    ``parquet=None`` writes Parquet exactly when pyarrow is importable.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    do_parquet = has_parquet() if parquet is None else parquet
+    written = []
+    for name, df in tables.items():
+        written.append(write_table(df, out / f"{name}.csv"))
+        if do_parquet:
+            written.append(write_table(df, out / f"{name}.parquet"))
+    return written
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a table written by :func:`write_table` (CSV: ``patient_id`` and ``level`` kept as strings)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such table file")
+    if p.suffix.lower() == ".parquet":
+        return pd.read_parquet(p)
+    return pd.read_csv(p, dtype={"patient_id": str, "level": str, "involved_levels": str}, keep_default_na=True)
