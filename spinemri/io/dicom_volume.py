@@ -338,6 +338,14 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
             f"{rows} x {cols} x {n} x {dtype.itemsize} = {count * dtype.itemsize}; the file is truncated: "
             "copy it again from the source"
         )
+    excess = len(raw) - count * dtype.itemsize
+    if excess >= dtype.itemsize * min(rows, cols):  # more than padding: the header misdescribes the data
+        raise DicomError(
+            f"{path}: PixelData holds {len(raw)} bytes but Rows x Columns x frames x bytes = "
+            f"{rows} x {cols} x {n} x {dtype.itemsize} = {count * dtype.itemsize}, {excess} bytes fewer; "
+            "Rows, Columns, NumberOfFrames or BitsAllocated do not describe the pixel data (reading it "
+            "would scramble the image): the header is corrupt, export the series again"
+        )
     arr = np.frombuffer(raw, dtype=dtype, count=count).reshape(n, rows, cols)
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
