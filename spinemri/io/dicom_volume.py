@@ -481,8 +481,21 @@ def _rescale(raw: np.ndarray, slopes: np.ndarray, inters: np.ndarray) -> np.ndar
             if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
                 return raw.astype(dt) + inters.astype(dt)[:, None, None]
     out = raw.astype(np.float32)
-    out *= slopes.astype(np.float32)[:, None, None]
-    out += inters.astype(np.float32)[:, None, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out *= slopes.astype(np.float32)[:, None, None]
+        out += inters.astype(np.float32)[:, None, None]
+    return out
+
+
+def _rescale_finite(raw: np.ndarray, slopes: np.ndarray, inters: np.ndarray, where: Path) -> np.ndarray:
+    """:func:`_rescale`, refusing slopes/intercepts that overflow float32 to infinity."""
+    out = _rescale(raw, slopes, inters)
+    if out.dtype.kind == "f" and not np.all(np.isfinite(out)):
+        raise DicomError(
+            f"{where}: RescaleSlope {np.unique(slopes).tolist()[:4]} / RescaleIntercept "
+            f"{np.unique(inters).tolist()[:4]} turn the stored values into infinite numbers (beyond float32); "
+            "the header is corrupt: export the series again"
+        )
     return out
 
 
@@ -554,7 +567,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         stored, affine, notes = _demosaic(group[0], where)
         slopes = np.full(stored.shape[0], _opt_float(first.get("RescaleSlope", 1.0)) or 1.0)
         inters = np.full(stored.shape[0], _opt_float(first.get("RescaleIntercept", 0.0)) or 0.0)
-        data = _rescale(stored, slopes, inters).transpose(2, 1, 0)
+        data = _rescale_finite(stored, slopes, inters, where).transpose(2, 1, 0)
         return Volume(_read_only(data), affine, _meta(first, info, source, len(group), notes))
 
     frames: list[_Frame] = []
@@ -626,7 +639,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     assert raw is not None
     slopes = np.array([f.slope for f in frames])
     inters = np.array([f.intercept for f in frames])
-    data = _rescale(raw, slopes, inters).transpose(2, 1, 0)
+    data = _rescale_finite(raw, slopes, inters, where).transpose(2, 1, 0)
     return Volume(_read_only(data), affine, _meta(first, info, source, len(group), notes))
 
 
