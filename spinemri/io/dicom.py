@@ -240,6 +240,10 @@ def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
     """Read the header of every DICOM file at ``path`` (a folder, recursively, or one file)."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    if not path.is_dir():
+        from .nifti import check_regular_file
+
+        check_regular_file(path)  # a FIFO would block the header read forever
     files = _iter_files(path) if path.is_dir() else [path]
     headers: list[_Header] = []
     skipped: list[Path] = []

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError, SpinemriWarning
 from ..volume import DIRECTION_ATOL, TRANSLATION_ATOL_MM, Volume, grid_deltas
-from .nifti import is_itk, is_nifti, load_itk, load_nifti
+from .nifti import check_regular_file, is_itk, is_nifti, load_itk, load_nifti
 
 __all__ = ["load_volume", "load_mask", "check_mask_values", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
 
@@ -47,6 +47,7 @@ def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
         from .dicom import load_dicom
 
         return load_dicom(p, series=series)
+    check_regular_file(p)
     if is_nifti(p):
         return load_nifti(p)
     if is_itk(p):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import zlib
 from pathlib import Path
@@ -61,6 +62,24 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, but a {path.name.split('.', 1)[-1]} file was expected")
+    check_regular_file(path)
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse a path that is not a regular readable file (a FIFO would block the reader forever).
+
+    Raises
+    ------
+    InputError
+        For a named pipe, socket or device, or a file the process may not read.
+    """
+    if not path.is_file():
+        raise InputError(
+            f"{path}: is not a regular file (a named pipe, socket or device), so it cannot be read as an "
+            "image or table; pass the file itself"
+        )
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: cannot be read (permission denied); check the file's permissions")
 
 
 def _squeeze_to_3d(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
