@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import GeometryError, InputError
 from ..volume import Volume
 from .atomic import atomic_path
 from .convert import from_nibabel, from_sitk, to_nibabel, to_sitk
@@ -27,6 +27,7 @@ __all__ = [
     "save_itk",
     "label_names_from_nifti",
     "MAX_VOXELS",
+    "check_regular_file",
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -201,8 +202,10 @@ def load_nifti(path: str | Path) -> Volume:
     ------
     InputError
         Missing file, a folder, not NIfTI, corrupt gzip, truncated data, a
-        2-D or real 4-D/5-D image, or a header declaring more than
+        2-D or real 4-D/5-D image, a header declaring more than
         :data:`MAX_VOXELS` voxels (refused before any allocation).
+    GeometryError
+        The header's affine is invalid (NaN, singular).
     """
     import nibabel as nib
 
@@ -229,12 +232,18 @@ def load_nifti(path: str | Path) -> Volume:
     if names:
         meta["label_names"] = names
     try:
-        return from_nibabel(img, meta)
+        vol = from_nibabel(img, meta)
+    except GeometryError as exc:
+        raise GeometryError(
+            f"{path}: the header's voxel-to-world geometry is invalid ({exc}); fix the qform/sform or "
+            "export the file again"
+        ) from exc
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise InputError(
             f"{path}: the voxel data cannot be read ({type(exc).__name__}: {exc}); "
             "the file is truncated or corrupt: export it again"
         ) from exc
+    return vol
 
 
 def _itk_label_names(reader: Any) -> dict[int, str]:
@@ -306,7 +315,13 @@ def load_itk(path: str | Path) -> Volume:
     names = _itk_label_names(reader)
     if names:
         meta["label_names"] = names
-    return from_sitk(img, meta)
+    try:
+        vol = from_sitk(img, meta)
+    except GeometryError as exc:
+        raise GeometryError(
+            f"{path}: the header's spacing/origin/direction are invalid ({exc}); export the file again"
+        ) from exc
+    return vol
 
 
 def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
