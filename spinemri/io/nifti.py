@@ -28,6 +28,7 @@ __all__ = [
     "label_names_from_nifti",
     "MAX_VOXELS",
     "check_regular_file",
+    "refuse_non_finite",
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -203,7 +204,8 @@ def load_nifti(path: str | Path) -> Volume:
     InputError
         Missing file, a folder, not NIfTI, corrupt gzip, truncated data, a
         2-D or real 4-D/5-D image, a header declaring more than
-        :data:`MAX_VOXELS` voxels (refused before any allocation).
+        :data:`MAX_VOXELS` voxels (refused before any allocation), or NaN or
+        infinite voxel values.
     GeometryError
         The header's affine is invalid (NaN, singular).
     """
@@ -243,7 +245,32 @@ def load_nifti(path: str | Path) -> Volume:
             f"{path}: the voxel data cannot be read ({type(exc).__name__}: {exc}); "
             "the file is truncated or corrupt: export it again"
         ) from exc
+    refuse_non_finite(vol.data, path)
     return vol
+
+
+def refuse_non_finite(data: np.ndarray, path: Path | str) -> None:
+    """Refuse NaN or infinite voxel values (docs/robustness.md: refused, not silently handled).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the number of NaN and infinite voxels and the first one.
+    """
+    if data.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return
+    n_nan = int(np.count_nonzero(np.isnan(data)))
+    n_inf = int(np.count_nonzero(bad)) - n_nan
+    first = tuple(int(x) for x in np.argwhere(bad)[0])
+    raise InputError(
+        f"{path}: holds {n_nan} NaN and {n_inf} infinite voxel value(s) (first at voxel {first}); "
+        "spinemri refuses non-finite values (in an image, lesion thresholds and statistics would silently "
+        "drop or be poisoned by them; in a mask they are no labels): replace them with a number (e.g. fslmaths in.nii.gz -nan out.nii.gz, or "
+        "numpy.nan_to_num) and pass that file"
+    )
 
 
 def _itk_label_names(reader: Any) -> dict[int, str]:
@@ -321,6 +348,7 @@ def load_itk(path: str | Path) -> Volume:
         raise GeometryError(
             f"{path}: the header's spacing/origin/direction are invalid ({exc}); export the file again"
         ) from exc
+    refuse_non_finite(vol.data, path)
     return vol
 
 
