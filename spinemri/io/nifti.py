@@ -152,6 +152,29 @@ def _check_data_size(img: Any, path: Path) -> None:
             )
 
 
+def _check_raw_pixdim(img: Any, path: Path) -> None:
+    """Refuse a zero or non-finite voxel size in pixdim[1:4] when the affine comes from pixdim (no sform).
+
+    nibabel's header check silently replaces a zero pixdim by 1 mm while loading, so the
+    header is read again here without that fix.
+    """
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(str(path)) as fobj:
+            raw = type(img.header).from_fileobj(fobj, check=False)
+        pixdim = np.asarray(raw["pixdim"][1:4], dtype=np.float64)
+    except Exception:  # nibabel read it once already; a failure here is left to the data read
+        return
+    if np.all(np.isfinite(pixdim)) and np.all(pixdim != 0):
+        return
+    raise GeometryError(
+        f"{path}: the header has no sform and its voxel sizes pixdim[1:4] = {pixdim.tolist()} include a zero "
+        "or non-finite value, so the voxel size is unknown (nibabel would silently assume 1 mm); "
+        "fix pixdim or export the file again"
+    )
+
+
 def label_names_from_nifti(header: Any) -> dict[int, str]:
     """Label names from a NIfTI header extension, as TotalSegmentator writes them.
 
@@ -223,6 +246,8 @@ def load_nifti(path: str | Path) -> Volume:
     _squeeze_to_3d(tuple(int(n) for n in img.shape), path)
     _check_data_size(img, path)
     header = img.header
+    if int(header["sform_code"]) == 0:
+        _check_raw_pixdim(img, path)
     meta: dict[str, Any] = {
         "source": str(path),
         "format": "nifti",
