@@ -377,6 +377,11 @@ def load_itk(path: str | Path) -> Volume:
     return vol
 
 
+def _refuse_folder_target(path: Path) -> None:
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, so the image cannot be written there; choose a file name")
+
+
 def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
     """Write a Volume as NIfTI-1 atomically (temporary name, then rename).
 
@@ -401,6 +406,7 @@ def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
     path = Path(path)
     if not is_nifti(path):
         raise InputError(f"{path}: a NIfTI file name must end in .nii or .nii.gz")
+    _refuse_folder_target(path)
     vol = volume if dtype is None else volume.with_data(np.asarray(volume.data).astype(dtype))
     img = to_nibabel(vol)
     with atomic_path(path) as tmp:
@@ -423,6 +429,7 @@ def save_itk(volume: Volume, path: str | Path) -> Path:
             f"{path}: spinemri writes single-file NRRD (.nrrd) or MetaImage (.mha) only; "
             "detached headers (.nhdr, .mhd) cannot be written atomically"
         )
+    _refuse_folder_target(path)
     with atomic_path(path) as tmp:
         sitk.WriteImage(to_sitk(volume), str(tmp), useCompression=True)
     return path
