@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, LinkError
 from .atomic import atomic_path
 
 __all__ = ["read_table", "read_clinical", "decode_table_bytes", "sniff_separator", "write_csv"]
@@ -140,8 +140,22 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
 
 
 def read_clinical(path: str | os.PathLike[str], id_column: str = "patient_id") -> pd.DataFrame:
-    """Read a clinical table (see :func:`read_table`) with ``id_column`` kept as text."""
-    return read_table(path, dtype_str_columns=(id_column,))
+    """Read a clinical table (see :func:`read_table`) with ``id_column`` kept as text.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_table`.
+    LinkError
+        The table has no ``id_column``; the message names the file and its columns.
+    """
+    df = read_table(path, dtype_str_columns=(id_column,))
+    if id_column not in df.columns:
+        raise LinkError(
+            f"table {path}: no column {id_column!r} (columns: {list(df.columns)}); rename the patient id "
+            "column or name it with --id-column"
+        )
+    return df
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
