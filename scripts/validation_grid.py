@@ -151,16 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     if args.out:
         df.to_csv(args.out, index=False, float_format="%.6g")
-    print(summarise(df).to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else summarise(df).to_string())
+    print(to_markdown(summarise(df)))
     return 0
 
 
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub markdown table (floats with 3 decimals, or 4 for values under 0.01)."""
+
+    def fmt(v: object) -> str:
+        if isinstance(v, (float, np.floating)):
+            return f"{v:.4f}" if 0 < abs(v) < 0.01 else f"{v:.3f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

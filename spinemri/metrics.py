@@ -46,7 +46,7 @@ import pandas as pd
 
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
-from .segment import erode_labels, grouped_sort
+from .segment import erode_labels, grouped_medians
 
 __all__ = [
     "VERTEBRA_COLUMNS",
@@ -215,46 +215,58 @@ def compute_metrics(
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
 
     flat_v = vertebrae.ravel()
-    nzi = np.flatnonzero(flat_v)
-    v = flat_v[nzi].astype(np.int64)
-    vals = intensity.ravel()[nzi].astype(np.float64, copy=False)
+    nzi = np.flatnonzero(flat_v > 0)
+    v = flat_v[nzi].astype(np.intp)
+    vals = intensity.ravel()[nzi]
     les = lesion_ids.ravel()[nzi]
     is_les = les > 0
-    coords = np.unravel_index(nzi, shape)
+    # index along the LR axis of every vertebra voxel (C order: flat = ((i * J) + j) * K + k)
+    stride = int(np.prod(shape[lr_axis + 1 :], dtype=np.int64))
+    lr = (nzi // stride) % shape[lr_axis] if stride > 1 else nzi % shape[lr_axis]
 
-    count = np.bincount(v, minlength=n + 1).astype(np.float64)
-    les_count = np.bincount(v[is_les], minlength=n + 1).astype(np.float64)
-    lr = coords[lr_axis]
-    mid = mid_sagittal_index(np.bincount(v, weights=lr, minlength=n + 1), count)
-    on_mid = lr == mid[v]
-    mid_vert = np.bincount(v[on_mid], minlength=n + 1).astype(np.float64)
-    mid_les = np.bincount(v[on_mid & is_les], minlength=n + 1).astype(np.float64)
-    border = np.zeros(v.shape, dtype=bool)
-    for ax in range(3):
-        border |= (coords[ax] == 0) | (coords[ax] == shape[ax] - 1)
-    truncated = np.bincount(v[border], minlength=n + 1) > 0
+    # one 2-D histogram (vertebra id x LR slice) gives voxel counts, the mid-sagittal slice and its pixels
+    n_lr = shape[lr_axis]
+    key = v * n_lr + lr
+    tab = np.bincount(key, minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
+    les_tab = np.bincount(key[is_les], minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
+    count = tab.sum(axis=1).astype(np.float64)
+    les_count = les_tab.sum(axis=1).astype(np.float64)
+    mid = mid_sagittal_index((tab * np.arange(n_lr)).sum(axis=1).astype(np.float64), count)
+    rows_ = np.flatnonzero(count > 0)
+    mid_vert = np.zeros(n + 1)
+    mid_les = np.zeros(n + 1)
+    mid_vert[rows_] = tab[rows_, mid[rows_].astype(np.intp)]
+    mid_les[rows_] = les_tab[rows_, mid[rows_].astype(np.intp)]
+    # truncated: the vertebra has a voxel on one of the six faces of the image
+    faces = [np.take(vertebrae, idx, axis=ax).ravel() for ax in range(3) for idx in (0, shape[ax] - 1)]
+    truncated = np.bincount(np.concatenate(faces).astype(np.intp), minlength=n + 1)[: n + 1] > 0
+    truncated[0] = False
 
     if mp.intensity_erosion_mm > 0:
         sel = erode_labels(vertebrae, _spacing(affine), mp.intensity_erosion_mm).ravel()[nzi]
+        v_sel, vals_sel = v[sel], vals[sel]
     else:
-        sel = np.ones(v.shape, dtype=bool)
-    sel_count = np.bincount(v[sel], minlength=n + 1).astype(np.float64)
+        v_sel, vals_sel = v, vals
+    sel_count = np.bincount(v_sel, minlength=n + 1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_int = np.bincount(v[sel], weights=vals[sel], minlength=n + 1) / sel_count
+        mean_int = np.bincount(v_sel, weights=vals_sel, minlength=n + 1) / sel_count
         les_mean = np.bincount(v[is_les], weights=vals[is_les], minlength=n + 1) / les_count
-    s, starts, counts = grouped_sort(vals[sel], v[sel], n + 1)
-    med_int = np.array(
-        [np.nan if c == 0 else (s[a + (c - 1) // 2] + s[a + c // 2]) / 2.0 for a, c in zip(starts, counts)]
-    )
+    med_int = grouped_medians(vals_sel, v_sel, n + 1)
     lesion_count = np.bincount(np.asarray(lesion_vertebra[1:], dtype=np.int64), minlength=n + 1)
 
     # --- lesions ---------------------------------------------------------------------------
     n_les = len(lesion_vertebra) - 1
+    vals_les = vals[is_les].astype(np.float64)
+    les_coords = np.unravel_index(nzi[is_les], shape)
+    les_border = np.zeros(les_coords[0].shape, dtype=bool)
+    for ax in range(3):
+        les_border |= (les_coords[ax] == 0) | (les_coords[ax] == shape[ax] - 1)
     lesion_rows, lut = _lesion_rows(
-        les[is_les], [c[is_les] for c in coords], vals[is_les], border[is_les], lesion_vertebra, levels, affine,
-        voxel_mm3, patient_id,
+        les[is_les], list(les_coords), vals_les, les_border, lesion_vertebra, levels, affine, voxel_mm3, patient_id
     )
-    new_ids = lut[lesion_ids] if n_les else np.zeros(shape, dtype=np.int32)
+    new_ids = np.zeros(shape, dtype=np.int32)  # renumbered lesion map, written only at lesion voxels
+    if n_les:
+        new_ids.ravel()[nzi[is_les]] = lut[les[is_les]]
 
     ids = np.arange(1, n + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -292,7 +304,10 @@ def compute_metrics(
         columns=list(VERTEBRA_COLUMNS),
     )
     lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
-    lesions = lesions.astype({"voxels": np.int64, "lesion_id": np.int64, "truncated": bool})
+    if lesions.empty:
+        lesions = lesions.astype({"lesion_id": np.int64, "voxels": np.int64, "truncated": bool})
+        lesions = lesions.astype({c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity",
+                                                         "mean_intensity")})  # fmt: skip
     return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids.astype(np.int32, copy=False))
 
 
@@ -311,12 +326,12 @@ def _lesion_rows(
     affine: np.ndarray,
     voxel_mm3: float,
     patient_id: str,
-) -> tuple[list[dict[str, object]], np.ndarray]:
-    """Rows of the lesion table and the old → new lesion id lookup table."""
+) -> tuple[dict[str, object], np.ndarray]:
+    """Columns of the lesion table and the old → new lesion id lookup table."""
     n_les = len(lesion_vertebra) - 1
     lut = np.zeros(n_les + 1, dtype=np.int32)
     if n_les == 0:
-        return [], lut
+        return {c: [] for c in LESION_COLUMNS}, lut
     les = les.astype(np.int64)
     size = np.bincount(les, minlength=n_les + 1).astype(np.float64)
     mean_ijk = np.stack([np.bincount(les, weights=c, minlength=n_les + 1) for c in coords], axis=1)
@@ -331,27 +346,23 @@ def _lesion_rows(
     # orientation-independent order: level, then superior -> inferior, posterior -> anterior, left -> right
     r = np.round(xyz[1:], 6)
     key = np.lexsort((r[:, 0], r[:, 1], -r[:, 2], lesion_vertebra[1:]))
-    rows = []
-    for new, old0 in enumerate(key, start=1):
-        old = int(old0) + 1
-        lut[old] = new
-        lev = levels[int(lesion_vertebra[old]) - 1]
-        rows.append(
-            {
-                "patient_id": patient_id,
-                "level": lev,
-                "region": region_of(lev),
-                "lesion_id": new,
-                "voxels": int(size[old]),
-                "volume_mm3": size[old] * voxel_mm3,
-                "x_mm": float(xyz[old, 0]),
-                "y_mm": float(xyz[old, 1]),
-                "z_mm": float(xyz[old, 2]),
-                "max_intensity": float(vmax[old]),
-                "mean_intensity": float(sums[old] / size[old]),
-                "truncated": bool(touches[old]),
-            }
-        )
+    old = key + 1  # old ids in output order
+    lut[old] = np.arange(1, n_les + 1, dtype=np.int32)
+    lev = [levels[int(x) - 1] for x in lesion_vertebra[old]]
+    rows: dict[str, object] = {
+        "patient_id": [patient_id] * n_les,
+        "level": lev,
+        "region": [region_of(x) for x in lev],
+        "lesion_id": np.arange(1, n_les + 1, dtype=np.int64),
+        "voxels": size[old].astype(np.int64),
+        "volume_mm3": size[old] * voxel_mm3,
+        "x_mm": xyz[old, 0],
+        "y_mm": xyz[old, 1],
+        "z_mm": xyz[old, 2],
+        "max_intensity": vmax[old],
+        "mean_intensity": sums[old] / size[old],
+        "truncated": touches[old],
+    }
     return rows, lut
 
 
@@ -364,29 +375,32 @@ def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.Da
     the most cranial), ``"none"`` without lesion.
     """
     vt = vertebrae
-    inv = vt[vt["involved"].astype(bool)]
-    involved_levels = ";".join(sorted(inv["level"], key=level_index))
-    region_vol = vt.groupby("region")["lesion_volume_mm3"].sum()
+    involved = vt["involved"].to_numpy(dtype=bool)
+    levels = vt["level"].to_numpy(dtype=object)
+    regions = vt["region"].to_numpy(dtype=object)
+    les_vol = vt["lesion_volume_mm3"].to_numpy(dtype=np.float64)
+    involved_levels = ";".join(sorted(levels[involved], key=level_index))
     dominant = "none"
     best = 0.0
     for reg in REGIONS:
-        vol = float(region_vol.get(reg, 0.0))
+        vol = float(les_vol[regions == reg].sum())
         if vol > best:
             dominant, best = reg, vol
-    vvol = float(vt["vertebra_volume_mm3"].sum())
-    mid_v = float(vt["mid_sagittal_vertebra_pixels"].sum()) if len(vt) else 0.0
+    vvol = float(vt["vertebra_volume_mm3"].to_numpy(dtype=np.float64).sum())
+    mid_v = float(vt["mid_sagittal_vertebra_pixels"].to_numpy(dtype=np.float64).sum())
+    mid_l = float(vt["mid_sagittal_lesion_pixels"].to_numpy(dtype=np.float64).sum())
     row: dict[str, object] = {
         "patient_id": patient_id,
         "n_vertebrae": int(len(vt)),
-        "n_involved": int(len(inv)),
+        "n_involved": int(involved.sum()),
         "involved_levels": involved_levels,
-        **{f"{reg}_involved": bool((inv["region"] == reg).any()) for reg in REGIONS},
+        **{f"{reg}_involved": bool(np.any(involved & (regions == reg))) for reg in REGIONS},
         "dominant_region": dominant,
-        "total_lesion_count": int(vt["lesion_count"].sum()),
-        "total_lesion_volume_mm3": float(vt["lesion_volume_mm3"].sum()),
-        "hi_volume_ratio": float(vt["lesion_volume_mm3"].sum()) / vvol if vvol > 0 else 0.0,
-        "hi_area_ratio": float(vt["mid_sagittal_lesion_pixels"].sum()) / mid_v if mid_v > 0 else 0.0,
-        "hi_area_ratio_max": float(vt["hi_area_ratio"].max()) if len(vt) else 0.0,
-        "n_truncated": int(vt["truncated"].astype(bool).sum()) if "truncated" in vt else 0,
+        "total_lesion_count": int(vt["lesion_count"].to_numpy().sum()),
+        "total_lesion_volume_mm3": float(les_vol.sum()),
+        "hi_volume_ratio": float(les_vol.sum()) / vvol if vvol > 0 else 0.0,
+        "hi_area_ratio": mid_l / mid_v if mid_v > 0 else 0.0,
+        "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
+        "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
     }
     return pd.DataFrame([row], columns=list(PATIENT_COLUMNS))

@@ -40,7 +40,8 @@ __all__ = [
     "LesionSegmentation",
     "segment_lesions",
     "erode_labels",
-    "ellipsoid_footprint",
+    "erode_labels_box",
+    "box_half_widths",
     "grouped_sort",
     "grouped_medians",
     "robust_threshold",
@@ -70,8 +71,9 @@ class LesionSegmentation:
     thresholds, reference_median, reference_mad : ndarray of float64, shape (n + 1,)
         Per vertebra id (entry 0 unused, NaN): the intensity threshold and the
         reference median and MAD it was computed from.
-    intensity : ndarray of float64, shape (I, J, K)
-        The image the thresholds apply to (N4-corrected when requested).
+    intensity : ndarray, shape (I, J, K)
+        The image the thresholds apply to: the input itself for integer images,
+        else float64 (N4-corrected when requested).
     core : ndarray of bool, shape (I, J, K)
         Vertebra voxels farther than ``margin_mm`` from any other label.
     notes : tuple of str
@@ -91,57 +93,49 @@ class LesionSegmentation:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def ellipsoid_footprint(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
-    """Boolean footprint of an ellipsoid of ``radius_mm``, rounded up to whole voxels per axis.
+def box_half_widths(spacing: tuple[float, float, float], radius_mm: float) -> tuple[int, int, int]:
+    """Half-widths in voxels of the erosion box: ``ceil(radius_mm / spacing_a)`` per axis (0 when radius is 0).
 
-    The semi-axes in voxels are ``r_a = ceil(radius_mm / spacing_a)`` (at
-    least one voxel along every axis when ``radius_mm > 0``, so the outer
-    voxel layer, where partial volume lives, is always removed); offset ``d``
-    is included when ``Σ (d_a / r_a)² <= 1``. Shape ``(2·r_i + 1, 2·r_j + 1, 2·r_k + 1)``.
+    Rounding up keeps at least one voxel along every axis for any positive
+    radius, so the outer voxel layer, where partial volume lives, is always removed.
     """
-    sp = np.asarray(spacing, dtype=np.float64)
     if radius_mm <= 0:
-        return np.ones((1, 1, 1), dtype=bool)
-    r = np.ceil(radius_mm / sp - 1e-9).astype(int)
-    grids = np.ogrid[tuple(slice(-int(n), int(n) + 1) for n in r)]
-    dist2 = sum((g / float(n)) ** 2 for g, n in zip(grids, r))
-    return np.asarray(dist2 <= 1.0 + 1e-9)
+        return (0, 0, 0)
+    r = np.ceil(radius_mm / np.asarray(spacing, dtype=np.float64) - 1e-9).astype(int)
+    return (int(r[0]), int(r[1]), int(r[2]))
 
 
 def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> np.ndarray:
-    """Boolean core of every label at once: voxels whose ``margin_mm`` neighbourhood has one label.
+    """Boolean core of every label at once, eroded by ``margin_mm`` (see :func:`erode_labels_box`)."""
+    return erode_labels_box(ids, box_half_widths(spacing, margin_mm))
 
-    A voxel of label ``v > 0`` is kept when every voxel within ``margin_mm``
-    (rounded up to whole voxels, see :func:`ellipsoid_footprint`) also has label ``v``; so each label is
-    eroded away from the background *and* from touching labels. The image
-    border is not a boundary (a truncated vertebra is not eroded there).
-    Computed with one minimum and one maximum filter on the bounding box of
-    all labels.
+
+def erode_labels_box(ids: np.ndarray, half_widths: tuple[int, int, int]) -> np.ndarray:
+    """Voxels of label ``v > 0`` whose whole box neighbourhood has label ``v``.
+
+    The neighbourhood is the box of ``±half_widths[a]`` voxels along each axis
+    ``a``; so each label is eroded away from the background *and* from
+    touching labels, all labels at once. The image border is not a boundary
+    (a vertebra cut by the field of view is not eroded there). Computed with
+    separable minimum and maximum filters (a few O(N) passes) on the bounding
+    box of all labels.
     """
     fg = ids > 0
-    if margin_mm <= 0 or not np.any(fg):
-        return fg
-    return erode_labels_by(ids, ellipsoid_footprint(spacing, margin_mm))
-
-
-def erode_labels_by(ids: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Like :func:`erode_labels` with an explicit boolean footprint (odd sizes, centred)."""
-    fg = ids > 0
-    if fp.sum() == 1 or not np.any(fg):
+    if not any(half_widths) or not np.any(fg):
         return fg
     from scipy import ndimage
 
-    pad = [s // 2 for s in fp.shape]
     box = []
     for ax in range(3):
         any_ax = np.any(fg, axis=tuple(a for a in range(3) if a != ax))
         nz = np.flatnonzero(any_ax)
-        lo = max(int(nz[0]) - pad[ax], 0)
-        hi = min(int(nz[-1]) + pad[ax] + 1, ids.shape[ax])
+        lo = max(int(nz[0]) - half_widths[ax], 0)
+        hi = min(int(nz[-1]) + half_widths[ax] + 1, ids.shape[ax])
         box.append(slice(lo, hi))
     sub = ids[tuple(box)]
-    lo_f = ndimage.minimum_filter(sub, footprint=fp, mode="nearest")
-    hi_f = ndimage.maximum_filter(sub, footprint=fp, mode="nearest")
+    size = tuple(2 * h + 1 for h in half_widths)
+    lo_f = ndimage.minimum_filter(sub, size=size, mode="nearest")
+    hi_f = ndimage.maximum_filter(sub, size=size, mode="nearest")
     out = np.zeros(ids.shape, dtype=bool)
     out[tuple(box)] = (lo_f == hi_f) & (sub > 0)
     return out
@@ -169,9 +163,62 @@ def _sorted_median(a: np.ndarray, start: int, n: int) -> float:
     return float((a[start + (n - 1) // 2] + a[start + n // 2]) / 2.0)
 
 
+#: Largest histogram (groups x intensity bins) used for exact medians of integer-valued data.
+MAX_HISTOGRAM_BINS = 1 << 25
+
+
+def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray | None:
+    """Exact medians through per-group histograms when ``2·values`` are integers in a small range; else None."""
+    if values.size == 0:
+        return None
+    lo, hi = values.min(), values.max()
+    if np.issubdtype(values.dtype, np.integer):  # no check needed
+        span = int(hi) - int(lo)
+        if span * n_groups > MAX_HISTOGRAM_BINS:
+            return None
+        return _hist_medians(values.astype(np.int64) - int(lo), groups, n_groups, span + 1, float(lo), 1.0)
+    lo, hi = float(lo), float(hi)
+    for scale in (1.0, 2.0):
+        span = (hi - lo) * scale
+        if span * n_groups > MAX_HISTOGRAM_BINS:
+            return None
+        scaled = (values - lo) * scale
+        as_int = scaled.astype(np.int64)
+        if np.array_equal(as_int, scaled):
+            break
+    else:
+        return None
+    return _hist_medians(as_int, groups, n_groups, int(span) + 1, lo, scale)
+
+
+def _hist_medians(
+    as_int: np.ndarray, groups: np.ndarray, n_groups: int, nbins: int, lo: float, scale: float
+) -> np.ndarray:
+    hist = np.bincount(groups.astype(np.int64) * nbins + as_int, minlength=n_groups * nbins).reshape(n_groups, nbins)
+    cum = np.cumsum(hist, axis=1)
+    counts = cum[:, -1]
+    out = np.full(n_groups, np.nan)
+    for g in np.flatnonzero(counts):
+        n = int(counts[g])
+        a = int(np.searchsorted(cum[g], (n - 1) // 2 + 1))  # bin of the ((n-1)//2)-th smallest (0-based)
+        b = int(np.searchsorted(cum[g], n // 2 + 1))
+        out[g] = lo + (a + b) / (2.0 * scale)
+    return out
+
+
 def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Exact per-group medians (as :func:`numpy.median`; NaN for an empty group)."""
-    s, starts, counts = grouped_sort(np.asarray(values, dtype=np.float64), groups, n_groups)
+    """Exact per-group medians (as :func:`numpy.median`; NaN for an empty group).
+
+    Integer-valued (or half-integer) data, the usual MR and CT case, go through
+    one per-group histogram (``np.bincount``); other data through one sort.
+    """
+    values = np.asarray(values)
+    if not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.float64):
+        values = values.astype(np.float64)
+    hist = _grouped_medians_hist(values, np.asarray(groups), n_groups)
+    if hist is not None:
+        return hist
+    s, starts, counts = grouped_sort(values.astype(np.float64, copy=False), groups, n_groups)
     return np.array([_sorted_median(s, int(a), int(n)) for a, n in zip(starts, counts)])
 
 
@@ -296,7 +343,8 @@ def segment_lesions(
     notes: list[str] = []
     n = int(vertebrae.max()) if vertebrae.size else 0
     fg = vertebrae > 0
-    intensity = np.asarray(image, dtype=np.float64)
+    # integer images stay integer (exact, and no full-volume float copy); other types become float64
+    intensity = image if np.issubdtype(image.dtype, np.integer) else np.asarray(image, dtype=np.float64)
     if p.n4 and n > 0:
         intensity = n4_correct(intensity, fg, spacing, shrink=int(p.n4_shrink), iterations=int(p.n4_iterations))
         notes.append("N4 bias-field correction applied before thresholding")
@@ -482,12 +530,10 @@ def _components(
     if p.half_contrast and np.any(kept):
         # partial-volume boundary: a voxel is lesion when it is closer to the lesion's plateau
         # intensity than to the surrounding marrow's, i.e. when more than half of it is lesion
-        from scipy import ndimage
-
         n = int(vertebrae.max())
-        # surface voxels (a 6-neighbour outside the vertebra) mix lesion with cortex and outside
+        # surface voxels (a 26-neighbour outside the vertebra) mix lesion with cortex and outside
         # tissue rather than with marrow: their non-lesion level is estimated separately
-        interior = erode_labels_by(vertebrae, ndimage.generate_binary_structure(3, 1))
+        interior = erode_labels_box(vertebrae, (1, 1, 1))
         surface = (vertebrae > 0) & ~interior
         level_in = _background_level(intensity, vertebrae, core_mask & ~cand, core_mask, n, reference_median)
         pooled_surface = surface & ~cand

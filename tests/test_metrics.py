@@ -163,8 +163,8 @@ def test_intensity_erosion_matches_scipy_per_label() -> None:
     c = _case()
     t = compute_metrics(**c, params=MetricsParams(intensity_erosion_mm=0.5))  # type: ignore[arg-type]
     img, vert = c["intensity"], c["vertebrae"]
-    # 0.5 mm radius rounded up to whole voxels: one voxel along every axis (0.5, 0.5, 0.8 mm) -> the cross
-    st = ndimage.generate_binary_structure(3, 1)
+    # 0.5 mm rounded up to whole voxels: one voxel along every axis (0.5, 0.5, 0.8 mm) -> a 3x3x3 box
+    st = np.ones((3, 3, 3), bool)
     for v, lev in enumerate(["T12", "L1", "L2"], start=1):
         core = ndimage.binary_erosion(vert == v, structure=st, border_value=1)  # type: ignore[operator]
         row = t.vertebrae.set_index("level").loc[lev]

@@ -12,7 +12,7 @@ from spinemri.errors import ConfigError, GeometryError
 from spinemri.params import MetricsParams, SegmentParams
 from spinemri.segment import (
     MAD_TO_SD,
-    ellipsoid_footprint,
+    box_half_widths,
     erode_labels,
     grouped_medians,
     n4_correct,
@@ -79,27 +79,30 @@ def test_params_are_frozen() -> None:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def test_ellipsoid_footprint_rounds_up_to_whole_voxels() -> None:
-    fp = ellipsoid_footprint((0.5, 0.5, 4.0), 1.0)
-    # semi-axes ceil(1/0.5) = 2, 2 and ceil(1/4) = 1 voxels
-    assert fp.shape == (5, 5, 3)
-    # dk = 0: di^2 + dj^2 <= 4 -> 13 offsets; dk = +-1: only (0, 0) -> 2
-    assert int(fp.sum()) == 15
-    assert ellipsoid_footprint(ISO, 1.0).sum() == 7  # the 6-neighbour cross
-    assert ellipsoid_footprint(ISO, 0.5).sum() == 7  # never less than one voxel
-    assert ellipsoid_footprint(ISO, 0.0).sum() == 1
+def test_box_half_widths_round_up_to_whole_voxels() -> None:
+    assert box_half_widths((0.5, 0.5, 4.0), 1.0) == (2, 2, 1)
+    assert box_half_widths(ISO, 1.0) == (1, 1, 1)
+    assert box_half_widths(ISO, 0.5) == (1, 1, 1)  # never less than one voxel
+    assert box_half_widths(ISO, 0.0) == (0, 0, 0)
+    assert box_half_widths((3.0, 3.0, 3.0), 3.0) == (1, 1, 1)
 
 
 def test_erode_labels_matches_per_label_binary_erosion() -> None:
     img, vert = stacked_spine(3)
     core = erode_labels(vert, ISO, 1.0)
-    cross = ndimage.generate_binary_structure(3, 1)
+    box = np.ones((3, 3, 3), bool)
     expected = np.zeros_like(core)
     for v in (1, 2, 3):
-        expected |= ndimage.binary_erosion(vert == v, structure=cross)
+        expected |= ndimage.binary_erosion(vert == v, structure=box, border_value=1)
     np.testing.assert_array_equal(core, expected)
     # touching cubes erode from each other: every core is 4x4x4
     assert np.bincount(vert[core], minlength=4)[1:].tolist() == [64, 64, 64]
+    # anisotropic: (2, 1, 0)-voxel box on (0.5, 1, 3) mm voxels with a 1 mm margin
+    core2 = erode_labels(vert, (0.5, 1.0, 3.0), 1.0)
+    expected2 = np.zeros_like(core2)
+    for v in (1, 2, 3):
+        expected2 |= ndimage.binary_erosion(vert == v, structure=np.ones((5, 3, 3), bool), border_value=1)
+    np.testing.assert_array_equal(core2, expected2)
 
 
 def test_erode_labels_does_not_erode_at_the_image_border() -> None:
@@ -116,8 +119,13 @@ def test_robust_threshold_by_hand() -> None:
     assert t_dark == pytest.approx(3.0 - 2.0 * 1.4826)
 
 
-def test_grouped_medians_equal_numpy(rng: np.random.Generator) -> None:
-    vals = rng.normal(size=1000)
+@pytest.mark.parametrize("kind", ["float", "int", "half"])
+def test_grouped_medians_equal_numpy(rng: np.random.Generator, kind: str) -> None:
+    vals = rng.normal(size=1000) * 100
+    if kind == "int":  # histogram path
+        vals = np.rint(vals)
+    elif kind == "half":
+        vals = np.rint(vals) / 2.0
     groups = rng.integers(0, 6, size=1000)
     groups[groups == 4] = 3  # group 4 empty
     got = grouped_medians(vals, groups, 6)

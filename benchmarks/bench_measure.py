@@ -1,0 +1,219 @@
+#!/usr/bin/env python
+"""Benchmark spinemri.measure against established per-label tools, side by side in one run.
+
+Run by hand (not a test)::
+
+    python benchmarks/bench_measure.py [--repeats 7] [--radiomics-python /tmp/venv-radiomics/bin/python]
+
+Volumes: 512x512x20 and 512x512x120 uint16 images with 24 vertebra labels
+(VerSe ids 1..24 = C1..L5) and a few bright lesions. Timed, after one
+warm-up, as the median of ``--repeats`` runs (inputs already in memory, no I/O):
+
+* spinemri: ``segment_lesions`` + ``compute_metrics`` (and ``measure`` end to end);
+* SimpleITK: one ``LabelIntensityStatisticsImageFilter`` pass (mean, median,
+  ... per label), plus per-label ``ConnectedComponent`` of the lesion voxels;
+* scikit-image: ``regionprops_table`` (area, mean, max) with a per-label
+  median as an extra property;
+* pyradiomics first-order + shape per label, in its own venv (it needs
+  numpy < 2), skipped with a note when that venv is missing.
+
+The ratios printed are each tool's time over one SimpleITK
+LabelIntensityStatistics pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import spinemri
+from spinemri import Volume
+from spinemri.measure import vertebra_ids
+from spinemri.metrics import compute_metrics
+from spinemri.params import SegmentParams
+from spinemri.segment import segment_lesions
+
+N_LABELS = 24
+
+
+def make_case(n_slices: int, seed: int = 0) -> tuple[Volume, Volume]:
+    """A (512, 512, n_slices) image and a mask of 24 stacked vertebral bodies (labels 1..24)."""
+    rng = np.random.default_rng(seed)
+    shape = (512, 512, n_slices)
+    img = rng.normal(300.0, 40.0, shape)
+    lab = np.zeros(shape, np.uint8)
+    i = np.arange(shape[0])[:, None, None]
+    k = np.arange(shape[2])[None, None, :]
+    kc, kr = (shape[2] - 1) / 2.0, 0.42 * shape[2]
+    for n in range(N_LABELS):
+        j0 = 8 + 21 * n
+        body = ((i - 230) / 70.0) ** 2 + ((k - kc) / kr) ** 2 <= 1.0
+        lab[:, j0 : j0 + 15, :][np.broadcast_to(body, (shape[0], 15, shape[2]))] = n + 1
+    img[lab > 0] = rng.normal(220.0, 12.0, int((lab > 0).sum()))
+    for n in range(0, N_LABELS, 4):  # a lesion in every 4th vertebra
+        j0 = 8 + 21 * n
+        sl = (slice(215, 240), slice(j0 + 4, j0 + 11), slice(int(kc) - 2, int(kc) + 3))
+        img[sl] += 400.0
+    aff = np.diag([0.6, 0.6, 4.0, 1.0])
+    return Volume(np.clip(img, 0, 65535).astype(np.uint16), aff), Volume(lab, aff)
+
+
+def timeit(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_spinemri(img: Volume, mask: Volume, repeats: int) -> dict[str, float]:
+    scheme = spinemri.get_scheme("verse")
+    mapped, _ = scheme.split_labels(np.unique(mask.data))
+    vid, levels, merged = vertebra_ids(np.asarray(mask.data), mapped)
+    p = SegmentParams()
+    seg = segment_lesions(img.data, vid, img.spacing, p)
+
+    def metrics() -> None:
+        compute_metrics(seg.intensity, vid, levels, merged, seg.lesion_ids, seg.lesion_vertebra, seg.thresholds,
+                        seg.reference_median, seg.reference_mad, img.affine, img.lr_axis)  # fmt: skip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "spinemri segment": timeit(lambda: segment_lesions(img.data, vid, img.spacing, p), repeats),
+            "spinemri metrics": timeit(metrics, repeats),
+            "spinemri measure (all)": timeit(lambda: spinemri.measure(img, mask, scheme="verse"), repeats),
+        }
+
+
+def bench_sitk(img: Volume, mask: Volume, lesion: np.ndarray, repeats: int) -> dict[str, float]:
+    import SimpleITK as sitk
+
+    def to_sitk(a: np.ndarray) -> Any:
+        im = sitk.GetImageFromArray(np.ascontiguousarray(a.transpose(2, 1, 0)))
+        im.SetSpacing(img.spacing)
+        return im
+
+    s_img, s_lab = to_sitk(np.asarray(img.data)), to_sitk(np.asarray(mask.data))
+    s_les = to_sitk((lesion > 0).astype(np.uint8))
+
+    def stats() -> None:
+        f = sitk.LabelIntensityStatisticsImageFilter()
+        f.Execute(s_lab, s_img)
+        [(f.GetMean(int(lb)), f.GetMedian(int(lb))) for lb in f.GetLabels()]
+
+    def components() -> None:
+        for lb in range(1, N_LABELS + 1):
+            binary = sitk.And(sitk.Equal(s_lab, lb), s_les)
+            cc = sitk.ConnectedComponent(binary, True)
+            shape = sitk.LabelShapeStatisticsImageFilter()
+            shape.Execute(cc)
+            shape.GetNumberOfLabels()
+
+    return {"SimpleITK LabelIntensityStatistics (1 pass)": timeit(stats, repeats),
+            "SimpleITK per-label ConnectedComponent": timeit(components, repeats)}  # fmt: skip
+
+
+def bench_skimage(img: Volume, mask: Volume, repeats: int) -> dict[str, float]:
+    from skimage.measure import regionprops_table
+
+    def median(region: np.ndarray, intensity: np.ndarray) -> float:
+        return float(np.median(intensity[region]))
+
+    def run() -> None:
+        regionprops_table(np.asarray(mask.data), np.asarray(img.data),
+                          properties=("label", "area", "intensity_mean", "intensity_max"),
+                          extra_properties=(median,))  # fmt: skip
+
+    return {"scikit-image regionprops_table (+median)": timeit(run, repeats)}
+
+
+RADIOMICS_SCRIPT = r"""
+import json, sys, time, statistics, logging
+import SimpleITK as sitk
+from radiomics import featureextractor
+logging.getLogger("radiomics").setLevel(logging.ERROR)
+img = sitk.ReadImage(sys.argv[1]); lab = sitk.ReadImage(sys.argv[2]); repeats = int(sys.argv[3])
+ext = featureextractor.RadiomicsFeatureExtractor()
+ext.disableAllFeatures(); ext.enableFeatureClassByName("firstorder"); ext.enableFeatureClassByName("shape")
+def run():
+    for lb in range(1, 25):
+        ext.execute(img, lab, label=lb)
+run()
+ts = []
+for _ in range(repeats):
+    t0 = time.perf_counter(); run(); ts.append(time.perf_counter() - t0)
+print(json.dumps({"median_s": statistics.median(ts)}))
+"""
+
+
+def bench_radiomics(img: Volume, mask: Volume, python: str, repeats: int) -> dict[str, float] | str:
+    if not Path(python).exists():
+        return f"pyradiomics skipped: {python} not found (python -m venv /tmp/venv-radiomics && " \
+               "/tmp/venv-radiomics/bin/pip install pyradiomics 'numpy<2')"
+    from spinemri.io.nifti import save_nifti
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ip = save_nifti(img, Path(tmp) / "img.nii.gz")
+        lp = save_nifti(mask, Path(tmp) / "lab.nii.gz")
+        sp = Path(tmp) / "bench_radiomics.py"
+        sp.write_text(RADIOMICS_SCRIPT)
+        res = subprocess.run([python, str(sp), str(ip), str(lp), str(repeats)], capture_output=True, text=True)
+    if res.returncode != 0:
+        return f"pyradiomics skipped: it failed to run ({res.stderr.strip().splitlines()[-1:]})"
+    return {"pyradiomics firstorder+shape per label": float(json.loads(res.stdout.strip().splitlines()[-1])["median_s"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--sizes", default="20,120", help="numbers of slices (512x512xN)")
+    ap.add_argument("--radiomics-python", default="/tmp/venv-radiomics/bin/python")
+    ap.add_argument("--radiomics-repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    print(f"# spinemri {spinemri.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
+          f"{platform.machine()}; median of {args.repeats} runs after a warm-up")  # fmt: skip
+    for n in (int(x) for x in args.sizes.split(",")):
+        img, mask = make_case(n)
+        seg = segment_lesions(img.data, np.asarray(mask.data), img.spacing)
+        # exactness check: spinemri's medians equal numpy's
+        m = spinemri.measure(img, mask, scheme="verse")
+        data, lab = np.asarray(img.data), np.asarray(mask.data)
+        exact = all(
+            m.vertebrae["median_intensity"].iloc[v - 1] == np.median(data[lab == v]) for v in range(1, N_LABELS + 1)
+        )
+        results: dict[str, float] = {}
+        results.update(bench_spinemri(img, mask, args.repeats))
+        results.update(bench_sitk(img, mask, seg.lesion_ids, args.repeats))
+        results.update(bench_skimage(img, mask, args.repeats))
+        rad = bench_radiomics(img, mask, args.radiomics_python, args.radiomics_repeats)
+        base = results["SimpleITK LabelIntensityStatistics (1 pass)"]
+        print(f"\n## 512x512x{n} ({int((lab > 0).sum())} vertebra voxels, {N_LABELS} labels); "
+              f"spinemri medians exact: {exact}")  # fmt: skip
+        print("| tool | median time (s) | / SimpleITK LabelIntensityStatistics |")
+        print("|---|---|---|")
+        if isinstance(rad, dict):
+            results.update(rad)
+        for name, t in results.items():
+            print(f"| {name} | {t:.4f} | {t / base:.2f} |")
+        if isinstance(rad, str):
+            print(f"\n{rad}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
