@@ -144,3 +144,24 @@ def test_dicom_folder_and_nifti_give_identical_tables(phantom_files: dict[str, o
         for col in ("vertebra_voxels", "lesion_voxels", "lesion_count", "voxels", "mid_sagittal_lesion_pixels"):
             if col in a:
                 assert a[col].tolist() == b[col].tolist()
+
+
+@pytest.mark.parametrize(
+    "affine",
+    [
+        np.diag([1.0, 1.0, 1.0, 1.0]),  # RAS: i = L->R, j = P->A, k = I->S
+        np.array([[0, 0, 1.0, 0], [-0.8, 0, 0, 0], [0, -0.8, 0, 0], [0, 0, 0, 1]]),  # the phantom's P, I, R
+        np.array([[0, -1.0, 0, 0], [0, 0, 2.0, 0], [3.0, 0, 0, 0], [0, 0, 0, 1]]),  # S, L, A
+    ],
+)
+def test_qc_view_puts_superior_up_and_anterior_left(affine: np.ndarray) -> None:
+    from spinemri.report.qc import _cut, sagittal_view
+
+    vol = spinemri.Volume(np.zeros((6, 7, 8)), affine)
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in vol.shape], indexing="ij"), axis=-1).reshape(-1, 3)
+    world = vol.world_coords(ijk).reshape(*vol.shape, 3)
+    view = sagittal_view(vol, vol.shape[vol.lr_axis] // 2)
+    z = _cut(world[..., 2], view)
+    y = _cut(world[..., 1], view)
+    assert np.all(np.diff(z, axis=0) < 0)  # superior (larger z) on top, decreasing downwards
+    assert np.all(np.diff(y, axis=1) < 0)  # anterior (larger y) on the left, decreasing to the right

@@ -112,9 +112,10 @@ def save_qc_png(
         sel = vert2 == v
         ax.contour(xs, ys, sel.astype(float), levels=[0.5], colors=["#3fd0ff"], linewidths=0.9)
         rr, cc = np.nonzero(sel)
-        ax.text(
-            (cc.max() + 1.5) * col_mm, (rr.mean() + 0.5) * row_mm, levels[int(v) - 1],
-            color="yellow", fontsize=8, va="center", ha="left",
+        ax.text(  # on the anterior side, away from the bright canal
+            (cc.min() - 1.5) * col_mm, (rr.mean() + 0.5) * row_mm, levels[int(v) - 1],
+            color="yellow", fontsize=8, va="center", ha="right",
+            bbox={"facecolor": "black", "alpha": 0.5, "pad": 1.0, "edgecolor": "none"},
         )  # fmt: skip
     ax.text(0.01, 0.01, "A", transform=ax.transAxes, color="white", fontsize=9, ha="left", va="bottom")
     ax.text(0.99, 0.01, "P", transform=ax.transAxes, color="white", fontsize=9, ha="right", va="bottom")
