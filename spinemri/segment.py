@@ -386,21 +386,25 @@ def segment_lesions(
         if note:
             notes.append(note)
 
-    # candidates: strictly beyond the threshold of their own vertebra
-    t_vox = thresholds[vertebrae]  # NaN outside vertebrae -> comparisons False
+    # candidates: vertebra voxels strictly beyond the threshold of their own vertebra
+    # (computed on the flat indices of vertebra voxels only: no full-volume temporaries)
+    nzi = np.flatnonzero(vertebrae.ravel())
+    vv = vertebrae.ravel()[nzi]
+    vals = intensity.ravel()[nzi]
     with np.errstate(invalid="ignore"):
-        cand = (intensity > t_vox) if p.polarity == "bright" else (intensity < t_vox)
-    cand &= fg
+        beyond = (vals > thresholds[vv]) if p.polarity == "bright" else (vals < thresholds[vv])
+    cand_idx = nzi[beyond]
     # hysteresis: a lesion must hold at least one core voxel beyond the (stricter) seed threshold
+    seed_ok = core.ravel()[cand_idx]
     if p.method in ("robust", "local"):
         sign = 1.0 if p.polarity == "bright" else -1.0
         seed_t = ref_med + sign * max(p.seed_k, p.k) * MAD_TO_SD * ref_mad
+        cv, cvals = vv[beyond], vals[beyond]
         with np.errstate(invalid="ignore"):
-            seeds = (intensity > seed_t[vertebrae]) if p.polarity == "bright" else (intensity < seed_t[vertebrae])
-        seeds &= cand & core
-    else:
-        seeds = cand & core
-    lesion_ids, lesion_vertebra = _components(cand, seeds, vertebrae, spacing, p, intensity, ref_med, core)
+            seed_ok &= (cvals > seed_t[cv]) if p.polarity == "bright" else (cvals < seed_t[cv])
+    lesion_ids, lesion_vertebra = _components(
+        cand_idx, cand_idx[seed_ok], vertebrae, spacing, p, intensity, ref_med, core
+    )
     return LesionSegmentation(lesion_ids, lesion_vertebra, thresholds, ref_med, ref_mad, intensity, core, tuple(notes))
 
 
@@ -463,20 +467,26 @@ def _local_thresholds(
 
 
 def _filter(
-    cand: np.ndarray, seeds: np.ndarray, spacing: tuple[float, float, float], p: SegmentParams
+    cand_idx: np.ndarray, seed_idx: np.ndarray, shape: tuple[int, ...], spacing: tuple[float, float, float],
+    p: SegmentParams,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Components of ``cand`` (``connectivity``) that hold a seed voxel and are at least ``min_lesion_mm3``.
+    """Components of the candidate voxels (flat indices) holding a seed voxel and of at least ``min_lesion_mm3``.
 
-    Returns ``(component ids, keep flags per component id)``.
+    Returns the flat indices of the kept voxels and their component ids.
     """
-    comp, n_comp = _cc(cand, p.connectivity)
+    size = int(np.prod(shape))
+    cand = np.zeros(size, dtype=bool)
+    cand[cand_idx] = True
+    comp, n_comp = _cc(cand.reshape(shape), p.connectivity)
     flat = comp.ravel()
-    sizes = np.bincount(flat, minlength=n_comp + 1)
-    in_core = np.bincount(flat[seeds.ravel()], minlength=n_comp + 1)
+    lab = flat[cand_idx].astype(np.intp)
+    sizes = np.bincount(lab, minlength=n_comp + 1)
+    seeded = np.bincount(flat[seed_idx].astype(np.intp), minlength=n_comp + 1)
     voxel_mm3 = float(np.prod(spacing))
-    keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (in_core > 0)
+    keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (seeded > 0)
     keep[0] = False
-    return comp, keep
+    sel = keep[lab]
+    return cand_idx[sel], lab[sel]
 
 
 def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
@@ -509,56 +519,58 @@ def _background_level(
 
 
 def _components(
-    cand: np.ndarray,
-    core: np.ndarray,
+    cand_idx: np.ndarray,
+    seed_idx: np.ndarray,
     vertebrae: np.ndarray,
     spacing: tuple[float, float, float],
     p: SegmentParams,
     intensity: np.ndarray,
     reference_median: np.ndarray,
-    core_mask: np.ndarray,
+    core: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Filter candidate components, refine their boundary, then split them by vertebra.
 
-    ``core`` here holds the seed voxels (core voxels beyond the seed threshold);
-    ``core_mask`` is the eroded vertebrae.
+    ``cand_idx`` and ``seed_idx`` are flat indices of candidate and seed voxels;
+    ``core`` is the eroded vertebrae.
     """
-    if not np.any(cand):
-        return np.zeros(cand.shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
-    comp, keep = _filter(cand, core, spacing, p)
-    kept = keep[comp]
-    if p.half_contrast and np.any(kept):
+    shape = vertebrae.shape
+    if cand_idx.size == 0:
+        return np.zeros(shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
+    kept_idx, cid = _filter(cand_idx, seed_idx, shape, spacing, p)
+    if p.half_contrast and kept_idx.size:
         # partial-volume boundary: a voxel is lesion when it is closer to the lesion's plateau
         # intensity than to the surrounding marrow's, i.e. when more than half of it is lesion
         n = int(vertebrae.max())
+        cand = np.zeros(vertebrae.size, dtype=bool)
+        cand[cand_idx] = True
+        cand = cand.reshape(shape)
         # surface voxels (a 26-neighbour outside the vertebra) mix lesion with cortex and outside
         # tissue rather than with marrow: their non-lesion level is estimated separately
-        interior = erode_labels_box(vertebrae, (1, 1, 1))
+        same = box_half_widths(spacing, p.margin_mm) == (1, 1, 1)
+        interior = core if same else erode_labels_box(vertebrae, (1, 1, 1))
         surface = (vertebrae > 0) & ~interior
-        level_in = _background_level(intensity, vertebrae, core_mask & ~cand, core_mask, n, reference_median)
+        level_in = _background_level(intensity, vertebrae, core & ~cand, core, n, reference_median)
         pooled_surface = surface & ~cand
         fallback = np.full(n + 1, np.median(intensity[pooled_surface]) if pooled_surface.any() else np.nan)
         fallback = np.where(np.isnan(fallback), reference_median, fallback)
         level_surf = _background_level(intensity, vertebrae, pooled_surface, surface, n, fallback)
-        idx = np.flatnonzero(kept.ravel())
-        cid = comp.ravel()[idx].astype(np.int64)
-        vals = intensity.ravel()[idx]
-        vv = vertebrae.ravel()[idx]
-        ref = np.where(interior.ravel()[idx], level_in[vv], level_surf[vv])
+        vals = intensity.ravel()[kept_idx]
+        vv = vertebrae.ravel()[kept_idx]
+        ref = np.where(interior.ravel()[kept_idx], level_in[vv], level_surf[vv])
         q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
         plateau = grouped_quantile(vals, cid, int(cid.max()) + 1, q)
         cut = (ref + plateau[cid]) / 2.0
         inside = vals > cut if p.polarity == "bright" else vals < cut
-        refined = np.zeros(cand.size, dtype=bool)
-        refined[idx[inside]] = True
-        comp, keep = _filter(refined.reshape(cand.shape), core, spacing, p)
-        kept = keep[comp]
+        refined = kept_idx[inside]
+        seeds = np.zeros(vertebrae.size, dtype=bool)
+        seeds[seed_idx] = True
+        kept_idx, cid = _filter(refined, refined[seeds[refined]], shape, spacing, p)
     # one labelling pass over all vertebrae at once: lesion voxels carry their vertebra id,
     # so cc3d's multi-label components never cross a vertebra boundary
-    by_vertebra = np.where(kept, vertebrae, 0).astype(np.uint32)
-    ids, n_ids = _cc(by_vertebra, p.connectivity)
+    by_vertebra = np.zeros(vertebrae.size, dtype=vertebrae.dtype if vertebrae.dtype.itemsize <= 4 else np.uint32)
+    by_vertebra[kept_idx] = vertebrae.ravel()[kept_idx]
+    ids, n_ids = _cc(by_vertebra.reshape(shape), p.connectivity)
     ids = ids.astype(np.int32, copy=False)
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    nz = ids > 0
-    lesion_vertebra[ids[nz]] = vertebrae[nz]
+    lesion_vertebra[ids.ravel()[kept_idx]] = by_vertebra[kept_idx]
     return ids, lesion_vertebra

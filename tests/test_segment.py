@@ -15,6 +15,7 @@ from spinemri.segment import (
     box_half_widths,
     erode_labels,
     grouped_medians,
+    grouped_quantile,
     n4_correct,
     robust_threshold,
     segment_lesions,
@@ -312,3 +313,43 @@ def test_n4_flattens_a_smooth_bias(rng: np.random.Generator) -> None:
     cv_before = img[vert > 0].std() / img[vert > 0].mean()
     cv_after = out[vert > 0].std() / out[vert > 0].mean()
     assert cv_after < 0.5 * cv_before
+
+
+def test_grouped_quantile_equals_numpy_lower(rng: np.random.Generator) -> None:
+    vals = rng.normal(size=500)
+    groups = rng.integers(0, 4, size=500)
+    got = grouped_quantile(vals, groups, 5, 0.9)
+    for g in range(4):
+        assert got[g] == np.quantile(vals[groups == g], 0.9, method="lower")
+    assert np.isnan(got[4])
+
+
+def test_hysteresis_needs_a_seed_beyond_seed_k() -> None:
+    img, vert = stacked_spine(2)
+    rows = np.arange(img.shape[0])[:, None, None]
+    img = img + np.where(vert > 0, (rows % 3) - 1.0, 0.0)  # 99, 100, 101: median 100, MAD 1
+    sd = MAD_TO_SD * 1.0
+    img[2:4, 2:4, 2:4] = 100.0 + 4.0 * sd  # beyond k = 3 but not seed_k = 5: dropped
+    img[9:11, 2:4, 2:4] = 100.0 + 4.0 * sd
+    img[10, 3, 3] = 100.0 + 6.0 * sd  # one seed voxel: the whole component is kept
+    p = SegmentParams(margin_mm=0.0, min_lesion_mm3=0.0, half_contrast=False)
+    seg = segment_lesions(img, vert, ISO, p)
+    assert seg.reference_median[1] == 100.0 and seg.reference_mad[1] == 1.0
+    assert not np.any(seg.lesion_ids[vert == 1])
+    assert int((seg.lesion_ids[vert == 2] > 0).sum()) == 8
+    # with seed_k = k every candidate component is kept
+    seg3 = segment_lesions(img, vert, ISO, dataclasses.replace(p, seed_k=3.0))
+    assert int((seg3.lesion_ids > 0).sum()) == 16
+
+
+def test_half_contrast_trims_partial_volume_voxels() -> None:
+    img, vert = stacked_spine(1)
+    img[2:6, 2:6, 2:6] = 300.0  # plateau
+    img[1, 2:6, 2:6] = 180.0  # 40 % lesion: under (100 + 300) / 2 = 200, trimmed
+    img[6, 2:6, 2:6] = 220.0  # 60 % lesion: kept
+    p = SegmentParams(margin_mm=0.0, min_lesion_mm3=0.0)
+    seg = segment_lesions(img, vert, ISO, p)
+    assert int((seg.lesion_ids > 0).sum()) == 64 + 16
+    assert not np.any(seg.lesion_ids[1]) and np.all(seg.lesion_ids[6, 2:6, 2:6] > 0)
+    plain = segment_lesions(img, vert, ISO, dataclasses.replace(p, half_contrast=False))
+    assert int((plain.lesion_ids > 0).sum()) == 64 + 32
