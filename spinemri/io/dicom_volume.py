@@ -304,6 +304,11 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
         )
     ts = _file_meta(ds)
     ts_uid = UID(ts) if ts else None
+    if ts_uid is not None and not ts_uid.is_transfer_syntax:
+        raise DicomError(
+            f"{path}: TransferSyntaxUID {ts} is not a DICOM transfer syntax, so the pixel data cannot be "
+            "decoded; the file meta header is corrupt: export the file again"
+        )
     if ts_uid is not None and ts_uid.is_compressed:
         try:
             arr = np.asarray(ds.pixel_array)
