@@ -499,7 +499,8 @@ def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: f
     return out
 
 
-#: Quantile of a lesion's voxel intensities taken as its plateau (fully replaced) intensity.
+#: Quantile of a lesion's voxel intensities that bounds its contrast range; the plateau
+#: (fully replaced) intensity is the median of its voxels in the upper quarter of that range.
 PLATEAU_QUANTILE = 0.9
 
 
@@ -558,7 +559,13 @@ def _components(
         vv = vertebrae.ravel()[kept_idx]
         ref = np.where(interior.ravel()[kept_idx], level_in[vv], level_surf[vv])
         q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
-        plateau = grouped_quantile(vals, cid, int(cid.max()) + 1, q)
+        n_c = int(cid.max()) + 1
+        top = grouped_quantile(vals, cid, n_c, q)
+        # plateau: median of the voxels in the upper quarter of the contrast range (mostly pure lesion),
+        # less biased by noise than the quantile itself
+        upper = (vals - (ref + 0.75 * (top[cid] - ref))) * (1.0 if p.polarity == "bright" else -1.0) >= 0
+        plateau = grouped_medians(vals[upper].astype(np.float64), cid[upper], n_c)
+        plateau = np.where(np.isnan(plateau), top, plateau)
         cut = (ref + plateau[cid]) / 2.0
         inside = vals > cut if p.polarity == "bright" else vals < cut
         refined = kept_idx[inside]
