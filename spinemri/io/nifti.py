@@ -152,6 +152,17 @@ def _check_data_size(img: Any, path: Path) -> None:
             )
 
 
+def _check_offset(img: Any, path: Path) -> None:
+    """Refuse a vox_offset inside the header of a single-file NIfTI (the voxels would be header bytes)."""
+    minimum = int(getattr(img.header, "single_vox_offset", 0) or 0)
+    offset = getattr(img.dataobj, "offset", None)
+    if offset is not None and 0 <= int(offset) < minimum:
+        raise InputError(
+            f"{path}: vox_offset {int(offset)} points inside the {minimum}-byte header of a single-file NIfTI, "
+            "so the voxels read would be header bytes; the header is corrupt: export the file again"
+        )
+
+
 def _check_raw_pixdim(img: Any, path: Path) -> None:
     """Refuse a zero or non-finite voxel size in pixdim[1:4] when the affine comes from pixdim (no sform).
 
@@ -244,6 +255,7 @@ def load_nifti(path: str | Path) -> Volume:
             "check that it is a complete .nii/.nii.gz file"
         ) from exc
     _squeeze_to_3d(tuple(int(n) for n in img.shape), path)
+    _check_offset(img, path)
     _check_data_size(img, path)
     header = img.header
     if int(header["sform_code"]) == 0:
