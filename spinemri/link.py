@@ -74,6 +74,10 @@ REPORT_COLUMNS = ("kind", "imaging_id", "clinical_id", "clinical_row", "detail")
 
 _SEP = re.compile(r"[-_\s]+")
 _RUNS = re.compile(r"\d+|\D+")
+#: A VAS written as text: a plain ASCII decimal number (or inf/nan, reported as not finite).
+_NUMBER = re.compile(
+    r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE
+)
 
 
 def normalise_id(value: Any) -> str:
@@ -518,11 +522,10 @@ def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
         return False, math.nan, f"is not a number ({value!r})"
     if isinstance(value, str):
         text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
+        if not _NUMBER.fullmatch(text):  # float() alone would also take "1_0" (= 10) and non-ASCII digits
             hint = " (decimal comma? write it with a point)" if re.fullmatch(r"\d+,\d+", text) else ""
             return False, math.nan, f"is not a number ({value!r}){hint}"
+        number = float(text)
     else:
         try:
             number = float(value)
