@@ -100,7 +100,9 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
     if p.is_dir():
         raise InputError(f"table {p} is a folder; pass a CSV, TSV or XLSX file")
     if not p.is_file():  # a FIFO would block read_bytes() forever
-        raise InputError(f"table {p} is not a regular file (a named pipe, socket or device), so it cannot be read")
+        raise InputError(
+            f"table {p} is not a regular file (a named pipe, socket or device), so it cannot be read"
+        )
     if not os.access(p, os.R_OK):
         raise InputError(f"table {p} cannot be read (permission denied); check the file's permissions")
     dtype = {c: str for c in dtype_str_columns} or None

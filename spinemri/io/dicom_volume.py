@@ -498,7 +498,8 @@ def _rescale_finite(raw: np.ndarray, slopes: np.ndarray, inters: np.ndarray, whe
     if out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise DicomError(
             f"{where}: RescaleSlope {np.unique(slopes).tolist()[:4]} / RescaleIntercept "
-            f"{np.unique(inters).tolist()[:4]} turn the stored values into infinite numbers (beyond float32); "
+            f"{np.unique(inters).tolist()[:4]} turn the stored values into infinite numbers "
+            "(beyond float32); "
             "the header is corrupt: export the series again"
         )
     return out

@@ -158,7 +158,8 @@ def _check_offset(img: Any, path: Path) -> None:
     offset = getattr(img.dataobj, "offset", None)
     if offset is not None and 0 <= int(offset) < minimum:
         raise InputError(
-            f"{path}: vox_offset {int(offset)} points inside the {minimum}-byte header of a single-file NIfTI, "
+            f"{path}: vox_offset {int(offset)} points inside the {minimum}-byte header of a single-file "
+            "NIfTI, "
             "so the voxels read would be header bytes; the header is corrupt: export the file again"
         )
 
@@ -305,7 +306,8 @@ def refuse_non_finite(data: np.ndarray, path: Path | str) -> None:
     raise InputError(
         f"{path}: holds {n_nan} NaN and {n_inf} infinite voxel value(s) (first at voxel {first}); "
         "spinemri refuses non-finite values (in an image, lesion thresholds and statistics would silently "
-        "drop or be poisoned by them; in a mask they are no labels): replace them with a number (e.g. fslmaths in.nii.gz -nan out.nii.gz, or "
+        "drop or be poisoned by them; in a mask they are no labels): replace them with a number "
+        "(e.g. fslmaths in.nii.gz -nan out.nii.gz, or "
         "numpy.nan_to_num) and pass that file"
     )
 
