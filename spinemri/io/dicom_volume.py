@@ -104,9 +104,9 @@ def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise DicomError(f"{path}: {what} {value!r} is not numeric ({exc})") from None
     if arr.shape != (n,):
-        raise DicomError(f"{path}: {what} must hold {n} numbers, got {list(arr)}")
+        raise DicomError(f"{path}: {what} must hold {n} numbers, got {arr.tolist()}")
     if not np.all(np.isfinite(arr)):
-        raise DicomError(f"{path}: {what} holds NaN or infinite values {list(arr)}; the header is corrupt")
+        raise DicomError(f"{path}: {what} holds NaN or infinite values {arr.tolist()}; the header is corrupt")
     return arr
 
 
@@ -114,7 +114,7 @@ def _pixel_spacing(value: Any, path: Path) -> tuple[float, float]:
     ps = _floats(value, 2, "PixelSpacing", path)
     if np.any(ps <= 0):
         raise DicomError(
-            f"{path}: PixelSpacing {list(ps)} must be positive (mm); the header is corrupt or the image "
+            f"{path}: PixelSpacing {ps.tolist()} must be positive (mm); the header is corrupt or the image "
             "is not a calibrated acquisition"
         )
     return (float(ps[0]), float(ps[1]))
