@@ -1,1 +1,1 @@
-"""The bad-input corpus: every kind of odd file spinemri must refuse (or read correctly), generated from code."""
+"""The bad-input corpus: every kind of odd input spinemri must refuse or read correctly, from code."""

@@ -24,7 +24,9 @@ class Outcome:
     peak_bytes: int | None = None
 
 
-def run_guarded(call: Callable[[], Any], timeout_s: float = TIMEOUT_S, *, trace_alloc: bool = False) -> Outcome:
+def run_guarded(
+    call: Callable[[], Any], timeout_s: float = TIMEOUT_S, *, trace_alloc: bool = False
+) -> Outcome:
     """Run ``call()`` in a daemon thread; give up after ``timeout_s`` seconds (``hung=True``).
 
     A thread, not ``signal.alarm``: it also catches a call blocked inside C code

@@ -87,7 +87,7 @@ def write_dicom(
     edit: Callable[[Any], None] | None = None,
     transfer_syntax: str | None = None,
 ) -> Path:
-    """One classic MR image, Explicit VR Little Endian, 16-bit unsigned; ``edit(ds)`` mutates it before saving.
+    """One classic MR image, Explicit VR Little Endian, uint16; ``edit(ds)`` mutates it before saving.
 
     ``transfer_syntax`` replaces the *declared* TransferSyntaxUID in the file meta
     after encoding, so the data stay Explicit VR Little Endian whatever it says.
@@ -135,8 +135,8 @@ def write_dicom(
 def _patch_transfer_syntax(path: Path, uid: str) -> None:
     """Rewrite the declared TransferSyntaxUID (0002,0010) of a saved file, leaving the data set as it is."""
     import pydicom
-    from pydicom.filewriter import write_file_meta_info
     from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
 
     raw = path.read_bytes()
     old = pydicom.dcmread(path, stop_before_pixels=True)
@@ -165,7 +165,7 @@ def write_series(
     paths, arrays = [], []
     for k in range(n):
         arr = rng.integers(0, 4000, size=(rows, cols)).astype(np.uint16)
-        ipp = tuple(float(o + k * s) for o, s in zip(origin, step))
+        ipp = tuple(float(o + k * s) for o, s in zip(origin, step, strict=True))
         paths.append(write_dicom(folder / f"im{k:03d}.dcm", arr, ipp=ipp, instance=k + 1))  # type: ignore[arg-type]
         arrays.append(arr)
     return paths, arrays
@@ -186,7 +186,9 @@ def nifti_header_bytes(shape: tuple[int, ...], dtype: Any = np.int16) -> bytes:
     return bytes(hdr.binaryblock) + b"\0" * 4
 
 
-def _one(call: Callable[[], Any], named: Path, error: type[SpinemriError], excerpt: str, **kw: Any) -> BadInput:
+def _one(
+    call: Callable[[], Any], named: Path, error: type[SpinemriError], excerpt: str, **kw: Any
+) -> BadInput:
     return BadInput(call=call, named=named, error=error, excerpt=excerpt, **kw)
 
 
@@ -207,7 +209,13 @@ def dicom_truncated_header(tmp: Path) -> BadInput:
 
 def dicom_no_pixel_data(tmp: Path) -> BadInput:
     paths, _ = write_series(tmp / "s")
-    write_dicom(paths[3], np.zeros((6, 4), np.uint16), ipp=(-17.5, 20, 30), instance=4, edit=lambda ds: delattr(ds, "PixelData"))
+    write_dicom(
+        paths[3],
+        np.zeros((6, 4), np.uint16),
+        ipp=(-17.5, 20, 30),
+        instance=4,
+        edit=lambda ds: delattr(ds, "PixelData"),
+    )
     return _one(lambda: load_volume(tmp / "s"), paths[3], DicomError, "no PixelData")
 
 
@@ -230,8 +238,13 @@ def dicom_rows_larger_than_data(tmp: Path) -> BadInput:
     folder = tmp / "s"
     folder.mkdir()
     paths = [
-        write_dicom(folder / f"im{k}.dcm", np.zeros((6, 4), np.uint16), ipp=(-2.5 * k, 0, 0), instance=k + 1,
-                    edit=lambda ds: setattr(ds, "Rows", 12))
+        write_dicom(
+            folder / f"im{k}.dcm",
+            np.zeros((6, 4), np.uint16),
+            ipp=(-2.5 * k, 0, 0),
+            instance=k + 1,
+            edit=lambda ds: setattr(ds, "Rows", 12),
+        )
         for k in range(3)
     ]
     return _one(lambda: load_volume(folder), paths[0], DicomError, "PixelData holds")
@@ -242,8 +255,13 @@ def dicom_columns_smaller_than_data(tmp: Path) -> BadInput:
     folder = tmp / "s"
     folder.mkdir()
     paths = [
-        write_dicom(folder / f"im{k}.dcm", np.arange(24, dtype=np.uint16).reshape(6, 4),
-                    ipp=(-2.5 * k, 0, 0), instance=k + 1, edit=lambda ds: setattr(ds, "Columns", 2))
+        write_dicom(
+            folder / f"im{k}.dcm",
+            np.arange(24, dtype=np.uint16).reshape(6, 4),
+            ipp=(-2.5 * k, 0, 0),
+            instance=k + 1,
+            edit=lambda ds: setattr(ds, "Columns", 2),
+        )
         for k in range(3)
     ]
     return _one(lambda: load_volume(folder), paths[0], DicomError, "PixelData holds")
@@ -264,19 +282,25 @@ def dicom_missing_slice(tmp: Path) -> BadInput:
 def dicom_mixed_orientations(tmp: Path) -> BadInput:
     paths, _ = write_series(tmp / "s", n=5)
     c, s = np.cos(np.deg2rad(5)), np.sin(np.deg2rad(5))
-    write_dicom(paths[2], np.zeros((6, 4), np.uint16), ipp=(-15.0, 20.0, 30.0), iop=(0, c, s, 0, s, -c), instance=3)
+    write_dicom(
+        paths[2], np.zeros((6, 4), np.uint16), ipp=(-15.0, 20.0, 30.0), iop=(0, c, s, 0, s, -c), instance=3
+    )
     return _one(lambda: load_volume(tmp / "s"), tmp / "s", DicomError, "different orientations")
 
 
 def dicom_zero_pixel_spacing(tmp: Path) -> BadInput:
     paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, pixel_spacing=(0.0, 0.8))
+    write_dicom(
+        paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, pixel_spacing=(0.0, 0.8)
+    )
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "must be positive")
 
 
 def dicom_negative_pixel_spacing(tmp: Path) -> BadInput:
     paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, pixel_spacing=(0.5, -0.8))
+    write_dicom(
+        paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, pixel_spacing=(0.5, -0.8)
+    )
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "must be positive")
 
 
@@ -295,8 +319,16 @@ def dicom_nan_position(tmp: Path) -> BadInput:
 def dicom_orientation_not_orthogonal(tmp: Path) -> BadInput:
     folder = tmp / "s"
     folder.mkdir()
-    paths = [write_dicom(folder / f"im{k}.dcm", np.zeros((6, 4), np.uint16), ipp=(-2.5 * k, 0, 0),
-                         iop=(0, 1, 0, 0, 1, 0), instance=k + 1) for k in range(3)]
+    paths = [
+        write_dicom(
+            folder / f"im{k}.dcm",
+            np.zeros((6, 4), np.uint16),
+            ipp=(-2.5 * k, 0, 0),
+            iop=(0, 1, 0, 0, 1, 0),
+            instance=k + 1,
+        )
+        for k in range(3)
+    ]
     return _one(lambda: load_volume(folder), paths[0], DicomError, "not two orthogonal unit vectors")
 
 
@@ -314,16 +346,27 @@ def dicom_rescale_overflow(tmp: Path) -> BadInput:
     """RescaleSlope 1e38: stored values x slope overflow float32 to infinity."""
     folder = tmp / "s"
     folder.mkdir()
-    paths = [write_dicom(folder / f"im{k}.dcm", np.full((6, 4), 1000, np.uint16), ipp=(-2.5 * k, 0, 0),
-                         instance=k + 1, edit=lambda ds: setattr(ds, "RescaleSlope", "1e38")) for k in range(3)]
+    for k in range(3):
+        write_dicom(
+            folder / f"im{k}.dcm",
+            np.full((6, 4), 1000, np.uint16),
+            ipp=(-2.5 * k, 0, 0),
+            instance=k + 1,
+            edit=lambda ds: setattr(ds, "RescaleSlope", "1e38"),
+        )
     return _one(lambda: load_volume(folder), folder, DicomError, "infinite")
 
 
 def dicom_frames_beyond_data(tmp: Path) -> BadInput:
     """NumberOfFrames 3 in files holding one frame each."""
     paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2,
-                edit=lambda ds: setattr(ds, "NumberOfFrames", 3))
+    write_dicom(
+        paths[1],
+        np.zeros((6, 4), np.uint16),
+        ipp=(-12.5, 20, 30),
+        instance=2,
+        edit=lambda ds: setattr(ds, "NumberOfFrames", 3),
+    )
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "truncated")
 
 
@@ -411,9 +454,21 @@ def nifti_nan_sform(tmp: Path) -> BadInput:
     img = nib.Nifti1Image(np.ones((4, 4, 4), np.int16), np.eye(4))
     img.header["srow_x"] = [np.nan, 0, 0, 0]
     img.header["sform_code"] = 1
+    img.header["vox_offset"] = 352
     p = tmp / "nan_sform.nii"
     p.write_bytes(img.header.binaryblock + b"\0" * 4 + np.ones(64, "<i2").tobytes())
     return _one(lambda: load_volume(p), p, GeometryError, "NaN or infinite")
+
+
+def nifti_vox_offset_in_header(tmp: Path) -> BadInput:
+    """vox_offset 0 in a single-file .nii: the 'voxels' would be the header's own bytes."""
+    p = tmp / "offset0.nii"
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((4, 4, 4))
+    hdr.set_data_dtype(np.int16)
+    hdr["vox_offset"] = 0
+    p.write_bytes(bytes(hdr.binaryblock) + b"\0" * 4 + np.ones(64, "<i2").tobytes())
+    return _one(lambda: load_volume(p), p, InputError, "points inside the 352-byte header")
 
 
 # --------------------------------------------------------------------------- masks
@@ -425,16 +480,21 @@ def _mask(tmp: Path, name: str, data: np.ndarray) -> Path:
 
 def mask_all_zero(tmp: Path) -> BadInput:
     p = _mask(tmp, "empty_mask.nii.gz", np.zeros((4, 4, 4), np.uint8))
-    return _one(lambda: resolve_scheme_for_mask("auto", load_mask(p)), p, LabelSchemeError,
-                "no label other than background")
+    return _one(
+        lambda: resolve_scheme_for_mask("auto", load_mask(p)),
+        p,
+        LabelSchemeError,
+        "no label other than background",
+    )
 
 
 def mask_only_unknown_labels(tmp: Path) -> BadInput:
     data = np.zeros((4, 4, 4), np.uint8)
     data[0], data[3] = 240, 250
     p = _mask(tmp, "odd_labels_mask.nii.gz", data)
-    return _one(lambda: resolve_scheme_for_mask("auto", load_mask(p)), p, LabelSchemeError,
-                "fit no built-in scheme")
+    return _one(
+        lambda: resolve_scheme_for_mask("auto", load_mask(p)), p, LabelSchemeError, "fit no built-in scheme"
+    )
 
 
 def mask_non_integral_floats(tmp: Path) -> BadInput:
@@ -460,7 +520,9 @@ def mask_nan_values(tmp: Path) -> BadInput:
 
 def mask_on_another_grid(tmp: Path) -> BadInput:
     image = Volume(np.zeros((4, 4, 4), np.int16), np.eye(4))
-    p = write_nifti(tmp / "other_grid_mask.nii.gz", np.ones((4, 4, 4), np.uint8), np.diag([2.0, 2.0, 2.0, 1.0]))
+    p = write_nifti(
+        tmp / "other_grid_mask.nii.gz", np.ones((4, 4, 4), np.uint8), np.diag([2.0, 2.0, 2.0, 1.0])
+    )
     return _one(lambda: load_mask(p, like=image), p, GeometryError, "not on the image grid")
 
 
@@ -471,7 +533,7 @@ _PATIENTS = pd.DataFrame({"patient_id": ["SMR-001", "SMR-002", "SMR-003"], "n_le
 
 def _linked_vas(path: Path, **link_options: Any) -> tuple[dict[str, float], Any]:
     linked, report = link(_PATIENTS, read_clinical(path), **link_options)
-    return dict(zip(linked["patient_id"], linked["vas"])), (linked, report)
+    return dict(zip(linked["patient_id"], linked["vas"], strict=True)), (linked, report)
 
 
 def table_no_id_column(tmp: Path) -> BadInput:
@@ -519,14 +581,22 @@ def _linked_three(expected: dict[str, float]) -> Callable[[Any], None]:
 def table_utf8_bom(tmp: Path) -> BadInput:
     p = tmp / "clinical.csv"
     p.write_bytes(b"\xef\xbb\xbfpatient_id,vas\r\nSMR-001,3\r\nSMR-002,0\r\nSMR-003,10\r\n")
-    return BadInput(lambda: _linked_vas(p), p, None, "", check=_linked_three({"SMR-001": 3.0, "SMR-002": 0.0,
-                                                                               "SMR-003": 10.0}))
+    return BadInput(
+        lambda: _linked_vas(p),
+        p,
+        None,
+        "",
+        check=_linked_three({"SMR-001": 3.0, "SMR-002": 0.0, "SMR-003": 10.0}),
+    )
 
 
 def table_latin1(tmp: Path) -> BadInput:
     p = tmp / "clinical.csv"
-    p.write_bytes("patient_id,vas,Bemerkung\nSMR-001,4,Rückenschmerz\nSMR-002,6,névralgie\nSMR-003,1,—\n"
-                  .replace("—", "-").encode("latin-1"))
+    p.write_bytes(
+        "patient_id,vas,Bemerkung\nSMR-001,4,Rückenschmerz\nSMR-002,6,névralgie\nSMR-003,1,—\n".replace(
+            "—", "-"
+        ).encode("latin-1")
+    )
 
     def check(result: Any) -> None:
         _linked_three({"SMR-001": 4.0, "SMR-002": 6.0, "SMR-003": 1.0})(result)
@@ -539,8 +609,13 @@ def table_latin1(tmp: Path) -> BadInput:
 def table_semicolon_separated(tmp: Path) -> BadInput:
     p = tmp / "clinical.csv"
     p.write_text("patient_id;vas;site\nSMR-001;2;Basel\nSMR-002;8.5;Lyon\nSMR-003;5;Graz\n")
-    return BadInput(lambda: _linked_vas(p), p, None, "", check=_linked_three({"SMR-001": 2.0, "SMR-002": 8.5,
-                                                                               "SMR-003": 5.0}))
+    return BadInput(
+        lambda: _linked_vas(p),
+        p,
+        None,
+        "",
+        check=_linked_three({"SMR-001": 2.0, "SMR-002": 8.5, "SMR-003": 5.0}),
+    )
 
 
 # --------------------------------------------------------------------------- paths
@@ -702,6 +777,7 @@ KINDS: dict[str, Callable[[Path], BadInput]] = {
         nifti_inf_voxels,
         nifti_zero_pixdim,
         nifti_nan_sform,
+        nifti_vox_offset_in_header,
         mask_all_zero,
         mask_only_unknown_labels,
         mask_non_integral_floats,

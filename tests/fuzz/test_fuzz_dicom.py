@@ -22,15 +22,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bad_inputs.guard import TIMEOUT_S, run_guarded
+from bad_inputs.make_corpus import _patch_transfer_syntax, write_series
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from spinemri import load_volume
 from spinemri.errors import SpinemriError
 from spinemri.volume import Volume
-
-from bad_inputs.guard import TIMEOUT_S, run_guarded
-from bad_inputs.make_corpus import _patch_transfer_syntax, write_series
 
 DELETE = "<delete>"
 N_FILES = 3
@@ -78,7 +77,9 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "SpacingBetweenSlices": st.one_of(_floats, _ds_text),
     "SeriesInstanceUID": st.sampled_from(["1.2.826.0.1.3680043.8.498.77", "", DELETE]),
     "SeriesNumber": st.one_of(st.integers(-5, 5), st.just(DELETE)),
-    "ImageType": st.sampled_from([["ORIGINAL", "PRIMARY", "MOSAIC"], ["DERIVED", "SECONDARY", "LOCALIZER"], []]),
+    "ImageType": st.sampled_from(
+        [["ORIGINAL", "PRIMARY", "MOSAIC"], ["DERIVED", "SECONDARY", "LOCALIZER"], []]
+    ),
     "PixelData": st.one_of(st.integers(0, 60), st.just(DELETE)),  # bytes kept
 }
 
@@ -111,7 +112,7 @@ def _apply(ds: Any, field: str, value: Any) -> None:
             delattr(ds, field)
     elif field == "PixelData":
         if "PixelData" in ds:
-                ds.PixelData = bytes(ds.PixelData)[:value]
+            ds.PixelData = bytes(ds.PixelData)[:value]
     else:
         try:
             setattr(ds, field, value)
@@ -153,7 +154,7 @@ def write_mutated_series(folder: Path, mutations: list[tuple[Any, str, Any]], ts
 
 
 def check_volume_or_named_error(call: Any, folder: Path) -> None:
-    """``call()`` answers in time with a valid Volume, or a SpinemriError naming ``folder`` or a file in it."""
+    """``call()`` answers in time: a valid Volume, or a SpinemriError naming ``folder`` or a file in it."""
     out = run_guarded(call, TIMEOUT_S)
     assert not out.hung, f"no answer within {TIMEOUT_S} s"
     if out.error is not None:

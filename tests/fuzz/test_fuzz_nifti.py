@@ -41,7 +41,9 @@ _i16 = st.one_of(st.integers(-3, 12), st.sampled_from([-32768, 32767, 1000, 3000
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "dim": st.lists(_i16, min_size=8, max_size=8),
     "pixdim": st.lists(_f32, min_size=8, max_size=8),
-    "datatype": st.sampled_from([0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2304, 9999]),
+    "datatype": st.sampled_from(
+        [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2304, 9999]
+    ),
     "bitpix": st.sampled_from([0, 1, 7, 8, 16, 32, 64, 128]),
     "vox_offset": st.one_of(st.sampled_from([0.0, 348.0, 352.0, 353.0, 356.0, 1e9, -1.0]), _f32),
     "scl_slope": _f32,
@@ -66,7 +68,9 @@ def base_image() -> nib.Nifti1Image:
     """The valid base: int16 ramp, oblique sform (code 1) and qform (code 1), mm units."""
     data = np.arange(np.prod(SHAPE), dtype=np.int16).reshape(SHAPE)
     c, s = np.cos(0.3), np.sin(0.3)
-    affine = np.array([[0.8 * c, -0.9 * s, 0, -20.0], [0.8 * s, 0.9 * c, 0, 15.0], [0, 0, 3.0, 40.0], [0, 0, 0, 1]])
+    affine = np.array(
+        [[0.8 * c, -0.9 * s, 0, -20.0], [0.8 * s, 0.9 * c, 0, 15.0], [0, 0, 3.0, 40.0], [0, 0, 0, 1]]
+    )
     img = nib.Nifti1Image(data, affine, dtype=np.int16)
     img.header.set_xyzt_units("mm")
     img.set_qform(affine, code=1)
@@ -75,7 +79,7 @@ def base_image() -> nib.Nifti1Image:
 
 
 def mutated_bytes(edits: list[tuple[str, Any]], flips: list[tuple[int, int]], keep: float | None) -> bytes:
-    """The base file's bytes with header ``edits``, then byte ``flips``, then truncated to ``keep`` of its length."""
+    """The base bytes with header ``edits``, then byte ``flips``, then cut to ``keep`` of the length."""
     img = base_image()
     hdr = img.header.copy()
     hdr["vox_offset"] = HEADER_BYTES
