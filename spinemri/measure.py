@@ -273,6 +273,7 @@ def measure(
         volume.lr_axis,
         patient_id=pid,
         params=mp,
+        voxel_index=seg.voxel_index,
     )
     t3 = time.perf_counter()
     lesion_mask = Volume(

@@ -174,6 +174,7 @@ def compute_metrics(
     *,
     patient_id: str = "patient",
     params: MetricsParams | None = None,
+    voxel_index: np.ndarray | None = None,
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -199,6 +200,9 @@ def compute_metrics(
         Array axis closest to patient left-right (for the mid-sagittal slice).
     patient_id : str, default "patient"
     params : MetricsParams, optional
+    voxel_index : ndarray of int, optional
+        Flat indices of all vertebra voxels in ascending order
+        (``LesionSegmentation.voxel_index``); computed when not given.
 
     Returns
     -------
@@ -215,7 +219,7 @@ def compute_metrics(
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
 
     flat_v = vertebrae.ravel()
-    nzi = np.flatnonzero(flat_v > 0)
+    nzi = np.flatnonzero(flat_v > 0) if voxel_index is None else voxel_index
     v = flat_v[nzi].astype(np.intp)
     vals = intensity.ravel()[nzi]
     les = lesion_ids.ravel()[nzi]

@@ -78,6 +78,9 @@ class LesionSegmentation:
         Vertebra voxels farther than ``margin_mm`` from any other label.
     notes : tuple of str
         Fallbacks taken (empty cores, single vertebra for ``local``, ...).
+    voxel_index : ndarray of intp or None
+        Flat (C-order) indices of all vertebra voxels, ascending, reused by
+        :func:`spinemri.metrics.compute_metrics` (saves a full-volume scan).
     """
 
     lesion_ids: np.ndarray
@@ -88,6 +91,7 @@ class LesionSegmentation:
     intensity: np.ndarray
     core: np.ndarray
     notes: tuple[str, ...] = field(default_factory=tuple)
+    voxel_index: np.ndarray | None = None
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -388,7 +392,7 @@ def segment_lesions(
 
     # candidates: vertebra voxels strictly beyond the threshold of their own vertebra
     # (computed on the flat indices of vertebra voxels only: no full-volume temporaries)
-    nzi = np.flatnonzero(vertebrae.ravel())
+    nzi = np.flatnonzero(fg.ravel())
     vv = vertebrae.ravel()[nzi]
     vals = intensity.ravel()[nzi]
     with np.errstate(invalid="ignore"):
@@ -405,7 +409,9 @@ def segment_lesions(
     lesion_ids, lesion_vertebra = _components(
         cand_idx, cand_idx[seed_ok], vertebrae, spacing, p, intensity, ref_med, core
     )
-    return LesionSegmentation(lesion_ids, lesion_vertebra, thresholds, ref_med, ref_mad, intensity, core, tuple(notes))
+    return LesionSegmentation(
+        lesion_ids, lesion_vertebra, thresholds, ref_med, ref_mad, intensity, core, tuple(notes), nzi
+    )
 
 
 def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
