@@ -114,7 +114,21 @@ def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm
     return erode_labels_box(ids, box_half_widths(spacing, margin_mm))
 
 
-def erode_labels_box(ids: np.ndarray, half_widths: tuple[int, int, int]) -> np.ndarray:
+def label_bbox(fg: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box (slices) of the True voxels of a 3-D boolean array, or None when there are none."""
+    p01 = fg.any(axis=2)
+    if not p01.any():
+        return None
+    out = []
+    for proj in (p01.any(axis=1), p01.any(axis=0), fg.any(axis=(0, 1))):
+        nz = np.flatnonzero(proj)
+        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
+    return (out[0], out[1], out[2])
+
+
+def erode_labels_box(
+    ids: np.ndarray, half_widths: tuple[int, int, int], bbox: tuple[slice, slice, slice] | None = None
+) -> np.ndarray:
     """Voxels of label ``v > 0`` whose whole box neighbourhood has label ``v``.
 
     The neighbourhood is the box of ``±half_widths[a]`` voxels along each axis
@@ -122,19 +136,20 @@ def erode_labels_box(ids: np.ndarray, half_widths: tuple[int, int, int]) -> np.n
     touching labels, all labels at once. The image border is not a boundary
     (a vertebra cut by the field of view is not eroded there). Computed with
     separable minimum and maximum filters (a few O(N) passes) on the bounding
-    box of all labels.
+    box of all labels (``bbox``, from :func:`label_bbox`, when already known).
     """
     fg = ids > 0
-    if not any(half_widths) or not np.any(fg):
+    if not any(half_widths):
+        return fg
+    bbox = label_bbox(fg) if bbox is None else bbox
+    if bbox is None:
         return fg
     from scipy import ndimage
 
     box = []
     for ax in range(3):
-        any_ax = np.any(fg, axis=tuple(a for a in range(3) if a != ax))
-        nz = np.flatnonzero(any_ax)
-        lo = max(int(nz[0]) - half_widths[ax], 0)
-        hi = min(int(nz[-1]) + half_widths[ax] + 1, ids.shape[ax])
+        lo = max(bbox[ax].start - half_widths[ax], 0)
+        hi = min(bbox[ax].stop + half_widths[ax], ids.shape[ax])
         box.append(slice(lo, hi))
     sub = ids[tuple(box)]
     size = tuple(2 * h + 1 for h in half_widths)
@@ -228,11 +243,18 @@ def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
 
 def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float, float, float]:
     """``(threshold, median, mad)`` with threshold = median ± k·1.4826·MAD (``+`` for bright)."""
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
     if values.size == 0:
         return float("nan"), float("nan"), float("nan")
-    med = float(np.median(values))
-    mad = float(np.median(np.abs(values - med)))
+    if np.issubdtype(values.dtype, np.integer):
+        # exact medians (numpy's definition) through one histogram each: deviations are half-integers
+        zeros = np.zeros(values.size, dtype=np.intp)
+        med = float(grouped_medians(values, zeros, 1)[0])
+        mad = float(grouped_medians(np.abs(values - med), zeros, 1)[0])
+    else:
+        values = values.astype(np.float64, copy=False)
+        med = float(np.median(values))
+        mad = float(np.median(np.abs(values - med)))
     sign = 1.0 if polarity == "bright" else -1.0
     return med + sign * k * MAD_TO_SD * mad, med, mad
 
@@ -360,7 +382,8 @@ def segment_lesions(
     if n == 0:
         return LesionSegmentation(empty_ids, np.zeros(1, np.int64), thresholds, ref_med, ref_mad, intensity, fg)
 
-    core = erode_labels(vertebrae, spacing, p.margin_mm)
+    bbox = label_bbox(fg)
+    core = erode_labels_box(vertebrae, box_half_widths(spacing, p.margin_mm), bbox)
     core_counts = np.bincount(vertebrae[core].ravel(), minlength=n + 1)
     all_counts = np.bincount(vertebrae[fg].ravel(), minlength=n + 1)
     # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
@@ -554,7 +577,7 @@ def _components(
         # surface voxels (a 26-neighbour outside the vertebra) mix lesion with cortex and outside
         # tissue rather than with marrow: their non-lesion level is estimated separately
         same = box_half_widths(spacing, p.margin_mm) == (1, 1, 1)
-        interior = core if same else erode_labels_box(vertebrae, (1, 1, 1))
+        interior = core if same else erode_labels_box(vertebrae, (1, 1, 1), label_bbox(vertebrae > 0))
         surface = (vertebrae > 0) & ~interior
         level_in = _background_level(intensity, vertebrae, core & ~cand, core, n, reference_median)
         pooled_surface = surface & ~cand

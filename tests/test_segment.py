@@ -353,3 +353,16 @@ def test_half_contrast_trims_partial_volume_voxels() -> None:
     assert not np.any(seg.lesion_ids[1]) and np.all(seg.lesion_ids[6, 2:6, 2:6] > 0)
     plain = segment_lesions(img, vert, ISO, dataclasses.replace(p, half_contrast=False))
     assert int((plain.lesion_ids > 0).sum()) == 64 + 32
+
+
+def test_robust_threshold_integer_path_equals_numpy(rng: np.random.Generator) -> None:
+    ints = rng.integers(0, 4000, size=10001).astype(np.uint16)
+    t, med, mad = robust_threshold(ints, 3.0, "bright")
+    f = ints.astype(np.float64)
+    assert med == np.median(f)
+    assert mad == np.median(np.abs(f - np.median(f)))
+    assert t == med + 3.0 * MAD_TO_SD * mad
+    even = ints[:-1]  # even count: the median is a half-integer
+    _, med2, mad2 = robust_threshold(even, 3.0, "bright")
+    assert med2 == np.median(even.astype(float))
+    assert mad2 == np.median(np.abs(even.astype(float) - med2))
