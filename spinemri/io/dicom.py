@@ -228,10 +228,10 @@ def _meta_sop(ds: Any) -> str:
 
 def _series_key(ds: Any) -> tuple[str, int | None]:
     uid = str(ds.get("SeriesInstanceUID", "") or "")
-    num = ds.get("SeriesNumber", None)
-    try:
+    try:  # pydicom itself raises OverflowError converting an IS such as "1e999"
+        num = ds.get("SeriesNumber", None)
         number = int(num) if num not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # junk such as "abc" or "1e999"
         number = None
     return (uid, number)
 
@@ -342,7 +342,7 @@ def _frame_iops(ds: Any) -> list[Any]:
 def _n_frames(ds: Any) -> int:
     try:
         return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 1
 
 

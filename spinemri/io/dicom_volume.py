@@ -128,6 +128,26 @@ def _opt_float(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _safe_get(ds: Any, keyword: str, default: Any = None) -> Any:
+    """``ds.get`` surviving values pydicom cannot convert (an IS "1e999" raises OverflowError in pydicom)."""
+    try:
+        return ds.get(keyword, default)
+    except (ValueError, TypeError, OverflowError):
+        return default
+
+
+def _header_int(ds: Any, keyword: str, default: int, path: Path) -> int:
+    """An integer header element (``default`` when absent or empty), or DicomError naming the file."""
+    try:
+        value = ds.get(keyword, default)
+        return default if value in (None, "") else int(value)
+    except (ValueError, TypeError, OverflowError):
+        raise DicomError(
+            f"{path}: {keyword} {_safe_get(ds, keyword)!r} is not an integer; the header is corrupt: "
+            "export the file again"
+        ) from None
+
+
 def _tag_value(v: Any) -> Any:
     if v is None:
         return None
@@ -148,8 +168,8 @@ def _is_mosaic(ds: Any) -> bool:
 def _classic_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
     slope = _opt_float(ds.get("RescaleSlope", 1.0))
     inter = _opt_float(ds.get("RescaleIntercept", 0.0))
-    tags = {name: _tag_value(ds.get(name)) for name in _DISCRIMINATORS_CLASSIC}
-    tags["NumberOfTemporalPositions"] = _tag_value(ds.get("NumberOfTemporalPositions"))
+    tags = {name: _tag_value(_safe_get(ds, name)) for name in _DISCRIMINATORS_CLASSIC}
+    tags["NumberOfTemporalPositions"] = _tag_value(_safe_get(ds, "NumberOfTemporalPositions"))
     return [
         _Frame(
             path=path,
@@ -216,7 +236,7 @@ def _scalar(value: Any) -> Any:
 
 
 def _enhanced_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
-    n = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    n = max(_header_int(ds, "NumberOfFrames", 1, path), 1)
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     per = ds.get("PerFrameFunctionalGroupsSequence") or []
@@ -287,13 +307,13 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
             f"{path}: the file has no PixelData{extra}; it is not an image (a report, presentation state or "
             "a header-only export). Remove it from the folder or export the images again"
         )
-    rows = int(ds.get("Rows", 0) or 0)
-    cols = int(ds.get("Columns", 0) or 0)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    bits_alloc = int(ds.get("BitsAllocated", 16) or 16)
-    bits_stored = int(ds.get("BitsStored", bits_alloc) or bits_alloc)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    n = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    rows = _header_int(ds, "Rows", 0, path)
+    cols = _header_int(ds, "Columns", 0, path)
+    spp = _header_int(ds, "SamplesPerPixel", 1, path) or 1
+    bits_alloc = _header_int(ds, "BitsAllocated", 16, path) or 16
+    bits_stored = _header_int(ds, "BitsStored", bits_alloc, path) or bits_alloc
+    signed = _header_int(ds, "PixelRepresentation", 0, path) == 1
+    n = max(_header_int(ds, "NumberOfFrames", 1, path), 1)
     if rows < 1 or cols < 1:
         raise DicomError(f"{path}: invalid image matrix Rows={rows} Columns={cols}")
     if spp != 1:
