@@ -72,11 +72,12 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "ImageOrientationPatient": _vector(0, 7),
     "RescaleSlope": st.one_of(_floats, _ds_text, st.just(DELETE)),
     "RescaleIntercept": st.one_of(_floats, _ds_text, st.just(DELETE)),
-    "NumberOfFrames": st.one_of(st.integers(-2, 6), st.just(DELETE)),
+    "NumberOfFrames": st.one_of(st.integers(-2, 6), _ds_text, st.just(DELETE)),
+    "InstanceNumber": st.one_of(st.integers(-2, 6), _ds_text, st.just(DELETE)),
     "SliceThickness": st.one_of(_floats, _ds_text),
     "SpacingBetweenSlices": st.one_of(_floats, _ds_text),
     "SeriesInstanceUID": st.sampled_from(["1.2.826.0.1.3680043.8.498.77", "", DELETE]),
-    "SeriesNumber": st.one_of(st.integers(-5, 5), st.just(DELETE)),
+    "SeriesNumber": st.one_of(st.integers(-5, 5), _ds_text, st.just(DELETE)),
     "ImageType": st.sampled_from(
         [["ORIGINAL", "PRIMARY", "MOSAIC"], ["DERIVED", "SECONDARY", "LOCALIZER"], []]
     ),
