@@ -207,3 +207,156 @@ def test_unmutated_series_loads_exactly() -> None:
         assert vol.shape == (4, 6, N_FILES)
         for k, arr in enumerate(arrays):
             np.testing.assert_array_equal(np.asarray(vol.data)[:, :, k], arr.T)
+
+
+# --------------------------------------------------------------------------- enhanced multi-frame
+
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+N_FRAMES = 3
+
+
+def write_enhanced(path: Path) -> np.ndarray:
+    """One Enhanced MR Image file: 3 frames of 6 x 4 uint16; positions per frame, spacing shared."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    frames = np.arange(N_FRAMES * 24, dtype=np.uint16).reshape(N_FRAMES, 6, 4)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ENHANCED_MR
+    meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.55"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = ENHANCED_MR, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "MR", "BAD-002"
+    ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesDescription = (
+        "1.2.826.0.1.3680043.8.498.56",
+        5,
+        "stir_sag",
+    )
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 6, 4, N_FRAMES
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    measures = Dataset()
+    measures.PixelSpacing, measures.SliceThickness = [0.5, 0.8], 3.0
+    orient = Dataset()
+    orient.ImageOrientationPatient = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orient])
+    per = []
+    for k in range(N_FRAMES):
+        pos = Dataset()
+        pos.ImagePositionPatient = [-10.0 - 3.0 * k, 20.0, 30.0]
+        item = Dataset()
+        item.PlanePositionSequence = Sequence([pos])
+        per.append(item)
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per)
+    ds.PixelData = frames.astype("<u2").tobytes()
+    ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    return frames
+
+
+#: (frame index or None = the shared group, element, value)
+ENHANCED_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "ImagePositionPatient": _vector(0, 4),
+    "ImageOrientationPatient": _vector(0, 7),
+    "PixelSpacing": _vector(0, 3),
+    "SliceThickness": st.one_of(_floats, _ds_text),
+    "RescaleSlope": st.one_of(_floats, _ds_text),
+    "RescaleIntercept": st.one_of(_floats, _ds_text),
+    "<drop frame item>": st.just(None),
+}
+_TOP_FIELDS = (
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "PixelData",
+    "ImageType",
+)
+enhanced_edit = st.one_of(
+    st.tuples(
+        st.one_of(st.none(), st.integers(0, N_FRAMES - 1)), st.sampled_from(sorted(ENHANCED_FIELDS))
+    ).flatmap(lambda t: st.tuples(st.just(t[0]), st.just(t[1]), ENHANCED_FIELDS[t[1]])),
+    st.sampled_from(_TOP_FIELDS).flatmap(lambda f: st.tuples(st.just("top"), st.just(f), FIELDS[f])),
+)
+
+_GROUP_OF = {
+    "ImagePositionPatient": "PlanePositionSequence",
+    "ImageOrientationPatient": "PlaneOrientationSequence",
+    "PixelSpacing": "PixelMeasuresSequence",
+    "SliceThickness": "PixelMeasuresSequence",
+    "RescaleSlope": "PixelValueTransformationSequence",
+    "RescaleIntercept": "PixelValueTransformationSequence",
+}
+
+
+def _edit_enhanced(ds: Any, where: Any, field: str, value: Any) -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    if where == "top":
+        _apply(ds, field, value)
+        return
+    if field == "<drop frame item>":
+        if where is not None and len(ds.PerFrameFunctionalGroupsSequence) > where:
+            del ds.PerFrameFunctionalGroupsSequence[where]
+        return
+    groups = ds.SharedFunctionalGroupsSequence[0] if where is None else None
+    if groups is None:
+        if len(ds.PerFrameFunctionalGroupsSequence) <= where:
+            return
+        groups = ds.PerFrameFunctionalGroupsSequence[where]
+    seq = _GROUP_OF[field]
+    if seq not in groups or not groups[seq].value:
+        setattr(groups, seq, Sequence([Dataset()]))
+    _apply(groups[seq].value[0], field, value)
+
+
+def _check_enhanced(edits: list[tuple[Any, str, Any]]) -> None:
+    import pydicom
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "enhanced.dcm"
+        write_enhanced(path)
+        with _lenient_pydicom(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+            for where, field, value in edits:
+                _edit_enhanced(ds, where, field, value)
+            try:
+                ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=True)
+            except Exception:  # pydicom cannot encode this combination
+                assume(False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_volume_or_named_error(lambda: load_volume(path), path)
+
+
+@settings(max_examples=40, **_COMMON)
+@given(st.lists(enhanced_edit, min_size=1, max_size=4))
+def test_mutated_enhanced_file_loads_or_raises_a_named_error(edits: Any) -> None:
+    _check_enhanced(edits)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, **{**_COMMON, "derandomize": False})
+@given(st.lists(enhanced_edit, min_size=1, max_size=6))
+def test_mutated_enhanced_file_slow(edits: Any) -> None:
+    _check_enhanced(edits)
+
+
+def test_unmutated_enhanced_file_loads_exactly() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "enhanced.dcm"
+        frames = write_enhanced(path)
+        vol = load_volume(path)
+        assert vol.shape == (4, 6, N_FRAMES)
+        for k in range(N_FRAMES):
+            np.testing.assert_array_equal(np.asarray(vol.data)[:, :, k], frames[k].T)
+        np.testing.assert_allclose(vol.spacing, (0.8, 0.5, 3.0))
