@@ -89,9 +89,20 @@ def bench_spinemri(img: Volume, mask: Volume, repeats: int) -> dict[str, float]:
     seg = segment_lesions(img.data, vid, img.spacing, p)
 
     def metrics() -> None:
-        compute_metrics(seg.intensity, vid, levels, merged, seg.lesion_ids, seg.lesion_vertebra, seg.thresholds,
-                        seg.reference_median, seg.reference_mad, img.affine, img.lr_axis,
-                        voxel_index=seg.voxel_index)  # fmt: skip
+        compute_metrics(
+            seg.intensity,
+            vid,
+            levels,
+            merged,
+            seg.lesion_ids,
+            seg.lesion_vertebra,
+            seg.thresholds,
+            seg.reference_median,
+            seg.reference_mad,
+            img.affine,
+            img.lr_axis,
+            voxel_index=seg.voxel_index,
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -146,9 +157,12 @@ def bench_skimage(img: Volume, mask: Volume, repeats: int) -> dict[str, float]:
         return float(np.median(intensity[region]))
 
     def run() -> None:
-        regionprops_table(np.asarray(mask.data), np.asarray(img.data),
-                          properties=("label", "area", "intensity_mean", "intensity_max"),
-                          extra_properties=(median,))  # fmt: skip
+        regionprops_table(
+            np.asarray(mask.data),
+            np.asarray(img.data),
+            properties=("label", "area", "intensity_mean", "intensity_max"),
+            extra_properties=(median,),
+        )
 
     return {"scikit-image regionprops_table (+median)": timeit(run, repeats)}
 
@@ -174,8 +188,10 @@ print(json.dumps({"median_s": statistics.median(ts)}))
 
 def bench_radiomics(img: Volume, mask: Volume, python: str, repeats: int) -> dict[str, float] | str:
     if not Path(python).exists():
-        return f"pyradiomics skipped: {python} not found (python -m venv /tmp/venv-radiomics && " \
-               "/tmp/venv-radiomics/bin/pip install pyradiomics 'numpy<2')"
+        return (
+            f"pyradiomics skipped: {python} not found (python -m venv /tmp/venv-radiomics && "
+            "/tmp/venv-radiomics/bin/pip install pyradiomics 'numpy<2')"
+        )
     from spinemri.io.nifti import save_nifti
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,10 +199,16 @@ def bench_radiomics(img: Volume, mask: Volume, python: str, repeats: int) -> dic
         lp = save_nifti(mask, Path(tmp) / "lab.nii.gz")
         sp = Path(tmp) / "bench_radiomics.py"
         sp.write_text(RADIOMICS_SCRIPT)
-        res = subprocess.run([python, str(sp), str(ip), str(lp), str(repeats)], capture_output=True, text=True)
+        res = subprocess.run(
+            [python, str(sp), str(ip), str(lp), str(repeats)], capture_output=True, text=True
+        )
     if res.returncode != 0:
         return f"pyradiomics skipped: it failed to run ({res.stderr.strip().splitlines()[-1:]})"
-    return {"pyradiomics firstorder+shape per label": float(json.loads(res.stdout.strip().splitlines()[-1])["median_s"])}
+    return {
+        "pyradiomics firstorder+shape per label": float(
+            json.loads(res.stdout.strip().splitlines()[-1])["median_s"]
+        )
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--radiomics-python", default="/tmp/venv-radiomics/bin/python")
     ap.add_argument("--radiomics-repeats", type=int, default=3)
     args = ap.parse_args(argv)
-    print(f"# spinemri {spinemri.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
-          f"{platform.machine()}; median of {args.repeats} runs after a warm-up")  # fmt: skip
+    print(
+        f"# spinemri {spinemri.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
+        f"{platform.machine()}; median of {args.repeats} runs after a warm-up"
+    )
     for n in (int(x) for x in args.sizes.split(",")):
         img, mask = make_case(n)
         seg = segment_lesions(img.data, np.asarray(mask.data), img.spacing)
@@ -205,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         m = spinemri.measure(img, mask, scheme="verse")
         data, lab = np.asarray(img.data), np.asarray(mask.data)
         exact = all(
-            m.vertebrae["median_intensity"].iloc[v - 1] == np.median(data[lab == v]) for v in range(1, N_LABELS + 1)
+            m.vertebrae["median_intensity"].iloc[v - 1] == np.median(data[lab == v])
+            for v in range(1, N_LABELS + 1)
         )
         results: dict[str, float] = {}
         results.update(bench_spinemri(img, mask, args.repeats))
@@ -213,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         results.update(bench_skimage(img, mask, args.repeats))
         rad = bench_radiomics(img, mask, args.radiomics_python, args.radiomics_repeats)
         base = results["SimpleITK LabelIntensityStatistics (1 pass, 1 thread)"]
-        print(f"\n## 512x512x{n} ({int((lab > 0).sum())} vertebra voxels, {N_LABELS} labels); "
-              f"spinemri medians exact: {exact}")  # fmt: skip
+        print(
+            f"\n## 512x512x{n} ({int((lab > 0).sum())} vertebra voxels, {N_LABELS} labels); "
+            f"spinemri medians exact: {exact}"
+        )
         print("| tool | median time (s) | / SimpleITK LabelIntensityStatistics (1 thread) |")
         print("|---|---|---|")
         if isinstance(rad, dict):

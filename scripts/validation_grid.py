@@ -59,7 +59,11 @@ def lesion_plan(contrast: float, radius_mm: float, seed: int) -> tuple[LesionSpe
         b = body_size(level)
         room_ap = max(b.depth / 2 - radius_mm - 2.5, 0.0)
         room_si = max(b.height / 2 - radius_mm - 2.5, 0.0)
-        off = (float(rng.uniform(-2, 2)), float(rng.uniform(-1, 1) * room_ap), float(rng.uniform(-1, 1) * room_si))
+        off = (
+            float(rng.uniform(-2, 2)),
+            float(rng.uniform(-1, 1) * room_ap),
+            float(rng.uniform(-1, 1) * room_si),
+        )
         r = min(radius_mm, 0.35 * min(b.depth, b.height))
         kind = "irregular" if level == IRREGULAR_LEVEL else "focal"
         specs.append(LesionSpec(level, kind, r, off, s))
@@ -68,7 +72,13 @@ def lesion_plan(contrast: float, radius_mm: float, seed: int) -> tuple[LesionSpe
 
 
 def run_case(
-    snr: float, bias: float, contrast: float, radius_mm: float, seed: int, method: str = "robust", **measure_options: Any
+    snr: float,
+    bias: float,
+    contrast: float,
+    radius_mm: float,
+    seed: int,
+    method: str = "robust",
+    **measure_options: Any,
 ) -> dict[str, Any]:
     """Measure one phantom and compare it with its truth; returns one row of numbers."""
     with warnings.catch_warnings():
@@ -107,12 +117,18 @@ def run_case(
         "max_abs_err_hi_area_ratio": float(area_err.max()),
         "max_abs_err_hi_volume_ratio_focal": float(vol_err[focal].max()),
         "max_abs_err_hi_area_ratio_focal": float(area_err[focal].max()),
-        "err_hi_volume_ratio_diffuse": float(mv.loc[DIFFUSE_LEVEL, "hi_volume_ratio"] - tv.loc[DIFFUSE_LEVEL, "hi_volume_ratio"]),
-        "err_hi_area_ratio_diffuse": float(mv.loc[DIFFUSE_LEVEL, "hi_area_ratio"] - tv.loc[DIFFUSE_LEVEL, "hi_area_ratio"]),
+        "err_hi_volume_ratio_diffuse": float(
+            mv.loc[DIFFUSE_LEVEL, "hi_volume_ratio"] - tv.loc[DIFFUSE_LEVEL, "hi_volume_ratio"]
+        ),
+        "err_hi_area_ratio_diffuse": float(
+            mv.loc[DIFFUSE_LEVEL, "hi_area_ratio"] - tv.loc[DIFFUSE_LEVEL, "hi_area_ratio"]
+        ),
         "mean_abs_err_hi_volume_ratio": float(vol_err.mean()),
         "mean_abs_err_hi_area_ratio": float(area_err.mean()),
         "fp_lesions_clean": int(mv.loc[clean, "lesion_count"].sum()),
-        "patient_hi_area_ratio_err": float(m.patient["hi_area_ratio"].iloc[0] - truth.patient["hi_area_ratio"].iloc[0]),
+        "patient_hi_area_ratio_err": float(
+            m.patient["hi_area_ratio"].iloc[0] - truth.patient["hi_area_ratio"].iloc[0]
+        ),
         "measure_s": elapsed,
     }
 

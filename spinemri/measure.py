@@ -104,7 +104,9 @@ def _mask_labels(data: np.ndarray, source: str) -> np.ndarray:
     elif not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
     if arr.size and arr.min() < 0:
-        raise InputError(f"{source}: the mask holds negative labels; labels must be 0 (background) or positive")
+        raise InputError(
+            f"{source}: the mask holds negative labels; labels must be 0 (background) or positive"
+        )
     return arr
 
 
@@ -132,10 +134,12 @@ def _label_si_mm(mask: np.ndarray, affine: np.ndarray, labels: np.ndarray) -> di
     ijk = np.unravel_index(nzi, mask.shape)
     z = sum(affine[2, a] * np.bincount(g, weights=ijk[a], minlength=len(labels)) for a in range(3)) / cnt
     z = z + affine[2, 3]
-    return {int(label): float(zz) for label, zz in zip(labels, z)}
+    return {int(label): float(zz) for label, zz in zip(labels, z, strict=True)}
 
 
-def vertebra_ids(mask: np.ndarray, mapping: Mapping[int, str]) -> tuple[np.ndarray, list[str], list[list[int]]]:
+def vertebra_ids(
+    mask: np.ndarray, mapping: Mapping[int, str]
+) -> tuple[np.ndarray, list[str], list[list[int]]]:
     """Relabel a mask to vertebra ids ``1..n`` ordered cranial → caudal (labels of one level merged).
 
     Returns the id array (uint8 or uint16), the level of each id and the mask

@@ -123,7 +123,10 @@ PATIENT_COLUMNS = (
 )
 
 _SINS = {
-    **{lev: "junctional" for lev in ("C1", "C2", "C7", "T1", "T2", "T11", "T12", "T13", "L1", "L5", "L6", "S1")},
+    **{
+        lev: "junctional"
+        for lev in ("C1", "C2", "C7", "T1", "T2", "T11", "T12", "T13", "L1", "L5", "L6", "S1")
+    },
     **{lev: "mobile" for lev in ("C3", "C4", "C5", "C6", "L2", "L3", "L4")},
     **{f"T{i}": "semirigid" for i in range(3, 11)},
     "Co": "rigid",
@@ -266,7 +269,15 @@ def compute_metrics(
     for ax in range(3):
         les_border |= (les_coords[ax] == 0) | (les_coords[ax] == shape[ax] - 1)
     lesion_rows, lut = _lesion_rows(
-        les[is_les], list(les_coords), vals_les, les_border, lesion_vertebra, levels, affine, voxel_mm3, patient_id
+        les[is_les],
+        list(les_coords),
+        vals_les,
+        les_border,
+        lesion_vertebra,
+        levels,
+        affine,
+        voxel_mm3,
+        patient_id,
     )
     new_ids = np.zeros(shape, dtype=np.int32)  # renumbered lesion map, written only at lesion voxels
     if n_les:
@@ -310,8 +321,9 @@ def compute_metrics(
     lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
     if lesions.empty:
         lesions = lesions.astype({"lesion_id": np.int64, "voxels": np.int64, "truncated": bool})
-        lesions = lesions.astype({c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity",
-                                                         "mean_intensity")})  # fmt: skip
+        lesions = lesions.astype(
+            {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
+        )
     return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids.astype(np.int32, copy=False))
 
 

@@ -98,7 +98,7 @@ class LesionSegmentation:
 
 
 def box_half_widths(spacing: tuple[float, float, float], radius_mm: float) -> tuple[int, int, int]:
-    """Half-widths in voxels of the erosion box: ``ceil(radius_mm / spacing_a)`` per axis (0 when radius is 0).
+    """Half-widths in voxels of the erosion box: ``ceil(radius_mm / spacing_a)`` per axis (0 for radius 0).
 
     Rounding up keeps at least one voxel along every axis for any positive
     radius, so the outer voxel layer, where partial volume lives, is always removed.
@@ -160,7 +160,9 @@ def erode_labels_box(
     return out
 
 
-def grouped_sort(values: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grouped_sort(
+    values: np.ndarray, groups: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort ``values`` by ``(group, value)``.
 
     Returns ``(sorted_values, starts, counts)`` where group ``g``'s values,
@@ -187,7 +189,7 @@ MAX_HISTOGRAM_BINS = 1 << 25
 
 
 def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray | None:
-    """Exact medians through per-group histograms when ``2·values`` are integers in a small range; else None."""
+    """Exact medians by per-group histograms when ``2·values`` are integers in a small range; else None."""
     if values.size == 0:
         return None
     lo, hi = values.min(), values.max()
@@ -213,7 +215,9 @@ def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int)
 def _hist_medians(
     as_int: np.ndarray, groups: np.ndarray, n_groups: int, nbins: int, lo: float, scale: float
 ) -> np.ndarray:
-    hist = np.bincount(groups.astype(np.int64) * nbins + as_int, minlength=n_groups * nbins).reshape(n_groups, nbins)
+    hist = np.bincount(groups.astype(np.int64) * nbins + as_int, minlength=n_groups * nbins).reshape(
+        n_groups, nbins
+    )
     cum = np.cumsum(hist, axis=1)
     counts = cum[:, -1]
     out = np.full(n_groups, np.nan)
@@ -238,7 +242,7 @@ def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
     if hist is not None:
         return hist
     s, starts, counts = grouped_sort(values.astype(np.float64, copy=False), groups, n_groups)
-    return np.array([_sorted_median(s, int(a), int(n)) for a, n in zip(starts, counts)])
+    return np.array([_sorted_median(s, int(a), int(n)) for a, n in zip(starts, counts, strict=True)])
 
 
 def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float, float, float]:
@@ -365,14 +369,18 @@ def segment_lesions(
     image = np.asarray(image)
     vertebrae = np.asarray(vertebrae)
     if image.shape != vertebrae.shape:
-        raise GeometryError(f"image shape {image.shape} differs from the vertebra mask shape {vertebrae.shape}")
+        raise GeometryError(
+            f"image shape {image.shape} differs from the vertebra mask shape {vertebrae.shape}"
+        )
     notes: list[str] = []
     n = int(vertebrae.max()) if vertebrae.size else 0
     fg = vertebrae > 0
     # integer images stay integer (exact, and no full-volume float copy); other types become float64
     intensity = image if np.issubdtype(image.dtype, np.integer) else np.asarray(image, dtype=np.float64)
     if p.n4 and n > 0:
-        intensity = n4_correct(intensity, fg, spacing, shrink=int(p.n4_shrink), iterations=int(p.n4_iterations))
+        intensity = n4_correct(
+            intensity, fg, spacing, shrink=int(p.n4_shrink), iterations=int(p.n4_iterations)
+        )
         notes.append("N4 bias-field correction applied before thresholding")
 
     thresholds = np.full(n + 1, np.nan)
@@ -380,7 +388,9 @@ def segment_lesions(
     ref_mad = np.full(n + 1, np.nan)
     empty_ids = np.zeros(image.shape, dtype=np.int32)
     if n == 0:
-        return LesionSegmentation(empty_ids, np.zeros(1, np.int64), thresholds, ref_med, ref_mad, intensity, fg)
+        return LesionSegmentation(
+            empty_ids, np.zeros(1, np.int64), thresholds, ref_med, ref_mad, intensity, fg
+        )
 
     bbox = label_bbox(fg)
     core = erode_labels_box(vertebrae, box_half_widths(spacing, p.margin_mm), bbox)
@@ -485,7 +495,9 @@ def _local_thresholds(
     for pos, v in enumerate(present):
         window = [q for q in range(max(pos - k_nb, 0), min(pos + k_nb + 1, len(present))) if q != pos]
         if pos - k_nb < 0 or pos + k_nb >= len(present):
-            window = sorted(q for _, q in sorted((abs(q - pos), q) for q in range(len(present)) if q != pos)[: 2 * k_nb])
+            window = sorted(
+                q for _, q in sorted((abs(q - pos), q) for q in range(len(present)) if q != pos)[: 2 * k_nb]
+            )
         if not window:
             window = [pos]
         nbrs = np.array([present[q] for q in window])
@@ -496,10 +508,13 @@ def _local_thresholds(
 
 
 def _filter(
-    cand_idx: np.ndarray, seed_idx: np.ndarray, shape: tuple[int, ...], spacing: tuple[float, float, float],
+    cand_idx: np.ndarray,
+    seed_idx: np.ndarray,
+    shape: tuple[int, ...],
+    spacing: tuple[float, float, float],
     p: SegmentParams,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Components of the candidate voxels (flat indices) holding a seed voxel and of at least ``min_lesion_mm3``.
+    """Components of candidate voxels (flat indices) holding a seed voxel and of >= ``min_lesion_mm3``.
 
     Returns the flat indices of the kept voxels and their component ids.
     """
@@ -603,7 +618,9 @@ def _components(
         kept_idx, cid = _filter(refined, refined[seeds[refined]], shape, spacing, p)
     # one labelling pass over all vertebrae at once: lesion voxels carry their vertebra id,
     # so cc3d's multi-label components never cross a vertebra boundary
-    by_vertebra = np.zeros(vertebrae.size, dtype=vertebrae.dtype if vertebrae.dtype.itemsize <= 4 else np.uint32)
+    by_vertebra = np.zeros(
+        vertebrae.size, dtype=vertebrae.dtype if vertebrae.dtype.itemsize <= 4 else np.uint32
+    )
     by_vertebra[kept_idx] = vertebrae.ravel()[kept_idx]
     ids, n_ids = _cc(by_vertebra.reshape(shape), p.connectivity)
     ids = ids.astype(np.int32, copy=False)

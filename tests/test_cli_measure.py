@@ -20,7 +20,10 @@ from spinemri.io.tables import table_to_csv_bytes
 from spinemri.metrics import LESION_COLUMNS, PATIENT_COLUMNS, VERTEBRA_COLUMNS
 from spinemri.phantom import LesionSpec
 
-LESIONS = (LesionSpec("L2", "focal", 6.0, (0.0, 2.0, 0.0), 0.7), LesionSpec("L4", "focal", 5.0, (0.0, -3.0, 2.0), 0.6))
+LESIONS = (
+    LesionSpec("L2", "focal", 6.0, (0.0, 2.0, 0.0), 0.7),
+    LesionSpec("L4", "focal", 5.0, (0.0, -3.0, 2.0), 0.6),
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,14 @@ def phantom_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
         )
     img_path = save_nifti(img, tmp / "img.nii.gz")
     mask_path = save_nifti(mask, tmp / "seg.nii.gz")
-    return {"dir": tmp, "img": img, "mask": mask, "truth": truth, "img_path": img_path, "mask_path": mask_path}
+    return {
+        "dir": tmp,
+        "img": img,
+        "mask": mask,
+        "truth": truth,
+        "img_path": img_path,
+        "mask_path": mask_path,
+    }
 
 
 def _run(args: list[str]) -> int:
@@ -44,8 +54,20 @@ def _run(args: list[str]) -> int:
 
 def test_measure_writes_every_output(phantom_files: dict[str, object], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    rc = _run(["measure", str(phantom_files["img_path"]), "--mask", str(phantom_files["mask_path"]),
-               "--scheme", "verse", "--patient-id", "P01", "--out", str(out)])  # fmt: skip
+    rc = _run(
+        [
+            "measure",
+            str(phantom_files["img_path"]),
+            "--mask",
+            str(phantom_files["mask_path"]),
+            "--scheme",
+            "verse",
+            "--patient-id",
+            "P01",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     for name in ("vertebrae", "lesions", "patients"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.parquet").is_file()
@@ -53,8 +75,12 @@ def test_measure_writes_every_output(phantom_files: dict[str, object], tmp_path:
     assert list(vt.columns) == list(VERTEBRA_COLUMNS)
     assert list(pd.read_csv(out / "lesions.csv").columns) == list(LESION_COLUMNS)
     assert list(pd.read_csv(out / "patients.csv").columns) == list(PATIENT_COLUMNS)
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "vertebrae.parquet"), vt, check_dtype=False, rtol=1e-10)
-    assert (out / "vertebrae.csv").read_bytes() == table_to_csv_bytes(pd.read_parquet(out / "vertebrae.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "vertebrae.parquet"), vt, check_dtype=False, rtol=1e-10
+    )
+    assert (out / "vertebrae.csv").read_bytes() == table_to_csv_bytes(
+        pd.read_parquet(out / "vertebrae.parquet")
+    )
     # against the phantom truth: the two planted lesions are found where they are
     truth = phantom_files["truth"].vertebrae.set_index("level")  # type: ignore[attr-defined]
     got = vt.set_index("level")
@@ -84,48 +110,109 @@ def test_measure_writes_every_output(phantom_files: dict[str, object], tmp_path:
 def test_rerun_gives_byte_identical_tables(phantom_files: dict[str, object], tmp_path: Path) -> None:
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
-        assert _run(["measure", str(phantom_files["img_path"]), "--mask", str(phantom_files["mask_path"]),
-                     "--scheme", "verse", "--method", "local", "--out", str(out)]) == 0  # fmt: skip
+        assert (
+            _run(
+                [
+                    "measure",
+                    str(phantom_files["img_path"]),
+                    "--mask",
+                    str(phantom_files["mask_path"]),
+                    "--scheme",
+                    "verse",
+                    "--method",
+                    "local",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
     for name in ("vertebrae.csv", "lesions.csv", "patients.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
 
 
-def test_without_out_prints_the_vertebra_table(phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["measure", str(phantom_files["img_path"]), "--mask", str(phantom_files["mask_path"]),
-                 "--scheme", "verse"]) == 0  # fmt: skip
+def test_without_out_prints_the_vertebra_table(
+    phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        _run(
+            [
+                "measure",
+                str(phantom_files["img_path"]),
+                "--mask",
+                str(phantom_files["mask_path"]),
+                "--scheme",
+                "verse",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     for level in phantom_files["truth"].vertebrae["level"]:  # type: ignore[attr-defined]
         assert f" {level} " in f" {out} ".replace("\n", " ")
     assert "hi_area_ratio" in out
 
 
-def test_missing_mask_is_a_usage_error(phantom_files: dict[str, object], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_missing_mask_is_a_usage_error(
+    phantom_files: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nope.nii.gz"
     assert _run(["measure", str(phantom_files["img_path"]), "--mask", str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
 
 
-def test_mask_on_another_grid_needs_resample(phantom_files: dict[str, object], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_mask_on_another_grid_needs_resample(
+    phantom_files: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     mask = phantom_files["mask"]
-    shifted = spinemri.Volume(mask.data, mask.affine @ np.array(  # type: ignore[attr-defined]
-        [[1, 0, 0, 0.6], [0, 1, 0, 0.0], [0, 0, 1, 0.0], [0, 0, 0, 1]]))  # fmt: skip
+    shifted = spinemri.Volume(
+        mask.data,
+        mask.affine
+        @ np.array(  # type: ignore[attr-defined]
+            [[1, 0, 0, 0.6], [0, 1, 0, 0.0], [0, 0, 1, 0.0], [0, 0, 0, 1]]
+        ),
+    )
     path = save_nifti(shifted, tmp_path / "shifted_seg.nii.gz")
     assert _run(["measure", str(phantom_files["img_path"]), "--mask", str(path)]) == 2
     err = capsys.readouterr().err
     assert "shifted_seg.nii.gz" in err and "--resample-mask" in err
-    assert _run(["measure", str(phantom_files["img_path"]), "--mask", str(path), "--resample-mask",
-                 "--scheme", "verse"]) == 0  # fmt: skip
+    assert (
+        _run(
+            [
+                "measure",
+                str(phantom_files["img_path"]),
+                "--mask",
+                str(path),
+                "--resample-mask",
+                "--scheme",
+                "verse",
+            ]
+        )
+        == 0
+    )
 
 
-def test_bad_parameter_is_reported(phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
-    rc = _run(["measure", str(phantom_files["img_path"]), "--mask", str(phantom_files["mask_path"]),
-                "--scheme", "verse", "--k", "-1"])  # fmt: skip
+def test_bad_parameter_is_reported(
+    phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = _run(
+        [
+            "measure",
+            str(phantom_files["img_path"]),
+            "--mask",
+            str(phantom_files["mask_path"]),
+            "--scheme",
+            "verse",
+            "--k",
+            "-1",
+        ]
+    )
     assert rc == 1 and "k" in capsys.readouterr().err
 
 
-def test_dicom_folder_and_nifti_give_identical_tables(phantom_files: dict[str, object], tmp_path: Path) -> None:
+def test_dicom_folder_and_nifti_give_identical_tables(
+    phantom_files: dict[str, object], tmp_path: Path
+) -> None:
     dicom_write = pytest.importorskip("spinemri.io.dicom_write")
     img = phantom_files["img"]
     dcm_dir = tmp_path / "dicom"
@@ -133,15 +220,36 @@ def test_dicom_folder_and_nifti_give_identical_tables(phantom_files: dict[str, o
     outs = {}
     for name, image in (("dicom", dcm_dir), ("nifti", phantom_files["img_path"])):
         out = tmp_path / name
-        assert _run(["measure", str(image), "--mask", str(phantom_files["mask_path"]), "--patient-id", "P01",
-                     "--scheme", "verse", "--out", str(out)]) == 0  # fmt: skip
+        assert (
+            _run(
+                [
+                    "measure",
+                    str(image),
+                    "--mask",
+                    str(phantom_files["mask_path"]),
+                    "--patient-id",
+                    "P01",
+                    "--scheme",
+                    "verse",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         outs[name] = out
     for table in ("vertebrae.csv", "lesions.csv", "patients.csv"):
         a = pd.read_csv(outs["dicom"] / table)
         b = pd.read_csv(outs["nifti"] / table)
         # NIfTI stores the affine in float32, DICOM in decimal strings: world mm agree to ~1e-5 mm
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6, atol=1e-4)
-        for col in ("vertebra_voxels", "lesion_voxels", "lesion_count", "voxels", "mid_sagittal_lesion_pixels"):
+        for col in (
+            "vertebra_voxels",
+            "lesion_voxels",
+            "lesion_count",
+            "voxels",
+            "mid_sagittal_lesion_pixels",
+        ):
             if col in a:
                 assert a[col].tolist() == b[col].tolist()
 

@@ -16,7 +16,7 @@ from spinemri.params import SegmentParams
 
 
 def small_case(rng: np.random.Generator) -> tuple[Volume, Volume]:
-    """Five VerSe-labelled boxes (T11..L3) stacked along array axis 1 (superior), a disc label and two lesions.
+    """Five VerSe-labelled boxes (T11..L3) stacked along array axis 1 (superior), a disc label, two lesions.
 
     Axis 0 = left-right, axis 1 = inferior -> superior, axis 2 = posterior -> anterior.
     """
@@ -139,8 +139,10 @@ def test_tables_do_not_depend_on_array_orientation(rng: np.random.Generator, tra
             p[:3, :3] = np.eye(3)[:, order]  # new axis a is old axis order[a]
             aff = aff @ p
         moved = spinemri.measure(Volume(img, aff), Volume(lab, aff), scheme="verse", min_lesion_mm3=5.0)
-    for a, b in zip(_tables(ref), _tables(moved)):
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False, rtol=1e-9)
+    for a, b in zip(_tables(ref), _tables(moved), strict=True):
+        pd.testing.assert_frame_equal(
+            a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False, rtol=1e-9
+        )
     # the same voxels are lesion voxels, with the same ids
     back = np.asarray(moved.lesion_mask.data)
     world_ref = vol.world_coords(np.argwhere(ref.lesion_mask.data > 0))

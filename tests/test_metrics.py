@@ -18,16 +18,50 @@ from spinemri.metrics import (
 from spinemri.params import MetricsParams
 
 DESIGN_VERTEBRA = {
-    "vertebra_voxels", "vertebra_volume_mm3", "lesion_voxels", "lesion_volume_mm3", "hi_volume_ratio",
-    "hi_area_ratio", "lesion_count", "threshold", "reference_median", "reference_mad", "mean_intensity",
-    "lesion_mean_intensity", "sir", "involved", "region", "level", "label",
-}  # fmt: skip
+    "vertebra_voxels",
+    "vertebra_volume_mm3",
+    "lesion_voxels",
+    "lesion_volume_mm3",
+    "hi_volume_ratio",
+    "hi_area_ratio",
+    "lesion_count",
+    "threshold",
+    "reference_median",
+    "reference_mad",
+    "mean_intensity",
+    "lesion_mean_intensity",
+    "sir",
+    "involved",
+    "region",
+    "level",
+    "label",
+}
 DESIGN_PATIENT = {
-    "n_vertebrae", "n_involved", "involved_levels", "cervical_involved", "thoracic_involved", "lumbar_involved",
-    "sacral_involved", "dominant_region", "total_lesion_count", "total_lesion_volume_mm3", "hi_volume_ratio",
-    "hi_area_ratio", "hi_area_ratio_max",
-}  # fmt: skip
-DESIGN_LESION = {"patient_id", "level", "lesion_id", "voxels", "volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity"}
+    "n_vertebrae",
+    "n_involved",
+    "involved_levels",
+    "cervical_involved",
+    "thoracic_involved",
+    "lumbar_involved",
+    "sacral_involved",
+    "dominant_region",
+    "total_lesion_count",
+    "total_lesion_volume_mm3",
+    "hi_volume_ratio",
+    "hi_area_ratio",
+    "hi_area_ratio_max",
+}
+DESIGN_LESION = {
+    "patient_id",
+    "level",
+    "lesion_id",
+    "voxels",
+    "volume_mm3",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "max_intensity",
+}
 
 
 def test_columns_include_every_design_name() -> None:
@@ -38,10 +72,22 @@ def test_columns_include_every_design_name() -> None:
 
 @pytest.mark.parametrize(
     "level, cls",
-    [("C1", "junctional"), ("C2", "junctional"), ("C4", "mobile"), ("C7", "junctional"), ("T2", "junctional"),
-     ("T3", "semirigid"), ("T10", "semirigid"), ("T11", "junctional"), ("L1", "junctional"), ("L3", "mobile"),
-     ("L5", "junctional"), ("S1", "junctional"), ("Co", "rigid")],
-)  # fmt: skip
+    [
+        ("C1", "junctional"),
+        ("C2", "junctional"),
+        ("C4", "mobile"),
+        ("C7", "junctional"),
+        ("T2", "junctional"),
+        ("T3", "semirigid"),
+        ("T10", "semirigid"),
+        ("T11", "junctional"),
+        ("L1", "junctional"),
+        ("L3", "mobile"),
+        ("L5", "junctional"),
+        ("S1", "junctional"),
+        ("Co", "rigid"),
+    ],
+)
 def test_sins_location(level: str, cls: str) -> None:
     assert sins_location(level) == cls
 
@@ -78,7 +124,9 @@ def _case() -> dict[str, object]:
         "thresholds": np.array([np.nan, 150.0, 160.0, 170.0]),
         "reference_median": np.array([np.nan, 100.0, 100.0, 200.0]),
         "reference_mad": np.array([np.nan, 2.0, 2.0, 3.0]),
-        "affine": np.array([[0.0, 0.0, -0.8, 30.0], [-0.5, 0.0, 0.0, 10.0], [0.0, 0.5, 0.0, -40.0], [0, 0, 0, 1]]),
+        "affine": np.array(
+            [[0.0, 0.0, -0.8, 30.0], [-0.5, 0.0, 0.0, 10.0], [0.0, 0.5, 0.0, -40.0], [0, 0, 0, 1]]
+        ),
         "lr_axis": 2,
     }
 
@@ -126,7 +174,7 @@ def test_lesion_table_by_hand() -> None:
     assert lt["level"].tolist() == ["L1", "L1", "L2"]
     aff = c["affine"]
     img = c["intensity"]
-    # lesion A: centroid (4.5, 3.5, 3.5); B: (6, 8.5, 2). World z = 0.5*j - 40: A -38.25 is above B -35.75? no:
+    # lesion A: centroid (4.5, 3.5, 3.5); B: (6, 8.5, 2). World z = 0.5*j - 40: A -38.25, B -35.75:
     # B has the larger z (superior), so B is numbered first within L1.
     za, zb = 0.5 * 3.5 - 40, 0.5 * 8.5 - 40
     assert zb > za
@@ -149,7 +197,11 @@ def test_patient_table_by_hand() -> None:
     assert row["patient_id"] == "P7"
     assert row["n_vertebrae"] == 3 and row["n_involved"] == 2
     assert row["involved_levels"] == "L1;L2"
-    assert (row["thoracic_involved"], row["lumbar_involved"], row["cervical_involved"]) == (False, True, False)
+    assert (row["thoracic_involved"], row["lumbar_involved"], row["cervical_involved"]) == (
+        False,
+        True,
+        False,
+    )
     assert row["dominant_region"] == "lumbar"
     assert row["total_lesion_count"] == 3
     assert row["total_lesion_volume_mm3"] == pytest.approx(11 * 0.2)

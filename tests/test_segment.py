@@ -236,7 +236,9 @@ def test_local_threshold_follows_a_smooth_bias() -> None:
     assert int((local.lesion_ids[vert == 1] > 0).sum()) == 8
     # vertebra 3 (interior): neighbours 1, 2, 4, 5 (two on each side, itself excluded)
     m3 = np.array([stats[u][0] for u in (1, 2, 4, 5)])
-    assert local.reference_median[3] == pytest.approx(float(np.median(m3 - 10.0 * (np.array([1, 2, 4, 5]) - 3))))
+    assert local.reference_median[3] == pytest.approx(
+        float(np.median(m3 - 10.0 * (np.array([1, 2, 4, 5]) - 3)))
+    )
 
 
 def test_local_reference_ignores_one_diffuse_neighbour() -> None:
@@ -245,7 +247,8 @@ def test_local_reference_ignores_one_diffuse_neighbour() -> None:
     img = img + np.where(vert > 0, (rows % 2) * 2.0, 0.0)
     img[vert == 4] = 300.0 + (rows % 2 * 2.0 + np.zeros(img.shape))[vert == 4]
     local = segment_lesions(img, vert, ISO, dataclasses.replace(EXACT, method="local"))
-    # vertebra 3's neighbours 1, 2, 4, 5 have medians 101, 101, 301, 101 -> repeated-median slope 0, reference 101
+    # vertebra 3's neighbours 1, 2, 4, 5 have medians 101, 101, 301, 101:
+    # repeated-median slope 0, reference 101
     assert local.reference_median[3] == pytest.approx(101.0)
     assert np.array_equal(local.lesion_ids > 0, vert == 4)
 
@@ -255,8 +258,18 @@ def test_min_lesion_volume_counts_the_whole_lesion() -> None:
     img[3, 3, 3] = 300.0  # 1 voxel
     img[3:5, 5, 5] = 300.0  # 2 voxels
     p = dataclasses.replace(EXACT, connectivity=6)
-    assert int((segment_lesions(img, vert, ISO, dataclasses.replace(p, min_lesion_mm3=2.0)).lesion_ids > 0).sum()) == 2
-    assert int((segment_lesions(img, vert, ISO, dataclasses.replace(p, min_lesion_mm3=1.0)).lesion_ids > 0).sum()) == 3
+    assert (
+        int(
+            (segment_lesions(img, vert, ISO, dataclasses.replace(p, min_lesion_mm3=2.0)).lesion_ids > 0).sum()
+        )
+        == 2
+    )
+    assert (
+        int(
+            (segment_lesions(img, vert, ISO, dataclasses.replace(p, min_lesion_mm3=1.0)).lesion_ids > 0).sum()
+        )
+        == 3
+    )
     # in anisotropic voxels of 2 mm^3 the single voxel is kept at 2 mm^3
     seg = segment_lesions(img, vert, (1.0, 1.0, 2.0), dataclasses.replace(p, min_lesion_mm3=2.0))
     assert int((seg.lesion_ids > 0).sum()) == 3

@@ -14,12 +14,11 @@ import warnings
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import shared_path
 from scipy import ndimage
 
 import spinemri
 from spinemri.errors import SpinemriWarning
-
-from conftest import shared_path
 
 pytestmark = pytest.mark.shared_data
 
@@ -33,7 +32,9 @@ def case() -> dict[str, object]:
     root = shared_path(CASE, "tests", "reference_files")
     ct = root / "example_ct.nii.gz"
     seg = root / "spine_report" / "test_result" / "totalseg_vertebrae_pp_refined.nii.gz"
-    report = json.loads((root / "spine_report" / "example_ct_report" / "spine_report.json").read_text())["results"]
+    report = json.loads((root / "spine_report" / "example_ct_report" / "spine_report.json").read_text())[
+        "results"
+    ]
     image = spinemri.load_volume(ct)
     mask = spinemri.load_mask(seg, like=image)
     # independent arrays straight from nibabel (no spinemri code)
@@ -95,7 +96,7 @@ def test_eroded_intensities_match_scipy_erosion(case: dict[str, object]) -> None
 
 
 def test_readme_recipe_for_spine_report_intensities(case: dict[str, object]) -> None:
-    """The reference's own intensity recipe (README): eroded by a 2x2x2 block; spinemri's per-label grouping agrees."""
+    """The reference's intensity recipe (README): 2x2x2-block erosion; spinemri's per-label medians agree."""
     from spinemri.segment import grouped_medians
 
     ct, seg, report = case["ct"], case["seg"], case["report"]

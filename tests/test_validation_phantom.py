@@ -40,7 +40,9 @@ vg = _grid_module()
 
 def _check_regime(row: dict[str, object]) -> None:
     """The acceptance criteria at SNR >= 20, contrast >= 2, bias <= 0.2 (docs/validation.md)."""
-    assert row["smallest_lesion_mm3"] >= 3 * MIN_LESION_MM3  # precondition: every lesion >= 3x the minimum size
+    assert (
+        row["smallest_lesion_mm3"] >= 3 * MIN_LESION_MM3
+    )  # precondition: every lesion >= 3x the minimum size
     assert row["count_errors"] == 0, row
     assert row["fp_lesions_clean"] == 0, row
     assert row["max_abs_err_hi_area_ratio"] <= 0.01, row
@@ -58,8 +60,9 @@ def _check_regime(row: dict[str, object]) -> None:
         (40.0, 0.2, 3.0, 6.0, 2, "local"),
     ],
 )
-def test_representative_phantom_cases(snr: float, bias: float, contrast: float, radius: float, seed: int,
-                                      method: str) -> None:  # fmt: skip
+def test_representative_phantom_cases(
+    snr: float, bias: float, contrast: float, radius: float, seed: int, method: str
+) -> None:
     _check_regime(vg.run_case(snr, bias, contrast, radius, seed, method))
 
 
@@ -78,11 +81,23 @@ def test_t1_dark_polarity_on_the_t1_phantom() -> None:
     """
     from spinemri.phantom import LesionSpec
 
-    lesions = (LesionSpec("L2", "focal", 6.0, (0.0, 0.0, 0.0), 0.9), LesionSpec("T12", "focal", 5.0, (0, 3.0, 0), 0.9))
+    lesions = (
+        LesionSpec("L2", "focal", 6.0, (0.0, 0.0, 0.0), 0.9),
+        LesionSpec("T12", "focal", 5.0, (0, 3.0, 0), 0.9),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpinemriWarning)
-        img, mask, truth = spinemri.make_phantom(seed=5, contrast="t1", first_level="T9", rows=320, cols=160,
-                                                 n_slices=11, snr=30, bias=0.0, lesions=lesions)  # fmt: skip
+        img, mask, truth = spinemri.make_phantom(
+            seed=5,
+            contrast="t1",
+            first_level="T9",
+            rows=320,
+            cols=160,
+            n_slices=11,
+            snr=30,
+            bias=0.0,
+            lesions=lesions,
+        )
         m = spinemri.measure(img, mask, scheme="verse", polarity="dark", margin_mm=4.0)
     tv = truth.vertebrae.set_index("level")
     mv = m.vertebrae.set_index("level").loc[tv.index]
@@ -114,20 +129,41 @@ def small_phantom() -> tuple[Volume, Volume, object]:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpinemriWarning)
-        return spinemri.make_phantom(seed=11, first_level="T11", last_level="L4", rows=256, cols=128, n_slices=13,
-                                     snr=25, bias=0.1, lesions=lesions)  # fmt: skip
+        return spinemri.make_phantom(
+            seed=11,
+            first_level="T11",
+            last_level="L4",
+            rows=256,
+            cols=128,
+            n_slices=13,
+            snr=25,
+            bias=0.1,
+            lesions=lesions,
+        )
 
 
 @pytest.mark.parametrize(
     "flips, order",
-    [((0,), (0, 1, 2)), ((1,), (0, 1, 2)), ((2,), (0, 1, 2)), ((), (2, 0, 1)), ((), (1, 0, 2)), ((0, 1, 2), (2, 1, 0))],
+    [
+        ((0,), (0, 1, 2)),
+        ((1,), (0, 1, 2)),
+        ((2,), (0, 1, 2)),
+        ((), (2, 0, 1)),
+        ((), (1, 0, 2)),
+        ((0, 1, 2), (2, 1, 0)),
+    ],
 )
-def test_tables_invariant_to_flips_and_axis_order(small_phantom: tuple[Volume, Volume, object],
-                                                  flips: tuple[int, ...], order: tuple[int, int, int]) -> None:  # fmt: skip
+def test_tables_invariant_to_flips_and_axis_order(
+    small_phantom: tuple[Volume, Volume, object], flips: tuple[int, ...], order: tuple[int, int, int]
+) -> None:
     img, mask, truth = small_phantom
     ref = spinemri.measure(img, mask, scheme="verse")
     moved = spinemri.measure(_reorient(img, flips, order), _reorient(mask, flips, order), scheme="verse")
-    for a, b in ((ref.vertebrae, moved.vertebrae), (ref.lesions, moved.lesions), (ref.patient, moved.patient)):
+    for a, b in (
+        (ref.vertebrae, moved.vertebrae),
+        (ref.lesions, moved.lesions),
+        (ref.patient, moved.patient),
+    ):
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-9)
     # and the tables agree with the truth
     tv = truth.vertebrae.set_index("level")  # type: ignore[attr-defined]
@@ -138,8 +174,9 @@ def test_tables_invariant_to_flips_and_axis_order(small_phantom: tuple[Volume, V
     assert mv["mid_sagittal_vertebra_pixels"].tolist() == tv["mid_vertebra_pixels"].tolist()
 
 
-def test_dicom_and_nifti_of_the_same_phantom_give_identical_tables(small_phantom: tuple[Volume, Volume, object],
-                                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_dicom_and_nifti_of_the_same_phantom_give_identical_tables(
+    small_phantom: tuple[Volume, Volume, object], tmp_path: Path
+) -> None:
     dicom_write = pytest.importorskip("spinemri.io.dicom_write")
     from spinemri.io.nifti import save_nifti
 

@@ -1,4 +1,4 @@
-"""``spinemri measure IMAGE --mask MASK``: measure one case and write its tables, lesion mask, QC and provenance."""
+"""``spinemri measure IMAGE --mask MASK``: measure one case; write tables, lesion mask, QC and provenance."""
 
 from __future__ import annotations
 
@@ -27,17 +27,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("image", help="image: DICOM folder or file, NIfTI, NRRD or MHA")
     p.add_argument("--mask", required=True, help="vertebral label mask on the image grid")
-    p.add_argument("--scheme", default="auto", help="label scheme: auto, verse, totalseg, spider, ... or a JSON/YAML file")
+    p.add_argument(
+        "--scheme",
+        default="auto",
+        help="label scheme: auto, verse, totalseg, spider, ... or a JSON/YAML file",
+    )
     p.add_argument("--method", default="robust", choices=["robust", "local", "otsu", "fixed"])
-    p.add_argument("--polarity", default=None, choices=["bright", "dark"], help="bright (STIR/T2-FS, default) or dark (T1)")
+    p.add_argument(
+        "--polarity",
+        default=None,
+        choices=["bright", "dark"],
+        help="bright (STIR/T2-FS, default) or dark (T1)",
+    )
     p.add_argument("--k", type=float, default=None, help="robust SDs above the reference median (default 3)")
     p.add_argument("--min-lesion-mm3", type=float, default=None, help="smallest lesion kept, mm³")
     p.add_argument("--margin-mm", type=float, default=None, help="vertebra rim excluded from seeding, mm")
-    p.add_argument("--fixed-threshold", type=float, default=None, help="absolute threshold for --method fixed")
+    p.add_argument(
+        "--fixed-threshold", type=float, default=None, help="absolute threshold for --method fixed"
+    )
     p.add_argument("--connectivity", type=int, default=None, choices=[6, 18, 26])
     p.add_argument("--n4", action="store_true", help="N4 bias-field correction before thresholding")
-    p.add_argument("--resample-mask", action="store_true", help="resample a mask on another grid (nearest neighbour)")
-    p.add_argument("--patient-id", default=None, help="patient id written in the tables (default: from the image or 'patient')")
+    p.add_argument(
+        "--resample-mask", action="store_true", help="resample a mask on another grid (nearest neighbour)"
+    )
+    p.add_argument(
+        "--patient-id",
+        default=None,
+        help="patient id written in the tables (default: from the image or 'patient')",
+    )
     p.add_argument("--out", default=None, help="output folder; without it the vertebra table is printed")
     p.set_defaults(func=run)
     return p
@@ -85,12 +102,19 @@ def write_measurement(
     vid, levels, _ = vertebra_ids(mask.data, mapped)
     row = m.patient.iloc[0]
     title = (
-        f"{m.patient_id} — {m.params.method}/{m.params.polarity}, {int(row['n_involved'])}/{int(row['n_vertebrae'])} "
+        f"{m.patient_id} — {m.params.method}/{m.params.polarity}, "
+        f"{int(row['n_involved'])}/{int(row['n_vertebrae'])} "
         f"vertebrae involved, hi_area_ratio {float(row['hi_area_ratio']):.3f}"
     )
     qc_path = save_qc_png(out_dir / "qc" / f"{sid}.png", image, vid, levels, m.lesion_mask, title=title)
-    timings = {**timings_s, **{f"measure_{k}": v for k, v in m.timings_s.items()}, "write": time.perf_counter() - t0}
-    record = provenance_record(parameters=m.parameters(), inputs=inputs, timings_s=timings, notes=[*notes, *m.notes])
+    timings = {
+        **timings_s,
+        **{f"measure_{k}": v for k, v in m.timings_s.items()},
+        "write": time.perf_counter() - t0,
+    }
+    record = provenance_record(
+        parameters=m.parameters(), inputs=inputs, timings_s=timings, notes=[*notes, *m.notes]
+    )
     from ..io.atomic import write_text_atomic
 
     prov = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -123,15 +147,26 @@ def run(args: argparse.Namespace) -> int:
                 raise
             raise GeometryError(f"{exc} (command line: add --resample-mask)") from exc
         t1 = time.perf_counter()
-        m = measure(image, mask, scheme=args.scheme, method=args.method, patient_id=args.patient_id, **_options(args))
+        m = measure(
+            image, mask, scheme=args.scheme, method=args.method, patient_id=args.patient_id, **_options(args)
+        )
     notes = []
     for w in caught:
         notes.append(str(w.message))
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if args.out is None:
         with pd.option_context("display.max_columns", None, "display.width", 200):
-            cols = ["level", "vertebra_voxels", "lesion_voxels", "lesion_count", "hi_volume_ratio", "hi_area_ratio",
-                    "threshold", "involved", "truncated"]  # fmt: skip
+            cols = [
+                "level",
+                "vertebra_voxels",
+                "lesion_voxels",
+                "lesion_count",
+                "hi_volume_ratio",
+                "hi_area_ratio",
+                "threshold",
+                "involved",
+                "truncated",
+            ]
             print(m.vertebrae[cols].to_string(index=False))
         return 0
     out = Path(args.out)
@@ -144,5 +179,8 @@ def run(args: argparse.Namespace) -> int:
         timings_s={"load": t1 - t0},
         notes=[n for n in notes if n not in m.notes],
     )
-    print(f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths['qc']})", file=sys.stderr)
+    print(
+        f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths['qc']})",
+        file=sys.stderr,
+    )
     return 0

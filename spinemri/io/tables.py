@@ -86,4 +86,6 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{p}: no such table file")
     if p.suffix.lower() == ".parquet":
         return pd.read_parquet(p)
-    return pd.read_csv(p, dtype={"patient_id": str, "level": str, "involved_levels": str}, keep_default_na=True)
+    return pd.read_csv(
+        p, dtype={"patient_id": str, "level": str, "involved_levels": str}, keep_default_na=True
+    )

@@ -102,7 +102,9 @@ def save_qc_png(
     fig_w = 7.0
     fig_h = float(np.clip(fig_w * (h * row_mm) / max(w * col_mm, 1e-6), 4.0, 12.0))
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
-    ax.imshow(img2, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, extent=extent, interpolation="nearest")
+    ax.imshow(
+        img2, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, extent=extent, interpolation="nearest"
+    )
     overlay = np.zeros((h, w, 4))
     overlay[les2] = (1.0, 0.15, 0.1, 0.65)
     ax.imshow(overlay, extent=extent, interpolation="nearest")
@@ -113,10 +115,15 @@ def save_qc_png(
         ax.contour(xs, ys, sel.astype(float), levels=[0.5], colors=["#3fd0ff"], linewidths=0.9)
         rr, cc = np.nonzero(sel)
         ax.text(  # on the anterior side, away from the bright canal
-            (cc.min() - 1.5) * col_mm, (rr.mean() + 0.5) * row_mm, levels[int(v) - 1],
-            color="yellow", fontsize=8, va="center", ha="right",
+            (cc.min() - 1.5) * col_mm,
+            (rr.mean() + 0.5) * row_mm,
+            levels[int(v) - 1],
+            color="yellow",
+            fontsize=8,
+            va="center",
+            ha="right",
             bbox={"facecolor": "black", "alpha": 0.5, "pad": 1.0, "edgecolor": "none"},
-        )  # fmt: skip
+        )
     ax.text(0.01, 0.01, "A", transform=ax.transAxes, color="white", fontsize=9, ha="left", va="bottom")
     ax.text(0.99, 0.01, "P", transform=ax.transAxes, color="white", fontsize=9, ha="right", va="bottom")
     ax.text(0.5, 0.99, "S", transform=ax.transAxes, color="white", fontsize=9, ha="center", va="top")
