@@ -350,7 +350,9 @@ def _lesion_rows(
         return {c: [] for c in LESION_COLUMNS}, lut
     les = les.astype(np.int64)
     size = np.bincount(les, minlength=n_les + 1).astype(np.float64)
-    mean_ijk = np.stack([np.bincount(les, weights=c, minlength=n_les + 1) for c in coords], axis=1)
+    mean_ijk = np.stack([np.bincount(les, weights=c, minlength=n_les + 1) for c in coords], axis=1).astype(
+        np.float64
+    )
     mean_ijk[1:] /= size[1:, None]
     xyz = mean_ijk @ affine[:3, :3].T + affine[:3, 3]
     sums = np.bincount(les, weights=vals, minlength=n_les + 1)

@@ -116,11 +116,11 @@ def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm
 
 def label_bbox(fg: np.ndarray) -> tuple[slice, slice, slice] | None:
     """Bounding box (slices) of the True voxels of a 3-D boolean array, or None when there are none."""
-    p01 = fg.any(axis=2)
+    p01: np.ndarray = np.any(fg, axis=2)
     if not p01.any():
         return None
     out = []
-    for proj in (p01.any(axis=1), p01.any(axis=0), fg.any(axis=(0, 1))):
+    for proj in (np.any(p01, axis=1), np.any(p01, axis=0), np.any(fg, axis=(0, 1))):
         nz = np.flatnonzero(proj)
         out.append(slice(int(nz[0]), int(nz[-1]) + 1))
     return (out[0], out[1], out[2])
@@ -200,8 +200,8 @@ def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int)
         return _hist_medians(values.astype(np.int64) - int(lo), groups, n_groups, span + 1, float(lo), 1.0)
     lo, hi = float(lo), float(hi)
     for scale in (1.0, 2.0):
-        span = (hi - lo) * scale
-        if span * n_groups > MAX_HISTOGRAM_BINS:
+        fspan = (hi - lo) * scale
+        if fspan * n_groups > MAX_HISTOGRAM_BINS:
             return None
         scaled = (values - lo) * scale
         as_int = scaled.astype(np.int64)
@@ -209,7 +209,7 @@ def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int)
             break
     else:
         return None
-    return _hist_medians(as_int, groups, n_groups, int(span) + 1, lo, scale)
+    return _hist_medians(as_int, groups, n_groups, int(fspan) + 1, lo, scale)
 
 
 def _hist_medians(
@@ -311,7 +311,7 @@ def n4_correct(
 def _cc(binary_or_labels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     import cc3d
 
-    out, n = cc3d.connected_components(binary_or_labels, connectivity=connectivity, return_N=True)
+    out, n = cc3d.connected_components(binary_or_labels, connectivity=connectivity, return_N=True)  # type: ignore[call-overload]
     return out, int(n)
 
 
@@ -586,9 +586,9 @@ def _components(
         # partial-volume boundary: a voxel is lesion when it is closer to the lesion's plateau
         # intensity than to the surrounding marrow's, i.e. when more than half of it is lesion
         n = int(vertebrae.max())
-        cand = np.zeros(vertebrae.size, dtype=bool)
-        cand[cand_idx] = True
-        cand = cand.reshape(shape)
+        cand_flat = np.zeros(vertebrae.size, dtype=bool)
+        cand_flat[cand_idx] = True
+        cand = cand_flat.reshape(shape)
         # surface voxels (a 26-neighbour outside the vertebra) mix lesion with cortex and outside
         # tissue rather than with marrow: their non-lesion level is estimated separately
         same = box_half_widths(spacing, p.margin_mm) == (1, 1, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -82,7 +83,7 @@ def write_measurement(
     mask: Any,
     m: Any,
     *,
-    inputs: dict[str, str],
+    inputs: dict[str, str | os.PathLike[str]],
     timings_s: dict[str, float],
     notes: list[str],
 ) -> dict[str, Path]:
