@@ -76,8 +76,9 @@ class SegmentParams:
     n4 : bool, default False
         Correct the image with SimpleITK's N4 bias-field filter (masked to the
         vertebrae) before thresholding.
-    n4_shrink : int, default 2
-        Shrink factor of the N4 fit (speed); 1 <= value <= 16.
+    n4_shrink : int, default 4
+        Shrink factor of the N4 fit (speed: 1.4 s instead of 4.9 s with 2 on a
+        512 x 256 x 15 phantom, same result); 1 <= value <= 16.
     n4_iterations : int, default 50
         N4 iterations per fitting level (4 levels); 1 <= value <= 1000.
     neighbours : int, default 2
@@ -104,7 +105,7 @@ class SegmentParams:
     connectivity: int = 26
     margin_mm: float = 1.0
     n4: bool = False
-    n4_shrink: int = 2
+    n4_shrink: int = 4
     n4_iterations: int = 50
     neighbours: int = 2
     seed_k: float = 5.0
