@@ -126,9 +126,9 @@ def _params_hash(config: RunConfig) -> str:
 
 
 def _df_csv(df: Any) -> str:
-    from .io.tables import table_to_csv
+    from .io.tables import table_to_csv_bytes
 
-    return table_to_csv(df)
+    return table_to_csv_bytes(df).decode("utf-8")
 
 
 def process_case(case: Case, config: RunConfig) -> CaseOutcome:
@@ -145,7 +145,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         out.input_hash = _case_input_hash(case)
         from .io.load import load_mask, load_volume
         from .measure import measure
-        from .report.qc import render_qc_png
+        from .report.qc import measurement_qc_png
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -160,13 +160,14 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
             out.timings_s["load_mask"] = time.perf_counter() - t
             stage = "measure"
             t = time.perf_counter()
-            m = measure(image, mask, **config.measure_options())
+            m = measure(image, mask, patient_id=case.patient_id, **config.measure_options())
             out.timings_s["measure"] = time.perf_counter() - t
             stage = "qc"
             t = time.perf_counter()
-            out.qc_png = render_qc_png(image, mask, m)
+            out.qc_png = measurement_qc_png(image, mask, m)
             out.timings_s["qc"] = time.perf_counter() - t
         out.notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+        out.notes.extend(m.notes)
         out.tables = {"vertebrae": _df_csv(m.vertebrae), "patients": _df_csv(m.patient), "lesions": _df_csv(m.lesions)}
         out.lesion_mask = m.lesion_mask
         out.ok = True
@@ -250,18 +251,14 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
         text = _combine_csv(out_dir, table, ok_ids)
         write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
-            pd.read_csv(io.StringIO(text), dtype={"patient_id": str}, float_precision="round_trip")
+            pd.read_csv(io.StringIO(text), dtype={"patient_id": str})
             if text.strip() else pd.DataFrame()
         )
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        from .io.tables import save_parquet
+    from .io.tables import has_parquet, write_table
 
+    if has_parquet():
         for table, df in frames.items():
-            save_parquet(df, out_dir / f"{table}.parquet")
+            write_table(df, out_dir / f"{table}.parquet")
     return frames
 
 
@@ -279,12 +276,12 @@ def _link_and_analyze(out_dir: Path, patients: Any, clinical: Path) -> tuple[Pat
     from .report.html import write_analysis
     from .stats import analyze
 
+    from .io.tables import write_table
+
     clinical_df = read_clinical(clinical)
     linked, report = link(patients, clinical_df)
-    from .io.tables import save_table
-
-    save_table(linked, out_dir / "linked.csv")
-    save_table(report.to_frame(), out_dir / "link_report.csv")
+    write_table(linked, out_dir / "linked.csv")
+    write_table(report.to_frame(), out_dir / "link_report.csv")
     analysis = analyze(linked)
     analysis_dir = out_dir / "analysis"
     write_analysis(analysis, analysis_dir)

@@ -90,24 +90,16 @@ def write_measurement(
     """Write tables, lesion mask, QC PNG and provenance of one Measurement into ``out_dir``."""
     from ..io.nifti import save_nifti
     from ..io.tables import write_tables
-    from ..measure import vertebra_ids
+    from ..io.atomic import write_bytes_atomic
     from ..report.provenance import provenance_record
-    from ..report.qc import save_qc_png
+    from ..report.qc import measurement_qc_png
 
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     sid = safe_id(m.patient_id)
     write_tables({"vertebrae": m.vertebrae, "lesions": m.lesions, "patients": m.patient}, out_dir)
     mask_path = save_nifti(m.lesion_mask, out_dir / "masks" / f"{sid}_lesions.nii.gz", dtype="int32")
-    mapped, _ = m.scheme.split_labels(_mapped_labels(m))
-    vid, levels, _ = vertebra_ids(mask.data, mapped)
-    row = m.patient.iloc[0]
-    title = (
-        f"{m.patient_id} — {m.params.method}/{m.params.polarity}, "
-        f"{int(row['n_involved'])}/{int(row['n_vertebrae'])} "
-        f"vertebrae involved, hi_area_ratio {float(row['hi_area_ratio']):.3f}"
-    )
-    qc_path = save_qc_png(out_dir / "qc" / f"{sid}.png", image, vid, levels, m.lesion_mask, title=title)
+    qc_path = write_bytes_atomic(out_dir / "qc" / f"{sid}.png", measurement_qc_png(image, mask, m))
     timings = {
         **timings_s,
         **{f"measure_{k}": v for k, v in m.timings_s.items()},
@@ -120,13 +112,6 @@ def write_measurement(
 
     prov = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
     return {"lesion_mask": mask_path, "qc": qc_path, "provenance": prov}
-
-
-def _mapped_labels(m: Any) -> list[int]:
-    labels: list[int] = []
-    for s in m.vertebrae["labels"]:
-        labels.extend(int(x) for x in str(s).split(";") if x)
-    return labels
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,16 +8,18 @@ array order: superior up, anterior on the left, with the true pixel aspect.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..io.atomic import atomic_path
+from ..io.atomic import write_bytes_atomic
 from ..volume import Volume
 
-__all__ = ["sagittal_view", "save_qc_png"]
+__all__ = ["sagittal_view", "render_qc_png", "save_qc_png", "measurement_qc_png"]
 
 
 def sagittal_view(volume: Volume, index: int) -> tuple[tuple[slice | int, ...], int, int, bool, bool]:
@@ -53,8 +55,7 @@ def _cut(data: np.ndarray, view: tuple[tuple[slice | int, ...], int, int, bool, 
     return arr
 
 
-def save_qc_png(
-    path: str | os.PathLike[str],
+def render_qc_png(
     image: Volume,
     vertebrae: np.ndarray,
     levels: Sequence[str],
@@ -63,12 +64,10 @@ def save_qc_png(
     title: str = "",
     dpi: int = 110,
 ) -> Path:
-    """Write the QC overlay PNG atomically; return its path.
+    """The QC overlay as PNG bytes (no file written; safe in worker processes).
 
     Parameters
     ----------
-    path : path-like
-        Output ``.png``.
     image : Volume of shape (I, J, K)
     vertebrae : ndarray of int, shape (I, J, K)
         Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``), 0 elsewhere.
@@ -78,10 +77,7 @@ def save_qc_png(
     title : str
         Figure title (patient id, method, summary).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -101,7 +97,8 @@ def save_qc_png(
 
     fig_w = 7.0
     fig_h = float(np.clip(fig_w * (h * row_mm) / max(w * col_mm, 1e-6), 4.0, 12.0))
-    fig, ax = plt.subplots(figsize=(fig_w, fig_h))
+    fig = Figure(figsize=(fig_w, fig_h))
+    ax = fig.subplots()
     ax.imshow(
         img2, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, extent=extent, interpolation="nearest"
     )
@@ -136,8 +133,40 @@ def save_qc_png(
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.6)
     ax.set_title(f"{title}\nsagittal slice {centre} of {image.shape[lr]} (array axis {lr})", fontsize=9)
     fig.tight_layout()
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return target
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def save_qc_png(
+    path: str | os.PathLike[str],
+    image: Volume,
+    vertebrae: np.ndarray,
+    levels: Sequence[str],
+    lesion_mask: Volume,
+    *,
+    title: str = "",
+    dpi: int = 110,
+) -> Path:
+    """Write :func:`render_qc_png` to ``path`` atomically; return the path."""
+    return write_bytes_atomic(path, render_qc_png(image, vertebrae, levels, lesion_mask, title=title, dpi=dpi))
+
+
+def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -> bytes:
+    """QC PNG bytes for a :class:`~spinemri.measure.Measurement` of ``image`` with vertebral ``mask``.
+
+    The title names the patient, the method and the patient-level burden.
+    """
+    from ..measure import vertebra_ids
+
+    labels: list[int] = []
+    for value in m.vertebrae["labels"]:
+        labels.extend(int(x) for x in str(value).split(";") if x)
+    mapped, _ = m.scheme.split_labels(labels)
+    vid, levels, _ = vertebra_ids(np.asarray(mask.data), mapped)
+    row = m.patient.iloc[0]
+    title = (
+        f"{m.patient_id} — {m.params.method}/{m.params.polarity}, {int(row['n_involved'])}/"
+        f"{int(row['n_vertebrae'])} vertebrae involved, hi_area_ratio {float(row['hi_area_ratio']):.3f}"
+    )
+    return render_qc_png(image, vid, levels, m.lesion_mask, title=title, dpi=dpi)
