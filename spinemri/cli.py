@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import InputError, LabelSchemeError, GeometryError, SpinemriError
+from .errors import GeometryError, InputError, LabelSchemeError, SpinemriError
 
 __all__ = ["build_parser", "main", "COMMANDS"]
 
@@ -51,14 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # command not built yet
-                continue
-            raise
-        module.add_parser(sub)
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).add_parser(sub)
     return parser
 
 
