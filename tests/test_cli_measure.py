@@ -273,3 +273,31 @@ def test_qc_view_puts_superior_up_and_anterior_left(affine: np.ndarray) -> None:
     y = _cut(world[..., 1], view)
     assert np.all(np.diff(z, axis=0) < 0)  # superior (larger z) on top, decreasing downwards
     assert np.all(np.diff(y, axis=1) < 0)  # anterior (larger y) on the left, decreasing to the right
+
+
+def test_dicom_patient_id_is_a_salted_hash_never_the_raw_id(tmp_path, monkeypatch) -> None:
+    import hashlib
+    import shutil
+
+    import pydicom
+
+    from spinemri.cli import main as cli_main
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "SMR-003"
+    dicom = tmp_path / "dicom"
+    shutil.copytree(sample / "dicom", dicom)
+    for f in dicom.iterdir():
+        ds = pydicom.dcmread(f)
+        ds.PatientID = "MRN0042"
+        ds.PatientName = "Roe^Richard"
+        ds.save_as(f)
+    monkeypatch.setenv("SPINEMRI_ID_SALT", "study-salt")
+    out = tmp_path / "out"
+    assert cli_main(["measure", str(dicom), "--mask", str(sample / "vertebrae_mask.nii.gz"), "--out", str(out)]) == 0
+    # independent computation of the documented rule: sha256(salt + PatientID), first 16 hex characters
+    expected = "anon-" + hashlib.sha256(b"study-salt" + b"MRN0042").hexdigest()[:16]
+    text = (out / "patients.csv").read_text()
+    assert text.splitlines()[1].startswith(expected + ",")
+    for f in out.rglob("*"):
+        if f.is_file() and f.suffix in (".csv", ".json"):
+            assert "MRN0042" not in f.read_text() and "Roe" not in f.read_text()

@@ -54,11 +54,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--patient-id",
         default=None,
-        help="patient id written in the tables (default: from the image or 'patient')",
+        help="patient id written in the tables (default: for DICOM a salted hash of its PatientID, "
+        "salt from $SPINEMRI_ID_SALT; for a file its name without extension)",
     )
     p.add_argument("--out", default=None, help="output folder; without it the vertebra table is printed")
     p.set_defaults(func=run)
     return p
+
+
+def default_patient_id(args: argparse.Namespace, image: Any) -> str:
+    """--patient-id, else a salted hash of the DICOM PatientID, else the image file name without extension.
+
+    Never the raw DICOM PatientID or PatientName (DESIGN §6).
+    """
+    if args.patient_id:
+        return str(args.patient_id)
+    hashed = image.meta.get("patient_id_hash")
+    if hashed:
+        return f"anon-{hashed}"
+    name = Path(str(args.image)).name
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or "patient"
+    return name or "patient"
 
 
 def safe_id(patient_id: str) -> str:
@@ -134,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
             raise GeometryError(f"{exc} (command line: add --resample-mask)") from exc
         t1 = time.perf_counter()
         m = measure(
-            image, mask, scheme=args.scheme, method=args.method, patient_id=args.patient_id, **_options(args)
+            image, mask, scheme=args.scheme, method=args.method, patient_id=default_patient_id(args, image),
+            **_options(args),
         )
     notes = []
     for w in caught:
