@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import DicomError, InputError
 from ..volume import Volume
+from .dicom_volume import hget
 
 __all__ = [
     "SeriesInfo",
@@ -181,18 +182,15 @@ def _read_header(path: Path, *, stop_before_pixels: bool, quiet: bool = False) -
         {"stop_before_pixels": True} if stop_before_pixels else {"defer_size": DEFER_SIZE}
     )
     try:
-        with open(path, "rb") as fh:
-            has_marker = fh.read(132)[128:132] == b"DICM"
-    except OSError:
-        return None
-    try:
         return pydicom.dcmread(path, **kwargs)
     except InvalidDicomError as exc:
-        if has_marker:
+        if _has_marker(path):
             error: Exception | None = exc
         else:
             error = None  # no preamble: try a forced read below
     except Exception as exc:  # corrupt header of a file that claims to be DICOM
+        if isinstance(exc, OSError) and not _can_open(path):
+            return None  # unreadable file: not ours to judge (as before: ignored)
         error = exc
     if error is not None:
         if quiet:
@@ -212,6 +210,23 @@ def _read_header(path: Path, *, stop_before_pixels: bool, quiet: bool = False) -
     return None
 
 
+def _can_open(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
+def _has_marker(path: Path) -> bool:
+    """True when the file has the 128-byte preamble and the ``DICM`` marker."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
 def _iter_files(folder: Path) -> list[Path]:
     files = [
         p
@@ -227,9 +242,9 @@ def _meta_sop(ds: Any) -> str:
 
 
 def _series_key(ds: Any) -> tuple[str, int | None]:
-    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    uid = str(hget(ds, "SeriesInstanceUID", "") or "")
     try:  # pydicom itself raises OverflowError converting an IS such as "1e999"
-        num = ds.get("SeriesNumber", None)
+        num = hget(ds, "SeriesNumber", None)
         number = int(num) if num not in (None, "") else None
     except (TypeError, ValueError, OverflowError):  # junk such as "abc" or "1e999"
         number = None
@@ -256,7 +271,7 @@ def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
             logger.debug("%s: not a DICOM file, ignored", f)
             skipped.append(f)
             continue
-        sop = str(ds.get("SOPClassUID", "") or _meta_sop(ds))
+        sop = str(hget(ds, "SOPClassUID", "") or _meta_sop(ds))
         if "Rows" not in ds and (len(ds) == 0 or sop in IMAGE_SOP_CLASSES):
             raise DicomError(
                 f"{f}: the file is an image ({sop or 'SOP class unknown'}) but its header stops before the "
@@ -324,7 +339,7 @@ def plane_of(iop: Sequence[float] | None) -> str:
 
 def _frame_iops(ds: Any) -> list[Any]:
     """ImageOrientationPatient of every image in a file (per frame for enhanced files)."""
-    if str(ds.get("SOPClassUID", "")) in ENHANCED_SOP_CLASSES or "PerFrameFunctionalGroupsSequence" in ds:
+    if str(hget(ds, "SOPClassUID", "")) in ENHANCED_SOP_CLASSES or "PerFrameFunctionalGroupsSequence" in ds:
         from .dicom_volume import _IOP, _PLANE_ORIENTATION, _first_item, _leaf
 
         shared = ds.get("SharedFunctionalGroupsSequence")
@@ -336,12 +351,12 @@ def _frame_iops(ds: Any) -> list[Any]:
             for fg in ds.get("PerFrameFunctionalGroupsSequence", []) or []
         ]
         return [x for x in out if x is not None] or [None]
-    return [ds.get("ImageOrientationPatient")]
+    return [hget(ds, "ImageOrientationPatient")]
 
 
 def _n_frames(ds: Any) -> int:
     try:
-        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+        return max(int(hget(ds, "NumberOfFrames", 1) or 1), 1)
     except (TypeError, ValueError, OverflowError):
         return 1
 
@@ -354,7 +369,7 @@ def _summarise(key: tuple[str, int | None], group: list[_Header]) -> SeriesInfo:
             planes.add(plane_of(iop))
     n_planes = len(planes)
     plane = next(iter(planes)) if n_planes == 1 else "mixed"
-    image_type = tuple(str(x) for x in (first.get("ImageType") or []))
+    image_type = tuple(str(x) for x in (hget(first, "ImageType") or []))
     localizer = any("LOCALIZER" in t.upper() for t in image_type) or n_planes > 1
     return SeriesInfo(
         series_uid=key[0],
@@ -363,8 +378,8 @@ def _summarise(key: tuple[str, int | None], group: list[_Header]) -> SeriesInfo:
         modality=str(first.get("Modality", "") or ""),
         plane=plane,
         n_images=sum(_n_frames(h.ds) for h in group),
-        rows=int(first.get("Rows", 0) or 0),
-        columns=int(first.get("Columns", 0) or 0),
+        rows=int(hget(first, "Rows", 0) or 0),
+        columns=int(hget(first, "Columns", 0) or 0),
         image_type=image_type,
         is_localizer=localizer,
         files=tuple(h.path for h in group),

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import math
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,100 @@ def patient_id_hash(patient_id: str | None, salt: str | None = None) -> str | No
     return hashlib.sha256((salt + str(patient_id)).encode("utf-8")).hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------- fast header values
+
+#: keyword -> tag cache of :func:`hget`
+_KEYWORD_TAGS: dict[str, int | None] = {}
+#: binary VRs read by :func:`hget` (struct format of one value)
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i"}
+#: text VRs read by :func:`hget`
+_TEXT_VRS = frozenset({"DS", "IS", "UI", "CS"})
+_FALLBACK = object()
+
+
+def _keyword_tag(keyword: str) -> int | None:
+    tag = _KEYWORD_TAGS.get(keyword, -1)
+    if tag == -1:
+        from pydicom.datadict import tag_for_keyword
+
+        tag = tag_for_keyword(keyword)
+        _KEYWORD_TAGS[keyword] = tag
+    return tag  # type: ignore[return-value]
+
+
+def _parse_raw(elem: Any) -> Any:
+    """The value of a raw (unconverted) element of a simple VR, or ``_FALLBACK``.
+
+    DS -> float, IS -> int, US/SS/UL/SL -> int, UI/CS -> str (lists when
+    multi-valued). Anything unusual (empty, non-ASCII, unparsable, deferred,
+    implicit VR not in the dictionary) returns ``_FALLBACK`` so that pydicom
+    converts it exactly as before, with its own errors and warnings.
+    """
+    raw = elem.value
+    if not isinstance(raw, bytes) or not raw:
+        return _FALLBACK
+    vr = elem.VR
+    if vr is None:  # implicit VR: the dictionary VR
+        from pydicom.datadict import dictionary_VR
+
+        try:
+            vr = dictionary_VR(elem.tag)
+        except KeyError:
+            return _FALLBACK
+    fmt = _BINARY_VRS.get(vr)
+    if fmt is not None:
+        size = struct.calcsize(fmt)
+        n = len(raw) // size
+        if n == 0 or len(raw) % size:
+            return _FALLBACK
+        vals = struct.unpack(("<" if elem.is_little_endian else ">") + fmt * n, raw)
+        return vals[0] if n == 1 else list(vals)
+    if vr not in _TEXT_VRS:
+        return _FALLBACK
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return _FALLBACK
+    parts = [x.strip(" \x00") for x in text.split("\\")]
+    if not all(parts):
+        return _FALLBACK
+    try:
+        if vr == "DS":
+            out: list[Any] = [float(x) for x in parts]
+        elif vr == "IS":
+            out = [int(x) for x in parts]
+        else:
+            out = parts
+    except ValueError:
+        return _FALLBACK
+    return out[0] if len(out) == 1 else out
+
+
+def hget(ds: Any, keyword: str, default: Any = None) -> Any:
+    """``ds.get(keyword, default)``, parsing simple raw elements (DS, IS, US, UI, CS ...) without pydicom.
+
+    pydicom converts and validates each element through several layers of
+    Python (about 50-100 us each); for the dozen elements read per slice of a
+    series this dominated the load time. Values that are not plain ASCII
+    numbers/codes go through ``ds.get`` exactly as before (same values, same
+    errors). Numbers come back as ``float``/``int`` (lists when multi-valued)
+    instead of pydicom's DSfloat/IS/MultiValue; every caller converts with
+    ``float``/``int``/``str`` anyway.
+    """
+    tag = _keyword_tag(keyword)
+    elems = getattr(ds, "_dict", None)
+    if tag is None or elems is None:
+        return ds.get(keyword, default)
+    elem = elems.get(tag)
+    if elem is None:
+        return default
+    if getattr(elem, "is_raw", False):
+        value = _parse_raw(elem)
+        if value is not _FALLBACK:
+            return value
+    return ds.get(keyword, default)
+
+
 @dataclass
 class _Frame:
     """One 2-D image: a classic file or one frame of an enhanced file."""
@@ -131,7 +226,7 @@ def _opt_float(value: Any) -> float | None:
 def _safe_get(ds: Any, keyword: str, default: Any = None) -> Any:
     """``ds.get`` surviving values pydicom cannot convert (an IS "1e999" raises OverflowError in pydicom)."""
     try:
-        return ds.get(keyword, default)
+        return hget(ds, keyword, default)
     except (ValueError, TypeError, OverflowError):
         return default
 
@@ -139,7 +234,7 @@ def _safe_get(ds: Any, keyword: str, default: Any = None) -> Any:
 def _header_int(ds: Any, keyword: str, default: int, path: Path) -> int:
     """An integer header element (``default`` when absent or empty), or DicomError naming the file."""
     try:
-        value = ds.get(keyword, default)
+        value = hget(ds, keyword, default)
         return default if value in (None, "") else int(value)
     except (ValueError, TypeError, OverflowError):
         raise DicomError(
@@ -161,13 +256,13 @@ def _is_enhanced(ds: Any) -> bool:
 
 
 def _is_mosaic(ds: Any) -> bool:
-    image_type = [str(x).upper() for x in (ds.get("ImageType") or [])]
+    image_type = [str(x).upper() for x in (hget(ds, "ImageType") or [])]
     return "MOSAIC" in image_type
 
 
 def _classic_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
-    slope = _opt_float(ds.get("RescaleSlope", 1.0))
-    inter = _opt_float(ds.get("RescaleIntercept", 0.0))
+    slope = _opt_float(hget(ds, "RescaleSlope", 1.0))
+    inter = _opt_float(hget(ds, "RescaleIntercept", 0.0))
     tags = {name: _tag_value(_safe_get(ds, name)) for name in _DISCRIMINATORS_CLASSIC}
     tags["NumberOfTemporalPositions"] = _tag_value(_safe_get(ds, "NumberOfTemporalPositions"))
     return [
@@ -175,12 +270,12 @@ def _classic_frames(path: Path, file_index: int, ds: Any) -> list[_Frame]:
             path=path,
             file_index=file_index,
             frame=0,
-            ipp=_floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient", path),
-            iop=_floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient", path),
-            spacing=_pixel_spacing(ds.get("PixelSpacing"), path),
+            ipp=_floats(hget(ds, "ImagePositionPatient"), 3, "ImagePositionPatient", path),
+            iop=_floats(hget(ds, "ImageOrientationPatient"), 6, "ImageOrientationPatient", path),
+            spacing=_pixel_spacing(hget(ds, "PixelSpacing"), path),
             slope=1.0 if slope is None else slope,
             intercept=0.0 if inter is None else inter,
-            thickness=_opt_float(ds.get("SliceThickness")),
+            thickness=_opt_float(hget(ds, "SliceThickness")),
             tags=tags,
         )
     ]
@@ -601,7 +696,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         frames.extend(
             _enhanced_frames(h.path, idx, h.ds) if _is_enhanced(h.ds) else _classic_frames(h.path, idx, h.ds)
         )
-    shapes = {(int(h.ds.get("Rows", 0) or 0), int(h.ds.get("Columns", 0) or 0)) for h in group}
+    shapes = {(int(hget(h.ds, "Rows", 0) or 0), int(hget(h.ds, "Columns", 0) or 0)) for h in group}
     if len(shapes) > 1:
         raise DicomError(
             f"{where}: the images of series {info.label()} have different matrix sizes {sorted(shapes)}"
