@@ -306,6 +306,12 @@ class RunConfig:
     segment : tuple of (str, value) pairs, default ()
         Further segmentation parameters (``k``, ``polarity``, ``min_lesion_mm3``,
         ...), passed to :func:`spinemri.measure`.
+    dicom_seg : bool, default False
+        Also write ``masks/<id>_lesions.seg.dcm``, a DICOM Segmentation of the
+        lesion mask referencing the source series, for DICOM cases
+        (docs/dicom-seg.md; it carries the source's patient module).
+    dicom_seg_vertebrae : bool, default False
+        Add one segment per vertebral level to that DICOM-SEG (implies ``dicom_seg``).
     """
 
     workers: int = 1
@@ -316,8 +322,12 @@ class RunConfig:
     resample_mask: bool = False
     force: bool = False
     segment: tuple[tuple[str, Any], ...] = ()
+    dicom_seg: bool = False
+    dicom_seg_vertebrae: bool = False
 
     def __post_init__(self) -> None:
+        if self.dicom_seg_vertebrae:
+            object.__setattr__(self, "dicom_seg", True)
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ConfigError(f"workers must be a whole number >= 1, got {self.workers!r}")
         if self.scheduler is not None and not str(self.scheduler).strip():

@@ -9,6 +9,7 @@ Layout of ``OUT`` (DESIGN §6)::
     provenance.json                                       versions, config, input hashes, timings
     linked.csv link_report.csv analysis/                  when a clinical table is given or found
     qc/<id>.png   masks/<id>_lesions.nii.gz               per case
+    masks/<id>_lesions.seg.dcm                            DICOM cases with RunConfig.dicom_seg (docs/dicom-seg.md)
     cases/<id>/   vertebrae.csv lesions.csv patient.csv state.json   per-case results (resume)
 
 Workers only compute and return a :class:`CaseOutcome`; the parent process
@@ -69,6 +70,7 @@ class CaseOutcome:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> CSV text
     lesion_mask: Volume | None = None
     qc_png: bytes = b""
+    dicom_seg: bytes = b""  # DICOM-SEG file bytes (RunConfig.dicom_seg, DICOM sources only)
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     input_hash: str = ""
@@ -119,6 +121,8 @@ def _params_hash(config: RunConfig) -> str:
 
     payload = {"version": __version__, "measure": config.measure_options(), "series": config.series,
                "resample_mask": config.resample_mask, "state": STATE_VERSION}
+    if config.dicom_seg:  # only when on, so that hashes of runs without DICOM-SEG stay valid
+        payload["dicom_seg"] = {"vertebrae": config.dicom_seg_vertebrae}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -166,6 +170,17 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
             t = time.perf_counter()
             out.qc_png = measurement_qc_png(image, mask, m)
             out.timings_s["qc"] = time.perf_counter() - t
+            # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
+            if config.dicom_seg and image.meta.get("format") == "dicom":
+                from .io.dicomseg import dicom_seg_bytes
+
+                stage = "dicom_seg"
+                t = time.perf_counter()
+                out.dicom_seg = dicom_seg_bytes(
+                    case.image, m.lesion_mask, image=image, series=config.series, levels=m.scheme,
+                    vertebrae=mask if config.dicom_seg_vertebrae else None,
+                    algorithm_parameters=m.parameters()["segment"])
+                out.timings_s["dicom_seg"] = time.perf_counter() - t
         out.notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
         out.notes.extend(m.notes)
         out.tables = {"vertebrae": _df_csv(m.vertebrae), "patients": _df_csv(m.patient), "lesions": _df_csv(m.lesions)}
@@ -223,6 +238,11 @@ def _write_case(out_dir: Path, outcome: CaseOutcome, params_hash: str) -> None:
                    dtype=np.uint8 if data.max(initial=0) < 256 else np.uint16)
     if outcome.qc_png:
         write_bytes_atomic(out_dir / "qc" / f"{pid}.png", outcome.qc_png)
+    seg_path = out_dir / "masks" / f"{pid}_lesions.seg.dcm"
+    if outcome.dicom_seg:
+        write_bytes_atomic(seg_path, outcome.dicom_seg)
+    elif seg_path.exists():  # a DICOM-SEG of an earlier run no longer matches this case's lesion mask
+        seg_path.unlink()
     state = {"status": "ok", "input_hash": outcome.input_hash, "params_hash": params_hash,
              "timings_s": {k: round(v, 4) for k, v in outcome.timings_s.items()}, "notes": outcome.notes}
     write_text_atomic(_state_path(out_dir, pid), json.dumps(state, indent=2, sort_keys=True))

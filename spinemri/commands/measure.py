@@ -58,6 +58,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "salt from $SPINEMRI_ID_SALT; for a file its name without extension)",
     )
     p.add_argument("--out", default=None, help="output folder; without it the vertebra table is printed")
+    p.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="also write OUT/masks/<id>_lesions.seg.dcm, a DICOM Segmentation referencing the source series "
+        "(DICOM images only; it carries the source's patient data, docs/dicom-seg.md)",
+    )
+    p.add_argument(
+        "--dicom-seg-vertebrae",
+        action="store_true",
+        help="add one segment per vertebral level to the DICOM-SEG (implies --dicom-seg)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -132,6 +143,22 @@ def write_measurement(
     return {"lesion_mask": mask_path, "qc": qc_path, "provenance": prov}
 
 
+def _check_dicom_seg(args: argparse.Namespace, image: Any) -> bool:
+    """--dicom-seg / --dicom-seg-vertebrae: True when asked for; refuse a non-DICOM image or no --out."""
+    from ..errors import InputError
+
+    if not (args.dicom_seg or args.dicom_seg_vertebrae):
+        return False
+    if image.meta.get("format") != "dicom":
+        raise InputError(
+            f"{args.image}: --dicom-seg needs a DICOM image (the DICOM-SEG references the source series), but "
+            f"this image is {image.meta.get('format') or 'not DICOM'}; pass the DICOM folder or drop --dicom-seg"
+        )
+    if args.out is None:
+        raise InputError(f"{args.image}: --dicom-seg writes into OUT/masks/: add --out OUT")
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``spinemri measure``; return the exit status."""
     import pandas as pd
@@ -144,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         image = load_volume(args.image)
+        dicom_seg = _check_dicom_seg(args, image)
         try:
             mask = load_mask(args.mask, like=image, resample=args.resample_mask)
         except GeometryError as exc:
@@ -184,6 +212,19 @@ def run(args: argparse.Namespace) -> int:
         timings_s={"load": t1 - t0},
         notes=[n for n in notes if n not in m.notes],
     )
+    if dicom_seg:
+        from ..io.dicomseg import write_dicom_seg
+
+        seg = write_dicom_seg(
+            out / "masks" / f"{safe_id(m.patient_id)}_lesions.seg.dcm",
+            args.image,
+            m.lesion_mask,
+            image=image,
+            vertebrae=mask if args.dicom_seg_vertebrae else None,
+            levels=m.scheme,
+            algorithm_parameters=m.parameters()["segment"],
+        )
+        print(f"wrote DICOM-SEG {seg}", file=sys.stderr)
     print(
         f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths['qc']})",
         file=sys.stderr,

@@ -34,6 +34,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--series", help="DICOM series: SeriesInstanceUID, SeriesNumber or a regex on the description")
     p.add_argument("--resample-mask", action="store_true", help="resample masks on another grid instead of failing")
     p.add_argument("--force", action="store_true", help="recompute every case")
+    p.add_argument("--dicom-seg", action="store_true",
+                   help="also write masks/<id>_lesions.seg.dcm (DICOM Segmentation) for DICOM cases; "
+                        "it carries the source's patient data (docs/dicom-seg.md)")
+    p.add_argument("--dicom-seg-vertebrae", action="store_true",
+                   help="add one segment per vertebral level to the DICOM-SEG (implies --dicom-seg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     p.set_defaults(func=run)
 
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
                if v is not None}
     config = RunConfig(workers=args.workers, scheduler=args.scheduler, scheme=args.scheme, method=args.method,
                        series=args.series, resample_mask=args.resample_mask, force=args.force,
-                       segment=tuple(segment.items()))
+                       segment=tuple(segment.items()), dicom_seg=args.dicom_seg,
+                       dicom_seg_vertebrae=args.dicom_seg_vertebrae)
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
