@@ -69,6 +69,7 @@ __all__ = [
     "POSITION_TOL_VOXELS",
     "LESION_SEGMENT_LABEL",
     "level_code",
+    "require_highdicom",
     "lesion_codes",
     "read_source_headers",
     "sample_source_frames",
@@ -128,6 +129,14 @@ def level_code(level: str) -> tuple[Any, str]:
         return codes.SCT.Vertebra, f"{level} vertebra"
     label = {"S1": "Sacrum (S1)", "Co": "Coccyx"}.get(level, f"{level} vertebra")
     return getattr(codes.SCT, name), label
+
+
+def require_highdicom() -> None:
+    """Raise ConfigError naming the extra to install when highdicom is missing."""
+    try:
+        import highdicom  # noqa: F401
+    except ImportError:
+        raise ConfigError("writing a DICOM-SEG needs highdicom: pip install 'spinemri[dicomseg]'") from None
 
 
 def lesion_codes() -> tuple[Any, Any]:
@@ -556,6 +565,7 @@ def build_dicom_seg(
         The mask is not on the source grid, or segment voxels lie outside
         every source frame.
     """
+    require_highdicom()
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
@@ -564,9 +574,9 @@ def build_dicom_seg(
 
     transfer_syntax = ExplicitVRLittleEndian
     if compress:
-        from pydicom.pixels.encoders import JPEG2000LosslessEncoder
+        import importlib.util
 
-        if not JPEG2000LosslessEncoder.is_available:
+        if importlib.util.find_spec("openjpeg") is None:
             raise ConfigError(
                 "compress=True needs a JPEG 2000 encoder: pip install 'spinemri[codecs]' "
                 "(pylibjpeg-openjpeg), or write the DICOM-SEG uncompressed"
@@ -582,6 +592,11 @@ def build_dicom_seg(
         labels = np.asarray(vertebrae.data)
         groups = _level_labels(labels, levels, vertebrae)
     indices = _frame_indices(datasets, lesion_mask)
+    if compress and indices[0].rows < 32 and indices[0].cols < 32:
+        raise ConfigError(
+            f"compress=True: JPEG 2000 cannot encode frames of {indices[0].rows}x{indices[0].cols} pixels "
+            "(both sides under 32); write the DICOM-SEG uncompressed"
+        )
     n_seg = 1 + len(groups)
     pixels = np.zeros((len(indices), indices[0].rows, indices[0].cols, n_seg), dtype=np.uint8)
     for f, fi in enumerate(indices):
