@@ -8,6 +8,7 @@ through the inverse of the mask's affine.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -500,3 +501,10 @@ def test_cohort_run_writes_seg_for_dicom_cases_only(tmp_path) -> None:
         assert len(ds.SegmentSequence) > 1  # vertebrae too
     again = run_cohort(cohort, out, dicom_seg=True, dicom_seg_vertebrae=True)
     assert again.skipped == 2
+    # the CLI flag maps onto the same configuration: everything is skipped as unchanged
+    from spinemri.cli import main
+
+    assert main(["run", str(cohort), "--out", str(out), "--dicom-seg-vertebrae", "--quiet"]) == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["cohort"]["skipped"] == 2
+    assert prov["parameters"]["run"]["dicom_seg"] is True
