@@ -828,7 +828,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     frames, dist = _order_slices(frames, normal, where)
     n = len(frames)
     thickness = frames[0].thickness
-    notes: dict[str, Any] = {}
+    notes = {}
     if n == 1:
         sbs = _opt_float(first.get("SpacingBetweenSlices")) or thickness or 1.0
         step = normal * sbs
