@@ -94,7 +94,19 @@ class SegmentParams:
         Refine each detected lesion's boundary to half its contrast: a voxel
         stays a lesion voxel only when it is also beyond (reference median +
         lesion plateau intensity) / 2, i.e. when more than half of it is lesion
-        (partial-volume correct volumes; never grows a lesion).
+        (partial-volume correct volumes).
+    depth_background : bool, default True
+        Partial-volume aware background: a lesion replaces marrow, so a voxel
+        at depth ``d`` below its vertebra's surface reads ``bg(d) + f·(L - M)``
+        with ``bg(d)`` its lesion-free intensity (mixed with cortex and outside
+        tissue near the surface), ``f`` its lesion fraction, ``L`` the lesion
+        plateau and ``M`` the marrow level. ``bg(d)`` is the median intensity
+        per depth class (voxel units, :func:`spinemri.segment.depth_classes`)
+        over the vertebrae (the ``local`` neighbours). The half-contrast
+        boundary compares ``I - bg(d) + M`` with the midpoint of ``M`` and
+        ``L``, and the 26-neighbours of a lesion in its vertebra that pass it
+        join the lesion (one voxel; not for ``fixed``). Detection and seeds
+        are unchanged. False: one background level per vertebra at every depth.
     """
 
     method: str = "robust"
@@ -110,6 +122,7 @@ class SegmentParams:
     neighbours: int = 2
     seed_k: float = 5.0
     half_contrast: bool = True
+    depth_background: bool = True
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -126,7 +139,7 @@ class SegmentParams:
         _check_range(name, "n4_iterations", self.n4_iterations, 1, 1000)
         _check_range(name, "neighbours", self.neighbours, 1, 12)
         _check_range(name, "seed_k", self.seed_k, 0.5, 50.0)
-        for flag in ("n4", "half_contrast"):
+        for flag in ("n4", "half_contrast", "depth_background"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{name}.{flag} = {getattr(self, flag)!r}; expected True or False")
         for field_name in ("n4_shrink", "n4_iterations", "neighbours"):

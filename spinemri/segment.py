@@ -27,6 +27,7 @@ Algorithm (DESIGN §4; parameters in :class:`~spinemri.params.SegmentParams`):
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -48,6 +49,9 @@ __all__ = [
     "n4_correct",
     "grouped_quantile",
     "trend_median",
+    "depth_classes",
+    "neighbour_windows",
+    "N_DEPTH_CLASSES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +85,14 @@ class LesionSegmentation:
     voxel_index : ndarray of intp or None
         Flat (C-order) indices of all vertebra voxels, ascending, reused by
         :func:`spinemri.metrics.compute_metrics` (saves a full-volume scan).
+    background : ndarray of float64, shape (n + 1,) or None
+        Per vertebra id: its lesion-free marrow level, the median of its core
+        voxels that are not candidates (the reference median when those are
+        under a quarter of the core, e.g. a diffusely replaced vertebra).
+    depth_offset : ndarray of float64, shape (n + 1, 4) or None
+        Per vertebra id and depth class (:func:`depth_classes`): lesion-free
+        intensity at that depth minus ``background`` (0 for the interior
+        class 3, and everywhere with ``depth_background=False``).
     """
 
     lesion_ids: np.ndarray
@@ -92,6 +104,8 @@ class LesionSegmentation:
     core: np.ndarray
     notes: tuple[str, ...] = field(default_factory=tuple)
     voxel_index: np.ndarray | None = None
+    background: np.ndarray | None = None
+    depth_offset: np.ndarray | None = None
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -127,16 +141,22 @@ def label_bbox(fg: np.ndarray) -> tuple[slice, slice, slice] | None:
 
 
 def erode_labels_box(
-    ids: np.ndarray, half_widths: tuple[int, int, int], bbox: tuple[slice, slice, slice] | None = None
+    ids: np.ndarray,
+    half_widths: tuple[int, int, int],
+    bbox: tuple[slice, slice, slice] | None = None,
+    *,
+    border_is_boundary: bool = False,
 ) -> np.ndarray:
     """Voxels of label ``v > 0`` whose whole box neighbourhood has label ``v``.
 
     The neighbourhood is the box of ``±half_widths[a]`` voxels along each axis
     ``a``; so each label is eroded away from the background *and* from
-    touching labels, all labels at once. The image border is not a boundary
-    (a vertebra cut by the field of view is not eroded there). Computed with
-    separable minimum and maximum filters (a few O(N) passes) on the bounding
-    box of all labels (``bbox``, from :func:`label_bbox`, when already known).
+    touching labels, all labels at once. By default the image border is not a
+    boundary (a vertebra cut by the field of view is not eroded there);
+    ``border_is_boundary=True`` treats voxels beyond the image as background.
+    Computed with separable minimum and maximum filters (a few O(N) passes)
+    on the bounding box of all labels (``bbox``, from :func:`label_bbox`, when
+    already known).
     """
     fg = ids > 0
     if not any(half_widths):
@@ -153,8 +173,9 @@ def erode_labels_box(
         box.append(slice(lo, hi))
     sub = ids[tuple(box)]
     size = tuple(2 * h + 1 for h in half_widths)
-    lo_f = ndimage.minimum_filter(sub, size=size, mode="nearest")
-    hi_f = ndimage.maximum_filter(sub, size=size, mode="nearest")
+    mode = "constant" if border_is_boundary else "nearest"
+    lo_f = ndimage.minimum_filter(sub, size=size, mode=mode, cval=0)
+    hi_f = ndimage.maximum_filter(sub, size=size, mode=mode, cval=0)
     out = np.zeros(ids.shape, dtype=bool)
     out[tuple(box)] = (lo_f == hi_f) & (sub > 0)
     return out
@@ -393,7 +414,9 @@ def segment_lesions(
         )
 
     bbox = label_bbox(fg)
-    core = erode_labels_box(vertebrae, box_half_widths(spacing, p.margin_mm), bbox)
+    # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
+    # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
+    core = erode_labels_box(vertebrae, box_half_widths(spacing, p.margin_mm), bbox, border_is_boundary=True)
     core_counts = np.bincount(vertebrae[core].ravel(), minlength=n + 1)
     all_counts = np.bincount(vertebrae[fg].ravel(), minlength=n + 1)
     # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
@@ -428,22 +451,45 @@ def segment_lesions(
     nzi = np.flatnonzero(fg.ravel())
     vv = vertebrae.ravel()[nzi]
     vals = intensity.ravel()[nzi]
+    bright = p.polarity == "bright"
+    sign = 1.0 if bright else -1.0
+    in_core = core.ravel()[nzi]
     with np.errstate(invalid="ignore"):
-        beyond = (vals > thresholds[vv]) if p.polarity == "bright" else (vals < thresholds[vv])
-    cand_idx = nzi[beyond]
+        raw_beyond = (vals > thresholds[vv]) if bright else (vals < thresholds[vv])
+    # background level of each vertebra: median of its core voxels that are not candidates
+    level = _background_level(vals, vv, in_core & ~raw_beyond, in_core, n, ref_med)
+    depth_offset = np.zeros((n + 1, N_DEPTH_CLASSES))
+    corrected = vals
+    if p.depth_background:
+        interior = core if box_half_widths(spacing, p.margin_mm) == (1, 1, 1) else None
+        depth = depth_classes(vertebrae, nzi, bbox, interior)
+        depth_offset = _depth_offsets(vals, vv, depth, level, n, p)
+        # what each voxel would read with marrow in place of its cortex / outside partial volume
+        corrected = vals - depth_offset[vv, depth]
+    # detection on the image itself (what the seed rule and its false-positive record were validated on)
+    cand_pos = np.flatnonzero(raw_beyond)
     # hysteresis: a lesion must hold at least one core voxel beyond the (stricter) seed threshold
-    seed_ok = core.ravel()[cand_idx]
+    seed_ok = in_core[cand_pos]
     if p.method in ("robust", "local"):
-        sign = 1.0 if p.polarity == "bright" else -1.0
         seed_t = ref_med + sign * max(p.seed_k, p.k) * MAD_TO_SD * ref_mad
-        cv, cvals = vv[beyond], vals[beyond]
+        cv, cvals = vv[cand_pos], vals[cand_pos]
         with np.errstate(invalid="ignore"):
-            seed_ok &= (cvals > seed_t[cv]) if p.polarity == "bright" else (cvals < seed_t[cv])
+            seed_ok &= (cvals > seed_t[cv]) if bright else (cvals < seed_t[cv])
     lesion_ids, lesion_vertebra = _components(
-        cand_idx, cand_idx[seed_ok], vertebrae, spacing, p, intensity, ref_med, core
+        cand_pos, cand_pos[seed_ok], nzi, corrected, vertebrae, spacing, p, level
     )
     return LesionSegmentation(
-        lesion_ids, lesion_vertebra, thresholds, ref_med, ref_mad, intensity, core, tuple(notes), nzi
+        lesion_ids,
+        lesion_vertebra,
+        thresholds,
+        ref_med,
+        ref_mad,
+        intensity,
+        core,
+        tuple(notes),
+        nzi,
+        level,
+        depth_offset,
     )
 
 
@@ -490,21 +536,162 @@ def _local_thresholds(
     note = ""
     if len(present) == 1:
         note = "local method with a single vertebra: its reference is its own marrow"
-    k_nb = int(p.neighbours)
     sign = 1.0 if p.polarity == "bright" else -1.0
-    for pos, v in enumerate(present):
-        window = [q for q in range(max(pos - k_nb, 0), min(pos + k_nb + 1, len(present))) if q != pos]
-        if pos - k_nb < 0 or pos + k_nb >= len(present):
-            window = sorted(
-                q for _, q in sorted((abs(q - pos), q) for q in range(len(present)) if q != pos)[: 2 * k_nb]
-            )
-        if not window:
-            window = [pos]
+    for pos, (v, window) in enumerate(
+        zip(present, neighbour_windows(len(present), int(p.neighbours)), strict=True)
+    ):
         nbrs = np.array([present[q] for q in window])
         m = trend_median(np.array(window, dtype=np.float64), med[nbrs], float(pos))
         d = float(np.median(mad[nbrs]))
         out_t[v - 1], out_m[v - 1], out_d[v - 1] = m + sign * p.k * MAD_TO_SD * d, m, d
     return out_t, out_m, out_d, note
+
+
+def neighbour_windows(n_present: int, neighbours: int) -> list[list[int]]:
+    """Neighbour positions of each of ``n_present`` vertebrae in cranio-caudal order, itself excluded.
+
+    Up to ``neighbours`` positions on each side; at the ends of the spine the
+    ``2·neighbours`` nearest. A single vertebra is its own window.
+    """
+    out = []
+    for pos in range(n_present):
+        window = [
+            q for q in range(max(pos - neighbours, 0), min(pos + neighbours + 1, n_present)) if q != pos
+        ]
+        if pos - neighbours < 0 or pos + neighbours >= n_present:
+            window = sorted(
+                q
+                for _, q in sorted((abs(q - pos), q) for q in range(n_present) if q != pos)[: 2 * neighbours]
+            )
+        out.append(window or [pos])
+    return out
+
+
+#: Number of depth classes of :func:`depth_classes`.
+N_DEPTH_CLASSES = 4
+
+_NEIGHBOUR_OFFSETS = {
+    norm: [o for o in itertools.product((-1, 0, 1), repeat=3) if sum(abs(x) for x in o) == norm]
+    for norm in (1, 2)
+}
+
+
+def depth_classes(
+    vertebrae: np.ndarray,
+    index: np.ndarray,
+    bbox: tuple[slice, slice, slice] | None = None,
+    interior: np.ndarray | None = None,
+) -> np.ndarray:
+    """Depth of vertebra voxels below their own vertebra's surface, in classes of voxel units.
+
+    The depth of a voxel is the distance, in voxel units along each axis,
+    from its centre to the nearest voxel that does not carry its label
+    (background *or another vertebra*: depth is measured to the vertebra's own
+    boundary even where two vertebrae touch). Capped at two voxels, its
+    square is one of
+
+    * 0: a face neighbour differs (squared distance 1),
+    * 1: else an edge neighbour differs (2),
+    * 2: else a corner neighbour differs (3),
+    * 3: all 26 neighbours carry the label (>= 4: the interior).
+
+    Voxel units, not mm: the partial-volume mixture of a voxel depends on
+    where the surface cuts it relative to its own size along the surface
+    normal, so a 4 mm-thick sagittal voxel whose lateral neighbour is outside
+    is as much a surface voxel as a 1.25 mm in-plane one. The image border is
+    a boundary: a voxel on it has unknown depth and is classed as surface.
+
+    Parameters
+    ----------
+    vertebrae : ndarray of int, shape (I, J, K)
+        Vertebra ids, 0 = background.
+    index : ndarray of intp
+        Flat (C-order) indices of the voxels to classify, all with id > 0.
+    bbox : tuple of slice, optional
+        Bounding box of the ids > 0 (:func:`label_bbox`), when already known.
+    interior : ndarray of bool, optional
+        :func:`erode_labels_box` of ``vertebrae`` with half-widths (1, 1, 1) and
+        ``border_is_boundary=True``, when already known.
+
+    Returns
+    -------
+    ndarray of int8, shape (len(index),)
+        The class of each voxel (0-3).
+    """
+    shape = vertebrae.shape
+    out = np.full(index.size, N_DEPTH_CLASSES - 1, dtype=np.int8)
+    bbox = label_bbox(vertebrae > 0) if bbox is None else bbox
+    if bbox is None or index.size == 0:
+        return out
+    if interior is None:
+        interior = erode_labels_box(vertebrae, (1, 1, 1), bbox, border_is_boundary=True)
+    surf = ~interior.ravel()[index]
+    sidx = index[surf]
+    if sidx.size == 0:
+        return out
+    # the box plus one voxel on each side (background beyond the image border)
+    lo = [max(b.start - 1, 0) for b in bbox]
+    hi = [min(b.stop + 1, shape[a]) for a, b in enumerate(bbox)]
+    pads = [(int(bbox[a].start == 0), int(bbox[a].stop == shape[a])) for a in range(3)]
+    sub = np.pad(vertebrae[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], pads)  # zeros beyond the image
+    coords = np.unravel_index(sidx, shape)
+    local = tuple(coords[a] - (lo[a] - pads[a][0]) for a in range(3))
+    flat = np.ravel_multi_index(local, sub.shape)
+    sf = sub.ravel()
+    own = sf[flat]
+    strides = (sub.shape[1] * sub.shape[2], sub.shape[2], 1)
+    cls = np.full(sidx.size, 2, dtype=np.int8)  # not interior: at least a corner neighbour differs
+    for norm, target in ((2, 1), (1, 0)):
+        differs = np.zeros(sidx.size, dtype=bool)
+        for o in _NEIGHBOUR_OFFSETS[norm]:
+            differs |= sf[flat + (o[0] * strides[0] + o[1] * strides[1] + o[2] * strides[2])] != own
+        cls[differs] = target
+    out[surf] = cls
+    return out
+
+
+def _depth_offsets(
+    values: np.ndarray, vid: np.ndarray, depth: np.ndarray, level: np.ndarray, n: int, p: SegmentParams
+) -> np.ndarray:
+    """Background offset (intensity units) of each vertebra at each depth class, shape (n + 1, 4).
+
+    The lesion-free intensity of a voxel at depth class ``c`` of vertebra
+    ``v`` is ``bg = level[v] · r(c)`` (``r`` the median of ``I / level`` at
+    that depth: coil bias is multiplicative) — or ``level[v] + r(c)`` with
+    ``r`` the median of ``I - level`` when some level is not positive. ``r``
+    is a median over vertebrae of each vertebra's median at that depth (all
+    vertebrae for ``robust``/``otsu``/``fixed``, the ``neighbours`` window of
+    ``local``), so lesions, a minority, do not move it. The interior class 3
+    has offset 0. Returned: ``bg - level``.
+    """
+    import warnings
+
+    out = np.zeros((n + 1, N_DEPTH_CLASSES))
+    present = np.flatnonzero(np.bincount(vid, minlength=n + 1)[1 : n + 1]) + 1
+    if present.size == 0:
+        return out
+    lv = level[present]
+    ratio = bool(np.all(np.isfinite(lv)) and np.all(lv > 0))
+    vals = np.asarray(values, dtype=np.float64)
+    q = vals / level[vid] if ratio else vals - level[vid]
+    shallow = (depth < N_DEPTH_CLASSES - 1) & np.isfinite(q)
+    nc = N_DEPTH_CLASSES - 1
+    per = grouped_medians(q[shallow], vid[shallow].astype(np.int64) * nc + depth[shallow], (n + 1) * nc)
+    per = per.reshape(n + 1, nc)
+    prof = np.full((n + 1, nc), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no voxel at that depth
+        if p.method == "local":
+            for v, window in zip(present, neighbour_windows(present.size, int(p.neighbours)), strict=True):
+                prof[v] = np.nanmedian(per[present[window]], axis=0)
+        else:
+            prof[present] = np.nanmedian(per[present], axis=0)
+    neutral = 1.0 if ratio else 0.0
+    prof = np.where(np.isnan(prof), neutral, prof)
+    base = np.where(np.isfinite(level), level, 0.0)
+    out[:, :nc] = base[:, None] * (prof - 1.0) if ratio else prof
+    out[0] = 0.0
+    return out
 
 
 def _filter(
@@ -513,10 +700,11 @@ def _filter(
     shape: tuple[int, ...],
     spacing: tuple[float, float, float],
     p: SegmentParams,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Components of candidate voxels (flat indices) holding a seed voxel and of >= ``min_lesion_mm3``.
 
-    Returns the flat indices of the kept voxels and their component ids.
+    Returns the flat indices of the kept voxels, their component ids and the
+    boolean selection of the kept voxels among ``cand_idx``.
     """
     size = int(np.prod(shape))
     cand = np.zeros(size, dtype=bool)
@@ -530,7 +718,7 @@ def _filter(
     keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (seeded > 0)
     keep[0] = False
     sel = keep[lab]
-    return cand_idx[sel], lab[sel]
+    return cand_idx[sel], lab[sel], sel
 
 
 def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
@@ -549,73 +737,109 @@ PLATEAU_QUANTILE = 0.9
 
 
 def _background_level(
-    intensity: np.ndarray,
-    vertebrae: np.ndarray,
+    values: np.ndarray,
+    vid: np.ndarray,
     clean: np.ndarray,
     region: np.ndarray,
     n: int,
     fallback: np.ndarray,
 ) -> np.ndarray:
-    """Per vertebra median of ``clean`` voxels, or ``fallback`` when they are under 25 % of ``region``."""
-    med = grouped_medians(intensity[clean], vertebrae[clean].astype(np.int64), n + 1)
-    n_clean = np.bincount(vertebrae[clean].ravel(), minlength=n + 1)
-    n_region = np.bincount(vertebrae[region].ravel(), minlength=n + 1)
+    """Per vertebra median of the ``clean`` voxels, or ``fallback`` when they are under 25 % of ``region``.
+
+    ``values`` and ``vid`` are per vertebra voxel (flat); ``clean`` and ``region`` boolean masks on them.
+    """
+    med = grouped_medians(values[clean], vid[clean].astype(np.int64), n + 1)
+    n_clean = np.bincount(vid[clean], minlength=n + 1)[: n + 1]
+    n_region = np.bincount(vid[region], minlength=n + 1)[: n + 1]
     return np.where(n_clean >= 0.25 * np.maximum(n_region, 1), med, fallback)
 
 
+def _grow(
+    lesion_idx: np.ndarray,
+    lesion_vid: np.ndarray,
+    lesion_cut: np.ndarray,
+    index: np.ndarray,
+    corrected: np.ndarray,
+    vertebrae: np.ndarray,
+    sign: float,
+) -> np.ndarray:
+    """Flat indices of the 26-neighbours of lesion voxels, in the same vertebra, beyond their cut.
+
+    ``lesion_cut`` is the half-contrast cut of the lesion voxel each neighbour
+    is reached from; ``index``/``corrected`` the vertebra voxels and their
+    depth-corrected intensities. One step: the partial-volume layer at a
+    surface is one voxel thick.
+    """
+    shape = vertebrae.shape
+    coords = np.unravel_index(lesion_idx, shape)
+    flat_v = vertebrae.ravel()
+    found = []
+    for o in itertools.product((-1, 0, 1), repeat=3):
+        if o == (0, 0, 0):
+            continue
+        nc = [coords[a] + o[a] for a in range(3)]
+        ok = np.ones(lesion_idx.size, dtype=bool)
+        for a in range(3):
+            ok &= (nc[a] >= 0) & (nc[a] < shape[a])
+        nb = np.ravel_multi_index(tuple(c[ok] for c in nc), shape)
+        same = flat_v[nb] == lesion_vid[ok]
+        nb, cut = nb[same], lesion_cut[ok][same]
+        pos = np.searchsorted(index, nb)
+        beyond = (corrected[pos] - cut) * sign > 0
+        found.append(nb[beyond])
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.intp)
+
+
 def _components(
-    cand_idx: np.ndarray,
-    seed_idx: np.ndarray,
+    cand_pos: np.ndarray,
+    seed_pos: np.ndarray,
+    index: np.ndarray,
+    corrected: np.ndarray,
     vertebrae: np.ndarray,
     spacing: tuple[float, float, float],
     p: SegmentParams,
-    intensity: np.ndarray,
-    reference_median: np.ndarray,
-    core: np.ndarray,
+    level: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Filter candidate components, refine their boundary, then split them by vertebra.
 
-    ``cand_idx`` and ``seed_idx`` are flat indices of candidate and seed voxels;
-    ``core`` is the eroded vertebrae.
+    ``index`` are the flat indices of all vertebra voxels (ascending) and
+    ``corrected`` their depth-corrected intensities (marrow in place of
+    partial-volume cortex / outside tissue); ``cand_pos`` and ``seed_pos`` are
+    positions in ``index`` of the candidate and seed voxels; ``level`` is each
+    vertebra's background (non-lesion marrow) intensity.
     """
     shape = vertebrae.shape
+    cand_idx, seed_idx = index[cand_pos], index[seed_pos]
     if cand_idx.size == 0:
         return np.zeros(shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
-    kept_idx, cid = _filter(cand_idx, seed_idx, shape, spacing, p)
+    kept_idx, cid, sel = _filter(cand_idx, seed_idx, shape, spacing, p)
     if p.half_contrast and kept_idx.size:
-        # partial-volume boundary: a voxel is lesion when it is closer to the lesion's plateau
-        # intensity than to the surrounding marrow's, i.e. when more than half of it is lesion
-        n = int(vertebrae.max())
-        cand_flat = np.zeros(vertebrae.size, dtype=bool)
-        cand_flat[cand_idx] = True
-        cand = cand_flat.reshape(shape)
-        # surface voxels (a 26-neighbour outside the vertebra) mix lesion with cortex and outside
-        # tissue rather than with marrow: their non-lesion level is estimated separately
-        same = box_half_widths(spacing, p.margin_mm) == (1, 1, 1)
-        interior = core if same else erode_labels_box(vertebrae, (1, 1, 1), label_bbox(vertebrae > 0))
-        surface = (vertebrae > 0) & ~interior
-        level_in = _background_level(intensity, vertebrae, core & ~cand, core, n, reference_median)
-        pooled_surface = surface & ~cand
-        fallback = np.full(n + 1, np.median(intensity[pooled_surface]) if pooled_surface.any() else np.nan)
-        fallback = np.where(np.isnan(fallback), reference_median, fallback)
-        level_surf = _background_level(intensity, vertebrae, pooled_surface, surface, n, fallback)
-        vals = intensity.ravel()[kept_idx]
+        # partial-volume boundary: a voxel is lesion when more than half of it is lesion, i.e. when
+        # its corrected intensity is beyond the midpoint of marrow and the lesion's plateau
+        vals = np.asarray(corrected, dtype=np.float64)[cand_pos[sel]]
         vv = vertebrae.ravel()[kept_idx]
-        ref = np.where(interior.ravel()[kept_idx], level_in[vv], level_surf[vv])
+        ref = level[vv]
+        sign = 1.0 if p.polarity == "bright" else -1.0
         q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
         n_c = int(cid.max()) + 1
         top = grouped_quantile(vals, cid, n_c, q)
         # plateau: median of the voxels in the upper quarter of the contrast range (mostly pure lesion),
         # less biased by noise than the quantile itself
-        upper = (vals - (ref + 0.75 * (top[cid] - ref))) * (1.0 if p.polarity == "bright" else -1.0) >= 0
-        plateau = grouped_medians(vals[upper].astype(np.float64), cid[upper], n_c)
+        upper = (vals - (ref + 0.75 * (top[cid] - ref))) * sign >= 0
+        plateau = grouped_medians(vals[upper], cid[upper], n_c)
         plateau = np.where(np.isnan(plateau), top, plateau)
         cut = (ref + plateau[cid]) / 2.0
         inside = vals > cut if p.polarity == "bright" else vals < cut
         refined = kept_idx[inside]
+        if p.depth_background and p.method != "fixed" and refined.size:
+            # a surface voxel that is half lesion but mixed with cortex / outside tissue can read
+            # below the candidate threshold: admit the neighbours of the lesion that pass its cut
+            # (not for 'fixed', whose threshold is the user's definition of a lesion voxel)
+            grown = _grow(refined, vv[inside], cut[inside], index, corrected, vertebrae, sign)
+            refined = np.union1d(refined, grown)
         seeds = np.zeros(vertebrae.size, dtype=bool)
         seeds[seed_idx] = True
-        kept_idx, cid = _filter(refined, refined[seeds[refined]], shape, spacing, p)
+        kept_idx, cid, _ = _filter(refined, refined[seeds[refined]], shape, spacing, p)
     # one labelling pass over all vertebrae at once: lesion voxels carry their vertebra id,
     # so cc3d's multi-label components never cross a vertebra boundary
     by_vertebra = np.zeros(

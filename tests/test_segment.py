@@ -13,7 +13,9 @@ from spinemri.params import MetricsParams, SegmentParams
 from spinemri.segment import (
     MAD_TO_SD,
     box_half_widths,
+    depth_classes,
     erode_labels,
+    erode_labels_box,
     grouped_medians,
     grouped_quantile,
     n4_correct,
@@ -379,3 +381,85 @@ def test_robust_threshold_integer_path_equals_numpy(rng: np.random.Generator) ->
     _, med2, mad2 = robust_threshold(even, 3.0, "bright")
     assert med2 == np.median(even.astype(float))
     assert mad2 == np.median(np.abs(even.astype(float) - med2))
+
+
+# --- depth-aware background ------------------------------------------------------------------
+
+
+def _face_surface(vert: np.ndarray) -> np.ndarray:
+    """Voxels with a face neighbour of another label or background (per label; image border = outside)."""
+    out = np.zeros(vert.shape, bool)
+    for v in np.unique(vert[vert > 0]):
+        m = vert == v
+        out |= m & ~ndimage.binary_erosion(
+            m, structure=ndimage.generate_binary_structure(3, 1), border_value=0
+        )
+    return out
+
+
+def test_depth_classes_by_hand() -> None:
+    img, vert = stacked_spine(2)  # two touching 6x6x6 cubes in a one-voxel background frame
+    idx = np.flatnonzero(vert.ravel() > 0)
+    cls = np.full(vert.shape, -1)
+    cls.ravel()[idx] = depth_classes(vert, idx)
+    # a box has only face-surface voxels (0) and interior ones (3); the touching faces are surfaces
+    # of both cubes (depth to the vertebra's own boundary), as scipy's per-label erosion says
+    np.testing.assert_array_equal(cls[vert > 0] == 0, _face_surface(vert)[vert > 0])
+    assert set(np.unique(cls[vert > 0]).tolist()) == {0, 3}
+    assert cls[6, 3, 3] == 0 and cls[7, 3, 3] == 0  # either side of the interface
+    assert cls[3, 3, 3] == 3
+    # an L-shaped notch: a voxel whose face neighbours are inside but an edge (or only a corner)
+    # neighbour is not
+    vert2 = np.zeros((7, 7, 7), np.uint8)
+    vert2[1:6, 1:6, 1:6] = 1
+    vert2[1:3, 1:3, 1:6] = 0  # a column removed along axis 2: edge at (3, 3, k)
+    vert2[4:6, 4:6, 4:6] = 0  # a corner block removed: (3, 3, 3) sees it only across a corner
+    idx2 = np.flatnonzero(vert2.ravel() > 0)
+    c2 = np.full(vert2.shape, -1)
+    c2.ravel()[idx2] = depth_classes(vert2, idx2)
+    assert c2[3, 3, 2] == 1  # (2, 2, 2) is outside: an edge neighbour
+    assert c2[3, 3, 3] == 1
+    assert c2[2, 3, 3] == 0
+    vert3 = np.zeros((7, 7, 7), np.uint8)
+    vert3[1:6, 1:6, 1:6] = 1
+    vert3[4:6, 4:6, 4:6] = 0
+    idx3 = np.flatnonzero(vert3.ravel() > 0)
+    c3 = np.full(vert3.shape, -1)
+    c3.ravel()[idx3] = depth_classes(vert3, idx3)
+    assert c3[3, 3, 3] == 2  # only the corner neighbour (4, 4, 4) is outside
+    # the image border is a boundary: a label filling the image has a surface layer
+    full = np.ones((4, 5, 6), np.uint8)
+    fi = np.flatnonzero(full.ravel())
+    fc = depth_classes(full, fi).reshape(full.shape)
+    assert (fc[1:-1, 1:-1, 1:-1] == 3).all() and (fc[0] == 0).all() and (fc[:, :, -1] == 0).all()
+
+
+def test_erode_labels_box_border_option() -> None:
+    vert = np.ones((4, 5, 6), dtype=np.uint8)
+    assert erode_labels_box(vert, (1, 1, 1)).all()
+    inner = erode_labels_box(vert, (1, 1, 1), border_is_boundary=True)
+    expected = ndimage.binary_erosion(vert > 0, structure=np.ones((3, 3, 3), bool), border_value=0)
+    np.testing.assert_array_equal(inner, expected)
+
+
+@pytest.mark.parametrize("fraction, counted", [(0.6, True), (0.4, False)])
+def test_surface_voxel_mixed_with_dark_tissue_counts_when_half_lesion(fraction: float, counted: bool) -> None:
+    """Surface voxels read 60 (marrow 100 mixed with dark cortex); vertebra 3 is replaced (plateau 300).
+
+    A replaced surface voxel reads 60 + f·(300 - 100): it is lesion when f >= 0.5, although
+    at f = 0.6 (180) it is below the marrow/plateau midpoint 200 that assumes a marrow background.
+    """
+    img, vert = stacked_spine(5)
+    surface = _face_surface(vert)
+    img[surface] = 60.0
+    rep = vert == 3
+    img[rep & ~surface] = 300.0
+    img[rep & surface] = 60.0 + fraction * 200.0
+    seg = segment_lesions(img, vert, ISO, SegmentParams(min_lesion_mm3=0.0))
+    lesion = seg.lesion_ids > 0
+    expected = rep if counted else rep & ~surface
+    np.testing.assert_array_equal(lesion, expected)
+    assert seg.depth_offset is not None and seg.depth_offset[1, 0] == pytest.approx(-40.0)
+    if counted:  # one background level at every depth: the half-lesion surface is lost
+        flat = segment_lesions(img, vert, ISO, SegmentParams(min_lesion_mm3=0.0, depth_background=False))
+        np.testing.assert_array_equal(flat.lesion_ids > 0, rep & ~surface)

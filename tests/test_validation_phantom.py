@@ -47,8 +47,8 @@ def _check_regime(row: dict[str, object]) -> None:
     assert row["fp_lesions_clean"] == 0, row
     assert row["max_abs_err_hi_area_ratio"] <= 0.01, row
     assert row["max_abs_err_hi_volume_ratio_focal"] <= 0.01, row
-    # the diffusely replaced vertebra loses part of its lateral partial-volume rim (4 mm slices)
-    assert abs(row["err_hi_volume_ratio_diffuse"]) <= 0.025, row  # type: ignore[arg-type]
+    assert abs(row["err_hi_volume_ratio_diffuse"]) <= 0.01, row  # type: ignore[arg-type]
+    assert row["max_abs_err_hi_volume_ratio"] <= 0.01, row  # every vertebra
     assert row["dice"] >= 0.95, row
 
 
@@ -73,11 +73,14 @@ def test_low_snr_low_contrast_degrades_gracefully() -> None:
     assert row["dice"] > 0.5
 
 
-def test_t1_dark_polarity_on_the_t1_phantom() -> None:
+@pytest.mark.parametrize("margin_mm", [1.0, 4.0])
+def test_t1_dark_polarity_on_the_t1_phantom(margin_mm: float) -> None:
     """T1 contrast: marrow bright, lesions dark; polarity='dark' finds the planted lesions.
 
-    On T1 the cortex and the CSF behind the vertebral body are dark too, so a
-    thicker rim (margin_mm=4, docs/metrics.md) is kept out of lesion seeding.
+    On T1 the cortex is dark too. The phantom's 11 slices cut the lumbar
+    bodies at the left and right image border, where their voxels mix with
+    dark cortex: the image border is a boundary of the seeding core, so they
+    start no lesion, with the default 1 mm margin as with 4 mm.
     """
     from spinemri.phantom import LesionSpec
 
@@ -98,7 +101,7 @@ def test_t1_dark_polarity_on_the_t1_phantom() -> None:
             bias=0.0,
             lesions=lesions,
         )
-        m = spinemri.measure(img, mask, scheme="verse", polarity="dark", margin_mm=4.0)
+        m = spinemri.measure(img, mask, scheme="verse", polarity="dark", margin_mm=margin_mm)
     tv = truth.vertebrae.set_index("level")
     mv = m.vertebrae.set_index("level").loc[tv.index]
     assert mv["lesion_count"].tolist() == tv["lesion_count"].tolist()
