@@ -8,19 +8,26 @@ mask labels to levels is done by :mod:`spinemri.measure`.
 Algorithm (DESIGN §4; parameters in :class:`~spinemri.params.SegmentParams`):
 
 1. optional N4 bias-field correction (SimpleITK), masked to the vertebrae;
-2. each vertebra is eroded by ``margin_mm`` (its *core*); the reference
-   statistics use core voxels only, so partial volume with bright discs and
-   dark cortex does not enter them;
+2. each vertebra is eroded by ``margin_mm`` (its *core*; the image border is
+   a boundary here); the reference statistics use core voxels only, so
+   partial volume with bright discs and dark cortex does not enter them;
 3. a threshold per vertebra: ``robust`` median ± k·1.4826·MAD of the pooled
-   cores of all vertebrae; ``local`` the same statistic of the pooled cores of
-   up to ``neighbours`` vertebrae on each side, the vertebra itself excluded;
-   ``otsu`` Otsu's threshold of the vertebra's own core; ``fixed`` a constant;
+   cores of all vertebrae; ``local`` the trend-corrected median of the
+   neighbours' core medians (up to ``neighbours`` vertebrae on each side,
+   itself excluded) ± k robust SDs; ``otsu`` Otsu's threshold of the
+   vertebra's own core; ``fixed`` a constant;
 4. candidate voxels: vertebra voxels strictly above (``bright``) or below
    (``dark``) their vertebra's threshold;
 5. 3-D connected components of the candidates (``connectivity``), over the
-   whole spine: a component is kept when it reaches at least one core voxel
-   and its volume is at least ``min_lesion_mm3``;
-6. kept voxels are split by vertebra and re-labelled so that components never
+   whole spine: a component is kept when it holds a seed (a core voxel beyond
+   ``seed_k`` robust SDs) and its volume is at least ``min_lesion_mm3``;
+6. half-contrast boundary on the depth-corrected intensity ``I - bg(d) + M``
+   (:func:`depth_classes`; ``bg(d)`` the lesion-free intensity at that depth
+   below the vertebra's own surface, ``M`` its marrow level): a voxel is
+   lesion when more than half of it is; the lesion's 26-neighbours in its
+   vertebra that pass the same test join it (surface voxels that are half
+   lesion but mixed with cortex), and step 5 is repeated;
+7. kept voxels are split by vertebra and re-labelled so that components never
    cross a vertebra boundary: a lesion crossing an endplate counts once in
    each vertebra it touches.
 """
@@ -374,8 +381,12 @@ def segment_lesions(
     all vertebrae (``-`` for ``dark``); ``local``: the same over the pooled
     cores of the ``neighbours`` vertebrae cranial and caudal of each
     vertebra, itself excluded; ``otsu``: Otsu's threshold of the vertebra's
-    core; ``fixed``: ``fixed_threshold``. A lesion voxel is strictly above
-    (``bright``) or below (``dark``) ``T``.
+    core; ``fixed``: ``fixed_threshold``. A candidate voxel is strictly above
+    (``bright``) or below (``dark``) ``T``. The boundary of a kept lesion is
+    at half its contrast on the depth-corrected intensity (module docstring,
+    ``depth_background``): a voxel at depth class ``c`` of vertebra ``v`` is
+    lesion when ``I - off[v, c]`` is beyond ``(M_v + plateau) / 2``, with
+    ``off`` = ``LesionSegmentation.depth_offset`` and ``M_v`` = ``background``.
 
     Examples
     --------
