@@ -13,7 +13,7 @@ truth (computed from the analytic shapes, not by spinemri's code):
 
 Usage::
 
-    python scripts/validation_grid.py [--seeds 2] [--methods robust,local] [--out docs/validation_grid.csv]
+    python scripts/validation_grid.py [--seeds 2] [--methods robust,local] [--out grid.csv] [--set NAME=VALUE]
 
 The per-case table is written as CSV and a markdown summary is printed.
 """
@@ -155,13 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--methods", default="robust,local")
     ap.add_argument("--out", default=None, help="write the per-case table here (CSV)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a measure option for every case, e.g. depth_background=False (repeatable)",
+    )
     args = ap.parse_args(argv)
+    options = dict(_parse_option(o) for o in args.set)
     rows = []
     t0 = time.perf_counter()
     cases = list(itertools.product(SNRS, BIASES, CONTRAST_RATIOS, RADII_MM, range(args.seeds)))
     for n, (snr, bias, contrast, radius, seed) in enumerate(cases, 1):
         for method in args.methods.split(","):
-            rows.append(run_case(snr, bias, contrast, radius, seed, method))
+            rows.append(run_case(snr, bias, contrast, radius, seed, method, **options))
         print(f"\r{n}/{len(cases)} cases", end="", file=sys.stderr)
     print(f"\n{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     df = pd.DataFrame(rows)
@@ -169,6 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         df.to_csv(args.out, index=False, float_format="%.6g")
     print(to_markdown(summarise(df)))
     return 0
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    """``name=value`` with value a bool (True/False), a number or a string."""
+    name, _, value = text.partition("=")
+    if value in ("True", "False"):
+        return name, value == "True"
+    try:
+        return name, float(value)
+    except ValueError:
+        return name, value
 
 
 def to_markdown(df: pd.DataFrame) -> str:
