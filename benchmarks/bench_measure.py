@@ -113,6 +113,61 @@ def bench_spinemri(img: Volume, mask: Volume, repeats: int) -> dict[str, float]:
         }
 
 
+def bench_components(img: Volume, mask: Volume, repeats: int) -> dict[str, float] | str:
+    """Lesion components of all vertebrae in spinemri vs one cc3d pass on the binary lesion mask.
+
+    spinemri's own code is timed from inside ``segment_lesions`` by wrapping
+    ``spinemri.segment._cc`` (every cc3d call) and ``spinemri.segment._components``
+    (filtering, boundary refinement and the final per-vertebra labelling pass:
+    one multi-label cc3d over lesion voxels carrying their vertebra id).
+    """
+    import cc3d
+
+    import spinemri.segment as seg_mod
+
+    if not hasattr(seg_mod, "_cc") or not hasattr(seg_mod, "_components"):
+        return "components skipped: spinemri.segment has no _cc/_components to time (the module changed)"
+    scheme = spinemri.get_scheme("verse")
+    mapped, _ = scheme.split_labels(np.unique(mask.data))
+    vid, _, _ = vertebra_ids(np.asarray(mask.data), mapped)
+    p = SegmentParams()
+    calls: dict[str, list[float]] = {"cc": [], "components": []}
+    orig_cc, orig_comp = seg_mod._cc, seg_mod._components
+
+    def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            calls[key].append(time.perf_counter() - t0)
+            return out
+
+        return run
+
+    last_cc, all_cc, comp = [], [], []
+    seg_mod._cc, seg_mod._components = timed("cc", orig_cc), timed("components", orig_comp)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k in range(repeats + 1):
+                calls["cc"].clear()
+                calls["components"].clear()
+                seg = segment_lesions(img.data, vid, img.spacing, p)
+                if k:  # first run: warm-up
+                    last_cc.append(calls["cc"][-1])
+                    all_cc.append(sum(calls["cc"]))
+                    comp.append(sum(calls["components"]))
+    finally:
+        seg_mod._cc, seg_mod._components = orig_cc, orig_comp
+    binary = np.asarray(seg.lesion_ids) > 0
+    one = timeit(lambda: cc3d.connected_components(binary, connectivity=p.connectivity), repeats)
+    return {
+        "cc3d: one pass on the binary lesion mask": one,
+        "spinemri: per-vertebra labelling pass (multi-label cc3d)": statistics.median(last_cc),
+        "spinemri: all cc3d calls of segment_lesions": statistics.median(all_cc),
+        "spinemri: whole component stage (filter, refine, label by vertebra)": statistics.median(comp),
+    }
+
+
 def bench_sitk(img: Volume, mask: Volume, lesion: np.ndarray, repeats: int) -> dict[str, float]:
     import SimpleITK as sitk
 
@@ -217,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="20,120", help="numbers of slices (512x512xN)")
     ap.add_argument("--radiomics-python", default="/tmp/venv-radiomics/bin/python")
     ap.add_argument("--radiomics-repeats", type=int, default=3)
+    ap.add_argument(
+        "--radiomics-sizes", default="20", help="sizes (slices) at which pyradiomics runs; it takes minutes"
+    )
     args = ap.parse_args(argv)
     print(
         f"# spinemri {spinemri.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
@@ -236,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         results.update(bench_spinemri(img, mask, args.repeats))
         results.update(bench_sitk(img, mask, seg.lesion_ids, args.repeats))
         results.update(bench_skimage(img, mask, args.repeats))
-        rad = bench_radiomics(img, mask, args.radiomics_python, args.radiomics_repeats)
+        rad: dict[str, float] | str = (
+            bench_radiomics(img, mask, args.radiomics_python, args.radiomics_repeats)
+            if str(n) in args.radiomics_sizes.split(",")
+            else f"pyradiomics not run at this size (--radiomics-sizes {args.radiomics_sizes})"
+        )
         base = results["SimpleITK LabelIntensityStatistics (1 pass, 1 thread)"]
         print(
             f"\n## 512x512x{n} ({int((lab > 0).sum())} vertebra voxels, {N_LABELS} labels); "
@@ -250,6 +312,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {t:.4f} | {t / base:.2f} |")
         if isinstance(rad, str):
             print(f"\n{rad}")
+        comp = bench_components(img, mask, args.repeats)
+        if isinstance(comp, str):
+            print(f"\n{comp}")
+        else:
+            one = comp["cc3d: one pass on the binary lesion mask"]
+            print(f"\nLesion components, 512x512x{n}: | step | median time (s) | / one binary cc3d pass |")
+            print("|---|---|---|")
+            for name, t in comp.items():
+                print(f"| {name} | {t:.4f} | {t / one:.2f} |")
     return 0
 
 

@@ -369,9 +369,17 @@ def _n_frames(ds: Any) -> int:
 def _summarise(key: tuple[str, int | None], group: list[_Header]) -> SeriesInfo:
     first = group[0].ds
     planes: set[str] = set()
+    seen: dict[tuple[Any, ...], str] = {}  # one plane_of per distinct orientation, not per image
     for h in group:
         for iop in _frame_iops(h.ds):
-            planes.add(plane_of(iop))
+            if isinstance(iop, list) and len(iop) == 6:  # parsed by hget: plain floats
+                orient = tuple(iop)
+                plane = seen.get(orient)
+                if plane is None:
+                    plane = seen[orient] = plane_of(iop)
+                planes.add(plane)
+            else:
+                planes.add(plane_of(iop))
     n_planes = len(planes)
     plane = next(iter(planes)) if n_planes == 1 else "mixed"
     image_type = tuple(str(x) for x in (hget(first, "ImageType") or []))
