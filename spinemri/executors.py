@@ -138,7 +138,7 @@ def _run_dask(fn: Callable[[T], Any], items: Sequence[T], workers: int, schedule
     cluster = None
     if scheduler == "local":
         cluster = LocalCluster(
-            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         client = Client(cluster)
     else:
