@@ -14,7 +14,7 @@ Sections (each prints a table with times and ratios):
   preallocated stack, plus read and gunzip the mask and ``np.frombuffer`` it.
   Cases: a 512x256x15 phantom (``spinemri phantom`` defaults) and the
   120x512x512 series of ``bench_dicom_load.py`` with its phantom mask.
-* ``memory`` — peak RSS (``ru_maxrss`` of the child, from ``os.wait4``) of one
+* ``memory`` — peak RSS (GNU ``/usr/bin/time -f %M``) of one
   ``spinemri measure IMAGE --mask MASK --out DIR`` process against a process
   that only imports the modules such a run ends up with (its ``sys.modules``);
   the target is peak <= imports + 3 x the image's bytes in memory.
@@ -191,13 +191,16 @@ import spinemri.cli, spinemri.commands.measure, spinemri.measure, spinemri.io.lo
 
 
 def _peak_rss_mb(cmd: list[str]) -> float:
-    """Peak resident set size (MB) of one child process, from wait4's rusage."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed with exit status {proc.returncode}")
-    return usage.ru_maxrss / 1024.0  # Linux: kilobytes
+    """Peak resident set size (MB) of one command, measured by GNU time (``/usr/bin/time -f %M``).
+
+    Not ``os.wait4`` from this process: Linux carries the parent's RSS high-water mark into a
+    child at fork/exec (``signal->maxrss``), so a child of a large benchmark process would
+    report the parent's size. GNU time is a small parent.
+    """
+    res = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{cmd} failed with exit status {res.returncode}: {res.stderr[-500:]}")
+    return int(res.stderr.strip().splitlines()[-1]) / 1024.0  # kilobytes
 
 
 def bench_memory(work: Path, repeats: int) -> None:
@@ -262,9 +265,7 @@ def bench_cohort(work: Path, repeats: int) -> None:
             results[name] = (statistics.median(walls), min(walls), statistics.median([c for _, c in runs]))
             print(f"  {name}: median {results[name][0]:.2f} s (load average {_load()})", flush=True)
     base = results["serial (--workers 1)"][0]
-    print(
-        "| backend | median wall (s) | min wall (s) | CPU s (all processes) | cases/s | speed-up |"
-    )
+    print("| backend | median wall (s) | min wall (s) | CPU s (all processes) | cases/s | speed-up |")
     print("|---|---|---|---|---|---|")
     for name, (med, mn, cpu) in results.items():
         print(f"| {name} | {med:.2f} | {mn:.2f} | {cpu:.1f} | {n_cases / med:.2f} | {base / med:.2f} |")
