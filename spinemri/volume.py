@@ -390,7 +390,7 @@ class Volume:
                 "convert strings/objects/complex values first"
             )
         if arr.flags.writeable:
-            arr = arr.copy()
+            arr = arr.copy(order="K")  # keep the layout: a C-order copy of an F-order array transposes it
         else:
             arr = arr.view()
         arr.flags.writeable = False
