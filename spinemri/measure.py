@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,8 +50,9 @@ class Measurement:
     patient : DataFrame
         One row.
     lesion_mask : Volume
-        int32 lesion ids on the image grid (0 = none); ids match
-        ``lesions.lesion_id``.
+        Lesion ids on the image grid (0 = none); ids match
+        ``lesions.lesion_id``. dtype: the smallest of uint8, uint16, int32
+        holding the number of lesions.
     scheme : LabelScheme
         The label scheme used; ``scheme_reason`` says why it was chosen.
     params, metrics_params : SegmentParams, MetricsParams
@@ -114,7 +115,11 @@ def _present_labels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels present (excluding 0) and their voxel counts."""
     mx = int(mask.max()) if mask.size else 0
     if mx < 1 << 20:
-        counts = np.bincount(mask.ravel(), minlength=mx + 1)
+        # in the array's own memory order (no copy), a chunk at a time: np.bincount casts to intp
+        flat = mask.ravel(order="K")
+        counts = np.zeros(mx + 1, dtype=np.int64)
+        for start in range(0, flat.size, 1 << 20):
+            counts += np.bincount(flat[start : start + (1 << 20)], minlength=mx + 1)
         labels = np.flatnonzero(counts)
         labels = labels[labels > 0]
         return labels, counts[labels]
@@ -124,14 +129,18 @@ def _present_labels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _label_si_mm(mask: np.ndarray, affine: np.ndarray, labels: np.ndarray) -> dict[int, float]:
     """World superior coordinate (RAS z, mm) of each label's centroid."""
-    flat = mask.ravel()
+    # in the array's own memory order (no C-order copy of a NIfTI's F-order mask); the weights are
+    # integer indices, so the sums are exact whatever the order
+    order: Literal["C", "F"] = "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
+    flat = mask.ravel(order=order)
     nzi = np.flatnonzero(flat)
     lab = flat[nzi]
     lut = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
     lut[labels] = np.arange(len(labels))
     g = lut[lab]
     cnt = np.bincount(g, minlength=len(labels)).astype(np.float64)
-    ijk = np.unravel_index(nzi, mask.shape)
+    ijk = np.unravel_index(nzi, mask.shape, order=order)
+    del nzi
     z = sum(affine[2, a] * np.bincount(g, weights=ijk[a], minlength=len(labels)) for a in range(3)) / cnt
     z = z + affine[2, 3]
     return {int(label): float(zz) for label, zz in zip(labels, z, strict=True)}
@@ -280,8 +289,11 @@ def measure(
         voxel_index=seg.voxel_index,
     )
     t3 = time.perf_counter()
+    del seg
+    lesion_ids = tables.lesion_ids
+    lesion_ids.flags.writeable = False  # a fresh array of compute_metrics: Volume shares it, no copy
     lesion_mask = Volume(
-        tables.lesion_ids,
+        lesion_ids,
         volume.affine,
         {"kind": "lesion_mask", "patient_id": pid, "source": str(volume.meta.get("source", ""))},
     )

@@ -46,7 +46,7 @@ import pandas as pd
 
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
-from .segment import erode_labels, grouped_medians
+from .segment import box_half_widths, erode_labels_box, grouped_medians
 
 __all__ = [
     "VERTEBRA_COLUMNS",
@@ -221,11 +221,11 @@ def compute_metrics(
     affine = np.asarray(affine, dtype=np.float64)
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
 
-    flat_v = vertebrae.ravel()
-    nzi = np.flatnonzero(flat_v > 0) if voxel_index is None else voxel_index
-    v = flat_v[nzi].astype(np.intp)
-    vals = intensity.ravel()[nzi]
-    les = lesion_ids.ravel()[nzi]
+    # values at C-order flat indices, without a C-order copy of an F-order volume (a NIfTI's layout)
+    nzi = _flat_nonzero(vertebrae) if voxel_index is None else voxel_index
+    v = _take_flat(vertebrae, nzi).astype(np.intp)
+    vals = _take_flat(intensity, nzi)
+    les = _take_flat(lesion_ids, nzi)
     is_les = les > 0
     # index along the LR axis of every vertebra voxel (C order: flat = ((i * J) + j) * K + k)
     stride = int(np.prod(shape[lr_axis + 1 :], dtype=np.int64))
@@ -250,7 +250,7 @@ def compute_metrics(
     truncated[0] = False
 
     if mp.intensity_erosion_mm > 0:
-        sel = erode_labels(vertebrae, _spacing(affine), mp.intensity_erosion_mm).ravel()[nzi]
+        sel = _eroded_at(vertebrae, nzi, _spacing(affine), mp.intensity_erosion_mm)
         v_sel, vals_sel = v[sel], vals[sel]
     else:
         v_sel, vals_sel = v, vals
@@ -279,7 +279,9 @@ def compute_metrics(
         voxel_mm3,
         patient_id,
     )
-    new_ids = np.zeros(shape, dtype=np.int32)  # renumbered lesion map, written only at lesion voxels
+    # renumbered lesion map, written only at lesion voxels, in the smallest dtype holding n_les
+    id_dtype = np.uint8 if n_les < 1 << 8 else np.uint16 if n_les < 1 << 16 else np.int32
+    new_ids = np.zeros(shape, dtype=id_dtype)
     if n_les:
         new_ids.ravel()[nzi[is_les]] = lut[les[is_les]]
 
@@ -324,7 +326,46 @@ def compute_metrics(
         lesions = lesions.astype(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
-    return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids.astype(np.int32, copy=False))
+    return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids)
+
+
+def _flat_nonzero(a: np.ndarray) -> np.ndarray:
+    """C-order flat indices of ``a > 0``, ascending, a slab of axis 0 at a time (no full-size mask)."""
+    step = max(1, (1 << 22) // max(1, int(np.prod(a.shape[1:], dtype=np.int64))))
+    plane = int(np.prod(a.shape[1:], dtype=np.int64))
+    parts = [np.flatnonzero(a[i : i + step] > 0) + i * plane for i in range(0, a.shape[0], step)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+
+
+def _take_flat(a: np.ndarray, flat_c: np.ndarray) -> np.ndarray:
+    """``a.ravel()[flat_c]`` (C-order flat indices) without copying a non-C-contiguous ``a`` whole."""
+    if a.flags.c_contiguous:
+        return a.ravel()[flat_c]
+    if a.flags.f_contiguous:
+        coords = np.unravel_index(flat_c, a.shape)
+        return a.ravel(order="F")[np.ravel_multi_index(coords, a.shape, order="F")]
+    return a[np.unravel_index(flat_c, a.shape)]
+
+
+def _eroded_at(
+    vertebrae: np.ndarray, nzi: np.ndarray, spacing: tuple[float, float, float], margin_mm: float
+) -> np.ndarray:
+    """:func:`~spinemri.segment.erode_labels` of ``vertebrae`` read at the flat indices ``nzi``.
+
+    Computed on the vertebrae's bounding box grown by the erosion half-widths (clipped to the
+    image), which is the box :func:`~spinemri.segment.erode_labels_box` works on itself.
+    """
+    if nzi.size == 0:
+        return np.zeros(0, dtype=bool)
+    hw = box_half_widths(spacing, margin_mm)
+    shape = vertebrae.shape
+    coords = np.unravel_index(nzi, shape)
+    lo = [max(int(c.min()) - h, 0) for c, h in zip(coords, hw, strict=True)]
+    hi = [min(int(c.max()) + 1 + h, s) for c, h, s in zip(coords, hw, shape, strict=True)]
+    sub = np.ascontiguousarray(vertebrae[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]])
+    core = erode_labels_box(sub, hw)
+    local = tuple(c - o for c, o in zip(coords, lo, strict=True))
+    return core[local]
 
 
 def _spacing(affine: np.ndarray) -> tuple[float, float, float]:

@@ -73,7 +73,8 @@ class LesionSegmentation:
 
     Attributes
     ----------
-    lesion_ids : ndarray of int32, shape (I, J, K)
+    lesion_ids : ndarray of uint8, uint16 or int32, shape (I, J, K)
+        The smallest of those dtypes holding ``N`` (C order).
         0 = no lesion; ``1..N`` = lesion components, each inside one vertebra,
         numbered in order of their vertebra id and then of their first voxel
         in C order (renumbered by :mod:`spinemri.metrics` for output).
@@ -406,42 +407,128 @@ def segment_lesions(
         )
     notes: list[str] = []
     n = int(vertebrae.max()) if vertebrae.size else 0
-    fg = vertebrae > 0
     # integer images stay integer (exact, and no full-volume float copy); other types become float64
     intensity = image if np.issubdtype(image.dtype, np.integer) else np.asarray(image, dtype=np.float64)
     if p.n4 and n > 0:
         intensity = n4_correct(
-            intensity, fg, spacing, shrink=int(p.n4_shrink), iterations=int(p.n4_iterations)
+            intensity, vertebrae > 0, spacing, shrink=int(p.n4_shrink), iterations=int(p.n4_iterations)
         )
         notes.append("N4 bias-field correction applied before thresholding")
 
     thresholds = np.full(n + 1, np.nan)
     ref_med = np.full(n + 1, np.nan)
     ref_mad = np.full(n + 1, np.nan)
-    empty_ids = np.zeros(image.shape, dtype=np.int32)
-    if n == 0:
+    box = _ids_bbox(vertebrae) if n > 0 else None
+    if box is None:
         return LesionSegmentation(
-            empty_ids, np.zeros(1, np.int64), thresholds, ref_med, ref_mad, intensity, fg
+            np.zeros(image.shape, dtype=np.uint8),
+            np.zeros(1, np.int64),
+            thresholds,
+            ref_med,
+            ref_mad,
+            intensity,
+            np.zeros(image.shape, dtype=bool),
+            tuple(notes),
+            np.zeros(0, dtype=np.intp),
         )
+    # everything below works on the bounding box of the vertebrae (C order), pasted back once at the
+    # end: outside it there is no vertebra voxel, and every step treats what lies beyond the box
+    # exactly as the background it is (the erosion and the depth classes take the image border as a
+    # boundary, components and neighbours stay inside their vertebra)
+    vert_b = np.ascontiguousarray(vertebrae[box])
+    int_b = np.ascontiguousarray(intensity[box])
+    lesion_b, lesion_vertebra, core_b, nzi_b, level, depth_offset = _segment_box(
+        int_b, vert_b, n, spacing, p, thresholds, ref_med, ref_mad, notes
+    )
+    del vert_b, int_b
+    lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
+    lesion_ids[box] = lesion_b
+    del lesion_b
+    core = np.zeros(image.shape, dtype=bool)
+    core[box] = core_b
+    del core_b
+    # flat indices of the vertebra voxels in the whole image (ascending: the box keeps C order)
+    coords = np.unravel_index(nzi_b, tuple(b.stop - b.start for b in box))
+    del nzi_b
+    nzi = np.ravel_multi_index(tuple(c + b.start for c, b in zip(coords, box, strict=True)), image.shape)
+    return LesionSegmentation(
+        lesion_ids,
+        lesion_vertebra,
+        thresholds,
+        ref_med,
+        ref_mad,
+        intensity,
+        core,
+        tuple(notes),
+        nzi,
+        level,
+        depth_offset,
+    )
 
-    bbox = label_bbox(fg)
+
+def _ids_bbox(ids: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """:func:`label_bbox` of ``ids > 0`` without a full-volume boolean temporary."""
+    p01: np.ndarray = np.any(ids, axis=2)
+    if not p01.any():
+        return None
+    out = []
+    for proj in (np.any(p01, axis=1), np.any(p01, axis=0), np.any(ids, axis=(0, 1))):
+        nz = np.flatnonzero(proj)
+        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
+    return (out[0], out[1], out[2])
+
+
+def _id_dtype(n_ids: int) -> type[np.unsignedinteger] | type[np.signedinteger]:
+    """Smallest dtype holding lesion ids ``0..n_ids`` (uint8, uint16, else int32)."""
+    if n_ids < 1 << 8:
+        return np.uint8
+    if n_ids < 1 << 16:
+        return np.uint16
+    return np.int32
+
+
+def _segment_box(
+    intensity: np.ndarray,
+    vertebrae: np.ndarray,
+    n: int,
+    spacing: tuple[float, float, float],
+    p: SegmentParams,
+    thresholds: np.ndarray,
+    ref_med: np.ndarray,
+    ref_mad: np.ndarray,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 2-7 of :func:`segment_lesions` on the vertebrae's bounding box (C-contiguous arrays).
+
+    Fills ``thresholds``, ``ref_med``, ``ref_mad`` and ``notes`` in place; returns the lesion ids,
+    the vertebra of each lesion id, the core, the flat indices (in the box) of the vertebra voxels,
+    and the background level and depth offsets per vertebra.
+    """
+    bbox = (slice(0, vertebrae.shape[0]), slice(0, vertebrae.shape[1]), slice(0, vertebrae.shape[2]))
     # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
     # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
     core = erode_labels_box(vertebrae, box_half_widths(spacing, p.margin_mm), bbox, border_is_boundary=True)
-    core_counts = np.bincount(vertebrae[core].ravel(), minlength=n + 1)
-    all_counts = np.bincount(vertebrae[fg].ravel(), minlength=n + 1)
+    nzi = np.flatnonzero(vertebrae.ravel() > 0)
+    vv = vertebrae.ravel()[nzi]
+    in_core = core.ravel()[nzi]
+    core_counts = np.bincount(vv[in_core], minlength=n + 1)
+    all_counts = np.bincount(vv, minlength=n + 1)
     # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
     thin = np.flatnonzero((core_counts == 0) & (all_counts > 0))
     thin = thin[thin > 0]
-    ref_region = core
+    vals = intensity.ravel()[nzi]
     if thin.size:
-        ref_region = core | np.isin(vertebrae, thin)
+        ref_sel = in_core | np.isin(vv, thin)
         notes.append(
             f"{thin.size} vertebra(e) thinner than twice margin_mm={p.margin_mm:g} mm: "
             "their reference voxels include the rim"
         )
-    ref_vals = intensity[ref_region]
-    ref_vid = vertebrae[ref_region].astype(np.int64)
+    else:
+        ref_sel = in_core
+    # (C order of the box = C order of the image: the same values in the same order as a full-volume mask)
+    ref_vals = vals[ref_sel]
+    ref_vid = vv[ref_sel].astype(np.int64)
+    del ref_sel
 
     if p.method in ("robust", "otsu", "fixed"):
         t, med, mad = robust_threshold(ref_vals, p.k, p.polarity)
@@ -456,15 +543,12 @@ def segment_lesions(
         thresholds[1:], ref_med[1:], ref_mad[1:], note = _local_thresholds(ref_vals, ref_vid, n, p)
         if note:
             notes.append(note)
+    del ref_vals, ref_vid
 
     # candidates: vertebra voxels strictly beyond the threshold of their own vertebra
     # (computed on the flat indices of vertebra voxels only: no full-volume temporaries)
-    nzi = np.flatnonzero(fg.ravel())
-    vv = vertebrae.ravel()[nzi]
-    vals = intensity.ravel()[nzi]
     bright = p.polarity == "bright"
     sign = 1.0 if bright else -1.0
-    in_core = core.ravel()[nzi]
     with np.errstate(invalid="ignore"):
         raw_beyond = (vals > thresholds[vv]) if bright else (vals < thresholds[vv])
     # background level of each vertebra: median of its core voxels that are not candidates
@@ -477,8 +561,10 @@ def segment_lesions(
         depth_offset = _depth_offsets(vals, vv, depth, level, n, p)
         # what each voxel would read with marrow in place of its cortex / outside partial volume
         corrected = vals - depth_offset[vv, depth]
+        del depth
     # detection on the image itself (what the seed rule and its false-positive record were validated on)
     cand_pos = np.flatnonzero(raw_beyond)
+    del raw_beyond
     # hysteresis: a lesion must hold at least one core voxel beyond the (stricter) seed threshold
     seed_ok = in_core[cand_pos]
     if p.method in ("robust", "local"):
@@ -486,22 +572,11 @@ def segment_lesions(
         cv, cvals = vv[cand_pos], vals[cand_pos]
         with np.errstate(invalid="ignore"):
             seed_ok &= (cvals > seed_t[cv]) if bright else (cvals < seed_t[cv])
+        del cv, cvals
     lesion_ids, lesion_vertebra = _components(
         cand_pos, cand_pos[seed_ok], nzi, corrected, vertebrae, spacing, p, level
     )
-    return LesionSegmentation(
-        lesion_ids,
-        lesion_vertebra,
-        thresholds,
-        ref_med,
-        ref_mad,
-        intensity,
-        core,
-        tuple(notes),
-        nzi,
-        level,
-        depth_offset,
-    )
+    return lesion_ids, lesion_vertebra, core, nzi, level, depth_offset
 
 
 def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
@@ -822,7 +897,7 @@ def _components(
     shape = vertebrae.shape
     cand_idx, seed_idx = index[cand_pos], index[seed_pos]
     if cand_idx.size == 0:
-        return np.zeros(shape, dtype=np.int32), np.zeros(1, dtype=np.int64)
+        return np.zeros(shape, dtype=np.uint8), np.zeros(1, dtype=np.int64)
     kept_idx, cid, sel = _filter(cand_idx, seed_idx, shape, spacing, p)
     if p.half_contrast and kept_idx.size:
         # partial-volume boundary: a voxel is lesion when more than half of it is lesion, i.e. when
@@ -857,8 +932,8 @@ def _components(
         vertebrae.size, dtype=vertebrae.dtype if vertebrae.dtype.itemsize <= 4 else np.uint32
     )
     by_vertebra[kept_idx] = vertebrae.ravel()[kept_idx]
-    ids, n_ids = _cc(by_vertebra.reshape(shape), p.connectivity)
-    ids = ids.astype(np.int32, copy=False)
+    del cand_idx, seed_idx
+    ids, n_ids = _cc(by_vertebra.reshape(shape), p.connectivity)  # cc3d's own (smallest) dtype
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
     lesion_vertebra[ids.ravel()[kept_idx]] = by_vertebra[kept_idx]
     return ids, lesion_vertebra
