@@ -115,8 +115,12 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
             if alone:
                 i = batch[0]
                 log.warning("a worker process died while running item %d alone; reporting it as failed", i)
-                yield items[i], WorkerFailure(
-                    "WorkerDied", "the worker process died (crash or out of memory) while processing this case"
+                yield (
+                    items[i],
+                    WorkerFailure(
+                        "WorkerDied",
+                        "the worker process died (crash or out of memory) while processing this case",
+                    ),
                 )
                 done_ids.add(i)
                 unfinished = []
@@ -127,13 +131,13 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
         pending = [i for i in pending if i not in done_ids]
 
 
-def _run_dask(fn: Callable[[T], Any], items: Sequence[T], workers: int, scheduler: str) -> Iterator[tuple[T, Any]]:
+def _run_dask(
+    fn: Callable[[T], Any], items: Sequence[T], workers: int, scheduler: str
+) -> Iterator[tuple[T, Any]]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigError(
-            "--scheduler needs dask.distributed: pip install 'spinemri[dask]'"
-        ) from exc
+        raise ConfigError("--scheduler needs dask.distributed: pip install 'spinemri[dask]'") from exc
 
     cluster = None
     if scheduler == "local":

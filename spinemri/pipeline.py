@@ -119,8 +119,13 @@ def _case_input_hash(case: Case) -> str:
 def _params_hash(config: RunConfig) -> str:
     from . import __version__
 
-    payload = {"version": __version__, "measure": config.measure_options(), "series": config.series,
-               "resample_mask": config.resample_mask, "state": STATE_VERSION}
+    payload = {
+        "version": __version__,
+        "measure": config.measure_options(),
+        "series": config.series,
+        "resample_mask": config.resample_mask,
+        "state": STATE_VERSION,
+    }
     if config.dicom_seg:  # only when on, so that hashes of runs without DICOM-SEG stay valid
         payload["dicom_seg"] = {"vertebrae": config.dicom_seg_vertebrae}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -177,18 +182,29 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
                 stage = "dicom_seg"
                 t = time.perf_counter()
                 out.dicom_seg = dicom_seg_bytes(
-                    case.image, m.lesion_mask, image=image, series=config.series, levels=m.scheme,
+                    case.image,
+                    m.lesion_mask,
+                    image=image,
+                    series=config.series,
+                    levels=m.scheme,
                     vertebrae=mask if config.dicom_seg_vertebrae else None,
-                    algorithm_parameters=m.parameters()["segment"])
+                    algorithm_parameters=m.parameters()["segment"],
+                )
                 out.timings_s["dicom_seg"] = time.perf_counter() - t
         out.notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
         out.notes.extend(m.notes)
-        out.tables = {"vertebrae": _df_csv(m.vertebrae), "patients": _df_csv(m.patient), "lesions": _df_csv(m.lesions)}
+        out.tables = {
+            "vertebrae": _df_csv(m.vertebrae),
+            "patients": _df_csv(m.patient),
+            "lesions": _df_csv(m.lesions),
+        }
         out.lesion_mask = m.lesion_mask
         out.ok = True
     except SpinemriError as exc:
         out.stage, out.error, out.message = stage, type(exc).__name__, str(exc)
-        out.path = str(case.problem_path or (case.mask if stage == "load_mask" else case.image) or case.folder)
+        out.path = str(
+            case.problem_path or (case.mask if stage == "load_mask" else case.image) or case.folder
+        )
     except MemoryError as exc:
         out.stage, out.error, out.message = stage, "MemoryError", f"out of memory: {exc}"
         out.path = str(case.image or case.folder)
@@ -234,8 +250,11 @@ def _write_case(out_dir: Path, outcome: CaseOutcome, params_hash: str) -> None:
         write_text_atomic(case_dir / fname, outcome.tables[name])
     if outcome.lesion_mask is not None:
         data = np.asarray(outcome.lesion_mask.data)
-        save_nifti(outcome.lesion_mask, out_dir / "masks" / f"{pid}_lesions.nii.gz",
-                   dtype=np.uint8 if data.max(initial=0) < 256 else np.uint16)
+        save_nifti(
+            outcome.lesion_mask,
+            out_dir / "masks" / f"{pid}_lesions.nii.gz",
+            dtype=np.uint8 if data.max(initial=0) < 256 else np.uint16,
+        )
     if outcome.qc_png:
         write_bytes_atomic(out_dir / "qc" / f"{pid}.png", outcome.qc_png)
     seg_path = out_dir / "masks" / f"{pid}_lesions.seg.dcm"
@@ -243,8 +262,13 @@ def _write_case(out_dir: Path, outcome: CaseOutcome, params_hash: str) -> None:
         write_bytes_atomic(seg_path, outcome.dicom_seg)
     elif seg_path.exists():  # a DICOM-SEG of an earlier run no longer matches this case's lesion mask
         seg_path.unlink()
-    state = {"status": "ok", "input_hash": outcome.input_hash, "params_hash": params_hash,
-             "timings_s": {k: round(v, 4) for k, v in outcome.timings_s.items()}, "notes": outcome.notes}
+    state = {
+        "status": "ok",
+        "input_hash": outcome.input_hash,
+        "params_hash": params_hash,
+        "timings_s": {k: round(v, 4) for k, v in outcome.timings_s.items()},
+        "notes": outcome.notes,
+    }
     write_text_atomic(_state_path(out_dir, pid), json.dumps(state, indent=2, sort_keys=True))
 
 
@@ -271,8 +295,7 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
         text = _combine_csv(out_dir, table, ok_ids)
         write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
-            pd.read_csv(io.StringIO(text), dtype={"patient_id": str})
-            if text.strip() else pd.DataFrame()
+            pd.read_csv(io.StringIO(text), dtype={"patient_id": str}) if text.strip() else pd.DataFrame()
         )
     from .io.tables import has_parquet, write_table
 
@@ -285,18 +308,19 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
 def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
     import pandas as pd
 
-    df = pd.DataFrame([[getattr(f, c) for c in ERROR_COLUMNS] for f in sorted(failures, key=lambda f: f.patient_id)],
-                      columns=list(ERROR_COLUMNS))
+    df = pd.DataFrame(
+        [[getattr(f, c) for c in ERROR_COLUMNS] for f in sorted(failures, key=lambda f: f.patient_id)],
+        columns=list(ERROR_COLUMNS),
+    )
     write_text_atomic(out_dir / "errors.csv", df.to_csv(index=False, lineterminator="\n"))
 
 
 def _link_and_analyze(out_dir: Path, patients: Any, clinical: Path) -> tuple[Path, list[str]]:
     from .io.clinical import read_clinical
+    from .io.tables import write_table
     from .link import link
     from .report.html import write_analysis
     from .stats import analyze
-
-    from .io.tables import write_table
 
     clinical_df = read_clinical(clinical)
     linked, report = link(patients, clinical_df)
@@ -378,8 +402,9 @@ def run_cohort(
     fn = functools.partial(process_case, config=config)
     for case, result in run_map(fn, todo, workers=config.workers, scheduler=config.scheduler):
         if isinstance(result, WorkerFailure):
-            result = CaseOutcome(case.patient_id, False, "worker", result.error, result.message,
-                                 str(case.image or case.folder))
+            result = CaseOutcome(
+                case.patient_id, False, "worker", result.error, result.message, str(case.image or case.folder)
+            )
         if result.ok:
             _write_case(out, result, params_hash)
             done += 1
@@ -410,15 +435,31 @@ def run_cohort(
         analysis_dir, run_notes = _link_and_analyze(out, frames["patients"], clinical_path)
 
     elapsed = time.perf_counter() - t_start
-    summary = RunSummary(out, len(cases), done, skipped, len(failures), elapsed,
-                         backend_name(config.workers, config.scheduler), tuple(sorted(failed_ids)),
-                         analysis_dir, tuple(run_notes))
+    summary = RunSummary(
+        out,
+        len(cases),
+        done,
+        skipped,
+        len(failures),
+        elapsed,
+        backend_name(config.workers, config.scheduler),
+        tuple(sorted(failed_ids)),
+        analysis_dir,
+        tuple(run_notes),
+    )
     _write_provenance(out, cohort_dir, clinical_path, config, summary, timings, notes)
     return summary
 
 
-def _write_provenance(out: Path, cohort_dir: Any, clinical: Path | None, config: RunConfig, summary: RunSummary,
-                      timings: dict[str, dict[str, float]], notes: dict[str, list[str]]) -> None:
+def _write_provenance(
+    out: Path,
+    cohort_dir: Any,
+    clinical: Path | None,
+    config: RunConfig,
+    summary: RunSummary,
+    timings: dict[str, dict[str, float]],
+    notes: dict[str, list[str]],
+) -> None:
     from .report.provenance import path_sha256, provenance_record
 
     case_inputs = {}
@@ -426,12 +467,23 @@ def _write_provenance(out: Path, cohort_dir: Any, clinical: Path | None, config:
         sp = _state_path(out, pid)
         if sp.is_file():
             state = json.loads(sp.read_text(encoding="utf-8"))
-            case_inputs[pid] = {"input_sha256": state.get("input_hash"), "timings_s": state.get("timings_s", {}),
-                                "notes": state.get("notes", [])}
-    record = provenance_record(parameters={"run": as_dict(config)}, timings_s={"total": round(summary.elapsed_s, 3)},
-                               notes=list(summary.notes))
-    record["cohort"] = {"n_cases": summary.n_cases, "done": summary.done, "skipped": summary.skipped,
-                        "failed": summary.failed, "backend": summary.backend}
+            case_inputs[pid] = {
+                "input_sha256": state.get("input_hash"),
+                "timings_s": state.get("timings_s", {}),
+                "notes": state.get("notes", []),
+            }
+    record = provenance_record(
+        parameters={"run": as_dict(config)},
+        timings_s={"total": round(summary.elapsed_s, 3)},
+        notes=list(summary.notes),
+    )
+    record["cohort"] = {
+        "n_cases": summary.n_cases,
+        "done": summary.done,
+        "skipped": summary.skipped,
+        "failed": summary.failed,
+        "backend": summary.backend,
+    }
     record["cases"] = case_inputs
     if clinical is not None:
         record["inputs"]["clinical"] = {"path": clinical.name, "sha256": path_sha256(clinical)}

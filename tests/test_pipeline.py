@@ -120,7 +120,13 @@ def test_good_run_writes_everything_and_matches_truth_counts(good_cohort: Path, 
     out = tmp_path / "out"
     summary = run_cohort(good_cohort, out)
     assert summary.exit_code == 0, (out / "errors.csv").read_text()
-    for name in (*TABLE_FILES, "provenance.json", "linked.csv", "analysis/summary.json", "analysis/report.html"):
+    for name in (
+        *TABLE_FILES,
+        "provenance.json",
+        "linked.csv",
+        "analysis/summary.json",
+        "analysis/report.html",
+    ):
         assert (out / name).exists(), name
     errors = pd.read_csv(out / "errors.csv")
     assert errors.empty
@@ -138,7 +144,11 @@ def test_good_run_writes_everything_and_matches_truth_counts(good_cohort: Path, 
 
 def test_executors_give_identical_tables(good_cohort: Path, tmp_path: Path) -> None:
     outs = {}
-    for name, kw in {"serial": {}, "processes": {"workers": 2}, "dask": {"workers": 2, "scheduler": "local"}}.items():
+    for name, kw in {
+        "serial": {},
+        "processes": {"workers": 2},
+        "dask": {"workers": 2, "scheduler": "local"},
+    }.items():
         out = tmp_path / name
         summary = run_cohort(good_cohort, out, **kw)
         assert summary.exit_code == 0
@@ -193,8 +203,13 @@ def test_no_dicom_identifier_in_any_output(good_cohort: Path, tmp_path: Path) ->
     import pydicom
 
     cohort = _copy(good_cohort, tmp_path / "cohort")
-    secrets = {"PatientName": "Doe^Janeidentifier", "PatientID": "SECRETID4711", "PatientBirthDate": "19470203",
-               "OtherPatientIDs": "OTHERID0815", "PatientAddress": "Elm Street 13"}
+    secrets = {
+        "PatientName": "Doe^Janeidentifier",
+        "PatientID": "SECRETID4711",
+        "PatientBirthDate": "19470203",
+        "OtherPatientIDs": "OTHERID0815",
+        "PatientAddress": "Elm Street 13",
+    }
     dicom_dirs = [p for p in cohort.glob("*/dicom") if p.is_dir()]
     assert dicom_dirs
     for d in dicom_dirs:
@@ -234,7 +249,9 @@ def test_manifest_overrides_discovery(good_cohort: Path, tmp_path: Path) -> None
     manifest = tmp_path / "cases.csv"
     rows = ["patient_id,image,mask"]
     for pid in ("SMR-002", "SMR-004"):
-        rows.append(f"{pid},{good_cohort / pid / 'image.nii.gz'},{good_cohort / pid / 'vertebrae_mask.nii.gz'}")
+        rows.append(
+            f"{pid},{good_cohort / pid / 'image.nii.gz'},{good_cohort / pid / 'vertebrae_mask.nii.gz'}"
+        )
     manifest.write_text("\n".join(rows) + "\n")
     summary = run_cohort(good_cohort, tmp_path / "out", manifest=manifest)
     assert summary.n_cases == 2 and summary.exit_code == 0

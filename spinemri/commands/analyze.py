@@ -6,10 +6,7 @@ import argparse
 import sys
 
 from ..errors import InputError
-from ..io.clinical import read_table
 from ..params import StatsParams
-from ..report.html import write_analysis
-from ..stats import analyze
 
 __all__ = ["add_parser", "run"]
 
@@ -39,6 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports here, not at module level: `spinemri --help` stays fast
+    from ..io.clinical import read_table
+    from ..report.html import write_analysis
+    from ..stats import analyze
+
     params = StatsParams(seed=args.seed, cv_folds=args.cv_folds, ci_level=args.ci_level)
     linked = read_table(args.linked, dtype_str_columns=("patient_id",))
     if linked.empty:

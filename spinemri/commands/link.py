@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 from ..errors import LinkError
-from ..io.clinical import read_table, write_csv
-from ..link import link
 from ..params import LinkParams
 
 __all__ = ["add_parser", "run"]
@@ -50,6 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports here, not at module level: `spinemri --help` stays fast
+    from ..io.clinical import read_table, write_csv
+    from ..link import link
+
     params = LinkParams(
         id_column=args.id_column,
         vas_column=args.vas_column,

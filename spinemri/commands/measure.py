@@ -117,9 +117,9 @@ def write_measurement(
     notes: list[str],
 ) -> dict[str, Path]:
     """Write tables, lesion mask, QC PNG and provenance of one Measurement into ``out_dir``."""
+    from ..io.atomic import write_bytes_atomic
     from ..io.nifti import save_nifti
     from ..io.tables import write_tables
-    from ..io.atomic import write_bytes_atomic
     from ..report.provenance import provenance_record
     from ..report.qc import measurement_qc_png
 

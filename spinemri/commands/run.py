@@ -21,24 +21,44 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("cohort", help="cohort folder (one sub-folder per patient)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--clinical", help="clinical CSV/TSV/XLSX with patient_id and vas (default COHORT/clinical.csv)")
+    p.add_argument(
+        "--clinical", help="clinical CSV/TSV/XLSX with patient_id and vas (default COHORT/clinical.csv)"
+    )
     p.add_argument("--manifest", help="CSV with patient_id,image,mask overriding folder discovery")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--scheduler", help="'local' for a Dask LocalCluster, or a Dask scheduler address")
-    p.add_argument("--scheme", default="auto", help="label scheme: auto, verse, totalseg, spider, ... or a file")
-    p.add_argument("--method", default="robust", choices=["robust", "local", "otsu", "fixed"],
-                   help="lesion threshold method (default robust)")
-    p.add_argument("--polarity", choices=["bright", "dark"], help="lesions brighter (STIR, default) or darker (T1)")
+    p.add_argument(
+        "--scheme", default="auto", help="label scheme: auto, verse, totalseg, spider, ... or a file"
+    )
+    p.add_argument(
+        "--method",
+        default="robust",
+        choices=["robust", "local", "otsu", "fixed"],
+        help="lesion threshold method (default robust)",
+    )
+    p.add_argument(
+        "--polarity", choices=["bright", "dark"], help="lesions brighter (STIR, default) or darker (T1)"
+    )
     p.add_argument("--k", type=float, help="MAD multiplier of the robust/local threshold")
     p.add_argument("--min-lesion-mm3", type=float, help="drop lesion components smaller than this")
-    p.add_argument("--series", help="DICOM series: SeriesInstanceUID, SeriesNumber or a regex on the description")
-    p.add_argument("--resample-mask", action="store_true", help="resample masks on another grid instead of failing")
+    p.add_argument(
+        "--series", help="DICOM series: SeriesInstanceUID, SeriesNumber or a regex on the description"
+    )
+    p.add_argument(
+        "--resample-mask", action="store_true", help="resample masks on another grid instead of failing"
+    )
     p.add_argument("--force", action="store_true", help="recompute every case")
-    p.add_argument("--dicom-seg", action="store_true",
-                   help="also write masks/<id>_lesions.seg.dcm (DICOM Segmentation) for DICOM cases; "
-                        "it carries the source's patient data (docs/dicom-seg.md)")
-    p.add_argument("--dicom-seg-vertebrae", action="store_true",
-                   help="add one segment per vertebral level to the DICOM-SEG (implies --dicom-seg)")
+    p.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="also write masks/<id>_lesions.seg.dcm (DICOM Segmentation) for DICOM cases; "
+        "it carries the source's patient data (docs/dicom-seg.md)",
+    )
+    p.add_argument(
+        "--dicom-seg-vertebrae",
+        action="store_true",
+        help="add one segment per vertebral level to the DICOM-SEG (implies --dicom-seg)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     p.set_defaults(func=run)
 
@@ -47,12 +67,23 @@ def run(args: argparse.Namespace) -> int:
     from ..params import RunConfig
     from ..pipeline import run_cohort
 
-    segment = {k: v for k, v in (("polarity", args.polarity), ("k", args.k), ("min_lesion_mm3", args.min_lesion_mm3))
-               if v is not None}
-    config = RunConfig(workers=args.workers, scheduler=args.scheduler, scheme=args.scheme, method=args.method,
-                       series=args.series, resample_mask=args.resample_mask, force=args.force,
-                       segment=tuple(segment.items()), dicom_seg=args.dicom_seg,
-                       dicom_seg_vertebrae=args.dicom_seg_vertebrae)
+    segment = {
+        k: v
+        for k, v in (("polarity", args.polarity), ("k", args.k), ("min_lesion_mm3", args.min_lesion_mm3))
+        if v is not None
+    }
+    config = RunConfig(
+        workers=args.workers,
+        scheduler=args.scheduler,
+        scheme=args.scheme,
+        method=args.method,
+        series=args.series,
+        resample_mask=args.resample_mask,
+        force=args.force,
+        segment=tuple(segment.items()),
+        dicom_seg=args.dicom_seg,
+        dicom_seg_vertebrae=args.dicom_seg_vertebrae,
+    )
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -65,11 +96,19 @@ def run(args: argparse.Namespace) -> int:
                 bar.reset(total=total)
             bar.update(1)
             if outcome is not None and not outcome.ok:
-                bar.write(f"failed: {outcome.patient_id} ({outcome.stage}): {outcome.message}", file=sys.stderr)
+                bar.write(
+                    f"failed: {outcome.patient_id} ({outcome.stage}): {outcome.message}", file=sys.stderr
+                )
 
     try:
-        summary = run_cohort(args.cohort, args.out, clinical=args.clinical, manifest=args.manifest, config=config,
-                             progress=progress)
+        summary = run_cohort(
+            args.cohort,
+            args.out,
+            clinical=args.clinical,
+            manifest=args.manifest,
+            config=config,
+            progress=progress,
+        )
     finally:
         if bar is not None:
             bar.close()

@@ -100,23 +100,29 @@ def _case_from_folder(folder: Path) -> Case:
     top = [f for f in files if f.parent == folder]
     masks = [f for f in top if _is_volume_file(f) and is_mask_name(f)]
     volumes = [f for f in top if _is_volume_file(f) and not is_mask_name(f)]
-    others = [
-        f
-        for f in files
-        if not _is_volume_file(f) and not f.name.lower().endswith(_NOT_IMAGE_SUFFIXES)
-    ]
+    others = [f for f in files if not _is_volume_file(f) and not f.name.lower().endswith(_NOT_IMAGE_SUFFIXES)]
     if len(masks) > 1:
-        return Case(pid, None, None, folder, f"several mask files: {', '.join(m.name for m in masks)}; keep one "
-                    "or use a manifest", folder)
+        return Case(
+            pid,
+            None,
+            None,
+            folder,
+            f"several mask files: {', '.join(m.name for m in masks)}; keep one or use a manifest",
+            folder,
+        )
     mask = masks[0] if masks else None
     image: Path | None = None
     problem: str | None = None
     if len(volumes) > 1:
-        problem = (f"several image files: {', '.join(v.name for v in volumes)}; keep one or use a manifest "
-                   "(a mask's file name must contain mask, seg, label or vert)")
+        problem = (
+            f"several image files: {', '.join(v.name for v in volumes)}; keep one or use a manifest "
+            "(a mask's file name must contain mask, seg, label or vert)"
+        )
     elif volumes and others:
-        problem = (f"both a volume image ({volumes[0].name}) and {len(others)} other (DICOM?) files; keep one "
-                   "image or use a manifest")
+        problem = (
+            f"both a volume image ({volumes[0].name}) and {len(others)} other (DICOM?) files; keep one "
+            "image or use a manifest"
+        )
     elif volumes:
         image = volumes[0]
     elif others:
@@ -124,7 +130,9 @@ def _case_from_folder(folder: Path) -> Case:
     else:
         problem = "no image found (no NIfTI/NRRD/MHA image and no DICOM files)"
     if problem is None and mask is None:
-        problem = "no vertebral mask found (a NIfTI/NRRD/MHA file whose name contains mask, seg, label or vert)"
+        problem = (
+            "no vertebral mask found (a NIfTI/NRRD/MHA file whose name contains mask, seg, label or vert)"
+        )
     return Case(pid, image, mask, folder, problem, folder if problem else None)
 
 
@@ -177,7 +185,9 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Case]:
     return cases
 
 
-def discover_cases(cohort_dir: str | os.PathLike[str], manifest: str | os.PathLike[str] | None = None) -> list[Case]:
+def discover_cases(
+    cohort_dir: str | os.PathLike[str], manifest: str | os.PathLike[str] | None = None
+) -> list[Case]:
     """All cases of a cohort, sorted by patient id.
 
     Raises

@@ -149,7 +149,9 @@ def save_qc_png(
     dpi: int = 110,
 ) -> Path:
     """Write :func:`render_qc_png` to ``path`` atomically; return the path."""
-    return write_bytes_atomic(path, render_qc_png(image, vertebrae, levels, lesion_mask, title=title, dpi=dpi))
+    return write_bytes_atomic(
+        path, render_qc_png(image, vertebrae, levels, lesion_mask, title=title, dpi=dpi)
+    )
 
 
 def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -> bytes:
