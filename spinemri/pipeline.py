@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import InputError, SpinemriError
 from .executors import WorkerFailure, backend_name, run_map
 from .io.atomic import write_bytes_atomic, write_text_atomic
@@ -248,13 +246,8 @@ def _write_case(out_dir: Path, outcome: CaseOutcome, params_hash: str) -> None:
     case_dir = out_dir / "cases" / pid
     for name, fname in _CASE_FILES.items():
         write_text_atomic(case_dir / fname, outcome.tables[name])
-    if outcome.lesion_mask is not None:
-        data = np.asarray(outcome.lesion_mask.data)
-        save_nifti(
-            outcome.lesion_mask,
-            out_dir / "masks" / f"{pid}_lesions.nii.gz",
-            dtype=np.uint8 if data.max(initial=0) < 256 else np.uint16,
-        )
+    if outcome.lesion_mask is not None:  # lesion ids already in the smallest sufficient dtype
+        save_nifti(outcome.lesion_mask, out_dir / "masks" / f"{pid}_lesions.nii.gz")
     if outcome.qc_png:
         write_bytes_atomic(out_dir / "qc" / f"{pid}.png", outcome.qc_png)
     seg_path = out_dir / "masks" / f"{pid}_lesions.seg.dcm"

@@ -127,7 +127,7 @@ def write_measurement(
     out_dir.mkdir(parents=True, exist_ok=True)
     sid = safe_id(m.patient_id)
     write_tables({"vertebrae": m.vertebrae, "lesions": m.lesions, "patients": m.patient}, out_dir)
-    mask_path = save_nifti(m.lesion_mask, out_dir / "masks" / f"{sid}_lesions.nii.gz", dtype="int32")
+    mask_path = save_nifti(m.lesion_mask, out_dir / "masks" / f"{sid}_lesions.nii.gz")  # smallest id dtype
     qc_path = write_bytes_atomic(out_dir / "qc" / f"{sid}.png", measurement_qc_png(image, mask, m))
     timings = {
         **timings_s,
