@@ -579,7 +579,8 @@ def _design(df: pd.DataFrame, predictors: Sequence[str]) -> tuple[pd.DataFrame |
     for p in predictors:
         col = df[p]
         if p in _FLAG_COLUMNS or col.dtype == bool:
-            X[p] = [(np.nan if _as_bool(v) is None else float(_as_bool(v))) for v in col]
+            flags = [_as_bool(v) for v in col]
+            X[p] = [np.nan if f is None else float(f) for f in flags]
         else:
             X[p] = pd.to_numeric(col, errors="coerce").astype(float)
     return X, None
@@ -761,7 +762,7 @@ def _ordinal_null_loglik(counts: np.ndarray) -> float:
     return float(np.sum(counts * np.log(p)))
 
 
-def delong_auc(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+def delong_auc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> tuple[float, float]:
     """AUC and its DeLong (1988) variance, via the placement values.
 
     Returns
@@ -967,7 +968,7 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
     )
 
     # correlations
-    spear = []
+    spear: list[Analysed] = []
     for x, y in SPEARMAN_PAIRS:
         miss = [c for c in (x, y) if c not in df.columns]
         if miss:
@@ -1023,7 +1024,7 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
     ]
     named += [(f"spearman {s.to_dict()['x']} vs {s.to_dict()['y']}", s) for s in spear]
     for name, res in named:
-        if not res.computable:
+        if isinstance(res, NotComputable):
             notes.append(f"{name}: not computable: {res.reason}")
 
     keep = [

@@ -63,7 +63,7 @@ def render_qc_png(
     *,
     title: str = "",
     dpi: int = 110,
-) -> Path:
+) -> bytes:
     """The QC overlay as PNG bytes (no file written; safe in worker processes).
 
     Parameters
