@@ -102,15 +102,26 @@ def render_qc_png(
     ax.imshow(
         img2, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, extent=extent, interpolation="nearest"
     )
+    # one RGBA overlay: lesions filled, vertebra outlines as their boundary pixels (a pixel whose
+    # 4-neighbour has another label); one imshow instead of a matplotlib contour per vertebra
+    # (contours made QC rendering ~80 % of a cohort case's time)
     overlay = np.zeros((h, w, 4))
     overlay[les2] = (1.0, 0.15, 0.1, 0.65)
+    padded = np.pad(vert2, 1, mode="edge")
+    edge = (vert2 > 0) & (
+        (padded[:-2, 1:-1] != vert2)
+        | (padded[2:, 1:-1] != vert2)
+        | (padded[1:-1, :-2] != vert2)
+        | (padded[1:-1, 2:] != vert2)
+    )
+    overlay[edge] = (0.25, 0.82, 1.0, 0.8)
     ax.imshow(overlay, extent=extent, interpolation="nearest")
-    ys = (np.arange(h) + 0.5) * row_mm
-    xs = (np.arange(w) + 0.5) * col_mm
-    for v in np.unique(vert2[vert2 > 0]):
-        sel = vert2 == v
-        ax.contour(xs, ys, sel.astype(float), levels=[0.5], colors=["#3fd0ff"], linewidths=0.9)
-        rr, cc = np.nonzero(sel)
+    present = np.unique(vert2[vert2 > 0])
+    rows, cols = np.nonzero(vert2)
+    ids = vert2[rows, cols]
+    for v in present:
+        sel = ids == v
+        rr, cc = rows[sel], cols[sel]
         ax.text(  # on the anterior side, away from the bright canal
             (cc.min() - 1.5) * col_mm,
             (rr.mean() + 0.5) * row_mm,
@@ -130,9 +141,10 @@ def render_qc_png(
         Line2D([0], [0], color="#3fd0ff", lw=1.2, label="vertebra outline"),
         Patch(facecolor=(1.0, 0.15, 0.1, 0.65), label="lesion"),
     ]
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.6)
+    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.6)
     ax.set_title(f"{title}\nsagittal slice {centre} of {image.shape[lr]} (array axis {lr})", fontsize=9)
-    fig.tight_layout()
+    # fixed margins in inches (tight_layout would cost a whole extra draw of the figure)
+    fig.subplots_adjust(left=0.75 / fig_w, right=1 - 0.15 / fig_w, bottom=0.55 / fig_h, top=1 - 0.55 / fig_h)
     buf = io.BytesIO()
     fig.savefig(buf, dpi=dpi, format="png", metadata={"Software": None})
     return buf.getvalue()
