@@ -77,11 +77,21 @@ def run_map(
         yield from _run_dask(fn, items, workers, scheduler)
 
 
+#: Modules the forkserver imports once for all worker processes.
+_PRELOAD = ("numpy", "pandas", "scipy.ndimage", "spinemri.io.load", "spinemri.measure", "spinemri.report.qc")
+
+
 def _mp_context() -> Any:
     # forkserver/spawn avoid inheriting threads and locks from the parent (numpy, logging);
     # fork is kept where others are unavailable.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # workers fork from a server that has already imported the heavy modules once, instead of
+    # paying 2-3 s of imports each (docs/performance.md, cohort throughput)
+    ctx.set_forkserver_preload(list(_PRELOAD))
+    return ctx
 
 
 def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> Iterator[tuple[T, Any]]:
