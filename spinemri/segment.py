@@ -52,6 +52,7 @@ __all__ = [
     "box_half_widths",
     "grouped_sort",
     "grouped_medians",
+    "grouped_median_mad",
     "robust_threshold",
     "n4_correct",
     "grouped_quantile",
@@ -162,9 +163,12 @@ def erode_labels_box(
     touching labels, all labels at once. By default the image border is not a
     boundary (a vertebra cut by the field of view is not eroded there);
     ``border_is_boundary=True`` treats voxels beyond the image as background.
-    Computed with separable minimum and maximum filters (a few O(N) passes)
-    on the bounding box of all labels (``bbox``, from :func:`label_bbox`, when
-    already known).
+    Computed on the bounding box of all labels (``bbox``, from
+    :func:`label_bbox`, when already known) one axis at a time: along axis
+    ``a`` a voxel stays when the ``2·h_a`` consecutive pairs around it all
+    carry one label and were kept by the previous axes — boolean ANDs of
+    shifted arrays, ``log2(2·h)`` of them per axis (:func:`_window_all`), so
+    the cost does not grow with the margin.
     """
     fg = ids > 0
     if not any(half_widths):
@@ -172,21 +176,39 @@ def erode_labels_box(
     bbox = label_bbox(fg) if bbox is None else bbox
     if bbox is None:
         return fg
-    from scipy import ndimage
-
-    box = []
-    for ax in range(3):
-        lo = max(bbox[ax].start - half_widths[ax], 0)
-        hi = min(bbox[ax].stop + half_widths[ax], ids.shape[ax])
-        box.append(slice(lo, hi))
-    sub = ids[tuple(box)]
-    size = tuple(2 * h + 1 for h in half_widths)
-    mode = "constant" if border_is_boundary else "nearest"
-    lo_f = ndimage.minimum_filter(sub, size=size, mode=mode, cval=0)
-    hi_f = ndimage.maximum_filter(sub, size=size, mode=mode, cval=0)
+    sub = ids[bbox]
+    ok = fg[bbox]
+    for ax, h in enumerate(half_widths):
+        if h == 0:
+            continue
+        lab = np.moveaxis(sub, ax, 0)
+        keep = np.moveaxis(ok, ax, 0)
+        n = lab.shape[0]
+        # pair[h + x] for x = 0..n-2: voxels x and x+1 both kept and of one label; h pads each side
+        pair = np.empty((n - 1 + 2 * h,) + lab.shape[1:], dtype=bool)
+        inner = pair[h : h + n - 1]
+        np.equal(lab[:-1], lab[1:], out=inner)
+        inner &= keep[:-1]
+        inner &= keep[1:]
+        for side, at_border, edge in (
+            (slice(0, h), bbox[ax].start == 0, keep[:1]),
+            (slice(h + n - 1, None), bbox[ax].stop == ids.shape[ax], keep[-1:]),
+        ):
+            # beyond the box lies background, beyond the image the border rule ('nearest' repeats the edge)
+            pair[side] = edge if (at_border and not border_is_boundary) else False
+        ok = np.ascontiguousarray(np.moveaxis(_window_all(pair, 2 * h) & keep, 0, ax))
     out = np.zeros(ids.shape, dtype=bool)
-    out[tuple(box)] = (lo_f == hi_f) & (sub > 0)
+    out[bbox] = ok
     return out
+
+
+def _window_all(a: np.ndarray, m: int) -> np.ndarray:
+    """``out[x] = a[x] & a[x+1] & ... & a[x+m-1]`` along axis 0 (length ``len(a) - m + 1``), by doubling."""
+    k = 1
+    while 2 * k <= m:
+        a = a[:-k] & a[k:]
+        k *= 2
+    return a if k == m else a[: a.shape[0] - (m - k)] & a[m - k :]
 
 
 def grouped_sort(
@@ -217,8 +239,10 @@ def _sorted_median(a: np.ndarray, start: int, n: int) -> float:
 MAX_HISTOGRAM_BINS = 1 << 25
 
 
-def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray | None:
-    """Exact medians by per-group histograms when ``2·values`` are integers in a small range; else None."""
+def _integer_units(values: np.ndarray, n_groups: int) -> tuple[np.ndarray, int, float, float] | None:
+    """``(units, nbins, lo, scale)`` with ``values = lo + units / scale`` exactly, ``units`` integers in
+    ``0..nbins-1`` and ``scale`` 1 or 2 — or None when the values are not (half-)integers in a range
+    small enough for ``n_groups`` histograms of ``nbins`` bins."""
     if values.size == 0:
         return None
     lo, hi = values.min(), values.max()
@@ -226,36 +250,57 @@ def _grouped_medians_hist(values: np.ndarray, groups: np.ndarray, n_groups: int)
         span = int(hi) - int(lo)
         if span * n_groups > MAX_HISTOGRAM_BINS:
             return None
-        return _hist_medians(values.astype(np.int64) - int(lo), groups, n_groups, span + 1, float(lo), 1.0)
+        return np.subtract(values, int(lo), dtype=np.intp), span + 1, float(lo), 1.0
     lo, hi = float(lo), float(hi)
     for scale in (1.0, 2.0):
         fspan = (hi - lo) * scale
         if fspan * n_groups > MAX_HISTOGRAM_BINS:
             return None
         scaled = (values - lo) * scale
-        as_int = scaled.astype(np.int64)
+        as_int = scaled.astype(np.intp)
         if np.array_equal(as_int, scaled):
-            break
-    else:
-        return None
-    return _hist_medians(as_int, groups, n_groups, int(fspan) + 1, lo, scale)
+            return as_int, int(fspan) + 1, lo, scale
+    return None
 
 
-def _hist_medians(
-    as_int: np.ndarray, groups: np.ndarray, n_groups: int, nbins: int, lo: float, scale: float
-) -> np.ndarray:
-    hist = np.bincount(groups.astype(np.int64) * nbins + as_int, minlength=n_groups * nbins).reshape(
+def _group_histograms(units: np.ndarray, groups: np.ndarray | None, n_groups: int, nbins: int) -> np.ndarray:
+    """Counts of ``units`` per group, shape ``(n_groups, nbins)`` (one ``np.bincount``)."""
+    if groups is None or n_groups == 1:
+        return np.bincount(units, minlength=nbins).reshape(1, nbins)
+    return np.bincount(groups.astype(np.intp) * nbins + units, minlength=n_groups * nbins).reshape(
         n_groups, nbins
     )
+
+
+def _hist_double_medians(hist: np.ndarray) -> np.ndarray:
+    """Twice the median bin of each row of a histogram (``a + b``, the two middle order statistics'
+    bins; float, NaN for an empty row), as :func:`numpy.median` defines the median."""
     cum = np.cumsum(hist, axis=1)
     counts = cum[:, -1]
-    out = np.full(n_groups, np.nan)
+    out = np.full(hist.shape[0], np.nan)
     for g in np.flatnonzero(counts):
         n = int(counts[g])
         a = int(np.searchsorted(cum[g], (n - 1) // 2 + 1))  # bin of the ((n-1)//2)-th smallest (0-based)
         b = int(np.searchsorted(cum[g], n // 2 + 1))
-        out[g] = lo + (a + b) / (2.0 * scale)
+        out[g] = a + b
     return out
+
+
+def _hist_median_mad(hist: np.ndarray, lo: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row median and median absolute deviation from histograms of integer units.
+
+    The deviation of bin ``b`` from a median at ``m2 / 2`` bins is ``|2b - m2| / 2``
+    bins; the deviations' own histogram (in half bins, weighted by the counts)
+    gives the MAD without a pass over the values again.
+    """
+    m2 = _hist_double_medians(hist)
+    mad = np.full(hist.shape[0], np.nan)
+    for g in np.flatnonzero(np.isfinite(m2)):
+        b = np.flatnonzero(hist[g])
+        d2 = np.abs(2 * b - int(m2[g]))
+        dev_hist = np.bincount(d2, weights=hist[g, b], minlength=int(d2.max()) + 1)
+        mad[g] = _hist_double_medians(dev_hist.reshape(1, -1))[0] / (4.0 * scale)
+    return lo + m2 / (2.0 * scale), mad
 
 
 def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -264,14 +309,37 @@ def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
     Integer-valued (or half-integer) data, the usual MR and CT case, go through
     one per-group histogram (``np.bincount``); other data through one sort.
     """
+    values = _numeric(values)
+    units = _integer_units(values, n_groups)
+    if units is not None:
+        as_int, nbins, lo, scale = units
+        return lo + _hist_double_medians(_group_histograms(as_int, groups, n_groups, nbins)) / (2.0 * scale)
+    s, starts, counts = grouped_sort(values.astype(np.float64, copy=False), groups, n_groups)
+    return np.array([_sorted_median(s, int(a), int(n)) for a, n in zip(starts, counts, strict=True)])
+
+
+def grouped_median_mad(
+    values: np.ndarray, groups: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-group median and median absolute deviation (NaN for an empty group).
+
+    As ``grouped_medians(values)`` and ``grouped_medians(|values - median|)``;
+    for (half-)integer data from one histogram pass over the values.
+    """
+    values = _numeric(values)
+    units = _integer_units(values, n_groups)
+    if units is not None:
+        as_int, nbins, lo, scale = units
+        return _hist_median_mad(_group_histograms(as_int, groups, n_groups, nbins), lo, scale)
+    med = grouped_medians(values, groups, n_groups)
+    return med, grouped_medians(np.abs(values - med[groups]), groups, n_groups)
+
+
+def _numeric(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
     if not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.float64):
         values = values.astype(np.float64)
-    hist = _grouped_medians_hist(values, np.asarray(groups), n_groups)
-    if hist is not None:
-        return hist
-    s, starts, counts = grouped_sort(values.astype(np.float64, copy=False), groups, n_groups)
-    return np.array([_sorted_median(s, int(a), int(n)) for a, n in zip(starts, counts, strict=True)])
+    return values
 
 
 def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float, float, float]:
@@ -279,15 +347,8 @@ def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float
     values = np.asarray(values)
     if values.size == 0:
         return float("nan"), float("nan"), float("nan")
-    if np.issubdtype(values.dtype, np.integer):
-        # exact medians (numpy's definition) through one histogram each: deviations are half-integers
-        zeros = np.zeros(values.size, dtype=np.intp)
-        med = float(grouped_medians(values, zeros, 1)[0])
-        mad = float(grouped_medians(np.abs(values - med), zeros, 1)[0])
-    else:
-        values = values.astype(np.float64, copy=False)
-        med = float(np.median(values))
-        mad = float(np.median(np.abs(values - med)))
+    meds, mads = grouped_median_mad(values, np.zeros(values.size, dtype=np.intp), 1)
+    med, mad = float(meds[0]), float(mads[0])
     sign = 1.0 if polarity == "bright" else -1.0
     return med + sign * k * MAD_TO_SD * mad, med, mad
 
@@ -440,6 +501,7 @@ def segment_lesions(
     lesion_b, lesion_vertebra, core_b, nzi_b, level, depth_offset = _segment_box(
         int_b, vert_b, n, spacing, p, thresholds, ref_med, ref_mad, notes
     )
+    lesion_b_shape = vert_b.shape
     del vert_b, int_b
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     lesion_ids[box] = lesion_b
@@ -448,9 +510,8 @@ def segment_lesions(
     core[box] = core_b
     del core_b
     # flat indices of the vertebra voxels in the whole image (ascending: the box keeps C order)
-    coords = np.unravel_index(nzi_b, tuple(b.stop - b.start for b in box))
+    nzi = shift_flat_index(nzi_b, lesion_b_shape, tuple(b.start for b in box), image.shape)
     del nzi_b
-    nzi = np.ravel_multi_index(tuple(c + b.start for c, b in zip(coords, box, strict=True)), image.shape)
     return LesionSegmentation(
         lesion_ids,
         lesion_vertebra,
@@ -464,6 +525,24 @@ def segment_lesions(
         level,
         depth_offset,
     )
+
+
+def shift_flat_index(
+    index: np.ndarray, shape: tuple[int, ...], offset: tuple[int, ...], target_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Flat (C-order) indices into an array of ``shape`` → into ``target_shape``, where it sits at ``offset``.
+
+    Equal to ``np.ravel_multi_index(np.unravel_index(index, shape) + offset, target_shape)``
+    (3-D), but one integer division and one table lookup per index instead of
+    six index arrays: each row (last axis) of the small array is contiguous in
+    the large one, so the index moves by a per-row constant.
+    """
+    n0, n1, n2 = shape
+    rows = np.arange(n0 * n1, dtype=np.intp)
+    i, j = np.divmod(rows, n1)
+    t1, t2 = target_shape[1], target_shape[2]
+    row_shift = (i + offset[0]) * (t1 * t2) + (j + offset[1]) * t2 + offset[2] - rows * n2
+    return index + row_shift[index // n2]
 
 
 def _ids_bbox(ids: np.ndarray) -> tuple[slice, slice, slice] | None:
@@ -554,14 +633,14 @@ def _segment_box(
     # background level of each vertebra: median of its core voxels that are not candidates
     level = _background_level(vals, vv, in_core & ~raw_beyond, in_core, n, ref_med)
     depth_offset = np.zeros((n + 1, N_DEPTH_CLASSES))
-    corrected = vals
+    depth = None
     if p.depth_background:
         interior = core if box_half_widths(spacing, p.margin_mm) == (1, 1, 1) else None
         depth = depth_classes(vertebrae, nzi, bbox, interior)
         depth_offset = _depth_offsets(vals, vv, depth, level, n, p)
-        # what each voxel would read with marrow in place of its cortex / outside partial volume
-        corrected = vals - depth_offset[vv, depth]
-        del depth
+    # what each voxel would read with marrow in place of its cortex / outside partial volume,
+    # computed only where the boundary refinement looks (a few per cent of the vertebra voxels)
+    corrected = _Corrected(vals, vv, depth, depth_offset)
     # detection on the image itself (what the seed rule and its false-positive record were validated on)
     cand_pos = np.flatnonzero(raw_beyond)
     del raw_beyond
@@ -577,6 +656,22 @@ def _segment_box(
         cand_pos, cand_pos[seed_ok], nzi, corrected, vertebrae, spacing, p, level
     )
     return lesion_ids, lesion_vertebra, core, nzi, level, depth_offset
+
+
+class _Corrected:
+    """Depth-corrected intensities ``I - depth_offset[v, depth]`` of vertebra voxels, on demand by position."""
+
+    def __init__(
+        self, vals: np.ndarray, vv: np.ndarray, depth: np.ndarray | None, offset: np.ndarray
+    ) -> None:
+        self.vals, self.vv, self.depth = vals, vv, depth
+        self.offset = np.ascontiguousarray(offset).ravel()
+
+    def __getitem__(self, pos: np.ndarray) -> np.ndarray:
+        v = self.vals[pos].astype(np.float64)
+        if self.depth is None:
+            return v
+        return v - self.offset[self.vv[pos].astype(np.intp) * N_DEPTH_CLASSES + self.depth[pos]]
 
 
 def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
@@ -615,8 +710,7 @@ def _local_thresholds(
     and its MAD the median of the neighbours' MADs. Medians of per-vertebra
     statistics keep one diffusely replaced neighbour from moving the threshold.
     """
-    med = grouped_medians(values, vid, n + 1)
-    mad = grouped_medians(np.abs(values - med[vid]), vid, n + 1)
+    med, mad = grouped_median_mad(values, vid, n + 1)
     present = [v for v in range(1, n + 1) if not np.isnan(med[v])]
     out_t, out_m, out_d = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     note = ""
@@ -720,9 +814,7 @@ def depth_classes(
     hi = [min(b.stop + 1, shape[a]) for a, b in enumerate(bbox)]
     pads = [(int(bbox[a].start == 0), int(bbox[a].stop == shape[a])) for a in range(3)]
     sub = np.pad(vertebrae[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], pads)  # zeros beyond the image
-    coords = np.unravel_index(sidx, shape)
-    local = tuple(coords[a] - (lo[a] - pads[a][0]) for a in range(3))
-    flat = np.ravel_multi_index(local, sub.shape)
+    flat = shift_flat_index(sidx, shape, tuple(pads[a][0] - lo[a] for a in range(3)), sub.shape)
     sf = sub.ravel()
     own = sf[flat]
     strides = (sub.shape[1] * sub.shape[2], sub.shape[2], 1)
@@ -758,12 +850,15 @@ def _depth_offsets(
         return out
     lv = level[present]
     ratio = bool(np.all(np.isfinite(lv)) and np.all(lv > 0))
-    vals = np.asarray(values, dtype=np.float64)
-    q = vals / level[vid] if ratio else vals - level[vid]
-    shallow = (depth < N_DEPTH_CLASSES - 1) & np.isfinite(q)
     nc = N_DEPTH_CLASSES - 1
-    per = grouped_medians(q[shallow], vid[shallow].astype(np.int64) * nc + depth[shallow], (n + 1) * nc)
-    per = per.reshape(n + 1, nc)
+    shallow = np.flatnonzero(depth < nc)
+    # the median of I / level (or I - level) over one vertebra's voxels is the median of I, then
+    # divided by (or less) that vertebra's level: one histogram of the (integer) intensities
+    raw = grouped_medians(values[shallow], vid[shallow].astype(np.intp) * nc + depth[shallow], (n + 1) * nc)
+    raw = raw.reshape(n + 1, nc)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = raw / level[:, None] if ratio else raw - level[:, None]
+    per[~np.isfinite(per)] = np.nan
     prof = np.full((n + 1, nc), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no voxel at that depth
@@ -845,7 +940,7 @@ def _grow(
     lesion_vid: np.ndarray,
     lesion_cut: np.ndarray,
     index: np.ndarray,
-    corrected: np.ndarray,
+    corrected: _Corrected,
     vertebrae: np.ndarray,
     sign: float,
 ) -> np.ndarray:
@@ -880,7 +975,7 @@ def _components(
     cand_pos: np.ndarray,
     seed_pos: np.ndarray,
     index: np.ndarray,
-    corrected: np.ndarray,
+    corrected: _Corrected,
     vertebrae: np.ndarray,
     spacing: tuple[float, float, float],
     p: SegmentParams,
@@ -902,7 +997,7 @@ def _components(
     if p.half_contrast and kept_idx.size:
         # partial-volume boundary: a voxel is lesion when more than half of it is lesion, i.e. when
         # its corrected intensity is beyond the midpoint of marrow and the lesion's plateau
-        vals = np.asarray(corrected, dtype=np.float64)[cand_pos[sel]]
+        vals = corrected[cand_pos[sel]]
         vv = vertebrae.ravel()[kept_idx]
         ref = level[vv]
         sign = 1.0 if p.polarity == "bright" else -1.0

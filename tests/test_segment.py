@@ -16,6 +16,7 @@ from spinemri.segment import (
     depth_classes,
     erode_labels,
     erode_labels_box,
+    grouped_median_mad,
     grouped_medians,
     grouped_quantile,
     n4_correct,
@@ -138,6 +139,28 @@ def test_grouped_medians_equal_numpy(rng: np.random.Generator, kind: str) -> Non
             assert got[g] == np.median(sel)
         else:
             assert np.isnan(got[g])
+
+
+@pytest.mark.parametrize("kind", ["float", "int", "half", "uint16"])
+@pytest.mark.parametrize("size", [1, 2, 7, 1000])
+def test_grouped_median_mad_equal_numpy(rng: np.random.Generator, kind: str, size: int) -> None:
+    vals = rng.normal(size=size) * 100
+    if kind == "int":
+        vals = np.rint(vals)
+    elif kind == "half":
+        vals = np.rint(vals) / 2.0
+    elif kind == "uint16":
+        vals = np.rint(np.abs(vals) * 10).astype(np.uint16)
+    groups = rng.integers(0, 6, size=size)
+    groups[groups == 4] = 3  # group 4 empty
+    med, mad = grouped_median_mad(vals, groups, 6)
+    for g in range(6):
+        sel = vals[groups == g].astype(np.float64)
+        if sel.size:
+            assert med[g] == np.median(sel)
+            assert mad[g] == np.median(np.abs(sel - np.median(sel)))
+        else:
+            assert np.isnan(med[g]) and np.isnan(mad[g])
 
 
 # --- segmentation -------------------------------------------------------------------------
@@ -440,6 +463,30 @@ def test_erode_labels_box_border_option() -> None:
     inner = erode_labels_box(vert, (1, 1, 1), border_is_boundary=True)
     expected = ndimage.binary_erosion(vert > 0, structure=np.ones((3, 3, 3), bool), border_value=0)
     np.testing.assert_array_equal(inner, expected)
+
+
+def _box_erosion_oracle(ids: np.ndarray, hw: tuple[int, int, int], boundary: bool) -> np.ndarray:
+    """Independent definition: the box minimum equals the box maximum (scipy filters on the whole array)."""
+    size = tuple(2 * h + 1 for h in hw)
+    mode = "constant" if boundary else "nearest"
+    lo = ndimage.minimum_filter(ids, size=size, mode=mode, cval=0)
+    hi = ndimage.maximum_filter(ids, size=size, mode=mode, cval=0)
+    return (lo == hi) & (ids > 0)
+
+
+def test_erode_labels_box_equals_min_max_filter_definition(rng: np.random.Generator) -> None:
+    for _ in range(300):
+        shape = tuple(int(s) for s in rng.integers(1, 10, 3))
+        ids = np.zeros(shape, np.uint8)
+        # a few random boxes of labels 1-3, some touching the image border, some touching each other
+        for _ in range(int(rng.integers(0, 4))):
+            lo = [int(rng.integers(0, s)) for s in shape]
+            hi = [int(rng.integers(a + 1, s + 1)) for a, s in zip(lo, shape, strict=True)]
+            ids[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = rng.integers(1, 4)
+        hw = tuple(int(h) for h in rng.integers(0, 4, 3))
+        boundary = bool(rng.integers(0, 2))
+        got = erode_labels_box(ids, hw, border_is_boundary=boundary)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(got, _box_erosion_oracle(ids, hw, boundary), err_msg=f"{hw} {boundary}")
 
 
 @pytest.mark.parametrize("fraction, counted", [(0.6, True), (0.4, False)])
