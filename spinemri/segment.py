@@ -155,6 +155,7 @@ def erode_labels_box(
     bbox: tuple[slice, slice, slice] | None = None,
     *,
     border_is_boundary: bool = False,
+    within: np.ndarray | None = None,
 ) -> np.ndarray:
     """Voxels of label ``v > 0`` whose whole box neighbourhood has label ``v``.
 
@@ -163,52 +164,90 @@ def erode_labels_box(
     touching labels, all labels at once. By default the image border is not a
     boundary (a vertebra cut by the field of view is not eroded there);
     ``border_is_boundary=True`` treats voxels beyond the image as background.
+
+    ``within``, a boolean result of this function for the same ``ids``, erodes
+    that result further instead (box erosions compose: eroding by ``(1, 1, 1)``
+    and then by ``(1, 1, 0)`` equals eroding by ``(2, 2, 1)``).
+
     Computed on the bounding box of all labels (``bbox``, from
-    :func:`label_bbox`, when already known) one axis at a time: along axis
-    ``a`` a voxel stays when the ``2·h_a`` consecutive pairs around it all
-    carry one label and were kept by the previous axes — boolean ANDs of
-    shifted arrays, ``log2(2·h)`` of them per axis (:func:`_window_all`), so
-    the cost does not grow with the margin.
+    :func:`label_bbox`, when already known), padded by the half-widths, one
+    axis at a time: along axis ``a`` a voxel stays when the ``2·h_a``
+    consecutive pairs around it all carry one label and were kept by the
+    previous axes. On the flattened padded box a step along an axis is a
+    constant offset, so each test is a boolean AND of two contiguous slices,
+    ``log2(2·h)`` of them per axis (:func:`_window_all`).
     """
-    fg = ids > 0
+    fg = ids > 0 if within is None else within
     if not any(half_widths):
         return fg
     bbox = label_bbox(fg) if bbox is None else bbox
     if bbox is None:
         return fg
-    sub = ids[bbox]
-    ok = fg[bbox]
-    for ax, h in enumerate(half_widths):
+    hw = tuple(int(h) for h in half_widths)
+    # beyond the box lies background; beyond the image the border rule ('nearest' repeats the edge)
+    repeat = [
+        (
+            bbox[a].start == 0 and not border_is_boundary,
+            bbox[a].stop == ids.shape[a] and not border_is_boundary,
+        )
+        for a in range(3)
+    ]
+    lab = _pad_box(ids[bbox], hw, repeat)
+    keep = _pad_box(fg[bbox], hw, repeat)
+    L, K = lab.ravel(), keep.ravel()
+    strides = (lab.shape[1] * lab.shape[2], lab.shape[2], 1)
+    first = within is None
+    for ax in range(3):
+        h, s = hw[ax], strides[ax]
         if h == 0:
             continue
-        lab = np.moveaxis(sub, ax, 0)
-        keep = np.moveaxis(ok, ax, 0)
-        n = lab.shape[0]
-        # pair[h + x] for x = 0..n-2: voxels x and x+1 both kept and of one label; h pads each side
-        pair = np.empty((n - 1 + 2 * h,) + lab.shape[1:], dtype=bool)
-        inner = pair[h : h + n - 1]
-        np.equal(lab[:-1], lab[1:], out=inner)
-        inner &= keep[:-1]
-        inner &= keep[1:]
-        for side, at_border, edge in (
-            (slice(0, h), bbox[ax].start == 0, keep[:1]),
-            (slice(h + n - 1, None), bbox[ax].stop == ids.shape[ax], keep[-1:]),
-        ):
-            # beyond the box lies background, beyond the image the border rule ('nearest' repeats the edge)
-            pair[side] = edge if (at_border and not border_is_boundary) else False
-        ok = np.ascontiguousarray(np.moveaxis(_window_all(pair, 2 * h) & keep, 0, ax))
+        pair = L[:-s] == L[s:]  # pair[x]: x and x + s carry one label (and are kept, below)
+        pair &= K[:-s]
+        if not first:  # on the first axis keep is ids > 0, which equal labels already imply
+            pair &= K[s:]
+        first = False
+        win = _window_all(pair, 2 * h, s)  # win[x]: pairs x .. x + (2h - 1)·s all good
+        # voxel x stays when the pairs from x - h·s to x + (h - 1)·s are good
+        K[h * s : h * s + win.size] &= win
+        K[: h * s] = False
+        K[h * s + win.size :] = False
+        _reset_pad(keep, hw, repeat)
     out = np.zeros(ids.shape, dtype=bool)
-    out[bbox] = ok
+    out[bbox] = keep[
+        hw[0] : keep.shape[0] - hw[0], hw[1] : keep.shape[1] - hw[1], hw[2] : keep.shape[2] - hw[2]
+    ]
     return out
 
 
-def _window_all(a: np.ndarray, m: int) -> np.ndarray:
-    """``out[x] = a[x] & a[x+1] & ... & a[x+m-1]`` along axis 0 (length ``len(a) - m + 1``), by doubling."""
+def _pad_box(a: np.ndarray, hw: tuple[int, ...], repeat: list[tuple[bool, bool]]) -> np.ndarray:
+    """``a`` padded by ``hw[ax]`` on both sides of each axis: zeros, or the edge repeated where ``repeat``."""
+    out = np.zeros(tuple(n + 2 * h for n, h in zip(a.shape, hw, strict=True)), dtype=a.dtype)
+    out[hw[0] : hw[0] + a.shape[0], hw[1] : hw[1] + a.shape[1], hw[2] : hw[2] + a.shape[2]] = a
+    _reset_pad(out, hw, repeat)
+    return out
+
+
+def _reset_pad(a: np.ndarray, hw: tuple[int, ...], repeat: list[tuple[bool, bool]]) -> None:
+    """Set the padding layers of ``a`` (in place): the edge repeated where ``repeat``, else zero."""
+    for ax, h in enumerate(hw):
+        if h == 0:
+            continue
+        m = np.moveaxis(a, ax, 0)
+        n = m.shape[0]
+        m[:h] = m[h : h + 1] if repeat[ax][0] else 0
+        m[n - h :] = m[n - h - 1 : n - h] if repeat[ax][1] else 0
+
+
+def _window_all(a: np.ndarray, m: int, step: int = 1) -> np.ndarray:
+    """``out[x] = a[x] & a[x + step] & ... & a[x + (m-1)·step]`` (length ``len(a) - (m-1)·step``), by doubling."""
     k = 1
     while 2 * k <= m:
-        a = a[:-k] & a[k:]
+        a = a[: -k * step] & a[k * step :]
         k *= 2
-    return a if k == m else a[: a.shape[0] - (m - k)] & a[m - k :]
+    if k == m:
+        return a
+    d = (m - k) * step
+    return a[: a.size - d] & a[d:]
 
 
 def grouped_sort(
@@ -586,7 +625,16 @@ def _segment_box(
     bbox = (slice(0, vertebrae.shape[0]), slice(0, vertebrae.shape[1]), slice(0, vertebrae.shape[2]))
     # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
     # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
-    core = erode_labels_box(vertebrae, box_half_widths(spacing, p.margin_mm), bbox, border_is_boundary=True)
+    hw = box_half_widths(spacing, p.margin_mm)
+    interior = None
+    if p.depth_background:
+        # the one-voxel erosion the depth classes need; the core is that, eroded by the rest of the margin
+        interior = erode_labels_box(vertebrae, (1, 1, 1), bbox, border_is_boundary=True)
+    if interior is not None and min(hw) >= 1:
+        rest = (hw[0] - 1, hw[1] - 1, hw[2] - 1)
+        core = erode_labels_box(vertebrae, rest, bbox, border_is_boundary=True, within=interior)
+    else:
+        core = erode_labels_box(vertebrae, hw, bbox, border_is_boundary=True)
     nzi = np.flatnonzero(vertebrae.ravel() > 0)
     vv = vertebrae.ravel()[nzi]
     in_core = core.ravel()[nzi]
@@ -609,8 +657,17 @@ def _segment_box(
     ref_vid = vv[ref_sel].astype(np.int64)
     del ref_sel
 
+    # integer-valued images (MR and CT): one per-vertebra histogram of the reference voxels gives every
+    # reference statistic below (pooled or per vertebra median and MAD, and the background levels)
+    units = _integer_units(ref_vals, n + 1)
+    ref_hist = None if units is None else _group_histograms(units[0], ref_vid, n + 1, units[1])
     if p.method in ("robust", "otsu", "fixed"):
-        t, med, mad = robust_threshold(ref_vals, p.k, p.polarity)
+        if units is not None and ref_hist is not None:
+            meds, mads = _hist_median_mad(ref_hist.sum(axis=0, keepdims=True), units[2], units[3])
+            med, mad = float(meds[0]), float(mads[0])
+            t = med + (1.0 if p.polarity == "bright" else -1.0) * p.k * MAD_TO_SD * mad
+        else:
+            t, med, mad = robust_threshold(ref_vals, p.k, p.polarity)
         thresholds[1:], ref_med[1:], ref_mad[1:] = t, med, mad
         if p.method == "otsu":
             s, starts, counts = grouped_sort(ref_vals, ref_vid, n + 1)
@@ -619,7 +676,8 @@ def _segment_box(
         elif p.method == "fixed":
             thresholds[1:] = float(p.fixed_threshold)  # type: ignore[arg-type]
     else:  # local
-        thresholds[1:], ref_med[1:], ref_mad[1:], note = _local_thresholds(ref_vals, ref_vid, n, p)
+        own = None if units is None or ref_hist is None else _hist_median_mad(ref_hist, units[2], units[3])
+        thresholds[1:], ref_med[1:], ref_mad[1:], note = _local_thresholds(ref_vals, ref_vid, n, p, own)
         if note:
             notes.append(note)
     del ref_vals, ref_vid
@@ -631,11 +689,14 @@ def _segment_box(
     with np.errstate(invalid="ignore"):
         raw_beyond = (vals > thresholds[vv]) if bright else (vals < thresholds[vv])
     # background level of each vertebra: median of its core voxels that are not candidates
-    level = _background_level(vals, vv, in_core & ~raw_beyond, in_core, n, ref_med)
+    if units is not None and ref_hist is not None:
+        level = _background_level_hist(ref_hist, units[2], units[3], thresholds, bright, thin, ref_med)
+    else:
+        level = _background_level(vals, vv, in_core & ~raw_beyond, in_core, n, ref_med)
+    del ref_hist
     depth_offset = np.zeros((n + 1, N_DEPTH_CLASSES))
     depth = None
     if p.depth_background:
-        interior = core if box_half_widths(spacing, p.margin_mm) == (1, 1, 1) else None
         depth = depth_classes(vertebrae, nzi, bbox, interior)
         depth_offset = _depth_offsets(vals, vv, depth, level, n, p)
     # what each voxel would read with marrow in place of its cortex / outside partial volume,
@@ -697,7 +758,11 @@ def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
 
 
 def _local_thresholds(
-    values: np.ndarray, vid: np.ndarray, n: int, p: SegmentParams
+    values: np.ndarray,
+    vid: np.ndarray,
+    n: int,
+    p: SegmentParams,
+    own: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Per-vertebra (threshold, median, MAD) from neighbouring vertebrae, itself excluded.
 
@@ -709,8 +774,9 @@ def _local_thresholds(
     ``v`` — a smooth coil bias along the spine is followed, also at its ends —
     and its MAD the median of the neighbours' MADs. Medians of per-vertebra
     statistics keep one diffusely replaced neighbour from moving the threshold.
+    ``own``: each vertebra's median and MAD when already known.
     """
-    med, mad = grouped_median_mad(values, vid, n + 1)
+    med, mad = grouped_median_mad(values, vid, n + 1) if own is None else own
     present = [v for v in range(1, n + 1) if not np.isnan(med[v])]
     out_t, out_m, out_d = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     note = ""
@@ -932,6 +998,33 @@ def _background_level(
     med = grouped_medians(values[clean], vid[clean].astype(np.int64), n + 1)
     n_clean = np.bincount(vid[clean], minlength=n + 1)[: n + 1]
     n_region = np.bincount(vid[region], minlength=n + 1)[: n + 1]
+    return np.where(n_clean >= 0.25 * np.maximum(n_region, 1), med, fallback)
+
+
+def _background_level_hist(
+    hist: np.ndarray,
+    lo: float,
+    scale: float,
+    thresholds: np.ndarray,
+    bright: bool,
+    thin: np.ndarray,
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """:func:`_background_level` from the per-vertebra histograms of the core voxels.
+
+    The clean core voxels of vertebra ``v`` are the bins not beyond its
+    threshold; a thin vertebra (``thin``: its histogram holds its rim, its
+    core is empty) takes ``fallback`` as :func:`_background_level` does.
+    """
+    edges = lo + np.arange(hist.shape[1]) / scale  # the intensity of each bin, exactly
+    with np.errstate(invalid="ignore"):
+        beyond = edges[None, :] > thresholds[:, None] if bright else edges[None, :] < thresholds[:, None]
+    clean = np.where(beyond, 0, hist)
+    n_clean = clean.sum(axis=1)
+    n_region = hist.sum(axis=1)
+    n_region[thin] = 0  # no core voxel at all
+    n_clean[thin] = 0
+    med = lo + _hist_double_medians(clean) / (2.0 * scale)
     return np.where(n_clean >= 0.25 * np.maximum(n_region, 1), med, fallback)
 
 

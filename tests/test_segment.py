@@ -487,6 +487,13 @@ def test_erode_labels_box_equals_min_max_filter_definition(rng: np.random.Genera
         boundary = bool(rng.integers(0, 2))
         got = erode_labels_box(ids, hw, border_is_boundary=boundary)  # type: ignore[arg-type]
         np.testing.assert_array_equal(got, _box_erosion_oracle(ids, hw, boundary), err_msg=f"{hw} {boundary}")
+        # box erosions compose: (1, 1, 1) then the rest equals the whole box at once
+        if min(hw) >= 1:
+            inner = erode_labels_box(ids, (1, 1, 1), border_is_boundary=boundary)
+            rest = (hw[0] - 1, hw[1] - 1, hw[2] - 1)
+            np.testing.assert_array_equal(
+                erode_labels_box(ids, rest, border_is_boundary=boundary, within=inner), got
+            )
 
 
 @pytest.mark.parametrize("fraction, counted", [(0.6, True), (0.4, False)])
