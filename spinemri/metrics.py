@@ -46,7 +46,7 @@ import pandas as pd
 
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
-from .segment import box_half_widths, erode_labels_box, grouped_medians
+from .segment import box_half_widths, erode_labels_box, grouped_mean_median
 
 __all__ = [
     "VERTEBRA_COLUMNS",
@@ -229,7 +229,12 @@ def compute_metrics(
     is_les = les > 0
     # index along the LR axis of every vertebra voxel (C order: flat = ((i * J) + j) * K + k)
     stride = int(np.prod(shape[lr_axis + 1 :], dtype=np.int64))
-    lr = (nzi // stride) % shape[lr_axis] if stride > 1 else nzi % shape[lr_axis]
+    if lr_axis == 0:
+        lr = nzi // stride
+    elif stride == 1:
+        lr = nzi % shape[lr_axis]
+    else:
+        lr = (nzi // stride) % shape[lr_axis]
 
     # one 2-D histogram (vertebra id x LR slice) gives voxel counts, the mid-sagittal slice and its pixels
     n_lr = shape[lr_axis]
@@ -254,11 +259,9 @@ def compute_metrics(
         v_sel, vals_sel = v[sel], vals[sel]
     else:
         v_sel, vals_sel = v, vals
-    sel_count = np.bincount(v_sel, minlength=n + 1).astype(np.float64)
+    mean_int, med_int = grouped_mean_median(vals_sel, v_sel, n + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_int = np.bincount(v_sel, weights=vals_sel, minlength=n + 1) / sel_count
         les_mean = np.bincount(v[is_les], weights=vals[is_les], minlength=n + 1) / les_count
-    med_int = grouped_medians(vals_sel, v_sel, n + 1)
     lesion_count = np.bincount(np.asarray(lesion_vertebra[1:], dtype=np.int64), minlength=n + 1)
 
     # --- lesions ---------------------------------------------------------------------------

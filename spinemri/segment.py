@@ -53,6 +53,7 @@ __all__ = [
     "grouped_sort",
     "grouped_medians",
     "grouped_median_mad",
+    "grouped_mean_median",
     "robust_threshold",
     "n4_correct",
     "grouped_quantile",
@@ -372,6 +373,30 @@ def grouped_median_mad(
         return _hist_median_mad(_group_histograms(as_int, groups, n_groups, nbins), lo, scale)
     med = grouped_medians(values, groups, n_groups)
     return med, grouped_medians(np.abs(values - med[groups]), groups, n_groups)
+
+
+def grouped_mean_median(
+    values: np.ndarray, groups: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group mean and exact median (NaN for an empty group); one histogram for (half-)integer data.
+
+    The mean from the histogram, ``sum(count_b · value_b) / n``, is the exact
+    sum of the values as long as it stays below 2**53, as a float64 running
+    sum (``np.bincount`` with weights) is.
+    """
+    values = _numeric(values)
+    units = _integer_units(values, n_groups)
+    if units is not None:
+        as_int, nbins, lo, scale = units
+        hist = _group_histograms(as_int, groups, n_groups, nbins)
+        count = hist.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (hist @ (lo + np.arange(nbins) / scale)) / count
+        return mean, lo + _hist_double_medians(hist) / (2.0 * scale)
+    count = np.bincount(groups, minlength=n_groups)[:n_groups].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(groups, weights=values, minlength=n_groups)[:n_groups] / count
+    return mean, grouped_medians(values, groups, n_groups)
 
 
 def _numeric(values: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from spinemri.segment import (
     depth_classes,
     erode_labels,
     erode_labels_box,
+    grouped_mean_median,
     grouped_median_mad,
     grouped_medians,
     grouped_quantile,
@@ -154,13 +155,15 @@ def test_grouped_median_mad_equal_numpy(rng: np.random.Generator, kind: str, siz
     groups = rng.integers(0, 6, size=size)
     groups[groups == 4] = 3  # group 4 empty
     med, mad = grouped_median_mad(vals, groups, 6)
+    mean, med2 = grouped_mean_median(vals, groups, 6)
     for g in range(6):
         sel = vals[groups == g].astype(np.float64)
         if sel.size:
-            assert med[g] == np.median(sel)
+            assert med[g] == np.median(sel) and med2[g] == med[g]
             assert mad[g] == np.median(np.abs(sel - np.median(sel)))
+            assert mean[g] == pytest.approx(sel.mean(), rel=1e-13, abs=1e-12)
         else:
-            assert np.isnan(med[g]) and np.isnan(mad[g])
+            assert np.isnan(med[g]) and np.isnan(mad[g]) and np.isnan(mean[g]) and np.isnan(med2[g])
 
 
 # --- segmentation -------------------------------------------------------------------------
