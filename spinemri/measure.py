@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .arrays import label_counts_si, nonzero_bbox
 from .errors import ConfigError, GeometryError, InputError, SpinemriWarning
 from .levels import LabelScheme, level_index, resolve_scheme
 from .metrics import compute_metrics
@@ -111,41 +112,6 @@ def _mask_labels(data: np.ndarray, source: str) -> np.ndarray:
     return arr
 
 
-def _present_labels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels present (excluding 0) and their voxel counts."""
-    mx = int(mask.max()) if mask.size else 0
-    if mx < 1 << 20:
-        # in the array's own memory order (no copy), a chunk at a time: np.bincount casts to intp
-        flat = mask.ravel(order="K")
-        counts = np.zeros(mx + 1, dtype=np.int64)
-        for start in range(0, flat.size, 1 << 20):
-            counts += np.bincount(flat[start : start + (1 << 20)], minlength=mx + 1)
-        labels = np.flatnonzero(counts)
-        labels = labels[labels > 0]
-        return labels, counts[labels]
-    labels, counts = np.unique(mask, return_counts=True)
-    return labels[labels > 0], counts[labels > 0]
-
-
-def _label_si_mm(mask: np.ndarray, affine: np.ndarray, labels: np.ndarray) -> dict[int, float]:
-    """World superior coordinate (RAS z, mm) of each label's centroid."""
-    # in the array's own memory order (no C-order copy of a NIfTI's F-order mask); the weights are
-    # integer indices, so the sums are exact whatever the order
-    order: Literal["C", "F"] = "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
-    flat = mask.ravel(order=order)
-    nzi = np.flatnonzero(flat)
-    lab = flat[nzi]
-    lut = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
-    lut[labels] = np.arange(len(labels))
-    g = lut[lab]
-    cnt = np.bincount(g, minlength=len(labels)).astype(np.float64)
-    ijk = np.unravel_index(nzi, mask.shape, order=order)
-    del nzi
-    z = sum(affine[2, a] * np.bincount(g, weights=ijk[a], minlength=len(labels)) for a in range(3)) / cnt
-    z = z + affine[2, 3]
-    return {int(label): float(zz) for label, zz in zip(labels, z, strict=True)}
-
-
 def vertebra_ids(
     mask: np.ndarray, mapping: Mapping[int, str]
 ) -> tuple[np.ndarray, list[str], list[list[int]]]:
@@ -163,7 +129,11 @@ def vertebra_ids(
         if label <= mx:
             lut[label] = pos[lev]
         merged[pos[lev] - 1].append(int(label))
-    return lut[mask], levels, merged
+    out = np.zeros(mask.shape, dtype=lut.dtype)
+    box = nonzero_bbox(mask) if mask.size else None
+    if box is not None:  # outside the labels' bounding box everything stays 0
+        out[box] = lut[mask[box]]
+    return out, levels, merged
 
 
 def _split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -256,8 +226,13 @@ def measure(
         )
     pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
     labels_arr = _mask_labels(mask.data, source)
-    present, _ = _present_labels(labels_arr)
-    si = _label_si_mm(labels_arr, volume.affine, present) if str(scheme) == "auto" and present.size else None
+    auto = str(scheme) == "auto"
+    present, _, si_arr = label_counts_si(labels_arr, volume.affine, centroids=auto)
+    si = (
+        dict(zip(present.tolist(), si_arr.tolist(), strict=True))
+        if si_arr is not None and present.size
+        else None
+    )
     names = mask.meta.get("label_names")
     chosen, reason = resolve_scheme(scheme, present.tolist(), names=names, si_mm=si)
     mapped, unmapped = chosen.split_labels(present.tolist())

@@ -127,7 +127,9 @@ class SegmentParams:
     def __post_init__(self) -> None:
         name = type(self).__name__
         if self.method not in SEGMENT_METHODS:
-            raise ConfigError(f"{name}.method = {self.method!r}; expected one of {', '.join(SEGMENT_METHODS)}")
+            raise ConfigError(
+                f"{name}.method = {self.method!r}; expected one of {', '.join(SEGMENT_METHODS)}"
+            )
         if self.polarity not in POLARITIES:
             raise ConfigError(f"{name}.polarity = {self.polarity!r}; expected one of {', '.join(POLARITIES)}")
         if self.connectivity not in CONNECTIVITIES:
@@ -172,7 +174,6 @@ class MetricsParams:
         _check_range(type(self).__name__, "intensity_erosion_mm", self.intensity_erosion_mm, 0.0, 20.0)
 
 
-
 # --- link and statistics (owner: link/analyze work) ---------------------------------------
 
 
@@ -213,9 +214,13 @@ class LinkParams:
     def __post_init__(self) -> None:
         for name in ("id_column", "vas_column", "scan_date_column", "collision_prefix"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ConfigError(f"LinkParams.{name} must be a non-empty string, got {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"LinkParams.{name} must be a non-empty string, got {getattr(self, name)!r}"
+                )
         if self.date_column is not None and (not isinstance(self.date_column, str) or not self.date_column):
-            raise ConfigError(f"LinkParams.date_column must be a column name or None, got {self.date_column!r}")
+            raise ConfigError(
+                f"LinkParams.date_column must be a column name or None, got {self.date_column!r}"
+            )
         if not (self.window_days >= 0):
             raise ConfigError(f"LinkParams.window_days must be >= 0 days, got {self.window_days!r}")
         if not (self.vas_min < self.vas_max):
@@ -262,7 +267,12 @@ class StatsParams:
     mild_max: float = 3.0
     severe_vas: float = 7.0
     ols_predictors: tuple[str, ...] = ("lumbar_involved", "n_involved", "hi_area_ratio")
-    prediction_features: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio", "lumbar_involved")
+    prediction_features: tuple[str, ...] = (
+        "n_involved",
+        "hi_area_ratio",
+        "hi_volume_ratio",
+        "lumbar_involved",
+    )
     cv_folds: int = 5
     logistic_c: float = 1.0
     seed: int = 0

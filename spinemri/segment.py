@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arrays import nonzero_bbox
 from .errors import GeometryError
 from .params import SegmentParams
 
@@ -543,7 +544,7 @@ def segment_lesions(
     thresholds = np.full(n + 1, np.nan)
     ref_med = np.full(n + 1, np.nan)
     ref_mad = np.full(n + 1, np.nan)
-    box = _ids_bbox(vertebrae) if n > 0 else None
+    box = nonzero_bbox(vertebrae) if n > 0 else None
     if box is None:
         return LesionSegmentation(
             np.zeros(image.shape, dtype=np.uint8),
@@ -607,18 +608,6 @@ def shift_flat_index(
     t1, t2 = target_shape[1], target_shape[2]
     row_shift = (i + offset[0]) * (t1 * t2) + (j + offset[1]) * t2 + offset[2] - rows * n2
     return index + row_shift[index // n2]
-
-
-def _ids_bbox(ids: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """:func:`label_bbox` of ``ids > 0`` without a full-volume boolean temporary."""
-    p01: np.ndarray = np.any(ids, axis=2)
-    if not p01.any():
-        return None
-    out = []
-    for proj in (np.any(p01, axis=1), np.any(p01, axis=0), np.any(ids, axis=(0, 1))):
-        nz = np.flatnonzero(proj)
-        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
-    return (out[0], out[1], out[2])
 
 
 def _id_dtype(n_ids: int) -> type[np.unsignedinteger] | type[np.signedinteger]:

@@ -762,7 +762,9 @@ def _ordinal_null_loglik(counts: np.ndarray) -> float:
     return float(np.sum(counts * np.log(p)))
 
 
-def delong_auc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> tuple[float, float]:
+def delong_auc(
+    scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray
+) -> tuple[float, float]:
     """AUC and its DeLong (1988) variance, via the placement values.
 
     Returns

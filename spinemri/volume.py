@@ -257,8 +257,9 @@ def same_grid(
 def label_centroids_si(mask: Volume) -> dict[int, float]:
     """World superior coordinate (RAS z, mm) of each label's centroid.
 
-    One pass over the voxels: ``np.bincount`` of the labels, weighted by
-    each voxel centre's world z. Background 0 is left out.
+    One pass over the labels' bounding box (:func:`spinemri.arrays.label_counts_si`):
+    ``np.bincount`` of the labels, weighted by each voxel centre's world z.
+    Background 0 is left out.
 
     Parameters
     ----------
@@ -289,18 +290,11 @@ def label_centroids_si(mask: Volume) -> dict[int, float]:
         raise GeometryError(f"label_centroids_si needs integer labels, got dtype {data.dtype}")
     if data.size and data.min() < 0:
         raise GeometryError("label_centroids_si needs non-negative labels")
-    a = mask.affine
-    ni, nj, nk = data.shape
-    z = (
-        (a[2, 0] * np.arange(ni))[:, None, None]
-        + (a[2, 1] * np.arange(nj))[None, :, None]
-        + (a[2, 2] * np.arange(nk))[None, None, :]
-        + a[2, 3]
-    )
-    flat = data.ravel().astype(np.intp, copy=False)
-    counts = np.bincount(flat)
-    sums = np.bincount(flat, weights=np.broadcast_to(z, data.shape).ravel(), minlength=counts.size)
-    return {int(lab): float(sums[lab] / counts[lab]) for lab in np.flatnonzero(counts) if lab != 0}
+    from .arrays import label_counts_si
+
+    present, _, si = label_counts_si(data, mask.affine)
+    assert si is not None
+    return {int(lab): float(z) for lab, z in zip(present, si, strict=True)}
 
 
 def _freeze(value: Any) -> Any:

@@ -183,7 +183,11 @@ def run(args: argparse.Namespace) -> int:
             raise GeometryError(f"{exc} (command line: add --resample-mask)") from exc
         t1 = time.perf_counter()
         m = measure(
-            image, mask, scheme=args.scheme, method=args.method, patient_id=default_patient_id(args, image),
+            image,
+            mask,
+            scheme=args.scheme,
+            method=args.method,
+            patient_id=default_patient_id(args, image),
             **_options(args),
         )
     notes = []

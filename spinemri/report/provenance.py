@@ -84,7 +84,11 @@ def provenance_record(
     return {
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),
-        "platform": {"system": platform.system(), "machine": platform.machine(), "python": sys.version.split()[0]},
+        "platform": {
+            "system": platform.system(),
+            "machine": platform.machine(),
+            "python": sys.version.split()[0],
+        },
         "parameters": parameters,
         "inputs": {k: {"path": str(v), "sha256": path_sha256(v)} for k, v in (inputs or {}).items()},
         "timings_s": timings_s or {},
