@@ -652,8 +652,9 @@ def _segment_box(
     nzi = np.flatnonzero(vertebrae.ravel() > 0)
     vv = vertebrae.ravel()[nzi]
     in_core = core.ravel()[nzi]
-    core_counts = np.bincount(vv[in_core], minlength=n + 1)
-    all_counts = np.bincount(vv, minlength=n + 1)
+    # voxels per vertebra, in and out of the core: one bincount of (id, in core)
+    split = np.bincount(vv.astype(np.intp) * 2 + in_core, minlength=2 * (n + 1)).reshape(n + 1, 2)
+    core_counts, all_counts = split[:, 1], split.sum(axis=1)
     # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
     thin = np.flatnonzero((core_counts == 0) & (all_counts > 0))
     thin = thin[thin > 0]
@@ -712,7 +713,7 @@ def _segment_box(
     depth = None
     if p.depth_background:
         depth = depth_classes(vertebrae, nzi, bbox, interior)
-        depth_offset = _depth_offsets(vals, vv, depth, level, n, p)
+        depth_offset = _depth_offsets(vals, vv, depth, level, n, p, all_counts)
     # what each voxel would read with marrow in place of its cortex / outside partial volume,
     # computed only where the boundary refinement looks (a few per cent of the vertebra voxels)
     corrected = _Corrected(vals, vv, depth, depth_offset)
@@ -909,7 +910,13 @@ def depth_classes(
 
 
 def _depth_offsets(
-    values: np.ndarray, vid: np.ndarray, depth: np.ndarray, level: np.ndarray, n: int, p: SegmentParams
+    values: np.ndarray,
+    vid: np.ndarray,
+    depth: np.ndarray,
+    level: np.ndarray,
+    n: int,
+    p: SegmentParams,
+    counts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Background offset (intensity units) of each vertebra at each depth class, shape (n + 1, 4).
 
@@ -925,7 +932,8 @@ def _depth_offsets(
     import warnings
 
     out = np.zeros((n + 1, N_DEPTH_CLASSES))
-    present = np.flatnonzero(np.bincount(vid, minlength=n + 1)[1 : n + 1]) + 1
+    counts = np.bincount(vid, minlength=n + 1) if counts is None else counts  # voxels per vertebra id
+    present = np.flatnonzero(counts[1 : n + 1]) + 1
     if present.size == 0:
         return out
     lv = level[present]
