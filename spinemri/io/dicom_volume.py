@@ -608,6 +608,53 @@ def _read_native_stack(group: list[Any], frames: list[_Frame], rows: int, cols: 
     return _fix_bits(raw, lay, inplace=True)
 
 
+def _read_j2k_stack(
+    group: list[Any], by_file: dict[int, list[tuple[int, _Frame]]], n: int, rows: int, cols: int
+) -> np.ndarray | None:
+    """A JPEG 2000 series decoded on several threads (:mod:`spinemri.io.dicom_j2k`), or None.
+
+    None (the per-file pydicom path decodes it) when imagecodecs is missing,
+    a file has another transfer syntax, the files disagree on the stored
+    type, or any frame does not decode to exactly what pydicom would return.
+    """
+    from . import dicom_j2k
+
+    if not dicom_j2k.available():
+        return None
+    files = []
+    dtype: np.dtype | None = None
+    for fi in by_file:
+        h = group[fi]
+        if _file_meta(h.ds) not in dicom_j2k.JPEG2000_UIDS:
+            return None
+        lay = _layout(h.path, h.ds)
+        want = np.dtype(f"{'i' if lay.signed else 'u'}{max(lay.bits_alloc // 8, 1)}")
+        if (dtype is not None and want != dtype) or (lay.rows, lay.cols) != (rows, cols):
+            return None
+        dtype = want
+        files.append((h.path, h.ds, lay.frames))
+    if dtype is None:
+        return None
+    decoded = dicom_j2k.decode_series(files, rows, cols, dtype, _j2k_fragments)
+    if decoded is None:
+        return None
+    raw = np.empty((n, rows, cols), dtype=dtype)
+    for items, arr in zip(by_file.values(), decoded, strict=True):
+        for k, f in items:
+            raw[k] = arr[f.frame]
+    return raw
+
+
+def _j2k_fragments(path: Path, ds: Any, n_frames: int) -> list[bytes]:
+    """The codestream of each frame of an encapsulated (compressed) file."""
+    from pydicom.encaps import generate_frames
+
+    data = _pixel_bytes(path, ds)
+    if data is None:
+        raise ValueError("no pixel data")
+    return list(generate_frames(data, number_of_frames=n_frames))
+
+
 # --------------------------------------------------------------------------- geometry
 
 
@@ -862,6 +909,8 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         by_file.setdefault(f.file_index, []).append((k, f))
     rows, cols = shapes.pop()
     raw: np.ndarray | None = _read_native_stack(group, frames, rows, cols)
+    if raw is None:
+        raw = _read_j2k_stack(group, by_file, n, rows, cols)
     for fi, items in by_file.items() if raw is None else ():
         h = group[fi]
         arr = decode_frames(h.path, h.ds)
