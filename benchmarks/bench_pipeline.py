@@ -250,8 +250,8 @@ def _run_timed(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
 
 
-def bench_cohort(work: Path, repeats: int) -> None:
-    root = cohort(work)
+def bench_cohort(work: Path, repeats: int, n_cases: int = 12) -> None:
+    root = cohort(work, n_cases)
     n_cases = len([p for p in root.iterdir() if p.is_dir()])
     print(f"\n## cohort throughput, {n_cases} phantom cases of 384x384x15 (load average {_load()})")
     configs = {
@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cohort-repeats", type=int, default=5)
+    ap.add_argument("--cohort-cases", type=int, default=12, help="phantom cases in the cohort benchmark")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_pipeline")
     ap.add_argument("--sections", default="loadmeasure,memory,cohort")
     args = ap.parse_args(argv)
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         bench_memory(args.work, max(3, args.repeats))
     if "cohort" in sections:
-        bench_cohort(args.work, max(1, args.cohort_repeats))
+        bench_cohort(args.work, max(1, args.cohort_repeats), args.cohort_cases)
     return 0
 
 
