@@ -49,7 +49,11 @@ def _any_last_axis(a: np.ndarray) -> np.ndarray:
 
 
 def label_counts_si(
-    labels: np.ndarray, affine: np.ndarray, *, centroids: bool = True
+    labels: np.ndarray,
+    affine: np.ndarray,
+    *,
+    centroids: bool = True,
+    bbox: tuple[slice, slice, slice] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Labels present (> 0), their voxel counts and their centroids' world superior coordinate.
 
@@ -60,6 +64,8 @@ def label_counts_si(
         Voxel index → world RAS+ mm.
     centroids : bool, default True
         Also compute each label's mean world z (RAS, mm; larger is cranial).
+    bbox : tuple of slice, optional
+        :func:`nonzero_bbox` of ``labels`` when already known.
 
     Returns
     -------
@@ -78,9 +84,13 @@ def label_counts_si(
     a = np.asarray(labels)
     coef = np.asarray(affine, dtype=np.float64)[2]
     zc = [float(coef[0]), float(coef[1]), float(coef[2])]
-    if a.flags.f_contiguous and not a.flags.c_contiguous:
+    transposed = a.flags.f_contiguous and not a.flags.c_contiguous
+    if transposed:
         a, zc = a.T, zc[::-1]  # a C-contiguous view: slabs along its first axis are contiguous
-    box = nonzero_bbox(a) if a.size else None
+    if bbox is not None:
+        box: tuple[slice, slice, slice] | None = (bbox[2], bbox[1], bbox[0]) if transposed else bbox
+    else:
+        box = nonzero_bbox(a) if a.size else None
     empty = np.zeros(0, dtype=np.int64)
     if box is None:
         return empty, empty, (np.zeros(0) if centroids else None)

@@ -113,16 +113,21 @@ def _mask_labels(data: np.ndarray, source: str) -> np.ndarray:
 
 
 def vertebra_ids(
-    mask: np.ndarray, mapping: Mapping[int, str]
+    mask: np.ndarray,
+    mapping: Mapping[int, str],
+    *,
+    bbox: tuple[slice, slice, slice] | None = None,
 ) -> tuple[np.ndarray, list[str], list[list[int]]]:
     """Relabel a mask to vertebra ids ``1..n`` ordered cranial → caudal (labels of one level merged).
 
     Returns the id array (uint8 or uint16), the level of each id and the mask
-    labels merged into each id.
+    labels merged into each id. ``bbox``: the bounding box of the mask's
+    labels (:func:`spinemri.arrays.nonzero_bbox`) when already known.
     """
     levels = sorted(set(mapping.values()), key=level_index)
     pos = {lev: i + 1 for i, lev in enumerate(levels)}
-    mx = int(mask.max())
+    box = bbox if bbox is not None else (nonzero_bbox(mask) if mask.size else None)
+    mx = int(mask[box].max()) if box is not None else 0
     lut = np.zeros(mx + 1, dtype=np.uint8 if len(levels) < 255 else np.uint16)
     merged: list[list[int]] = [[] for _ in levels]
     for label, lev in mapping.items():
@@ -130,9 +135,11 @@ def vertebra_ids(
             lut[label] = pos[lev]
         merged[pos[lev] - 1].append(int(label))
     out = np.zeros(mask.shape, dtype=lut.dtype)
-    box = nonzero_bbox(mask) if mask.size else None
     if box is not None:  # outside the labels' bounding box everything stays 0
-        out[box] = lut[mask[box]]
+        if mask.dtype == lut.dtype and np.array_equal(lut, np.arange(mx + 1)):
+            out[box] = mask[box]  # labels already are the ids (e.g. VerSe C1..L5 all present)
+        else:
+            out[box] = lut[mask[box]]
     return out, levels, merged
 
 
@@ -227,7 +234,8 @@ def measure(
     pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
     labels_arr = _mask_labels(mask.data, source)
     auto = str(scheme) == "auto"
-    present, _, si_arr = label_counts_si(labels_arr, volume.affine, centroids=auto)
+    box = nonzero_bbox(labels_arr)
+    present, _, si_arr = label_counts_si(labels_arr, volume.affine, centroids=auto, bbox=box)
     si = (
         dict(zip(present.tolist(), si_arr.tolist(), strict=True))
         if si_arr is not None and present.size
@@ -242,9 +250,10 @@ def measure(
         msg = f"{source}: labels {what} are not vertebrae in scheme {chosen.name!r} and were ignored"
         warnings.warn(msg, SpinemriWarning, stacklevel=2)
         notes.append(msg)
-    vid, levels, merged = vertebra_ids(labels_arr, mapped)
+    vid, levels, merged = vertebra_ids(labels_arr, mapped, bbox=box)
     t1 = time.perf_counter()
-    seg = segment_lesions(volume.data, vid, volume.spacing, p)
+    # with every label a vertebra, the vertebra ids have the mask's bounding box
+    seg = segment_lesions(volume.data, vid, volume.spacing, p, bbox=None if unmapped else box)
     notes.extend(seg.notes)
     t2 = time.perf_counter()
     tables = compute_metrics(

@@ -90,7 +90,11 @@ class LesionSegmentation:
         The image the thresholds apply to: the input itself for integer images,
         else float64 (N4-corrected when requested).
     core : ndarray of bool, shape (I, J, K)
-        Vertebra voxels farther than ``margin_mm`` from any other label.
+        Vertebra voxels farther than ``margin_mm`` from any other label
+        (a property: built on first use from ``core_box`` and ``box``, so a
+        full-size boolean volume is not held by every segmentation).
+    core_box : ndarray of bool
+        ``core`` inside ``box`` (the vertebrae's bounding box; None: empty).
     notes : tuple of str
         Fallbacks taken (empty cores, single vertebra for ``local``, ...).
     voxel_index : ndarray of intp or None
@@ -112,11 +116,19 @@ class LesionSegmentation:
     reference_median: np.ndarray
     reference_mad: np.ndarray
     intensity: np.ndarray
-    core: np.ndarray
+    core_box: np.ndarray
+    box: tuple[slice, slice, slice] | None
     notes: tuple[str, ...] = field(default_factory=tuple)
     voxel_index: np.ndarray | None = None
     background: np.ndarray | None = None
     depth_offset: np.ndarray | None = None
+
+    @property
+    def core(self) -> np.ndarray:
+        out = np.zeros(self.lesion_ids.shape, dtype=bool)
+        if self.box is not None:
+            out[self.box] = self.core_box
+        return out
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -478,6 +490,8 @@ def segment_lesions(
     vertebrae: np.ndarray,
     spacing: tuple[float, float, float],
     params: SegmentParams | None = None,
+    *,
+    bbox: tuple[slice, slice, slice] | None = None,
 ) -> LesionSegmentation:
     """Threshold each vertebra and return the lesion components.
 
@@ -491,6 +505,9 @@ def segment_lesions(
         Voxel size in mm along i, j, k.
     params : SegmentParams, optional
         Defaults to ``SegmentParams()``.
+    bbox : tuple of 3 slice, optional
+        The bounding box of ``vertebrae > 0``
+        (:func:`spinemri.arrays.nonzero_bbox`) when already known.
 
     Returns
     -------
@@ -532,7 +549,8 @@ def segment_lesions(
             f"image shape {image.shape} differs from the vertebra mask shape {vertebrae.shape}"
         )
     notes: list[str] = []
-    n = int(vertebrae.max()) if vertebrae.size else 0
+    box = bbox if bbox is not None else (nonzero_bbox(vertebrae) if vertebrae.size else None)
+    n = int(vertebrae[box].max()) if box is not None else 0
     # integer images stay integer (exact, and no full-volume float copy); other types become float64
     intensity = image if np.issubdtype(image.dtype, np.integer) else np.asarray(image, dtype=np.float64)
     if p.n4 and n > 0:
@@ -544,7 +562,7 @@ def segment_lesions(
     thresholds = np.full(n + 1, np.nan)
     ref_med = np.full(n + 1, np.nan)
     ref_mad = np.full(n + 1, np.nan)
-    box = nonzero_bbox(vertebrae) if n > 0 else None
+    box = box if n > 0 else None
     if box is None:
         return LesionSegmentation(
             np.zeros(image.shape, dtype=np.uint8),
@@ -553,7 +571,8 @@ def segment_lesions(
             ref_med,
             ref_mad,
             intensity,
-            np.zeros(image.shape, dtype=bool),
+            np.zeros((0, 0, 0), dtype=bool),
+            None,
             tuple(notes),
             np.zeros(0, dtype=np.intp),
         )
@@ -571,9 +590,6 @@ def segment_lesions(
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     lesion_ids[box] = lesion_b
     del lesion_b
-    core = np.zeros(image.shape, dtype=bool)
-    core[box] = core_b
-    del core_b
     # flat indices of the vertebra voxels in the whole image (ascending: the box keeps C order)
     nzi = shift_flat_index(nzi_b, lesion_b_shape, tuple(b.start for b in box), image.shape)
     del nzi_b
@@ -584,7 +600,8 @@ def segment_lesions(
         ref_med,
         ref_mad,
         intensity,
-        core,
+        core_b,
+        box,
         tuple(notes),
         nzi,
         level,
