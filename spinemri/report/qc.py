@@ -55,6 +55,17 @@ def _cut(data: np.ndarray, view: tuple[tuple[slice | int, ...], int, int, bool, 
     return arr
 
 
+#: Colours (RGB 0-255) and opacity of the overlay.
+LESION_RGB, LESION_ALPHA = (255, 38, 26), 0.65
+OUTLINE_RGB, OUTLINE_ALPHA = (64, 209, 255), 0.85
+LABEL_RGB = (255, 255, 0)
+#: Width of the image area in pixels (the height follows the true aspect ratio, clipped).
+IMAGE_WIDTH_PX = 640
+MAX_IMAGE_HEIGHT_PX = 1100
+#: Margins around the image (pixels): left (level names beyond the image), top (title), bottom (scale bar).
+MARGIN_LEFT, MARGIN_TOP, MARGIN_BOTTOM, MARGIN_RIGHT = 44, 46, 34, 12
+
+
 def render_qc_png(
     image: Volume,
     vertebrae: np.ndarray,
@@ -66,6 +77,13 @@ def render_qc_png(
 ) -> bytes:
     """The QC overlay as PNG bytes (no file written; safe in worker processes).
 
+    Drawn with Pillow on the pixel grid (no plotting library): the
+    windowed slice (1st-99.5th percentile) resampled to its true aspect
+    ratio, lesions filled in red, one-pixel vertebra outlines in cyan drawn
+    at display resolution, each level's name left of its vertebra
+    (anterior side, away from the bright canal), a legend, the A/P/S
+    directions, a scale bar and the title.
+
     Parameters
     ----------
     image : Volume of shape (I, J, K)
@@ -75,79 +93,145 @@ def render_qc_png(
     lesion_mask : Volume
         Lesion ids (>0 = lesion) on the image grid.
     title : str
-        Figure title (patient id, method, summary).
+        Title (patient id, method, summary).
+    dpi : int
+        Written as the PNG's resolution (pixels per inch); the pixel size
+        of the picture does not depend on it.
     """
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    from PIL import Image, ImageDraw
 
     vert = np.asarray(vertebrae)
     lr = image.lr_axis
-    idx = np.nonzero(vert)[lr]
-    centre = int(np.floor(idx.mean() + 0.5)) if idx.size else image.shape[lr] // 2
+    centre = _centre_index(vert, lr, image.shape[lr])
     view = sagittal_view(image, centre)
-    img2 = _cut(image.data, view).astype(np.float64)
+    img2 = _cut(image.data, view)
     vert2 = _cut(vert, view)
     les2 = _cut(lesion_mask.data, view) > 0
     sp = image.spacing
     row_mm, col_mm = sp[view[1]], sp[view[2]]
     h, w = img2.shape
-    extent = (0.0, w * col_mm, h * row_mm, 0.0)
-    lo, hi = np.percentile(img2, [1.0, 99.5]) if img2.size else (0.0, 1.0)
+    # display size: IMAGE_WIDTH_PX wide at the true aspect ratio (height clipped for very tall slices)
+    scale = IMAGE_WIDTH_PX / max(w * col_mm, 1e-6)  # display pixels per mm
+    out_h = int(round(h * row_mm * scale))
+    if out_h > MAX_IMAGE_HEIGHT_PX:
+        scale *= MAX_IMAGE_HEIGHT_PX / out_h
+        out_h = MAX_IMAGE_HEIGHT_PX
+    out_w = max(1, int(round(w * col_mm * scale)))
+    out_h = max(1, out_h)
+    # nearest-neighbour lookup of the source row / column of every display pixel
+    ri = np.minimum((np.arange(out_h) + 0.5) * h / out_h, h - 1).astype(np.intp)
+    ci = np.minimum((np.arange(out_w) + 0.5) * w / out_w, w - 1).astype(np.intp)
+    gray = _window(img2)[ri][:, ci]
+    rgb = np.repeat(gray[:, :, None], 3, axis=2).astype(np.float32)
+    les_d = les2[ri][:, ci]
+    rgb[les_d] = rgb[les_d] * (1 - LESION_ALPHA) + np.float32(LESION_ALPHA) * np.array(LESION_RGB, np.float32)
+    vert_d = vert2[ri][:, ci]
+    edge = _outline(vert_d)
+    rgb[edge] = rgb[edge] * (1 - OUTLINE_ALPHA) + np.float32(OUTLINE_ALPHA) * np.array(
+        OUTLINE_RGB, np.float32
+    )
 
-    fig_w = 7.0
-    fig_h = float(np.clip(fig_w * (h * row_mm) / max(w * col_mm, 1e-6), 4.0, 12.0))
-    fig = Figure(figsize=(fig_w, fig_h))
-    ax = fig.subplots()
-    ax.imshow(
-        img2, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, extent=extent, interpolation="nearest"
+    canvas = Image.new(
+        "RGB", (MARGIN_LEFT + out_w + MARGIN_RIGHT, MARGIN_TOP + out_h + MARGIN_BOTTOM), "white"
     )
-    # one RGBA overlay: lesions filled, vertebra outlines as their boundary pixels (a pixel whose
-    # 4-neighbour has another label); one imshow instead of a matplotlib contour per vertebra
-    # (contours made QC rendering ~80 % of a cohort case's time)
-    overlay = np.zeros((h, w, 4))
-    overlay[les2] = (1.0, 0.15, 0.1, 0.65)
-    padded = np.pad(vert2, 1, mode="edge")
-    edge = (vert2 > 0) & (
-        (padded[:-2, 1:-1] != vert2)
-        | (padded[2:, 1:-1] != vert2)
-        | (padded[1:-1, :-2] != vert2)
-        | (padded[1:-1, 2:] != vert2)
-    )
-    overlay[edge] = (0.25, 0.82, 1.0, 0.8)
-    ax.imshow(overlay, extent=extent, interpolation="nearest")
-    present = np.unique(vert2[vert2 > 0])
-    rows, cols = np.nonzero(vert2)
-    ids = vert2[rows, cols]
-    for v in present:
+    canvas.paste(Image.fromarray(np.rint(rgb).astype(np.uint8), "RGB"), (MARGIN_LEFT, MARGIN_TOP))
+    draw = ImageDraw.Draw(canvas)
+    small, normal = _font(11), _font(12)
+    x0, y0 = MARGIN_LEFT, MARGIN_TOP
+    # level names, right-aligned just anterior of each vertebra, on a dark box
+    rows, cols = np.nonzero(vert_d)
+    ids = vert_d[rows, cols]
+    for v in np.unique(ids):
         sel = ids == v
-        rr, cc = rows[sel], cols[sel]
-        ax.text(  # on the anterior side, away from the bright canal
-            (cc.min() - 1.5) * col_mm,
-            (rr.mean() + 0.5) * row_mm,
-            levels[int(v) - 1],
-            color="yellow",
-            fontsize=8,
-            va="center",
-            ha="right",
-            bbox={"facecolor": "black", "alpha": 0.5, "pad": 1.0, "edgecolor": "none"},
-        )
-    ax.text(0.01, 0.01, "A", transform=ax.transAxes, color="white", fontsize=9, ha="left", va="bottom")
-    ax.text(0.99, 0.01, "P", transform=ax.transAxes, color="white", fontsize=9, ha="right", va="bottom")
-    ax.text(0.5, 0.99, "S", transform=ax.transAxes, color="white", fontsize=9, ha="center", va="top")
-    ax.set_xlabel("anterior → posterior (mm)")
-    ax.set_ylabel("superior → inferior (mm)")
-    handles = [
-        Line2D([0], [0], color="#3fd0ff", lw=1.2, label="vertebra outline"),
-        Patch(facecolor=(1.0, 0.15, 0.1, 0.65), label="lesion"),
-    ]
-    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.6)
-    ax.set_title(f"{title}\nsagittal slice {centre} of {image.shape[lr]} (array axis {lr})", fontsize=9)
-    # fixed margins in inches (tight_layout would cost a whole extra draw of the figure)
-    fig.subplots_adjust(left=0.75 / fig_w, right=1 - 0.15 / fig_w, bottom=0.55 / fig_h, top=1 - 0.55 / fig_h)
+        x = x0 + int(cols[sel].min()) - 4
+        y = y0 + float(rows[sel].mean())
+        name = levels[int(v) - 1]
+        box = draw.textbbox((x, y), name, font=small, anchor="rm")
+        draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 1, box[3] + 1), fill=(0, 0, 0))
+        draw.text((x, y), name, fill=LABEL_RGB, font=small, anchor="rm")
+    # directions
+    draw.text((x0 + 4, y0 + out_h - 4), "A", fill="white", font=normal, anchor="ld")
+    draw.text((x0 + out_w - 4, y0 + out_h - 4), "P", fill="white", font=normal, anchor="rd")
+    draw.text((x0 + out_w // 2, y0 + 3), "S", fill="white", font=normal, anchor="mt")
+    # legend (upper left of the image)
+    lx, ly = x0 + 6, y0 + 6
+    draw.rectangle((lx, ly, lx + 128, ly + 38), fill=(0, 0, 0))
+    draw.line((lx + 6, ly + 10, lx + 24, ly + 10), fill=OUTLINE_RGB, width=2)
+    draw.text((lx + 30, ly + 10), "vertebra outline", fill="white", font=small, anchor="lm")
+    draw.rectangle((lx + 6, ly + 22, lx + 24, ly + 32), fill=LESION_RGB)
+    draw.text((lx + 30, ly + 27), "lesion", fill="white", font=small, anchor="lm")
+    # scale bar under the image: the largest round length up to a third of the width
+    bar_mm = _round_length(out_w / scale / 3.0)
+    bar_px = int(round(bar_mm * scale))
+    by = y0 + out_h + 12
+    draw.line((x0, by, x0 + bar_px, by), fill="black", width=3)
+    draw.text((x0 + bar_px + 6, by), f"{bar_mm:g} mm", fill="black", font=small, anchor="lm")
+    draw.text(
+        (x0 + out_w, by),
+        "anterior left, posterior right, superior up",
+        fill=(90, 90, 90),
+        font=small,
+        anchor="rm",
+    )
+    # title
+    head = f"{title}\n" if title else ""
+    head += f"sagittal slice {centre} of {image.shape[lr]} (array axis {lr})"
+    draw.multiline_text((x0, 6), head, fill="black", font=normal, spacing=3)
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, format="png", metadata={"Software": None})
+    canvas.save(buf, format="PNG", compress_level=3, dpi=(dpi, dpi))  # level 6 doubles the time for 7 % less
     return buf.getvalue()
+
+
+def _centre_index(vert: np.ndarray, lr: int, size: int) -> int:
+    """``floor(c + 0.5)`` with ``c`` the mean index of the vertebra voxels along axis ``lr``."""
+    other = tuple(a for a in range(3) if a != lr)
+    counts = np.count_nonzero(vert, axis=other)  # vertebra voxels per slice along lr
+    total = int(counts.sum())
+    if total == 0:
+        return size // 2
+    return int(np.floor(float(np.dot(np.arange(counts.size), counts)) / total + 0.5))
+
+
+def _window(a: np.ndarray) -> np.ndarray:
+    """Grey levels 0-255 of a slice windowed to its 1st-99.5th percentiles."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0:
+        return np.zeros(a.shape, dtype=np.uint8)
+    lo, hi = np.percentile(a, [1.0, 99.5])
+    hi = hi if hi > lo else lo + 1.0
+    return (np.clip((a - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _outline(labels: np.ndarray) -> np.ndarray:
+    """Boundary pixels of every label > 0: a 4-neighbour (or the picture's edge) carries another label."""
+    padded = np.pad(labels, 1, mode="edge")
+    return (labels > 0) & (
+        (padded[:-2, 1:-1] != labels)
+        | (padded[2:, 1:-1] != labels)
+        | (padded[1:-1, :-2] != labels)
+        | (padded[1:-1, 2:] != labels)
+    )
+
+
+def _round_length(mm: float) -> float:
+    """The largest of 1, 2, 5 x 10^k not above ``mm`` (at least 1 mm)."""
+    if mm <= 1.0:
+        return 1.0
+    k = 10.0 ** np.floor(np.log10(mm))
+    for m in (5.0, 2.0, 1.0):
+        if m * k <= mm:
+            return float(m * k)
+    return float(k)
+
+
+def _font(size: int) -> Any:
+    """Pillow's built-in scalable font at ``size`` pixels (its bitmap font where FreeType is missing)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except Exception:  # Pillow built without FreeType
+        return ImageFont.load_default()
 
 
 def save_qc_png(
@@ -180,7 +264,7 @@ def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -
     vid, levels, _ = vertebra_ids(np.asarray(mask.data), mapped)
     row = m.patient.iloc[0]
     title = (
-        f"{m.patient_id} — {m.params.method}/{m.params.polarity}, {int(row['n_involved'])}/"
+        f"{m.patient_id}: {m.params.method}/{m.params.polarity}, {int(row['n_involved'])}/"
         f"{int(row['n_vertebrae'])} vertebrae involved, hi_area_ratio {float(row['hi_area_ratio']):.3f}"
     )
     return render_qc_png(image, vid, levels, m.lesion_mask, title=title, dpi=dpi)
