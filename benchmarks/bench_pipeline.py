@@ -250,10 +250,26 @@ def _run_timed(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
 
 
+def cases_only(root: Path) -> Path:
+    """The cohort's case folders (symlinked) without its clinical table: measurement only, no analysis."""
+    bare = root.with_name(root.name + "_cases_only")
+    bare.mkdir(exist_ok=True)
+    for case in sorted(p for p in root.iterdir() if p.is_dir()):
+        link = bare / case.name
+        if not link.exists():
+            link.symlink_to(case.resolve(), target_is_directory=True)
+    return bare
+
+
 def bench_cohort(work: Path, repeats: int, n_cases: int = 12) -> None:
-    root = cohort(work, n_cases)
+    full = cohort(work, n_cases)
+    for label, root in (("link + analysis included", full), ("cases only, no clinical table", cases_only(full))):
+        _bench_cohort_root(root, label, repeats)
+
+
+def _bench_cohort_root(root: Path, label: str, repeats: int) -> None:
     n_cases = len([p for p in root.iterdir() if p.is_dir()])
-    print(f"\n## cohort throughput, {n_cases} phantom cases of 384x384x15 (load average {_load()})")
+    print(f"\n## cohort throughput, {n_cases} phantom cases of 384x384x15, {label} (load average {_load()})")
     configs = {
         "serial (--workers 1)": ["--workers", "1"],
         "process pool (--workers 2)": ["--workers", "2"],

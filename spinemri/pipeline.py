@@ -43,7 +43,6 @@ from .executors import WorkerFailure, backend_name, run_map
 from .io.atomic import write_bytes_atomic, write_text_atomic
 from .io.discover import Case, discover_cases
 from .params import RunConfig, as_dict
-from .volume import Volume
 
 __all__ = ["CaseOutcome", "RunSummary", "run_cohort", "process_case", "ERROR_COLUMNS"]
 
@@ -67,7 +66,7 @@ class CaseOutcome:
     message: str = ""
     path: str = ""
     tables: dict[str, str] = field(default_factory=dict)  # table name -> CSV text
-    lesion_mask: Volume | None = None
+    lesion_nii_gz: bytes = b""  # the lesion mask as .nii.gz bytes (compressed in the worker)
     qc_png: bytes = b""
     dicom_seg: bytes = b""  # DICOM-SEG file bytes (RunConfig.dicom_seg, DICOM sources only)
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -152,6 +151,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         assert case.image is not None and case.mask is not None
         out.input_hash = _case_input_hash(case)
         from .io.load import load_mask, load_volume
+        from .io.nifti import nifti_gz_bytes
         from .measure import measure
         from .report.qc import measurement_qc_png
 
@@ -197,7 +197,10 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
             "patients": _df_csv(m.patient),
             "lesions": _df_csv(m.lesions),
         }
-        out.lesion_mask = m.lesion_mask
+        stage = "write"
+        t = time.perf_counter()
+        out.lesion_nii_gz = nifti_gz_bytes(m.lesion_mask)  # lesion ids already in the smallest dtype
+        out.timings_s["encode_mask"] = time.perf_counter() - t
         out.ok = True
     except SpinemriError as exc:
         out.stage, out.error, out.message = stage, type(exc).__name__, str(exc)
@@ -241,14 +244,12 @@ def _is_done(out_dir: Path, case: Case, params_hash: str) -> bool:
 
 
 def _write_case(out_dir: Path, outcome: CaseOutcome, params_hash: str) -> None:
-    from .io.nifti import save_nifti
-
     pid = outcome.patient_id
     case_dir = out_dir / "cases" / pid
     for name, fname in _CASE_FILES.items():
         write_text_atomic(case_dir / fname, outcome.tables[name])
-    if outcome.lesion_mask is not None:  # lesion ids already in the smallest sufficient dtype
-        save_nifti(outcome.lesion_mask, out_dir / "masks" / f"{pid}_lesions.nii.gz")
+    if outcome.lesion_nii_gz:
+        write_bytes_atomic(out_dir / "masks" / f"{pid}_lesions.nii.gz", outcome.lesion_nii_gz)
     if outcome.qc_png:
         write_bytes_atomic(out_dir / "qc" / f"{pid}.png", outcome.qc_png)
     seg_path = out_dir / "masks" / f"{pid}_lesions.seg.dcm"

@@ -230,3 +230,22 @@ def test_vector_itk_image_is_refused(tmp_path: Path) -> None:
     sitk.WriteImage(img, str(path))
     with pytest.raises(InputError, match="vec.mha.*components"):
         load_itk(path)
+
+
+def test_nifti_gz_bytes_reads_back_as_save_nifti_writes(tmp_path: Path) -> None:
+    from spinemri import Volume
+    from spinemri.io.nifti import load_nifti, nifti_gz_bytes, save_nifti
+
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 7, (9, 11, 4)).astype(np.uint8)
+    aff = np.array([[0.0, 0.0, 3.5, -40.0], [-0.7, 0.0, 0.0, 90.0], [0.0, -0.7, 0.0, 60.0], [0, 0, 0, 1]])
+    vol = Volume(data, aff)
+    raw = nifti_gz_bytes(vol)
+    assert raw[:2] == b"\x1f\x8b" and raw == nifti_gz_bytes(vol)  # gzip, deterministic
+    (tmp_path / "a.nii.gz").write_bytes(raw)
+    a = load_nifti(tmp_path / "a.nii.gz")
+    b = load_nifti(save_nifti(vol, tmp_path / "b.nii.gz"))
+    assert a.data.dtype == b.data.dtype == np.uint8
+    np.testing.assert_array_equal(a.data, data)
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.affine, b.affine)
