@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DicomError, SpinemriWarning
+from ..errors import DicomError, GeometryError, SpinemriWarning
 from ..volume import Volume
 from .convert import RAS_TO_LPS
 
@@ -205,6 +205,10 @@ def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
     return arr
 
 
+#: Largest PixelSpacing taken as a real pixel size (10 m); larger values are corrupt headers.
+MAX_PIXEL_SPACING_MM = 1e4
+
+
 def _pixel_spacing(value: Any, path: Path) -> tuple[float, float]:
     ps = _floats(value, 2, "PixelSpacing", path)
     if np.any(ps <= 0):
@@ -212,7 +216,22 @@ def _pixel_spacing(value: Any, path: Path) -> tuple[float, float]:
             f"{path}: PixelSpacing {ps.tolist()} must be positive (mm); the header is corrupt or the image "
             "is not a calibrated acquisition"
         )
+    if np.any(ps > MAX_PIXEL_SPACING_MM):
+        raise DicomError(
+            f"{path}: PixelSpacing {ps.tolist()} mm is not a pixel size (over {MAX_PIXEL_SPACING_MM:g} mm); "
+            "the header is corrupt"
+        )
     return (float(ps[0]), float(ps[1]))
+
+
+def _volume(data: np.ndarray, affine: np.ndarray, meta: dict[str, Any], where: Path) -> Volume:
+    """The Volume of a series; a geometry the Volume refuses is reported against the series' path."""
+    try:
+        return Volume(_read_only(data), affine, meta)
+    except GeometryError as exc:
+        raise DicomError(
+            f"{where}: the header geometry gives no valid volume ({exc}); the header is corrupt"
+        ) from exc
 
 
 def _opt_float(value: Any) -> float | None:
@@ -850,7 +869,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         slopes = np.full(stored.shape[0], _opt_float(first.get("RescaleSlope", 1.0)) or 1.0)
         inters = np.full(stored.shape[0], _opt_float(first.get("RescaleIntercept", 0.0)) or 0.0)
         data = _rescale_finite(stored, slopes, inters, where).transpose(2, 1, 0)
-        return Volume(_read_only(data), affine, _meta(first, info, source, len(group), notes))
+        return _volume(data, affine, _meta(first, info, source, len(group), notes), where)
 
     frames: list[_Frame] = []
     for idx, h in enumerate(group):
@@ -924,7 +943,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     slopes = np.array([f.slope for f in frames])
     inters = np.array([f.intercept for f in frames])
     data = _rescale_finite(raw, slopes, inters, where).transpose(2, 1, 0)
-    return Volume(_read_only(data), affine, _meta(first, info, source, len(group), notes))
+    return _volume(data, affine, _meta(first, info, source, len(group), notes), where)
 
 
 def _read_only(data: np.ndarray) -> np.ndarray:

@@ -304,6 +304,19 @@ def dicom_negative_pixel_spacing(tmp: Path) -> BadInput:
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "must be positive")
 
 
+def dicom_huge_pixel_spacing(tmp: Path) -> BadInput:
+    """A PixelSpacing of 1.3e154 mm (found by the slow DICOM fuzz test: the affine overflowed to singular)."""
+    paths, _ = write_series(tmp / "s", n=3)
+    write_dicom(
+        paths[1],
+        np.zeros((6, 4), np.uint16),
+        ipp=(-12.5, 20, 30),
+        instance=2,
+        pixel_spacing=(1.0, 1.3407807929942597e154),
+    )
+    return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "is not a pixel size")
+
+
 def dicom_all_slices_one_position(tmp: Path) -> BadInput:
     """Zero slice spacing: every image of the series at the same ImagePositionPatient."""
     paths, _ = write_series(tmp / "s", n=3, step=(0.0, 0.0, 0.0))
@@ -758,6 +771,7 @@ KINDS: dict[str, Callable[[Path], BadInput]] = {
         dicom_mixed_orientations,
         dicom_zero_pixel_spacing,
         dicom_negative_pixel_spacing,
+        dicom_huge_pixel_spacing,
         dicom_all_slices_one_position,
         dicom_nan_position,
         dicom_orientation_not_orthogonal,
