@@ -59,6 +59,14 @@ class _Overflow(Exception):
     """The header continues past the bytes read so far: read more."""
 
 
+#: Explicit-VR bytes -> (VR, element header length): 12 for the long VRs (2 reserved bytes + 4-byte
+#: length), 8 for the short ones.
+_VR_INFO: dict[bytes, tuple[str, int]] = {
+    **{v.encode("latin-1"): (v, 12) for v in _LONG_VRS},
+    **{v.encode("latin-1"): (v, 8) for v in _SHORT_VRS},
+}
+
+
 def _elements(
     buf: bytes, size: int, pos: int, implicit: bool, defer_size: int, group2: bool
 ) -> tuple[dict[Any, Any], int, bool]:
@@ -72,7 +80,9 @@ def _elements(
 
     out: dict[Any, Any] = {}
     have = len(buf)
-    long_vrs, short_vrs = _LONG_VRS, _SHORT_VRS
+    # VR bytes -> (VR, header length), and each VR's empty raw value, looked up rather than rebuilt
+    vr_info = _VR_INFO
+    empty: dict[str | None, Any] = {}
     unpack_explicit, unpack_implicit, unpack_long = (
         _EXPLICIT.unpack_from,
         _IMPLICIT.unpack_from,
@@ -91,14 +101,12 @@ def _elements(
             hdr = 8
         else:
             group, elem, vr_b, length = unpack_explicit(buf, pos)
-            vr = vr_b.decode("latin-1")
-            if vr in long_vrs:
-                length = unpack_long(buf, pos + 8)[0]
-                hdr = 12
-            elif vr in short_vrs:
-                hdr = 8
-            else:
+            info = vr_info.get(vr_b)
+            if info is None:
                 raise _NotPlain("unknown VR")
+            vr, hdr = info
+            if hdr == 12:
+                length = unpack_long(buf, pos + 8)[0]
         if not group2 and (group == 0 or group == 2 or group == 0xFFFE):
             raise _NotPlain("command set, misplaced meta or item at top level")
         if length == _UNDEFINED:
@@ -114,7 +122,11 @@ def _elements(
                 raise _Overflow
             value = buf[tell : tell + length]
         else:
-            value = empty_value_for_VR(vr, raw=True)
+            if vr not in empty:  # raw empty values are b"" or None: immutable, safe to share
+                empty[vr] = empty_value_for_VR(vr, raw=True)
+            value = empty[vr]
+            if not isinstance(value, (bytes, str, type(None))):
+                value = empty_value_for_VR(vr, raw=True)
         out[tag] = RawDataElement(BaseTag(tag), vr, length, value, tell, implicit, True)
         pos = tell + length
         if tag == _PIXEL_DATA and not group2:
