@@ -288,32 +288,26 @@ def dicom_mixed_orientations(tmp: Path) -> BadInput:
     return _one(lambda: load_volume(tmp / "s"), tmp / "s", DicomError, "different orientations")
 
 
-def dicom_zero_pixel_spacing(tmp: Path) -> BadInput:
+def _odd_middle_slice(tmp: Path, **header: Any) -> list[Path]:
+    """A 3-slice series whose middle file is rewritten with one odd header value (``write_dicom`` keywords)."""
     paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(
-        paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, pixel_spacing=(0.0, 0.8)
-    )
+    write_dicom(paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, **header)
+    return paths
+
+
+def dicom_zero_pixel_spacing(tmp: Path) -> BadInput:
+    paths = _odd_middle_slice(tmp, pixel_spacing=(0.0, 0.8))
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "must be positive")
 
 
 def dicom_negative_pixel_spacing(tmp: Path) -> BadInput:
-    paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(
-        paths[1], np.zeros((6, 4), np.uint16), ipp=(-12.5, 20, 30), instance=2, pixel_spacing=(0.5, -0.8)
-    )
+    paths = _odd_middle_slice(tmp, pixel_spacing=(0.5, -0.8))
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "must be positive")
 
 
 def dicom_huge_pixel_spacing(tmp: Path) -> BadInput:
     """A PixelSpacing of 1.3e154 mm (found by the slow DICOM fuzz test: the affine overflowed to singular)."""
-    paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(
-        paths[1],
-        np.zeros((6, 4), np.uint16),
-        ipp=(-12.5, 20, 30),
-        instance=2,
-        pixel_spacing=(1.0, 1.3407807929942597e154),
-    )
+    paths = _odd_middle_slice(tmp, pixel_spacing=(1.0, 1.3407807929942597e154))
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "is not a pixel size")
 
 
@@ -372,14 +366,7 @@ def dicom_rescale_overflow(tmp: Path) -> BadInput:
 
 def dicom_frames_beyond_data(tmp: Path) -> BadInput:
     """NumberOfFrames 3 in files holding one frame each."""
-    paths, _ = write_series(tmp / "s", n=3)
-    write_dicom(
-        paths[1],
-        np.zeros((6, 4), np.uint16),
-        ipp=(-12.5, 20, 30),
-        instance=2,
-        edit=lambda ds: setattr(ds, "NumberOfFrames", 3),
-    )
+    paths = _odd_middle_slice(tmp, edit=lambda ds: setattr(ds, "NumberOfFrames", 3))
     return _one(lambda: load_volume(tmp / "s"), paths[1], DicomError, "truncated")
 
 
