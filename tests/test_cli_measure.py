@@ -213,7 +213,7 @@ def test_bad_parameter_is_reported(
 def test_dicom_folder_and_nifti_give_identical_tables(
     phantom_files: dict[str, object], tmp_path: Path
 ) -> None:
-    dicom_write = pytest.importorskip("spinemri.io.dicom_write")
+    from spinemri.io import dicom_write
     img = phantom_files["img"]
     dcm_dir = tmp_path / "dicom"
     dicom_write.write_dicom_series(img, dcm_dir, patient_id="P01", uid_seed="test-cli-measure")  # type: ignore[arg-type]

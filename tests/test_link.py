@@ -386,7 +386,7 @@ def test_read_table_keeps_leading_zeros_of_ids(tmp_path):
 
 
 def test_read_table_xlsx(tmp_path):
-    pytest.importorskip("openpyxl")
+    pytest.importorskip("openpyxl", reason="Excel tables need openpyxl (the xlsx extra; part of test)")
     f = tmp_path / "c.xlsx"
     pd.DataFrame({"patient_id": ["P1", "P2"], "vas": [3, 9]}).to_excel(f, index=False)
     df = read_table(f)

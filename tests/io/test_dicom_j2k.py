@@ -6,6 +6,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import pydicom
 import pytest
 
 import spinemri
@@ -13,7 +14,6 @@ from spinemri.errors import DicomError
 from spinemri.io import dicom_j2k
 from spinemri.io.dicom_write import write_dicom_series
 
-pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("imagecodecs", reason="imagecodecs (the codecs extra) is not installed")
 pytest.importorskip("openjpeg", reason="pylibjpeg-openjpeg (the codecs extra) is not installed")
 

@@ -27,7 +27,7 @@ from spinemri.levels import get_scheme
 from spinemri.phantom import make_phantom
 from spinemri.volume import Volume
 
-hd = pytest.importorskip("highdicom")
+hd = pytest.importorskip("highdicom", reason="DICOM-SEG needs highdicom (the dicomseg extra; part of test)")
 
 DECUBITUS = ("dcm_qa_decubitus_t1_sagittal_HFS", "In", "HFS", "3_t1_fl2d_sag")
 DECUBITUS_REF = ("dcm_qa_decubitus_t1_sagittal_HFS", "Ref_regenerated", "t1_fl2d_sag_20220407150138.nii.gz")
@@ -327,7 +327,7 @@ def test_without_highdicom_a_config_error_names_the_extra(phantom_series, monkey
 
 
 def test_compressed_is_smaller_and_identical(phantom_series, rng) -> None:
-    pytest.importorskip("openjpeg")  # the codecs extra (part of test)
+    pytest.importorskip("openjpeg", reason="JPEG 2000 DICOM-SEG needs pylibjpeg-openjpeg (the codecs extra)")
     src = phantom_series["dir"]
     image = load_dicom(src)
     lesions = image.with_data(_blobs(image.shape, rng))
