@@ -151,18 +151,6 @@ def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm
     return erode_labels_box(ids, box_half_widths(spacing, margin_mm))
 
 
-def label_bbox(fg: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Bounding box (slices) of the True voxels of a 3-D boolean array, or None when there are none."""
-    p01: np.ndarray = np.any(fg, axis=2)
-    if not p01.any():
-        return None
-    out = []
-    for proj in (np.any(p01, axis=1), np.any(p01, axis=0), np.any(fg, axis=(0, 1))):
-        nz = np.flatnonzero(proj)
-        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
-    return (out[0], out[1], out[2])
-
-
 def erode_labels_box(
     ids: np.ndarray,
     half_widths: tuple[int, int, int],
@@ -184,7 +172,7 @@ def erode_labels_box(
     and then by ``(1, 1, 0)`` equals eroding by ``(2, 2, 1)``).
 
     Computed on the bounding box of all labels (``bbox``, from
-    :func:`label_bbox`, when already known), padded by the half-widths, one
+    :func:`spinemri.arrays.nonzero_bbox`, when already known), padded by the half-widths, one
     axis at a time: along axis ``a`` a voxel stays when the ``2·h_a``
     consecutive pairs around it all carry one label and were kept by the
     previous axes. On the flattened padded box a step along an axis is a
@@ -194,7 +182,7 @@ def erode_labels_box(
     fg = ids > 0 if within is None else within
     if not any(half_widths):
         return fg
-    bbox = label_bbox(fg) if bbox is None else bbox
+    bbox = nonzero_bbox(fg) if bbox is None else bbox
     if bbox is None:
         return fg
     hw = tuple(int(h) for h in half_widths)
@@ -886,7 +874,7 @@ def depth_classes(
     index : ndarray of intp
         Flat (C-order) indices of the voxels to classify, all with id > 0.
     bbox : tuple of slice, optional
-        Bounding box of the ids > 0 (:func:`label_bbox`), when already known.
+        Bounding box of the ids > 0 (:func:`spinemri.arrays.nonzero_bbox`), when already known.
     interior : ndarray of bool, optional
         :func:`erode_labels_box` of ``vertebrae`` with half-widths (1, 1, 1) and
         ``border_is_boundary=True``, when already known.
@@ -898,7 +886,7 @@ def depth_classes(
     """
     shape = vertebrae.shape
     out = np.full(index.size, N_DEPTH_CLASSES - 1, dtype=np.int8)
-    bbox = label_bbox(vertebrae > 0) if bbox is None else bbox
+    bbox = nonzero_bbox(vertebrae) if bbox is None else bbox
     if bbox is None or index.size == 0:
         return out
     if interior is None:
