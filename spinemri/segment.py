@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,6 +57,7 @@ __all__ = [
     "grouped_median_mad",
     "grouped_mean_median",
     "robust_threshold",
+    "mad_threshold",
     "n4_correct",
     "grouped_quantile",
     "trend_median",
@@ -280,10 +282,29 @@ def _sorted_median(a: np.ndarray, start: int, n: int) -> float:
 MAX_HISTOGRAM_BINS = 1 << 25
 
 
-def _integer_units(values: np.ndarray, n_groups: int) -> tuple[np.ndarray, int, float, float] | None:
-    """``(units, nbins, lo, scale)`` with ``values = lo + units / scale`` exactly, ``units`` integers in
-    ``0..nbins-1`` and ``scale`` 1 or 2 — or None when the values are not (half-)integers in a range
-    small enough for ``n_groups`` histograms of ``nbins`` bins."""
+class _Hist(NamedTuple):
+    """Per-group histograms of (half-)integer values: ``value = lo + bin / scale`` exactly."""
+
+    counts: np.ndarray  # (n_groups, nbins) int64
+    lo: float
+    scale: float  # 1 or 2
+
+    def pooled(self) -> _Hist:
+        """One histogram of all groups together."""
+        return _Hist(self.counts.sum(axis=0, keepdims=True), self.lo, self.scale)
+
+    def bin_values(self) -> np.ndarray:
+        """The value of each bin, exactly."""
+        return self.lo + np.arange(self.counts.shape[1]) / self.scale
+
+    def medians(self) -> np.ndarray:
+        """Exact median of each group (NaN when empty)."""
+        return self.lo + _hist_double_medians(self.counts) / (2.0 * self.scale)
+
+
+def _histograms(values: np.ndarray, groups: np.ndarray, n_groups: int) -> _Hist | None:
+    """Per-group histograms (one ``np.bincount``) when ``values`` are (half-)integers in a range small
+    enough for ``n_groups`` histograms; else None (the caller sorts instead)."""
     if values.size == 0:
         return None
     lo, hi = values.min(), values.max()
@@ -291,26 +312,26 @@ def _integer_units(values: np.ndarray, n_groups: int) -> tuple[np.ndarray, int, 
         span = int(hi) - int(lo)
         if span * n_groups > MAX_HISTOGRAM_BINS:
             return None
-        return np.subtract(values, int(lo), dtype=np.intp), span + 1, float(lo), 1.0
-    lo, hi = float(lo), float(hi)
-    for scale in (1.0, 2.0):
-        fspan = (hi - lo) * scale
-        if fspan * n_groups > MAX_HISTOGRAM_BINS:
+        units, nbins, lo_f, scale = np.subtract(values, int(lo), dtype=np.intp), span + 1, float(lo), 1.0
+    else:
+        lo_f, hi_f = float(lo), float(hi)
+        for scale in (1.0, 2.0):
+            fspan = (hi_f - lo_f) * scale
+            if fspan * n_groups > MAX_HISTOGRAM_BINS:
+                return None
+            scaled = (values - lo_f) * scale
+            units = scaled.astype(np.intp)
+            if np.array_equal(units, scaled):
+                nbins = int(fspan) + 1
+                break
+        else:
             return None
-        scaled = (values - lo) * scale
-        as_int = scaled.astype(np.intp)
-        if np.array_equal(as_int, scaled):
-            return as_int, int(fspan) + 1, lo, scale
-    return None
-
-
-def _group_histograms(units: np.ndarray, groups: np.ndarray | None, n_groups: int, nbins: int) -> np.ndarray:
-    """Counts of ``units`` per group, shape ``(n_groups, nbins)`` (one ``np.bincount``)."""
-    if groups is None or n_groups == 1:
-        return np.bincount(units, minlength=nbins).reshape(1, nbins)
-    return np.bincount(groups.astype(np.intp) * nbins + units, minlength=n_groups * nbins).reshape(
-        n_groups, nbins
-    )
+    if n_groups == 1:
+        counts = np.bincount(units, minlength=nbins).reshape(1, nbins)
+    else:
+        key = np.asarray(groups).astype(np.intp) * nbins + units
+        counts = np.bincount(key, minlength=n_groups * nbins).reshape(n_groups, nbins)
+    return _Hist(counts, lo_f, scale)
 
 
 def _hist_double_medians(hist: np.ndarray) -> np.ndarray:
@@ -327,21 +348,21 @@ def _hist_double_medians(hist: np.ndarray) -> np.ndarray:
     return out
 
 
-def _hist_median_mad(hist: np.ndarray, lo: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def _hist_median_mad(h: _Hist) -> tuple[np.ndarray, np.ndarray]:
     """Per-row median and median absolute deviation from histograms of integer units.
 
     The deviation of bin ``b`` from a median at ``m2 / 2`` bins is ``|2b - m2| / 2``
     bins; the deviations' own histogram (in half bins, weighted by the counts)
     gives the MAD without a pass over the values again.
     """
-    m2 = _hist_double_medians(hist)
-    mad = np.full(hist.shape[0], np.nan)
+    m2 = _hist_double_medians(h.counts)
+    mad = np.full(h.counts.shape[0], np.nan)
     for g in np.flatnonzero(np.isfinite(m2)):
-        b = np.flatnonzero(hist[g])
+        b = np.flatnonzero(h.counts[g])
         d2 = np.abs(2 * b - int(m2[g]))
-        dev_hist = np.bincount(d2, weights=hist[g, b], minlength=int(d2.max()) + 1)
-        mad[g] = _hist_double_medians(dev_hist.reshape(1, -1))[0] / (4.0 * scale)
-    return lo + m2 / (2.0 * scale), mad
+        dev_hist = np.bincount(d2, weights=h.counts[g, b], minlength=int(d2.max()) + 1)
+        mad[g] = _hist_double_medians(dev_hist.reshape(1, -1))[0] / (4.0 * h.scale)
+    return h.lo + m2 / (2.0 * h.scale), mad
 
 
 def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -351,10 +372,9 @@ def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
     one per-group histogram (``np.bincount``); other data through one sort.
     """
     values = _numeric(values)
-    units = _integer_units(values, n_groups)
-    if units is not None:
-        as_int, nbins, lo, scale = units
-        return lo + _hist_double_medians(_group_histograms(as_int, groups, n_groups, nbins)) / (2.0 * scale)
+    h = _histograms(values, groups, n_groups)
+    if h is not None:
+        return h.medians()
     s, starts, counts = grouped_sort(values.astype(np.float64, copy=False), groups, n_groups)
     return np.array([_sorted_median(s, int(a), int(n)) for a, n in zip(starts, counts, strict=True)])
 
@@ -368,10 +388,9 @@ def grouped_median_mad(
     for (half-)integer data from one histogram pass over the values.
     """
     values = _numeric(values)
-    units = _integer_units(values, n_groups)
-    if units is not None:
-        as_int, nbins, lo, scale = units
-        return _hist_median_mad(_group_histograms(as_int, groups, n_groups, nbins), lo, scale)
+    h = _histograms(values, groups, n_groups)
+    if h is not None:
+        return _hist_median_mad(h)
     med = grouped_medians(values, groups, n_groups)
     return med, grouped_medians(np.abs(values - med[groups]), groups, n_groups)
 
@@ -386,14 +405,11 @@ def grouped_mean_median(
     sum (``np.bincount`` with weights) is.
     """
     values = _numeric(values)
-    units = _integer_units(values, n_groups)
-    if units is not None:
-        as_int, nbins, lo, scale = units
-        hist = _group_histograms(as_int, groups, n_groups, nbins)
-        count = hist.sum(axis=1)
+    h = _histograms(values, groups, n_groups)
+    if h is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (hist @ (lo + np.arange(nbins) / scale)) / count
-        return mean, lo + _hist_double_medians(hist) / (2.0 * scale)
+            mean = (h.counts @ h.bin_values()) / h.counts.sum(axis=1)
+        return mean, h.medians()
     count = np.bincount(groups, minlength=n_groups)[:n_groups].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(groups, weights=values, minlength=n_groups)[:n_groups] / count
@@ -407,6 +423,11 @@ def _numeric(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def mad_threshold(median: Any, mad: Any, k: float, polarity: str) -> Any:
+    """``median ± k·1.4826·mad`` (``+`` for bright): the robust threshold, scalars or arrays."""
+    return median + (1.0 if polarity == "bright" else -1.0) * k * MAD_TO_SD * mad
+
+
 def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float, float, float]:
     """``(threshold, median, mad)`` with threshold = median ± k·1.4826·MAD (``+`` for bright)."""
     values = np.asarray(values)
@@ -414,8 +435,7 @@ def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float
         return float("nan"), float("nan"), float("nan")
     meds, mads = grouped_median_mad(values, np.zeros(values.size, dtype=np.intp), 1)
     med, mad = float(meds[0]), float(mads[0])
-    sign = 1.0 if polarity == "bright" else -1.0
-    return med + sign * k * MAD_TO_SD * mad, med, mad
+    return mad_threshold(med, mad, k, polarity), med, mad
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -679,13 +699,12 @@ def _segment_box(
 
     # integer-valued images (MR and CT): one per-vertebra histogram of the reference voxels gives every
     # reference statistic below (pooled or per vertebra median and MAD, and the background levels)
-    units = _integer_units(ref_vals, n + 1)
-    ref_hist = None if units is None else _group_histograms(units[0], ref_vid, n + 1, units[1])
+    ref_hist = _histograms(ref_vals, ref_vid, n + 1)
     if p.method in ("robust", "otsu", "fixed"):
-        if units is not None and ref_hist is not None:
-            meds, mads = _hist_median_mad(ref_hist.sum(axis=0, keepdims=True), units[2], units[3])
+        if ref_hist is not None:
+            meds, mads = _hist_median_mad(ref_hist.pooled())
             med, mad = float(meds[0]), float(mads[0])
-            t = med + (1.0 if p.polarity == "bright" else -1.0) * p.k * MAD_TO_SD * mad
+            t = mad_threshold(med, mad, p.k, p.polarity)
         else:
             t, med, mad = robust_threshold(ref_vals, p.k, p.polarity)
         thresholds[1:], ref_med[1:], ref_mad[1:] = t, med, mad
@@ -696,7 +715,7 @@ def _segment_box(
         elif p.method == "fixed":
             thresholds[1:] = float(p.fixed_threshold)  # type: ignore[arg-type]
     else:  # local
-        own = None if units is None or ref_hist is None else _hist_median_mad(ref_hist, units[2], units[3])
+        own = None if ref_hist is None else _hist_median_mad(ref_hist)
         thresholds[1:], ref_med[1:], ref_mad[1:], note = _local_thresholds(ref_vals, ref_vid, n, p, own)
         if note:
             notes.append(note)
@@ -705,12 +724,11 @@ def _segment_box(
     # candidates: vertebra voxels strictly beyond the threshold of their own vertebra
     # (computed on the flat indices of vertebra voxels only: no full-volume temporaries)
     bright = p.polarity == "bright"
-    sign = 1.0 if bright else -1.0
     with np.errstate(invalid="ignore"):
         raw_beyond = (vals > thresholds[vv]) if bright else (vals < thresholds[vv])
     # background level of each vertebra: median of its core voxels that are not candidates
-    if units is not None and ref_hist is not None:
-        level = _background_level_hist(ref_hist, units[2], units[3], thresholds, bright, thin, ref_med)
+    if ref_hist is not None:
+        level = _background_level_hist(ref_hist, thresholds, bright, thin, ref_med)
     else:
         level = _background_level(vals, vv, in_core & ~raw_beyond, in_core, n, ref_med)
     del ref_hist
@@ -728,7 +746,7 @@ def _segment_box(
     # hysteresis: a lesion must hold at least one core voxel beyond the (stricter) seed threshold
     seed_ok = in_core[cand_pos]
     if p.method in ("robust", "local"):
-        seed_t = ref_med + sign * max(p.seed_k, p.k) * MAD_TO_SD * ref_mad
+        seed_t = mad_threshold(ref_med, ref_mad, max(p.seed_k, p.k), p.polarity)
         cv, cvals = vv[cand_pos], vals[cand_pos]
         with np.errstate(invalid="ignore"):
             seed_ok &= (cvals > seed_t[cv]) if bright else (cvals < seed_t[cv])
@@ -802,14 +820,13 @@ def _local_thresholds(
     note = ""
     if len(present) == 1:
         note = "local method with a single vertebra: its reference is its own marrow"
-    sign = 1.0 if p.polarity == "bright" else -1.0
     for pos, (v, window) in enumerate(
         zip(present, neighbour_windows(len(present), int(p.neighbours)), strict=True)
     ):
         nbrs = np.array([present[q] for q in window])
         m = trend_median(np.array(window, dtype=np.float64), med[nbrs], float(pos))
         d = float(np.median(mad[nbrs]))
-        out_t[v - 1], out_m[v - 1], out_d[v - 1] = m + sign * p.k * MAD_TO_SD * d, m, d
+        out_t[v - 1], out_m[v - 1], out_d[v - 1] = mad_threshold(m, d, p.k, p.polarity), m, d
     return out_t, out_m, out_d, note
 
 
@@ -1029,9 +1046,7 @@ def _background_level(
 
 
 def _background_level_hist(
-    hist: np.ndarray,
-    lo: float,
-    scale: float,
+    h: _Hist,
     thresholds: np.ndarray,
     bright: bool,
     thin: np.ndarray,
@@ -1043,15 +1058,15 @@ def _background_level_hist(
     threshold; a thin vertebra (``thin``: its histogram holds its rim, its
     core is empty) takes ``fallback`` as :func:`_background_level` does.
     """
-    edges = lo + np.arange(hist.shape[1]) / scale  # the intensity of each bin, exactly
+    edges = h.bin_values()
     with np.errstate(invalid="ignore"):
         beyond = edges[None, :] > thresholds[:, None] if bright else edges[None, :] < thresholds[:, None]
-    clean = np.where(beyond, 0, hist)
-    n_clean = clean.sum(axis=1)
-    n_region = hist.sum(axis=1)
+    clean = _Hist(np.where(beyond, 0, h.counts), h.lo, h.scale)
+    n_clean = clean.counts.sum(axis=1)
+    n_region = h.counts.sum(axis=1)
     n_region[thin] = 0  # no core voxel at all
     n_clean[thin] = 0
-    med = lo + _hist_double_medians(clean) / (2.0 * scale)
+    med = clean.medians()
     return np.where(n_clean >= 0.25 * np.maximum(n_region, 1), med, fallback)
 
 
