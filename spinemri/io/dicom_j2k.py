@@ -71,10 +71,10 @@ def decode_series(
         streams = [fragments(path, ds, n) for path, ds, n in files]
     except Exception:
         return None
-    jobs = [(fi, k, s) for fi, frames in enumerate(streams) for k, s in enumerate(frames)]
-    out = [np.empty((n, rows, cols), dtype=dtype) for _, _, n in files]
     if any(len(frames) != n for frames, (_, _, n) in zip(streams, files, strict=True)):
         return None
+    jobs = [(fi, k, s) for fi, frames in enumerate(streams) for k, s in enumerate(frames)]
+    out = [np.empty((n, rows, cols), dtype=dtype) for _, _, n in files]
 
     def decode(job: tuple[int, int, bytes]) -> bool:
         fi, k, stream = job

@@ -507,7 +507,7 @@ def _fix_bits(arr: np.ndarray, lay: _Layout, *, inplace: bool = False) -> np.nda
     return arr
 
 
-def decode_frames(path: Path, ds: Any) -> np.ndarray:
+def decode_frames(path: Path, ds: Any, layout: _Layout | None = None) -> np.ndarray:
     """Stored pixel values of every frame of a file, shape (frames, rows, columns).
 
     Native (uncompressed) data are read with :func:`numpy.frombuffer` straight
@@ -516,9 +516,10 @@ def decode_frames(path: Path, ds: Any) -> np.ndarray:
     BitsStored < BitsAllocated are sign-extended from bit BitsStored - 1;
     unsigned values are masked to their BitsStored low bits (as pydicom and
     dcm2niix do: Siemens stores its physiology log in the high bits).
-    RescaleSlope/Intercept are *not* applied here.
+    RescaleSlope/Intercept are *not* applied here. ``layout``: the file's
+    checked layout when the caller already has it.
     """
-    lay = _layout(path, ds)
+    lay = _layout(path, ds) if layout is None else layout
     n, rows, cols = lay.frames, lay.rows, lay.cols
     if lay.compressed:
         try:
@@ -571,7 +572,9 @@ def _deferred_span(ds: Any) -> tuple[int, int] | None:
 READ_THREADS = 4
 
 
-def _read_native_stack(group: list[Any], frames: list[_Frame], rows: int, cols: int) -> np.ndarray | None:
+def _read_native_stack(
+    group: list[Any], layouts: list[_Layout], frames: list[_Frame], rows: int, cols: int
+) -> np.ndarray | None:
     """Stored values of a classic uncompressed series read straight into one (slices, rows, cols) array.
 
     The fast path of :func:`headers_to_volume`: every file holds one frame of
@@ -586,7 +589,6 @@ def _read_native_stack(group: list[Any], frames: list[_Frame], rows: int, cols: 
     n = len(frames)
     if n != len(group) or any(f.frame != 0 for f in frames):
         return None
-    layouts = [_layout(h.path, h.ds) for h in group]
     lay = layouts[0]
     if lay.compressed or lay.frames != 1 or not lay.dtype.isnative or (lay.rows, lay.cols) != (rows, cols):
         return None
@@ -628,7 +630,12 @@ def _read_native_stack(group: list[Any], frames: list[_Frame], rows: int, cols: 
 
 
 def _read_j2k_stack(
-    group: list[Any], by_file: dict[int, list[tuple[int, _Frame]]], n: int, rows: int, cols: int
+    group: list[Any],
+    layouts: list[_Layout],
+    by_file: dict[int, list[tuple[int, _Frame]]],
+    n: int,
+    rows: int,
+    cols: int,
 ) -> np.ndarray | None:
     """A JPEG 2000 series decoded on several threads (:mod:`spinemri.io.dicom_j2k`), or None.
 
@@ -646,7 +653,7 @@ def _read_j2k_stack(
         h = group[fi]
         if _file_meta(h.ds) not in dicom_j2k.JPEG2000_UIDS:
             return None
-        lay = _layout(h.path, h.ds)
+        lay = layouts[fi]
         want = np.dtype(f"{'i' if lay.signed else 'u'}{max(lay.bits_alloc // 8, 1)}")
         if (dtype is not None and want != dtype) or (lay.rows, lay.cols) != (rows, cols):
             return None
@@ -927,12 +934,13 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     for k, f in enumerate(frames):
         by_file.setdefault(f.file_index, []).append((k, f))
     rows, cols = shapes.pop()
-    raw: np.ndarray | None = _read_native_stack(group, frames, rows, cols)
+    layouts = [_layout(h.path, h.ds) for h in group]  # every refusal of decode_frames, once per file
+    raw: np.ndarray | None = _read_native_stack(group, layouts, frames, rows, cols)
     if raw is None:
-        raw = _read_j2k_stack(group, by_file, n, rows, cols)
+        raw = _read_j2k_stack(group, layouts, by_file, n, rows, cols)
     for fi, items in by_file.items() if raw is None else ():
         h = group[fi]
-        arr = decode_frames(h.path, h.ds)
+        arr = decode_frames(h.path, h.ds, layouts[fi])
         if raw is None:
             raw = np.empty((n, rows, cols), dtype=arr.dtype)
         elif arr.dtype != raw.dtype:
