@@ -188,13 +188,16 @@ def _blend(rgb: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], alp
 
 
 def _centre_index(vert: np.ndarray, lr: int, size: int) -> int:
-    """``floor(c + 0.5)`` with ``c`` the mean index of the vertebra voxels along axis ``lr``."""
+    """The metrics' mid-sagittal rule (:func:`spinemri.metrics.mid_sagittal_index`) for all vertebrae at once."""
+    from ..metrics import mid_sagittal_index
+
     other = tuple(a for a in range(3) if a != lr)
     counts = np.count_nonzero(vert, axis=other)  # vertebra voxels per slice along lr
     total = int(counts.sum())
     if total == 0:
         return size // 2
-    return int(np.floor(float(np.dot(np.arange(counts.size), counts)) / total + 0.5))
+    index_sum = float(np.dot(np.arange(counts.size), counts))
+    return int(mid_sagittal_index(np.array([index_sum]), np.array([float(total)]))[0])
 
 
 def _window(a: np.ndarray) -> np.ndarray:
