@@ -52,22 +52,16 @@ def _run(args: list[str]) -> int:
         return main(args)
 
 
+def _measure(files: dict[str, object], *extra: str, image: object = None, mask: object = None) -> int:
+    """``spinemri measure IMAGE --mask MASK --scheme verse EXTRA...`` on the phantom files (or the given paths)."""
+    image = files["img_path"] if image is None else image
+    mask = files["mask_path"] if mask is None else mask
+    return _run(["measure", str(image), "--mask", str(mask), "--scheme", "verse", *extra])
+
+
 def test_measure_writes_every_output(phantom_files: dict[str, object], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    rc = _run(
-        [
-            "measure",
-            str(phantom_files["img_path"]),
-            "--mask",
-            str(phantom_files["mask_path"]),
-            "--scheme",
-            "verse",
-            "--patient-id",
-            "P01",
-            "--out",
-            str(out),
-        ]
-    )
+    rc = _measure(phantom_files, "--patient-id", "P01", "--out", str(out))
     assert rc == 0
     for name in ("vertebrae", "lesions", "patients"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.parquet").is_file()
@@ -110,23 +104,7 @@ def test_measure_writes_every_output(phantom_files: dict[str, object], tmp_path:
 def test_rerun_gives_byte_identical_tables(phantom_files: dict[str, object], tmp_path: Path) -> None:
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
-        assert (
-            _run(
-                [
-                    "measure",
-                    str(phantom_files["img_path"]),
-                    "--mask",
-                    str(phantom_files["mask_path"]),
-                    "--scheme",
-                    "verse",
-                    "--method",
-                    "local",
-                    "--out",
-                    str(out),
-                ]
-            )
-            == 0
-        )
+        assert _measure(phantom_files, "--method", "local", "--out", str(out)) == 0
     for name in ("vertebrae.csv", "lesions.csv", "patients.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
 
@@ -134,19 +112,7 @@ def test_rerun_gives_byte_identical_tables(phantom_files: dict[str, object], tmp
 def test_without_out_prints_the_vertebra_table(
     phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        _run(
-            [
-                "measure",
-                str(phantom_files["img_path"]),
-                "--mask",
-                str(phantom_files["mask_path"]),
-                "--scheme",
-                "verse",
-            ]
-        )
-        == 0
-    )
+    assert _measure(phantom_files) == 0
     out = capsys.readouterr().out
     for level in phantom_files["truth"].vertebrae["level"]:  # type: ignore[attr-defined]
         assert f" {level} " in f" {out} ".replace("\n", " ")
@@ -176,37 +142,13 @@ def test_mask_on_another_grid_needs_resample(
     assert _run(["measure", str(phantom_files["img_path"]), "--mask", str(path)]) == 2
     err = capsys.readouterr().err
     assert "shifted_seg.nii.gz" in err and "--resample-mask" in err
-    assert (
-        _run(
-            [
-                "measure",
-                str(phantom_files["img_path"]),
-                "--mask",
-                str(path),
-                "--resample-mask",
-                "--scheme",
-                "verse",
-            ]
-        )
-        == 0
-    )
+    assert _measure(phantom_files, "--resample-mask", mask=path) == 0
 
 
 def test_bad_parameter_is_reported(
     phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = _run(
-        [
-            "measure",
-            str(phantom_files["img_path"]),
-            "--mask",
-            str(phantom_files["mask_path"]),
-            "--scheme",
-            "verse",
-            "--k",
-            "-1",
-        ]
-    )
+    rc = _measure(phantom_files, "--k", "-1")
     assert rc == 1 and "k" in capsys.readouterr().err
 
 
@@ -214,29 +156,14 @@ def test_dicom_folder_and_nifti_give_identical_tables(
     phantom_files: dict[str, object], tmp_path: Path
 ) -> None:
     from spinemri.io import dicom_write
+
     img = phantom_files["img"]
     dcm_dir = tmp_path / "dicom"
     dicom_write.write_dicom_series(img, dcm_dir, patient_id="P01", uid_seed="test-cli-measure")  # type: ignore[arg-type]
     outs = {}
     for name, image in (("dicom", dcm_dir), ("nifti", phantom_files["img_path"])):
         out = tmp_path / name
-        assert (
-            _run(
-                [
-                    "measure",
-                    str(image),
-                    "--mask",
-                    str(phantom_files["mask_path"]),
-                    "--patient-id",
-                    "P01",
-                    "--scheme",
-                    "verse",
-                    "--out",
-                    str(out),
-                ]
-            )
-            == 0
-        )
+        assert _measure(phantom_files, "--patient-id", "P01", "--out", str(out), image=image) == 0
         outs[name] = out
     for table in ("vertebrae.csv", "lesions.csv", "patients.csv"):
         a = pd.read_csv(outs["dicom"] / table)
@@ -293,7 +220,10 @@ def test_dicom_patient_id_is_a_salted_hash_never_the_raw_id(tmp_path, monkeypatc
         ds.save_as(f)
     monkeypatch.setenv("SPINEMRI_ID_SALT", "study-salt")
     out = tmp_path / "out"
-    assert cli_main(["measure", str(dicom), "--mask", str(sample / "vertebrae_mask.nii.gz"), "--out", str(out)]) == 0
+    assert (
+        cli_main(["measure", str(dicom), "--mask", str(sample / "vertebrae_mask.nii.gz"), "--out", str(out)])
+        == 0
+    )
     # independent computation of the documented rule: sha256(salt + PatientID), first 16 hex characters
     expected = "anon-" + hashlib.sha256(b"study-salt" + b"MRN0042").hexdigest()[:16]
     text = (out / "patients.csv").read_text()
