@@ -102,7 +102,7 @@ def bench_spinemri(img: Volume, mask: Volume, repeats: int) -> dict[str, float]:
             seg.reference_mad,
             img.affine,
             img.lr_axis,
-            voxel_index=seg.voxel_index,
+            bbox=seg.box,
         )
 
     with warnings.catch_warnings():

@@ -23,12 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_measure import make_case  # noqa: E402
 
 from spinemri import make_phantom  # noqa: E402
-from spinemri.params import SegmentParams  # noqa: E402
+from spinemri.levels import LEVELS  # noqa: E402
+from spinemri.metrics import compute_metrics  # noqa: E402
+from spinemri.params import MetricsParams, SegmentParams  # noqa: E402
 from spinemri.segment import segment_lesions  # noqa: E402
 
 PHANTOMS = [
@@ -82,11 +85,33 @@ def snapshot() -> dict[str, np.ndarray]:
             key = f"{name}_{pname}"
             for field, value in [
                 ("ids", s.lesion_ids), ("lv", s.lesion_vertebra), ("t", s.thresholds),
-                ("m", s.reference_median), ("d", s.reference_mad), ("core", s.core), ("nzi", s.voxel_index),
+                ("m", s.reference_median), ("d", s.reference_mad), ("core", s.core),
                 ("bg", s.background), ("off", s.depth_offset), ("notes", np.array("|".join(s.notes))),
             ]:  # fmt: skip
                 out[f"{key}_{field}"] = np.asarray(value)
+            for mname, mp in (("", MetricsParams()), ("e2", MetricsParams(intensity_erosion_mm=2.0))):
+                for tname, table in _tables(s, vid, spacing, mp).items():
+                    for col in table.columns:
+                        v = table[col].to_numpy()
+                        out[f"{key}_{mname}{tname}_{col}"] = v.astype(str) if v.dtype == object else v
     return out
+
+
+def _tables(s, vid: np.ndarray, spacing: tuple[float, float, float], mp: MetricsParams) -> dict:
+    """The metrics tables of a segmentation (levels C1, C2, ... in id order; an axis-aligned affine)."""
+    n = int(vid.max())
+    levels = list(LEVELS[:n])
+    t = compute_metrics(
+        s.intensity, vid, levels, [[v] for v in range(1, n + 1)], s.lesion_ids, s.lesion_vertebra,
+        s.thresholds, s.reference_median, s.reference_mad, np.diag([*spacing, 1.0]), 0, params=mp,
+        bbox=s.box,
+    )  # fmt: skip
+    return {
+        "vert": t.vertebrae,
+        "les": t.lesions,
+        "pat": t.patient,
+        "map": pd.DataFrame({"ids": t.lesion_ids.ravel()}),
+    }
 
 
 def compare(ref: dict[str, np.ndarray], new: dict[str, np.ndarray]) -> list[str]:

@@ -270,7 +270,7 @@ def measure(
         volume.lr_axis,
         patient_id=pid,
         params=mp,
-        voxel_index=seg.voxel_index,
+        bbox=seg.box,
     )
     t3 = time.perf_counter()
     del seg

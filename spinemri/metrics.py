@@ -38,15 +38,24 @@ undefined, and 0 would bias any average).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import _kernels
+from .arrays import nonzero_bbox
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
-from .segment import box_half_widths, erode_labels_box, grouped_mean_median
+from .segment import (
+    MAX_HISTOGRAM_BINS,
+    _Hist,
+    box_half_widths,
+    erode_labels_box,
+    grouped_mean_median,
+    shift_flat_index,
+)
 
 __all__ = [
     "VERTEBRA_COLUMNS",
@@ -177,7 +186,7 @@ def compute_metrics(
     *,
     patient_id: str = "patient",
     params: MetricsParams | None = None,
-    voxel_index: np.ndarray | None = None,
+    bbox: tuple[slice, slice, slice] | None = None,
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -203,9 +212,9 @@ def compute_metrics(
         Array axis closest to patient left-right (for the mid-sagittal slice).
     patient_id : str, default "patient"
     params : MetricsParams, optional
-    voxel_index : ndarray of int, optional
-        Flat indices of all vertebra voxels in ascending order
-        (``LesionSegmentation.voxel_index``); computed when not given.
+    bbox : tuple of 3 slice, optional
+        The bounding box of ``vertebrae > 0`` (:func:`spinemri.arrays.nonzero_bbox`;
+        ``LesionSegmentation.box``) when already known.
 
     Returns
     -------
@@ -221,28 +230,12 @@ def compute_metrics(
     affine = np.asarray(affine, dtype=np.float64)
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
 
-    # values at C-order flat indices, without a C-order copy of an F-order volume (a NIfTI's layout)
-    nzi = _flat_nonzero(vertebrae) if voxel_index is None else voxel_index
-    v = _take_flat(vertebrae, nzi).astype(np.intp)
-    vals = _take_flat(intensity, nzi)
-    les = _take_flat(lesion_ids, nzi)
-    is_les = les > 0
-    # index along the LR axis of every vertebra voxel (C order: flat = ((i * J) + j) * K + k)
-    stride = int(np.prod(shape[lr_axis + 1 :], dtype=np.int64))
-    if lr_axis == 0:
-        lr = nzi // stride
-    elif stride == 1:
-        lr = nzi % shape[lr_axis]
-    else:
-        lr = (nzi // stride) % shape[lr_axis]
-
-    # one 2-D histogram (vertebra id x LR slice) gives voxel counts, the mid-sagittal slice and its pixels
-    n_lr = shape[lr_axis]
-    key = v * n_lr + lr
-    tab = np.bincount(key, minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
-    les_tab = np.bincount(key[is_les], minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
+    box = bbox if bbox is not None else nonzero_bbox(vertebrae)
+    vox = _VertebraVoxels.of(intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine))
+    tab, les_tab = vox.tab, vox.les_tab
     count = tab.sum(axis=1).astype(np.float64)
     les_count = les_tab.sum(axis=1).astype(np.float64)
+    n_lr = shape[lr_axis]
     mid = mid_sagittal_index((tab * np.arange(n_lr)).sum(axis=1).astype(np.float64), count)
     rows_ = np.flatnonzero(count > 0)
     mid_vert = np.zeros(n + 1)
@@ -250,29 +243,29 @@ def compute_metrics(
     mid_vert[rows_] = tab[rows_, mid[rows_].astype(np.intp)]
     mid_les[rows_] = les_tab[rows_, mid[rows_].astype(np.intp)]
     # truncated: the vertebra has a voxel on one of the six faces of the image
-    faces = [np.take(vertebrae, idx, axis=ax).ravel() for ax in range(3) for idx in (0, shape[ax] - 1)]
-    truncated = np.bincount(np.concatenate(faces).astype(np.intp), minlength=n + 1)[: n + 1] > 0
+    truncated = np.zeros(n + 1, dtype=bool)
+    if box is not None:
+        vb = vertebrae[box]
+        for ax in range(3):
+            for at_face, idx in ((box[ax].start == 0, 0), (box[ax].stop == shape[ax], vb.shape[ax] - 1)):
+                if at_face:
+                    face = np.take(vb, idx, axis=ax).ravel().astype(np.intp)
+                    truncated |= np.bincount(face, minlength=n + 1)[: n + 1] > 0
     truncated[0] = False
-
-    if mp.intensity_erosion_mm > 0:
-        sel = _eroded_at(vertebrae, nzi, _spacing(affine), mp.intensity_erosion_mm)
-        v_sel, vals_sel = v[sel], vals[sel]
-    else:
-        v_sel, vals_sel = v, vals
-    mean_int, med_int = grouped_mean_median(vals_sel, v_sel, n + 1)
+    mean_int, med_int = vox.mean_median()
     with np.errstate(invalid="ignore", divide="ignore"):
-        les_mean = np.bincount(v[is_les], weights=vals[is_les], minlength=n + 1) / les_count
+        les_mean = np.bincount(vox.les_v, weights=vox.les_vals, minlength=n + 1) / les_count
     lesion_count = np.bincount(np.asarray(lesion_vertebra[1:], dtype=np.int64), minlength=n + 1)
 
     # --- lesions ---------------------------------------------------------------------------
     n_les = len(lesion_vertebra) - 1
-    vals_les = vals[is_les].astype(np.float64)
-    les_coords = np.unravel_index(nzi[is_les], shape)
+    vals_les = vox.les_vals.astype(np.float64)
+    les_coords = np.unravel_index(vox.les_index, shape)
     les_border = np.zeros(les_coords[0].shape, dtype=bool)
     for ax in range(3):
         les_border |= (les_coords[ax] == 0) | (les_coords[ax] == shape[ax] - 1)
     lesion_rows, lut = _lesion_rows(
-        les[is_les],
+        vox.les_ids,
         list(les_coords),
         vals_les,
         les_border,
@@ -286,7 +279,7 @@ def compute_metrics(
     id_dtype = np.uint8 if n_les < 1 << 8 else np.uint16 if n_les < 1 << 16 else np.int32
     new_ids = np.zeros(shape, dtype=id_dtype)
     if n_les:
-        new_ids.ravel()[nzi[is_les]] = lut[les[is_les]]
+        new_ids.ravel()[vox.les_index] = lut[vox.les_ids]
 
     ids = np.arange(1, n + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -330,6 +323,89 @@ def compute_metrics(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
     return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids)
+
+
+class _VertebraVoxels:
+    """What the tables need from the voxels of the vertebrae: voxel counts per (vertebra id, index
+    along the left-right axis), with and without lesion, per-vertebra intensity statistics, and the
+    lesion voxels (C-order flat indices in the image, lesion id, vertebra id, intensity)."""
+
+    def __init__(
+        self,
+        tab: np.ndarray,
+        les_tab: np.ndarray,
+        les: tuple[np.ndarray, ...],
+        mean_median: Callable[[], tuple[np.ndarray, np.ndarray]],
+    ) -> None:
+        self.tab, self.les_tab = tab, les_tab
+        self.les_index, self.les_ids, self.les_v, self.les_vals = les
+        #: per vertebra id: mean and exact median intensity (NaN without voxels), computed on demand
+        self.mean_median = mean_median
+
+    @classmethod
+    def of(
+        cls,
+        intensity: np.ndarray,
+        vertebrae: np.ndarray,
+        lesion_ids: np.ndarray,
+        box: tuple[slice, slice, slice] | None,
+        n: int,
+        lr_axis: int,
+        mp: MetricsParams,
+        spacing: tuple[float, float, float],
+    ) -> _VertebraVoxels:
+        shape = vertebrae.shape
+        n_lr = shape[lr_axis]
+        if box is None:
+            empty = np.zeros(0, dtype=np.intp)
+            nan = np.full(n + 1, np.nan)
+            tab = np.zeros((n + 1, n_lr), dtype=np.int64)
+            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), lambda: (nan, nan.copy()))
+        vb = np.ascontiguousarray(vertebrae[box])
+        # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
+        les_box = nonzero_bbox(lesion_ids[box])
+        if les_box is None:
+            les_index = np.zeros(0, dtype=np.intp)
+        else:
+            lb = np.ascontiguousarray(lesion_ids[box][les_box])
+            pos = np.flatnonzero(lb)
+            pos = pos[np.ascontiguousarray(vb[les_box]).ravel()[pos] > 0]
+            start = tuple(b.start + c.start for b, c in zip(box, les_box, strict=True))
+            les_index = shift_flat_index(pos, lb.shape, start, shape)
+        les_ids = _take_flat(lesion_ids, les_index).astype(np.int64)
+        les_v = _take_flat(vertebrae, les_index).astype(np.intp)
+        les_vals = _take_flat(intensity, les_index)
+        lr_les = np.unravel_index(les_index, shape)[lr_axis]
+        les_tab = np.bincount(les_v * n_lr + lr_les, minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
+        les = (les_index, les_ids, les_v, les_vals)
+        kernel = (
+            mp.intensity_erosion_mm == 0
+            and n < 1 << 16
+            and intensity.dtype.kind in "iu"
+            and intensity.dtype != np.uint64
+        )
+        if kernel:
+            vk = np.ascontiguousarray(vb, dtype=np.uint8 if n < 1 << 8 else np.uint16)
+            ik = np.ascontiguousarray(intensity[box])
+            lo, hi = int(ik.min()), int(ik.max())
+            nbins = hi - lo + 1
+            if nbins * (n + 1) <= MAX_HISTOGRAM_BINS:
+                tab_b, hist = _kernels.vertebra_tables(vk, ik, lr_axis, n, lo, nbins)
+                tab = np.zeros((n + 1, n_lr), dtype=np.int64)
+                tab[:, box[lr_axis]] = tab_b
+                h = _Hist(hist, float(lo), 1.0)
+                return cls(tab, les_tab, les, lambda: (h.mean(), h.medians()))
+        # other images: gather the vertebra voxels' values (float intensities, very wide integer
+        # ranges, intensity statistics on eroded vertebrae)
+        nzi = _flat_nonzero(vertebrae)
+        v = _take_flat(vertebrae, nzi).astype(np.intp)
+        vals = _take_flat(intensity, nzi)
+        lr = np.unravel_index(nzi, shape)[lr_axis]
+        tab = np.bincount(v * n_lr + lr, minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
+        if mp.intensity_erosion_mm > 0:
+            sel = _eroded_at(vertebrae, nzi, spacing, mp.intensity_erosion_mm)
+            v, vals = v[sel], vals[sel]
+        return cls(tab, les_tab, les, lambda: grouped_mean_median(vals, v, n + 1))
 
 
 def _flat_nonzero(a: np.ndarray) -> np.ndarray:

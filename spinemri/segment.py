@@ -41,8 +41,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _kernels
 from .arrays import nonzero_bbox
-from .errors import GeometryError
+from .errors import GeometryError, InputError
 from .params import SegmentParams
 
 __all__ = [
@@ -64,6 +65,9 @@ __all__ = [
     "depth_classes",
     "neighbour_windows",
     "N_DEPTH_CLASSES",
+    "label_codes",
+    "DEPTH_MASK",
+    "CORE_BIT",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,9 +103,6 @@ class LesionSegmentation:
         ``core`` inside ``box`` (the vertebrae's bounding box; None: empty).
     notes : tuple of str
         Fallbacks taken (empty cores, single vertebra for ``local``, ...).
-    voxel_index : ndarray of intp or None
-        Flat (C-order) indices of all vertebra voxels, ascending, reused by
-        :func:`spinemri.metrics.compute_metrics` (saves a full-volume scan).
     background : ndarray of float64, shape (n + 1,) or None
         Per vertebra id: its lesion-free marrow level, the median of its core
         voxels that are not candidates (the reference median when those are
@@ -121,7 +122,6 @@ class LesionSegmentation:
     core_box: np.ndarray
     box: tuple[slice, slice, slice] | None
     notes: tuple[str, ...] = field(default_factory=tuple)
-    voxel_index: np.ndarray | None = None
     background: np.ndarray | None = None
     depth_offset: np.ndarray | None = None
 
@@ -254,6 +254,35 @@ def _window_all(a: np.ndarray, m: int, step: int = 1) -> np.ndarray:
     return a[: a.size - d] & a[d:]
 
 
+#: Bits of the code volume of :func:`label_codes`: depth class (0-3) and core membership.
+DEPTH_MASK = 3
+CORE_BIT = 4
+
+
+def label_codes(
+    vertebrae: np.ndarray, half_widths: tuple[int, int, int], *, depth: bool = True
+) -> np.ndarray:
+    """Core and depth class of every voxel of a vertebra id box, in one compiled pass.
+
+    Returns a uint8 array of the shape of ``vertebrae`` whose bit 2
+    (``CORE_BIT``) is :func:`erode_labels_box` of ``vertebrae`` by
+    ``half_widths`` with ``border_is_boundary=True`` and, with ``depth``,
+    whose bits 0-1 (``DEPTH_MASK``) are the :func:`depth_classes` of the
+    vertebra voxels (0 elsewhere). The numpy functions are the definitions;
+    ``spinemri._kernels.label_classes`` computes the same (tests compare them).
+    """
+    lab = np.asarray(vertebrae)
+    top = int(lab.max()) if lab.size else 0
+    if lab.dtype not in (np.uint8, np.uint16, np.uint32) or not lab.flags.c_contiguous:
+        if lab.size and int(lab.min()) < 0:
+            raise ValueError("vertebra ids must be >= 0")
+        lab = np.ascontiguousarray(
+            lab, dtype=np.uint8 if top < 1 << 8 else np.uint16 if top < 1 << 16 else np.uint32
+        )
+    h = [int(x) for x in half_widths]
+    return _kernels.label_classes(lab, h[0], h[1], h[2], bool(depth))
+
+
 def grouped_sort(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -296,6 +325,12 @@ class _Hist(NamedTuple):
     def bin_values(self) -> np.ndarray:
         """The value of each bin, exactly."""
         return self.lo + np.arange(self.counts.shape[1]) / self.scale
+
+    def mean(self) -> np.ndarray:
+        """Mean of each group (NaN when empty): ``sum(count_b · value_b) / n``, the exact sum of the
+        values as long as it stays below 2**53, as a float64 running sum is."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.counts @ self.bin_values()) / self.counts.sum(axis=1)
 
     def medians(self) -> np.ndarray:
         """Exact median of each group (NaN when empty)."""
@@ -398,18 +433,12 @@ def grouped_median_mad(
 def grouped_mean_median(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-group mean and exact median (NaN for an empty group); one histogram for (half-)integer data.
-
-    The mean from the histogram, ``sum(count_b · value_b) / n``, is the exact
-    sum of the values as long as it stays below 2**53, as a float64 running
-    sum (``np.bincount`` with weights) is.
-    """
+    """Per-group mean and exact median (NaN for an empty group); one histogram for (half-)integer data
+    (:meth:`_Hist.mean`)."""
     values = _numeric(values)
     h = _histograms(values, groups, n_groups)
     if h is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (h.counts @ h.bin_values()) / h.counts.sum(axis=1)
-        return mean, h.medians()
+        return h.mean(), h.medians()
     count = np.bincount(groups, minlength=n_groups)[:n_groups].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(groups, weights=values, minlength=n_groups)[:n_groups] / count
@@ -582,25 +611,24 @@ def segment_lesions(
             np.zeros((0, 0, 0), dtype=bool),
             None,
             tuple(notes),
-            np.zeros(0, dtype=np.intp),
         )
     # everything below works on the bounding box of the vertebrae (C order), pasted back once at the
     # end: outside it there is no vertebra voxel, and every step treats what lies beyond the box
     # exactly as the background it is (the erosion and the depth classes take the image border as a
     # boundary, components and neighbours stay inside their vertebra)
-    vert_b = np.ascontiguousarray(vertebrae[box])
+    if n >= 1 << 16:
+        raise InputError(f"{n} vertebra ids: at most 65535 are supported")
+    vert_b = np.ascontiguousarray(vertebrae[box], dtype=np.uint8 if n < 1 << 8 else np.uint16)
     int_b = np.ascontiguousarray(intensity[box])
-    lesion_b, lesion_vertebra, core_b, nzi_b, level, depth_offset = _segment_box(
+    if int_b.dtype == np.uint64:  # the compiled kernels read signed 64-bit integers
+        int_b = int_b.astype(np.int64 if int(int_b.max(initial=0)) < 1 << 63 else np.float64)
+    lesion_sub, offset, lesion_vertebra, core_b, level, depth_offset = _segment_box(
         int_b, vert_b, n, spacing, p, thresholds, ref_med, ref_mad, notes
     )
-    lesion_b_shape = vert_b.shape
     del vert_b, int_b
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
-    lesion_ids[box] = lesion_b
-    del lesion_b
-    # flat indices of the vertebra voxels in the whole image (ascending: the box keeps C order)
-    nzi = shift_flat_index(nzi_b, lesion_b_shape, tuple(b.start for b in box), image.shape)
-    del nzi_b
+    start = [b.start + o for b, o in zip(box, offset, strict=True)]
+    lesion_ids[tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True))] = lesion_sub
     return LesionSegmentation(
         lesion_ids,
         lesion_vertebra,
@@ -611,7 +639,6 @@ def segment_lesions(
         core_b,
         box,
         tuple(notes),
-        nzi,
         level,
         depth_offset,
     )
@@ -654,52 +681,50 @@ def _segment_box(
     ref_med: np.ndarray,
     ref_mad: np.ndarray,
     notes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Steps 2-7 of :func:`segment_lesions` on the vertebrae's bounding box (C-contiguous arrays).
+) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 2-7 of :func:`segment_lesions` on the vertebrae's bounding box (C-contiguous arrays;
+    ``vertebrae`` uint8 or uint16, ``intensity`` of a :mod:`spinemri._kernels` type).
 
-    Fills ``thresholds``, ``ref_med``, ``ref_mad`` and ``notes`` in place; returns the lesion ids,
-    the vertebra of each lesion id, the core, the flat indices (in the box) of the vertebra voxels,
-    and the background level and depth offsets per vertebra.
+    Fills ``thresholds``, ``ref_med``, ``ref_mad`` and ``notes`` in place; returns the lesion ids on
+    the bounding box of the lesions and its offset in the box, the vertebra of each lesion id, the
+    core, and the background level and depth offsets per vertebra.
     """
-    bbox = (slice(0, vertebrae.shape[0]), slice(0, vertebrae.shape[1]), slice(0, vertebrae.shape[2]))
     # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
     # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
     hw = box_half_widths(spacing, p.margin_mm)
-    interior = None
-    if p.depth_background:
-        # the one-voxel erosion the depth classes need; the core is that, eroded by the rest of the margin
-        interior = erode_labels_box(vertebrae, (1, 1, 1), bbox, border_is_boundary=True)
-    if interior is not None and min(hw) >= 1:
-        rest = (hw[0] - 1, hw[1] - 1, hw[2] - 1)
-        core = erode_labels_box(vertebrae, rest, bbox, border_is_boundary=True, within=interior)
+    # one compiled pass: the core (erosion by the margin) and the depth classes, as bits of one code
+    code = label_codes(vertebrae, hw, depth=p.depth_background)
+    core = ((code >> 2) & 1).view(bool)
+    # integer images (MR and CT): one compiled histogram of the intensities per (vertebra, depth class,
+    # in core) gives every statistic below; other images (and Otsu, which bins the values themselves)
+    # gather the vertebra voxels' values
+    hist = None if p.method == "otsu" else _class_histogram(intensity, vertebrae, code, n)
+    gathered = None
+    if hist is not None:
+        core_counts = hist.counts[:, 4:].sum(axis=(1, 2))
+        all_counts = hist.counts.sum(axis=(1, 2))
     else:
-        core = erode_labels_box(vertebrae, hw, bbox, border_is_boundary=True)
-    nzi = np.flatnonzero(vertebrae.ravel() > 0)
-    vv = vertebrae.ravel()[nzi]
-    in_core = core.ravel()[nzi]
-    # voxels per vertebra, in and out of the core: one bincount of (id, in core)
-    split = np.bincount(vv.astype(np.intp) * 2 + in_core, minlength=2 * (n + 1)).reshape(n + 1, 2)
-    core_counts, all_counts = split[:, 1], split.sum(axis=1)
+        gathered = _Gathered.of(intensity, vertebrae, code, n)
+        core_counts, all_counts = gathered.core_counts, gathered.all_counts
     # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
     thin = np.flatnonzero((core_counts == 0) & (all_counts > 0))
     thin = thin[thin > 0]
-    vals = intensity.ravel()[nzi]
     if thin.size:
-        ref_sel = in_core | np.isin(vv, thin)
         notes.append(
             f"{thin.size} vertebra(e) thinner than twice margin_mm={p.margin_mm:g} mm: "
             "their reference voxels include the rim"
         )
+    # the reference voxels' values and ids are gathered only without a histogram
+    ref_vals, ref_vid = np.zeros(0), np.zeros(0, dtype=np.int64)
+    if hist is not None:
+        ref_counts = hist.counts[:, 4:].sum(axis=1)
+        ref_counts[thin] = hist.counts[thin].sum(axis=1)
+        ref_hist: _Hist | None = _Hist(ref_counts, hist.lo, hist.scale)
     else:
-        ref_sel = in_core
-    # (C order of the box = C order of the image: the same values in the same order as a full-volume mask)
-    ref_vals = vals[ref_sel]
-    ref_vid = vv[ref_sel].astype(np.int64)
-    del ref_sel
+        assert gathered is not None
+        ref_vals, ref_vid = gathered.reference(thin)
+        ref_hist = _histograms(ref_vals, ref_vid, n + 1)
 
-    # integer-valued images (MR and CT): one per-vertebra histogram of the reference voxels gives every
-    # reference statistic below (pooled or per vertebra median and MAD, and the background levels)
-    ref_hist = _histograms(ref_vals, ref_vid, n + 1)
     if p.method in ("robust", "otsu", "fixed"):
         if ref_hist is not None:
             meds, mads = _hist_median_mad(ref_hist.pooled())
@@ -721,56 +746,121 @@ def _segment_box(
             notes.append(note)
     del ref_vals, ref_vid
 
-    # candidates: vertebra voxels strictly beyond the threshold of their own vertebra
-    # (computed on the flat indices of vertebra voxels only: no full-volume temporaries)
-    bright = p.polarity == "bright"
-    with np.errstate(invalid="ignore"):
-        raw_beyond = (vals > thresholds[vv]) if bright else (vals < thresholds[vv])
     # background level of each vertebra: median of its core voxels that are not candidates
+    bright = p.polarity == "bright"
     if ref_hist is not None:
         level = _background_level_hist(ref_hist, thresholds, bright, thin, ref_med)
     else:
-        level = _background_level(vals, vv, in_core & ~raw_beyond, in_core, n, ref_med)
+        assert gathered is not None
+        level = gathered.background_level(thresholds, bright, ref_med)
     del ref_hist
     depth_offset = np.zeros((n + 1, N_DEPTH_CLASSES))
-    depth = None
     if p.depth_background:
-        depth = depth_classes(vertebrae, nzi, bbox, interior)
-        depth_offset = _depth_offsets(vals, vv, depth, level, n, p, all_counts)
-    # what each voxel would read with marrow in place of its cortex / outside partial volume,
-    # computed only where the boundary refinement looks (a few per cent of the vertebra voxels)
-    corrected = _Corrected(vals, vv, depth, depth_offset)
-    # detection on the image itself (what the seed rule and its false-positive record were validated on)
-    cand_pos = np.flatnonzero(raw_beyond)
-    del raw_beyond
-    # hysteresis: a lesion must hold at least one core voxel beyond the (stricter) seed threshold
-    seed_ok = in_core[cand_pos]
+        if hist is not None:  # depth class c: in the core or not
+            shallow = hist.counts[:, : N_DEPTH_CLASSES - 1] + hist.counts[:, 4 : 4 + N_DEPTH_CLASSES - 1]
+            raw = _Hist(shallow.reshape(-1, shallow.shape[2]), hist.lo, hist.scale).medians()
+        else:
+            assert gathered is not None
+            raw = gathered.depth_medians()
+        depth_offset = _depth_offsets(raw.reshape(n + 1, N_DEPTH_CLASSES - 1), level, n, p, all_counts)
+    del hist, gathered
+    # candidates: vertebra voxels strictly beyond the threshold of their own vertebra, detected on the
+    # image itself (what the seed rule and its false-positive record were validated on); seeds
+    # (hysteresis): candidates in the core beyond the stricter seed threshold
+    seed_t = thresholds
     if p.method in ("robust", "local"):
         seed_t = mad_threshold(ref_med, ref_mad, max(p.seed_k, p.k), p.polarity)
-        cv, cvals = vv[cand_pos], vals[cand_pos]
-        with np.errstate(invalid="ignore"):
-            seed_ok &= (cvals > seed_t[cv]) if bright else (cvals < seed_t[cv])
-        del cv, cvals
-    lesion_ids, lesion_vertebra = _components(
-        cand_pos, cand_pos[seed_ok], nzi, corrected, vertebrae, spacing, p, level
+    cand_idx, seed = _kernels.candidates(
+        vertebrae,
+        intensity,
+        code,
+        np.ascontiguousarray(thresholds),
+        np.ascontiguousarray(seed_t),
+        bright,
+        int(all_counts.sum()),
     )
-    return lesion_ids, lesion_vertebra, core, nzi, level, depth_offset
+    voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
+    lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level)
+    return lesion_ids, offset, lesion_vertebra, core, level, depth_offset
 
 
-class _Corrected:
-    """Depth-corrected intensities ``I - depth_offset[v, depth]`` of vertebra voxels, on demand by position."""
+def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> _Hist | None:
+    """Histograms of an integer image's vertebra voxels per (vertebra id, ``code & 7``): counts of
+    shape (n + 1, 8, nbins) over the box's intensity range; None for a float image or a range too
+    wide for them."""
+    if intensity.dtype.kind not in "iu" or intensity.dtype == np.uint64 or intensity.size == 0:
+        return None
+    lo, hi = int(intensity.min()), int(intensity.max())
+    nbins = hi - lo + 1
+    if nbins * (n + 1) * 8 > MAX_HISTOGRAM_BINS:
+        return None
+    counts = _kernels.class_histogram(vertebrae, intensity, code, lo, nbins, n)
+    return _Hist(counts, float(lo), 1.0)
 
-    def __init__(
-        self, vals: np.ndarray, vv: np.ndarray, depth: np.ndarray | None, offset: np.ndarray
-    ) -> None:
-        self.vals, self.vv, self.depth = vals, vv, depth
-        self.offset = np.ascontiguousarray(offset).ravel()
 
-    def __getitem__(self, pos: np.ndarray) -> np.ndarray:
-        v = self.vals[pos].astype(np.float64)
-        if self.depth is None:
-            return v
-        return v - self.offset[self.vv[pos].astype(np.intp) * N_DEPTH_CLASSES + self.depth[pos]]
+class _Gathered:
+    """Values, ids and codes of the vertebra voxels of a box, in C order: the statistics of images
+    without a class histogram (float intensities, Otsu's method, very wide integer ranges)."""
+
+    def __init__(self, vals: np.ndarray, vv: np.ndarray, code_v: np.ndarray, n: int) -> None:
+        self.vals, self.vv, self.code_v, self.n = vals, vv, code_v, n
+        self.in_core = ((code_v >> 2) & 1).view(bool)
+        split = np.bincount(vv.astype(np.intp) * 2 + self.in_core, minlength=2 * (n + 1)).reshape(n + 1, 2)
+        self.core_counts, self.all_counts = split[:, 1], split.sum(axis=1)
+
+    @classmethod
+    def of(cls, intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> _Gathered:
+        nzi = np.flatnonzero(vertebrae.ravel())
+        return cls(intensity.ravel()[nzi], vertebrae.ravel()[nzi], code.ravel()[nzi], n)
+
+    def reference(self, thin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values and ids of the reference voxels: the core, and all voxels of the ``thin`` vertebrae."""
+        sel = self.in_core | np.isin(self.vv, thin) if thin.size else self.in_core
+        return self.vals[sel], self.vv[sel].astype(np.int64)
+
+    def background_level(self, thresholds: np.ndarray, bright: bool, fallback: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            t = thresholds[self.vv]
+            beyond = (self.vals > t) if bright else (self.vals < t)
+        return _background_level(self.vals, self.vv, self.in_core & ~beyond, self.in_core, self.n, fallback)
+
+    def depth_medians(self) -> np.ndarray:
+        """Median intensity per (vertebra id, depth class 0-2), flat ((n + 1)·3,)."""
+        nc = N_DEPTH_CLASSES - 1
+        depth = (self.code_v & DEPTH_MASK).astype(np.intp)
+        shallow = np.flatnonzero(depth < nc)
+        keys = self.vv[shallow].astype(np.intp) * nc + depth[shallow]
+        return grouped_medians(self.vals[shallow], keys, (self.n + 1) * nc)
+
+
+class _BoxVoxels:
+    """The box's intensities, vertebra ids and codes, read at flat (C-order) indices."""
+
+    def __init__(self, intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, offset: np.ndarray):
+        self.intensity, self.vertebrae, self.code = intensity, vertebrae, code
+        self.offset = np.ascontiguousarray(offset, dtype=np.float64).ravel()
+        self.shape = vertebrae.shape
+
+    def vertebra(self, idx: np.ndarray) -> np.ndarray:
+        return self.vertebrae.ravel()[idx]
+
+    def corrected(self, idx: np.ndarray) -> np.ndarray:
+        """Depth-corrected intensities ``I - depth_offset[v, depth]`` (``I`` without depth classes)."""
+        v = self.intensity.ravel()[idx].astype(np.float64)
+        key = self.vertebrae.ravel()[idx].astype(np.intp) * N_DEPTH_CLASSES
+        return v - self.offset[key + (self.code.ravel()[idx] & DEPTH_MASK)]
+
+    def grow(self, idx: np.ndarray, cut: np.ndarray, sign: float) -> np.ndarray:
+        """Flat indices of the 26-neighbours of ``idx``, in the same vertebra, beyond their cut (sorted).
+
+        ``cut`` is the half-contrast cut of each voxel of ``idx``; one step: the partial-volume layer
+        at a surface is one voxel thick.
+        """
+        found = _kernels.grow(
+            self.vertebrae, self.intensity, self.code, self.offset, np.ascontiguousarray(idx, dtype=np.intp),
+            np.ascontiguousarray(cut, dtype=np.float64), float(sign),
+        )  # fmt: skip
+        return np.unique(found)
 
 
 def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
@@ -932,13 +1022,11 @@ def depth_classes(
 
 
 def _depth_offsets(
-    values: np.ndarray,
-    vid: np.ndarray,
-    depth: np.ndarray,
+    raw: np.ndarray,
     level: np.ndarray,
     n: int,
     p: SegmentParams,
-    counts: np.ndarray | None = None,
+    counts: np.ndarray,
 ) -> np.ndarray:
     """Background offset (intensity units) of each vertebra at each depth class, shape (n + 1, 4).
 
@@ -950,22 +1038,20 @@ def _depth_offsets(
     vertebrae for ``robust``/``otsu``/``fixed``, the ``neighbours`` window of
     ``local``), so lesions, a minority, do not move it. The interior class 3
     has offset 0. Returned: ``bg - level``.
+
+    ``raw`` (n + 1, 3): each vertebra's median intensity at depth classes
+    0-2 (the median of ``I / level`` over one vertebra's voxels is the median
+    of ``I``, then divided by its level); ``counts``: voxels per vertebra id.
     """
     import warnings
 
     out = np.zeros((n + 1, N_DEPTH_CLASSES))
-    counts = np.bincount(vid, minlength=n + 1) if counts is None else counts  # voxels per vertebra id
     present = np.flatnonzero(counts[1 : n + 1]) + 1
     if present.size == 0:
         return out
     lv = level[present]
     ratio = bool(np.all(np.isfinite(lv)) and np.all(lv > 0))
     nc = N_DEPTH_CLASSES - 1
-    shallow = np.flatnonzero(depth < nc)
-    # the median of I / level (or I - level) over one vertebra's voxels is the median of I, then
-    # divided by (or less) that vertebra's level: one histogram of the (integer) intensities
-    raw = grouped_medians(values[shallow], vid[shallow].astype(np.intp) * nc + depth[shallow], (n + 1) * nc)
-    raw = raw.reshape(n + 1, nc)
     with np.errstate(invalid="ignore", divide="ignore"):
         per = raw / level[:, None] if ratio else raw - level[:, None]
     per[~np.isfinite(per)] = np.nan
@@ -987,29 +1073,46 @@ def _depth_offsets(
 
 def _filter(
     cand_idx: np.ndarray,
-    seed_idx: np.ndarray,
+    seeded_voxel: np.ndarray,
     shape: tuple[int, ...],
     spacing: tuple[float, float, float],
     p: SegmentParams,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Components of candidate voxels (flat indices) holding a seed voxel and of >= ``min_lesion_mm3``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components of candidate voxels (flat indices, ascending) holding a seed voxel
+    (``seeded_voxel``, boolean per candidate) and of >= ``min_lesion_mm3``.
 
-    Returns the flat indices of the kept voxels, their component ids and the
-    boolean selection of the kept voxels among ``cand_idx``.
+    Labelled on the candidates' own bounding box (component ids as on the whole
+    box: both number components in C order of their first voxel). Returns the
+    flat indices of the kept voxels and their component ids.
     """
-    size = int(np.prod(shape))
-    cand = np.zeros(size, dtype=bool)
-    cand[cand_idx] = True
-    comp, n_comp = _cc(cand.reshape(shape), p.connectivity)
-    flat = comp.ravel()
-    lab = flat[cand_idx].astype(np.intp)
+    if cand_idx.size == 0:
+        return cand_idx, np.zeros(0, dtype=np.intp)
+    sub, local = _sub_box(cand_idx, shape)
+    cand = np.zeros(sub, dtype=bool)
+    cand.ravel()[local] = True
+    comp, n_comp = _cc(cand, p.connectivity)
+    lab = comp.ravel()[local].astype(np.intp)
     sizes = np.bincount(lab, minlength=n_comp + 1)
-    seeded = np.bincount(flat[seed_idx].astype(np.intp), minlength=n_comp + 1)
+    seeded = np.bincount(lab[seeded_voxel], minlength=n_comp + 1)
     voxel_mm3 = float(np.prod(spacing))
     keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (seeded > 0)
     keep[0] = False
     sel = keep[lab]
-    return cand_idx[sel], lab[sel], sel
+    return cand_idx[sel], lab[sel]
+
+
+def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray]:
+    """The bounding box of flat indices ``idx`` of an array of ``shape``: its shape (its offset is
+    :func:`_sub_box_offset`) and the indices' flat positions inside it."""
+    coords = np.unravel_index(idx, shape)
+    lo = [int(c.min()) for c in coords]
+    sub = tuple(int(c.max()) + 1 - o for c, o in zip(coords, lo, strict=True))
+    local = np.ravel_multi_index(tuple(c - o for c, o in zip(coords, lo, strict=True)), sub)
+    return sub, local
+
+
+def _sub_box_offset(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(c.min()) for c in np.unravel_index(idx, shape))
 
 
 def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
@@ -1070,71 +1173,31 @@ def _background_level_hist(
     return np.where(n_clean >= 0.25 * np.maximum(n_region, 1), med, fallback)
 
 
-def _grow(
-    lesion_idx: np.ndarray,
-    lesion_vid: np.ndarray,
-    lesion_cut: np.ndarray,
-    index: np.ndarray,
-    corrected: _Corrected,
-    vertebrae: np.ndarray,
-    sign: float,
-) -> np.ndarray:
-    """Flat indices of the 26-neighbours of lesion voxels, in the same vertebra, beyond their cut.
-
-    ``lesion_cut`` is the half-contrast cut of the lesion voxel each neighbour
-    is reached from; ``index``/``corrected`` the vertebra voxels and their
-    depth-corrected intensities. One step: the partial-volume layer at a
-    surface is one voxel thick.
-    """
-    shape = vertebrae.shape
-    coords = np.unravel_index(lesion_idx, shape)
-    flat_v = vertebrae.ravel()
-    found = []
-    for o in itertools.product((-1, 0, 1), repeat=3):
-        if o == (0, 0, 0):
-            continue
-        nc = [coords[a] + o[a] for a in range(3)]
-        ok = np.ones(lesion_idx.size, dtype=bool)
-        for a in range(3):
-            ok &= (nc[a] >= 0) & (nc[a] < shape[a])
-        nb = np.ravel_multi_index(tuple(c[ok] for c in nc), shape)
-        same = flat_v[nb] == lesion_vid[ok]
-        nb, cut = nb[same], lesion_cut[ok][same]
-        pos = np.searchsorted(index, nb)
-        beyond = (corrected[pos] - cut) * sign > 0
-        found.append(nb[beyond])
-    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.intp)
-
-
 def _components(
-    cand_pos: np.ndarray,
-    seed_pos: np.ndarray,
-    index: np.ndarray,
-    corrected: _Corrected,
-    vertebrae: np.ndarray,
+    cand_idx: np.ndarray,
+    seed: np.ndarray,
+    voxels: _BoxVoxels,
     spacing: tuple[float, float, float],
     p: SegmentParams,
     level: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, tuple[int, ...], np.ndarray]:
     """Filter candidate components, refine their boundary, then split them by vertebra.
 
-    ``index`` are the flat indices of all vertebra voxels (ascending) and
-    ``corrected`` their depth-corrected intensities (marrow in place of
-    partial-volume cortex / outside tissue); ``cand_pos`` and ``seed_pos`` are
-    positions in ``index`` of the candidate and seed voxels; ``level`` is each
-    vertebra's background (non-lesion marrow) intensity.
+    ``cand_idx`` are the flat indices in the box of the candidate voxels
+    (ascending) and ``seed`` whether each is a seed
+    (:func:`spinemri._kernels.candidates`); ``voxels`` reads intensities, ids
+    and depth-corrected intensities (marrow in place of partial-volume cortex /
+    outside tissue) at flat indices of the box; ``level`` is each vertebra's
+    background (non-lesion marrow) intensity. Returns the lesion ids on the
+    lesions' bounding box, its offset in the box and the vertebra of each id.
     """
-    shape = vertebrae.shape
-    cand_idx, seed_idx = index[cand_pos], index[seed_pos]
-    if cand_idx.size == 0:
-        return np.zeros(shape, dtype=np.uint8), np.zeros(1, dtype=np.int64)
-    kept_idx, cid, sel = _filter(cand_idx, seed_idx, shape, spacing, p)
+    shape = voxels.shape
+    kept_idx, cid = _filter(cand_idx, seed, shape, spacing, p)
     if p.half_contrast and kept_idx.size:
         # partial-volume boundary: a voxel is lesion when more than half of it is lesion, i.e. when
         # its corrected intensity is beyond the midpoint of marrow and the lesion's plateau
-        vals = corrected[cand_pos[sel]]
-        vv = vertebrae.ravel()[kept_idx]
-        ref = level[vv]
+        vals = voxels.corrected(kept_idx)
+        ref = level[voxels.vertebra(kept_idx)]
         sign = 1.0 if p.polarity == "bright" else -1.0
         q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
         n_c = int(cid.max()) + 1
@@ -1151,19 +1214,17 @@ def _components(
             # a surface voxel that is half lesion but mixed with cortex / outside tissue can read
             # below the candidate threshold: admit the neighbours of the lesion that pass its cut
             # (not for 'fixed', whose threshold is the user's definition of a lesion voxel)
-            grown = _grow(refined, vv[inside], cut[inside], index, corrected, vertebrae, sign)
-            refined = np.union1d(refined, grown)
-        seeds = np.zeros(vertebrae.size, dtype=bool)
-        seeds[seed_idx] = True
-        kept_idx, cid, _ = _filter(refined, refined[seeds[refined]], shape, spacing, p)
-    # one labelling pass over all vertebrae at once: lesion voxels carry their vertebra id,
-    # so cc3d's multi-label components never cross a vertebra boundary
-    by_vertebra = np.zeros(
-        vertebrae.size, dtype=vertebrae.dtype if vertebrae.dtype.itemsize <= 4 else np.uint32
-    )
-    by_vertebra[kept_idx] = vertebrae.ravel()[kept_idx]
-    del cand_idx, seed_idx
-    ids, n_ids = _cc(by_vertebra.reshape(shape), p.connectivity)  # cc3d's own (smallest) dtype
+            refined = np.union1d(refined, voxels.grow(refined, cut[inside], sign))
+        kept_idx, cid = _filter(refined, np.isin(refined, cand_idx[seed]), shape, spacing, p)
+    if kept_idx.size == 0:
+        return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
+    # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
+    # their vertebra id, so cc3d's multi-label components never cross a vertebra boundary
+    sub, local = _sub_box(kept_idx, shape)
+    by_vertebra = np.zeros(sub, dtype=voxels.vertebrae.dtype)
+    kept_v = voxels.vertebra(kept_idx)
+    by_vertebra.ravel()[local] = kept_v
+    ids, n_ids = _cc(by_vertebra, p.connectivity)  # cc3d's own (smallest) dtype
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    lesion_vertebra[ids.ravel()[kept_idx]] = by_vertebra[kept_idx]
-    return ids, lesion_vertebra
+    lesion_vertebra[ids.ravel()[local]] = kept_v
+    return ids, _sub_box_offset(kept_idx, shape), lesion_vertebra

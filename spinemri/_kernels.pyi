@@ -1,0 +1,31 @@
+# Type stubs of the compiled kernels (spinemri/_kernels.pyx).
+import numpy as np
+
+DEPTH_MASK: int
+CORE_BIT: int
+
+def label_classes(lab: np.ndarray, h0: int, h1: int, h2: int, depth: bool = ...) -> np.ndarray: ...
+def class_histogram(
+    lab: np.ndarray, values: np.ndarray, code: np.ndarray, lo: int, nbins: int, n_ids: int
+) -> np.ndarray: ...
+def candidates(
+    lab: np.ndarray,
+    values: np.ndarray,
+    code: np.ndarray,
+    thr: np.ndarray,
+    seed_thr: np.ndarray,
+    bright: bool,
+    max_count: int,
+) -> tuple[np.ndarray, np.ndarray]: ...  # flat indices, seed flags
+def grow(
+    lab: np.ndarray,
+    values: np.ndarray,
+    code: np.ndarray,
+    offset: np.ndarray,
+    idx: np.ndarray,
+    cut: np.ndarray,
+    sign: float,
+) -> np.ndarray: ...
+def vertebra_tables(
+    lab: np.ndarray, values: np.ndarray, lr_axis: int, n_ids: int, lo: int, nbins: int
+) -> tuple[np.ndarray, np.ndarray]: ...

@@ -1,0 +1,203 @@
+"""The compiled kernels (spinemri/_kernels.pyx) against independent numpy definitions.
+
+Every kernel is compared on random label volumes (boxes of labels touching
+each other and the array border, and speckle) with a definition written here
+from scratch: shifted-array comparisons for the erosion and the depth classes,
+``np.histogram``/``np.bincount`` for the histograms, a loop over the 26
+neighbours for the boundary growth. A second group checks that the two ways
+the segmentation and the metrics compute their statistics (compiled
+histograms for integer images, gathered values for float images) give
+identical results.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from spinemri import _kernels, make_phantom
+from spinemri.levels import LEVELS
+from spinemri.metrics import compute_metrics
+from spinemri.params import MetricsParams, SegmentParams
+from spinemri.segment import CORE_BIT, DEPTH_MASK, label_codes, segment_lesions
+
+OFFSETS = [o for o in itertools.product((-1, 0, 1), repeat=3) if o != (0, 0, 0)]
+
+
+def _shifted(a: np.ndarray, o: tuple[int, ...]) -> np.ndarray:
+    """``out[x] = a[x + o]``, 0 beyond the array."""
+    pad = np.pad(a, 1)
+    sl = tuple(slice(1 + d, 1 + d + n) for d, n in zip(o, a.shape, strict=True))
+    return pad[sl]
+
+
+def _erosion_oracle(lab: np.ndarray, hw: tuple[int, int, int]) -> np.ndarray:
+    """A voxel stays when every voxel of its box carries its label (beyond the array: background)."""
+    keep = lab > 0
+    pad = np.pad(lab, [(h, h) for h in hw])
+    for o in itertools.product(*[range(-h, h + 1) for h in hw]):
+        sl = tuple(slice(h + d, h + d + n) for d, h, n in zip(o, hw, lab.shape, strict=True))
+        keep &= pad[sl] == lab
+    return keep
+
+
+def _depth_oracle(lab: np.ndarray) -> np.ndarray:
+    """0: a face neighbour differs; 1: else an edge neighbour; 2: else a corner one; 3: none (0 off labels)."""
+    out = np.full(lab.shape, 3, dtype=np.uint8)
+    for norm, cls in ((3, 2), (2, 1), (1, 0)):  # the smallest differing neighbour distance wins
+        differs = np.zeros(lab.shape, dtype=bool)
+        for o in OFFSETS:
+            if sum(map(abs, o)) == norm:
+                differs |= _shifted(lab, o) != lab
+        out[differs] = cls
+    out[lab == 0] = 0
+    return out
+
+
+def _random_labels(rng: np.random.Generator, n_labels: int = 4) -> np.ndarray:
+    shape = tuple(int(s) for s in rng.integers(1, 13, 3))
+    lab = np.zeros(shape, np.uint8)
+    for _ in range(int(rng.integers(0, 5))):
+        lo = [int(rng.integers(0, s)) for s in shape]
+        hi = [int(rng.integers(a + 1, s + 1)) for a, s in zip(lo, shape, strict=True)]
+        lab[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = rng.integers(1, n_labels)
+    if rng.random() < 0.3:  # speckle: single voxels of other labels and holes
+        lab[rng.random(shape) < 0.1] = rng.integers(0, n_labels)
+    return lab
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int64])
+def test_label_codes_equal_erosion_and_depth_definitions(rng: np.random.Generator, dtype: type) -> None:
+    for _ in range(150):
+        lab = _random_labels(rng)
+        ids = lab.astype(dtype) * (300 if dtype in (np.uint16, np.uint32) else 1)  # ids beyond uint8
+        hw = tuple(int(h) for h in rng.integers(0, 4, 3))
+        for depth in (True, False):
+            code = label_codes(ids, hw, depth=depth)  # type: ignore[arg-type]
+            assert code.dtype == np.uint8 and code.shape == lab.shape
+            core = (code & CORE_BIT) > 0
+            np.testing.assert_array_equal(core, _erosion_oracle(lab, hw), err_msg=f"{hw} {lab.shape}")  # type: ignore[arg-type]
+            expected_depth = _depth_oracle(lab) if depth else np.zeros(lab.shape, np.uint8)
+            np.testing.assert_array_equal(code & DEPTH_MASK, expected_depth, err_msg=f"{lab.shape}")
+
+
+def test_label_codes_of_a_non_contiguous_view(rng: np.random.Generator) -> None:
+    lab = np.asfortranarray(_random_labels(rng) + 0)
+    np.testing.assert_array_equal(label_codes(lab, (1, 1, 1)), label_codes(np.ascontiguousarray(lab), (1, 1, 1)))
+
+
+def test_class_histogram_and_candidates(rng: np.random.Generator) -> None:
+    for dtype in (np.uint8, np.int16, np.uint16, np.int32, np.int64):
+        lab = _random_labels(rng, 5)
+        info = np.iinfo(dtype)
+        lo_v, hi_v = max(info.min, -300), min(info.max, 300)
+        values = rng.integers(lo_v, hi_v + 1, lab.shape).astype(dtype)
+        code = label_codes(lab, (1, 1, 0))
+        n = 4
+        lo = int(values.min())
+        nbins = int(values.max()) - lo + 1
+        hist = _kernels.class_histogram(lab, values, code, lo, nbins, n)
+        assert hist.shape == (n + 1, 8, nbins)
+        for v in range(n + 1):
+            for c in range(8):
+                sel = (lab == v) & ((code & 7) == c) & (v > 0)
+                want = np.bincount(values[sel].astype(np.int64) - lo, minlength=nbins)
+                np.testing.assert_array_equal(hist[v, c], want)
+        thr = np.concatenate([[np.nan], rng.uniform(lo_v, hi_v, n)])
+        thr[2] = np.nan  # a vertebra without threshold has no candidate
+        seed_thr = thr + 20
+        for bright in (True, False):
+            idx, seed = _kernels.candidates(lab, values, code, thr, seed_thr, bright, lab.size)
+            t = thr[lab]
+            with np.errstate(invalid="ignore"):
+                beyond = (values > t) if bright else (values < t)
+                seed_beyond = (values > seed_thr[lab]) if bright else (values < seed_thr[lab])
+            want = (lab > 0) & beyond
+            np.testing.assert_array_equal(idx, np.flatnonzero(want))
+            np.testing.assert_array_equal(seed, ((code & CORE_BIT) > 0).ravel()[idx] & seed_beyond.ravel()[idx])
+
+
+def test_grow_equals_neighbour_loop(rng: np.random.Generator) -> None:
+    for trial in range(60):
+        lab = _random_labels(rng)
+        values = rng.integers(0, 100, lab.shape).astype(np.uint16 if trial % 2 else np.float64)
+        code = label_codes(lab, (1, 1, 1))
+        offset = rng.normal(0, 10, (4, 4))
+        nz = np.flatnonzero(lab)
+        if nz.size == 0:
+            continue
+        idx = np.sort(rng.choice(nz, size=min(nz.size, 8), replace=False))
+        cut = rng.uniform(20, 80, idx.size)
+        sign = 1.0 if trial % 3 else -1.0
+        got = np.unique(_kernels.grow(lab, values, code, offset.ravel(), idx, cut, sign))
+        want = set()
+        for x, c in zip(idx, cut, strict=True):
+            p = np.unravel_index(x, lab.shape)
+            for o in OFFSETS:
+                q = tuple(int(a + d) for a, d in zip(p, o, strict=True))
+                if not all(0 <= a < s for a, s in zip(q, lab.shape, strict=True)) or lab[q] != lab[p]:
+                    continue
+                corrected = float(values[q]) - offset[lab[q], code[q] & 3]
+                if (corrected - c) * sign > 0:
+                    want.add(int(np.ravel_multi_index(q, lab.shape)))
+        np.testing.assert_array_equal(got, np.array(sorted(want), dtype=np.intp))
+
+
+def test_vertebra_tables(rng: np.random.Generator) -> None:
+    lab = _random_labels(rng, 6)
+    values = rng.integers(-50, 50, lab.shape).astype(np.int16)
+    lo, nbins = int(values.min()), int(values.max()) - int(values.min()) + 1
+    for ax in range(3):
+        tab, hist = _kernels.vertebra_tables(lab, values, ax, 5, lo, nbins)
+        coord = np.indices(lab.shape)[ax]
+        for v in range(1, 6):
+            np.testing.assert_array_equal(tab[v], np.bincount(coord[lab == v], minlength=lab.shape[ax]))
+            np.testing.assert_array_equal(hist[v], np.bincount(values[lab == v] - lo, minlength=nbins))
+        assert not tab[0].any() and not hist[0].any()
+
+
+PARAMS = [
+    SegmentParams(),
+    SegmentParams(method="local"),
+    SegmentParams(margin_mm=0.0, connectivity=6),
+    SegmentParams(depth_background=False),
+    SegmentParams(polarity="dark"),
+]
+
+
+@pytest.mark.parametrize("p", PARAMS, ids=["robust", "local", "m0", "nodepth", "dark"])
+def test_integer_and_float_images_segment_and_measure_identically(p: SegmentParams) -> None:
+    """Integer images take the compiled histograms; the same values as float64 take the gathered
+    path (sorting/bincount): thresholds, lesions and every table column must agree exactly."""
+    img, mask, _ = make_phantom(seed=11, bias=0.1, snr=20, contrast="t1" if p.polarity == "dark" else "stir")
+    data = np.asarray(img.data)
+    assert data.dtype.kind in "iu"
+    vid = np.asarray(mask.data).astype(np.int64)
+    labels = np.unique(vid)[1:]
+    lut = np.zeros(int(vid.max()) + 1, np.int64)
+    lut[labels] = np.arange(1, labels.size + 1)
+    vid = lut[vid]
+    a = segment_lesions(data, vid, img.spacing, p)
+    b = segment_lesions(data.astype(np.float64), vid, img.spacing, p)
+    assert (a.lesion_ids > 0).sum() > 0
+    for field in ("lesion_ids", "lesion_vertebra", "thresholds", "reference_median", "reference_mad"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    np.testing.assert_array_equal(a.background, b.background)
+    np.testing.assert_allclose(a.depth_offset, b.depth_offset, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(a.core, b.core)
+    n = labels.size
+    levels = list(LEVELS[:n])
+    for mp in (MetricsParams(), MetricsParams(intensity_erosion_mm=2.0)):
+        ta, tb = (
+            compute_metrics(
+                s.intensity, vid, levels, [[v] for v in range(1, n + 1)], s.lesion_ids, s.lesion_vertebra,
+                s.thresholds, s.reference_median, s.reference_mad, img.affine, img.lr_axis, params=mp,
+            )  # fmt: skip
+            for s in (a, b)
+        )
+        for col in ta.vertebrae.columns:
+            np.testing.assert_array_equal(ta.vertebrae[col].to_numpy(), tb.vertebrae[col].to_numpy(), err_msg=col)
+        np.testing.assert_array_equal(ta.lesion_ids, tb.lesion_ids)
+        assert ta.lesions.equals(tb.lesions)
