@@ -13,15 +13,13 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-# labels of the erosion (any id) and of the vertebra id boxes the other kernels read
+# labels of the erosion (any id) and the vertebra ids the other kernels read (1..255)
 ctypedef fused anylabel_t:
     cnp.uint8_t
     cnp.uint16_t
     cnp.uint32_t
 
-ctypedef fused label_t:
-    cnp.uint8_t
-    cnp.uint16_t
+ctypedef cnp.uint8_t label_t
 
 # integer intensities (histograms) and any intensity (comparisons)
 ctypedef fused value_t:

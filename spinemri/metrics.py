@@ -380,12 +380,12 @@ class _VertebraVoxels:
         les = (les_index, les_ids, les_v, les_vals)
         kernel = (
             mp.intensity_erosion_mm == 0
-            and n < 1 << 16
+            and n < 1 << 8
             and intensity.dtype.kind in "iu"
             and intensity.dtype != np.uint64
         )
         if kernel:
-            vk = np.ascontiguousarray(vb, dtype=np.uint8 if n < 1 << 8 else np.uint16)
+            vk = np.ascontiguousarray(vb, dtype=np.uint8)
             ik = np.ascontiguousarray(intensity[box])
             lo, hi = int(ik.min()), int(ik.max())
             nbins = hi - lo + 1

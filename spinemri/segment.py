@@ -554,6 +554,8 @@ def segment_lesions(
     ------
     GeometryError
         When ``image`` and ``vertebrae`` have different shapes.
+    InputError
+        When the vertebra ids go beyond 255.
 
     Notes
     -----
@@ -616,9 +618,9 @@ def segment_lesions(
     # end: outside it there is no vertebra voxel, and every step treats what lies beyond the box
     # exactly as the background it is (the erosion and the depth classes take the image border as a
     # boundary, components and neighbours stay inside their vertebra)
-    if n >= 1 << 16:
-        raise InputError(f"{n} vertebra ids: at most 65535 are supported")
-    vert_b = np.ascontiguousarray(vertebrae[box], dtype=np.uint8 if n < 1 << 8 else np.uint16)
+    if n >= 1 << 8:
+        raise InputError(f"vertebra ids up to {n}: at most 255 are supported (a spine has 33 vertebrae)")
+    vert_b = np.ascontiguousarray(vertebrae[box], dtype=np.uint8)
     int_b = np.ascontiguousarray(intensity[box])
     if int_b.dtype == np.uint64:  # the compiled kernels read signed 64-bit integers
         int_b = int_b.astype(np.int64 if int(int_b.max(initial=0)) < 1 << 63 else np.float64)
@@ -683,7 +685,7 @@ def _segment_box(
     notes: list[str],
 ) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps 2-7 of :func:`segment_lesions` on the vertebrae's bounding box (C-contiguous arrays;
-    ``vertebrae`` uint8 or uint16, ``intensity`` of a :mod:`spinemri._kernels` type).
+    ``vertebrae`` uint8, ``intensity`` of a :mod:`spinemri._kernels` type).
 
     Fills ``thresholds``, ``ref_med``, ``ref_mad`` and ``notes`` in place; returns the lesion ids on
     the bounding box of the lesions and its offset in the box, the vertebra of each lesion id, the

@@ -85,7 +85,9 @@ def test_label_codes_equal_erosion_and_depth_definitions(rng: np.random.Generato
 
 def test_label_codes_of_a_non_contiguous_view(rng: np.random.Generator) -> None:
     lab = np.asfortranarray(_random_labels(rng) + 0)
-    np.testing.assert_array_equal(label_codes(lab, (1, 1, 1)), label_codes(np.ascontiguousarray(lab), (1, 1, 1)))
+    np.testing.assert_array_equal(
+        label_codes(lab, (1, 1, 1)), label_codes(np.ascontiguousarray(lab), (1, 1, 1))
+    )
 
 
 def test_class_histogram_and_candidates(rng: np.random.Generator) -> None:
@@ -116,7 +118,9 @@ def test_class_histogram_and_candidates(rng: np.random.Generator) -> None:
                 seed_beyond = (values > seed_thr[lab]) if bright else (values < seed_thr[lab])
             want = (lab > 0) & beyond
             np.testing.assert_array_equal(idx, np.flatnonzero(want))
-            np.testing.assert_array_equal(seed, ((code & CORE_BIT) > 0).ravel()[idx] & seed_beyond.ravel()[idx])
+            np.testing.assert_array_equal(
+                seed, ((code & CORE_BIT) > 0).ravel()[idx] & seed_beyond.ravel()[idx]
+            )
 
 
 def test_grow_equals_neighbour_loop(rng: np.random.Generator) -> None:
@@ -192,12 +196,33 @@ def test_integer_and_float_images_segment_and_measure_identically(p: SegmentPara
     for mp in (MetricsParams(), MetricsParams(intensity_erosion_mm=2.0)):
         ta, tb = (
             compute_metrics(
-                s.intensity, vid, levels, [[v] for v in range(1, n + 1)], s.lesion_ids, s.lesion_vertebra,
-                s.thresholds, s.reference_median, s.reference_mad, img.affine, img.lr_axis, params=mp,
+                s.intensity,
+                vid,
+                levels,
+                [[v] for v in range(1, n + 1)],
+                s.lesion_ids,
+                s.lesion_vertebra,
+                s.thresholds,
+                s.reference_median,
+                s.reference_mad,
+                img.affine,
+                img.lr_axis,
+                params=mp,
             )  # fmt: skip
             for s in (a, b)
         )
         for col in ta.vertebrae.columns:
-            np.testing.assert_array_equal(ta.vertebrae[col].to_numpy(), tb.vertebrae[col].to_numpy(), err_msg=col)
+            np.testing.assert_array_equal(
+                ta.vertebrae[col].to_numpy(), tb.vertebrae[col].to_numpy(), err_msg=col
+            )
         np.testing.assert_array_equal(ta.lesion_ids, tb.lesion_ids)
         assert ta.lesions.equals(tb.lesions)
+
+
+def test_more_than_255_vertebra_ids_is_a_clear_error() -> None:
+    from spinemri.errors import InputError
+
+    vid = np.zeros((4, 4, 300), np.int64)
+    vid[1:3, 1:3, :] = np.arange(1, 301)
+    with pytest.raises(InputError, match="at most 255"):
+        segment_lesions(np.ones(vid.shape, np.uint16), vid, (1.0, 1.0, 1.0))
