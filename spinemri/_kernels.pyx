@@ -48,54 +48,40 @@ DEPTH_MASK = 3
 CORE_BIT = _CORE
 
 
-cdef void _erode_lines(const anylabel_t* src, anylabel_t* dst, Py_ssize_t n_lines, Py_ssize_t n, Py_ssize_t h) noexcept nogil:
-    """Along contiguous lines of length n: dst[x] = src[x] when src[x - d] == src[x] == src[x + d]
-    for d = 1..h (beyond the line: background), else 0."""
-    cdef Py_ssize_t o, k, d, b
-    cdef const anylabel_t* s
-    cdef anylabel_t* t
-    for o in range(n_lines):
-        s = src + o * n
-        t = dst + o * n
-        if n <= 2 * h:
-            for k in range(n):
-                t[k] = 0
-            continue
-        for k in range(h):
-            t[k] = 0
-            t[n - 1 - k] = 0
-        for k in range(h, n - h):
-            t[k] = s[k]
-        for d in range(1, h + 1):
-            for k in range(h, n - h):
-                t[k] = t[k] if ((s[k - d] == s[k]) & (s[k + d] == s[k])) else 0
-
-
-cdef void _erode_planes(
-    const anylabel_t* src, anylabel_t* dst, Py_ssize_t n_outer, Py_ssize_t n_axis, Py_ssize_t n_inner, Py_ssize_t h
+cdef void _erode_flat(
+    const anylabel_t* src, anylabel_t* dst, Py_ssize_t total, Py_ssize_t step, Py_ssize_t h
 ) noexcept nogil:
-    """As :func:`_erode_lines` along the middle axis of an (n_outer, n_axis, n_inner) array,
-    a contiguous plane of n_inner voxels at a time."""
-    cdef Py_ssize_t o, a, c, d
-    cdef const anylabel_t* s
-    cdef const anylabel_t* lo
-    cdef const anylabel_t* hi
-    cdef anylabel_t* t
-    for o in range(n_outer):
-        for a in range(n_axis):
-            s = src + (o * n_axis + a) * n_inner
-            t = dst + (o * n_axis + a) * n_inner
-            if a < h or a >= n_axis - h:
-                for c in range(n_inner):
-                    t[c] = 0
-                continue
-            for c in range(n_inner):
-                t[c] = s[c]
-            for d in range(1, h + 1):
-                lo = s - d * n_inner
-                hi = s + d * n_inner
-                for c in range(n_inner):
-                    t[c] = t[c] if ((lo[c] == s[c]) & (hi[c] == s[c])) else 0
+    """dst[x] = src[x] when src[x - d·step] == src[x] == src[x + d·step] for d = 1..h, else 0, over
+    a flat block of ``total`` voxels (0 within h·step of its ends). One long loop per shift, so the
+    compiler vectorises it whatever the array's shape; voxels whose shifts wrap around a shorter
+    axis are the caller's to clear."""
+    cdef Py_ssize_t x, d, lo = h * step, hi = total - h * step
+    cdef const anylabel_t* a
+    cdef const anylabel_t* b
+    if hi <= lo:
+        for x in range(total):
+            dst[x] = 0
+        return
+    for x in range(lo):
+        dst[x] = 0
+    for x in range(hi, total):
+        dst[x] = 0
+    for x in range(lo, hi):
+        dst[x] = src[x]
+    for d in range(1, h + 1):
+        a = src - d * step
+        b = src + d * step
+        for x in range(lo, hi):
+            dst[x] = dst[x] if ((a[x] == src[x]) & (b[x] == src[x])) else 0
+
+
+cdef void _clear_row_ends(anylabel_t* a, Py_ssize_t n_rows, Py_ssize_t n, Py_ssize_t h) noexcept nogil:
+    """Zero the first and last h voxels of each of n_rows contiguous rows of length n."""
+    cdef Py_ssize_t r, k
+    for r in range(n_rows):
+        for k in range(min(h, n)):
+            a[r * n + k] = 0
+            a[r * n + n - 1 - k] = 0
 
 
 cdef anylabel_t* _erode_box(
@@ -103,66 +89,59 @@ cdef anylabel_t* _erode_box(
     Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t h2,
 ) noexcept nogil:
     """Erode the labels in ``a`` by the box of half-widths (h0, h1, h2), ping-ponging with ``b``
-    (separable: each axis erodes the previous result); returns the buffer holding the result."""
+    (separable: each axis erodes the previous result; beyond the array is background); returns the
+    buffer holding the result."""
     cdef anylabel_t* tmp
+    cdef Py_ssize_t i, plane = n1 * n2
     if h2 > 0:
-        _erode_lines(a, b, n0 * n1, n2, h2)
+        _erode_flat(a, b, n0 * plane, 1, h2)
+        _clear_row_ends(b, n0 * n1, n2, h2)
         tmp = a; a = b; b = tmp
     if h1 > 0:
-        _erode_planes(a, b, n0, n1, n2, h1)
+        for i in range(n0):
+            _erode_flat(a + i * plane, b + i * plane, plane, n2, h1)
         tmp = a; a = b; b = tmp
     if h0 > 0:
-        _erode_planes(a, b, 1, n0, n1 * n2, h0)
+        _erode_flat(a, b, n0 * plane, plane, h0)
         tmp = a; a = b; b = tmp
     return a
 
 
 cdef void _depth_classes(const anylabel_t* L, cnp.uint8_t* code, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) noexcept nogil:
     """code[x] = depth class of :func:`spinemri.segment.depth_classes` for label voxels (0-3),
-    0 for background; voxels on the array's faces are class 0 (a face neighbour lies outside)."""
-    cdef Py_ssize_t i, j, k, s0 = n1 * n2, s1 = n2
-    cdef const anylabel_t* rmm
-    cdef const anylabel_t* rm0
-    cdef const anylabel_t* rmp
-    cdef const anylabel_t* r0m
-    cdef const anylabel_t* r00
-    cdef const anylabel_t* r0p
-    cdef const anylabel_t* rpm
-    cdef const anylabel_t* rp0
-    cdef const anylabel_t* rpp
+    0 for background; voxels on the array's faces are class 0 (a face neighbour lies outside).
+
+    Each inner plane is one flat loop (long enough to vectorise when the last axis is short, as
+    the few sagittal slices of a spine MR are); the voxels of its border rows and columns, whose
+    neighbours wrap around, are then set to 0."""
+    cdef Py_ssize_t i, j, x, s0 = n1 * n2, s1 = n2, lo = n2 + 1, hi = n1 * n2 - n2 - 1
+    cdef const anylabel_t* p
     cdef cnp.uint8_t* out
     cdef anylabel_t o
     cdef int f, e, c
-    for i in range(n0):
-        for j in range(n1):
-            out = code + i * s0 + j * s1
-            if i == 0 or j == 0 or i == n0 - 1 or j == n1 - 1 or n2 < 3:
-                for k in range(n2):
-                    out[k] = 0
-                continue
-            r00 = L + i * s0 + j * s1
-            r0m = r00 - s1
-            r0p = r00 + s1
-            rm0 = r00 - s0
-            rp0 = r00 + s0
-            rmm = rm0 - s1
-            rmp = rm0 + s1
-            rpm = rp0 - s1
-            rpp = rp0 + s1
-            out[0] = 0
-            out[n2 - 1] = 0
-            for k in range(1, n2 - 1):
-                o = r00[k]
-                f = ((r00[k - 1] != o) | (r00[k + 1] != o) | (r0m[k] != o) | (r0p[k] != o)
-                     | (rm0[k] != o) | (rp0[k] != o))
-                e = ((r0m[k - 1] != o) | (r0m[k + 1] != o) | (r0p[k - 1] != o) | (r0p[k + 1] != o)
-                     | (rm0[k - 1] != o) | (rm0[k + 1] != o) | (rp0[k - 1] != o) | (rp0[k + 1] != o)
-                     | (rmm[k] != o) | (rmp[k] != o) | (rpm[k] != o) | (rpp[k] != o))
-                c = ((rmm[k - 1] != o) | (rmm[k + 1] != o) | (rmp[k - 1] != o) | (rmp[k + 1] != o)
-                     | (rpm[k - 1] != o) | (rpm[k + 1] != o) | (rpp[k - 1] != o) | (rpp[k + 1] != o))
-                e = e | f
-                c = c | e
-                out[k] = (3 - f - e - c) if o != 0 else 0
+    for x in range(n0 * s0):
+        code[x] = 0
+    if n0 < 3 or n1 < 3 or n2 < 3:
+        return
+    for i in range(1, n0 - 1):
+        p = L + i * s0
+        out = code + i * s0
+        for x in range(lo, hi):
+            o = p[x]
+            f = ((p[x - 1] != o) | (p[x + 1] != o) | (p[x - s1] != o) | (p[x + s1] != o)
+                 | (p[x - s0] != o) | (p[x + s0] != o))
+            e = ((p[x - s1 - 1] != o) | (p[x - s1 + 1] != o) | (p[x + s1 - 1] != o) | (p[x + s1 + 1] != o)
+                 | (p[x - s0 - 1] != o) | (p[x - s0 + 1] != o) | (p[x + s0 - 1] != o) | (p[x + s0 + 1] != o)
+                 | (p[x - s0 - s1] != o) | (p[x - s0 + s1] != o) | (p[x + s0 - s1] != o) | (p[x + s0 + s1] != o))
+            c = ((p[x - s0 - s1 - 1] != o) | (p[x - s0 - s1 + 1] != o) | (p[x - s0 + s1 - 1] != o)
+                 | (p[x - s0 + s1 + 1] != o) | (p[x + s0 - s1 - 1] != o) | (p[x + s0 - s1 + 1] != o)
+                 | (p[x + s0 + s1 - 1] != o) | (p[x + s0 + s1 + 1] != o))
+            e = e | f
+            c = c | e
+            out[x] = (3 - f - e - c) if o != 0 else 0
+        for j in range(n1):  # the first and last voxel of each row (their k-neighbours wrapped)
+            out[j * n2] = 0
+            out[j * n2 + n2 - 1] = 0
 
 
 def label_classes(const anylabel_t[:, :, ::1] lab, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t h2, bint depth=True):
@@ -255,17 +234,23 @@ def grow(
     const label_t[:, :, ::1] lab, const num_t[:, :, ::1] values, const cnp.uint8_t[:, :, ::1] code,
     const double[::1] offset, const Py_ssize_t[::1] idx, const double[::1] cut, double sign,
 ):
-    """Flat indices of the 26-neighbours ``y`` of the voxels ``idx`` (inside the array) with the same
-    label whose corrected value ``values[y] - offset[4·lab[y] + (code[y] & 3)]`` is beyond the
-    ``cut`` of the voxel they neighbour (``(corrected - cut)·sign > 0``); unsorted, with repeats."""
+    """Flat indices of the 26-neighbours ``y`` of the voxels ``idx`` (inside the array), not in
+    ``idx`` themselves, with the same label and a corrected value ``values[y] - offset[4·lab[y] +
+    (code[y] & 3)]`` beyond the ``cut`` of a voxel of ``idx`` they neighbour
+    (``(corrected - cut)·sign > 0``); each once, in the order found."""
     cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
-    cdef Py_ssize_t m = idx.shape[0], t, i, j, k, ii, jj, kk, x, nfound = 0
+    cdef Py_ssize_t m = idx.shape[0], t, i, j, k, ii, jj, kk, x, y, nfound = 0
     cdef int di, dj, dk
     cdef label_t v, w
     cdef double corr
     out_arr = np.empty(26 * m, dtype=np.intp)
+    # 1: in idx, 2: found (np.zeros: the pages no voxel touches are never written)
+    mark_arr = np.zeros(n0 * n1 * n2, dtype=np.uint8)
     cdef Py_ssize_t[::1] out = out_arr
+    cdef cnp.uint8_t[::1] mark = mark_arr
     with nogil:
+        for t in range(m):
+            mark[idx[t]] = 1
         for t in range(m):
             x = idx[t]
             i = x // (n1 * n2)
@@ -282,16 +267,70 @@ def grow(
                         continue
                     for dk in range(-1, 2):
                         kk = k + dk
-                        if kk < 0 or kk >= n2 or (di == 0 and dj == 0 and dk == 0):
+                        if kk < 0 or kk >= n2:
+                            continue
+                        y = (ii * n1 + jj) * n2 + kk
+                        if mark[y] != 0:
                             continue
                         w = lab[ii, jj, kk]
                         if w != v:
                             continue
                         corr = <double>values[ii, jj, kk] - offset[4 * <Py_ssize_t>w + (code[ii, jj, kk] & 3)]
                         if (corr - cut[t]) * sign > 0:
-                            out[nfound] = (ii * n1 + jj) * n2 + kk
+                            out[nfound] = y
                             nfound += 1
-    return out_arr[:nfound]
+                            mark[y] = 2
+    return out_arr[:nfound].copy()
+
+
+ctypedef fused any_t:
+    cnp.uint8_t
+    cnp.int8_t
+    cnp.uint16_t
+    cnp.int16_t
+    cnp.uint32_t
+    cnp.int32_t
+    cnp.uint64_t
+    cnp.int64_t
+
+
+def nonzero_box(const any_t[:, :, ::1] a):
+    """(i0, i1, j0, j1, k0, k1), the half-open bounding box of the nonzero voxels, or None."""
+    cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2], i, j, k
+    cdef Py_ssize_t i0 = n0, i1 = -1, j0 = n1, j1 = -1, k0 = n2, k1 = -1
+    cdef const any_t* row
+    cdef any_t acc
+    if n0 * n1 * n2 == 0:
+        return None
+    with nogil:
+        for i in range(n0):
+            for j in range(n1):
+                row = &a[i, j, 0]
+                acc = 0
+                for k in range(n2):  # vectorised: the row's OR first
+                    acc = acc | row[k]
+                if acc == 0:
+                    continue
+                if i < i0:
+                    i0 = i
+                i1 = i
+                if j < j0:
+                    j0 = j
+                if j > j1:
+                    j1 = j
+                for k in range(min(k0, n2)):
+                    if row[k] != 0:
+                        k0 = k
+                        break
+                k = n2 - 1
+                while k > k1:
+                    if row[k] != 0:
+                        k1 = k
+                        break
+                    k -= 1
+    if i1 < 0:
+        return None
+    return i0, i1 + 1, j0, j1 + 1, k0, k1 + 1
 
 
 def vertebra_tables(
@@ -317,3 +356,78 @@ def vertebra_tables(
                     if h:
                         hist[v, <Py_ssize_t>(values[i, j, k] - lo)] += 1
     return tab_arr, hist_arr[:, :nbins]
+
+
+cdef inline Py_ssize_t _find(Py_ssize_t* parent, Py_ssize_t a) noexcept nogil:
+    cdef Py_ssize_t r = a, t
+    while parent[r] != r:
+        r = parent[r]
+    while parent[a] != r:  # path compression
+        t = parent[a]
+        parent[a] = r
+        a = t
+    return r
+
+
+def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2, int connectivity):
+    """Connected components of the voxels ``idx`` (flat C-order indices into an (n0, n1, n2) array,
+    strictly ascending) with 6-, 18- or 26-connectivity, by union-find over the voxel list: the
+    cost follows the number of voxels, not the array's size. Returns the component of each voxel
+    (1..N, numbered in order of their first voxel) and N."""
+    cdef Py_ssize_t m = idx.shape[0], t, u, q, x, y, i, j, k, n_off = 0, o, ra, rb, n = 0
+    cdef int di, dj, dk, norm
+    cdef Py_ssize_t off[13]
+    cdef int odi[13]
+    cdef int odj[13]
+    cdef int odk[13]
+    cdef Py_ssize_t ptr[13]
+    # the neighbours before a voxel in C order (the others find it as theirs)
+    for di in range(-1, 1):
+        for dj in range(-1, 2):
+            for dk in range(-1, 2):
+                norm = (di != 0) + (dj != 0) + (dk != 0)
+                if norm == 0 or norm > (1 if connectivity == 6 else 2 if connectivity == 18 else 3):
+                    continue
+                if (di * n1 + dj) * n2 + dk >= 0:
+                    continue
+                off[n_off] = (di * n1 + dj) * n2 + dk
+                odi[n_off] = di
+                odj[n_off] = dj
+                odk[n_off] = dk
+                ptr[n_off] = 0
+                n_off += 1
+    parent_arr = np.arange(m, dtype=np.intp)
+    label_arr = np.zeros(m, dtype=np.intp)
+    cdef Py_ssize_t[::1] parent = parent_arr, label = label_arr
+    with nogil:
+        for t in range(m):
+            x = idx[t]
+            i = x // (n1 * n2)
+            j = (x // n2) % n1
+            k = x % n2
+            for o in range(n_off):
+                # the voxel list is ascending, and so is x + off[o]: each pointer only moves forward
+                y = x + off[o]
+                q = ptr[o]
+                while q < t and idx[q] < y:
+                    q += 1
+                ptr[o] = q
+                if q == t or idx[q] != y:
+                    continue
+                if i + odi[o] < 0 or j + odj[o] < 0 or j + odj[o] >= n1 or k + odk[o] < 0 or k + odk[o] >= n2:
+                    continue
+                ra = _find(&parent[0], t)
+                rb = _find(&parent[0], q)
+                if ra != rb:
+                    if ra < rb:
+                        parent[rb] = ra
+                    else:
+                        parent[ra] = rb
+        for t in range(m):
+            u = _find(&parent[0], t)
+            if u == t:
+                n += 1
+                label[t] = n
+            else:
+                label[t] = label[u]
+    return label_arr, n

@@ -15,11 +15,28 @@ def _bbox_by_definition(a: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(slice(int(x.min()), int(x.max()) + 1) for x in idx)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int64, np.float32])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.uint8,
+        np.int8,
+        np.int16,
+        np.uint16,
+        np.int32,
+        np.uint32,
+        np.int64,
+        np.uint64,
+        bool,
+        np.float32,
+        ">i2",
+    ],
+)
 def test_nonzero_bbox_matches_definition(rng: np.random.Generator, dtype: type) -> None:
     for _ in range(300):
-        shape = tuple(int(s) for s in rng.integers(1, 10, 2)) + (int(rng.choice([1, 3, 8, 16, 24])),)
+        shape = tuple(int(s) for s in rng.integers(1, 10, 2)) + (int(rng.choice([1, 3, 8, 16, 20, 24])),)
         a = (rng.random(shape) < rng.random() * 0.2).astype(dtype)
+        if np.dtype(dtype).kind in "iu" and rng.random() < 0.5:
+            a = a * np.array(-1 if np.dtype(dtype).kind == "i" else np.iinfo(dtype).max).astype(dtype)
         if rng.random() < 0.3:
             a = np.asfortranarray(a)
         assert nonzero_bbox(a) == _bbox_by_definition(a)

@@ -146,7 +146,9 @@ def test_grow_equals_neighbour_loop(rng: np.random.Generator) -> None:
                 corrected = float(values[q]) - offset[lab[q], code[q] & 3]
                 if (corrected - c) * sign > 0:
                     want.add(int(np.ravel_multi_index(q, lab.shape)))
-        np.testing.assert_array_equal(got, np.array(sorted(want), dtype=np.intp))
+        found = _kernels.grow(lab, values, code, offset.ravel(), idx, cut, sign)
+        assert np.unique(found).size == found.size  # each once
+        np.testing.assert_array_equal(got, np.array(sorted(want - set(idx.tolist())), dtype=np.intp))
 
 
 def test_vertebra_tables(rng: np.random.Generator) -> None:
@@ -226,3 +228,17 @@ def test_more_than_255_vertebra_ids_is_a_clear_error() -> None:
     vid[1:3, 1:3, :] = np.arange(1, 301)
     with pytest.raises(InputError, match="at most 255"):
         segment_lesions(np.ones(vid.shape, np.uint16), vid, (1.0, 1.0, 1.0))
+
+
+def test_sparse_components_equal_cc3d(rng: np.random.Generator) -> None:
+    import cc3d
+
+    for _ in range(200):
+        shape = tuple(int(x) for x in rng.integers(1, 15, 3))
+        mask = rng.random(shape) < rng.random() * 0.5
+        idx = np.flatnonzero(mask)
+        for conn in (6, 18, 26):
+            want, n = cc3d.connected_components(mask, connectivity=conn, return_N=True)
+            got, n_got = _kernels.sparse_components(idx, *shape, conn)
+            assert n_got == n
+            np.testing.assert_array_equal(got, want.ravel()[idx])  # the same ids, not only the same parts
