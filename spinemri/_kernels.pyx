@@ -304,6 +304,12 @@ def nonzero_box(const any_t[:, :, ::1] a):
         return None
     with nogil:
         for i in range(n0):
+            row = &a[i, 0, 0]
+            acc = 0
+            for k in range(n1 * n2):  # an empty plane in one vectorised pass
+                acc = acc | row[k]
+            if acc == 0:
+                continue
             for j in range(n1):
                 row = &a[i, j, 0]
                 acc = 0

@@ -363,11 +363,12 @@ class _VertebraVoxels:
             return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), lambda: (nan, nan.copy()))
         vb = np.ascontiguousarray(vertebrae[box])
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
-        les_box = nonzero_bbox(lesion_ids[box])
+        lb_all = np.ascontiguousarray(lesion_ids[box])
+        les_box = nonzero_bbox(lb_all)
         if les_box is None:
             les_index = np.zeros(0, dtype=np.intp)
         else:
-            lb = np.ascontiguousarray(lesion_ids[box][les_box])
+            lb = np.ascontiguousarray(lb_all[les_box])
             pos = np.flatnonzero(lb)
             pos = pos[np.ascontiguousarray(vb[les_box]).ravel()[pos] > 0]
             start = tuple(b.start + c.start for b, c in zip(box, les_box, strict=True))

@@ -374,13 +374,11 @@ def _hist_double_medians(hist: np.ndarray) -> np.ndarray:
     bins; float, NaN for an empty row), as :func:`numpy.median` defines the median."""
     cum = np.cumsum(hist, axis=1)
     counts = cum[:, -1]
-    out = np.full(hist.shape[0], np.nan)
-    for g in np.flatnonzero(counts):
-        n = int(counts[g])
-        a = int(np.searchsorted(cum[g], (n - 1) // 2 + 1))  # bin of the ((n-1)//2)-th smallest (0-based)
-        b = int(np.searchsorted(cum[g], n // 2 + 1))
-        out[g] = a + b
-    return out
+    # the bin of the m-th smallest value (0-based) is the number of bins whose running count is <= m,
+    # i.e. np.searchsorted(cum[g], m + 1), for all rows at once
+    a = (cum < ((counts - 1) // 2 + 1)[:, None]).sum(axis=1)  # the ((n-1)//2)-th smallest
+    b = (cum < (counts // 2 + 1)[:, None]).sum(axis=1)  # the (n//2)-th smallest
+    return np.where(counts > 0, (a + b).astype(np.float64), np.nan)
 
 
 def _hist_median_mad(h: _Hist) -> tuple[np.ndarray, np.ndarray]:
@@ -1100,7 +1098,7 @@ def _filter(
         # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
         # over the voxel list, whose cost follows their number, not the box's size
         lab, n_comp = _kernels.sparse_components(
-            np.ascontiguousarray(cand_idx, dtype=np.intp), *shape, int(p.connectivity)
+            np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(p.connectivity)
         )
     else:
         sub, local = _sub_box(cand_idx, shape)
@@ -1115,6 +1113,14 @@ def _filter(
     keep[0] = False
     sel = keep[lab]
     return cand_idx[sel], lab[sel]
+
+
+def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.isin(a, b)`` for ascending ``b``, by binary search."""
+    if b.size == 0:
+        return np.zeros(a.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(b, a), b.size - 1)
+    return b[pos] == a
 
 
 def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray]:
@@ -1231,7 +1237,7 @@ def _components(
             # below the candidate threshold: admit the neighbours of the lesion that pass its cut
             # (not for 'fixed', whose threshold is the user's definition of a lesion voxel)
             refined = voxels.grow(refined, cut[inside], sign)
-        kept_idx, cid = _filter(refined, np.isin(refined, cand_idx[seed]), shape, spacing, p)
+        kept_idx, cid = _filter(refined, _sorted_isin(refined, cand_idx[seed]), shape, spacing, p)
     if kept_idx.size == 0:
         return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
