@@ -184,18 +184,22 @@ def class_histogram(
 ):
     """Histogram of ``values - lo`` per (label, ``code & 7``) over the labelled voxels:
     int64 array (n_ids + 1, 8, nbins). Labels must be <= n_ids and values in [lo, lo + nbins)."""
-    hist_arr = np.zeros((n_ids + 1, 8, nbins), dtype=np.int64)
-    cdef cnp.int64_t[:, :, ::1] hist = hist_arr
-    cdef Py_ssize_t i, j, k, n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
+    cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x
+    hist_arr = np.zeros((n_ids + 1) * 8 * nbins, dtype=np.int64)
+    if size == 0:
+        return hist_arr.reshape(n_ids + 1, 8, nbins)
+    cdef cnp.int64_t[::1] hist_v = hist_arr
+    cdef cnp.int64_t* H = &hist_v[0]
+    cdef const label_t* L = &lab[0, 0, 0]
+    cdef const value_t* V = &values[0, 0, 0]
+    cdef const cnp.uint8_t* C = &code[0, 0, 0]
     cdef label_t v
     with nogil:
-        for i in range(n0):
-            for j in range(n1):
-                for k in range(n2):
-                    v = lab[i, j, k]
-                    if v != 0:
-                        hist[v, code[i, j, k] & 7, <Py_ssize_t>(values[i, j, k] - lo)] += 1
-    return hist_arr
+        for x in range(size):
+            v = L[x]
+            if v != 0:
+                H[(<Py_ssize_t>v * 8 + (C[x] & 7)) * nbins + <Py_ssize_t>(V[x] - lo)] += 1
+    return hist_arr.reshape(n_ids + 1, 8, nbins)
 
 
 def candidates(
@@ -206,27 +210,28 @@ def candidates(
     ``bright``, else below; NaN: none). Returns their flat indices, ascending, and whether each is a
     seed (in the core, ``code & CORE_BIT``, and also beyond ``seed_thr``); ``max_count``: at least
     their number (e.g. the number of labelled voxels)."""
-    cdef Py_ssize_t i, j, k, n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2], count = 0
+    cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x, count = 0
     idx_arr = np.empty(max(max_count, 0), dtype=np.intp)
     seed_arr = np.empty(max(max_count, 0), dtype=np.bool_)
+    if size == 0 or max_count <= 0:
+        return idx_arr[:0].copy(), seed_arr[:0].copy()
     cdef Py_ssize_t[::1] idx = idx_arr
     cdef cnp.npy_bool[::1] seed = seed_arr
+    cdef const label_t* L = &lab[0, 0, 0]
+    cdef const num_t* V = &values[0, 0, 0]
+    cdef const cnp.uint8_t* C = &code[0, 0, 0]
     cdef label_t v
-    cdef double x
+    cdef double y
     with nogil:
-        for i in range(n0):
-            for j in range(n1):
-                for k in range(n2):
-                    v = lab[i, j, k]
-                    if v == 0:
-                        continue
-                    x = <double>values[i, j, k]
-                    if ((x > thr[v]) if bright else (x < thr[v])) and count < max_count:
-                        idx[count] = (i * n1 + j) * n2 + k
-                        seed[count] = (code[i, j, k] & _CORE) != 0 and (
-                            (x > seed_thr[v]) if bright else (x < seed_thr[v])
-                        )
-                        count += 1
+        for x in range(size):
+            v = L[x]
+            if v == 0:
+                continue
+            y = <double>V[x]
+            if ((y > thr[v]) if bright else (y < thr[v])) and count < max_count:
+                idx[count] = x
+                seed[count] = (C[x] & _CORE) != 0 and ((y > seed_thr[v]) if bright else (y < seed_thr[v]))
+                count += 1
     return idx_arr[:count].copy(), seed_arr[:count].copy()
 
 
@@ -345,23 +350,34 @@ def vertebra_tables(
 ):
     """Voxel counts per (label, index along ``lr_axis``), int64 (n_ids + 1, shape[lr_axis]), and
     the histogram of ``values - lo`` per label, int64 (n_ids + 1, nbins) (``nbins`` 0: none)."""
-    cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2], i, j, k
-    tab_arr = np.zeros((n_ids + 1, lab.shape[lr_axis]), dtype=np.int64)
-    hist_arr = np.zeros((n_ids + 1, max(nbins, 1)), dtype=np.int64)
-    cdef cnp.int64_t[:, ::1] tab = tab_arr, hist = hist_arr
+    cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2], i, j, k, n_lr
+    n_lr = lab.shape[lr_axis]
+    tab_arr = np.zeros((n_ids + 1) * n_lr, dtype=np.int64)
+    hist_arr = np.zeros((n_ids + 1) * max(nbins, 1), dtype=np.int64)
+    if n0 * n1 * n2 == 0:
+        return tab_arr.reshape(n_ids + 1, n_lr), hist_arr.reshape(n_ids + 1, -1)[:, :nbins]
+    cdef cnp.int64_t[::1] tab_v = tab_arr, hist_v = hist_arr
+    cdef cnp.int64_t* T = &tab_v[0]
+    cdef cnp.int64_t* H = &hist_v[0]
+    cdef const label_t* L
+    cdef const value_t* V
+    cdef Py_ssize_t hb = max(nbins, 1), lr
     cdef label_t v
     cdef bint h = nbins > 0
     with nogil:
         for i in range(n0):
             for j in range(n1):
+                L = &lab[i, j, 0]
+                V = &values[i, j, 0]
+                lr = i if lr_axis == 0 else j
                 for k in range(n2):
-                    v = lab[i, j, k]
+                    v = L[k]
                     if v == 0:
                         continue
-                    tab[v, i if lr_axis == 0 else (j if lr_axis == 1 else k)] += 1
+                    T[<Py_ssize_t>v * n_lr + (k if lr_axis == 2 else lr)] += 1
                     if h:
-                        hist[v, <Py_ssize_t>(values[i, j, k] - lo)] += 1
-    return tab_arr, hist_arr[:, :nbins]
+                        H[<Py_ssize_t>v * hb + <Py_ssize_t>(V[k] - lo)] += 1
+    return tab_arr.reshape(n_ids + 1, n_lr), hist_arr.reshape(n_ids + 1, hb)[:, :nbins]
 
 
 cdef inline Py_ssize_t _find(Py_ssize_t* parent, Py_ssize_t a) noexcept nogil:
