@@ -345,38 +345,33 @@ def nonzero_box(const any_t[:, :, ::1] a):
 
 
 def vertebra_tables(
-    const label_t[:, :, ::1] lab, const value_t[:, :, ::1] values, int lr_axis, Py_ssize_t n_ids,
+    const label_t[:, :, :] lab, const value_t[:, :, :] values, int lr_axis, Py_ssize_t n_ids,
     cnp.int64_t lo, Py_ssize_t nbins,
 ):
     """Voxel counts per (label, index along ``lr_axis``), int64 (n_ids + 1, shape[lr_axis]), and
-    the histogram of ``values - lo`` per label, int64 (n_ids + 1, nbins) (``nbins`` 0: none)."""
+    the histogram of ``values - lo`` per label, int64 (n_ids + 1, nbins) (``nbins`` 0: none).
+    The arrays may be strided views (a box of a larger volume, in any memory order)."""
     cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2], i, j, k, n_lr
     n_lr = lab.shape[lr_axis]
     tab_arr = np.zeros((n_ids + 1) * n_lr, dtype=np.int64)
     hist_arr = np.zeros((n_ids + 1) * max(nbins, 1), dtype=np.int64)
-    if n0 * n1 * n2 == 0:
-        return tab_arr.reshape(n_ids + 1, n_lr), hist_arr.reshape(n_ids + 1, -1)[:, :nbins]
     cdef cnp.int64_t[::1] tab_v = tab_arr, hist_v = hist_arr
     cdef cnp.int64_t* T = &tab_v[0]
     cdef cnp.int64_t* H = &hist_v[0]
-    cdef const label_t* L
-    cdef const value_t* V
     cdef Py_ssize_t hb = max(nbins, 1), lr
     cdef label_t v
     cdef bint h = nbins > 0
     with nogil:
         for i in range(n0):
             for j in range(n1):
-                L = &lab[i, j, 0]
-                V = &values[i, j, 0]
                 lr = i if lr_axis == 0 else j
                 for k in range(n2):
-                    v = L[k]
+                    v = lab[i, j, k]
                     if v == 0:
                         continue
                     T[<Py_ssize_t>v * n_lr + (k if lr_axis == 2 else lr)] += 1
                     if h:
-                        H[<Py_ssize_t>v * hb + <Py_ssize_t>(V[k] - lo)] += 1
+                        H[<Py_ssize_t>v * hb + <Py_ssize_t>(values[i, j, k] - lo)] += 1
     return tab_arr.reshape(n_ids + 1, n_lr), hist_arr.reshape(n_ids + 1, hb)[:, :nbins]
 
 

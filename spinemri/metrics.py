@@ -361,7 +361,7 @@ class _VertebraVoxels:
             nan = np.full(n + 1, np.nan)
             tab = np.zeros((n + 1, n_lr), dtype=np.int64)
             return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), lambda: (nan, nan.copy()))
-        vb = np.ascontiguousarray(vertebrae[box])
+        vb = vertebrae[box]
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
         lb_all = np.ascontiguousarray(lesion_ids[box])
         les_box = nonzero_bbox(lb_all)
@@ -386,8 +386,13 @@ class _VertebraVoxels:
             and intensity.dtype != np.uint64
         )
         if kernel:
-            vk = np.ascontiguousarray(vb, dtype=np.uint8)
-            ik = np.ascontiguousarray(intensity[box])
+            # strided views of the box (the kernel reads any memory order; no copies)
+            vk = vb if vb.dtype == np.uint8 and vb.dtype.isnative else vb.astype(np.uint8)
+            ik = (
+                intensity[box]
+                if intensity.dtype.isnative
+                else intensity[box].astype(intensity.dtype.newbyteorder("="))
+            )
             lo, hi = int(ik.min()), int(ik.max())
             nbins = hi - lo + 1
             if nbins * (n + 1) <= MAX_HISTOGRAM_BINS:
@@ -542,4 +547,4 @@ def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.Da
         "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
         "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
     }
-    return pd.DataFrame([row], columns=list(PATIENT_COLUMNS))
+    return pd.DataFrame({k: [v] for k, v in row.items()}, columns=list(PATIENT_COLUMNS))
