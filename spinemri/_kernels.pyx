@@ -185,11 +185,11 @@ def class_histogram(
     """Histogram of ``values - lo`` per (label, ``code & 7``) over the labelled voxels:
     int64 array (n_ids + 1, 8, nbins). Labels must be <= n_ids and values in [lo, lo + nbins)."""
     cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x
-    hist_arr = np.zeros((n_ids + 1) * 8 * nbins, dtype=np.int64)
+    hist_arr = np.zeros((n_ids + 1) * 8 * nbins, dtype=np.int32)  # fits the L2 cache better; < 2**31 voxels
     if size == 0:
-        return hist_arr.reshape(n_ids + 1, 8, nbins)
-    cdef cnp.int64_t[::1] hist_v = hist_arr
-    cdef cnp.int64_t* H = &hist_v[0]
+        return hist_arr.reshape(n_ids + 1, 8, nbins).astype(np.int64)
+    cdef cnp.int32_t[::1] hist_v = hist_arr
+    cdef cnp.int32_t* H = &hist_v[0]
     cdef const label_t* L = &lab[0, 0, 0]
     cdef const value_t* V = &values[0, 0, 0]
     cdef const cnp.uint8_t* C = &code[0, 0, 0]
@@ -199,7 +199,7 @@ def class_histogram(
             v = L[x]
             if v != 0:
                 H[(<Py_ssize_t>v * 8 + (C[x] & 7)) * nbins + <Py_ssize_t>(V[x] - lo)] += 1
-    return hist_arr.reshape(n_ids + 1, 8, nbins)
+    return hist_arr.reshape(n_ids + 1, 8, nbins).astype(np.int64)
 
 
 def candidates(

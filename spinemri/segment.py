@@ -30,6 +30,13 @@ Algorithm (DESIGN §4; parameters in :class:`~spinemri.params.SegmentParams`):
 7. kept voxels are split by vertebra and re-labelled so that components never
    cross a vertebra boundary: a lesion crossing an endplate counts once in
    each vertebra it touches.
+
+The passes over the vertebrae's bounding box (erosion and depth classes,
+histograms, candidates, components of the candidates, boundary growth) run
+in :mod:`spinemri._kernels` (compiled; docs/decisions/0012-compiled-kernels.md).
+The numpy functions here (:func:`erode_labels_box`, :func:`depth_classes`,
+:func:`grouped_medians`, ...) are their definitions, which the tests compare
+them with, and the path of float images.
 """
 
 from __future__ import annotations
@@ -788,8 +795,8 @@ def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndar
     """Histograms of an integer image's vertebra voxels per (vertebra id, ``code & 7``): counts of
     shape (n + 1, 8, nbins) over the box's intensity range; None for a float image or a range too
     wide for them."""
-    if intensity.dtype.kind not in "iu" or intensity.dtype == np.uint64 or intensity.size == 0:
-        return None
+    if intensity.dtype.kind not in "iu" or intensity.dtype == np.uint64 or not 0 < intensity.size < 1 << 31:
+        return None  # (the kernel counts in int32)
     lo, hi = int(intensity.min()), int(intensity.max())
     nbins = hi - lo + 1
     if nbins * (n + 1) * 8 > MAX_HISTOGRAM_BINS:
