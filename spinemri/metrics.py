@@ -382,6 +382,7 @@ class _VertebraVoxels:
         kernel = (
             mp.intensity_erosion_mm == 0
             and n < 1 << 8
+            and vertebrae[box].size < 1 << 31
             and intensity.dtype.kind in "iu"
             and intensity.dtype != np.uint64
         )
