@@ -250,3 +250,21 @@ def test_sparse_components_equal_cc3d(rng: np.random.Generator) -> None:
             got, n_got = _kernels.sparse_components(idx, *shape, conn)
             assert n_got == n
             np.testing.assert_array_equal(got, want.ravel()[idx])  # the same ids, not only the same parts
+
+
+def test_wide_integer_range_takes_the_gathered_path_with_the_same_result() -> None:
+    """An int32 image spanning ~2**30 has no histogram small enough: the values are gathered and
+    sorted instead, with the result of the same values as float64."""
+    rng = np.random.default_rng(5)
+    vid = np.zeros((12, 30, 10), np.int64)
+    for v in range(1, 5):
+        vid[2:10, 2 + 7 * (v - 1) : 7 + 7 * (v - 1), 1:9] = v
+    img = rng.normal(1e8, 1e6, vid.shape).astype(np.int32)
+    img[4:8, 3:6, 3:7] = 10**9  # a lesion in vertebra 1
+    img[5, 7, 5] = -(10**9)  # between two vertebrae, in their box: the range is ~2**31
+    p = SegmentParams(margin_mm=1.0, min_lesion_mm3=0.0)
+    a = segment_lesions(img, vid, (1.0, 1.0, 1.0), p)
+    b = segment_lesions(img.astype(np.float64), vid, (1.0, 1.0, 1.0), p)
+    assert set(np.unique(a.lesion_vertebra[1:]).tolist()) == {1}
+    for field in ("lesion_ids", "lesion_vertebra", "thresholds", "reference_median", "reference_mad"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
