@@ -1108,7 +1108,7 @@ def _filter(
             np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(p.connectivity)
         )
     else:
-        sub, local = _sub_box(cand_idx, shape)
+        _, sub, local = _sub_box(cand_idx, shape)
         cand = np.zeros(sub, dtype=bool)
         cand.ravel()[local] = True
         comp, n_comp = _cc(cand, p.connectivity)
@@ -1130,18 +1130,14 @@ def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return b[pos] == a
 
 
-def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray]:
-    """The bounding box of flat indices ``idx`` of an array of ``shape``: its shape (its offset is
-    :func:`_sub_box_offset`) and the indices' flat positions inside it."""
+def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], np.ndarray]:
+    """The bounding box of flat indices ``idx`` of an array of ``shape``: its offset, its shape and
+    the indices' flat positions inside it."""
     coords = np.unravel_index(idx, shape)
-    lo = [int(c.min()) for c in coords]
+    lo = tuple(int(c.min()) for c in coords)
     sub = tuple(int(c.max()) + 1 - o for c, o in zip(coords, lo, strict=True))
     local = np.ravel_multi_index(tuple(c - o for c, o in zip(coords, lo, strict=True)), sub)
-    return sub, local
-
-
-def _sub_box_offset(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(c.min()) for c in np.unravel_index(idx, shape))
+    return lo, sub, local
 
 
 def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
@@ -1249,11 +1245,11 @@ def _components(
         return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
     # their vertebra id, so cc3d's multi-label components never cross a vertebra boundary
-    sub, local = _sub_box(kept_idx, shape)
+    offset, sub, local = _sub_box(kept_idx, shape)
     by_vertebra = np.zeros(sub, dtype=voxels.vertebrae.dtype)
     kept_v = voxels.vertebra(kept_idx)
     by_vertebra.ravel()[local] = kept_v
     ids, n_ids = _cc(by_vertebra, p.connectivity)  # cc3d's own (smallest) dtype
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
     lesion_vertebra[ids.ravel()[local]] = kept_v
-    return ids, _sub_box_offset(kept_idx, shape), lesion_vertebra
+    return ids, offset, lesion_vertebra
