@@ -25,7 +25,8 @@ def nonzero_bbox(a: np.ndarray) -> tuple[slice, slice, slice] | None:
     if a.size == 0:
         return None
     if a.flags.c_contiguous and a.dtype.kind in "uib" and a.dtype.isnative and a.ndim == 3:
-        from . import _kernels  # one compiled pass: each row's OR, then its ends where nonzero
+        # one compiled pass: each row's OR, then its ends where nonzero
+        from ._native import kernels as _kernels
 
         b = _kernels.nonzero_box(a.view(np.uint8) if a.dtype == bool else a)
         return None if b is None else (slice(b[0], b[1]), slice(b[2], b[3]), slice(b[4], b[5]))

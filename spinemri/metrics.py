@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _kernels
+from ._native import kernels as _kernels
 from .arrays import nonzero_bbox
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams

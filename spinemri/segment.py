@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _kernels
+from ._native import kernels as _kernels
 from .arrays import nonzero_bbox
 from .errors import GeometryError, InputError
 from .params import SegmentParams
