@@ -707,8 +707,8 @@ def _segment_box(
     # gather the vertebra voxels' values
     hist = None if p.method == "otsu" else _class_histogram(intensity, vertebrae, code, n)
     gathered = None
-    if hist is not None:
-        core_counts = hist.counts[:, 4:].sum(axis=(1, 2))
+    if hist is not None:  # classes CORE_BIT..7 (the code's bit 2 set) are in the core
+        core_counts = hist.counts[:, CORE_BIT:].sum(axis=(1, 2))
         all_counts = hist.counts.sum(axis=(1, 2))
     else:
         gathered = _Gathered.of(intensity, vertebrae, code, n)
@@ -724,7 +724,7 @@ def _segment_box(
     # the reference voxels' values and ids are gathered only without a histogram
     ref_vals, ref_vid = np.zeros(0), np.zeros(0, dtype=np.int64)
     if hist is not None:
-        ref_counts = hist.counts[:, 4:].sum(axis=1)
+        ref_counts = hist.counts[:, CORE_BIT:].sum(axis=1)
         ref_counts[thin] = hist.counts[thin].sum(axis=1)
         ref_hist: _Hist | None = _Hist(ref_counts, hist.lo, hist.scale)
     else:
@@ -764,7 +764,8 @@ def _segment_box(
     depth_offset = np.zeros((n + 1, N_DEPTH_CLASSES))
     if p.depth_background:
         if hist is not None:  # depth class c: in the core or not
-            shallow = hist.counts[:, : N_DEPTH_CLASSES - 1] + hist.counts[:, 4 : 4 + N_DEPTH_CLASSES - 1]
+            nc = N_DEPTH_CLASSES - 1
+            shallow = hist.counts[:, :nc] + hist.counts[:, CORE_BIT : CORE_BIT + nc]
             raw = _Hist(shallow.reshape(-1, shallow.shape[2]), hist.lo, hist.scale).medians()
         else:
             assert gathered is not None
