@@ -31,143 +31,32 @@ from spinemri.volume import Volume
 # --- hand-written tables (LABELS.md) ----------------------------------------------------
 
 VERSE = {
-    1: "C1",
-    2: "C2",
-    3: "C3",
-    4: "C4",
-    5: "C5",
-    6: "C6",
-    7: "C7",
-    8: "T1",
-    9: "T2",
-    10: "T3",
-    11: "T4",
-    12: "T5",
-    13: "T6",
-    14: "T7",
-    15: "T8",
-    16: "T9",
-    17: "T10",
-    18: "T11",
-    19: "T12",
-    20: "L1",
-    21: "L2",
-    22: "L3",
-    23: "L4",
-    24: "L5",
-    25: "L6",
-    26: "S1",
-    27: "Co",
-    28: "T13",
+    1: "C1", 2: "C2", 3: "C3", 4: "C4", 5: "C5", 6: "C6", 7: "C7",
+    8: "T1", 9: "T2", 10: "T3", 11: "T4", 12: "T5", 13: "T6", 14: "T7", 15: "T8", 16: "T9", 17: "T10",
+    18: "T11", 19: "T12",
+    20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5", 25: "L6", 26: "S1", 27: "Co", 28: "T13",
 }
 TOTALSEG_CT = {
-    25: "S1",
-    26: "S1",
-    27: "L5",
-    28: "L4",
-    29: "L3",
-    30: "L2",
-    31: "L1",
-    32: "T12",
-    33: "T11",
-    34: "T10",
-    35: "T9",
-    36: "T8",
-    37: "T7",
-    38: "T6",
-    39: "T5",
-    40: "T4",
-    41: "T3",
-    42: "T2",
-    43: "T1",
-    44: "C7",
-    45: "C6",
-    46: "C5",
-    47: "C4",
-    48: "C3",
-    49: "C2",
-    50: "C1",
+    25: "S1", 26: "S1", 27: "L5", 28: "L4", 29: "L3", 30: "L2", 31: "L1", 32: "T12", 33: "T11", 34: "T10",
+    35: "T9", 36: "T8", 37: "T7", 38: "T6", 39: "T5", 40: "T4", 41: "T3", 42: "T2", 43: "T1", 44: "C7",
+    45: "C6", 46: "C5", 47: "C4", 48: "C3", 49: "C2", 50: "C1",
 }
 TOTALSEG_MR = {
-    1: "S1",
-    2: "L5",
-    3: "L4",
-    4: "L3",
-    5: "L2",
-    6: "L1",
-    7: "T12",
-    8: "T11",
-    9: "T10",
-    10: "T9",
-    11: "T8",
-    12: "T7",
-    13: "T6",
-    14: "T5",
-    15: "T4",
-    16: "T3",
-    17: "T2",
-    18: "T1",
-    19: "C7",
-    20: "C6",
-    21: "C5",
-    22: "C4",
-    23: "C3",
-    24: "C2",
-    25: "C1",
+    1: "S1", 2: "L5", 3: "L4", 4: "L3", 5: "L2", 6: "L1", 7: "T12", 8: "T11", 9: "T10", 10: "T9", 11: "T8",
+    12: "T7", 13: "T6", 14: "T5", 15: "T4", 16: "T3", 17: "T2", 18: "T1", 19: "C7", 20: "C6", 21: "C5",
+    22: "C4", 23: "C3", 24: "C2", 25: "C1",
 }
 TOTALSPINESEG = {
-    11: "C1",
-    12: "C2",
-    13: "C3",
-    14: "C4",
-    15: "C5",
-    16: "C6",
-    17: "C7",
-    21: "T1",
-    22: "T2",
-    23: "T3",
-    24: "T4",
-    25: "T5",
-    26: "T6",
-    27: "T7",
-    28: "T8",
-    29: "T9",
-    30: "T10",
-    31: "T11",
-    32: "T12",
-    41: "L1",
-    42: "L2",
-    43: "L3",
-    44: "L4",
-    45: "L5",
-    50: "S1",
+    11: "C1", 12: "C2", 13: "C3", 14: "C4", 15: "C5", 16: "C6", 17: "C7",
+    21: "T1", 22: "T2", 23: "T3", 24: "T4", 25: "T5", 26: "T6", 27: "T7", 28: "T8", 29: "T9", 30: "T10",
+    31: "T11", 32: "T12",
+    41: "L1", 42: "L2", 43: "L3", 44: "L4", 45: "L5", 50: "S1",
 }
 # SPIDER interface definition: 1 = L5 counting upwards; 101-125 the same, partially visible
 SPIDER_VERTEBRAE = {
-    1: "L5",
-    2: "L4",
-    3: "L3",
-    4: "L2",
-    5: "L1",
-    6: "T12",
-    7: "T11",
-    8: "T10",
-    9: "T9",
-    10: "T8",
-    11: "T7",
-    12: "T6",
-    13: "T5",
-    14: "T4",
-    15: "T3",
-    16: "T2",
-    17: "T1",
-    18: "C7",
-    19: "C6",
-    20: "C5",
-    21: "C4",
-    22: "C3",
-    23: "C2",
-    24: "C1",
+    1: "L5", 2: "L4", 3: "L3", 4: "L2", 5: "L1", 6: "T12", 7: "T11", 8: "T10", 9: "T9", 10: "T8", 11: "T7",
+    12: "T6", 13: "T5", 14: "T4", 15: "T3", 16: "T2", 17: "T1", 18: "C7", 19: "C6", 20: "C5", 21: "C4",
+    22: "C3", 23: "C2", 24: "C1",
 }
 
 
@@ -203,11 +92,7 @@ def test_levels_order_and_regions() -> None:
     assert level_index("T12") < level_index("T13") < level_index("L1")
     assert sort_levels(["L2", "C7", "S1", "T13", "Co", "T1"]) == ["C7", "T1", "T13", "L2", "S1", "Co"]
     assert [region_of(x) for x in ("C7", "T1", "L6", "S1", "Co")] == [
-        "cervical",
-        "thoracic",
-        "lumbar",
-        "sacral",
-        "sacral",
+        "cervical", "thoracic", "lumbar", "sacral", "sacral",
     ]
     with pytest.raises(LabelSchemeError, match="X9"):
         level_index("X9")
@@ -215,16 +100,8 @@ def test_levels_order_and_regions() -> None:
 
 @pytest.mark.parametrize(
     "name, level",
-    [
-        ("vertebrae_L1", "L1"),
-        ("vertebrae_S1", "S1"),
-        ("sacrum", "S1"),
-        ("L5", "L5"),
-        ("t13", "T13"),
-        ("coccyx", "Co"),
-        ("intervertebral_discs", None),
-        ("spinal_cord", None),
-    ],
+    [("vertebrae_L1", "L1"), ("vertebrae_S1", "S1"), ("sacrum", "S1"), ("L5", "L5"), ("t13", "T13"),
+     ("coccyx", "Co"), ("intervertebral_discs", None), ("spinal_cord", None)],
 )
 def test_level_from_name(name: str, level: str | None) -> None:
     assert level_from_name(name) == level
@@ -368,12 +245,7 @@ def test_real_totalsegmentator_masks_map_by_header_names() -> None:
     pp = load_mask(shared_path(*root, "totalseg_vertebrae_pp_refined.nii.gz"))
     scheme, reason = resolve_scheme_for_mask("auto", pp)
     assert {lab: scheme.level_of(lab) for lab in range(19, 25)} == {
-        19: "T12",
-        20: "L1",
-        21: "L2",
-        22: "L3",
-        23: "L4",
-        24: "L5",
+        19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5",
     }
     assert "header" in reason
     # without its header table, vertebrae_pp numbers (= VerSe numbers for C1..L5) read as verse
@@ -382,14 +254,7 @@ def test_real_totalsegmentator_masks_map_by_header_names() -> None:
     total = load_mask(shared_path(*root, "totalseg.nii.gz"))
     scheme, _ = resolve_scheme_for_mask("auto", total)
     assert {lab: scheme.level_of(lab) for lab in range(26, 34)} == {
-        26: "S1",
-        27: "L5",
-        28: "L4",
-        29: "L3",
-        30: "L2",
-        31: "L1",
-        32: "T12",
-        33: "T11",
+        26: "S1", 27: "L5", 28: "L4", 29: "L3", 30: "L2", 31: "L1", 32: "T12", 33: "T11",
     }
     # without the header table, the numbers and the anatomy pick the CT 'total' scheme
     bare = total.with_meta(label_names={})

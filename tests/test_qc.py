@@ -37,11 +37,7 @@ def test_qc_pixels_show_lesion_outline_and_marrow_in_place() -> None:
     out_w = qc.IMAGE_WIDTH_PX  # 40 mm wide (AP) -> 640 px, so 16 px per mm; 60 mm tall (SI) -> 960 px
     scale = out_w / 40.0
     out_h = int(round(60 * scale))
-    assert pic.shape == (
-        qc.MARGIN_TOP + out_h + qc.MARGIN_BOTTOM,
-        qc.MARGIN_LEFT + out_w + qc.MARGIN_RIGHT,
-        3,
-    )
+    assert pic.shape == (qc.MARGIN_TOP + out_h + qc.MARGIN_BOTTOM, qc.MARGIN_LEFT + out_w + qc.MARGIN_RIGHT, 3)
 
     def at(ap_mm: float, si_mm: float) -> np.ndarray:
         """Pixel of the point ap_mm from the anterior edge and si_mm above the inferior edge."""

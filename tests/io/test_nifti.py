@@ -106,12 +106,7 @@ def test_totalsegmentator_label_tables_are_parsed() -> None:
     assert dict(names) == expected_pp
     labels, counts = np.unique(pp.data, return_counts=True)
     assert dict(zip(labels.tolist()[1:], counts.tolist()[1:], strict=True)) == {
-        19: 1137,
-        20: 1319,
-        21: 1349,
-        22: 1420,
-        23: 1446,
-        24: 1260,
+        19: 1137, 20: 1319, 21: 1349, 22: 1420, 23: 1446, 24: 1260,
     }
     total = load_nifti(shared_path(*TS_RESULT, "totalseg.nii.gz"))
     tnames = dict(total.meta["label_names"])
@@ -189,10 +184,8 @@ def test_sform_beats_qform_and_qform_is_used_without_sform(tmp_path: Path) -> No
 
 def test_label_names_from_header_extension_without_cdata() -> None:
     hdr = nib.Nifti1Header()
-    xml = (
-        b'<CaretExtension><LabelTable><Label Key="3" Red="1">vertebrae_L3</Label>'
-        b'<Label Key="7"><![CDATA[sacrum]]></Label></LabelTable></CaretExtension>'
-    )
+    xml = b'<CaretExtension><LabelTable><Label Key="3" Red="1">vertebrae_L3</Label>' \
+          b'<Label Key="7"><![CDATA[sacrum]]></Label></LabelTable></CaretExtension>'
     hdr.extensions.append(nib.nifti1.Nifti1Extension(0, xml))
     assert label_names_from_nifti(hdr) == {3: "vertebrae_L3", 7: "sacrum"}
     assert label_names_from_nifti(nib.Nifti1Header()) == {}
