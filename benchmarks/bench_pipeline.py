@@ -261,15 +261,10 @@ def cases_only(root: Path) -> Path:
     return bare
 
 
-def bench_cohort(
-    work: Path, repeats: int, n_cases: int = 12, backends: tuple[str, ...] = ("serial", "pool", "dask")
-) -> None:
+def bench_cohort(work: Path, repeats: int, n_cases: int = 12, backends: tuple[str, ...] = ("serial", "pool", "dask")) -> None:
     full = cohort(work, n_cases)
     _case_rate(cases_only(full))
-    for label, root in (
-        ("link + analysis included", full),
-        ("cases only, no clinical table", cases_only(full)),
-    ):
+    for label, root in (("link + analysis included", full), ("cases only, no clinical table", cases_only(full))):
         _bench_cohort_root(root, label, repeats, backends)
 
 
@@ -282,29 +277,19 @@ def _case_rate(root: Path) -> None:
     from spinemri.pipeline import run_cohort
 
     print(f"\n## steady-state case rate, {root.name} (in-process run_cohort; load average {_load()})")
-    print(
-        "| workers | first case done (s) | last case done (s) | whole run (s) | cases/s between first and last | vs 1 worker |"
-    )
+    print("| workers | first case done (s) | last case done (s) | whole run (s) | cases/s between first and last | vs 1 worker |")
     print("|---|---|---|---|---|---|")
     base = None
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             times: list[float] = []
             t0 = time.perf_counter()
-            run_cohort(
-                root,
-                Path(tmp) / "out",
-                workers=workers,
-                force=True,
-                progress=lambda _o, _n: times.append(time.perf_counter() - t0),
-            )
+            run_cohort(root, Path(tmp) / "out", workers=workers, force=True,
+                       progress=lambda _o, _n: times.append(time.perf_counter() - t0))
             end = time.perf_counter() - t0
         rate = (len(times) - 1) / (times[-1] - times[0])
         base = base or rate
-        print(
-            f"| {workers} | {times[0]:.2f} | {times[-1]:.2f} | {end:.2f} | {rate:.2f} | {rate / base:.2f} |",
-            flush=True,
-        )
+        print(f"| {workers} | {times[0]:.2f} | {times[-1]:.2f} | {end:.2f} | {rate:.2f} | {rate / base:.2f} |", flush=True)
 
 
 def _bench_cohort_root(root: Path, label: str, repeats: int, backends: tuple[str, ...]) -> None:
@@ -313,10 +298,7 @@ def _bench_cohort_root(root: Path, label: str, repeats: int, backends: tuple[str
     every = {
         "serial": ("serial (--workers 1)", ["--workers", "1"]),
         "pool": ("process pool (--workers 2)", ["--workers", "2"]),
-        "dask": (
-            "Dask LocalCluster (--scheduler local --workers 2)",
-            ["--scheduler", "local", "--workers", "2"],
-        ),
+        "dask": ("Dask LocalCluster (--scheduler local --workers 2)", ["--scheduler", "local", "--workers", "2"]),
     }
     configs = dict(every[b] for b in ("serial", *[b for b in backends if b != "serial"]))
     results: dict[str, tuple[float, float, float]] = {}
@@ -356,9 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         bench_memory(args.work, max(3, args.repeats))
     if "cohort" in sections:
-        bench_cohort(
-            args.work, max(1, args.cohort_repeats), args.cohort_cases, tuple(args.cohort_backends.split(","))
-        )
+        bench_cohort(args.work, max(1, args.cohort_repeats), args.cohort_cases, tuple(args.cohort_backends.split(",")))
     return 0
 
 
