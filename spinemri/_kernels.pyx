@@ -13,12 +13,14 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-# labels of the erosion (any id) and the vertebra ids the other kernels read (1..255)
+# labels of the erosion (any id) and words tested for zero (any integer type viewed unsigned)
 ctypedef fused anylabel_t:
     cnp.uint8_t
     cnp.uint16_t
     cnp.uint32_t
+    cnp.uint64_t
 
+# the vertebra ids the other kernels read (1..255)
 ctypedef cnp.uint8_t label_t
 
 # integer intensities (histograms) and any intensity (comparisons)
@@ -32,13 +34,7 @@ ctypedef fused value_t:
     cnp.int64_t
 
 ctypedef fused num_t:
-    cnp.uint8_t
-    cnp.int8_t
-    cnp.uint16_t
-    cnp.int16_t
-    cnp.uint32_t
-    cnp.int32_t
-    cnp.int64_t
+    value_t
     double
 
 #: bits of the code volume written by :func:`label_classes`
@@ -288,23 +284,13 @@ def grow(
     return out_arr[:nfound].copy()
 
 
-ctypedef fused any_t:
-    cnp.uint8_t
-    cnp.int8_t
-    cnp.uint16_t
-    cnp.int16_t
-    cnp.uint32_t
-    cnp.int32_t
-    cnp.uint64_t
-    cnp.int64_t
-
-
-def nonzero_box(const any_t[:, :, ::1] a):
-    """(i0, i1, j0, j1, k0, k1), the half-open bounding box of the nonzero voxels, or None."""
+def nonzero_box(const anylabel_t[:, :, ::1] a):
+    """(i0, i1, j0, j1, k0, k1), the half-open bounding box of the nonzero voxels, or None
+    (any integer or bool array viewed as unsigned words of its size)."""
     cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2], i, j, k
     cdef Py_ssize_t i0 = n0, i1 = -1, j0 = n1, j1 = -1, k0 = n2, k1 = -1
-    cdef const any_t* row
-    cdef any_t acc
+    cdef const anylabel_t* row
+    cdef anylabel_t acc
     if n0 * n1 * n2 == 0:
         return None
     with nogil:

@@ -24,11 +24,12 @@ def nonzero_bbox(a: np.ndarray) -> tuple[slice, slice, slice] | None:
     """
     if a.size == 0:
         return None
-    if a.flags.c_contiguous and a.dtype.kind in "uib" and a.dtype.isnative and a.ndim == 3:
-        # one compiled pass: each row's OR, then its ends where nonzero
+    if a.flags.c_contiguous and a.dtype.kind in "uib" and a.ndim == 3:
+        # one compiled pass: each row's OR, then its ends where nonzero (zero whatever the sign or
+        # byte order, so every integer type is read as unsigned words of its size)
         from ._native import kernels as _kernels
 
-        b = _kernels.nonzero_box(a.view(np.uint8) if a.dtype == bool else a)
+        b = _kernels.nonzero_box(a.view(f"u{a.dtype.itemsize}"))
         return None if b is None else (slice(b[0], b[1]), slice(b[2], b[3]), slice(b[4], b[5]))
     p01 = _any_last_axis(a)
     if not p01.any():

@@ -279,13 +279,12 @@ def label_codes(
     ``spinemri._kernels.label_classes`` computes the same (tests compare them).
     """
     lab = np.asarray(vertebrae)
-    top = int(lab.max()) if lab.size else 0
-    if lab.dtype not in (np.uint8, np.uint16, np.uint32) or not lab.flags.c_contiguous:
+    if lab.dtype not in (np.uint8, np.uint16, np.uint32, np.uint64) or not lab.flags.c_contiguous:
         if lab.size and int(lab.min()) < 0:
-            raise ValueError("vertebra ids must be >= 0")
-        lab = np.ascontiguousarray(
-            lab, dtype=np.uint8 if top < 1 << 8 else np.uint16 if top < 1 << 16 else np.uint32
-        )
+            raise InputError("vertebra ids must be >= 0")
+        top = int(lab.max()) if lab.size else 0
+        dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(t).max)
+        lab = np.ascontiguousarray(lab, dtype=dtype)
     h = [int(x) for x in half_widths]
     return _kernels.label_classes(lab, h[0], h[1], h[2], bool(depth))
 
