@@ -38,7 +38,7 @@ undefined, and 0 would bias any average).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -252,7 +252,7 @@ def compute_metrics(
                     face = np.take(vb, idx, axis=ax).ravel().astype(np.intp)
                     truncated |= np.bincount(face, minlength=n + 1)[: n + 1] > 0
     truncated[0] = False
-    mean_int, med_int = vox.mean_median()
+    mean_int, med_int = vox.mean, vox.median
     with np.errstate(invalid="ignore", divide="ignore"):
         les_mean = np.bincount(vox.les_v, weights=vox.les_vals, minlength=n + 1) / les_count
     lesion_count = np.bincount(np.asarray(lesion_vertebra[1:], dtype=np.int64), minlength=n + 1)
@@ -335,12 +335,12 @@ class _VertebraVoxels:
         tab: np.ndarray,
         les_tab: np.ndarray,
         les: tuple[np.ndarray, ...],
-        mean_median: Callable[[], tuple[np.ndarray, np.ndarray]],
+        mean_median: tuple[np.ndarray, np.ndarray],
     ) -> None:
         self.tab, self.les_tab = tab, les_tab
         self.les_index, self.les_ids, self.les_v, self.les_vals = les
-        #: per vertebra id: mean and exact median intensity (NaN without voxels), computed on demand
-        self.mean_median = mean_median
+        #: per vertebra id: mean and exact median intensity (NaN without voxels)
+        self.mean, self.median = mean_median
 
     @classmethod
     def of(
@@ -360,7 +360,7 @@ class _VertebraVoxels:
             empty = np.zeros(0, dtype=np.intp)
             nan = np.full(n + 1, np.nan)
             tab = np.zeros((n + 1, n_lr), dtype=np.int64)
-            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), lambda: (nan, nan.copy()))
+            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), (nan, nan.copy()))
         vb = vertebrae[box]
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
         lb_all = np.ascontiguousarray(lesion_ids[box])
@@ -382,13 +382,13 @@ class _VertebraVoxels:
         kernel = (
             mp.intensity_erosion_mm == 0
             and n < 1 << 8
-            and vertebrae[box].size < 1 << 31
+            and vb.size < 1 << 31
             and intensity.dtype.kind in "iu"
             and intensity.dtype != np.uint64
         )
         if kernel:
             # strided views of the box (the kernel reads any memory order; no copies)
-            vk = vb if vb.dtype == np.uint8 and vb.dtype.isnative else vb.astype(np.uint8)
+            vk = vb if vb.dtype == np.uint8 else vb.astype(np.uint8)
             ik = (
                 intensity[box]
                 if intensity.dtype.isnative
@@ -401,7 +401,7 @@ class _VertebraVoxels:
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
                 h = _Hist(hist, float(lo), 1.0)
-                return cls(tab, les_tab, les, lambda: (h.mean(), h.medians()))
+                return cls(tab, les_tab, les, (h.mean(), h.medians()))
         # other images: gather the vertebra voxels' values (float intensities, very wide integer
         # ranges, intensity statistics on eroded vertebrae)
         nzi = _flat_nonzero(vertebrae)
@@ -412,7 +412,7 @@ class _VertebraVoxels:
         if mp.intensity_erosion_mm > 0:
             sel = _eroded_at(vertebrae, nzi, spacing, mp.intensity_erosion_mm)
             v, vals = v[sel], vals[sel]
-        return cls(tab, les_tab, les, lambda: grouped_mean_median(vals, v, n + 1))
+        return cls(tab, les_tab, les, grouped_mean_median(vals, v, n + 1))
 
 
 def _flat_nonzero(a: np.ndarray) -> np.ndarray:
