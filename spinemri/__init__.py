@@ -21,9 +21,8 @@ from .errors import (
     SpinemriError,
     SpinemriWarning,
 )
+from ._version import __version__
 from .volume import Volume
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",

@@ -21,7 +21,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import GeometryError, InputError, LabelSchemeError, SpinemriError
 
 __all__ = ["build_parser", "main", "COMMANDS"]

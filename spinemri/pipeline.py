@@ -115,7 +115,7 @@ def _case_input_hash(case: Case) -> str:
 
 
 def _params_hash(config: RunConfig) -> str:
-    from . import __version__
+    from ._version import __version__
 
     payload = {
         "version": __version__,

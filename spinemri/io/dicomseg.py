@@ -570,7 +570,7 @@ def build_dicom_seg(
     from pydicom.sr.codedict import codes
     from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
-    from .. import __version__
+    from .._version import __version__
 
     transfer_syntax = ExplicitVRLittleEndian
     if compress:
