@@ -37,8 +37,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sys
-import types
 import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping
@@ -53,7 +51,8 @@ from .params import LinkParams, check_known_keys
 
 __all__ = ["link", "link_clinical", "normalise_id", "LinkReport", "ISSUE_KINDS", "REPORT_COLUMNS"]
 
-logger = logging.getLogger(__name__)
+# the logger name of the public verb, as before this module was renamed (log lines name their logger)
+logger = logging.getLogger("spinemri.link")
 
 #: Kinds of rows in the link report, in the order they are listed.
 ISSUE_KINDS = (
@@ -602,18 +601,3 @@ def _build_linked(
         values = [src.iloc[r] if r is not None else None for r in rows]
         linked[rename[c]] = pd.Series(values, dtype=object).infer_objects()
     return linked
-
-
-class _CallableModule(types.ModuleType):
-    """``spinemri.link`` is both this module and the public function (DESIGN §2).
-
-    Importing the submodule (``from spinemri.link import normalise_id``) makes the package attribute
-    ``spinemri.link`` the module; calling it then calls :func:`link`, so ``spinemri.link(patients,
-    clinical)`` works whatever was imported first.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[pd.DataFrame, LinkReport]:
-        return link(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
