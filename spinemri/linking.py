@@ -155,16 +155,46 @@ class LinkReport:
     params: LinkParams = field(default_factory=LinkParams)
 
     def count(self, kind: str) -> int:
-        """Number of report rows of one kind."""
+        """Number of report rows of one kind.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`ISSUE_KINDS`.
+
+        Returns
+        -------
+        int
+            Rows of that kind.
+        """
         return int((self.issues["kind"] == kind).sum())
 
     def ids(self, kind: str, side: str = "imaging") -> list[str]:
-        """Ids (``side`` = "imaging" or "clinical") of the report rows of one kind."""
+        """Ids (``side`` = "imaging" or "clinical") of the report rows of one kind.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`ISSUE_KINDS`.
+        side : str
+            ``"imaging"`` for the ``imaging_id`` column, anything else for ``clinical_id``.
+
+        Returns
+        -------
+        list of str
+            The ids, in report order.
+        """
         col = "imaging_id" if side == "imaging" else "clinical_id"
         return [str(v) for v in self.issues.loc[self.issues["kind"] == kind, col]]
 
     def summary(self) -> str:
-        """A few human-readable lines (printed on stderr by ``spinemri link``)."""
+        """A few human-readable lines (printed on stderr by ``spinemri link``).
+
+        Returns
+        -------
+        str
+            The counts, each normalised match and up to 10 details per issue kind, one per line.
+        """
         lines = [
             f"linked {self.n_linked} of {self.n_imaging} imaging patients to a valid VAS "
             f"({self.count('exact')} exact id matches, {self.count('normalised')} after id normalisation); "
@@ -184,7 +214,13 @@ class LinkReport:
         return "\n".join(lines)
 
     def to_frame(self) -> pd.DataFrame:
-        """A copy of the report table."""
+        """A copy of the report table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of :attr:`issues` (link_report.csv).
+        """
         return self.issues.copy()
 
 

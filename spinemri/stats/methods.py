@@ -70,7 +70,19 @@ def _finite(values: Iterable[Any]) -> np.ndarray:
 
 
 def describe(values: Iterable[float]) -> GroupSummary:
-    """VAS summary of one group (missing values dropped)."""
+    """VAS summary of one group (missing values dropped).
+
+    Parameters
+    ----------
+    values : iterable of float
+        VAS values; missing and non-numeric values are dropped.
+
+    Returns
+    -------
+    GroupSummary
+        n, mean, SD (ddof 1), median, quartiles (linear interpolation), IQR, min and max; None
+        where undefined (no values; SD for n = 1), with a note saying why.
+    """
     a = _finite(values)
     n = int(a.size)
     if n == 0:
@@ -92,7 +104,18 @@ def describe(values: Iterable[float]) -> GroupSummary:
 
 
 def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (monotone, capped at 1)."""
+    """Holm's step-down adjusted p-values (monotone, capped at 1).
+
+    Parameters
+    ----------
+    p_values : sequence of float
+        Raw p-values of the family of tests.
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, in the order of ``p_values``.
+    """
     p = np.asarray(p_values, dtype=float)
     m = p.size
     if m == 0:
@@ -164,6 +187,12 @@ def kruskal_by_group(
         Labels left out (default in :class:`StatsParams`: ``"none"``).
     min_n : int
         Fewest values for the test to be computed.
+
+    Returns
+    -------
+    KruskalResult or NotComputable
+        The H test with the group summaries and the pairwise post hoc tests, or the reason it
+        cannot be computed (too few values, one group, identical VAS).
     """
     df = pd.DataFrame(
         {"vas": pd.to_numeric(pd.Series(list(vas), dtype=object), errors="coerce"), "g": list(group)}
@@ -223,7 +252,24 @@ def kruskal_by_group(
 def compare_two_groups(
     vas: Sequence[float], in_group: Sequence[Any], *, min_n: int = 3
 ) -> MannWhitneyResult | NotComputable:
-    """Two-sided Mann-Whitney U of VAS, lumbar-involved (``in_group`` true) versus the others."""
+    """Two-sided Mann-Whitney U of VAS, lumbar-involved (``in_group`` true) versus the others.
+
+    Parameters
+    ----------
+    vas : sequence of float
+        VAS per patient; missing values are dropped.
+    in_group : sequence
+        Lumbar involvement per patient (bools, 0/1 or their usual spellings; see :func:`as_bool`);
+        unknown values are dropped.
+    min_n : int
+        Fewest patients for the test to be computed.
+
+    Returns
+    -------
+    MannWhitneyResult or NotComputable
+        U of the lumbar group, p-value and rank-biserial effect size, or the reason it cannot
+        be computed (too few patients, an empty group, identical VAS).
+    """
     df = pd.DataFrame(
         {
             "vas": pd.to_numeric(pd.Series(list(vas), dtype=object), errors="coerce"),
@@ -272,6 +318,23 @@ def spearman_with_ci(
     min_n: int = 3,
 ) -> SpearmanResult | NotComputable:
     """Spearman's rho with a Fisher-z CI (Bonett-Wright SE); pairs with a missing value dropped.
+
+    Parameters
+    ----------
+    x, y : sequence of float
+        The paired values.
+    x_name, y_name : str
+        Names of the two variables, kept in the result.
+    ci_level : float
+        Confidence level of the interval.
+    min_n : int
+        Fewest complete pairs for rho to be computed.
+
+    Returns
+    -------
+    SpearmanResult or NotComputable
+        rho, its p-value and the interval (None with ``ci_reason`` when undefined), or the reason
+        rho cannot be computed (too few pairs, a constant variable).
 
     Notes
     -----
@@ -331,7 +394,27 @@ def ols_hc3(
     ci_level: float = 0.95,
     min_n: int = 3,
 ) -> OLSResult | NotComputable:
-    """OLS ``outcome ~ predictors`` with HC3 standard errors and t-based CIs and p-values."""
+    """OLS ``outcome ~ predictors`` with HC3 standard errors and t-based CIs and p-values.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per patient with the outcome and predictor columns; incomplete rows are dropped.
+    predictors : sequence of str
+        Predictor columns (flag columns and bools as 0/1).
+    outcome : str
+        Outcome column.
+    ci_level : float
+        Confidence level of the coefficient intervals.
+    min_n : int
+        Fewest complete patients for the model to be fitted.
+
+    Returns
+    -------
+    OLSResult or NotComputable
+        The fit with one :class:`Coefficient` per term (intercept first), or the reason it cannot
+        be fitted (too few patients, constant outcome or predictor, collinearity, leverage 1).
+    """
     # the two names it needs, not statsmodels.api (which imports every model: +0.9 s)
     from statsmodels.regression.linear_model import OLS
     from statsmodels.tools.tools import add_constant
@@ -401,7 +484,22 @@ def pain_category(
     mild_max: float = StatsParams.mild_max,
     severe_vas: float = StatsParams.severe_vas,
 ) -> pd.Categorical:
-    """Ordered pain category: mild (VAS <= mild_max), severe (VAS >= severe_vas), moderate between."""
+    """Ordered pain category: mild (VAS <= mild_max), severe (VAS >= severe_vas), moderate between.
+
+    Parameters
+    ----------
+    vas : iterable of float
+        VAS values.
+    mild_max : float
+        Largest VAS that is mild.
+    severe_vas : float
+        Smallest VAS that is severe.
+
+    Returns
+    -------
+    pandas.Categorical
+        Ordered categories :data:`PAIN_CATEGORIES`; missing where the VAS is not finite.
+    """
     v = np.asarray(list(vas), dtype=float)
     labels = np.where(v <= mild_max, "mild", np.where(v >= severe_vas, "severe", "moderate")).astype(object)
     labels[~np.isfinite(v)] = None
@@ -411,7 +509,23 @@ def pain_category(
 def ordinal_logit(
     df: pd.DataFrame, predictors: Sequence[str], *, params: StatsParams | None = None
 ) -> OrdinalResult | NotComputable:
-    """Proportional-odds logistic model of the pain category on ``predictors`` (BFGS fit)."""
+    """Proportional-odds logistic model of the pain category on ``predictors`` (BFGS fit).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per patient with ``vas`` and the predictor columns; incomplete rows are dropped.
+    predictors : sequence of str
+        Predictor columns (flag columns and bools as 0/1).
+    params : StatsParams, optional
+        Pain category cut-offs, confidence level and the fewest patients (defaults when omitted).
+
+    Returns
+    -------
+    OrdinalResult or NotComputable
+        Coefficients with odds ratios, thresholds and fit statistics, or the reason the model
+        cannot be fitted (too few patients, one category, constant predictor, separation).
+    """
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
     params = params or StatsParams()
@@ -506,6 +620,13 @@ def delong_auc(
 ) -> tuple[float, float]:
     """AUC and its DeLong (1988) variance, via the placement values.
 
+    Parameters
+    ----------
+    scores : sequence of float
+        Predicted score per case (higher: more likely positive).
+    labels : sequence of bool
+        True for the positive cases.
+
     Returns
     -------
     auc : float
@@ -534,6 +655,22 @@ def cv_auc(
     Features are standardised within each training fold (scikit-learn Pipeline), the
     logistic regression has an L2 penalty ``C = logistic_c``. The AUC is that of the pooled
     out-of-fold probabilities; its CI is DeLong's, normal, clipped to [0, 1].
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per patient with ``vas`` and the feature columns; incomplete rows are dropped.
+    features : sequence of str
+        Feature columns; those not in ``df`` are left out.
+    params : StatsParams, optional
+        Severe-pain cut-off, folds, seed, penalty, confidence level and the fewest patients
+        (defaults when omitted).
+
+    Returns
+    -------
+    PredictionResult or NotComputable
+        The pooled out-of-fold AUC with its CI and the per-fold AUCs, or the reason it cannot be
+        computed (no features, too few patients, fewer than 2 of a class).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold

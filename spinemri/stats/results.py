@@ -63,6 +63,13 @@ class _Result:
     computable = True
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as strict JSON.
+
+        Returns
+        -------
+        dict of str to Any
+            ``computable: True`` and every field (non-finite numbers as None).
+        """
         out: dict[str, Any] = {"computable": True}
         for f in fields(self):  # type: ignore[arg-type]
             out[f.name] = _jsonable(getattr(self, f.name))
@@ -85,6 +92,13 @@ class NotComputable:
     computable = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The analysis that was not computed, as strict JSON.
+
+        Returns
+        -------
+        dict of str to Any
+            The ``context`` fields, ``computable: False`` and the ``reason``.
+        """
         return {
             **{k: _jsonable(v) for k, v in self.context.items()},
             "computable": False,
@@ -187,6 +201,14 @@ class Coefficient(_Result):
     or_ci_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The coefficient as strict JSON.
+
+        Returns
+        -------
+        dict of str to Any
+            Every field; without the odds-ratio fields for a linear model, with an
+            ``odds_ratio_reason`` when exp(coefficient) overflows.
+        """
         out = super().to_dict()
         if self.odds_ratio is None and self.or_ci_low is None and self.or_ci_high is None:
             for k in ("odds_ratio", "or_ci_low", "or_ci_high"):  # linear model: no odds ratios
@@ -248,7 +270,7 @@ Analysed = Any  # one of the result classes above, or NotComputable
 
 @dataclass(frozen=True)
 class Analysis:
-    """Everything :func:`analyze` computed. ``to_dict()`` is summary.json.
+    """Everything :func:`~spinemri.stats.study.analyze` computed. ``to_dict()`` is summary.json.
 
     Attributes
     ----------
@@ -275,7 +297,14 @@ class Analysis:
     data: pd.DataFrame = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict (no NaN: undefined numbers are None next to a reason)."""
+        """Strict-JSON dict (no NaN: undefined numbers are None next to a reason).
+
+        Returns
+        -------
+        dict of str to Any
+            summary.json without the software versions: counts, ``descriptives``, each analysis,
+            ``regression`` (``ols``, ``ordinal``), ``prediction``, ``warnings`` and ``parameters``.
+        """
         return {
             "n_patients": self.n_patients,
             "n_with_vas": self.n_with_vas,
@@ -292,17 +321,35 @@ class Analysis:
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The results as tidy DataFrames (written as CSV by ``spinemri analyze``)."""
+        """The results as tidy DataFrames (written as CSV by ``spinemri analyze``).
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            ``descriptives``, ``tests``, ``posthoc``, ``spearman`` and ``coefficients``.
+        """
         return _tables(self)
 
     def figures(self) -> dict[str, Any]:
-        """Matplotlib figures by name (delegates to :mod:`spinemri.report.figures`)."""
+        """Matplotlib figures by name (delegates to :mod:`spinemri.report.figures`).
+
+        Returns
+        -------
+        dict of str to matplotlib.figure.Figure
+            The figures of :func:`spinemri.report.figures.analysis_figures`, by file stem.
+        """
         from ..report.figures import analysis_figures  # report layer; imported on demand only
 
         return analysis_figures(self)
 
     def to_html(self) -> str:
-        """Self-contained HTML report (delegates to :mod:`spinemri.report.html`)."""
+        """Self-contained HTML report (delegates to :mod:`spinemri.report.html`).
+
+        Returns
+        -------
+        str
+            The page of :func:`spinemri.report.html.render_report`, figures embedded.
+        """
         from ..report.html import render_report  # report layer; imported on demand only
 
         return render_report(self)
