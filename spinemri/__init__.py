@@ -70,8 +70,8 @@ _LAZY: dict[str, str] = {
     "make_phantom": "spinemri.phantom",
     "measure": "spinemri.measure",
     "Measurement": "spinemri.measure",
-    "link": "spinemri.link",
-    "analyze": "spinemri.stats",
+    "link": "spinemri.linking",
+    "analyze": "spinemri.stats.study",
     "run_cohort": "spinemri.pipeline",
 }
 

@@ -313,9 +313,9 @@ def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
 def _link_and_analyze(out_dir: Path, patients: Any, clinical: Path) -> tuple[Path, list[str]]:
     from .io.clinical import read_clinical
     from .io.tables import write_table
-    from .link import link
+    from .linking import link
     from .report.html import write_analysis
-    from .stats import analyze
+    from .stats.study import analyze
 
     clinical_df = read_clinical(clinical)
     linked, report = link(patients, clinical_df)
@@ -337,8 +337,8 @@ ANALYSIS_MODULES = (
     "sklearn.pipeline",
     "sklearn.preprocessing",
     "matplotlib.figure",
-    "spinemri.link",
-    "spinemri.stats",
+    "spinemri.linking",
+    "spinemri.stats.study",
     "spinemri.report.figures",
     "spinemri.report.html",
 )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from spinemri.errors import InputError, LinkError
 from spinemri.io.clinical import read_table, sniff_separator
-from spinemri.link import REPORT_COLUMNS, link, normalise_id
+from spinemri.linking import REPORT_COLUMNS, link, normalise_id
 
 
 def patients_table(ids, **extra):
@@ -428,7 +428,7 @@ def test_package_level_link_is_callable_after_submodule_import():
     import sys
 
     code = (
-        "from spinemri.link import normalise_id\n"
+        "from spinemri.linking import normalise_id\n"
         "import pandas as pd, spinemri\n"
         "linked, rep = spinemri.link(pd.DataFrame({'patient_id': ['A-1']}),"
         " pd.DataFrame({'patient_id': ['a_1'], 'vas': [4]}))\n"

@@ -15,7 +15,7 @@ import pytest
 from spinemri.report.figures import analysis_figures, figure_png
 from spinemri.report.html import format_p, render_report, write_analysis
 from spinemri.report.provenance import package_versions
-from spinemri.stats import analyze
+from spinemri.stats.study import analyze
 
 
 def cohort(n=40, seed=1):

@@ -14,10 +14,7 @@ import statsmodels.formula.api as smf
 from scipy import stats as sps
 
 from spinemri.params import StatsParams
-from spinemri.stats import (
-    SPEARMAN_PAIRS,
-    Analysis,
-    analyze,
+from spinemri.stats.methods import (
     compare_two_groups,
     cv_auc,
     delong_auc,
@@ -26,6 +23,8 @@ from spinemri.stats import (
     ols_hc3,
     spearman_with_ci,
 )
+from spinemri.stats.results import Analysis
+from spinemri.stats.study import SPEARMAN_PAIRS, analyze
 
 REGIONS = np.array(["cervical", "thoracic", "lumbar", "sacral"])
 

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     # heavy imports here, not at module level: `spinemri --help` stays fast
     from ..io.clinical import read_table
     from ..report.html import write_analysis
-    from ..stats import analyze
+    from ..stats.study import analyze
 
     params = StatsParams(seed=args.seed, cv_folds=args.cv_folds, ci_level=args.ci_level)
     linked = read_table(args.linked, dtype_str_columns=("patient_id",))

@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     # heavy imports here, not at module level: `spinemri --help` stays fast
     from ..io.clinical import read_table, write_csv
-    from ..link import link
+    from ..linking import link
 
     params = LinkParams(
         id_column=args.id_column,

@@ -1,21 +1,21 @@
 """Figures of the study's analysis (matplotlib, object API: no pyplot global state).
 
-Each function takes the analysed table of an :class:`~spinemri.stats.Analysis`
-(``Analysis.data``) and returns a :class:`matplotlib.figure.Figure`; degenerate
+Each function takes the analysed table of an analysis (``data`` of an
+:class:`~spinemri.report.protocols.AnalysisLike`, such as
+:class:`~spinemri.stats.results.Analysis`) and returns a :class:`matplotlib.figure.Figure`; degenerate
 data give a figure that says what is missing rather than an error.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..stats import Analysis
+from .protocols import AnalysisLike
 
 __all__ = [
     "analysis_figures",
@@ -149,7 +149,7 @@ def vas_vs_metrics_figure(
     return fig
 
 
-def analysis_figures(analysis: Analysis) -> dict[str, Figure]:
+def analysis_figures(analysis: AnalysisLike) -> dict[str, Figure]:
     """All figures of an analysis, keyed by file stem (see :data:`FIGURE_TITLES`)."""
     d = analysis.data
     return {

@@ -15,15 +15,13 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..io.atomic import write_bytes_atomic, write_text_atomic
 from ..io.clinical import write_csv
 from .figures import FIGURE_TITLES, analysis_figures, figure_png
+from .protocols import AnalysisLike
 from .provenance import package_versions
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..stats import Analysis
 
 __all__ = ["render_report", "write_analysis", "summary_dict", "format_p"]
 
@@ -144,8 +142,8 @@ def _groups(groups: Mapping[str, Mapping[str, Any]]) -> str:
     return _table([{"group": g, **s} for g, s in groups.items()], _GROUP_COLS)
 
 
-def summary_dict(analysis: Analysis) -> dict[str, Any]:
-    """summary.json: :meth:`Analysis.to_dict` plus the software versions."""
+def summary_dict(analysis: AnalysisLike) -> dict[str, Any]:
+    """summary.json: the analysis' ``to_dict()`` (:class:`AnalysisLike`) plus the software versions."""
     d = analysis.to_dict()
     d["software"] = package_versions()
     return d
@@ -212,7 +210,7 @@ a single group, constant VAS or predictor) are reported as not computable with t
 
 
 def render_report(
-    analysis: Analysis,
+    analysis: AnalysisLike,
     figures_png: Mapping[str, bytes] | None = None,
     title: str = "spinemri — pain and spinal metastatic burden",
 ) -> str:
@@ -361,7 +359,9 @@ def render_report(
     return "\n".join(x for x in out if x)
 
 
-def write_analysis(analysis: Analysis, out_dir: str | os.PathLike[str], *, dpi: int = 100) -> dict[str, Path]:
+def write_analysis(
+    analysis: AnalysisLike, out_dir: str | os.PathLike[str], *, dpi: int = 100
+) -> dict[str, Path]:
     """Write summary.json, tables/*.csv, figures/*.png and report.html under ``out_dir``.
 
     Returns

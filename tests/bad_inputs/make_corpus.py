@@ -32,7 +32,7 @@ from spinemri.io.clinical import read_clinical
 from spinemri.io.discover import discover_cases
 from spinemri.io.nifti import save_nifti
 from spinemri.levels import resolve_scheme_for_mask
-from spinemri.link import link
+from spinemri.linking import link
 from spinemri.volume import Volume
 
 #: ImageOrientationPatient of a sagittal slice (rows along A->P... as the scanner writes it), LPS.

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from spinemri.errors import InputError, LinkError, SpinemriError
 from spinemri.io.clinical import read_clinical
-from spinemri.link import link
+from spinemri.linking import link
 
 IMAGING_IDS = ["SMR-001", "SMR-002", "SMR-010", "P7", "ctrl_03"]
 PATIENTS = pd.DataFrame({"patient_id": IMAGING_IDS, "n_levels": [17, 16, 17, 15, 17]})

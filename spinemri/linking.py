@@ -37,8 +37,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sys
-import types
 import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping
@@ -53,7 +51,8 @@ from .params import LinkParams, check_known_keys
 
 __all__ = ["link", "link_clinical", "normalise_id", "LinkReport", "ISSUE_KINDS", "REPORT_COLUMNS"]
 
-logger = logging.getLogger(__name__)
+# the logger name of the public verb, as before this module was renamed (log lines name their logger)
+logger = logging.getLogger("spinemri.link")
 
 #: Kinds of rows in the link report, in the order they are listed.
 ISSUE_KINDS = (
@@ -156,16 +155,46 @@ class LinkReport:
     params: LinkParams = field(default_factory=LinkParams)
 
     def count(self, kind: str) -> int:
-        """Number of report rows of one kind."""
+        """Number of report rows of one kind.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`ISSUE_KINDS`.
+
+        Returns
+        -------
+        int
+            Rows of that kind.
+        """
         return int((self.issues["kind"] == kind).sum())
 
     def ids(self, kind: str, side: str = "imaging") -> list[str]:
-        """Ids (``side`` = "imaging" or "clinical") of the report rows of one kind."""
+        """Ids (``side`` = "imaging" or "clinical") of the report rows of one kind.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`ISSUE_KINDS`.
+        side : str
+            ``"imaging"`` for the ``imaging_id`` column, anything else for ``clinical_id``.
+
+        Returns
+        -------
+        list of str
+            The ids, in report order.
+        """
         col = "imaging_id" if side == "imaging" else "clinical_id"
         return [str(v) for v in self.issues.loc[self.issues["kind"] == kind, col]]
 
     def summary(self) -> str:
-        """A few human-readable lines (printed on stderr by ``spinemri link``)."""
+        """A few human-readable lines (printed on stderr by ``spinemri link``).
+
+        Returns
+        -------
+        str
+            The counts, each normalised match and up to 10 details per issue kind, one per line.
+        """
         lines = [
             f"linked {self.n_linked} of {self.n_imaging} imaging patients to a valid VAS "
             f"({self.count('exact')} exact id matches, {self.count('normalised')} after id normalisation); "
@@ -185,7 +214,13 @@ class LinkReport:
         return "\n".join(lines)
 
     def to_frame(self) -> pd.DataFrame:
-        """A copy of the report table."""
+        """A copy of the report table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of :attr:`issues` (link_report.csv).
+        """
         return self.issues.copy()
 
 
@@ -602,18 +637,3 @@ def _build_linked(
         values = [src.iloc[r] if r is not None else None for r in rows]
         linked[rename[c]] = pd.Series(values, dtype=object).infer_objects()
     return linked
-
-
-class _CallableModule(types.ModuleType):
-    """``spinemri.link`` is both this module and the public function (DESIGN §2).
-
-    Importing the submodule (``from spinemri.link import normalise_id``) makes the package attribute
-    ``spinemri.link`` the module; calling it then calls :func:`link`, so ``spinemri.link(patients,
-    clinical)`` works whatever was imported first.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[pd.DataFrame, LinkReport]:
-        return link(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
