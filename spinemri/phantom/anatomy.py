@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .levels import LEVELS, level_index
+from ..levels import LEVELS, level_index
 
-__all__ = ["BodySize", "Body", "body_size", "phantom_levels", "build_spine", "PHANTOM_LEVELS"]
+__all__ = ["BodySize", "Body", "body_size", "phantom_levels", "build_spine", "PHANTOM_LEVELS", "CORTEX_MM"]
 
 #: Levels the phantom can draw (cranial -> caudal). The rare T13, L6 and the coccyx are not drawn.
 PHANTOM_LEVELS: tuple[str, ...] = tuple(lv for lv in LEVELS if lv not in ("T13", "L6", "Co"))
+
+#: Thickness of the cortical rim of a vertebral body (mm).
+CORTEX_MM = 1.0
 
 # Vertebral body width (left-right), depth (antero-posterior) and height (cranio-caudal) in mm,
 # and the height of the disc below, at anchor levels; other levels are interpolated linearly.
