@@ -90,7 +90,17 @@ class Body:
 
 
 def phantom_levels(first: str, last: str) -> list[str]:
-    """Levels from ``first`` to ``last`` inclusive (cranial -> caudal) that the phantom draws."""
+    """Levels from ``first`` to ``last`` inclusive (cranial -> caudal) that the phantom draws.
+
+    Parameters
+    ----------
+    first, last : str
+        Levels of :data:`PHANTOM_LEVELS`, ``first`` cranial to (or equal to) ``last``.
+
+    Returns
+    -------
+    list of str
+    """
     i0, i1 = PHANTOM_LEVELS.index(first), PHANTOM_LEVELS.index(last)
     return list(PHANTOM_LEVELS[i0 : i1 + 1])
 
@@ -105,7 +115,19 @@ def _interp_table(level: str, table: Mapping[str, tuple[float, ...]]) -> np.ndar
 
 
 def body_size(level: str, scale: float = 1.0) -> BodySize:
-    """Interpolated body size at ``level`` (mm), multiplied by ``scale``."""
+    """Interpolated body size at ``level`` (mm), multiplied by ``scale``.
+
+    Parameters
+    ----------
+    level : str
+        A vertebral level.
+    scale : float, default 1.0
+        Multiplies every size.
+
+    Returns
+    -------
+    BodySize
+    """
     w, d, h, disc = _interp_table(level, _ANCHORS) * scale
     return BodySize(float(w), float(d), float(h), float(disc))
 

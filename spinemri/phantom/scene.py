@@ -128,6 +128,20 @@ def world_box(affine: np.ndarray, lo: tuple, hi: tuple, *, broadcast: bool = Fal
     With ``broadcast=True`` each coordinate keeps only the axes it depends on
     (shape (ni|1, nj|1, nk|1)), so functions of y and z alone stay 2-D on a
     sagittal grid: that is what keeps the background render fast.
+
+    Parameters
+    ----------
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    lo, hi : tuple of 3 ints
+        Voxel box (``hi`` exclusive).
+    broadcast : bool, default False
+        Keep only the axes each coordinate depends on.
+
+    Returns
+    -------
+    list of 3 ndarrays
+        x, y and z (world mm, float32).
     """
     axes = [np.arange(a, b, dtype=np.float64) for a, b in zip(lo, hi, strict=False)]
     shapes = [(-1, 1, 1), (1, -1, 1), (1, 1, -1)]
@@ -149,6 +163,24 @@ def render_background(
     """Soft tissue, fat, air, canal (CSF), cord and posterior elements at voxel centres (float32).
 
     Edges are anti-aliased with a linear ramp one pixel wide; these structures carry no truth.
+
+    Parameters
+    ----------
+    p : PhantomParams
+        ``contrast`` and ``scale``.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : tuple of 3 ints
+        Grid shape.
+    curve : dict
+        The spinal axis of :func:`~spinemri.phantom.anatomy.build_spine`.
+    bodies : list of Body
+        The vertebral bodies (for the conus and the posterior elements).
+
+    Returns
+    -------
+    ndarray of float32
+        Intensity of the background at every voxel centre.
     """
     c = CONTRASTS[p.contrast]
     x, y, z = world_box(affine, (0, 0, 0), shape, broadcast=True)
@@ -205,7 +237,22 @@ def render_background(
 
 
 def bias_field(p: PhantomParams, affine: np.ndarray, shape: tuple) -> np.ndarray:
-    """1 + bias * sin(pi (t - 1/2)), t = 0 at the most inferior voxel centre, 1 at the most superior."""
+    """1 + bias * sin(pi (t - 1/2)), t = 0 at the most inferior voxel centre, 1 at the most superior.
+
+    Parameters
+    ----------
+    p : PhantomParams
+        ``bias``, the field amplitude.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : tuple of 3 ints
+        Grid shape.
+
+    Returns
+    -------
+    ndarray of float32
+        The multiplicative field, of ``shape``.
+    """
     x, y, z = world_box(affine, (0, 0, 0), shape, broadcast=True)
     zmin, zmax = float(z.min()), float(z.max())
     t = (z - zmin) / max(zmax - zmin, 1e-6)
@@ -223,7 +270,28 @@ def render_structures(
 ) -> dict[str, Any]:
     """Supersampled bodies, discs and lesions: ``signal`` and ``occupied`` (float32 sums over
     sub-samples / N), ``label`` (1-based body index of the voxels that are vertebra), ``lesion_id``
-    (lesion voxels) and ``boxes`` (level -> voxel box)."""
+    (lesion voxels) and ``boxes`` (level -> voxel box).
+
+    Parameters
+    ----------
+    p : PhantomParams
+        ``contrast``, ``supersample`` and ``texture``.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : tuple of 3 ints
+        Grid shape.
+    bodies, discs : list of Body
+        From :func:`~spinemri.phantom.anatomy.build_spine`.
+    lesions : list of Lesion
+        The lesion plan.
+    tex : (ndarray, ndarray)
+        Marrow texture waves (:func:`draw_texture`).
+
+    Returns
+    -------
+    dict
+        ``signal``, ``occupied``, ``label``, ``lesion_id``, ``boxes`` as above.
+    """
     c = CONTRASTS[p.contrast]
     f = p.supersample
     nsub = f**3

@@ -65,6 +65,28 @@ def truth_tables(
     ``label_index`` holds 1-based indices into ``levels`` (0 = background);
     ``lesion_id`` lesion ids (0 = none) on the same grid. ``boxes`` optionally
     gives, per level, a voxel box (lo, hi) holding all of its voxels (a speed-up only).
+
+    Parameters
+    ----------
+    label_index, lesion_id : ndarray
+        Integer maps on the image grid.
+    levels : list of str
+        Levels drawn, cranial -> caudal.
+    labels : dict of str -> int
+        Mask label of each level in the scheme.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    truncated : dict of str -> bool
+        Per level, whether the body leaves the field of view.
+    boxes : dict of str -> (lo, hi), optional
+        Per level, a voxel box holding all of its voxels.
+
+    Returns
+    -------
+    vertebrae : DataFrame
+        One row per level present.
+    patient : DataFrame
+        One row with the DESIGN §5 patient columns.
     """
     from scipy import ndimage
 
