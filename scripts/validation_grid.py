@@ -32,7 +32,7 @@ import pandas as pd
 
 import spinemri
 from spinemri.phantom import CONTRASTS, LesionSpec
-from spinemri.phantom_anatomy import body_size
+from spinemri.phantom.anatomy import body_size
 
 SNRS = (10.0, 20.0, 40.0)
 BIASES = (0.0, 0.2)

@@ -67,7 +67,7 @@ _LAZY: dict[str, str] = {
     "LabelScheme": "spinemri.levels",
     "get_scheme": "spinemri.levels",
     "resolve_scheme": "spinemri.levels",
-    "make_phantom": "spinemri.phantom",
+    "make_phantom": "spinemri.phantom.make",
     "measure": "spinemri.measure",
     "Measurement": "spinemri.measure",
     "link": "spinemri.linking",

@@ -7,8 +7,10 @@ wires them together, sets up logging and maps errors to exit codes:
 * 0 — success;
 * 1 — some cases failed (cohort run), or a :class:`SpinemriError` that is not
   about the input itself;
-* 2 — bad usage, or no usable input (a single-case command whose input is
-  refused: missing file, unreadable DICOM, mask on another grid, ...).
+* 2 — bad usage (also an option value refused while the parameter objects are
+  built, before any input is read: :func:`check_options`), or no usable input
+  (a single-case command whose input is refused: missing file, unreadable
+  DICOM, mask on another grid, ...).
 
 Unexpected exceptions are bugs and show their traceback.
 """
@@ -18,13 +20,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ._version import __version__
-from .errors import GeometryError, InputError, LabelSchemeError, SpinemriError
+from .errors import ConfigError, GeometryError, InputError, LabelSchemeError, SpinemriError
 
-__all__ = ["build_parser", "main", "COMMANDS"]
+__all__ = ["build_parser", "main", "check_options", "UsageError", "COMMANDS"]
+
+T = TypeVar("T")
 
 #: Sub-command name -> module under spinemri.commands (explicit, no discovery by naming convention).
 COMMANDS: dict[str, str] = {
@@ -36,7 +42,53 @@ COMMANDS: dict[str, str] = {
     "run": "spinemri.commands.run",
 }
 
+
+class UsageError(ConfigError):
+    """An option value refused while the parameters are built, before any input is read (exit 2)."""
+
+
 _INPUT_ERRORS = (InputError, GeometryError, LabelSchemeError)
+#: "SegmentParams.k = ..." / "PhantomParams: rows=..." -> the parameter named in a ConfigError
+_FIELD = re.compile(r"\b(?:SegmentParams|MetricsParams)\.(\w+)|\bPhantomParams: (\w+)=")
+
+
+def check_options(build: Callable[[], T], args: argparse.Namespace, flags: dict[str, str] | None = None) -> T:
+    """Build a command's parameter objects from its options; a refused value is bad usage.
+
+    Call it before any input is read, so that a bad option fails at once (exit 2)
+    instead of in every case.
+
+    Parameters
+    ----------
+    build : callable
+        Builds and returns the parameter objects (raises :class:`ConfigError`).
+    args : argparse.Namespace
+        The parsed command line (to name the option that was refused).
+    flags : dict of str -> str, optional
+        Parameter field -> option, where the option is not ``--`` + the field
+        with ``-`` for ``_`` (``{"n_slices": "--slices"}``).
+
+    Returns
+    -------
+    object
+        What ``build`` returns.
+
+    Raises
+    ------
+    UsageError
+        ``build`` raised ConfigError; the one-line message starts with the option.
+    """
+    try:
+        return build()
+    except ConfigError as exc:
+        message = str(exc)
+        found = _FIELD.search(message)
+        field = (found.group(1) or found.group(2)) if found else None
+        if field and field in (flags or {}):
+            message = f"{(flags or {})[field]}: {message}"
+        elif field and getattr(args, field, None) is not None:
+            message = f"--{field.replace('_', '-')}: {message}"
+        raise UsageError(message) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"spinemri {args.command}: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, _INPUT_ERRORS) else 1
+        return 2 if isinstance(exc, (*_INPUT_ERRORS, UsageError)) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

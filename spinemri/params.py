@@ -7,12 +7,13 @@ recorded in provenance next to package versions and input hashes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["as_dict", "check_known_keys", "RunConfig"]
+__all__ = ["as_dict", "check_known_keys", "measure_params", "RunConfig"]
 
 
 def as_dict(params: Any) -> dict[str, Any]:
@@ -174,6 +175,36 @@ class MetricsParams:
         _check_range(type(self).__name__, "intensity_erosion_mm", self.intensity_erosion_mm, 0.0, 20.0)
 
 
+def measure_params(options: Mapping[str, Any]) -> tuple[SegmentParams, MetricsParams]:
+    """Build (and so range-check) the segmentation and metrics parameters of a set of options.
+
+    Used to refuse a bad option before any input is read (``spinemri run`` and
+    ``spinemri measure``, :class:`RunConfig`).
+
+    Parameters
+    ----------
+    options : mapping of str -> value
+        Fields of :class:`SegmentParams` (``method``, ``k``, ``margin_mm``, ...) and
+        :class:`MetricsParams`; the defaults fill the others. Keys of neither are
+        ignored here (:func:`spinemri.measure` reports them).
+
+    Returns
+    -------
+    segment : SegmentParams
+    metrics : MetricsParams
+
+    Raises
+    ------
+    ConfigError
+        An option is out of range or inconsistent (``method="fixed"`` without ``fixed_threshold``).
+    """
+    seg_keys = {f.name for f in fields(SegmentParams)}
+    met_keys = {f.name for f in fields(MetricsParams)}
+    segment = SegmentParams(**{k: v for k, v in options.items() if k in seg_keys})
+    metrics = MetricsParams(**{k: v for k, v in options.items() if k in met_keys})
+    return segment, metrics
+
+
 # --- link and statistics (owner: link/analyze work) ---------------------------------------
 
 
@@ -328,7 +359,8 @@ class RunConfig:
         Recompute every case, ignoring finished results of an earlier run.
     segment : tuple of (str, value) pairs, default ()
         Further segmentation parameters (``k``, ``polarity``, ``min_lesion_mm3``,
-        ...), passed to :func:`spinemri.measure`.
+        ...), passed to :func:`spinemri.measure`; range-checked here, when the
+        config is built (:func:`measure_params`), not later in every case.
     dicom_seg : bool, default False
         Also write ``masks/<id>_lesions.seg.dcm``, a DICOM Segmentation of the
         lesion mask referencing the source series, for DICOM cases
@@ -356,6 +388,7 @@ class RunConfig:
         if self.scheduler is not None and not str(self.scheduler).strip():
             raise ConfigError("scheduler must be 'local' or a Dask scheduler address")
         object.__setattr__(self, "segment", tuple(sorted((str(k), v) for k, v in dict(self.segment).items())))
+        measure_params({"method": self.method, **dict(self.segment)})  # ConfigError now, not in every case
 
     def measure_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`spinemri.measure` (everything that changes results)."""

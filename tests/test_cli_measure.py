@@ -149,7 +149,7 @@ def test_bad_parameter_is_reported(
     phantom_files: dict[str, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = _measure(phantom_files, "--k", "-1")
-    assert rc == 1 and "k" in capsys.readouterr().err
+    assert rc == 2 and "k" in capsys.readouterr().err
 
 
 def test_dicom_folder_and_nifti_give_identical_tables(

@@ -353,7 +353,7 @@ def test_geometry_is_sagittal_with_anisotropic_voxels():
 
 
 def test_voxel_counts_sums_the_sub_samples_of_each_voxel():
-    from spinemri.phantom_render import subgrid, voxel_counts
+    from spinemri.phantom.render import subgrid, voxel_counts
 
     for f in (1, 2, 3, 5):
         g = subgrid((0, 0, 0), (2, 3, 1), f)

@@ -166,10 +166,14 @@ def run(args: argparse.Namespace) -> int:
     """Run ``spinemri measure``; return the exit status."""
     import pandas as pd
 
+    from ..cli import check_options
     from ..errors import GeometryError
     from ..io.load import load_mask, load_volume
     from ..measure import measure
+    from ..params import measure_params
 
+    # a bad segmentation option is bad usage (exit 2), refused before the image is read
+    check_options(lambda: measure_params({"method": args.method, **_options(args)}), args)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -50,8 +50,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Write the cohort; return 0."""
+    from ..cli import check_options
     from ..errors import ConfigError
     from ..io.cohort_write import CohortSpec, write_cohort
+    from ..phantom.params import PhantomParams
 
     options: dict[str, Any] = {}
     for arg, key in (("rows", "rows"), ("cols", "cols"), ("slices", "n_slices"), ("scheme", "scheme")):
@@ -62,13 +64,21 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--levels {args.levels!r}: write the range as FIRST-LAST, e.g. T10-S1")
         options.update(first_level=first.strip(), last_level=last.strip())
-    spec = CohortSpec(
-        n_patients=args.patients,
-        seed=args.seed,
-        format=args.format,
-        contrast=args.contrast,
-        second_series=args.second_series,
-    )
+
+    def build() -> CohortSpec:
+        # these options do not interact with the per-patient draws: refused here, they fail for
+        # every patient, so a bad one is bad usage (exit 2) before anything is written
+        PhantomParams.from_options(contrast=args.contrast, **options)
+        return CohortSpec(
+            n_patients=args.patients,
+            seed=args.seed,
+            format=args.format,
+            contrast=args.contrast,
+            second_series=args.second_series,
+        )
+
+    flags = {"n_slices": "--slices", "first_level": "--levels", "last_level": "--levels"}
+    spec = check_options(build, args, flags)
     tables = write_cohort(args.out_dir, spec, **options)
     n = len(tables["patients"])
     print(f"wrote {n} phantom patient(s) to {args.out_dir} (clinical.csv, truth.csv, truth_vertebrae.csv)")

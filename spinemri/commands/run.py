@@ -41,6 +41,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--k", type=float, help="MAD multiplier of the robust/local threshold")
     p.add_argument("--min-lesion-mm3", type=float, help="drop lesion components smaller than this")
+    p.add_argument("--margin-mm", type=float, help="vertebra rim excluded from seeding, mm (default 1)")
+    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], help="lesion connectivity (default 26)")
     p.add_argument(
         "--series", help="DICOM series: SeriesInstanceUID, SeriesNumber or a regex on the description"
     )
@@ -64,14 +66,14 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..params import RunConfig
+    from ..cli import check_options
+    from ..params import RunConfig, measure_params
     from ..pipeline import run_cohort
 
-    segment = {
-        k: v
-        for k, v in (("polarity", args.polarity), ("k", args.k), ("min_lesion_mm3", args.min_lesion_mm3))
-        if v is not None
-    }
+    names = ("polarity", "k", "min_lesion_mm3", "margin_mm", "connectivity")
+    segment = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    # a bad segmentation option is bad usage (exit 2), refused before any case is read
+    check_options(lambda: measure_params({"method": args.method, **segment}), args)
     config = RunConfig(
         workers=args.workers,
         scheduler=args.scheduler,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..phantom import SERIES_DESCRIPTION, make_phantom
+from ..phantom.make import SERIES_DESCRIPTION, make_phantom
 from ..volume import Volume
 from .atomic import write_text_atomic
 from .dicom_write import write_dicom_series

@@ -1,18 +1,54 @@
-"""Ground-truth tables of the phantom from its integer label and lesion maps (numpy + scipy.ndimage.label).
+"""Ground truth of the phantom: :class:`PhantomTruth` and its tables from the integer label and lesion maps.
 
-Independent of spinemri's segmentation and metrics code; definitions in docs/phantom.md.
+numpy + scipy.ndimage.label; independent of spinemri's segmentation and metrics
+code; definitions in docs/phantom.md.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
-from .levels import region_of
-from .phantom_render import Lesion
-from .volume import lr_axis
+from ..levels import region_of
+from ..volume import Volume, lr_axis
+from .anatomy import Body
+from .params import PhantomParams
+from .render import Lesion
 
-__all__ = ["truth_tables", "lesion_table"]
+__all__ = ["PhantomTruth", "truth_tables", "lesion_table"]
+
+
+@dataclass(frozen=True)
+class PhantomTruth:
+    """Ground truth of a phantom, computed from the analytic shapes.
+
+    Attributes
+    ----------
+    vertebrae : DataFrame
+        One row per level present in the mask (see docs/phantom.md for columns).
+    patient : DataFrame
+        One row with the DESIGN §5 patient columns.
+    lesions : DataFrame
+        One row per planned lesion.
+    lesion_mask : Volume
+        Lesion ids (uint16) on the image grid, 0 = none; a subset of the vertebra voxels.
+    params : PhantomParams
+    bias_field : ndarray
+        The multiplicative bias field applied (float32, image shape).
+    noise_sigma : float
+        Standard deviation of each Gaussian channel of the Rician noise (0 = none).
+    """
+
+    vertebrae: pd.DataFrame
+    patient: pd.DataFrame
+    lesions: pd.DataFrame
+    lesion_mask: Volume
+    params: PhantomParams
+    bias_field: np.ndarray = field(repr=False)
+    noise_sigma: float = 0.0
+    bodies: tuple[Body, ...] = field(default=(), repr=False)
 
 
 def truth_tables(
@@ -29,6 +65,28 @@ def truth_tables(
     ``label_index`` holds 1-based indices into ``levels`` (0 = background);
     ``lesion_id`` lesion ids (0 = none) on the same grid. ``boxes`` optionally
     gives, per level, a voxel box (lo, hi) holding all of its voxels (a speed-up only).
+
+    Parameters
+    ----------
+    label_index, lesion_id : ndarray
+        Integer maps on the image grid.
+    levels : list of str
+        Levels drawn, cranial -> caudal.
+    labels : dict of str -> int
+        Mask label of each level in the scheme.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    truncated : dict of str -> bool
+        Per level, whether the body leaves the field of view.
+    boxes : dict of str -> (lo, hi), optional
+        Per level, a voxel box holding all of its voxels.
+
+    Returns
+    -------
+    vertebrae : DataFrame
+        One row per level present.
+    patient : DataFrame
+        One row with the DESIGN §5 patient columns.
     """
     from scipy import ndimage
 
@@ -124,6 +182,29 @@ def lesion_table(
     vox: float,
     contrast: dict[str, float],
 ) -> pd.DataFrame:
+    """One row per planned lesion: plan, levels it reaches, contrast and voxel count.
+
+    Parameters
+    ----------
+    lesions : list of Lesion
+        The planned lesions (ids 1, 2, ...).
+    lesion_id : ndarray
+        Lesion ids on the image grid (0 = none).
+    label_index : ndarray
+        1-based indices into ``levels`` on the same grid (0 = background).
+    levels : list of str
+        Levels drawn, cranial -> caudal.
+    vox : float
+        Voxel volume (mm³).
+    contrast : dict of str -> float
+        Tissue intensities of the contrast preset (``marrow``, ``lesion``).
+
+    Returns
+    -------
+    DataFrame
+        Columns lesion_id, planned_level, levels, kind, x_mm, y_mm, z_mm,
+        radius_mm, strength, contrast, voxels, volume_mm3 (docs/phantom.md).
+    """
     rows = []
     ids = lesion_id.ravel()
     counts = np.bincount(ids, minlength=len(lesions) + 1)

@@ -81,7 +81,24 @@ class SubGrid:
 def bbox_of(
     points_world: np.ndarray, affine: np.ndarray, shape: Sequence[int], pad: int = 1
 ) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-    """Voxel box (lo, hi) covering world points (N, 3), clipped to the grid; None when empty."""
+    """Voxel box (lo, hi) covering world points (N, 3), clipped to the grid; None when empty.
+
+    Parameters
+    ----------
+    points_world : ndarray of shape (N, 3)
+        World mm.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : sequence of 3 ints
+        Grid shape.
+    pad : int, default 1
+        Voxels added on each side.
+
+    Returns
+    -------
+    (lo, hi) or None
+        Voxel index bounds (``hi`` exclusive), or None when the box misses the grid.
+    """
     inv = np.linalg.inv(affine)
     ijk = points_world @ inv[:3, :3].T + inv[:3, 3]
     lo = np.floor(ijk.min(axis=0) + 0.5).astype(int) - pad
@@ -94,7 +111,19 @@ def bbox_of(
 
 
 def subgrid(lo: Sequence[int], hi: Sequence[int], f: int) -> SubGrid:
-    """Sub-sample voxel-index coordinates along each axis of the box."""
+    """Sub-sample voxel-index coordinates along each axis of the box.
+
+    Parameters
+    ----------
+    lo, hi : sequence of 3 ints
+        Voxel box (``hi`` exclusive).
+    f : int
+        Sub-samples per voxel axis.
+
+    Returns
+    -------
+    SubGrid
+    """
     off = (np.arange(f) + 0.5) / f - 0.5
     axes = tuple(
         (np.arange(a, b, dtype=np.float64)[:, None] + off[None, :]).ravel()
@@ -108,7 +137,23 @@ def local_coords(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coordinates (mm) in a local frame of every sub-sample, by broadcasting (float32).
 
-    ``u = frame.T @ (affine @ ijk - centre)``: three arrays of the sub-grid's shape.
+    ``u = frame.T @ (affine @ ijk - centre)``.
+
+    Parameters
+    ----------
+    grid : SubGrid
+        The sub-samples.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    centre : ndarray of shape (3,)
+        Origin of the local frame (world mm).
+    frame : ndarray of shape (3, 3)
+        Columns: the local unit axes in world coordinates.
+
+    Returns
+    -------
+    tuple of 3 ndarrays
+        The local coordinates, each broadcast to the sub-grid's shape.
     """
     m = frame.T @ affine[:3, :3]
     t = frame.T @ (affine[:3, 3] - centre)
@@ -124,12 +169,39 @@ def local_coords(
 
 
 def in_cylinder(u: Sequence[np.ndarray], a: float, b: float, h: float) -> np.ndarray:
-    """Inside an elliptic cylinder with half-axes a (u0), b (u1) and half-height h (u2)."""
+    """Inside an elliptic cylinder with half-axes a (u0), b (u1) and half-height h (u2).
+
+    Parameters
+    ----------
+    u : sequence of 3 ndarrays
+        Local coordinates (:func:`local_coords`).
+    a, b, h : float
+        Half-axes and half-height (mm).
+
+    Returns
+    -------
+    ndarray of bool
+    """
     return ((u[0] / a) ** 2 + (u[1] / b) ** 2 <= 1.0) & (np.abs(u[2]) <= h)
 
 
 def in_lesion(lesion: Lesion, grid: SubGrid, affine: np.ndarray) -> np.ndarray:
-    """Boolean sub-sample membership of a lesion shape (not yet clipped to the vertebra)."""
+    """Boolean sub-sample membership of a lesion shape (not yet clipped to the vertebra).
+
+    Parameters
+    ----------
+    lesion : Lesion
+        A focal, irregular or diffuse lesion.
+    grid : SubGrid
+        The sub-samples.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+
+    Returns
+    -------
+    ndarray of bool
+        The sub-grid's shape.
+    """
     d = local_coords(grid, affine, lesion.centre, lesion.frame)
     r = lesion.radii
     if lesion.kind == "focal":
@@ -156,6 +228,17 @@ def voxel_counts(mask: np.ndarray, grid: SubGrid) -> np.ndarray:
 
     Sums the ``f`` sub-samples of one axis at a time with strided slices, which
     is about ten times faster than ``reshape(...).sum(axis=(1, 3, 5))``.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        Sub-sample membership, the sub-grid's shape.
+    grid : SubGrid
+        The sub-samples.
+
+    Returns
+    -------
+    ndarray of int16
     """
     ni, nj, nk = grid.shape
     f = grid.f

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .levels import LEVELS, level_index
+from ..levels import LEVELS, level_index
 
-__all__ = ["BodySize", "Body", "body_size", "phantom_levels", "build_spine", "PHANTOM_LEVELS"]
+__all__ = ["BodySize", "Body", "body_size", "phantom_levels", "build_spine", "PHANTOM_LEVELS", "CORTEX_MM"]
 
 #: Levels the phantom can draw (cranial -> caudal). The rare T13, L6 and the coccyx are not drawn.
 PHANTOM_LEVELS: tuple[str, ...] = tuple(lv for lv in LEVELS if lv not in ("T13", "L6", "Co"))
+
+#: Thickness of the cortical rim of a vertebral body (mm).
+CORTEX_MM = 1.0
 
 # Vertebral body width (left-right), depth (antero-posterior) and height (cranio-caudal) in mm,
 # and the height of the disc below, at anchor levels; other levels are interpolated linearly.
@@ -87,7 +90,17 @@ class Body:
 
 
 def phantom_levels(first: str, last: str) -> list[str]:
-    """Levels from ``first`` to ``last`` inclusive (cranial -> caudal) that the phantom draws."""
+    """Levels from ``first`` to ``last`` inclusive (cranial -> caudal) that the phantom draws.
+
+    Parameters
+    ----------
+    first, last : str
+        Levels of :data:`PHANTOM_LEVELS`, ``first`` cranial to (or equal to) ``last``.
+
+    Returns
+    -------
+    list of str
+    """
     i0, i1 = PHANTOM_LEVELS.index(first), PHANTOM_LEVELS.index(last)
     return list(PHANTOM_LEVELS[i0 : i1 + 1])
 
@@ -102,7 +115,19 @@ def _interp_table(level: str, table: Mapping[str, tuple[float, ...]]) -> np.ndar
 
 
 def body_size(level: str, scale: float = 1.0) -> BodySize:
-    """Interpolated body size at ``level`` (mm), multiplied by ``scale``."""
+    """Interpolated body size at ``level`` (mm), multiplied by ``scale``.
+
+    Parameters
+    ----------
+    level : str
+        A vertebral level.
+    scale : float, default 1.0
+        Multiplies every size.
+
+    Returns
+    -------
+    BodySize
+    """
     w, d, h, disc = _interp_table(level, _ANCHORS) * scale
     return BodySize(float(w), float(d), float(h), float(disc))
 

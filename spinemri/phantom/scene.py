@@ -1,23 +1,20 @@
-"""Rendering of the whole phantom scene: tissue intensities, bodies, discs, lesions, background, bias.
+"""The phantom scene on its image grid: field of view, bodies, discs, lesions, background, bias.
 
-Pure numpy; used by :func:`spinemri.phantom.make_phantom`. See docs/phantom.md.
+Pure numpy; used by :func:`spinemri.phantom.make.make_phantom`. See docs/phantom.md.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .phantom_anatomy import Body
-from .phantom_render import Lesion, bbox_of, in_cylinder, in_lesion, local_coords, subgrid, voxel_counts
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .phantom import PhantomParams
+from .anatomy import CORTEX_MM, Body
+from .params import CONTRASTS, PhantomParams
+from .render import Lesion, bbox_of, in_cylinder, in_lesion, local_coords, subgrid, voxel_counts
 
 __all__ = [
-    "CONTRASTS",
-    "CORTEX_MM",
+    "grid_affine",
     "surface_points",
     "draw_texture",
     "world_box",
@@ -26,41 +23,22 @@ __all__ = [
     "render_structures",
 ]
 
-#: Tissue intensities (arbitrary scanner units) of each contrast preset. ``lesion`` is fully
-#: replaced marrow; a lesion of strength s has intensity marrow + s * (lesion - marrow).
-CONTRASTS: dict[str, dict[str, float]] = {
-    "stir": {
-        "marrow": 220.0,
-        "lesion": 850.0,
-        "cortex": 30.0,
-        "disc": 550.0,
-        "csf": 1000.0,
-        "cord": 480.0,
-        "posterior": 200.0,
-        "muscle": 260.0,
-        "soft": 320.0,
-        "fat": 50.0,
-        "air": 0.0,
-    },
-    "t1": {
-        "marrow": 650.0,
-        "lesion": 220.0,
-        "cortex": 40.0,
-        "disc": 300.0,
-        "csf": 120.0,
-        "cord": 420.0,
-        "posterior": 600.0,
-        "muscle": 350.0,
-        "soft": 380.0,
-        "fat": 950.0,
-        "air": 0.0,
-    },
-}
-#: Thickness of the cortical rim of a vertebral body (mm).
-CORTEX_MM = 1.0
-
 
 def surface_points(body: Body, n: int = 48) -> np.ndarray:
+    """World points on the surface of a body: rings at 7 heights and on both endplates.
+
+    Parameters
+    ----------
+    body : Body
+        A vertebral body or disc (elliptic cylinder).
+    n : int, default 48
+        Points per ring.
+
+    Returns
+    -------
+    ndarray of shape (11 * n, 3)
+        World RAS+ mm (used for bounding boxes and the truncation flag).
+    """
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     ring = np.stack([body.a * np.cos(t), body.b * np.sin(t)], axis=1)
     pts = []
@@ -73,7 +51,71 @@ def surface_points(body: Body, n: int = 48) -> np.ndarray:
     return local @ body.frame.T + body.centre
 
 
+def _rotation(oblique_deg: float, tilt_deg: float) -> np.ndarray:
+    a, b = np.radians(oblique_deg), np.radians(tilt_deg)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    return rz @ rx
+
+
+def grid_affine(p: PhantomParams, bodies: list[Body]) -> np.ndarray:
+    """Voxel -> world affine of the image grid that frames the spine.
+
+    i runs A->P (DICOM columns), j S->I (rows), k L->R (slices), rotated by
+    ``p.oblique_deg`` (about S-I) and ``p.tilt_deg`` (about L-R); the field of
+    view covers the bodies with a margin, moved cranially by ``p.fov_shift_mm``.
+
+    Parameters
+    ----------
+    p : PhantomParams
+        Grid options (``rows``, ``cols``, ``n_slices``, ``pixel_mm``, ``slice_mm``, ...).
+    bodies : list of Body
+        The vertebral bodies placed in the world (:func:`~spinemri.phantom.anatomy.build_spine`).
+
+    Returns
+    -------
+    ndarray
+        4 x 4 affine mapping voxel indices (i, j, k) to world RAS+ mm.
+    """
+    pts = np.concatenate([surface_points(b) for b in bodies])
+    z_top, z_bot = pts[:, 2].max() + 15.0, pts[:, 2].min() - 15.0
+    y_post = pts[:, 1].min() - 95.0 * p.scale
+    y_ant = pts[:, 1].max() + 40.0 * p.scale
+    pixel = p.pixel_mm if p.pixel_mm is not None else max((z_top - z_bot) / p.rows, (y_ant - y_post) / p.cols)
+    fov_ap = p.cols * pixel
+    if fov_ap >= y_ant - y_post:  # the back and the bodies fit: keep the skin of the back inside
+        centre_y = y_post + fov_ap / 2.0
+    else:  # a small field of view: centre it on the bodies and the canal
+        centre_y = float(np.mean([b.centre[1] for b in bodies])) - 10.0 * p.scale
+    centre = np.array([0.0, centre_y, 0.5 * (z_top + z_bot) + p.fov_shift_mm])
+    # i -> posterior, j -> inferior, k -> patient right: the natural layout of a sagittal DICOM
+    # series with ImageOrientationPatient (0,1,0, 0,0,-1) read as (column, row, slice).
+    direction = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    direction = _rotation(p.oblique_deg, p.tilt_deg) @ direction
+    affine = np.eye(4)
+    affine[:3, :3] = direction * np.array([pixel, pixel, p.slice_mm])
+    n = np.array([p.cols, p.rows, p.n_slices], dtype=float)
+    affine[:3, 3] = centre - affine[:3, :3] @ ((n - 1) / 2.0)
+    return affine
+
+
 def draw_texture(rng: np.random.Generator, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the plane waves of the marrow texture.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the random wave vectors and phases.
+    n : int, default 6
+        Number of plane waves.
+
+    Returns
+    -------
+    k : ndarray of shape (n, 3)
+        Wave vectors (rad/mm), wavelengths uniform in [5, 15] mm.
+    phase : ndarray of shape (n,)
+        Phases (rad).
+    """
     wavelength = rng.uniform(5.0, 15.0, n)
     k = rng.normal(size=(n, 3))
     k *= (2 * np.pi / wavelength / np.linalg.norm(k, axis=1))[:, None]
@@ -86,6 +128,20 @@ def world_box(affine: np.ndarray, lo: tuple, hi: tuple, *, broadcast: bool = Fal
     With ``broadcast=True`` each coordinate keeps only the axes it depends on
     (shape (ni|1, nj|1, nk|1)), so functions of y and z alone stay 2-D on a
     sagittal grid: that is what keeps the background render fast.
+
+    Parameters
+    ----------
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    lo, hi : tuple of 3 ints
+        Voxel box (``hi`` exclusive).
+    broadcast : bool, default False
+        Keep only the axes each coordinate depends on.
+
+    Returns
+    -------
+    list of 3 ndarrays
+        x, y and z (world mm, float32).
     """
     axes = [np.arange(a, b, dtype=np.float64) for a, b in zip(lo, hi, strict=False)]
     shapes = [(-1, 1, 1), (1, -1, 1), (1, 1, -1)]
@@ -107,6 +163,24 @@ def render_background(
     """Soft tissue, fat, air, canal (CSF), cord and posterior elements at voxel centres (float32).
 
     Edges are anti-aliased with a linear ramp one pixel wide; these structures carry no truth.
+
+    Parameters
+    ----------
+    p : PhantomParams
+        ``contrast`` and ``scale``.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : tuple of 3 ints
+        Grid shape.
+    curve : dict
+        The spinal axis of :func:`~spinemri.phantom.anatomy.build_spine`.
+    bodies : list of Body
+        The vertebral bodies (for the conus and the posterior elements).
+
+    Returns
+    -------
+    ndarray of float32
+        Intensity of the background at every voxel centre.
     """
     c = CONTRASTS[p.contrast]
     x, y, z = world_box(affine, (0, 0, 0), shape, broadcast=True)
@@ -163,7 +237,22 @@ def render_background(
 
 
 def bias_field(p: PhantomParams, affine: np.ndarray, shape: tuple) -> np.ndarray:
-    """1 + bias * sin(pi (t - 1/2)), t = 0 at the most inferior voxel centre, 1 at the most superior."""
+    """1 + bias * sin(pi (t - 1/2)), t = 0 at the most inferior voxel centre, 1 at the most superior.
+
+    Parameters
+    ----------
+    p : PhantomParams
+        ``bias``, the field amplitude.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : tuple of 3 ints
+        Grid shape.
+
+    Returns
+    -------
+    ndarray of float32
+        The multiplicative field, of ``shape``.
+    """
     x, y, z = world_box(affine, (0, 0, 0), shape, broadcast=True)
     zmin, zmax = float(z.min()), float(z.max())
     t = (z - zmin) / max(zmax - zmin, 1e-6)
@@ -181,7 +270,28 @@ def render_structures(
 ) -> dict[str, Any]:
     """Supersampled bodies, discs and lesions: ``signal`` and ``occupied`` (float32 sums over
     sub-samples / N), ``label`` (1-based body index of the voxels that are vertebra), ``lesion_id``
-    (lesion voxels) and ``boxes`` (level -> voxel box)."""
+    (lesion voxels) and ``boxes`` (level -> voxel box).
+
+    Parameters
+    ----------
+    p : PhantomParams
+        ``contrast``, ``supersample`` and ``texture``.
+    affine : ndarray
+        4 x 4 voxel -> world affine.
+    shape : tuple of 3 ints
+        Grid shape.
+    bodies, discs : list of Body
+        From :func:`~spinemri.phantom.anatomy.build_spine`.
+    lesions : list of Lesion
+        The lesion plan.
+    tex : (ndarray, ndarray)
+        Marrow texture waves (:func:`draw_texture`).
+
+    Returns
+    -------
+    dict
+        ``signal``, ``occupied``, ``label``, ``lesion_id``, ``boxes`` as above.
+    """
     c = CONTRASTS[p.contrast]
     f = p.supersample
     nsub = f**3
@@ -260,6 +370,3 @@ def render_structures(
         "lesion_id": np.where(lesion, les_id, 0).astype(np.uint16),
         "boxes": boxes,  # type: ignore[dict-item]
     }
-
-
-# --------------------------------------------------------------------------- truth
