@@ -16,7 +16,8 @@ def add_parser(sub: Any) -> None:
             "whose name contains mask, seg, label or vert), write combined tables, QC images, lesion masks, "
             "errors.csv and provenance.json to DIR; with a clinical table (--clinical, or "
             "COHORT/clinical.csv) also link and analyze. Rerunning into the same DIR skips unchanged cases. "
-            "Exit status: 0 all cases done, 1 some failed (see DIR/errors.csv), 2 bad usage or no usable input."
+            "Exit status: 0 all cases done, 1 some failed (see DIR/errors.csv), 2 bad usage or no usable "
+            "input."
         ),
     )
     p.add_argument("cohort", help="cohort folder (one sub-folder per patient)")
