@@ -274,7 +274,7 @@ def _case_rate(root: Path) -> None:
     The rate between the first and the last finished case leaves out start-up (imports, the
     worker pool) and the end (combined tables, pool shut-down), which a whole-run time includes.
     """
-    from spinemri.pipeline import run_cohort
+    from spinemri.pipeline.cohort import run_cohort
 
     print(f"\n## steady-state case rate, {root.name} (in-process run_cohort; load average {_load()})")
     print("| workers | first case done (s) | last case done (s) | whole run (s) | cases/s between first and last | vs 1 worker |")

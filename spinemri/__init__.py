@@ -72,7 +72,7 @@ _LAZY: dict[str, str] = {
     "Measurement": "spinemri.measure",
     "link": "spinemri.linking",
     "analyze": "spinemri.stats.study",
-    "run_cohort": "spinemri.pipeline",
+    "run_cohort": "spinemri.pipeline.cohort",
 }
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

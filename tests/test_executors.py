@@ -7,7 +7,7 @@ import os
 import pytest
 
 from spinemri.errors import ConfigError
-from spinemri.executors import WorkerFailure, backend_name, run_map
+from spinemri.pipeline.executors import WorkerFailure, backend_name, run_map
 
 
 def square(x: int) -> int:

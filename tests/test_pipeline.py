@@ -17,7 +17,7 @@ import pytest
 
 from spinemri.cli import main
 from spinemri.io.cohort_write import CohortSpec, write_cohort
-from spinemri.pipeline import ERROR_COLUMNS, run_cohort
+from spinemri.pipeline.cohort import ERROR_COLUMNS, run_cohort
 
 # small, fast phantoms: a lumbar segment on a coarse grid
 SMALL = {"first_level": "T11", "last_level": "S1", "rows": 128, "cols": 96, "n_slices": 9, "supersample": 2}

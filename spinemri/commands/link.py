@@ -49,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports here, not at module level: `spinemri --help` stays fast
-    from ..io.clinical import read_table, write_csv
+    from ..io.clinical import read_table
+    from ..io.tables import write_csv
     from ..linking import link
 
     params = LinkParams(

@@ -1,18 +1,21 @@
-"""``spinemri measure IMAGE --mask MASK``: measure one case; write tables, lesion mask, QC and provenance."""
+"""``spinemri measure IMAGE --mask MASK``: measure one case; write tables, lesion mask, QC and provenance.
+
+Argument parsing only: the case runs through the single-case runner of
+``spinemri run`` (:mod:`spinemri.pipeline.case`); the patient id follows
+:mod:`spinemri.io.ids`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run", "write_measurement", "safe_id"]
+from ..pipeline.case import CaseOptions, CaseOutcome, run_case, write_measurement
+
+__all__ = ["add_parser", "case_options", "run"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -73,28 +76,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def default_patient_id(args: argparse.Namespace, image: Any) -> str:
-    """--patient-id, else a salted hash of the DICOM PatientID, else the image file name without extension.
-
-    Never the raw DICOM PatientID or PatientName (DESIGN §6).
-    """
-    if args.patient_id:
-        return str(args.patient_id)
-    hashed = image.meta.get("patient_id_hash")
-    if hashed:
-        return f"anon-{hashed}"
-    name = Path(str(args.image)).name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)] or "patient"
-    return name or "patient"
-
-
-def safe_id(patient_id: str) -> str:
-    """A file-name-safe form of a patient id."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", patient_id).strip("._") or "patient"
-
-
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     for name in ("polarity", "k", "min_lesion_mm3", "margin_mm", "fixed_threshold", "connectivity"):
@@ -106,60 +87,46 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def write_measurement(
-    out_dir: Path,
-    image: Any,
-    mask: Any,
-    m: Any,
-    *,
-    inputs: dict[str, str | os.PathLike[str]],
-    timings_s: dict[str, float],
-    notes: list[str],
-) -> dict[str, Path]:
-    """Write tables, lesion mask, QC PNG and provenance of one Measurement into ``out_dir``."""
-    from ..io.atomic import write_bytes_atomic
-    from ..io.nifti import save_nifti
-    from ..io.tables import write_tables
-    from ..report.provenance import provenance_record
-    from ..report.qc import measurement_qc_png
-
-    t0 = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sid = safe_id(m.patient_id)
-    write_tables({"vertebrae": m.vertebrae, "lesions": m.lesions, "patients": m.patient}, out_dir)
-    mask_path = save_nifti(m.lesion_mask, out_dir / "masks" / f"{sid}_lesions.nii.gz")  # smallest id dtype
-    qc_path = write_bytes_atomic(out_dir / "qc" / f"{sid}.png", measurement_qc_png(image, mask, m))
-    timings = {
-        **timings_s,
-        **{f"measure_{k}": v for k, v in m.timings_s.items()},
-        "write": time.perf_counter() - t0,
-    }
-    record = provenance_record(
-        parameters=m.parameters(), inputs=inputs, timings_s=timings, notes=[*notes, *m.notes]
-    )
-    from ..io.atomic import write_text_atomic
-
-    prov = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return {"lesion_mask": mask_path, "qc": qc_path, "provenance": prov}
-
-
-def _check_dicom_seg(args: argparse.Namespace, image: Any) -> bool:
-    """--dicom-seg / --dicom-seg-vertebrae: True when asked for; refuse a non-DICOM image or no --out."""
+def _check_dicom_seg(args: argparse.Namespace, image: Any) -> None:
+    """--dicom-seg / --dicom-seg-vertebrae: refuse a non-DICOM image or no --out (before the mask loads)."""
     from ..errors import InputError
 
     if not (args.dicom_seg or args.dicom_seg_vertebrae):
-        return False
+        return
     if image.meta.get("format") != "dicom":
         raise InputError(
-            f"{args.image}: --dicom-seg needs a DICOM image (the DICOM-SEG references the source series), but "
-            f"this image is {image.meta.get('format') or 'not DICOM'}; pass the DICOM folder or drop --dicom-seg"
+            f"{args.image}: --dicom-seg needs a DICOM image (the DICOM-SEG references the source series), "
+            f"but this image is {image.meta.get('format') or 'not DICOM'}; pass the DICOM folder or drop "
+            "--dicom-seg"
         )
     if args.out is None:
         raise InputError(f"{args.image}: --dicom-seg writes into OUT/masks/: add --out OUT")
     from ..io.dicomseg import require_highdicom
 
     require_highdicom()  # before measuring, not after
-    return True
+
+
+def case_options(args: argparse.Namespace) -> CaseOptions:
+    """The single-case options of ``spinemri measure``'s arguments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``measure`` sub-command.
+
+    Returns
+    -------
+    CaseOptions
+        Measurement keywords (scheme, method and the segmentation options given),
+        mask resampling and the DICOM-SEG choice.
+    """
+    measure = {"scheme": args.scheme, "method": args.method, **_options(args)}
+    return CaseOptions(
+        measure=tuple(measure.items()),
+        resample_mask=args.resample_mask,
+        dicom_seg=bool(args.dicom_seg or args.dicom_seg_vertebrae),
+        dicom_seg_vertebrae=args.dicom_seg_vertebrae,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,34 +135,28 @@ def run(args: argparse.Namespace) -> int:
 
     from ..cli import check_options
     from ..errors import GeometryError
-    from ..io.load import load_mask, load_volume
-    from ..measure import measure
     from ..params import measure_params
 
     # a bad segmentation option is bad usage (exit 2), refused before the image is read
     check_options(lambda: measure_params({"method": args.method, **_options(args)}), args)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        image = load_volume(args.image)
-        dicom_seg = _check_dicom_seg(args, image)
-        try:
-            mask = load_mask(args.mask, like=image, resample=args.resample_mask)
-        except GeometryError as exc:
-            if args.resample_mask:
-                raise
-            raise GeometryError(f"{exc} (command line: add --resample-mask)") from exc
-        t1 = time.perf_counter()
-        m = measure(
-            image,
-            mask,
-            scheme=args.scheme,
-            method=args.method,
-            patient_id=default_patient_id(args, image),
-            **_options(args),
+    outcome = CaseOutcome(patient_id=args.patient_id or "", ok=False)
+    try:
+        case = run_case(
+            args.image,
+            args.mask,
+            case_options(args),
+            outcome,
+            patient_id=args.patient_id,
+            encode=args.out is not None,
+            check_image=lambda image: _check_dicom_seg(args, image),
         )
+    except GeometryError as exc:
+        if outcome.stage != "load_mask" or args.resample_mask:
+            raise
+        raise GeometryError(f"{exc} (command line: add --resample-mask)") from exc
+    m = case.measurement
     notes = []
-    for w in caught:
+    for w in case.warnings:
         notes.append(str(w.message))
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if args.out is None:
@@ -216,26 +177,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     paths = write_measurement(
         out,
-        image,
-        mask,
-        m,
+        case,
+        outcome,
         inputs={"image": args.image, "mask": args.mask},
-        timings_s={"load": t1 - t0},
         notes=[n for n in notes if n not in m.notes],
     )
-    if dicom_seg:
-        from ..io.dicomseg import write_dicom_seg
-
-        seg = write_dicom_seg(
-            out / "masks" / f"{safe_id(m.patient_id)}_lesions.seg.dcm",
-            args.image,
-            m.lesion_mask,
-            image=image,
-            vertebrae=mask if args.dicom_seg_vertebrae else None,
-            levels=m.scheme,
-            algorithm_parameters=m.parameters()["segment"],
-        )
-        print(f"wrote DICOM-SEG {seg}", file=sys.stderr)
+    if "dicom_seg" in paths:
+        print(f"wrote DICOM-SEG {paths['dicom_seg']}", file=sys.stderr)
     print(
         f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths['qc']})",
         file=sys.stderr,

@@ -12,11 +12,12 @@ def add_parser(sub: Any) -> None:
         "run",
         help="measure every case of a cohort folder, link to the clinical table and analyze",
         description=(
-            "Measure every case of COHORT (one sub-folder per patient holding the image and a mask file whose "
-            "name contains mask, seg, label or vert), write combined tables, QC images, lesion masks, errors.csv "
-            "and provenance.json to DIR; with a clinical table (--clinical, or COHORT/clinical.csv) also link "
-            "and analyze. Rerunning into the same DIR skips unchanged cases. Exit status: 0 all cases done, "
-            "1 some failed (see DIR/errors.csv), 2 bad usage or no usable input."
+            "Measure every case of COHORT (one sub-folder per patient holding the image and a mask file "
+            "whose name contains mask, seg, label or vert), write combined tables, QC images, lesion masks, "
+            "errors.csv and provenance.json to DIR; with a clinical table (--clinical, or "
+            "COHORT/clinical.csv) also link and analyze. Rerunning into the same DIR skips unchanged cases. "
+            "Exit status: 0 all cases done, 1 some failed (see DIR/errors.csv), 2 bad usage or no usable "
+            "input."
         ),
     )
     p.add_argument("cohort", help="cohort folder (one sub-folder per patient)")
@@ -68,7 +69,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..cli import check_options
     from ..params import RunConfig, measure_params
-    from ..pipeline import run_cohort
+    from ..pipeline.cohort import run_cohort
 
     names = ("polarity", "k", "min_lesion_mm3", "margin_mm", "connectivity")
     segment = {k: getattr(args, k) for k in names if getattr(args, k) is not None}

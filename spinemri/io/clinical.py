@@ -1,4 +1,4 @@
-"""Read clinical and result tables (CSV, TSV, XLSX) robustly; write tables atomically.
+"""Read clinical and result tables (CSV, TSV, XLSX) robustly (writing: :mod:`spinemri.io.tables`).
 
 Clinical spreadsheets come from many hands: UTF-8 with or without a byte-order
 mark, Latin-1 from older Excel exports, and ``,``, ``;`` or tab separators.
@@ -18,9 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, LinkError
-from .atomic import atomic_path
 
-__all__ = ["read_table", "read_clinical", "decode_table_bytes", "sniff_separator", "write_csv"]
+__all__ = ["read_table", "read_clinical", "decode_table_bytes", "sniff_separator"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +158,3 @@ def read_clinical(path: str | os.PathLike[str], id_column: str = "patient_id") -
         )
     return df
 
-
-def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``df`` as UTF-8 CSV (no index) atomically; return the path."""
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8")
-    return Path(path)

@@ -36,6 +36,7 @@ from ..volume import Volume
 from .atomic import write_text_atomic
 from .dicom_write import write_dicom_series
 from .nifti import save_nifti
+from .tables import write_csv
 
 __all__ = ["VAS_MODEL", "CohortSpec", "write_cohort", "draw_vas", "noisy_id"]
 
@@ -127,10 +128,6 @@ def _patient_options(rng: np.random.Generator, contrast: str) -> dict[str, Any]:
         "scale": float(rng.uniform(0.9, 1.1)),
         "p_collapse": 0.25,
     }
-
-
-def _csv(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
 
 
 def _write_case(
@@ -248,10 +245,10 @@ def write_cohort(
     vert_df = vert_df[["patient_id", *[c for c in vert_df.columns if c != "patient_id"]]]
     les_df = pd.concat(lesions, ignore_index=True)
     les_df = les_df[["patient_id", *[c for c in les_df.columns if c != "patient_id"]]]
-    write_text_atomic(out / "clinical.csv", _csv(clinical))
-    write_text_atomic(out / "truth.csv", _csv(patients))
-    write_text_atomic(out / "truth_vertebrae.csv", _csv(vert_df))
-    write_text_atomic(out / "truth_lesions.csv", _csv(les_df))
+    write_csv(clinical, out / "clinical.csv")
+    write_csv(patients, out / "truth.csv")
+    write_csv(vert_df, out / "truth_vertebrae.csv")
+    write_csv(les_df, out / "truth_lesions.csv")
     doc = {
         "generator": "spinemri phantom",
         "cohort": {**spec.__dict__},

@@ -205,7 +205,7 @@ def discover_cases(
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise InputError(
-            f"{root}: no patient folders; a cohort holds one sub-folder per patient (its name is the patient id) "
-            "with the image and a mask file, or pass --manifest"
+            f"{root}: no patient folders; a cohort holds one sub-folder per patient (its name is the patient "
+            "id) with the image and a mask file, or pass --manifest"
         )
     return [_case_from_folder(f) for f in folders]

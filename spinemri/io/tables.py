@@ -1,5 +1,10 @@
 """Write result tables as CSV (and Parquet when pyarrow is installed), atomically and reproducibly.
 
+This is the one CSV writer of spinemri: every table a command writes
+(vertebrae/patients/lesions, linked.csv and link_report.csv of ``run`` and
+``link``, errors.csv, the analysis tables, the phantom cohort's clinical and
+truth tables) goes through :func:`table_to_csv_bytes`.
+
 CSV formatting is fixed so that rerunning on the same input gives
 byte-identical files: floats with 12 significant digits (``%.12g``), NaN as an
 empty field, ``True``/``False`` for booleans, ``\\n`` line endings, UTF-8, no
@@ -18,7 +23,15 @@ import pandas as pd
 from ..errors import InputError
 from .atomic import atomic_path, write_bytes_atomic
 
-__all__ = ["FLOAT_FORMAT", "has_parquet", "table_to_csv_bytes", "write_table", "write_tables", "read_table"]
+__all__ = [
+    "FLOAT_FORMAT",
+    "has_parquet",
+    "table_to_csv_bytes",
+    "write_csv",
+    "write_table",
+    "write_tables",
+    "read_table",
+]
 
 #: printf-style float format of every CSV written by spinemri.
 FLOAT_FORMAT = "%.12g"
@@ -34,10 +47,40 @@ def has_parquet() -> bool:
 
 
 def table_to_csv_bytes(df: pd.DataFrame) -> bytes:
-    """The exact bytes :func:`write_table` writes for ``df``."""
+    """The CSV encoding of every table spinemri writes.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Any table; its index is not written.
+
+    Returns
+    -------
+    bytes
+        UTF-8 CSV, ``%.12g`` floats, empty NaN, ``\\n`` line endings: the exact
+        bytes :func:`write_csv` and :func:`write_table` write for ``df``.
+    """
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format=FLOAT_FORMAT, na_rep="", lineterminator="\n")
     return buf.getvalue().encode("utf-8")
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``df`` as CSV (:func:`table_to_csv_bytes`) to ``path`` atomically, whatever its suffix.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : path-like
+        Output file; its folder is created.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return write_bytes_atomic(Path(path), table_to_csv_bytes(df))
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -51,7 +94,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        return write_bytes_atomic(p, table_to_csv_bytes(df))
+        return write_csv(df, p)
     if suffix == ".parquet":
         if not has_parquet():
             raise InputError(f"{p}: writing Parquet needs pyarrow (pip install pyarrow), or write .csv")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.atomic import write_bytes_atomic, write_text_atomic
-from ..io.clinical import write_csv
+from ..io.tables import write_csv
 from .figures import FIGURE_TITLES, analysis_figures, figure_png
 from .protocols import AnalysisLike
 from .provenance import package_versions

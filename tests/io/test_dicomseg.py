@@ -478,7 +478,7 @@ def test_cli_measure_writes_seg_for_dicom_and_refuses_nifti(lesion_case, tmp_pat
 
 def test_cohort_run_writes_seg_for_dicom_cases_only(tmp_path) -> None:
     from spinemri.io.cohort_write import CohortSpec, write_cohort
-    from spinemri.pipeline import run_cohort
+    from spinemri.pipeline.cohort import run_cohort
 
     cohort = tmp_path / "cohort"
     small = {"first_level": "L1", "last_level": "S1", "rows": 96, "cols": 64, "n_slices": 7, "supersample": 1}

@@ -30,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["WorkerFailure", "run_map", "backend_name"]
 
@@ -85,7 +85,8 @@ _PRELOAD = (
     "spinemri.io.load",
     "spinemri.measure",
     "spinemri.report.qc",
-    "spinemri.pipeline",
+    "spinemri.pipeline.case",
+    "spinemri.pipeline.cohort",
     # imported on first use by a case (0.36 s per worker otherwise): readers, codecs, cc3d, Pillow
     "nibabel",
     "pydicom",

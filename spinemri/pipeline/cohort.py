@@ -1,6 +1,8 @@
 """The cohort runner: measure every case, isolate failures, resume, combine, link, analyze.
 
-This is the only module that combines io, the numeric core and report.
+Each case goes through the single-case runner (:mod:`spinemri.pipeline.case`);
+resume state lives in :mod:`spinemri.pipeline.state`, the backends in
+:mod:`spinemri.pipeline.executors`.
 
 Layout of ``OUT`` (DESIGN §6)::
 
@@ -9,10 +11,11 @@ Layout of ``OUT`` (DESIGN §6)::
     provenance.json                                       versions, config, input hashes, timings
     linked.csv link_report.csv analysis/                  when a clinical table is given or found
     qc/<id>.png   masks/<id>_lesions.nii.gz               per case
-    masks/<id>_lesions.seg.dcm                            DICOM cases with RunConfig.dicom_seg (docs/dicom-seg.md)
+    masks/<id>_lesions.seg.dcm                            DICOM cases with RunConfig.dicom_seg
+                                                          (docs/dicom-seg.md)
     cases/<id>/   vertebrae.csv lesions.csv patient.csv state.json   per-case results (resume)
 
-Workers only compute and return a :class:`CaseOutcome`; the parent process
+Workers only compute and return a :class:`~spinemri.pipeline.case.CaseOutcome`; the parent process
 writes every file (atomically: temporary name, then rename). ``state.json`` is
 written last for a case, so a case counts as done only when all its files are
 complete; a rerun skips cases whose ``state.json`` records the same input
@@ -25,7 +28,6 @@ and whether or not the run was resumed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 import logging
@@ -34,44 +36,26 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, SpinemriError
+from ..errors import InputError, SpinemriError
+from ..io.atomic import write_text_atomic
+from ..io.discover import Case, discover_cases
+from ..io.ids import safe_id
+from ..params import RunConfig, as_dict
+from .case import CaseOptions, CaseOutcome, run_case, write_case_files
 from .executors import WorkerFailure, backend_name, run_map
-from .io.atomic import write_bytes_atomic, write_text_atomic
-from .io.discover import Case, discover_cases
-from .params import RunConfig, as_dict
+from .state import CASE_TABLE_FILES, case_dir, case_input_hash, is_done, params_hash, state_path, write_state
 
-__all__ = ["CaseOutcome", "RunSummary", "run_cohort", "process_case", "ERROR_COLUMNS"]
+__all__ = ["ANALYSIS_MODULES", "ERROR_COLUMNS", "RunSummary", "case_options", "process_case", "run_cohort"]
 
 log = logging.getLogger(__name__)
 
 #: Columns of errors.csv (DESIGN §6).
 ERROR_COLUMNS = ("patient_id", "stage", "error", "message", "path")
 TABLES = ("vertebrae", "patients", "lesions")
-_CASE_FILES = {"vertebrae": "vertebrae.csv", "patients": "patient.csv", "lesions": "lesions.csv"}
-STATE_VERSION = 1
-
-
-@dataclass
-class CaseOutcome:
-    """What a worker returns for one case: tables and pictures, or the failure."""
-
-    patient_id: str
-    ok: bool
-    stage: str = ""
-    error: str = ""
-    message: str = ""
-    path: str = ""
-    tables: dict[str, str] = field(default_factory=dict)  # table name -> CSV text
-    lesion_nii_gz: bytes = b""  # the lesion mask as .nii.gz bytes (compressed in the worker)
-    qc_png: bytes = b""
-    dicom_seg: bytes = b""  # DICOM-SEG file bytes (RunConfig.dicom_seg, DICOM sources only)
-    timings_s: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    input_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,123 +81,76 @@ class RunSummary:
     def line(self) -> str:
         """One-line summary for the terminal."""
         return (
-            f"{self.n_cases} cases: {self.done} done, {self.skipped} skipped (unchanged), {self.failed} failed "
+            f"{self.n_cases} cases: {self.done} done, {self.skipped} skipped (unchanged), "
+            f"{self.failed} failed "
             f"in {self.elapsed_s:.1f} s [{self.backend}] -> {self.out_dir}"
         )
-
-
-# --- hashing --------------------------------------------------------------------------------
-
-
-def _case_input_hash(case: Case) -> str:
-    from .report.provenance import path_sha256
-
-    h = hashlib.sha256()
-    for p in (case.image, case.mask):
-        h.update((path_sha256(p) if p is not None and p.exists() else "-").encode("ascii"))
-    return h.hexdigest()
-
-
-def _params_hash(config: RunConfig) -> str:
-    from ._version import __version__
-
-    payload = {
-        "version": __version__,
-        "measure": config.measure_options(),
-        "series": config.series,
-        "resample_mask": config.resample_mask,
-        "state": STATE_VERSION,
-    }
-    if config.dicom_seg:  # only when on, so that hashes of runs without DICOM-SEG stay valid
-        payload["dicom_seg"] = {"vertebrae": config.dicom_seg_vertebrae}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # --- the worker side ------------------------------------------------------------------------
 
 
-def _df_csv(df: Any) -> str:
-    from .io.tables import table_to_csv_bytes
+def case_options(config: RunConfig) -> CaseOptions:
+    """The single-case options of a cohort run.
 
-    return table_to_csv_bytes(df).decode("utf-8")
+    Parameters
+    ----------
+    config : RunConfig
+        The run's options.
+
+    Returns
+    -------
+    CaseOptions
+        Measurement keywords, series, mask resampling and DICOM-SEG choice.
+    """
+    return CaseOptions(
+        measure=tuple(config.measure_options().items()),
+        series=config.series,
+        resample_mask=config.resample_mask,
+        dicom_seg=config.dicom_seg,
+        dicom_seg_vertebrae=config.dicom_seg_vertebrae,
+    )
 
 
 def process_case(case: Case, config: RunConfig) -> CaseOutcome:
-    """Load, measure and render one case; never raises for a bad case (returns the failure)."""
-    import warnings
+    """Load, measure and render one case of a cohort; never raises for a bad case.
 
-    out = CaseOutcome(patient_id=case.patient_id, ok=False)
-    stage = "discover"
+    Parameters
+    ----------
+    case : Case
+        A discovered case (one with a discovery problem fails at stage ``discover``).
+    config : RunConfig
+        The run's options.
+
+    Returns
+    -------
+    CaseOutcome
+        ``ok`` with the encoded outputs (:func:`spinemri.pipeline.case.run_case`),
+        or the failure: stage, error type, message and the offending path.
+    """
+    out = CaseOutcome(patient_id=case.patient_id, ok=False, stage="discover")
     t0 = time.perf_counter()
     try:
         if case.problem:
             raise InputError(f"{case.problem_path or case.folder}: {case.problem}")
         assert case.image is not None and case.mask is not None
-        out.input_hash = _case_input_hash(case)
-        from .io.load import load_mask, load_volume
-        from .io.nifti import nifti_gz_bytes
-        from .measure import measure
-        from .report.qc import measurement_qc_png
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            stage = "load_image"
-            t = time.perf_counter()
-            image = load_volume(case.image, series=config.series)
-            image = image.with_meta(patient_id=case.patient_id)
-            out.timings_s["load_image"] = time.perf_counter() - t
-            stage = "load_mask"
-            t = time.perf_counter()
-            mask = load_mask(case.mask, like=image, resample=config.resample_mask)
-            out.timings_s["load_mask"] = time.perf_counter() - t
-            stage = "measure"
-            t = time.perf_counter()
-            m = measure(image, mask, patient_id=case.patient_id, **config.measure_options())
-            out.timings_s["measure"] = time.perf_counter() - t
-            stage = "qc"
-            t = time.perf_counter()
-            out.qc_png = measurement_qc_png(image, mask, m)
-            out.timings_s["qc"] = time.perf_counter() - t
-            # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
-            if config.dicom_seg and image.meta.get("format") == "dicom":
-                from .io.dicomseg import dicom_seg_bytes
-
-                stage = "dicom_seg"
-                t = time.perf_counter()
-                out.dicom_seg = dicom_seg_bytes(
-                    case.image,
-                    m.lesion_mask,
-                    image=image,
-                    series=config.series,
-                    levels=m.scheme,
-                    vertebrae=mask if config.dicom_seg_vertebrae else None,
-                    algorithm_parameters=m.parameters()["segment"],
-                )
-                out.timings_s["dicom_seg"] = time.perf_counter() - t
-        out.notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
-        out.notes.extend(m.notes)
-        out.tables = {
-            "vertebrae": _df_csv(m.vertebrae),
-            "patients": _df_csv(m.patient),
-            "lesions": _df_csv(m.lesions),
-        }
-        stage = "write"
-        t = time.perf_counter()
-        out.lesion_nii_gz = nifti_gz_bytes(m.lesion_mask)  # lesion ids already in the smallest dtype
-        out.timings_s["encode_mask"] = time.perf_counter() - t
+        out.input_hash = case_input_hash(case)
+        measured = run_case(case.image, case.mask, case_options(config), out, patient_id=case.patient_id)
+        out.notes.extend(f"{w.category.__name__}: {w.message}" for w in measured.warnings)
+        out.notes.extend(measured.measurement.notes)
         out.ok = True
     except SpinemriError as exc:
-        out.stage, out.error, out.message = stage, type(exc).__name__, str(exc)
+        out.error, out.message = type(exc).__name__, str(exc)
         out.path = str(
-            case.problem_path or (case.mask if stage == "load_mask" else case.image) or case.folder
+            case.problem_path or (case.mask if out.stage == "load_mask" else case.image) or case.folder
         )
     except MemoryError as exc:
-        out.stage, out.error, out.message = stage, "MemoryError", f"out of memory: {exc}"
+        out.error, out.message = "MemoryError", f"out of memory: {exc}"
         out.path = str(case.image or case.folder)
     except Exception as exc:  # an unexpected error is a bug, but one case must not stop a cohort
         tb = traceback.format_exc(limit=6)
-        log.error("unexpected error in case %s at stage %s:\n%s", case.patient_id, stage, tb)
-        out.stage, out.error = stage, type(exc).__name__
+        log.error("unexpected error in case %s at stage %s:\n%s", case.patient_id, out.stage, tb)
+        out.error = type(exc).__name__
         out.message = f"unexpected error (please report it as a bug): {exc}"
         out.path = str(case.image or case.folder)
     out.timings_s["total"] = time.perf_counter() - t0
@@ -223,48 +160,21 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
 # --- the parent side ------------------------------------------------------------------------
 
 
-def _state_path(out_dir: Path, pid: str) -> Path:
-    return out_dir / "cases" / pid / "state.json"
-
-
-def _is_done(out_dir: Path, case: Case, params_hash: str) -> bool:
-    sp = _state_path(out_dir, case.patient_id)
-    if case.problem or not sp.is_file():
-        return False
-    try:
-        state = json.loads(sp.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if state.get("params_hash") != params_hash or state.get("status") != "ok":
-        return False
-    case_dir = sp.parent
-    if not all((case_dir / f).is_file() for f in _CASE_FILES.values()):
-        return False
-    return state.get("input_hash") == _case_input_hash(case)
-
-
-def _write_case(out_dir: Path, outcome: CaseOutcome, params_hash: str) -> None:
-    pid = outcome.patient_id
-    case_dir = out_dir / "cases" / pid
-    for name, fname in _CASE_FILES.items():
-        write_text_atomic(case_dir / fname, outcome.tables[name])
-    if outcome.lesion_nii_gz:
-        write_bytes_atomic(out_dir / "masks" / f"{pid}_lesions.nii.gz", outcome.lesion_nii_gz)
-    if outcome.qc_png:
-        write_bytes_atomic(out_dir / "qc" / f"{pid}.png", outcome.qc_png)
-    seg_path = out_dir / "masks" / f"{pid}_lesions.seg.dcm"
-    if outcome.dicom_seg:
-        write_bytes_atomic(seg_path, outcome.dicom_seg)
-    elif seg_path.exists():  # a DICOM-SEG of an earlier run no longer matches this case's lesion mask
-        seg_path.unlink()
-    state = {
-        "status": "ok",
-        "input_hash": outcome.input_hash,
-        "params_hash": params_hash,
-        "timings_s": {k: round(v, 4) for k, v in outcome.timings_s.items()},
-        "notes": outcome.notes,
-    }
-    write_text_atomic(_state_path(out_dir, pid), json.dumps(state, indent=2, sort_keys=True))
+def _write_case(out_dir: Path, outcome: CaseOutcome, run_params_hash: str) -> None:
+    write_case_files(
+        out_dir,
+        outcome,
+        tables_dir=case_dir(out_dir, outcome.patient_id),
+        table_files=CASE_TABLE_FILES,
+    )
+    write_state(
+        out_dir,
+        outcome.patient_id,
+        input_hash=outcome.input_hash,
+        run_params_hash=run_params_hash,
+        timings_s=outcome.timings_s,
+        notes=outcome.notes,
+    )
 
 
 def _combine_csv(out_dir: Path, table: str, ids: list[str]) -> str:
@@ -272,7 +182,7 @@ def _combine_csv(out_dir: Path, table: str, ids: list[str]) -> str:
     header: str | None = None
     body: list[str] = []
     for pid in ids:
-        p = out_dir / "cases" / pid / _CASE_FILES[table]
+        p = case_dir(out_dir, pid) / CASE_TABLE_FILES[table]
         lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
         if not lines:
             continue
@@ -292,7 +202,7 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
         frames[table] = (
             pd.read_csv(io.StringIO(text), dtype={"patient_id": str}) if text.strip() else pd.DataFrame()
         )
-    from .io.tables import has_parquet, write_table
+    from ..io.tables import has_parquet, write_table
 
     if has_parquet():
         for table, df in frames.items():
@@ -303,24 +213,26 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
 def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
     import pandas as pd
 
+    from ..io.tables import write_csv
+
     df = pd.DataFrame(
         [[getattr(f, c) for c in ERROR_COLUMNS] for f in sorted(failures, key=lambda f: f.patient_id)],
         columns=list(ERROR_COLUMNS),
     )
-    write_text_atomic(out_dir / "errors.csv", df.to_csv(index=False, lineterminator="\n"))
+    write_csv(df, out_dir / "errors.csv")
 
 
 def _link_and_analyze(out_dir: Path, patients: Any, clinical: Path) -> tuple[Path, list[str]]:
-    from .io.clinical import read_clinical
-    from .io.tables import write_table
-    from .linking import link
-    from .report.html import write_analysis
-    from .stats.study import analyze
+    from ..io.clinical import read_clinical
+    from ..io.tables import write_csv
+    from ..linking import link
+    from ..report.html import write_analysis
+    from ..stats.study import analyze
 
     clinical_df = read_clinical(clinical)
     linked, report = link(patients, clinical_df)
-    write_table(linked, out_dir / "linked.csv")
-    write_table(report.to_frame(), out_dir / "link_report.csv")
+    write_csv(linked, out_dir / "linked.csv")
+    write_csv(report.to_frame(), out_dir / "link_report.csv")
     analysis = analyze(linked)
     analysis_dir = out_dir / "analysis"
     write_analysis(analysis, analysis_dir)
@@ -406,12 +318,12 @@ def run_cohort(
     cases = discover_cases(cohort_dir, manifest)
     ids = [c.patient_id for c in cases]
     out.mkdir(parents=True, exist_ok=True)
-    params_hash = _params_hash(config)
+    run_params_hash = params_hash(config)
 
     todo: list[Case] = []
     skipped = 0
     for case in cases:
-        if not config.force and _is_done(out, case, params_hash):
+        if not config.force and is_done(out, case, run_params_hash):
             skipped += 1
             if progress:
                 progress(None, len(cases))
@@ -439,14 +351,14 @@ def run_cohort(
                 case.patient_id, False, "worker", result.error, result.message, str(case.image or case.folder)
             )
         if result.ok:
-            _write_case(out, result, params_hash)
+            _write_case(out, result, run_params_hash)
             done += 1
             timings[case.patient_id] = {k: round(v, 4) for k, v in result.timings_s.items()}
             if result.notes:
                 notes[case.patient_id] = result.notes
         else:
             # a failed case leaves no stale "done" marker behind
-            sp = _state_path(out, case.patient_id)
+            sp = state_path(out, case.patient_id)
             if sp.exists():
                 sp.unlink()
             failures.append(result)
@@ -492,11 +404,12 @@ def _write_provenance(
     timings: dict[str, dict[str, float]],
     notes: dict[str, list[str]],
 ) -> None:
-    from .report.provenance import path_sha256, provenance_record
+    from ..report.provenance import path_sha256, provenance_record
 
     case_inputs = {}
-    for pid in sorted(set(timings) | {p.parent.name for p in (out / "cases").glob("*/state.json")}):
-        sp = _state_path(out, pid)
+    finished = {p.parent.name for p in (out / "cases").glob("*/state.json")}
+    for pid in sorted({safe_id(p) for p in timings} | finished):
+        sp = state_path(out, pid)
         if sp.is_file():
             state = json.loads(sp.read_text(encoding="utf-8"))
             case_inputs[pid] = {

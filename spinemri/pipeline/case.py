@@ -1,0 +1,325 @@
+"""The single-case runner: load one image and its mask, measure, encode and write the case's outputs.
+
+Both commands go through it:
+
+* ``spinemri measure`` (:mod:`spinemri.commands.measure` parses the arguments)
+  calls :func:`run_case` then :func:`write_measurement`, which writes
+  ``OUT/vertebrae.csv patients.csv lesions.csv`` (+ ``.parquet``),
+  ``OUT/masks/<id>_lesions.nii.gz`` (+ ``.seg.dcm``), ``OUT/qc/<id>.png`` and
+  ``OUT/provenance.json``;
+* ``spinemri run`` calls :func:`run_case` in its workers
+  (:func:`spinemri.pipeline.cohort.process_case`) and :func:`write_case_files`
+  in the parent process, into ``OUT/cases/<id>/`` (tables), ``OUT/masks/`` and
+  ``OUT/qc/``.
+
+:func:`run_case` fills a :class:`CaseOutcome`: everything a worker hands back
+(tables as CSV text, the lesion mask as ``.nii.gz`` bytes, the QC PNG, the
+DICOM-SEG), small and picklable, plus the stage reached and its timings. The
+patient id comes from :func:`spinemri.io.ids.choose_patient_id`; file names use
+:func:`spinemri.io.ids.safe_id`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..io.atomic import write_bytes_atomic, write_text_atomic
+from ..io.ids import choose_patient_id, safe_id
+
+if TYPE_CHECKING:
+    from ..measure import Measurement
+    from ..volume import Volume
+
+__all__ = [
+    "MEASURE_TABLE_FILES",
+    "CaseOptions",
+    "CaseOutcome",
+    "MeasuredCase",
+    "run_case",
+    "write_case_files",
+    "write_measurement",
+]
+
+#: Table name -> file name of the tables ``spinemri measure`` writes into OUT.
+MEASURE_TABLE_FILES: dict[str, str] = {
+    "vertebrae": "vertebrae.csv",
+    "patients": "patients.csv",
+    "lesions": "lesions.csv",
+}
+
+
+@dataclass(frozen=True)
+class CaseOptions:
+    """How one case is loaded, measured and encoded.
+
+    Parameters
+    ----------
+    measure : tuple of (str, value) pairs, default ()
+        Keyword arguments of :func:`spinemri.measure` (``scheme``, ``method``,
+        ``k``, ``polarity``, ...), everything that changes the results.
+    series : str or None, default None
+        DICOM series choice (see :func:`spinemri.io.load.load_volume`).
+    resample_mask : bool, default False
+        Resample a mask on another grid (nearest neighbour) instead of failing.
+    dicom_seg : bool, default False
+        Also encode a DICOM-SEG of the lesion mask, for a DICOM image only.
+    dicom_seg_vertebrae : bool, default False
+        Add one segment per vertebral level to the DICOM-SEG.
+    """
+
+    measure: tuple[tuple[str, Any], ...] = ()
+    series: str | None = None
+    resample_mask: bool = False
+    dicom_seg: bool = False
+    dicom_seg_vertebrae: bool = False
+
+
+@dataclass
+class CaseOutcome:
+    """What a worker returns for one case: tables and pictures, or the failure."""
+
+    patient_id: str
+    ok: bool
+    stage: str = ""
+    error: str = ""
+    message: str = ""
+    path: str = ""
+    tables: dict[str, str] = field(default_factory=dict)  # table name -> CSV text
+    lesion_nii_gz: bytes = b""  # the lesion mask as .nii.gz bytes (compressed in the worker)
+    qc_png: bytes = b""
+    dicom_seg: bytes = b""  # DICOM-SEG file bytes (dicom_seg option, DICOM sources only)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    input_hash: str = ""
+
+
+@dataclass
+class MeasuredCase:
+    """The in-memory result of :func:`run_case`: volumes, measurement and the warnings caught."""
+
+    image: Volume
+    mask: Volume
+    measurement: Measurement
+    warnings: list[warnings.WarningMessage]
+
+
+def run_case(
+    image_path: str | os.PathLike[str],
+    mask_path: str | os.PathLike[str],
+    options: CaseOptions,
+    outcome: CaseOutcome,
+    *,
+    patient_id: str | None = None,
+    encode: bool = True,
+    check_image: Callable[[Volume], None] | None = None,
+) -> MeasuredCase:
+    """Load, measure and (with ``encode``) render and encode one case.
+
+    Parameters
+    ----------
+    image_path, mask_path : path-like
+        The image (DICOM folder or file, NIfTI, NRRD, MHA) and its vertebral mask.
+    options : CaseOptions
+        Loading, measurement and DICOM-SEG options.
+    outcome : CaseOutcome
+        Filled as the case goes: ``stage`` (the stage running, so a caller that
+        catches an exception knows where it failed; ``""`` again on success),
+        ``patient_id``, ``timings_s`` and, with ``encode``, ``tables`` (CSV text of
+        :func:`spinemri.io.tables.table_to_csv_bytes`), ``qc_png``,
+        ``dicom_seg`` and ``lesion_nii_gz``. ``ok`` and ``notes`` are the caller's.
+    patient_id : str, optional
+        The id given for the case; the id is chosen by
+        :func:`spinemri.io.ids.choose_patient_id`.
+    encode : bool, default True
+        Also render the QC picture, the DICOM-SEG and the encoded tables and mask.
+    check_image : callable, optional
+        Called with the loaded image before the mask is loaded (a command's
+        own checks); may raise.
+
+    Returns
+    -------
+    MeasuredCase
+        The image (its ``meta["patient_id"]`` set), the mask, the measurement and
+        every warning caught while loading, measuring and rendering.
+
+    Raises
+    ------
+    SpinemriError
+        A bad input; ``outcome.stage`` names the stage that failed.
+    """
+    from ..io.load import load_mask, load_volume
+    from ..measure import measure
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome.stage = "load_image"
+        t = time.perf_counter()
+        image = load_volume(image_path, series=options.series)
+        pid = choose_patient_id(patient_id, image_path, image.meta)
+        outcome.patient_id = pid
+        image = image.with_meta(patient_id=pid)
+        outcome.timings_s["load_image"] = time.perf_counter() - t
+        if check_image is not None:
+            check_image(image)
+        outcome.stage = "load_mask"
+        t = time.perf_counter()
+        mask = load_mask(mask_path, like=image, resample=options.resample_mask)
+        outcome.timings_s["load_mask"] = time.perf_counter() - t
+        outcome.stage = "measure"
+        t = time.perf_counter()
+        m = measure(image, mask, patient_id=pid, **dict(options.measure))
+        outcome.timings_s["measure"] = time.perf_counter() - t
+        if encode:
+            _render(image_path, image, mask, m, options, outcome)
+    if encode:
+        from ..io.nifti import nifti_gz_bytes
+        from ..io.tables import table_to_csv_bytes
+
+        outcome.tables = {
+            "vertebrae": table_to_csv_bytes(m.vertebrae).decode("utf-8"),
+            "patients": table_to_csv_bytes(m.patient).decode("utf-8"),
+            "lesions": table_to_csv_bytes(m.lesions).decode("utf-8"),
+        }
+        outcome.stage = "write"
+        t = time.perf_counter()
+        outcome.lesion_nii_gz = nifti_gz_bytes(m.lesion_mask)  # lesion ids already in the smallest dtype
+        outcome.timings_s["encode_mask"] = time.perf_counter() - t
+    outcome.stage = ""
+    return MeasuredCase(image, mask, m, list(caught))
+
+
+def _render(
+    image_path: str | os.PathLike[str],
+    image: Volume,
+    mask: Volume,
+    m: Measurement,
+    options: CaseOptions,
+    outcome: CaseOutcome,
+) -> None:
+    """The QC picture and (for a DICOM image, when asked for) the DICOM-SEG into ``outcome``."""
+    from ..report.qc import measurement_qc_png
+
+    outcome.stage = "qc"
+    t = time.perf_counter()
+    outcome.qc_png = measurement_qc_png(image, mask, m)
+    outcome.timings_s["qc"] = time.perf_counter() - t
+    # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
+    if options.dicom_seg and image.meta.get("format") == "dicom":
+        from ..io.dicomseg import dicom_seg_bytes
+
+        outcome.stage = "dicom_seg"
+        t = time.perf_counter()
+        outcome.dicom_seg = dicom_seg_bytes(
+            image_path,
+            m.lesion_mask,
+            image=image,
+            series=options.series,
+            levels=m.scheme,
+            vertebrae=mask if options.dicom_seg_vertebrae else None,
+            algorithm_parameters=m.parameters()["segment"],
+        )
+        outcome.timings_s["dicom_seg"] = time.perf_counter() - t
+
+
+def write_case_files(
+    out_dir: Path, outcome: CaseOutcome, *, tables_dir: Path, table_files: Mapping[str, str]
+) -> dict[str, Path]:
+    """Write the encoded outputs of one case atomically.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Output folder: ``masks/<id>_lesions.nii.gz``, ``masks/<id>_lesions.seg.dcm``
+        and ``qc/<id>.png`` go below it (``<id>`` = :func:`spinemri.io.ids.safe_id`).
+        A DICOM-SEG of an earlier run is removed when this case has none.
+    outcome : CaseOutcome
+        Filled by :func:`run_case` with ``encode=True``.
+    tables_dir : Path
+        Folder of the case's tables.
+    table_files : mapping of str to str
+        Table name (``vertebrae``, ``patients``, ``lesions``) -> file name in ``tables_dir``.
+
+    Returns
+    -------
+    dict of str to Path
+        Every file written, by table name and ``lesion_mask``, ``qc``, ``dicom_seg``.
+    """
+    sid = safe_id(outcome.patient_id)
+    written: dict[str, Path] = {}
+    for name, fname in table_files.items():
+        written[name] = write_text_atomic(tables_dir / fname, outcome.tables[name])
+    if outcome.lesion_nii_gz:
+        written["lesion_mask"] = write_bytes_atomic(
+            out_dir / "masks" / f"{sid}_lesions.nii.gz", outcome.lesion_nii_gz
+        )
+    if outcome.qc_png:
+        written["qc"] = write_bytes_atomic(out_dir / "qc" / f"{sid}.png", outcome.qc_png)
+    seg_path = out_dir / "masks" / f"{sid}_lesions.seg.dcm"
+    if outcome.dicom_seg:
+        written["dicom_seg"] = write_bytes_atomic(seg_path, outcome.dicom_seg)
+    elif seg_path.exists():  # a DICOM-SEG of an earlier run no longer matches this case's lesion mask
+        seg_path.unlink()
+    return written
+
+
+def write_measurement(
+    out_dir: Path,
+    case: MeasuredCase,
+    outcome: CaseOutcome,
+    *,
+    inputs: dict[str, str | os.PathLike[str]],
+    notes: list[str],
+) -> dict[str, Path]:
+    """Write the outputs of ``spinemri measure`` for one case into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Output folder (created): the tables of :data:`MEASURE_TABLE_FILES`
+        (+ ``.parquet`` when pyarrow is installed), the files of
+        :func:`write_case_files` and ``provenance.json``.
+    case : MeasuredCase
+        From :func:`run_case`.
+    outcome : CaseOutcome
+        Filled by the same :func:`run_case` call (``encode=True``).
+    inputs : dict
+        Input name -> path, hashed into the provenance.
+    notes : list of str
+        Warnings to record besides the measurement's own notes.
+
+    Returns
+    -------
+    dict of str to Path
+        Every file written (see :func:`write_case_files`) and ``provenance``.
+    """
+    from ..io.tables import has_parquet, write_table
+    from ..report.provenance import provenance_record
+
+    t0 = time.perf_counter()
+    m = case.measurement
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_case_files(out_dir, outcome, tables_dir=out_dir, table_files=MEASURE_TABLE_FILES)
+    if has_parquet():
+        frames = {"vertebrae": m.vertebrae, "patients": m.patient, "lesions": m.lesions}
+        for name, df in frames.items():
+            written[f"{name}.parquet"] = write_table(df, out_dir / f"{name}.parquet")
+    load_s = outcome.timings_s.get("load_image", 0.0) + outcome.timings_s.get("load_mask", 0.0)
+    timings = {
+        "load": load_s,
+        **{f"measure_{k}": v for k, v in m.timings_s.items()},
+        "write": time.perf_counter() - t0,
+    }
+    record = provenance_record(
+        parameters=m.parameters(), inputs=inputs, timings_s=timings, notes=[*notes, *m.notes]
+    )
+    written["provenance"] = write_text_atomic(
+        out_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True) + "\n"
+    )
+    return written
