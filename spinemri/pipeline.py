@@ -176,7 +176,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
             out.timings_s["qc"] = time.perf_counter() - t
             # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
             if config.dicom_seg and image.meta.get("format") == "dicom":
-                from .io.dicomseg import dicom_seg_bytes
+                from .io.dicom.seg import dicom_seg_bytes
 
                 stage = "dicom_seg"
                 t = time.perf_counter()

@@ -156,7 +156,7 @@ def _check_dicom_seg(args: argparse.Namespace, image: Any) -> bool:
         )
     if args.out is None:
         raise InputError(f"{args.image}: --dicom-seg writes into OUT/masks/: add --out OUT")
-    from ..io.dicomseg import require_highdicom
+    from ..io.dicom.seg import require_highdicom
 
     require_highdicom()  # before measuring, not after
     return True
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         notes=[n for n in notes if n not in m.notes],
     )
     if dicom_seg:
-        from ..io.dicomseg import write_dicom_seg
+        from ..io.dicom.seg import write_dicom_seg
 
         seg = write_dicom_seg(
             out / "masks" / f"{safe_id(m.patient_id)}_lesions.seg.dcm",

@@ -34,7 +34,7 @@ from ..errors import ConfigError, InputError
 from ..phantom import SERIES_DESCRIPTION, make_phantom
 from ..volume import Volume
 from .atomic import write_text_atomic
-from .dicom_write import write_dicom_series
+from .dicom.write import write_dicom_series
 from .nifti import save_nifti
 
 __all__ = ["VAS_MODEL", "CohortSpec", "write_cohort", "draw_vas", "noisy_id"]
