@@ -124,6 +124,14 @@ def storable(data: np.ndarray) -> np.ndarray:
     """``data`` in a dtype NIfTI and ITK can store, with the same values.
 
     ``bool`` -> ``uint8``, ``float16`` -> ``float32``; other dtypes unchanged.
+
+    Parameters
+    ----------
+    data : array-like
+
+    Returns
+    -------
+    ndarray
     """
     arr = np.asarray(data)
     if arr.dtype == np.bool_:
@@ -175,6 +183,14 @@ def nibabel_voxels(img: Any) -> np.ndarray:
     on-disk dtype is kept (an int16 image stays int16, a float64 mask stays
     float64). With a slope or intercept, the scaled values are returned as
     float32 (``img.get_fdata(dtype=np.float32)``).
+
+    Parameters
+    ----------
+    img : nibabel spatial image
+
+    Returns
+    -------
+    ndarray
     """
     dataobj = img.dataobj
     slope = getattr(dataobj, "slope", 1.0)
@@ -223,6 +239,14 @@ def to_sitk(volume: Volume) -> Any:
     affine is flipped from RAS to LPS; spacing = column norms of the LPS
     affine, direction = the columns divided by their norms, origin = its
     translation.
+
+    Parameters
+    ----------
+    volume : Volume
+
+    Returns
+    -------
+    SimpleITK.Image
     """
     import SimpleITK as sitk
 
@@ -237,7 +261,16 @@ def to_sitk(volume: Volume) -> Any:
 
 
 def sitk_affine(img: Any) -> np.ndarray:
-    """The voxel (i, j, k) -> RAS+ mm affine of a 3-D ``SimpleITK.Image``."""
+    """The voxel (i, j, k) -> RAS+ mm affine of a 3-D ``SimpleITK.Image``.
+
+    Parameters
+    ----------
+    img : SimpleITK.Image
+
+    Returns
+    -------
+    ndarray of shape (4, 4)
+    """
     direction = np.array(img.GetDirection(), dtype=np.float64).reshape(3, 3)
     lps = np.eye(4)
     lps[:3, :3] = direction * np.array(img.GetSpacing(), dtype=np.float64)
@@ -247,6 +280,16 @@ def sitk_affine(img: Any) -> np.ndarray:
 
 def from_sitk(img: Any, meta: dict[str, Any] | None = None) -> Volume:
     """A Volume from a 3-D scalar ``SimpleITK.Image`` (inverse of :func:`to_sitk`).
+
+    Parameters
+    ----------
+    img : SimpleITK.Image
+    meta : dict, optional
+        Metadata for the Volume.
+
+    Returns
+    -------
+    Volume
 
     Raises
     ------

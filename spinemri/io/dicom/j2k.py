@@ -36,7 +36,12 @@ MAX_THREADS = 8
 
 
 def available() -> bool:
-    """Whether imagecodecs (with its JPEG 2000 codec) can be imported."""
+    """Whether imagecodecs (with its JPEG 2000 codec) can be imported.
+
+    Returns
+    -------
+    bool
+    """
     return importlib.util.find_spec("imagecodecs") is not None
 
 

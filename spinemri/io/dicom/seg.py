@@ -144,7 +144,12 @@ def require_highdicom() -> None:
 
 
 def lesion_codes() -> tuple[Any, Any]:
-    """(category, type) of the lesion segment: Morphologically Abnormal Structure / Neoplasm, metastatic."""
+    """(category, type) of the lesion segment: Morphologically Abnormal Structure / Neoplasm, metastatic.
+
+    Returns
+    -------
+    (pydicom.sr.coding.Code, pydicom.sr.coding.Code)
+    """
     from pydicom.sr.codedict import codes
 
     return codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.NeoplasmMetastatic
@@ -671,7 +676,17 @@ def build_dicom_seg(
 def dicom_seg_bytes(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], lesion_mask: Volume, **kwargs: Any
 ) -> bytes:
-    """:func:`build_dicom_seg`, encoded as the bytes of a DICOM file (Part 10, with preamble)."""
+    """:func:`build_dicom_seg`, encoded as the bytes of a DICOM file (Part 10, with preamble).
+
+    Parameters
+    ----------
+    source, lesion_mask, **kwargs
+        As in :func:`build_dicom_seg`.
+
+    Returns
+    -------
+    bytes
+    """
     from io import BytesIO
 
     seg = build_dicom_seg(source, lesion_mask, **kwargs)

@@ -127,7 +127,12 @@ class SeriesInfo:
     files: tuple[Path, ...]
 
     def label(self) -> str:
-        """One-line description used in messages: number, description, plane, images, uid."""
+        """One-line description used in messages: number, description, plane, images, uid.
+
+        Returns
+        -------
+        str
+        """
         return (
             f"#{self.series_number if self.series_number is not None else '?'} "
             f"{self.description!r} ({self.plane}, {self.n_images} images, uid {self.series_uid or '?'})"
@@ -363,6 +368,16 @@ def series_rank(info: SeriesInfo) -> int:
     3 = sagittal fluid-sensitive (STIR, TIRM, fat-saturated T2: the
     description contains stir, tirm, fs, fatsat, "fat sat", spair, spir or
     Dixon water), 2 = sagittal T2, 1 = other sagittal, 0 = any other plane.
+
+    Parameters
+    ----------
+    info : SeriesInfo
+        The series (its plane and description are used).
+
+    Returns
+    -------
+    int
+        0 to 3.
     """
     if info.plane != "sagittal":
         return 0
