@@ -2,7 +2,7 @@
 
 ``make_series(out, n_slices=120, size=512)`` draws a phantom with
 :func:`spinemri.make_phantom`, writes it with
-:func:`spinemri.io.dicom_write.write_dicom_series` (Explicit VR Little Endian,
+:func:`spinemri.io.dicom.write.write_dicom_series` (Explicit VR Little Endian,
 one file per slice) into ``out/native`` and re-encodes every file to JPEG 2000
 lossless (pydicom ``Dataset.compress`` with the pylibjpeg-openjpeg encoder)
 into ``out/j2k``; the phantom's vertebra mask goes to ``out/mask.nii.gz``.
@@ -22,7 +22,7 @@ def make_series(out: Path, n_slices: int = 120, size: int = 512) -> dict[str, Pa
     from pydicom.uid import JPEG2000Lossless
 
     from spinemri import make_phantom
-    from spinemri.io.dicom_write import write_dicom_series
+    from spinemri.io.dicom.write import write_dicom_series
 
     out = Path(out)
     from spinemri.io.nifti import save_nifti

@@ -8,7 +8,7 @@ Cases:
 
 * ``native`` — 120 classic single-frame files of 512x512 uint16, Explicit VR
   Little Endian, drawn with ``spinemri.make_phantom`` and written with
-  ``spinemri.io.dicom_write.write_dicom_series`` into ``--work`` (reused when
+  ``spinemri.io.dicom.write.write_dicom_series`` into ``--work`` (reused when
   present; see ``benchmarks/_dicom_data.py``);
 * ``j2k`` — the same 120 files re-encoded to JPEG 2000 lossless with pydicom's
   ``Dataset.compress`` (pylibjpeg-openjpeg encoder);

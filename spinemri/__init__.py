@@ -58,7 +58,7 @@ __all__ = [
 _LAZY: dict[str, str] = {
     "load_volume": "spinemri.io.load",
     "load_mask": "spinemri.io.load",
-    "list_series": "spinemri.io.dicom",
+    "list_series": "spinemri.io.dicom.series",
     "save_nifti": "spinemri.io.nifti",
     "to_nibabel": "spinemri.io.convert",
     "from_nibabel": "spinemri.io.convert",
@@ -93,7 +93,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .io.convert import from_nibabel, from_sitk, to_nibabel, to_sitk
-    from .io.dicom import list_series
+    from .io.dicom.series import list_series
     from .io.load import load_mask, load_volume
     from .io.nifti import save_nifti
     from .levels import LabelScheme, get_scheme, resolve_scheme

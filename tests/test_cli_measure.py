@@ -155,7 +155,7 @@ def test_bad_parameter_is_reported(
 def test_dicom_folder_and_nifti_give_identical_tables(
     phantom_files: dict[str, object], tmp_path: Path
 ) -> None:
-    from spinemri.io import dicom_write
+    from spinemri.io.dicom import write as dicom_write
 
     img = phantom_files["img"]
     dcm_dir = tmp_path / "dicom"

@@ -15,7 +15,7 @@ import pytest
 
 from spinemri.cli import main
 from spinemri.io.cohort_write import VAS_MODEL, CohortSpec, draw_vas, noisy_id, write_cohort
-from spinemri.io.dicom_write import write_dicom_series
+from spinemri.io.dicom.write import write_dicom_series
 from spinemri.io.load import load_mask, load_volume
 from spinemri.levels import BUILTIN_SCHEMES
 from spinemri.phantom import make_phantom

@@ -180,7 +180,7 @@ def test_tables_invariant_to_flips_and_axis_order(
 def test_dicom_and_nifti_of_the_same_phantom_give_identical_tables(
     small_phantom: tuple[Volume, Volume, object], tmp_path: Path
 ) -> None:
-    from spinemri.io import dicom_write
+    from spinemri.io.dicom import write as dicom_write
     from spinemri.io.nifti import save_nifti
 
     img, mask, _ = small_phantom

@@ -53,14 +53,14 @@ def _is_dicom_input(path: Path) -> bool:
         return True
     if is_nifti(path) or is_itk(path):
         return False
-    from ..io.dicom import is_dicom_file
+    from ..io.dicom.header import is_dicom_file
 
     return is_dicom_file(path)
 
 
 def _print_dicom(path: Path, series: str | None) -> int:
     from ..errors import DicomError
-    from ..io.dicom import list_series, pick_series
+    from ..io.dicom.series import list_series, pick_series
 
     infos = list_series(path)
     print(f"{path}: {len(infos)} DICOM series")

@@ -101,7 +101,7 @@ def _check_dicom_seg(args: argparse.Namespace, image: Any) -> None:
         )
     if args.out is None:
         raise InputError(f"{args.image}: --dicom-seg writes into OUT/masks/: add --out OUT")
-    from ..io.dicomseg import require_highdicom
+    from ..io.dicom.seg import require_highdicom
 
     require_highdicom()  # before measuring, not after
 

@@ -34,7 +34,7 @@ from ..errors import ConfigError, InputError
 from ..phantom.make import SERIES_DESCRIPTION, make_phantom
 from ..volume import Volume
 from .atomic import write_text_atomic
-from .dicom_write import write_dicom_series
+from .dicom.write import write_dicom_series
 from .nifti import save_nifti
 from .tables import write_csv
 

@@ -4,11 +4,15 @@ This is the one place where the two coordinate conventions meet:
 
 * nibabel / NIfTI / spinemri: array indexed (i, j, k), affine maps to RAS+ mm.
 * SimpleITK / ITK / DICOM: ``GetArrayFromImage`` returns the array indexed
-  (k, j, i) (slowest axis first), and origin / direction are in LPS+ mm.
+  (k, j, i) (slowest axis first), and origin / direction are in LPS+ mm. A
+  DICOM stack of frames is indexed the same way: (slice, row, column).
 
-So :func:`to_sitk` transposes the array once (``data.transpose(2, 1, 0)``) and
-flips the sign of the first two world axes once (``LPS = diag(-1, -1, 1) @ RAS``);
-:func:`from_sitk` undoes both. Nothing else in spinemri transposes or flips.
+So :func:`to_sitk` transposes the array once (:func:`ijk_to_kji`) and flips
+the sign of the first two world axes once (:func:`ras_to_lps`,
+``LPS = diag(-1, -1, 1) @ RAS``); :func:`from_sitk` undoes both
+(:func:`kji_to_ijk`, :func:`lps_to_ras`). The DICOM reader and writers
+(:mod:`spinemri.io.dicom`) call the same four functions: nothing else in
+spinemri transposes frames or flips world axes.
 
 Exactness (proven by tests/properties/test_roundtrips.py):
 
@@ -34,6 +38,10 @@ from ..volume import Volume, voxel_spacing
 
 __all__ = [
     "RAS_TO_LPS",
+    "ras_to_lps",
+    "lps_to_ras",
+    "ijk_to_kji",
+    "kji_to_ijk",
     "storable",
     "nibabel_voxels",
     "to_nibabel",
@@ -48,10 +56,82 @@ RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 RAS_TO_LPS.flags.writeable = False
 
 
+def ras_to_lps(affine: np.ndarray) -> np.ndarray:
+    """An affine (or any 4 x N matrix of homogeneous points) mapping to RAS+, made to map to LPS+.
+
+    Parameters
+    ----------
+    affine : ndarray of shape (4, N)
+        Maps to RAS+ mm (e.g. a Volume's affine).
+
+    Returns
+    -------
+    ndarray of shape (4, N)
+        ``RAS_TO_LPS @ affine``: rows 0 and 1 negated (a new array).
+    """
+    return RAS_TO_LPS @ affine
+
+
+def lps_to_ras(affine: np.ndarray) -> np.ndarray:
+    """An affine mapping to LPS+ (DICOM, ITK), made to map to RAS+ (the inverse of :func:`ras_to_lps`).
+
+    Parameters
+    ----------
+    affine : ndarray of shape (4, N)
+        Maps to LPS+ mm.
+
+    Returns
+    -------
+    ndarray of shape (4, N)
+        ``RAS_TO_LPS @ affine`` (the flip is its own inverse; a new array).
+    """
+    return RAS_TO_LPS @ affine
+
+
+def ijk_to_kji(data: np.ndarray) -> np.ndarray:
+    """spinemri's (i, j, k) array as (k, j, i): ITK's order, and a DICOM stack of (slice, row, column) frames.
+
+    Parameters
+    ----------
+    data : ndarray of shape (I, J, K)
+        i = column, j = row, k = slice.
+
+    Returns
+    -------
+    ndarray of shape (K, J, I)
+        ``data.transpose(2, 1, 0)`` (a view).
+    """
+    return data.transpose(2, 1, 0)
+
+
+def kji_to_ijk(arr: np.ndarray) -> np.ndarray:
+    """A (k, j, i) array (ITK order, a stack of DICOM frames) as (i, j, k); inverse of :func:`ijk_to_kji`.
+
+    Parameters
+    ----------
+    arr : ndarray of shape (K, J, I)
+        Slice, row, column.
+
+    Returns
+    -------
+    ndarray of shape (I, J, K)
+        ``arr.transpose(2, 1, 0)`` (a view).
+    """
+    return arr.transpose(2, 1, 0)
+
+
 def storable(data: np.ndarray) -> np.ndarray:
     """``data`` in a dtype NIfTI and ITK can store, with the same values.
 
     ``bool`` -> ``uint8``, ``float16`` -> ``float32``; other dtypes unchanged.
+
+    Parameters
+    ----------
+    data : array-like
+
+    Returns
+    -------
+    ndarray
     """
     arr = np.asarray(data)
     if arr.dtype == np.bool_:
@@ -103,6 +183,14 @@ def nibabel_voxels(img: Any) -> np.ndarray:
     on-disk dtype is kept (an int16 image stays int16, a float64 mask stays
     float64). With a slope or intercept, the scaled values are returned as
     float32 (``img.get_fdata(dtype=np.float32)``).
+
+    Parameters
+    ----------
+    img : nibabel spatial image
+
+    Returns
+    -------
+    ndarray
     """
     dataobj = img.dataobj
     slope = getattr(dataobj, "slope", 1.0)
@@ -151,12 +239,20 @@ def to_sitk(volume: Volume) -> Any:
     affine is flipped from RAS to LPS; spacing = column norms of the LPS
     affine, direction = the columns divided by their norms, origin = its
     translation.
+
+    Parameters
+    ----------
+    volume : Volume
+
+    Returns
+    -------
+    SimpleITK.Image
     """
     import SimpleITK as sitk
 
     data = storable(volume.data)
-    img = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)), isVector=False)
-    lps = RAS_TO_LPS @ volume.affine
+    img = sitk.GetImageFromArray(np.ascontiguousarray(ijk_to_kji(data)), isVector=False)
+    lps = ras_to_lps(volume.affine)
     spacing = np.array(voxel_spacing(lps))
     img.SetSpacing(tuple(float(s) for s in spacing))
     img.SetOrigin(tuple(float(o) for o in lps[:3, 3]))
@@ -165,16 +261,35 @@ def to_sitk(volume: Volume) -> Any:
 
 
 def sitk_affine(img: Any) -> np.ndarray:
-    """The voxel (i, j, k) -> RAS+ mm affine of a 3-D ``SimpleITK.Image``."""
+    """The voxel (i, j, k) -> RAS+ mm affine of a 3-D ``SimpleITK.Image``.
+
+    Parameters
+    ----------
+    img : SimpleITK.Image
+
+    Returns
+    -------
+    ndarray of shape (4, 4)
+    """
     direction = np.array(img.GetDirection(), dtype=np.float64).reshape(3, 3)
     lps = np.eye(4)
     lps[:3, :3] = direction * np.array(img.GetSpacing(), dtype=np.float64)
     lps[:3, 3] = img.GetOrigin()
-    return RAS_TO_LPS @ lps
+    return lps_to_ras(lps)
 
 
 def from_sitk(img: Any, meta: dict[str, Any] | None = None) -> Volume:
     """A Volume from a 3-D scalar ``SimpleITK.Image`` (inverse of :func:`to_sitk`).
+
+    Parameters
+    ----------
+    img : SimpleITK.Image
+    meta : dict, optional
+        Metadata for the Volume.
+
+    Returns
+    -------
+    Volume
 
     Raises
     ------
@@ -188,5 +303,5 @@ def from_sitk(img: Any, meta: dict[str, Any] | None = None) -> Volume:
             f"expected a 3-D scalar image, got dimension {img.GetDimension()} "
             f"with {img.GetNumberOfComponentsPerPixel()} components per voxel"
         )
-    data = sitk.GetArrayFromImage(img).transpose(2, 1, 0)
+    data = kji_to_ijk(sitk.GetArrayFromImage(img))
     return Volume(data, sitk_affine(img), meta or {})

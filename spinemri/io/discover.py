@@ -8,7 +8,7 @@ Cohort layout (DESIGN §7)::
         image.nii.gz          the image: a volume file, or DICOM files (any depth)
         vertebrae_mask.nii.gz the vertebral mask: a file whose name contains mask, seg, label or vert
       SMR-002/
-        dicom/...             a DICOM series (several series: see spinemri.io.dicom.pick_series)
+        dicom/...             a DICOM series (several series: see spinemri.io.dicom.series.pick_series)
         seg.nii.gz
 
 Rules (documented in docs/cohort.md):

@@ -7,7 +7,7 @@ An id is chosen, first match wins (DESIGN §6):
    (:mod:`spinemri.io.discover`);
 2. for a DICOM image, ``anon-`` + the salted hash of its PatientID
    (``image.meta["patient_id_hash"]``, salt from ``$SPINEMRI_ID_SALT``, see
-   :func:`spinemri.io.dicom_volume.patient_id_hash`); never the raw PatientID
+   :func:`spinemri.io.dicom.assemble.patient_id_hash`); never the raw PatientID
    or PatientName;
 3. the image file name without its volume extension;
 4. ``"patient"``.

@@ -44,7 +44,7 @@ def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
     if p.is_dir():
-        from .dicom import load_dicom
+        from .dicom.series import load_dicom
 
         return load_dicom(p, series=series)
     check_regular_file(p)
@@ -52,7 +52,8 @@ def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
         return load_nifti(p)
     if is_itk(p):
         return load_itk(p)
-    from .dicom import is_dicom_file, load_dicom
+    from .dicom.header import is_dicom_file
+    from .dicom.series import load_dicom
 
     if is_dicom_file(p):
         return load_dicom(p, series=series)

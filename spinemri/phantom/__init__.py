@@ -5,7 +5,7 @@ cortical rim, discs, canal with CSF and cord, posterior elements, soft tissue),
 plants metastasis-like lesions, and returns the image, the vertebral label
 mask and a :class:`PhantomTruth` computed from the analytic shapes, never from
 spinemri's segmentation or metrics code. Everything is in memory; the writers
-live in :mod:`spinemri.io.dicom_write` and :mod:`spinemri.io.cohort_write`.
+live in :mod:`spinemri.io.dicom.write` and :mod:`spinemri.io.cohort_write`.
 The model, intensities and definitions are documented in docs/phantom.md.
 
 What is where:

@@ -3,7 +3,7 @@
 It builds the spine (:mod:`.anatomy`), frames it (:mod:`.scene`), plans the lesions
 (:mod:`.lesions`), renders the scene, adds bias and Rician noise, labels the mask in
 the chosen scheme and computes the truth (:mod:`.truth`). Everything is in memory
-(no file I/O); the writers live in :mod:`spinemri.io.dicom_write` and
+(no file I/O); the writers live in :mod:`spinemri.io.dicom.write` and
 :mod:`spinemri.io.cohort_write`. The model, intensities and definitions are
 documented in docs/phantom.md.
 """

@@ -212,7 +212,7 @@ def _render(
     outcome.timings_s["qc"] = time.perf_counter() - t
     # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
     if options.dicom_seg and image.meta.get("format") == "dicom":
-        from ..io.dicomseg import dicom_seg_bytes
+        from ..io.dicom.seg import dicom_seg_bytes
 
         outcome.stage = "dicom_seg"
         t = time.perf_counter()

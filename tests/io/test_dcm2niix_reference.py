@@ -83,7 +83,7 @@ def test_transfer_syntaxes_decode_to_identical_pixels():
     """Raw decoded pixel arrays of the nine files (before de-mosaic) are identical."""
     import pydicom
 
-    from spinemri.io.dicom_volume import decode_frames
+    from spinemri.io.dicom.pixels import decode_frames
 
     root = shared_path("dcm_qa_ts_transfer_syntaxes", "In")
     arrays = []

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from spinemri import DicomError, SpinemriWarning, list_series, load_volume
-from spinemri.io.dicom import is_dicom_file, pick_series, plane_of, series_rank
-from spinemri.io.dicom_volume import patient_id_hash
+from spinemri.io.dicom.assemble import patient_id_hash
+from spinemri.io.dicom.header import is_dicom_file
+from spinemri.io.dicom.series import pick_series, plane_of, series_rank
 
 SAG = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 AX = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -340,7 +341,7 @@ def test_pick_by_request(tmp_path, series, number):
     ],
 )
 def test_series_rank(desc, rank):
-    from spinemri.io.dicom import SeriesInfo
+    from spinemri.io.dicom.series import SeriesInfo
 
     info = SeriesInfo("1", 1, desc, "MR", "sagittal", 10, 4, 4, (), False, ())
     assert series_rank(info) == rank

@@ -1,10 +1,10 @@
 """The fast paths of DICOM loading give exactly what the general (pydicom) paths give.
 
-* :func:`spinemri.io.dicom_header.read_plain_header` against
+* :func:`spinemri.io.dicom.header.read_plain_header` against
   ``pydicom.dcmread(defer_size=...)`` on every file of the shared real-data
   folders (raw element bytes, offsets, converted values, file meta, encoding),
   and ``None`` for files it must leave to pydicom;
-* :func:`spinemri.io.dicom_volume.hget` against ``Dataset.get``;
+* :func:`spinemri.io.dicom.header.hget` against ``Dataset.get``;
 * a whole series loaded with the fast paths against the same series loaded
   with them switched off, and BitsStored masking / sign extension on the
   stacked read against values computed here from the stored bits.
@@ -20,9 +20,9 @@ import pytest
 from conftest import shared_path
 
 from spinemri import load_volume
-from spinemri.io import dicom as dicom_mod
-from spinemri.io import dicom_volume
-from spinemri.io.dicom_header import read_plain_header
+from spinemri.io.dicom import assemble as dicom_volume
+from spinemri.io.dicom import header as dicom_mod
+from spinemri.io.dicom.header import read_plain_header
 
 DEFER = 8192
 _UID_ROOT = "1.2.826.0.1.3680043.8.498."

@@ -11,8 +11,8 @@ import pytest
 
 import spinemri
 from spinemri.errors import DicomError
-from spinemri.io import dicom_j2k
-from spinemri.io.dicom_write import write_dicom_series
+from spinemri.io.dicom import j2k as dicom_j2k
+from spinemri.io.dicom.write import write_dicom_series
 
 pytest.importorskip("imagecodecs", reason="imagecodecs (the codecs extra) is not installed")
 pytest.importorskip("openjpeg", reason="pylibjpeg-openjpeg (the codecs extra) is not installed")

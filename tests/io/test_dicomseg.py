@@ -19,9 +19,9 @@ from conftest import shared_path
 
 from spinemri import __version__
 from spinemri.errors import ConfigError, GeometryError, InputError, SpinemriWarning
-from spinemri.io.dicom import list_series, load_dicom
-from spinemri.io.dicom_write import write_dicom_series
-from spinemri.io.dicomseg import build_dicom_seg, dicom_seg_bytes, write_dicom_seg
+from spinemri.io.dicom.seg import build_dicom_seg, dicom_seg_bytes, write_dicom_seg
+from spinemri.io.dicom.series import list_series, load_dicom
+from spinemri.io.dicom.write import write_dicom_series
 from spinemri.io.nifti import load_nifti, save_nifti
 from spinemri.levels import get_scheme
 from spinemri.phantom import make_phantom

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GeometryError, InputError
-from ..volume import Volume
-from .atomic import atomic_path
-from .convert import RAS_TO_LPS
+from ...errors import GeometryError, InputError
+from ...volume import Volume
+from ..atomic import atomic_path
+from ..convert import ijk_to_kji, ras_to_lps
 
 __all__ = ["write_dicom_series", "series_uids"]
 
@@ -61,7 +61,20 @@ _SEQUENCE: dict[str, dict[str, Any]] = {
 
 
 def series_uids(uid_seed: str, series_number: int) -> dict[str, str]:
-    """Deterministic Study, Series and Frame of Reference UIDs for a seed string."""
+    """Deterministic Study, Series and Frame of Reference UIDs for a seed string.
+
+    Parameters
+    ----------
+    uid_seed : str
+        Entropy source (the same seed gives the same UIDs).
+    series_number : int
+        SeriesNumber (enters the series UID only).
+
+    Returns
+    -------
+    dict of str to str
+        ``"study"``, ``"frame"`` (Frame of Reference) and ``"series"`` UIDs.
+    """
     from pydicom.uid import generate_uid
 
     return {
@@ -147,7 +160,7 @@ def write_dicom_series(
 
     folder = Path(folder)
     affine = np.asarray(volume.affine, dtype=np.float64)
-    lps = RAS_TO_LPS @ affine
+    lps = ras_to_lps(affine)
     spacing = np.linalg.norm(lps[:3, :3], axis=0)
     dirs = lps[:3, :3] / spacing
     gram = dirs.T @ dirs
@@ -164,6 +177,7 @@ def write_dicom_series(
     seq = _SEQUENCE.get(contrast, _SEQUENCE["stir"])
     ni, nj, nk = volume.shape
     iop = [float(v) for v in np.concatenate([dirs[:, 0], dirs[:, 1]])]
+    frames = ijk_to_kji(stored)  # (slice, row, column)
     folder.mkdir(parents=True, exist_ok=True)
     finite = stored.astype(np.float64) * slope + intercept
     centre, width = float(np.percentile(finite, 50)), float(np.percentile(finite, 99.5) - finite.min()) or 1.0
@@ -228,7 +242,7 @@ def write_dicom_series(
         ds.RescaleSlope = _ds(slope)
         for key, value in (extra or {}).items():
             setattr(ds, key, value)
-        ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).astype("<u2").tobytes()
+        ds.PixelData = np.ascontiguousarray(frames[k]).astype("<u2").tobytes()
         path = folder / f"IM{series_number:02d}{k + 1:04d}.dcm"
         with atomic_path(path) as tmp:
             ds.save_as(tmp, enforce_file_format=True)

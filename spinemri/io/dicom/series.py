@@ -2,7 +2,6 @@
 
 Public functions:
 
-* :func:`is_dicom_file` — cheap test used by :func:`spinemri.io.load.load_volume`;
 * :func:`list_series` — one :class:`SeriesInfo` per series found under a folder
   (headers only, ``stop_before_pixels=True``);
 * :func:`pick_series` — the documented choice among several series (also used
@@ -29,8 +28,11 @@ How a series is chosen (:func:`pick_series`)
    series with the highest rank is taken; a tie raises :class:`DicomError`
    listing every series and asking for ``series=`` (CLI ``--series``).
 
-Geometry, pixel decoding and 4-D / mosaic handling live in
-:mod:`spinemri.io.dicom_volume`; docs/coordinates.md explains the affine.
+Headers are read by :mod:`spinemri.io.dicom.header` (which also has
+:func:`~spinemri.io.dicom.header.is_dicom_file`); the loaded files become a
+Volume in :mod:`spinemri.io.dicom.assemble` (frame geometry, pixel decoding,
+4-D and mosaic handling in its sibling modules); docs/coordinates.md explains
+the affine.
 """
 
 from __future__ import annotations
@@ -45,14 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DicomError, InputError
-from ..volume import Volume
-from .dicom_header import read_plain_header
-from .dicom_volume import hget
+from ...errors import DicomError, InputError
+from ...volume import Volume
+from .frames import ENHANCED_SOP_CLASSES, frame_orientations
+from .header import hget, read_header
 
 __all__ = [
     "SeriesInfo",
-    "is_dicom_file",
     "list_series",
     "pick_series",
     "load_dicom",
@@ -62,22 +63,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Elements larger than this (bytes) are not read while scanning headers for loading.
-DEFER_SIZE = 8192
-
 #: A slice normal more than this many degrees from every patient axis is "oblique".
 OBLIQUE_DEG = 30.0
 
 #: A series of at most this many images in another plane than the study's main series is a scout.
 SCOUT_MAX_IMAGES = 3
-
-ENHANCED_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.3",  # Enhanced MR Color Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
-    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
-}
 
 #: SOP classes that must carry an image (a header without Rows means a truncated file).
 IMAGE_SOP_CLASSES = ENHANCED_SOP_CLASSES | {
@@ -137,7 +127,12 @@ class SeriesInfo:
     files: tuple[Path, ...]
 
     def label(self) -> str:
-        """One-line description used in messages: number, description, plane, images, uid."""
+        """One-line description used in messages: number, description, plane, images, uid.
+
+        Returns
+        -------
+        str
+        """
         return (
             f"#{self.series_number if self.series_number is not None else '?'} "
             f"{self.description!r} ({self.plane}, {self.n_images} images, uid {self.series_uid or '?'})"
@@ -153,83 +148,7 @@ class _Header:
     key: tuple[str, int | None]
 
 
-# --------------------------------------------------------------------------- detection
-
-
-def is_dicom_file(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a DICOM file.
-
-    Cheap: a file with the 128-byte preamble and ``DICM`` marker is DICOM; for
-    a preamble-less file a header-only pydicom read must find a SOP Class UID
-    or an image matrix (Rows).
-    """
-    p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    if len(head) == 132 and head[128:132] == b"DICM":
-        return True
-    return _read_header(p, stop_before_pixels=True, quiet=True) is not None
-
-
-def _read_header(path: Path, *, stop_before_pixels: bool, quiet: bool = False) -> Any | None:
-    """Parse a file's header with pydicom; ``None`` when it is not DICOM."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    kwargs: dict[str, Any] = (
-        {"stop_before_pixels": True} if stop_before_pixels else {"defer_size": DEFER_SIZE}
-    )
-    if not stop_before_pixels:
-        ds = read_plain_header(path, DEFER_SIZE)  # the same dataset, 5x faster, for plain files
-        if ds is not None:
-            return ds
-    try:
-        return pydicom.dcmread(path, **kwargs)
-    except InvalidDicomError as exc:
-        if _has_marker(path):
-            error: Exception | None = exc
-        else:
-            error = None  # no preamble: try a forced read below
-    except Exception as exc:  # corrupt header of a file that claims to be DICOM
-        if isinstance(exc, OSError) and not _can_open(path):
-            return None  # unreadable file: not ours to judge (as before: ignored)
-        error = exc
-    if error is not None:
-        if quiet:
-            return None
-        raise DicomError(
-            f"{path}: the DICOM header cannot be read ({type(error).__name__}: {error}); "
-            "the file is truncated or corrupt: remove it or copy it again from the source"
-        ) from error
-    try:
-        ds = pydicom.dcmread(path, force=True, **kwargs)
-        # a forced read of a text file "succeeds" with junk: require real image/SOP elements
-        if "SOPClassUID" in ds or "Rows" in ds:
-            _ = ds.get("SOPClassUID"), ds.get("Rows")
-            return ds
-    except Exception:
-        pass
-    return None
-
-
-def _can_open(path: Path) -> bool:
-    try:
-        with open(path, "rb"):
-            return True
-    except OSError:
-        return False
-
-
-def _has_marker(path: Path) -> bool:
-    """True when the file has the 128-byte preamble and the ``DICM`` marker."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(132)[128:132] == b"DICM"
-    except OSError:
-        return False
+# --------------------------------------------------------------------------- scanning
 
 
 def _iter_files(folder: Path) -> list[Path]:
@@ -261,7 +180,7 @@ def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if not path.is_dir():
-        from .nifti import check_regular_file
+        from ..nifti import check_regular_file
 
         check_regular_file(path)  # a FIFO would block the header read forever
     files = _iter_files(path) if path.is_dir() else [path]
@@ -271,7 +190,7 @@ def _scan(path: Path, *, stop_before_pixels: bool) -> list[_Header]:
         if f.name.upper() == "DICOMDIR":
             logger.debug("%s: DICOMDIR index skipped", f)
             continue
-        ds = _read_header(f, stop_before_pixels=stop_before_pixels, quiet=False)
+        ds = read_header(f, stop_before_pixels=stop_before_pixels, quiet=False)
         if ds is None:
             logger.debug("%s: not a DICOM file, ignored", f)
             skipped.append(f)
@@ -342,23 +261,6 @@ def plane_of(iop: Sequence[float] | None) -> str:
     return ("sagittal", "coronal", "axial")[axis]
 
 
-def _frame_iops(ds: Any) -> list[Any]:
-    """ImageOrientationPatient of every image in a file (per frame for enhanced files)."""
-    if str(hget(ds, "SOPClassUID", "")) in ENHANCED_SOP_CLASSES or "PerFrameFunctionalGroupsSequence" in ds:
-        from .dicom_volume import _IOP, _PLANE_ORIENTATION, _first_item, _leaf
-
-        shared = ds.get("SharedFunctionalGroupsSequence")
-        iop = _leaf(_first_item(shared[0] if shared else None, _PLANE_ORIENTATION), _IOP)
-        if iop is not None:
-            return [iop]
-        out = [
-            _leaf(_first_item(fg, _PLANE_ORIENTATION), _IOP)
-            for fg in ds.get("PerFrameFunctionalGroupsSequence", []) or []
-        ]
-        return [x for x in out if x is not None] or [None]
-    return [hget(ds, "ImageOrientationPatient")]
-
-
 def _n_frames(ds: Any) -> int:
     try:
         return max(int(hget(ds, "NumberOfFrames", 1) or 1), 1)
@@ -371,7 +273,7 @@ def _summarise(key: tuple[str, int | None], group: list[_Header]) -> SeriesInfo:
     planes: set[str] = set()
     seen: dict[tuple[Any, ...], str] = {}  # one plane_of per distinct orientation, not per image
     for h in group:
-        for iop in _frame_iops(h.ds):
+        for iop in frame_orientations(h.ds):
             if isinstance(iop, list) and len(iop) == 6:  # parsed by hget: plain floats
                 orient = tuple(iop)
                 plane = seen.get(orient)
@@ -466,6 +368,16 @@ def series_rank(info: SeriesInfo) -> int:
     3 = sagittal fluid-sensitive (STIR, TIRM, fat-saturated T2: the
     description contains stir, tirm, fs, fatsat, "fat sat", spair, spir or
     Dixon water), 2 = sagittal T2, 1 = other sagittal, 0 = any other plane.
+
+    Parameters
+    ----------
+    info : SeriesInfo
+        The series (its plane and description are used).
+
+    Returns
+    -------
+    int
+        0 to 3.
     """
     if info.plane != "sagittal":
         return 0
@@ -592,7 +504,7 @@ def load_dicom(path: str | os.PathLike[str], series: str | int | None = None) ->
         source, format "dicom", modality, series_description, series_number,
         series_uid, plane, slice_thickness, spacing_between_slices (mm, from
         the slice positions), transfer_syntax, manufacturer, patient_id_hash
-        (salted, see :func:`spinemri.io.dicom_volume.patient_id_hash`),
+        (salted, see :func:`spinemri.io.dicom.assemble.patient_id_hash`),
         n_files, image_type.
 
     Raises
@@ -606,7 +518,7 @@ def load_dicom(path: str | os.PathLike[str], series: str | int | None = None) ->
         missing slices, non-uniform slice spacing, invalid PixelSpacing or
         ImagePositionPatient. The message names the file or folder.
     """
-    from .dicom_volume import headers_to_volume
+    from .assemble import headers_to_volume
 
     p = Path(path)
     headers = _scan(p, stop_before_pixels=False)

@@ -9,8 +9,9 @@ return (a codestream whose sign or bit depth disagrees with the header,
 which pydicom corrects) sends the whole series back to pydicom, and any
 decoding failure is reported by pydicom's path with its message.
 
-Used by :func:`spinemri.io.dicom_volume.headers_to_volume` when imagecodecs is
+Used by :func:`spinemri.io.dicom.assemble.headers_to_volume` when imagecodecs is
 installed (the ``codecs`` extra); without it nothing changes.
+:func:`frame_codestreams` splits an encapsulated file into its frames' codestreams.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["JPEG2000_UIDS", "available", "decode_series"]
+from .pixels import pixel_bytes
+
+__all__ = ["JPEG2000_UIDS", "available", "decode_series", "frame_codestreams"]
 
 #: JPEG 2000 transfer syntaxes (Part 1 lossless-only and lossy/lossless).
 JPEG2000_UIDS = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})
@@ -33,7 +36,12 @@ MAX_THREADS = 8
 
 
 def available() -> bool:
-    """Whether imagecodecs (with its JPEG 2000 codec) can be imported."""
+    """Whether imagecodecs (with its JPEG 2000 codec) can be imported.
+
+    Returns
+    -------
+    bool
+    """
     return importlib.util.find_spec("imagecodecs") is not None
 
 
@@ -96,3 +104,33 @@ def decode_series(
     else:
         ok = all(decode(job) for job in jobs)
     return out if ok else None
+
+
+def frame_codestreams(path: Path, ds: Any, n_frames: int) -> list[bytes]:
+    """The codestream of each frame of an encapsulated (compressed) file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    ds : pydicom.Dataset
+        Its header (PixelData read or deferred).
+    n_frames : int
+        NumberOfFrames.
+
+    Returns
+    -------
+    list of bytes
+        One codestream per frame.
+
+    Raises
+    ------
+    ValueError
+        No pixel data; pydicom's errors for a broken encapsulation.
+    """
+    from pydicom.encaps import generate_frames
+
+    data = pixel_bytes(path, ds)
+    if data is None:
+        raise ValueError("no pixel data")
+    return list(generate_frames(data, number_of_frames=n_frames))

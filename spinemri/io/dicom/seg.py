@@ -8,10 +8,13 @@ their codes.
 How spinemri's array order is mapped back to the source frames
 ---------------------------------------------------------------
 Nothing is assumed about the order of the Volume's array axes: the Volume may
-come from :func:`spinemri.io.dicom.load_dicom` (``data[column, row, slice]``),
+come from :func:`spinemri.io.dicom.series.load_dicom` (``data[column, row, slice]``),
 from a NIfTI written by dcm2niix (often with the row axis flipped), or be
 transposed. For every source frame the writer reads, from the headers only
-(``stop_before_pixels``), ImagePositionPatient ``T``, ImageOrientationPatient
+(``stop_before_pixels``) and with the loader's own frame parser
+(:func:`spinemri.io.dicom.frames.file_frames`: classic images, and enhanced
+multi-frame images through their per-frame / shared functional groups),
+ImagePositionPatient ``T``, ImageOrientationPatient
 (row direction ``r``, column direction ``c``) and PixelSpacing ``[Δr, Δc]``;
 the source pixel at row ``m``, column ``n`` lies at the LPS point
 ``T + n Δc r + m Δr c``. Mapping that point through the inverse of the
@@ -59,11 +62,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DicomError, GeometryError, InputError
-from ..levels import LEVELS, LabelScheme, level_index
-from ..volume import Volume
-from .atomic import atomic_path
-from .convert import RAS_TO_LPS
+from ...errors import ConfigError, DicomError, GeometryError, InputError
+from ...levels import LEVELS, LabelScheme, level_index
+from ...volume import Volume
+from ..atomic import atomic_path
+from ..convert import ras_to_lps
+from .frames import file_frames
 
 __all__ = [
     "POSITION_TOL_VOXELS",
@@ -140,7 +144,12 @@ def require_highdicom() -> None:
 
 
 def lesion_codes() -> tuple[Any, Any]:
-    """(category, type) of the lesion segment: Morphologically Abnormal Structure / Neoplasm, metastatic."""
+    """(category, type) of the lesion segment: Morphologically Abnormal Structure / Neoplasm, metastatic.
+
+    Returns
+    -------
+    (pydicom.sr.coding.Code, pydicom.sr.coding.Code)
+    """
     from pydicom.sr.codedict import codes
 
     return codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.NeoplasmMetastatic
@@ -153,7 +162,7 @@ def _files_of_source(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], like: Volume | None, series: Any
 ) -> list[Path]:
     """The files of the source series: given explicitly, or chosen in a folder/file like the loader does."""
-    from .dicom import list_series, pick_series
+    from .series import list_series, pick_series
 
     if not isinstance(source, (str, os.PathLike)):
         files = [Path(p) for p in source]
@@ -189,14 +198,14 @@ def read_source_headers(
     ----------
     source : path-like or sequence of path-like
         A DICOM folder or file (the series is chosen as by
-        :func:`spinemri.io.dicom.load_dicom`: the series named in
+        :func:`spinemri.io.dicom.series.load_dicom`: the series named in
         ``like.meta`` — ``series_uid`` and ``series_number`` — when it is
         there, else ``series``/the ranking rule), or the list of the series'
         files.
     like : Volume, optional
         A Volume loaded from the source (its meta names the series).
     series : str or int, optional
-        As in :func:`spinemri.io.dicom.pick_series`.
+        As in :func:`spinemri.io.dicom.series.pick_series`.
 
     Returns
     -------
@@ -246,60 +255,16 @@ class _SourceFrame:
     cols: int
 
 
-def _floats(value: Any, n: int, what: str, where: Any) -> np.ndarray:
-    try:
-        arr = np.array([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        arr = np.zeros(0)
-    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
-        raise DicomError(f"{where}: {what} must be {n} finite numbers, got {value!r}")
-    return arr
-
-
-def _item(seq: Any) -> Any:
-    return seq[0] if seq is not None and len(seq) else None
-
-
 def _frames_of(index: int, ds: Any) -> list[_SourceFrame]:
+    """The geometry of every frame of a source image, parsed as the loader does (:func:`file_frames`)."""
     where = getattr(ds, "filename", None) or f"source image {index}"
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows < 1 or cols < 1:
         raise DicomError(f"{where}: no image matrix (Rows/Columns) in the header")
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    shared = _item(ds.get("SharedFunctionalGroupsSequence"))
-    frames = []
-    for f in range(n_frames):
-        if per_frame is not None:
-            pf = per_frame[f] if f < len(per_frame) else None
-
-            def group(keyword: str, pf: Any = pf) -> Any:
-                for src in (pf, shared):
-                    if src is not None and keyword in src:
-                        return _item(src[keyword].value)
-                return None
-
-            pos, ori, meas = (
-                group("PlanePositionSequence"),
-                group("PlaneOrientationSequence"),
-                group("PixelMeasuresSequence"),
-            )
-            ipp_v = pos.get("ImagePositionPatient") if pos is not None else None
-            iop_v = ori.get("ImageOrientationPatient") if ori is not None else None
-            ps_v = meas.get("PixelSpacing") if meas is not None else None
-        else:
-            ipp_v, iop_v, ps_v = (
-                ds.get("ImagePositionPatient"),
-                ds.get("ImageOrientationPatient"),
-                ds.get("PixelSpacing"),
-            )
-        ipp = _floats(ipp_v, 3, "ImagePositionPatient", where)
-        iop = _floats(iop_v, 6, "ImageOrientationPatient", where)
-        ps = _floats(ps_v, 2, "PixelSpacing", where)
-        if np.any(ps <= 0):
-            raise DicomError(f"{where}: PixelSpacing must be positive, got {list(ps)}")
-        frames.append(_SourceFrame(index, f, ipp, iop[:3], iop[3:], (float(ps[0]), float(ps[1])), rows, cols))
-    return frames
+    return [
+        _SourceFrame(index, fr.frame, fr.ipp, fr.iop[:3], fr.iop[3:], fr.spacing, rows, cols)
+        for fr in file_frames(Path(str(where)), index, ds)
+    ]
 
 
 @dataclass(frozen=True)
@@ -371,7 +336,7 @@ def _source_frames(datasets: Sequence[Any]) -> list[_SourceFrame]:
 
 def _frame_indices(datasets: Sequence[Any], volume: Volume) -> list[_FrameIndex]:
     frames = _source_frames(datasets)
-    inv = np.linalg.inv(RAS_TO_LPS @ np.asarray(volume.affine, dtype=np.float64))
+    inv = np.linalg.inv(ras_to_lps(np.asarray(volume.affine, dtype=np.float64)))
     where = str(volume.meta.get("source", "mask"))
     return [_frame_index(fr, inv, volume.shape, where) for fr in frames]
 
@@ -410,7 +375,7 @@ def _level_labels(
 ) -> list[tuple[str, list[int]]]:
     """(level, mask labels) per level present, cranial → caudal; labels mapping to one level are merged."""
     if levels is None:
-        from ..levels import resolve_scheme_for_mask
+        from ...levels import resolve_scheme_for_mask
 
         scheme, _ = resolve_scheme_for_mask("auto", vertebrae)
         mapping: Mapping[int, str] = scheme.levels
@@ -531,7 +496,7 @@ def build_dicom_seg(
         Default: ``lesion_mask.meta``.
     series : str or int, optional
         Which series of a folder when neither ``image`` nor ``lesion_mask``
-        names it (see :func:`spinemri.io.dicom.pick_series`).
+        names it (see :func:`spinemri.io.dicom.series.pick_series`).
     series_number : int, optional
         SeriesNumber of the SEG; default source SeriesNumber + 1000.
     series_description : str
@@ -570,7 +535,7 @@ def build_dicom_seg(
     from pydicom.sr.codedict import codes
     from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
-    from .._version import __version__
+    from ..._version import __version__
 
     transfer_syntax = ExplicitVRLittleEndian
     if compress:
@@ -711,7 +676,17 @@ def build_dicom_seg(
 def dicom_seg_bytes(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], lesion_mask: Volume, **kwargs: Any
 ) -> bytes:
-    """:func:`build_dicom_seg`, encoded as the bytes of a DICOM file (Part 10, with preamble)."""
+    """:func:`build_dicom_seg`, encoded as the bytes of a DICOM file (Part 10, with preamble).
+
+    Parameters
+    ----------
+    source, lesion_mask, **kwargs
+        As in :func:`build_dicom_seg`.
+
+    Returns
+    -------
+    bytes
+    """
     from io import BytesIO
 
     seg = build_dicom_seg(source, lesion_mask, **kwargs)
