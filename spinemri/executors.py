@@ -83,7 +83,7 @@ _PRELOAD = (
     "pandas",
     "scipy.ndimage",
     "spinemri.io.load",
-    "spinemri.measure",
+    "spinemri.measurement",
     "spinemri.report.qc",
     "spinemri.pipeline",
     # imported on first use by a case (0.36 s per worker otherwise): readers, codecs, cc3d, Pillow

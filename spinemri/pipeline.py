@@ -152,7 +152,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         out.input_hash = _case_input_hash(case)
         from .io.load import load_mask, load_volume
         from .io.nifti import nifti_gz_bytes
-        from .measure import measure
+        from .measurement import measure
         from .report.qc import measurement_qc_png
 
         with warnings.catch_warnings(record=True) as caught:

@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import GeometryError
     from ..io.load import load_mask, load_volume
-    from ..measure import measure
+    from ..measurement import measure
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
