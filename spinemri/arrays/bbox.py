@@ -16,7 +16,19 @@ def nonzero_bbox(a: np.ndarray) -> tuple[slice, slice, slice] | None:
 
     One reduction along the last axis (no full-volume boolean temporary),
     then the last axis' extent from its end planes inwards inside the box of
-    the other two (labels usually reach close to both ends).
+    the other two (labels usually reach close to both ends); C-contiguous
+    integer and bool arrays take one compiled pass instead.
+
+    Parameters
+    ----------
+    a : ndarray, shape (I, J, K)
+        Any dtype; zero is "outside" (for integers whatever the sign or byte order).
+
+    Returns
+    -------
+    tuple of 3 slice or None
+        The smallest box holding every non-zero voxel (``a[box]``), None for an
+        empty or all-zero array.
     """
     if a.size == 0:
         return None

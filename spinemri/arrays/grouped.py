@@ -28,11 +28,25 @@ __all__ = [
 def grouped_sort(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sort ``values`` by ``(group, value)``.
+    """Sort ``values`` by ``(group, value)``: one value sort plus one stable integer sort.
 
-    Returns ``(sorted_values, starts, counts)`` where group ``g``'s values,
-    ascending, are ``sorted_values[starts[g]:starts[g] + counts[g]]``
-    (``g = 0..n_groups-1``). One value sort plus one stable integer sort.
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Values to sort.
+    groups : ndarray of int, shape (N,)
+        Group id of each value, ``0 <= groups < n_groups``.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    sorted_values : ndarray, shape (N,)
+        Group ``g``'s values, ascending, are ``sorted_values[starts[g]:starts[g] + counts[g]]``.
+    starts : ndarray of int64, shape (n_groups,)
+        Start of each group in ``sorted_values``.
+    counts : ndarray of int64, shape (n_groups,)
+        Number of values of each group.
     """
     order = np.argsort(values, kind="stable")
     g_sorted = groups[order]
@@ -54,34 +68,89 @@ MAX_HISTOGRAM_BINS = 1 << 25
 
 
 class Hist(NamedTuple):
-    """Per-group histograms of (half-)integer values: ``value = lo + bin / scale`` exactly."""
+    """Per-group histograms of (half-)integer values: ``value = lo + bin / scale`` exactly.
+
+    Built by :func:`histograms` (or by a compiled kernel with the same layout);
+    its methods give exact per-group statistics without a pass over the values.
+
+    Attributes
+    ----------
+    counts : ndarray of int64, shape (n_groups, nbins)
+        Number of values of each group in each bin.
+    lo : float
+        The value of bin 0.
+    scale : float
+        Bins per intensity unit: 1 (integers) or 2 (half-integers).
+    """
 
     counts: np.ndarray  # (n_groups, nbins) int64
     lo: float
     scale: float  # 1 or 2
 
     def pooled(self) -> Hist:
-        """One histogram of all groups together."""
+        """One histogram of all groups together.
+
+        Returns
+        -------
+        Hist
+            ``counts`` of shape (1, nbins), the sum over the groups.
+        """
         return Hist(self.counts.sum(axis=0, keepdims=True), self.lo, self.scale)
 
     def bin_values(self) -> np.ndarray:
-        """The value of each bin, exactly."""
+        """The value of each bin, exactly.
+
+        Returns
+        -------
+        ndarray of float64, shape (nbins,)
+            ``lo + bin / scale``.
+        """
         return self.lo + np.arange(self.counts.shape[1]) / self.scale
 
     def mean(self) -> np.ndarray:
-        """Mean of each group (NaN when empty): ``sum(count_b · value_b) / n``, the exact sum of the
-        values as long as it stays below 2**53, as a float64 running sum is."""
+        """Mean of each group: ``sum(count_b · value_b) / n``.
+
+        The exact sum of the values as long as it stays below 2**53, as a float64
+        running sum is.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_groups,)
+            NaN for an empty group.
+        """
         with np.errstate(invalid="ignore", divide="ignore"):
             return (self.counts @ self.bin_values()) / self.counts.sum(axis=1)
 
     def medians(self) -> np.ndarray:
-        """Exact median of each group (NaN when empty)."""
+        """Exact median of each group, as :func:`numpy.median` defines it.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_groups,)
+            NaN for an empty group.
+        """
         return self.lo + _hist_double_medians(self.counts) / (2.0 * self.scale)
 
 
 def histograms(values: np.ndarray, groups: np.ndarray, n_groups: int) -> Hist | None:
-    """Per-group histograms (one ``np.bincount``) when ``values`` are (half-)integers in a range small
-    enough for ``n_groups`` histograms; else None (the caller sorts instead)."""
+    """Per-group histograms (one ``np.bincount``) of (half-)integer values, when they fit.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Integer values, or float values that are all integers or all half-integers.
+    groups : ndarray of int, shape (N,)
+        Group id of each value, ``0 <= groups < n_groups``.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    Hist or None
+        The histograms; None when ``values`` is empty, is not (half-)integer,
+        or spans a range too wide for ``n_groups`` histograms of at most
+        ``MAX_HISTOGRAM_BINS`` bins in all (the caller sorts instead).
+    """
     if values.size == 0:
         return None
     lo, hi = values.min(), values.max()
@@ -124,11 +193,23 @@ def _hist_double_medians(hist: np.ndarray) -> np.ndarray:
 
 
 def hist_median_mad(h: Hist) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row median and median absolute deviation from histograms of integer units.
+    """Per-group median and median absolute deviation from histograms.
 
     The deviation of bin ``b`` from a median at ``m2 / 2`` bins is ``|2b - m2| / 2``
     bins; the deviations' own histogram (in half bins, weighted by the counts)
     gives the MAD without a pass over the values again.
+
+    Parameters
+    ----------
+    h : Hist
+        Per-group histograms (:func:`histograms`).
+
+    Returns
+    -------
+    median : ndarray of float64, shape (n_groups,)
+        Exact median of each group (NaN when empty).
+    mad : ndarray of float64, shape (n_groups,)
+        Exact median absolute deviation from it (NaN when empty).
     """
     m2 = _hist_double_medians(h.counts)
     mad = np.full(h.counts.shape[0], np.nan)
@@ -141,10 +222,24 @@ def hist_median_mad(h: Hist) -> tuple[np.ndarray, np.ndarray]:
 
 
 def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Exact per-group medians (as :func:`numpy.median`; NaN for an empty group).
+    """Exact per-group medians, as :func:`numpy.median` defines them.
 
     Integer-valued (or half-integer) data, the usual MR and CT case, go through
     one per-group histogram (``np.bincount``); other data through one sort.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Values (any numeric dtype; non-integer types are read as float64).
+    groups : ndarray of int, shape (N,)
+        Group id of each value, ``0 <= groups < n_groups``.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_groups,)
+        The median of each group (NaN for an empty group).
     """
     values = _numeric(values)
     h = histograms(values, groups, n_groups)
@@ -157,10 +252,24 @@ def grouped_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np
 def grouped_median_mad(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact per-group median and median absolute deviation (NaN for an empty group).
+    """Exact per-group median and median absolute deviation.
 
     As ``grouped_medians(values)`` and ``grouped_medians(|values - median|)``;
     for (half-)integer data from one histogram pass over the values.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Values (any numeric dtype; non-integer types are read as float64).
+    groups : ndarray of int, shape (N,)
+        Group id of each value, ``0 <= groups < n_groups``.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    median, mad : ndarray of float64, shape (n_groups,)
+        Per group (NaN for an empty group).
     """
     values = _numeric(values)
     h = histograms(values, groups, n_groups)
@@ -173,8 +282,22 @@ def grouped_median_mad(
 def grouped_mean_median(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-group mean and exact median (NaN for an empty group); one histogram for (half-)integer data
-    (:meth:`Hist.mean`)."""
+    """Per-group mean and exact median; one histogram for (half-)integer data (:meth:`Hist.mean`).
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Values (any numeric dtype; non-integer types are read as float64).
+    groups : ndarray of int, shape (N,)
+        Group id of each value, ``0 <= groups < n_groups``.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    mean, median : ndarray of float64, shape (n_groups,)
+        Per group (NaN for an empty group).
+    """
     values = _numeric(values)
     h = histograms(values, groups, n_groups)
     if h is not None:
@@ -193,7 +316,24 @@ def _numeric(values: np.ndarray) -> np.ndarray:
 
 
 def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
-    """Per-group ``q`` quantile, ``method="lower"`` of :func:`numpy.quantile` (NaN for an empty group)."""
+    """Per-group ``q`` quantile, ``method="lower"`` of :func:`numpy.quantile`.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Values (any numeric dtype; non-integer types are read as float64).
+    groups : ndarray of int, shape (N,)
+        Group id of each value, ``0 <= groups < n_groups``.
+    n_groups : int
+        Number of groups.
+    q : float
+        Quantile, in [0, 1].
+
+    Returns
+    -------
+    ndarray of float64, shape (n_groups,)
+        The quantile of each group (NaN for an empty group).
+    """
     s, starts, counts = grouped_sort(np.asarray(values, dtype=np.float64), groups, n_groups)
     out = np.full(n_groups, np.nan)
     ok = counts > 0

@@ -32,10 +32,22 @@ __all__ = [
 
 
 def box_half_widths(spacing: tuple[float, float, float], radius_mm: float) -> tuple[int, int, int]:
-    """Half-widths in voxels of the erosion box: ``ceil(radius_mm / spacing_a)`` per axis (0 for radius 0).
+    """Half-widths in voxels of the erosion box: ``ceil(radius_mm / spacing_a)`` per axis.
 
     Rounding up keeps at least one voxel along every axis for any positive
     radius, so the outer voxel layer, where partial volume lives, is always removed.
+
+    Parameters
+    ----------
+    spacing : tuple of 3 float
+        Voxel size in mm along each axis.
+    radius_mm : float
+        Erosion radius in mm.
+
+    Returns
+    -------
+    tuple of 3 int
+        The half-widths; ``(0, 0, 0)`` for a radius <= 0.
     """
     if radius_mm <= 0:
         return (0, 0, 0)
@@ -44,7 +56,22 @@ def box_half_widths(spacing: tuple[float, float, float], radius_mm: float) -> tu
 
 
 def erode_labels(ids: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> np.ndarray:
-    """Boolean core of every label at once, eroded by ``margin_mm`` (see :func:`erode_labels_box`)."""
+    """Boolean core of every label at once, eroded by ``margin_mm`` (see :func:`erode_labels_box`).
+
+    Parameters
+    ----------
+    ids : ndarray of int, shape (I, J, K)
+        Labels, 0 = background.
+    spacing : tuple of 3 float
+        Voxel size in mm along each axis.
+    margin_mm : float
+        Erosion radius in mm (:func:`box_half_widths`).
+
+    Returns
+    -------
+    ndarray of bool, shape (I, J, K)
+        Voxels whose whole box neighbourhood carries their own label.
+    """
     return erode_labels_box(ids, box_half_widths(spacing, margin_mm))
 
 
@@ -60,21 +87,37 @@ def erode_labels_box(
 
     The neighbourhood is the box of ``±half_widths[a]`` voxels along each axis
     ``a``; so each label is eroded away from the background *and* from
-    touching labels, all labels at once. By default the image border is not a
-    boundary (a vertebra cut by the field of view is not eroded there);
-    ``border_is_boundary=True`` treats voxels beyond the image as background.
+    touching labels, all labels at once.
 
-    ``within``, a boolean result of this function for the same ``ids``, erodes
-    that result further instead (box erosions compose: eroding by ``(1, 1, 1)``
-    and then by ``(1, 1, 0)`` equals eroding by ``(2, 2, 1)``).
-
-    Computed on the bounding box of all labels (``bbox``, from
-    :func:`spinemri.arrays.nonzero_bbox`, when already known), padded by the half-widths, one
+    Computed on the bounding box of all labels, padded by the half-widths, one
     axis at a time: along axis ``a`` a voxel stays when the ``2·h_a``
     consecutive pairs around it all carry one label and were kept by the
     previous axes. On the flattened padded box a step along an axis is a
     constant offset, so each test is a boolean AND of two contiguous slices,
     ``log2(2·h)`` of them per axis (:func:`_window_all`).
+
+    Parameters
+    ----------
+    ids : ndarray of int, shape (I, J, K)
+        Labels, 0 = background.
+    half_widths : tuple of 3 int
+        Box half-widths in voxels (:func:`box_half_widths`).
+    bbox : tuple of 3 slice, optional
+        :func:`spinemri.arrays.bbox.nonzero_bbox` of the labels (of ``within``
+        when given), when already known.
+    border_is_boundary : bool, default False
+        By default the image border is not a boundary (a vertebra cut by the
+        field of view is not eroded there); True treats voxels beyond the image
+        as background.
+    within : ndarray of bool, optional
+        A result of this function for the same ``ids``, to erode further
+        instead (box erosions compose: eroding by ``(1, 1, 1)`` and then by
+        ``(1, 1, 0)`` equals eroding by ``(2, 2, 1)``).
+
+    Returns
+    -------
+    ndarray of bool, shape (I, J, K)
+        The eroded labels (``ids > 0``, or ``within``, itself for zero half-widths).
     """
     fg = ids > 0 if within is None else within
     if not any(half_widths):
@@ -162,12 +205,30 @@ def label_codes(
 ) -> np.ndarray:
     """Core and depth class of every voxel of a vertebra id box, in one compiled pass.
 
-    Returns a uint8 array of the shape of ``vertebrae`` whose bit 2
-    (``CORE_BIT``) is :func:`erode_labels_box` of ``vertebrae`` by
-    ``half_widths`` with ``border_is_boundary=True`` and, with ``depth``,
-    whose bits 0-1 (``DEPTH_MASK``) are the :func:`depth_classes` of the
-    vertebra voxels (0 elsewhere). The numpy functions are the definitions;
-    ``spinemri._kernels.label_classes`` computes the same (tests compare them).
+    The numpy functions are the definitions; ``spinemri._kernels.label_classes``
+    computes the same (tests compare them).
+
+    Parameters
+    ----------
+    vertebrae : ndarray of int, shape (I, J, K)
+        Vertebra ids >= 0 (0 = background); converted to the smallest unsigned
+        C-contiguous type when it is not one.
+    half_widths : tuple of 3 int
+        Erosion half-widths of the core (:func:`box_half_widths`).
+    depth : bool, default True
+        Also compute the depth classes.
+
+    Returns
+    -------
+    ndarray of uint8, shape (I, J, K)
+        Bit 2 (``CORE_BIT``): :func:`erode_labels_box` of ``vertebrae`` by
+        ``half_widths`` with ``border_is_boundary=True``; with ``depth``, bits 0-1
+        (``DEPTH_MASK``): the :func:`depth_classes` of the vertebra voxels (0 elsewhere).
+
+    Raises
+    ------
+    InputError
+        When a vertebra id is negative.
     """
     lab = np.asarray(vertebrae)
     if lab.dtype not in (np.uint8, np.uint16, np.uint32, np.uint64) or not lab.flags.c_contiguous:
@@ -271,6 +332,22 @@ def shift_flat_index(
     (3-D), but one integer division and one table lookup per index instead of
     six index arrays: each row (last axis) of the small array is contiguous in
     the large one, so the index moves by a per-row constant.
+
+    Parameters
+    ----------
+    index : ndarray of intp
+        Flat indices into the small array.
+    shape : tuple of 3 int
+        Shape of the small array.
+    offset : tuple of 3 int
+        Position of the small array's first voxel in the large one.
+    target_shape : tuple of 3 int
+        Shape of the large array.
+
+    Returns
+    -------
+    ndarray of intp
+        The same voxels' flat indices into the large array.
     """
     n0, n1, n2 = shape
     rows = np.arange(n0 * n1, dtype=np.intp)

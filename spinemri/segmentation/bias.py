@@ -21,6 +21,24 @@ def n4_correct(
     full resolution (``image / exp(log_bias)``), so the correction is smooth.
     Intensities must be positive; the image is shifted to a minimum of 1 for
     the fit and shifted back.
+
+    Parameters
+    ----------
+    image : ndarray, shape (I, J, K)
+        Image intensities.
+    mask : ndarray of bool, shape (I, J, K)
+        Where the bias field is fitted (the vertebrae).
+    spacing : tuple of 3 float
+        Voxel size in mm.
+    shrink : int, default 2
+        Shrink factor of the fit.
+    iterations : int, default 50
+        Maximum iterations at each of the 4 fitting levels.
+
+    Returns
+    -------
+    ndarray of float64, shape (I, J, K)
+        The corrected image.
     """
     import SimpleITK as sitk
 

@@ -37,12 +37,42 @@ MAD_TO_SD = 1.4826
 
 
 def mad_threshold(median: Any, mad: Any, k: float, polarity: str) -> Any:
-    """``median ± k·1.4826·mad`` (``+`` for bright): the robust threshold, scalars or arrays."""
+    """The robust threshold ``median ± k·1.4826·mad`` (``+`` for bright), of scalars or arrays.
+
+    Parameters
+    ----------
+    median, mad : float or ndarray
+        Reference median and median absolute deviation.
+    k : float
+        Number of robust standard deviations.
+    polarity : {"bright", "dark"}
+        Lesions above (bright) or below (dark) the marrow.
+
+    Returns
+    -------
+    float or ndarray
+        The threshold(s), broadcast as ``median`` and ``mad``.
+    """
     return median + (1.0 if polarity == "bright" else -1.0) * k * MAD_TO_SD * mad
 
 
 def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float, float, float]:
-    """``(threshold, median, mad)`` with threshold = median ± k·1.4826·MAD (``+`` for bright)."""
+    """Robust threshold of one set of values: median ± k·1.4826·MAD (``+`` for bright).
+
+    Parameters
+    ----------
+    values : ndarray
+        Reference intensities.
+    k : float
+        Number of robust standard deviations.
+    polarity : {"bright", "dark"}
+        Lesions above (bright) or below (dark) the marrow.
+
+    Returns
+    -------
+    threshold, median, mad : float
+        NaN for no values.
+    """
     values = np.asarray(values)
     if values.size == 0:
         return float("nan"), float("nan"), float("nan")
@@ -69,6 +99,20 @@ def trend_median(positions: np.ndarray, values: np.ndarray, at: float) -> float:
     slopes to the others, then the median of those; breakdown point 50 %, so
     one outlying neighbour among four cannot tilt it; 0 with fewer than 3
     points); the result is ``median(values - slope * (positions - at))``.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (N,)
+        Position of each value (e.g. vertebra positions along the spine).
+    values : ndarray, shape (N,)
+        The values (e.g. the neighbours' marrow medians).
+    at : float
+        Position to evaluate the trend-corrected median at.
+
+    Returns
+    -------
+    float
+        The trend-corrected median.
     """
     x = np.asarray(positions, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
@@ -101,7 +145,26 @@ def local_thresholds(
     ``v`` — a smooth coil bias along the spine is followed, also at its ends —
     and its MAD the median of the neighbours' MADs. Medians of per-vertebra
     statistics keep one diffusely replaced neighbour from moving the threshold.
-    ``own``: each vertebra's median and MAD when already known.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Reference (core) voxel intensities (unused when ``own`` is given).
+    vid : ndarray of int, shape (N,)
+        Vertebra id of each value, ``1..n``.
+    n : int
+        Number of vertebra ids.
+    p : SegmentParams
+        Uses ``k``, ``polarity`` and ``neighbours``.
+    own : tuple of 2 ndarray, optional
+        Each vertebra id's median and MAD, shape (n + 1,), when already known.
+
+    Returns
+    -------
+    thresholds, medians, mads : ndarray of float64, shape (n,)
+        Per vertebra id ``1..n`` (NaN for an id without reference voxels).
+    note : str
+        The fallback taken ("" when none): a single vertebra is its own reference.
     """
     med, mad = grouped_median_mad(values, vid, n + 1) if own is None else own
     present = [v for v in range(1, n + 1) if not np.isnan(med[v])]
@@ -124,6 +187,18 @@ def neighbour_windows(n_present: int, neighbours: int) -> list[list[int]]:
 
     Up to ``neighbours`` positions on each side; at the ends of the spine the
     ``2·neighbours`` nearest. A single vertebra is its own window.
+
+    Parameters
+    ----------
+    n_present : int
+        Number of vertebrae present, positions ``0..n_present-1``.
+    neighbours : int
+        Neighbours on each side.
+
+    Returns
+    -------
+    list of list of int
+        For each position, the ascending positions of its neighbours.
     """
     out = []
     for pos in range(n_present):
@@ -149,7 +224,25 @@ def background_level(
 ) -> np.ndarray:
     """Per vertebra median of the ``clean`` voxels, or ``fallback`` when they are under 25 % of ``region``.
 
-    ``values`` and ``vid`` are per vertebra voxel (flat); ``clean`` and ``region`` boolean masks on them.
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Intensities of the vertebra voxels (flat).
+    vid : ndarray of int, shape (N,)
+        Vertebra id of each voxel, ``0..n``.
+    clean : ndarray of bool, shape (N,)
+        The voxels the level is the median of (e.g. core voxels not beyond the threshold).
+    region : ndarray of bool, shape (N,)
+        The voxels the 25 % are counted in (e.g. the core).
+    n : int
+        Number of vertebra ids.
+    fallback : ndarray of float64, shape (n + 1,)
+        Level of a vertebra with too few clean voxels (e.g. its reference median).
+
+    Returns
+    -------
+    ndarray of float64, shape (n + 1,)
+        The background level of each vertebra id.
     """
     med = grouped_medians(values[clean], vid[clean].astype(np.int64), n + 1)
     n_clean = np.bincount(vid[clean], minlength=n + 1)[: n + 1]
@@ -167,8 +260,26 @@ def background_level_hist(
     """:func:`background_level` from the per-vertebra histograms of the core voxels.
 
     The clean core voxels of vertebra ``v`` are the bins not beyond its
-    threshold; a thin vertebra (``thin``: its histogram holds its rim, its
-    core is empty) takes ``fallback`` as :func:`background_level` does.
+    threshold; a thin vertebra (its histogram holds its rim, its core is
+    empty) takes ``fallback`` as :func:`background_level` does.
+
+    Parameters
+    ----------
+    h : Hist
+        Per vertebra id histograms of the reference voxels, ``n + 1`` rows.
+    thresholds : ndarray of float64, shape (n + 1,)
+        Each vertebra's threshold.
+    bright : bool
+        Lesions are above (True) or below (False) the threshold.
+    thin : ndarray of int
+        Vertebra ids whose core is empty.
+    fallback : ndarray of float64, shape (n + 1,)
+        Level of a vertebra with too few clean voxels.
+
+    Returns
+    -------
+    ndarray of float64, shape (n + 1,)
+        The background level of each vertebra id.
     """
     edges = h.bin_values()
     with np.errstate(invalid="ignore"):
@@ -189,7 +300,7 @@ def depth_offsets(
     p: SegmentParams,
     counts: np.ndarray,
 ) -> np.ndarray:
-    """Background offset (intensity units) of each vertebra at each depth class, shape (n + 1, 4).
+    """Background offset (intensity units) of each vertebra at each depth class.
 
     The lesion-free intensity of a voxel at depth class ``c`` of vertebra
     ``v`` is ``bg = level[v] · r(c)`` (``r`` the median of ``I / level`` at
@@ -198,11 +309,27 @@ def depth_offsets(
     is a median over vertebrae of each vertebra's median at that depth (all
     vertebrae for ``robust``/``otsu``/``fixed``, the ``neighbours`` window of
     ``local``), so lesions, a minority, do not move it. The interior class 3
-    has offset 0. Returned: ``bg - level``.
+    has offset 0.
 
-    ``raw`` (n + 1, 3): each vertebra's median intensity at depth classes
-    0-2 (the median of ``I / level`` over one vertebra's voxels is the median
-    of ``I``, then divided by its level); ``counts``: voxels per vertebra id.
+    Parameters
+    ----------
+    raw : ndarray of float64, shape (n + 1, 3)
+        Each vertebra's median intensity at depth classes 0-2 (the median of
+        ``I / level`` over one vertebra's voxels is the median of ``I``, then
+        divided by its level).
+    level : ndarray of float64, shape (n + 1,)
+        Each vertebra's background level.
+    n : int
+        Number of vertebra ids.
+    p : SegmentParams
+        Uses ``method`` and ``neighbours``.
+    counts : ndarray of int, shape (n + 1,)
+        Voxels per vertebra id.
+
+    Returns
+    -------
+    ndarray of float64, shape (n + 1, 4)
+        ``bg - level`` per vertebra id and depth class (row 0 and class 3: 0).
     """
     out = np.zeros((n + 1, N_DEPTH_CLASSES))
     present = np.flatnonzero(counts[1 : n + 1]) + 1
