@@ -283,7 +283,7 @@ def depth_classes(
     index : ndarray of intp
         Flat (C-order) indices of the voxels to classify, all with id > 0.
     bbox : tuple of slice, optional
-        Bounding box of the ids > 0 (:func:`spinemri.arrays.nonzero_bbox`), when already known.
+        Bounding box of the ids > 0 (:func:`spinemri.arrays.bbox.nonzero_bbox`), when already known.
     interior : ndarray of bool, optional
         :func:`erode_labels_box` of ``vertebrae`` with half-widths (1, 1, 1) and
         ``border_is_boundary=True``, when already known.

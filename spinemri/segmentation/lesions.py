@@ -161,7 +161,7 @@ def segment_lesions(
         Defaults to ``SegmentParams()``.
     bbox : tuple of 3 slice, optional
         The bounding box of ``vertebrae > 0``
-        (:func:`spinemri.arrays.nonzero_bbox`) when already known.
+        (:func:`spinemri.arrays.bbox.nonzero_bbox`) when already known.
 
     Returns
     -------
