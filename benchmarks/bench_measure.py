@@ -41,10 +41,10 @@ import numpy as np
 
 import spinemri
 from spinemri import Volume
-from spinemri.measure import vertebra_ids
+from spinemri.measurement import vertebra_ids
 from spinemri.metrics import compute_metrics
 from spinemri.params import SegmentParams
-from spinemri.segment import segment_lesions
+from spinemri.segmentation.lesions import segment_lesions
 
 N_LABELS = 24
 #: The reference every ratio is taken against.
@@ -150,16 +150,16 @@ def bench_components(img: Volume, mask: Volume, repeats: int) -> dict[str, float
     """Lesion components of all vertebrae in spinemri vs one cc3d pass on the binary lesion mask.
 
     spinemri's own code is timed from inside ``segment_lesions`` by wrapping
-    ``spinemri.segment._cc`` (every cc3d call) and ``spinemri.segment._components``
+    ``spinemri.segmentation.lesions._cc`` (every cc3d call) and ``spinemri.segmentation.lesions._components``
     (filtering, boundary refinement and the final per-vertebra labelling pass:
     one multi-label cc3d over lesion voxels carrying their vertebra id).
     """
     import cc3d
 
-    import spinemri.segment as seg_mod
+    import spinemri.segmentation.lesions as seg_mod
 
     if not hasattr(seg_mod, "_cc") or not hasattr(seg_mod, "_components"):
-        return "components skipped: spinemri.segment has no _cc/_components to time (the module changed)"
+        return "components skipped: spinemri.segmentation.lesions has no _cc/_components to time (the module changed)"
     scheme = spinemri.get_scheme("verse")
     mapped, _ = scheme.split_labels(np.unique(mask.data))
     vid, _, _ = vertebra_ids(np.asarray(mask.data), mapped)

@@ -186,7 +186,7 @@ for m in json.load(open(sys.argv[1])):
         importlib.import_module(m)
     except Exception:
         pass
-import spinemri.cli, spinemri.commands.measure, spinemri.measure, spinemri.io.load
+import spinemri.cli, spinemri.commands.measure, spinemri.measurement, spinemri.io.load
 """
 
 

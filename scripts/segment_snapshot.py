@@ -32,7 +32,7 @@ from spinemri import make_phantom  # noqa: E402
 from spinemri.levels import LEVELS  # noqa: E402
 from spinemri.metrics import compute_metrics  # noqa: E402
 from spinemri.params import MetricsParams, SegmentParams  # noqa: E402
-from spinemri.segment import segment_lesions  # noqa: E402
+from spinemri.segmentation.lesions import segment_lesions  # noqa: E402
 
 PHANTOMS = [
     (1, {}),

@@ -11,6 +11,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import (
     ConfigError,
     DicomError,
@@ -21,7 +22,6 @@ from .errors import (
     SpinemriError,
     SpinemriWarning,
 )
-from ._version import __version__
 from .volume import Volume
 
 __all__ = [
@@ -68,8 +68,8 @@ _LAZY: dict[str, str] = {
     "get_scheme": "spinemri.levels",
     "resolve_scheme": "spinemri.levels",
     "make_phantom": "spinemri.phantom.make",
-    "measure": "spinemri.measure",
-    "Measurement": "spinemri.measure",
+    "measure": "spinemri.measurement",
+    "Measurement": "spinemri.measurement",
     "link": "spinemri.linking",
     "analyze": "spinemri.stats.study",
     "run_cohort": "spinemri.pipeline.cohort",

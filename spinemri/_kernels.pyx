@@ -1,10 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled kernels of the segmentation: fused passes over the vertebrae's bounding box.
 
-Each kernel computes exactly what a numpy definition in :mod:`spinemri.segment`
+Each kernel computes exactly what a numpy definition in :mod:`spinemri.segmentation.lesions`
 computes (named in its docstring; the tests compare the two on random label
 volumes), in fewer passes over memory. Arrays are C-contiguous; the caller
-(:mod:`spinemri.segment`) converts once where needed.
+(:mod:`spinemri.segmentation.lesions`) converts once where needed.
 """
 
 import numpy as np
@@ -104,7 +104,7 @@ cdef anylabel_t* _erode_box(
 
 
 cdef void _depth_classes(const anylabel_t* L, cnp.uint8_t* code, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) noexcept nogil:
-    """code[x] = depth class of :func:`spinemri.segment.depth_classes` for label voxels (0-3),
+    """code[x] = depth class of :func:`spinemri.arrays.morphology.depth_classes` for label voxels (0-3),
     0 for background; voxels on the array's faces are class 0 (a face neighbour lies outside).
 
     Each inner plane is one flat loop (long enough to vectorise when the last axis is short, as
@@ -144,7 +144,7 @@ def label_classes(const anylabel_t[:, :, ::1] lab, Py_ssize_t h0, Py_ssize_t h1,
     """Per voxel of ``lab`` (labels, 0 = background; beyond the array is background) a uint8 code:
     bit 2 (``CORE_BIT``) set when the voxel is in the box erosion of its label by (h0, h1, h2)
     (``erode_labels_box(lab, (h0, h1, h2), border_is_boundary=True)``) and, with ``depth``, bits 0-1
-    the depth class of :func:`spinemri.segment.depth_classes` (0 for background voxels)."""
+    the depth class of :func:`spinemri.arrays.morphology.depth_classes` (0 for background voxels)."""
     cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
     cdef Py_ssize_t size = n0 * n1 * n2, x
     code_arr = np.empty((n0, n1, n2), dtype=np.uint8)

@@ -45,17 +45,11 @@ import numpy as np
 import pandas as pd
 
 from ._native import kernels as _kernels
-from .arrays import nonzero_bbox
+from .arrays.bbox import nonzero_bbox
+from .arrays.grouped import MAX_HISTOGRAM_BINS, Hist, grouped_mean_median
+from .arrays.morphology import box_half_widths, erode_labels_box, shift_flat_index
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
-from .segment import (
-    MAX_HISTOGRAM_BINS,
-    _Hist,
-    box_half_widths,
-    erode_labels_box,
-    grouped_mean_median,
-    shift_flat_index,
-)
 
 __all__ = [
     "VERTEBRA_COLUMNS",
@@ -205,7 +199,7 @@ def compute_metrics(
     lesion_vertebra : ndarray of int, shape (N + 1,)
         Vertebra id of each lesion id.
     thresholds, reference_median, reference_mad : ndarray, shape (n + 1,)
-        Per vertebra id, from :func:`spinemri.segment.segment_lesions`.
+        Per vertebra id, from :func:`spinemri.segmentation.lesions.segment_lesions`.
     affine : ndarray of shape (4, 4)
         Voxel index → world RAS+ mm (for lesion centroids and voxel volume).
     lr_axis : int
@@ -213,7 +207,7 @@ def compute_metrics(
     patient_id : str, default "patient"
     params : MetricsParams, optional
     bbox : tuple of 3 slice, optional
-        The bounding box of ``vertebrae > 0`` (:func:`spinemri.arrays.nonzero_bbox`;
+        The bounding box of ``vertebrae > 0`` (:func:`spinemri.arrays.bbox.nonzero_bbox`;
         ``LesionSegmentation.box``) when already known.
 
     Returns
@@ -400,7 +394,7 @@ class _VertebraVoxels:
                 tab_b, hist = _kernels.vertebra_tables(vk, ik, lr_axis, n, lo, nbins)
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
-                h = _Hist(hist, float(lo), 1.0)
+                h = Hist(hist, float(lo), 1.0)
                 return cls(tab, les_tab, les, (h.mean(), h.medians()))
         # other images: gather the vertebra voxels' values (float intensities, very wide integer
         # ranges, intensity statistics on eroded vertebrae)
@@ -436,10 +430,10 @@ def _take_flat(a: np.ndarray, flat_c: np.ndarray) -> np.ndarray:
 def _eroded_at(
     vertebrae: np.ndarray, nzi: np.ndarray, spacing: tuple[float, float, float], margin_mm: float
 ) -> np.ndarray:
-    """:func:`~spinemri.segment.erode_labels` of ``vertebrae`` read at the flat indices ``nzi``.
+    """:func:`~spinemri.arrays.morphology.erode_labels` of ``vertebrae`` read at the flat indices ``nzi``.
 
     Computed on the vertebrae's bounding box grown by the erosion half-widths (clipped to the
-    image), which is the box :func:`~spinemri.segment.erode_labels_box` works on itself.
+    image), which is the box :func:`~spinemri.arrays.morphology.erode_labels_box` works on itself.
     """
     if nzi.size == 0:
         return np.zeros(0, dtype=bool)

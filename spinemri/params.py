@@ -102,7 +102,7 @@ class SegmentParams:
         with ``bg(d)`` its lesion-free intensity (mixed with cortex and outside
         tissue near the surface), ``f`` its lesion fraction, ``L`` the lesion
         plateau and ``M`` the marrow level. ``bg(d)`` is the median intensity
-        per depth class (voxel units, :func:`spinemri.segment.depth_classes`)
+        per depth class (voxel units, :func:`spinemri.arrays.morphology.depth_classes`)
         over the vertebrae (the ``local`` neighbours). The half-contrast
         boundary compares ``I - bg(d) + M`` with the midpoint of ``M`` and
         ``L``, and the 26-neighbours of a lesion in its vertebra that pass it

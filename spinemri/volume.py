@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import GeometryError
+from .errors import GeometryError, InputError
 
 __all__ = [
     "Volume",
@@ -257,7 +257,7 @@ def same_grid(
 def label_centroids_si(mask: Volume) -> dict[int, float]:
     """World superior coordinate (RAS z, mm) of each label's centroid.
 
-    One pass over the labels' bounding box (:func:`spinemri.arrays.label_counts_si`):
+    One pass over the labels' bounding box (:func:`spinemri.arrays.labels.label_counts_si`):
     ``np.bincount`` of the labels, weighted by each voxel centre's world z.
     Background 0 is left out.
 
@@ -283,14 +283,12 @@ def label_centroids_si(mask: Volume) -> dict[int, float]:
     >>> label_centroids_si(Volume(m, np.diag([1.0, 1.0, 2.0, 1.0])))
     {2: 6.0, 7: 1.0}
     """
-    data = np.asarray(mask.data)
-    if data.dtype == np.bool_:
-        data = data.astype(np.uint8)
-    if not np.issubdtype(data.dtype, np.integer):
-        raise GeometryError(f"label_centroids_si needs integer labels, got dtype {data.dtype}")
-    if data.size and data.min() < 0:
-        raise GeometryError("label_centroids_si needs non-negative labels")
-    from .arrays import label_counts_si
+    from .arrays.labels import check_label_values, label_counts_si
+
+    try:  # integer dtypes only: a float mask is refused here, as the GeometryError documented above
+        data = check_label_values(mask.data, "label_centroids_si", allow_float=False)
+    except InputError as exc:
+        raise GeometryError(str(exc)) from exc
 
     present, _, si = label_counts_si(data, mask.affine)
     assert si is not None

@@ -15,7 +15,23 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spinemri"
-CORE = ("volume", "levels", "params", "phantom", "segment", "metrics", "link", "stats", "measure")
+CORE = (
+    "volume",
+    "levels",
+    "params",
+    "phantom",
+    "arrays/bbox",
+    "arrays/labels",
+    "arrays/grouped",
+    "arrays/morphology",
+    "segmentation/thresholds",
+    "segmentation/bias",
+    "segmentation/lesions",
+    "metrics",
+    "link",
+    "stats",
+    "measurement",
+)
 FORBIDDEN = ("spinemri.io", "spinemri.report", "spinemri.pipeline", "spinemri.cli")
 
 #: (core module, imported module) pairs allowed *only* inside a function body.

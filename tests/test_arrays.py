@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinemri.arrays import label_counts_si, nonzero_bbox
+from spinemri.arrays.bbox import nonzero_bbox
+from spinemri.arrays.labels import label_counts_si
 
 
 def _bbox_by_definition(a: np.ndarray) -> tuple[slice, ...] | None:

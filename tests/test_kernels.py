@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from spinemri import _kernels, make_phantom
+from spinemri.arrays.morphology import CORE_BIT, DEPTH_MASK, label_codes
 from spinemri.levels import LEVELS
 from spinemri.metrics import compute_metrics
 from spinemri.params import MetricsParams, SegmentParams
-from spinemri.segment import CORE_BIT, DEPTH_MASK, label_codes, segment_lesions
+from spinemri.segmentation.lesions import segment_lesions
 
 OFFSETS = [o for o in itertools.product((-1, 0, 1), repeat=3) if o != (0, 0, 0)]
 

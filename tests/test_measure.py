@@ -11,7 +11,7 @@ import pytest
 import spinemri
 from spinemri import Volume
 from spinemri.errors import ConfigError, GeometryError, InputError, LabelSchemeError, SpinemriWarning
-from spinemri.measure import Measurement
+from spinemri.measurement import Measurement
 from spinemri.params import SegmentParams
 
 

@@ -8,23 +8,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from spinemri.arrays.grouped import grouped_mean_median, grouped_median_mad, grouped_medians, grouped_quantile
+from spinemri.arrays.morphology import box_half_widths, depth_classes, erode_labels, erode_labels_box
 from spinemri.errors import ConfigError, GeometryError
 from spinemri.params import MetricsParams, SegmentParams
-from spinemri.segment import (
-    MAD_TO_SD,
-    box_half_widths,
-    depth_classes,
-    erode_labels,
-    erode_labels_box,
-    grouped_mean_median,
-    grouped_median_mad,
-    grouped_medians,
-    grouped_quantile,
-    n4_correct,
-    robust_threshold,
-    segment_lesions,
-    trend_median,
-)
+from spinemri.segmentation.bias import n4_correct
+from spinemri.segmentation.lesions import segment_lesions
+from spinemri.segmentation.thresholds import MAD_TO_SD, robust_threshold, trend_median
 
 ISO = (1.0, 1.0, 1.0)
 EXACT = SegmentParams(margin_mm=0.0, min_lesion_mm3=0.0)

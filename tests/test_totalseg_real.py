@@ -97,7 +97,7 @@ def test_eroded_intensities_match_scipy_erosion(case: dict[str, object]) -> None
 
 def test_readme_recipe_for_spine_report_intensities(case: dict[str, object]) -> None:
     """The reference's intensity recipe (README): 2x2x2-block erosion; spinemri's per-label medians agree."""
-    from spinemri.segment import grouped_medians
+    from spinemri.arrays.grouped import grouped_medians
 
     ct, seg, report = case["ct"], case["seg"], case["report"]
     r = 4.0 / 3.0

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays.labels import check_label_values
 from ..errors import GeometryError, InputError, SpinemriWarning
 from ..volume import DIRECTION_ATOL, TRANSLATION_ATOL_MM, Volume, grid_deltas
 from .nifti import check_regular_file, is_itk, is_nifti, load_itk, load_nifti
 
-__all__ = ["load_volume", "load_mask", "check_mask_values", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
+__all__ = ["load_volume", "load_mask", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
 
 
 def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> Volume:
@@ -67,62 +68,6 @@ def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
 #: voxel centres all lie within this fraction of the smallest image voxel size
 #: of the image's voxel centres is resampled (nearest-neighbour) with a warning.
 LOOSE_VOXEL_FRACTION = 0.5
-
-
-def check_mask_values(data: np.ndarray, source: str) -> np.ndarray:
-    """Return mask voxels as a compact unsigned/signed integer array, refusing non-label content.
-
-    Parameters
-    ----------
-    data : ndarray
-        Mask voxels, any numeric dtype.
-    source : str
-        The file the mask came from, for error messages.
-
-    Returns
-    -------
-    ndarray
-        The same values as the smallest of uint8, uint16, int32, int64 that
-        holds them. Integral floats (e.g. float64 masks written by some tools)
-        and bool are accepted.
-
-    Raises
-    ------
-    InputError
-        NaN or infinite values, non-integral values (a probability map or an
-        interpolated mask), negative labels, non-numeric dtype, or labels
-        beyond int64.
-    """
-    arr = np.asarray(data)
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise InputError(
-                f"{source}: the mask holds NaN or infinite values; a label mask must hold integers "
-                "(0 = background): fix the tool that wrote it"
-            )
-        bad = arr != np.rint(arr)
-        if np.any(bad):
-            example = float(arr[bad].flat[0])
-            raise InputError(
-                f"{source}: the mask holds non-integer values (e.g. {example:g}); "
-                "it looks like a probability "
-                "map or an interpolated mask. Threshold or argmax it into integer labels, and resample "
-                "masks with nearest-neighbour only"
-            )
-    elif not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
-    lo, hi = arr.min(), arr.max()
-    if lo < 0:
-        raise InputError(
-            f"{source}: the mask holds negative labels (min {lo:g}); labels must be 0 (background) "
-            "or positive integers"
-        )
-    for dt in (np.uint8, np.uint16, np.int32, np.int64):
-        if hi <= np.iinfo(dt).max:
-            return arr.astype(dt, copy=False)
-    raise InputError(f"{source}: label values up to {hi:g} are too large for integer labels")
 
 
 def resample_nearest(mask: Volume, like: Volume) -> Volume:
@@ -259,7 +204,7 @@ def load_mask(
         _check_mask_path(p)
         mask = load_volume(p)
     source = str(mask.meta.get("source", "<in-memory mask>" if isinstance(path, Volume) else path))
-    mask = mask.with_data(check_mask_values(mask.data, source))
+    mask = mask.with_data(check_label_values(mask.data, source))
     if like is None:
         return mask
     d = grid_deltas(mask.shape, mask.affine, like.shape, like.affine)

@@ -34,7 +34,7 @@ from ..io.atomic import write_bytes_atomic, write_text_atomic
 from ..io.ids import choose_patient_id, safe_id
 
 if TYPE_CHECKING:
-    from ..measure import Measurement
+    from ..measurement import Measurement
     from ..volume import Volume
 
 __all__ = [
@@ -155,7 +155,7 @@ def run_case(
         A bad input; ``outcome.stage`` names the stage that failed.
     """
     from ..io.load import load_mask, load_volume
-    from ..measure import measure
+    from ..measurement import measure
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

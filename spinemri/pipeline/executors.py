@@ -83,7 +83,7 @@ _PRELOAD = (
     "pandas",
     "scipy.ndimage",
     "spinemri.io.load",
-    "spinemri.measure",
+    "spinemri.measurement",
     "spinemri.report.qc",
     "spinemri.pipeline.case",
     "spinemri.pipeline.cohort",

@@ -259,11 +259,11 @@ def save_qc_png(
 
 
 def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -> bytes:
-    """QC PNG bytes for a :class:`~spinemri.measure.Measurement` of ``image`` with vertebral ``mask``.
+    """QC PNG bytes for a :class:`~spinemri.measurement.Measurement` of ``image`` with vertebral ``mask``.
 
     The title names the patient, the method and the patient-level burden.
     """
-    from ..measure import vertebra_ids
+    from ..measurement import vertebra_ids
 
     labels: list[int] = []
     for value in m.vertebrae["labels"]:

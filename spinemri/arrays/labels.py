@@ -1,58 +1,84 @@
-"""Whole-array helpers for label volumes: bounding box of the labels, per-label counts and centroids.
+"""Label volumes: the check of their values, per-label voxel counts and centroids.
 
-Pure numpy, no I/O. Each works on the labels' bounding box a slab at a time,
-in the array's own memory order, so a 512 x 512 x 120 mask costs a few
-tens of milliseconds and no full-size temporary.
+Pure numpy, no I/O. :func:`label_counts_si` works on the labels' bounding box
+a slab at a time, in the array's own memory order, so a 512 x 512 x 120 mask
+costs a few tens of milliseconds and no full-size temporary.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nonzero_bbox", "label_counts_si"]
+from ..errors import InputError
+from .bbox import nonzero_bbox
+
+__all__ = ["check_label_values", "label_counts_si", "SLAB_VOXELS"]
 
 #: Voxels per slab of :func:`label_counts_si` (bounds its temporaries to a few MB).
 SLAB_VOXELS = 1 << 20
 
 
-def nonzero_bbox(a: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Bounding box (slices) of the non-zero voxels of a 3-D array, or None when there are none.
+def check_label_values(data: np.ndarray, source: str, *, allow_float: bool = True) -> np.ndarray:
+    """Mask voxels as a compact integer array, refusing content that is not integer labels.
 
-    One reduction along the last axis (no full-volume boolean temporary),
-    then the last axis' extent from its end planes inwards inside the box of
-    the other two (labels usually reach close to both ends).
+    The one check of label values (the mask loader, :func:`spinemri.measurement.measure` and
+    :func:`spinemri.volume.label_centroids_si` call it).
+
+    Parameters
+    ----------
+    data : ndarray
+        Mask voxels, any numeric dtype (bool is read as 0/1).
+    source : str
+        The file (or function) the mask came from, named in the error messages.
+    allow_float : bool, default True
+        Accept floating-point masks whose values are all integral (e.g. float64
+        masks written by some tools); with False any floating-point dtype is refused.
+
+    Returns
+    -------
+    ndarray
+        The same values as the smallest of uint8, uint16, int32, int64 that
+        holds them (the input itself when it already has that dtype).
+
+    Raises
+    ------
+    InputError
+        NaN or infinite values, non-integral values (a probability map or an
+        interpolated mask), negative labels, a non-numeric dtype (or a float
+        dtype with ``allow_float=False``), or labels beyond int64.
     """
-    if a.size == 0:
-        return None
-    if a.flags.c_contiguous and a.dtype.kind in "uib" and a.ndim == 3:
-        # one compiled pass: each row's OR, then its ends where nonzero (zero whatever the sign or
-        # byte order, so every integer type is read as unsigned words of its size)
-        from ._native import kernels as _kernels
-
-        b = _kernels.nonzero_box(a.view(f"u{a.dtype.itemsize}"))
-        return None if b is None else (slice(b[0], b[1]), slice(b[2], b[3]), slice(b[4], b[5]))
-    p01 = _any_last_axis(a)
-    if not p01.any():
-        return None
-    i = np.flatnonzero(np.any(p01, axis=1))
-    j = np.flatnonzero(np.any(p01, axis=0))
-    inner = a[i[0] : i[-1] + 1, j[0] : j[-1] + 1]
-    k0 = 0
-    while not inner[:, :, k0].any():
-        k0 += 1
-    k1 = a.shape[2] - 1
-    while not inner[:, :, k1].any():
-        k1 -= 1
-    return (slice(int(i[0]), int(i[-1]) + 1), slice(int(j[0]), int(j[-1]) + 1), slice(k0, k1 + 1))
-
-
-def _any_last_axis(a: np.ndarray) -> np.ndarray:
-    """``np.any(a, axis=2)``; on C-contiguous rows of whole 8-byte words it tests 8 bytes at a time."""
-    row_bytes = a.shape[2] * a.itemsize
-    if a.flags.c_contiguous and row_bytes % 8 == 0 and a.dtype.kind in "uib":
-        words = a.reshape(-1).view(np.uint64).reshape(a.shape[0], a.shape[1], row_bytes // 8)
-        return np.any(words, axis=2)
-    return np.any(a, axis=2)
+    arr = np.asarray(data)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating) and allow_float:
+        if not np.all(np.isfinite(arr)):
+            raise InputError(
+                f"{source}: the mask holds NaN or infinite values; a label mask must hold integers "
+                "(0 = background): fix the tool that wrote it"
+            )
+        bad = arr != np.rint(arr)
+        if np.any(bad):
+            example = float(arr[bad].flat[0])
+            raise InputError(
+                f"{source}: the mask holds non-integer values (e.g. {example:g}); "
+                "it looks like a probability "
+                "map or an interpolated mask. Threshold or argmax it into integer labels, and resample "
+                "masks with nearest-neighbour only"
+            )
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
+    if arr.size == 0:
+        return arr.astype(np.uint8)
+    lo, hi = arr.min(), arr.max()
+    if lo < 0:
+        raise InputError(
+            f"{source}: the mask holds negative labels (min {lo:g}); labels must be 0 (background) "
+            "or positive integers"
+        )
+    for dt in (np.uint8, np.uint16, np.int32, np.int64):
+        if hi <= np.iinfo(dt).max:
+            return arr.astype(dt, copy=False)
+    raise InputError(f"{source}: label values up to {hi:g} are too large for integer labels")
 
 
 def label_counts_si(

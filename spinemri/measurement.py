@@ -1,4 +1,4 @@
-"""``spinemri.measure``: one case, image + vertebral mask → lesion mask and metric tables.
+""":func:`measure`: one case, image + vertebral mask → lesion mask and metric tables.
 
 Pure: takes Volumes, returns a frozen :class:`Measurement`; no file I/O (the
 ``spinemri measure`` command and the pipeline write the outputs).
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import time
-import types
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,12 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .arrays import label_counts_si, nonzero_bbox
-from .errors import ConfigError, GeometryError, InputError, SpinemriWarning
+from .arrays.bbox import nonzero_bbox
+from .arrays.labels import check_label_values, label_counts_si
+from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index, resolve_scheme
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
-from .segment import segment_lesions
+from .segmentation.lesions import segment_lesions
 from .volume import Volume
 
 __all__ = ["Measurement", "measure", "vertebra_ids"]
@@ -92,26 +91,6 @@ class Measurement:
         }
 
 
-def _mask_labels(data: np.ndarray, source: str) -> np.ndarray:
-    arr = np.asarray(data)
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)) or np.any(np.rint(arr) != arr):
-            raise InputError(
-                f"{source}: the mask holds non-integer values; a vertebral mask must hold integer labels "
-                "(threshold or argmax a probability map first)"
-            )
-        arr = arr.astype(np.int64)
-    elif not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
-    if arr.size and arr.min() < 0:
-        raise InputError(
-            f"{source}: the mask holds negative labels; labels must be 0 (background) or positive"
-        )
-    return arr
-
-
 def vertebra_ids(
     mask: np.ndarray,
     mapping: Mapping[int, str],
@@ -122,7 +101,7 @@ def vertebra_ids(
 
     Returns the id array (uint8 or uint16), the level of each id and the mask
     labels merged into each id. ``bbox``: the bounding box of the mask's
-    labels (:func:`spinemri.arrays.nonzero_bbox`) when already known.
+    labels (:func:`spinemri.arrays.bbox.nonzero_bbox`) when already known.
     """
     levels = sorted(set(mapping.values()), key=level_index)
     pos = {lev: i + 1 for i, lev in enumerate(levels)}
@@ -202,6 +181,9 @@ def measure(
         When no label of the mask is a vertebra in the scheme.
     ConfigError
         For an unknown or out-of-range parameter.
+    InputError
+        When the mask does not hold non-negative integer labels
+        (:func:`spinemri.arrays.labels.check_label_values`).
 
     Warns
     -----
@@ -232,7 +214,7 @@ def measure(
             "load it with spinemri.load_mask(path, like=image) (CLI: --resample-mask to resample)"
         )
     pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
-    labels_arr = _mask_labels(mask.data, source)
+    labels_arr = check_label_values(mask.data, source)
     auto = str(scheme) == "auto"
     box = nonzero_bbox(labels_arr)
     present, _, si_arr = label_counts_si(labels_arr, volume.affine, centroids=auto, bbox=box)
@@ -296,21 +278,3 @@ def measure(
         notes=tuple(notes),
         timings_s={"prepare": t1 - t0, "segment": t2 - t1, "metrics": t3 - t2, "total": t3 - t0},
     )
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`measure`.
-
-    ``spinemri.measure`` is both the public function (DESIGN §2) and this
-    submodule's name. Python binds ``spinemri.measure`` to the *module* as
-    soon as anything imports ``spinemri.measure`` directly (``from
-    spinemri.measure import Measurement``, doctest collection, ...), which would
-    shadow the lazily exported function. Making the module callable keeps
-    ``spinemri.measure(volume, mask)`` working whatever the import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Measurement:
-        return measure(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

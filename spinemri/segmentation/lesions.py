@@ -1,0 +1,596 @@
+"""Per-vertebra lesion segmentation: thresholds from robust marrow statistics → lesion label map.
+
+Pure functions on arrays (no file I/O). The input is an image array and a
+*vertebra id* array on the same grid, where ids ``1..n`` number the vertebrae
+present in cranial → caudal order (``0`` = not a vertebra); the mapping from
+mask labels to levels is done by :mod:`spinemri.measurement`.
+
+Algorithm (DESIGN §4; parameters in :class:`~spinemri.params.SegmentParams`):
+
+1. optional N4 bias-field correction (SimpleITK), masked to the vertebrae;
+2. each vertebra is eroded by ``margin_mm`` (its *core*; the image border is
+   a boundary here); the reference statistics use core voxels only, so
+   partial volume with bright discs and dark cortex does not enter them;
+3. a threshold per vertebra: ``robust`` median ± k·1.4826·MAD of the pooled
+   cores of all vertebrae; ``local`` the trend-corrected median of the
+   neighbours' core medians (up to ``neighbours`` vertebrae on each side,
+   itself excluded) ± k robust SDs; ``otsu`` Otsu's threshold of the
+   vertebra's own core; ``fixed`` a constant;
+4. candidate voxels: vertebra voxels strictly above (``bright``) or below
+   (``dark``) their vertebra's threshold;
+5. 3-D connected components of the candidates (``connectivity``), over the
+   whole spine: a component is kept when it holds a seed (a core voxel beyond
+   ``seed_k`` robust SDs) and its volume is at least ``min_lesion_mm3``;
+6. half-contrast boundary on the depth-corrected intensity ``I - bg(d) + M``
+   (:func:`depth_classes`; ``bg(d)`` the lesion-free intensity at that depth
+   below the vertebra's own surface, ``M`` its marrow level): a voxel is
+   lesion when more than half of it is; the lesion's 26-neighbours in its
+   vertebra that pass the same test join it (surface voxels that are half
+   lesion but mixed with cortex), and step 5 is repeated;
+7. kept voxels are split by vertebra and re-labelled so that components never
+   cross a vertebra boundary: a lesion crossing an endplate counts once in
+   each vertebra it touches.
+
+The passes over the vertebrae's bounding box (erosion and depth classes,
+histograms, candidates, components of the candidates, boundary growth) run
+in :mod:`spinemri._kernels` (compiled; docs/decisions/0012-compiled-kernels.md).
+The numpy functions of :mod:`spinemri.arrays.morphology` and
+:mod:`spinemri.arrays.grouped` (:func:`~spinemri.arrays.morphology.erode_labels_box`,
+:func:`~spinemri.arrays.morphology.depth_classes`,
+:func:`~spinemri.arrays.grouped.grouped_medians`, ...) are their definitions, which the
+tests compare them with, and the path of float images; the thresholds are in
+:mod:`spinemri.segmentation.thresholds`, the N4 correction in :mod:`spinemri.segmentation.bias`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._native import kernels as _kernels
+from ..arrays.bbox import nonzero_bbox
+from ..arrays.grouped import (
+    MAX_HISTOGRAM_BINS,
+    Hist,
+    grouped_medians,
+    grouped_quantile,
+    grouped_sort,
+    hist_median_mad,
+    histograms,
+)
+from ..arrays.morphology import CORE_BIT, DEPTH_MASK, N_DEPTH_CLASSES, box_half_widths, label_codes
+from ..errors import GeometryError, InputError
+from ..params import SegmentParams
+from .bias import n4_correct
+from .thresholds import (
+    background_level,
+    background_level_hist,
+    depth_offsets,
+    local_thresholds,
+    mad_threshold,
+    otsu,
+    robust_threshold,
+)
+
+__all__ = ["LesionSegmentation", "segment_lesions"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LesionSegmentation:
+    """Result of :func:`segment_lesions`.
+
+    Attributes
+    ----------
+    lesion_ids : ndarray of uint8, uint16 or int32, shape (I, J, K)
+        The smallest of those dtypes holding ``N`` (C order).
+        0 = no lesion; ``1..N`` = lesion components, each inside one vertebra,
+        numbered in order of their vertebra id and then of their first voxel
+        in C order (renumbered by :mod:`spinemri.metrics` for output).
+    lesion_vertebra : ndarray of int64, shape (N + 1,)
+        Vertebra id of each lesion id (entry 0 unused, 0).
+    thresholds, reference_median, reference_mad : ndarray of float64, shape (n + 1,)
+        Per vertebra id (entry 0 unused, NaN): the intensity threshold and the
+        reference median and MAD it was computed from.
+    intensity : ndarray, shape (I, J, K)
+        The image the thresholds apply to: the input itself for integer images,
+        else float64 (N4-corrected when requested).
+    core : ndarray of bool, shape (I, J, K)
+        Vertebra voxels farther than ``margin_mm`` from any other label
+        (a property: built on first use from ``core_box`` and ``box``, so a
+        full-size boolean volume is not held by every segmentation).
+    core_box : ndarray of bool
+        ``core`` inside ``box`` (the vertebrae's bounding box; None: empty).
+    notes : tuple of str
+        Fallbacks taken (empty cores, single vertebra for ``local``, ...).
+    background : ndarray of float64, shape (n + 1,) or None
+        Per vertebra id: its lesion-free marrow level, the median of its core
+        voxels that are not candidates (the reference median when those are
+        under a quarter of the core, e.g. a diffusely replaced vertebra).
+    depth_offset : ndarray of float64, shape (n + 1, 4) or None
+        Per vertebra id and depth class (:func:`depth_classes`): lesion-free
+        intensity at that depth minus ``background`` (0 for the interior
+        class 3, and everywhere with ``depth_background=False``).
+    """
+
+    lesion_ids: np.ndarray
+    lesion_vertebra: np.ndarray
+    thresholds: np.ndarray
+    reference_median: np.ndarray
+    reference_mad: np.ndarray
+    intensity: np.ndarray
+    core_box: np.ndarray
+    box: tuple[slice, slice, slice] | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    background: np.ndarray | None = None
+    depth_offset: np.ndarray | None = None
+
+    @property
+    def core(self) -> np.ndarray:
+        out = np.zeros(self.lesion_ids.shape, dtype=bool)
+        if self.box is not None:
+            out[self.box] = self.core_box
+        return out
+
+
+# --- the segmentation ------------------------------------------------------------------------
+
+
+def segment_lesions(
+    image: np.ndarray,
+    vertebrae: np.ndarray,
+    spacing: tuple[float, float, float],
+    params: SegmentParams | None = None,
+    *,
+    bbox: tuple[slice, slice, slice] | None = None,
+) -> LesionSegmentation:
+    """Threshold each vertebra and return the lesion components.
+
+    Parameters
+    ----------
+    image : ndarray of shape (I, J, K)
+        Image intensities (any numeric dtype).
+    vertebrae : ndarray of int, shape (I, J, K)
+        Vertebra ids ``1..n`` in cranial → caudal order, 0 elsewhere.
+    spacing : tuple of 3 float
+        Voxel size in mm along i, j, k.
+    params : SegmentParams, optional
+        Defaults to ``SegmentParams()``.
+    bbox : tuple of 3 slice, optional
+        The bounding box of ``vertebrae > 0``
+        (:func:`spinemri.arrays.bbox.nonzero_bbox`) when already known.
+
+    Returns
+    -------
+    LesionSegmentation
+
+    Raises
+    ------
+    GeometryError
+        When ``image`` and ``vertebrae`` have different shapes.
+    InputError
+        When the vertebra ids go beyond 255.
+
+    Notes
+    -----
+    Thresholds (``c`` = 1.4826, the MAD → SD factor for normal data):
+    ``robust``: ``T = median(M) + k·c·MAD(M)`` over the pooled cores ``M`` of
+    all vertebrae (``-`` for ``dark``); ``local``: the same over the pooled
+    cores of the ``neighbours`` vertebrae cranial and caudal of each
+    vertebra, itself excluded; ``otsu``: Otsu's threshold of the vertebra's
+    core; ``fixed``: ``fixed_threshold``. A candidate voxel is strictly above
+    (``bright``) or below (``dark``) ``T``. The boundary of a kept lesion is
+    at half its contrast on the depth-corrected intensity (module docstring,
+    ``depth_background``): a voxel at depth class ``c`` of vertebra ``v`` is
+    lesion when ``I - off[v, c]`` is beyond ``(M_v + plateau) / 2``, with
+    ``off`` = ``LesionSegmentation.depth_offset`` and ``M_v`` = ``background``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((6, 6, 6), 100.0); img[2:4, 2:4, 2:4] = 300.0
+    >>> vert = np.zeros((6, 6, 6), int); vert[1:5, 1:5, 1:5] = 1
+    >>> seg = segment_lesions(img, vert, (1.0, 1.0, 1.0), SegmentParams(margin_mm=0, min_lesion_mm3=0))
+    >>> int((seg.lesion_ids > 0).sum()), float(seg.thresholds[1])
+    (8, 100.0)
+    """
+    p = params or SegmentParams()
+    image = np.asarray(image)
+    vertebrae = np.asarray(vertebrae)
+    if image.shape != vertebrae.shape:
+        raise GeometryError(
+            f"image shape {image.shape} differs from the vertebra mask shape {vertebrae.shape}"
+        )
+    notes: list[str] = []
+    box = bbox if bbox is not None else (nonzero_bbox(vertebrae) if vertebrae.size else None)
+    n = int(vertebrae[box].max()) if box is not None else 0
+    # integer images stay integer (exact, and no full-volume float copy); other types become float64
+    intensity = image if np.issubdtype(image.dtype, np.integer) else np.asarray(image, dtype=np.float64)
+    if p.n4 and n > 0:
+        intensity = n4_correct(
+            intensity, vertebrae > 0, spacing, shrink=int(p.n4_shrink), iterations=int(p.n4_iterations)
+        )
+        notes.append("N4 bias-field correction applied before thresholding")
+
+    thresholds = np.full(n + 1, np.nan)
+    ref_med = np.full(n + 1, np.nan)
+    ref_mad = np.full(n + 1, np.nan)
+    box = box if n > 0 else None
+    if box is None:
+        return LesionSegmentation(
+            np.zeros(image.shape, dtype=np.uint8),
+            np.zeros(1, np.int64),
+            thresholds,
+            ref_med,
+            ref_mad,
+            intensity,
+            np.zeros((0, 0, 0), dtype=bool),
+            None,
+            tuple(notes),
+        )
+    # everything below works on the bounding box of the vertebrae (C order), pasted back once at the
+    # end: outside it there is no vertebra voxel, and every step treats what lies beyond the box
+    # exactly as the background it is (the erosion and the depth classes take the image border as a
+    # boundary, components and neighbours stay inside their vertebra)
+    if n >= 1 << 8:
+        raise InputError(f"vertebra ids up to {n}: at most 255 are supported (a spine has 33 vertebrae)")
+    vert_b = np.ascontiguousarray(vertebrae[box], dtype=np.uint8)
+    int_b = np.ascontiguousarray(intensity[box])
+    if int_b.dtype == np.uint64:  # the compiled kernels read signed 64-bit integers
+        int_b = int_b.astype(np.int64 if int(int_b.max(initial=0)) < 1 << 63 else np.float64)
+    lesion_sub, offset, lesion_vertebra, core_b, level, depth_offset = _segment_box(
+        int_b, vert_b, n, spacing, p, thresholds, ref_med, ref_mad, notes
+    )
+    del vert_b, int_b
+    lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
+    start = [b.start + o for b, o in zip(box, offset, strict=True)]
+    lesion_ids[tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True))] = lesion_sub
+    return LesionSegmentation(
+        lesion_ids,
+        lesion_vertebra,
+        thresholds,
+        ref_med,
+        ref_mad,
+        intensity,
+        core_b,
+        box,
+        tuple(notes),
+        level,
+        depth_offset,
+    )
+
+
+def _id_dtype(n_ids: int) -> type[np.unsignedinteger] | type[np.signedinteger]:
+    """Smallest dtype holding lesion ids ``0..n_ids`` (uint8, uint16, else int32)."""
+    if n_ids < 1 << 8:
+        return np.uint8
+    if n_ids < 1 << 16:
+        return np.uint16
+    return np.int32
+
+
+def _segment_box(
+    intensity: np.ndarray,
+    vertebrae: np.ndarray,
+    n: int,
+    spacing: tuple[float, float, float],
+    p: SegmentParams,
+    thresholds: np.ndarray,
+    ref_med: np.ndarray,
+    ref_mad: np.ndarray,
+    notes: list[str],
+) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 2-7 of :func:`segment_lesions` on the vertebrae's bounding box (C-contiguous arrays;
+    ``vertebrae`` uint8, ``intensity`` of a :mod:`spinemri._kernels` type).
+
+    Fills ``thresholds``, ``ref_med``, ``ref_mad`` and ``notes`` in place; returns the lesion ids on
+    the bounding box of the lesions and its offset in the box, the vertebra of each lesion id, the
+    core, and the background level and depth offsets per vertebra.
+    """
+    # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
+    # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
+    hw = box_half_widths(spacing, p.margin_mm)
+    # one compiled pass: the core (erosion by the margin) and the depth classes, as bits of one code
+    code = label_codes(vertebrae, hw, depth=p.depth_background)
+    core = ((code >> 2) & 1).view(bool)
+    # integer images (MR and CT): one compiled histogram of the intensities per (vertebra, depth class,
+    # in core) gives every statistic below; other images (and Otsu, which bins the values themselves)
+    # gather the vertebra voxels' values
+    hist = None if p.method == "otsu" else _class_histogram(intensity, vertebrae, code, n)
+    gathered = None
+    if hist is not None:  # classes CORE_BIT..7 (the code's bit 2 set) are in the core
+        core_counts = hist.counts[:, CORE_BIT:].sum(axis=(1, 2))
+        all_counts = hist.counts.sum(axis=(1, 2))
+    else:
+        gathered = _Gathered.of(intensity, vertebrae, code, n)
+        core_counts, all_counts = gathered.core_counts, gathered.all_counts
+    # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
+    thin = np.flatnonzero((core_counts == 0) & (all_counts > 0))
+    thin = thin[thin > 0]
+    if thin.size:
+        notes.append(
+            f"{thin.size} vertebra(e) thinner than twice margin_mm={p.margin_mm:g} mm: "
+            "their reference voxels include the rim"
+        )
+    # the reference voxels' values and ids are gathered only without a histogram
+    ref_vals, ref_vid = np.zeros(0), np.zeros(0, dtype=np.int64)
+    if hist is not None:
+        ref_counts = hist.counts[:, CORE_BIT:].sum(axis=1)
+        ref_counts[thin] = hist.counts[thin].sum(axis=1)
+        ref_hist: Hist | None = Hist(ref_counts, hist.lo, hist.scale)
+    else:
+        assert gathered is not None
+        ref_vals, ref_vid = gathered.reference(thin)
+        ref_hist = histograms(ref_vals, ref_vid, n + 1)
+
+    if p.method in ("robust", "otsu", "fixed"):
+        if ref_hist is not None:
+            meds, mads = hist_median_mad(ref_hist.pooled())
+            med, mad = float(meds[0]), float(mads[0])
+            t = mad_threshold(med, mad, p.k, p.polarity)
+        else:
+            t, med, mad = robust_threshold(ref_vals, p.k, p.polarity)
+        thresholds[1:], ref_med[1:], ref_mad[1:] = t, med, mad
+        if p.method == "otsu":
+            s, starts, counts = grouped_sort(ref_vals, ref_vid, n + 1)
+            for v in range(1, n + 1):
+                thresholds[v] = otsu(s[starts[v] : starts[v] + counts[v]])
+        elif p.method == "fixed":
+            thresholds[1:] = float(p.fixed_threshold)  # type: ignore[arg-type]
+    else:  # local
+        own = None if ref_hist is None else hist_median_mad(ref_hist)
+        thresholds[1:], ref_med[1:], ref_mad[1:], note = local_thresholds(ref_vals, ref_vid, n, p, own)
+        if note:
+            notes.append(note)
+    del ref_vals, ref_vid
+
+    # background level of each vertebra: median of its core voxels that are not candidates
+    bright = p.polarity == "bright"
+    if ref_hist is not None:
+        level = background_level_hist(ref_hist, thresholds, bright, thin, ref_med)
+    else:
+        assert gathered is not None
+        level = gathered.background_level(thresholds, bright, ref_med)
+    del ref_hist
+    depth_offset = np.zeros((n + 1, N_DEPTH_CLASSES))
+    if p.depth_background:
+        if hist is not None:  # depth class c: in the core or not
+            nc = N_DEPTH_CLASSES - 1
+            shallow = hist.counts[:, :nc] + hist.counts[:, CORE_BIT : CORE_BIT + nc]
+            raw = Hist(shallow.reshape(-1, shallow.shape[2]), hist.lo, hist.scale).medians()
+        else:
+            assert gathered is not None
+            raw = gathered.depth_medians()
+        depth_offset = depth_offsets(raw.reshape(n + 1, N_DEPTH_CLASSES - 1), level, n, p, all_counts)
+    del hist, gathered
+    # candidates: vertebra voxels strictly beyond the threshold of their own vertebra, detected on the
+    # image itself (what the seed rule and its false-positive record were validated on); seeds
+    # (hysteresis): candidates in the core beyond the stricter seed threshold
+    seed_t = thresholds
+    if p.method in ("robust", "local"):
+        seed_t = mad_threshold(ref_med, ref_mad, max(p.seed_k, p.k), p.polarity)
+    cand_idx, seed = _kernels.candidates(
+        vertebrae,
+        intensity,
+        code,
+        np.ascontiguousarray(thresholds),
+        np.ascontiguousarray(seed_t),
+        bright,
+        int(all_counts.sum()),
+    )
+    voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
+    lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level)
+    return lesion_ids, offset, lesion_vertebra, core, level, depth_offset
+
+
+def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> Hist | None:
+    """Histograms of an integer image's vertebra voxels per (vertebra id, ``code & 7``): counts of
+    shape (n + 1, 8, nbins) over the box's intensity range; None for a float image or a range too
+    wide for them."""
+    if intensity.dtype.kind not in "iu" or intensity.dtype == np.uint64 or not 0 < intensity.size < 1 << 31:
+        return None  # (the kernel counts in int32)
+    lo, hi = int(intensity.min()), int(intensity.max())
+    nbins = hi - lo + 1
+    if nbins * (n + 1) * 8 > MAX_HISTOGRAM_BINS:
+        return None
+    counts = _kernels.class_histogram(vertebrae, intensity, code, lo, nbins, n)
+    return Hist(counts, float(lo), 1.0)
+
+
+class _Gathered:
+    """Values, ids and codes of the vertebra voxels of a box, in C order: the statistics of images
+    without a class histogram (float intensities, Otsu's method, very wide integer ranges)."""
+
+    def __init__(self, vals: np.ndarray, vv: np.ndarray, code_v: np.ndarray, n: int) -> None:
+        self.vals, self.vv, self.code_v, self.n = vals, vv, code_v, n
+        self.in_core = ((code_v >> 2) & 1).view(bool)
+        split = np.bincount(vv.astype(np.intp) * 2 + self.in_core, minlength=2 * (n + 1)).reshape(n + 1, 2)
+        self.core_counts, self.all_counts = split[:, 1], split.sum(axis=1)
+
+    @classmethod
+    def of(cls, intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> _Gathered:
+        nzi = np.flatnonzero(vertebrae.ravel())
+        return cls(intensity.ravel()[nzi], vertebrae.ravel()[nzi], code.ravel()[nzi], n)
+
+    def reference(self, thin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values and ids of the reference voxels: the core, and all voxels of the ``thin`` vertebrae."""
+        sel = self.in_core | np.isin(self.vv, thin) if thin.size else self.in_core
+        return self.vals[sel], self.vv[sel].astype(np.int64)
+
+    def background_level(self, thresholds: np.ndarray, bright: bool, fallback: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            t = thresholds[self.vv]
+            beyond = (self.vals > t) if bright else (self.vals < t)
+        return background_level(self.vals, self.vv, self.in_core & ~beyond, self.in_core, self.n, fallback)
+
+    def depth_medians(self) -> np.ndarray:
+        """Median intensity per (vertebra id, depth class 0-2), flat ((n + 1)·3,)."""
+        nc = N_DEPTH_CLASSES - 1
+        depth = (self.code_v & DEPTH_MASK).astype(np.intp)
+        shallow = np.flatnonzero(depth < nc)
+        keys = self.vv[shallow].astype(np.intp) * nc + depth[shallow]
+        return grouped_medians(self.vals[shallow], keys, (self.n + 1) * nc)
+
+
+class _BoxVoxels:
+    """The box's intensities, vertebra ids and codes, read at flat (C-order) indices."""
+
+    def __init__(self, intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, offset: np.ndarray):
+        self.intensity, self.vertebrae, self.code = intensity, vertebrae, code
+        self.offset = np.ascontiguousarray(offset, dtype=np.float64).ravel()
+        self.shape = vertebrae.shape
+
+    def vertebra(self, idx: np.ndarray) -> np.ndarray:
+        return self.vertebrae.ravel()[idx]
+
+    def corrected(self, idx: np.ndarray) -> np.ndarray:
+        """Depth-corrected intensities ``I - depth_offset[v, depth]`` (``I`` without depth classes)."""
+        v = self.intensity.ravel()[idx].astype(np.float64)
+        key = self.vertebrae.ravel()[idx].astype(np.intp) * N_DEPTH_CLASSES
+        return v - self.offset[key + (self.code.ravel()[idx] & DEPTH_MASK)]
+
+    def grow(self, idx: np.ndarray, cut: np.ndarray, sign: float) -> np.ndarray:
+        """``idx`` (ascending) with its 26-neighbours in the same vertebra beyond their cut, ascending.
+
+        ``cut`` is the half-contrast cut of each voxel of ``idx``; one step: the partial-volume layer
+        at a surface is one voxel thick.
+        """
+        found = _kernels.grow(
+            self.vertebrae, self.intensity, self.code, self.offset, np.ascontiguousarray(idx, dtype=np.intp),
+            np.ascontiguousarray(cut, dtype=np.float64), float(sign),
+        )  # fmt: skip
+        return np.sort(np.concatenate([idx, found]))  # disjoint: the kernel skips idx
+
+
+#: Candidates under 1/SPARSE_FRACTION of the box are labelled from their list (union-find), more by
+#: cc3d on the box (union-find costs ~150 ns a voxel, cc3d ~5 ns a box voxel).
+SPARSE_FRACTION = 32
+
+
+def _filter(
+    cand_idx: np.ndarray,
+    seeded_voxel: np.ndarray,
+    shape: tuple[int, ...],
+    spacing: tuple[float, float, float],
+    p: SegmentParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components of candidate voxels (flat indices, ascending) holding a seed voxel
+    (``seeded_voxel``, boolean per candidate) and of >= ``min_lesion_mm3``.
+
+    Labelled by :func:`spinemri._kernels.sparse_components` when the
+    candidates are under 1/``SPARSE_FRACTION`` of the box, else by cc3d on
+    their own bounding box (the same ids: all three number components in C
+    order of their first voxel). Returns the flat indices of the kept voxels
+    and their component ids.
+    """
+    if cand_idx.size == 0:
+        return cand_idx, np.zeros(0, dtype=np.intp)
+    if cand_idx.size * SPARSE_FRACTION < int(np.prod(shape)):
+        # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
+        # over the voxel list, whose cost follows their number, not the box's size
+        lab, n_comp = _kernels.sparse_components(
+            np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(p.connectivity)
+        )
+    else:
+        _, sub, local = _sub_box(cand_idx, shape)
+        cand = np.zeros(sub, dtype=bool)
+        cand.ravel()[local] = True
+        comp, n_comp = _cc(cand, p.connectivity)
+        lab = comp.ravel()[local].astype(np.intp)
+    sizes = np.bincount(lab, minlength=n_comp + 1)
+    seeded = np.bincount(lab[seeded_voxel], minlength=n_comp + 1)
+    voxel_mm3 = float(np.prod(spacing))
+    keep = (sizes * voxel_mm3 >= p.min_lesion_mm3 - 1e-9) & (seeded > 0)
+    keep[0] = False
+    sel = keep[lab]
+    return cand_idx[sel], lab[sel]
+
+
+def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.isin(a, b)`` for ascending ``b``, by binary search."""
+    if b.size == 0:
+        return np.zeros(a.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(b, a), b.size - 1)
+    return b[pos] == a
+
+
+def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], np.ndarray]:
+    """The bounding box of flat indices ``idx`` of an array of ``shape``: its offset, its shape and
+    the indices' flat positions inside it."""
+    coords = np.unravel_index(idx, shape)
+    lo = tuple(int(c.min()) for c in coords)
+    sub = tuple(int(c.max()) + 1 - o for c, o in zip(coords, lo, strict=True))
+    local = np.ravel_multi_index(tuple(c - o for c, o in zip(coords, lo, strict=True)), sub)
+    return lo, sub, local
+
+
+#: Quantile of a lesion's voxel intensities that bounds its contrast range; the plateau
+#: (fully replaced) intensity is the median of its voxels in the upper quarter of that range.
+PLATEAU_QUANTILE = 0.9
+
+
+def _components(
+    cand_idx: np.ndarray,
+    seed: np.ndarray,
+    voxels: _BoxVoxels,
+    spacing: tuple[float, float, float],
+    p: SegmentParams,
+    level: np.ndarray,
+) -> tuple[np.ndarray, tuple[int, ...], np.ndarray]:
+    """Filter candidate components, refine their boundary, then split them by vertebra.
+
+    ``cand_idx`` are the flat indices in the box of the candidate voxels
+    (ascending) and ``seed`` whether each is a seed
+    (:func:`spinemri._kernels.candidates`); ``voxels`` reads intensities, ids
+    and depth-corrected intensities (marrow in place of partial-volume cortex /
+    outside tissue) at flat indices of the box; ``level`` is each vertebra's
+    background (non-lesion marrow) intensity. Returns the lesion ids on the
+    lesions' bounding box, its offset in the box and the vertebra of each id.
+    """
+    shape = voxels.shape
+    kept_idx, cid = _filter(cand_idx, seed, shape, spacing, p)
+    if p.half_contrast and kept_idx.size:
+        # partial-volume boundary: a voxel is lesion when more than half of it is lesion, i.e. when
+        # its corrected intensity is beyond the midpoint of marrow and the lesion's plateau
+        vals = voxels.corrected(kept_idx)
+        ref = level[voxels.vertebra(kept_idx)]
+        sign = 1.0 if p.polarity == "bright" else -1.0
+        q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
+        n_c = int(cid.max()) + 1
+        top = grouped_quantile(vals, cid, n_c, q)
+        # plateau: median of the voxels in the upper quarter of the contrast range (mostly pure lesion),
+        # less biased by noise than the quantile itself
+        upper = (vals - (ref + 0.75 * (top[cid] - ref))) * sign >= 0
+        plateau = grouped_medians(vals[upper], cid[upper], n_c)
+        plateau = np.where(np.isnan(plateau), top, plateau)
+        cut = (ref + plateau[cid]) / 2.0
+        inside = vals > cut if p.polarity == "bright" else vals < cut
+        refined = kept_idx[inside]
+        if p.depth_background and p.method != "fixed" and refined.size:
+            # a surface voxel that is half lesion but mixed with cortex / outside tissue can read
+            # below the candidate threshold: admit the neighbours of the lesion that pass its cut
+            # (not for 'fixed', whose threshold is the user's definition of a lesion voxel)
+            refined = voxels.grow(refined, cut[inside], sign)
+        kept_idx, cid = _filter(refined, _sorted_isin(refined, cand_idx[seed]), shape, spacing, p)
+    if kept_idx.size == 0:
+        return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
+    # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
+    # their vertebra id, so cc3d's multi-label components never cross a vertebra boundary
+    offset, sub, local = _sub_box(kept_idx, shape)
+    by_vertebra = np.zeros(sub, dtype=voxels.vertebrae.dtype)
+    kept_v = voxels.vertebra(kept_idx)
+    by_vertebra.ravel()[local] = kept_v
+    ids, n_ids = _cc(by_vertebra, p.connectivity)  # cc3d's own (smallest) dtype
+    lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
+    lesion_vertebra[ids.ravel()[local]] = kept_v
+    return ids, offset, lesion_vertebra
+
+
+def _cc(binary_or_labels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    import cc3d
+
+    out, n = cc3d.connected_components(binary_or_labels, connectivity=connectivity, return_N=True)  # type: ignore[call-overload]
+    return out, int(n)
