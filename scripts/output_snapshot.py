@@ -50,8 +50,16 @@ def save(dest: Path) -> None:
         mask = case / "vertebrae_mask.nii.gz"
         image = case / "image.nii.gz" if (case / "image.nii.gz").exists() else case / "dicom"
         run(
-            ["measure", str(image), "--mask", str(mask), "--patient-id", case.name,
-             "--out", f"measure_{case.name}"],
+            [
+                "measure",
+                str(image),
+                "--mask",
+                str(mask),
+                "--patient-id",
+                case.name,
+                "--out",
+                f"measure_{case.name}",
+            ],
             dest,
         )
     run(["phantom", "cohort30", "--patients", "30", "--seed", "7"], dest)
@@ -60,9 +68,7 @@ def save(dest: Path) -> None:
 
 def _strip(obj: object) -> object:
     if isinstance(obj, dict):
-        return {
-            k: _strip(v) for k, v in obj.items() if not any(w in k.lower() for w in VOLATILE_KEYS)
-        }
+        return {k: _strip(v) for k, v in obj.items() if not any(w in k.lower() for w in VOLATILE_KEYS)}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return obj

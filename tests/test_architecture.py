@@ -193,9 +193,21 @@ MODULES = all_modules()
 
 
 # -- the checker itself ------------------------------------------------------------------------
-FAKE = {m: Path("x") for m in ("spinemri", "spinemri.io", "spinemri.io.load", "spinemri.report",
-                               "spinemri.report.html", "spinemri.levels", "spinemri.volume",
-                               "spinemri.stats", "spinemri.stats.results", "spinemri.errors")}
+FAKE = {
+    m: Path("x")
+    for m in (
+        "spinemri",
+        "spinemri.io",
+        "spinemri.io.load",
+        "spinemri.report",
+        "spinemri.report.html",
+        "spinemri.levels",
+        "spinemri.volume",
+        "spinemri.stats",
+        "spinemri.stats.results",
+        "spinemri.errors",
+    )
+}
 
 
 @pytest.mark.parametrize(
@@ -207,7 +219,11 @@ FAKE = {m: Path("x") for m in ("spinemri", "spinemri.io", "spinemri.io.load", "s
         ("from . import report", "spinemri.levels", True),
         ("from spinemri import cli", "spinemri.levels", True),
         ("def f():\n    from .pipeline import run_cohort", "spinemri.levels", True),
-        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .io.load import x", "spinemri.levels", True),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .io.load import x",
+            "spinemri.levels",
+            True,
+        ),
         ("from . import __version__", "spinemri.levels", True),
         ("from .. import Volume", "spinemri.io.load", True),
         ("from ..stats.results import Analysis", "spinemri.report.html", True),
@@ -218,7 +234,9 @@ FAKE = {m: Path("x") for m in ("spinemri", "spinemri.io", "spinemri.io.load", "s
         ("import spinemri.iox", "spinemri.levels", False),
     ],
 )
-def test_checker_sees_absolute_relative_nested_and_type_only_imports(source: str, module: str, bad: bool) -> None:
+def test_checker_sees_absolute_relative_nested_and_type_only_imports(
+    source: str, module: str, bad: bool
+) -> None:
     assert bool(violations(module, source, FAKE, False)) is bad
 
 
