@@ -92,7 +92,16 @@ def check_options(build: Callable[[], T], args: argparse.Namespace, flags: dict[
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available sub-command."""
+    """The argument parser with every available sub-command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``spinemri`` parser with the global options (``--version``,
+        ``-v/--verbose``, ``--log-file``, ``--debug``) and one required
+        sub-command per entry of :data:`COMMANDS`, each registered by its
+        module's ``add_parser``; the parsed ``func`` is the command's ``run``.
+    """
     parser = argparse.ArgumentParser(
         prog="spinemri",
         description="Per-vertebra metastatic marrow burden from spine MRI, linked to pain scores.",
@@ -122,7 +131,24 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 success; 1 some cases failed (``spinemri run``) or a
+        :class:`~spinemri.errors.SpinemriError` that is not about the input;
+        2 bad usage (a :class:`UsageError`, or an argument argparse refuses, which
+        exits through :class:`SystemExit` with status 2) or no usable input
+        (:class:`~spinemri.errors.InputError`, :class:`~spinemri.errors.GeometryError`,
+        :class:`~spinemri.errors.LabelSchemeError`). With ``--debug`` a
+        SpinemriError is re-raised with its traceback instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.log_file)

@@ -73,12 +73,40 @@ _REGION_OF_PREFIX = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacr
 
 
 def is_level(name: object) -> bool:
-    """True when ``name`` is one of :data:`LEVELS`."""
+    """True when ``name`` is one of :data:`LEVELS`.
+
+    Parameters
+    ----------
+    name : object
+        Any value; only a ``str`` spelled exactly as a level (``"L1"``, not
+        ``"l1"`` or ``"vertebrae_L1"``) qualifies.
+
+    Returns
+    -------
+    bool
+        True for a level name, False for anything else (no exception).
+    """
     return isinstance(name, str) and name in _INDEX
 
 
 def level_index(level: str) -> int:
-    """Position of ``level`` in cranial → caudal order (C1 = 0)."""
+    """Position of ``level`` in cranial → caudal order (C1 = 0).
+
+    Parameters
+    ----------
+    level : str
+        A level name from :data:`LEVELS`, e.g. ``"T12"``.
+
+    Returns
+    -------
+    int
+        Index into :data:`LEVELS` (C1 = 0, T1 = 7, L1 = 20, S1 = 26, Co = 27).
+
+    Raises
+    ------
+    LabelSchemeError
+        If ``level`` is not a level name.
+    """
     try:
         return _INDEX[level]
     except KeyError:
@@ -88,13 +116,45 @@ def level_index(level: str) -> int:
 
 
 def region_of(level: str) -> str:
-    """Region of a level: ``cervical``, ``thoracic``, ``lumbar`` or ``sacral`` (S1 and Co)."""
+    """Region of a level: ``cervical``, ``thoracic``, ``lumbar`` or ``sacral`` (S1 and Co).
+
+    Parameters
+    ----------
+    level : str
+        A level name from :data:`LEVELS`.
+
+    Returns
+    -------
+    str
+        One of :data:`REGIONS`; T13 is thoracic, L6 lumbar, S1 and Co sacral.
+
+    Raises
+    ------
+    LabelSchemeError
+        If ``level`` is not a level name.
+    """
     level_index(level)
     return "sacral" if level == "Co" else _REGION_OF_PREFIX[level[0]]
 
 
 def sort_levels(levels: Iterable[str]) -> list[str]:
-    """Levels sorted cranial → caudal."""
+    """Levels sorted cranial → caudal.
+
+    Parameters
+    ----------
+    levels : iterable of str
+        Level names from :data:`LEVELS` (duplicates are kept).
+
+    Returns
+    -------
+    list of str
+        The same names ordered by :func:`level_index` (C1 first, Co last).
+
+    Raises
+    ------
+    LabelSchemeError
+        If any name is not a level.
+    """
     return sorted(levels, key=level_index)
 
 
@@ -110,7 +170,22 @@ _NAME_ALIASES = {
 
 
 def level_from_name(name: str) -> str | None:
-    """Level for a class name such as ``vertebrae_L1``, ``L1``, ``sacrum``; else None."""
+    """Level for a class name such as ``vertebrae_L1``, ``L1``, ``sacrum``; else None.
+
+    Parameters
+    ----------
+    name : str
+        A class name as written by a segmentation tool or a scheme file;
+        case and surrounding white space are ignored, a ``vertebrae_``
+        prefix is dropped, ``sacrum``/``s1`` map to S1 and ``coccyx``/``co``
+        to Co.
+
+    Returns
+    -------
+    str or None
+        The level name from :data:`LEVELS`, or None when ``name`` names no
+        vertebra (``disc``, ``spinal_canal``, ...).
+    """
     key = name.strip().lower()
     if key in _NAME_ALIASES:
         return _NAME_ALIASES[key]
@@ -173,11 +248,37 @@ class LabelScheme:
         return (LabelScheme, (self.name, dict(self.levels), self.source, dict(self.other)))
 
     def level_of(self, label: int) -> str | None:
-        """Level of ``label``, or None when the scheme does not map it."""
+        """Level of ``label``, or None when the scheme does not map it.
+
+        Parameters
+        ----------
+        label : int
+            An integer mask label (converted with ``int``).
+
+        Returns
+        -------
+        str or None
+            The level name, or None for background, non-vertebral
+            (``other``) or unknown labels.
+        """
         return self.levels.get(int(label))
 
     def lookup_table(self, max_label: int) -> np.ndarray:
-        """Array ``t`` of length ``max_label + 1`` with ``t[label]`` = level index, -1 if unmapped."""
+        """Array ``t`` of length ``max_label + 1`` with ``t[label]`` = level index, -1 if unmapped.
+
+        Parameters
+        ----------
+        max_label : int
+            Largest mask label the table must cover (e.g. ``mask.max()``);
+            scheme labels above it are left out.
+
+        Returns
+        -------
+        ndarray of shape (max_label + 1,), int64
+            ``t[label]`` is :func:`level_index` of the label's level, or -1
+            for background 0 and for labels the scheme does not map, so
+            ``t[mask]`` turns a label map into level indices.
+        """
         table = np.full(int(max_label) + 1, -1, dtype=np.int64)
         for label, level in self.levels.items():
             if label <= max_label:
@@ -185,7 +286,22 @@ class LabelScheme:
         return table
 
     def split_labels(self, labels: Iterable[int]) -> tuple[dict[int, str], list[int]]:
-        """Split present labels into ``({label: level}, [unmapped labels])`` (background 0 dropped)."""
+        """Split present labels into ``({label: level}, [unmapped labels])`` (background 0 dropped).
+
+        Parameters
+        ----------
+        labels : iterable of int
+            Labels present in a mask (duplicates allowed, any order).
+
+        Returns
+        -------
+        mapped : dict of int to str
+            Each distinct label the scheme maps, with its level, in
+            ascending label order.
+        unmapped : list of int
+            The distinct non-zero labels the scheme does not map to a level
+            (including its ``other`` labels), ascending.
+        """
         mapped: dict[int, str] = {}
         unmapped: list[int] = []
         for lab in sorted({int(x) for x in labels}):
@@ -283,6 +399,28 @@ def scheme_from_mapping(mapping: Mapping[Any, Any], name: str = "user", source: 
     """A scheme from ``{label: level}``; values that are not levels (``disc``, ``canal``) become ``other``.
 
     Keys may be strings of integers (as in JSON).
+
+    Parameters
+    ----------
+    mapping : mapping
+        Label (int, or a string of an int) to a level or class name; values
+        are read with :func:`level_from_name` (``"vertebrae_L1"``, ``"L1"``,
+        ``"sacrum"``), anything else is a non-vertebral label.
+    name : str, default "user"
+        Name of the scheme.
+    source : str, default ""
+        Where the mapping comes from (file path or citation), for messages
+        and provenance.
+
+    Returns
+    -------
+    LabelScheme
+        The vertebral labels as ``levels``, the others as ``other``.
+
+    Raises
+    ------
+    LabelSchemeError
+        If a key is not an integer, or no value names a level.
     """
     levels: dict[int, str] = {}
     other: dict[int, str] = {}
@@ -302,7 +440,27 @@ def scheme_from_mapping(mapping: Mapping[Any, Any], name: str = "user", source: 
 
 
 def scheme_from_names(names: Mapping[int, str], name: str = "totalseg_names") -> LabelScheme:
-    """A scheme from a label table carried by the mask file (TotalSegmentator header extension)."""
+    """A scheme from a label table carried by the mask file (TotalSegmentator header extension).
+
+    Parameters
+    ----------
+    names : mapping of int to str
+        Label to class name as stored in the mask file, e.g.
+        ``{27: "vertebrae_L5", 79: "spinal_cord"}``.
+    name : str, default "totalseg_names"
+        Name of the scheme.
+
+    Returns
+    -------
+    LabelScheme
+        As :func:`scheme_from_mapping`, with the source recorded as the mask
+        file header.
+
+    Raises
+    ------
+    LabelSchemeError
+        If no class name is a vertebra.
+    """
     return scheme_from_mapping(names, name=name, source="label names stored in the mask file header")
 
 
@@ -331,7 +489,28 @@ def _read_scheme_file(path: Path) -> LabelScheme:
 
 
 def get_scheme(scheme: str | Path | LabelScheme | Mapping[Any, Any]) -> LabelScheme:
-    """A :class:`LabelScheme` from a built-in name, a JSON/YAML file, a mapping or a scheme."""
+    """A :class:`LabelScheme` from a built-in name, a JSON/YAML file, a mapping or a scheme.
+
+    Parameters
+    ----------
+    scheme : str, Path, LabelScheme or mapping
+        A name in :data:`BUILTIN_SCHEMES` (``verse``, ``totalseg``, ...), a
+        path to a ``.json``/``.yaml``/``.yml`` file of label to level
+        (optionally under a ``labels`` key), a ``{label: level}`` mapping, or
+        a scheme (returned as is). ``auto`` is resolved by
+        :func:`resolve_scheme`, not here.
+
+    Returns
+    -------
+    LabelScheme
+        The built-in, read or constructed scheme.
+
+    Raises
+    ------
+    LabelSchemeError
+        If the name is unknown, the file is missing, unreadable or not a
+        mapping, or the mapping holds no level.
+    """
     if isinstance(scheme, LabelScheme):
         return scheme
     if isinstance(scheme, Mapping):

@@ -81,7 +81,16 @@ class Measurement:
         object.__setattr__(self, "timings_s", MappingProxyType(dict(self.timings_s)))
 
     def parameters(self) -> dict[str, Any]:
-        """JSON-able record of every parameter and the scheme (for provenance)."""
+        """JSON-able record of every parameter and the scheme (for provenance).
+
+        Returns
+        -------
+        dict of str to Any
+            ``segment`` and ``metrics``: the :class:`SegmentParams` and
+            :class:`MetricsParams` fields as dicts; ``scheme``: its ``name``,
+            ``source`` and the ``reason`` it was chosen; ``patient_id``;
+            ``unmapped_labels``: list of int.
+        """
         return {
             "segment": as_dict(self.params),
             "metrics": as_dict(self.metrics_params),
@@ -99,9 +108,27 @@ def vertebra_ids(
 ) -> tuple[np.ndarray, list[str], list[list[int]]]:
     """Relabel a mask to vertebra ids ``1..n`` ordered cranial → caudal (labels of one level merged).
 
-    Returns the id array (uint8 or uint16), the level of each id and the mask
-    labels merged into each id. ``bbox``: the bounding box of the mask's
-    labels (:func:`spinemri.arrays.bbox.nonzero_bbox`) when already known.
+    Parameters
+    ----------
+    mask : ndarray of shape (I, J, K), integer
+        Non-negative mask labels (0 background).
+    mapping : mapping of int to str
+        Mask label to level, for the labels to keep (e.g. the ``mapped``
+        part of :meth:`LabelScheme.split_labels`); labels not in it become 0.
+    bbox : tuple of 3 slice, optional
+        The bounding box of the mask's non-zero labels
+        (:func:`spinemri.arrays.bbox.nonzero_bbox`) when already known;
+        computed otherwise.
+
+    Returns
+    -------
+    ids : ndarray of shape (I, J, K), uint8 (uint16 from 255 levels)
+        Vertebra id ``1..n`` of each voxel, 0 outside the mapped labels; id
+        1 is the most cranial level.
+    levels : list of str
+        The level of each id: ``levels[id - 1]``, cranial → caudal.
+    merged : list of list of int
+        The mask labels merged into each id: ``merged[id - 1]``.
     """
     levels = sorted(set(mapping.values()), key=level_index)
     pos = {lev: i + 1 for i, lev in enumerate(levels)}

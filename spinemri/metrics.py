@@ -40,8 +40,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ._native import kernels as _kernels
@@ -143,16 +145,48 @@ def sins_location(level: str) -> str:
     thoracolumbar / lumbosacral junction; S1 here is the whole sacrum, whose
     top is junctional); mobile: C3-C6, L2-L4; semirigid: T3-T10; rigid:
     S2-S5 (here only the coccyx, ``Co``, which is below S5).
+
+    Parameters
+    ----------
+    level : str
+        A level name from :data:`spinemri.levels.LEVELS`.
+
+    Returns
+    -------
+    str
+        ``"junctional"``, ``"mobile"``, ``"semirigid"`` or ``"rigid"``.
+
+    Raises
+    ------
+    LabelSchemeError
+        If ``level`` is not a level name.
     """
     level_index(level)
     return _SINS[level]
 
 
-def mid_sagittal_index(index_sum: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """``floor(c + 0.5)`` with ``c = index_sum / count`` (the mean voxel index along the LR axis)."""
+def mid_sagittal_index(index_sum: np.ndarray, count: np.ndarray) -> npt.NDArray[np.floating[Any]]:
+    """``floor(c + 0.5)`` with ``c = index_sum / count`` (the mean voxel index along the LR axis).
+
+    Parameters
+    ----------
+    index_sum : ndarray of shape (N,)
+        Per vertebra, the sum over its voxels of the voxel index along the
+        array axis closest to left-right.
+    count : ndarray of shape (N,)
+        Per vertebra, its number of voxels (broadcast against ``index_sum``).
+
+    Returns
+    -------
+    ndarray of shape (N,), float
+        The mean LR index rounded half up to a whole number (still a float
+        array, as ``np.floor`` returns): the vertebra's mid-sagittal slice
+        index. NaN (or inf) where ``count`` is 0.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         c = index_sum / count
-    return np.floor(c + 0.5)
+    mid: npt.NDArray[np.floating[Any]] = np.floor(c + 0.5)
+    return mid
 
 
 @dataclass(frozen=True)
@@ -420,7 +454,7 @@ def _flat_nonzero(a: np.ndarray) -> np.ndarray:
 def _take_flat(a: np.ndarray, flat_c: np.ndarray) -> np.ndarray:
     """``a.ravel()[flat_c]`` (C-order flat indices) without copying a non-C-contiguous ``a`` whole."""
     if a.flags.c_contiguous:
-        return a.ravel()[flat_c]
+        return cast(np.ndarray, a.ravel()[flat_c])
     if a.flags.f_contiguous:
         coords = np.unravel_index(flat_c, a.shape)
         return a.ravel(order="F")[np.ravel_multi_index(coords, a.shape, order="F")]
@@ -512,6 +546,26 @@ def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.Da
     ``hi_area_ratio`` = Σ mid-sagittal lesion pixels / Σ mid-sagittal vertebra
     pixels; ``dominant_region`` = region with the largest lesion volume (ties:
     the most cranial), ``"none"`` without lesion.
+
+    Parameters
+    ----------
+    vertebrae : DataFrame
+        The vertebra table of :func:`compute_metrics` (one row per vertebra,
+        columns ``level``, ``region``, ``involved``, ``lesion_count``,
+        ``lesion_volume_mm3``, ``vertebra_volume_mm3``, ``hi_area_ratio``,
+        ``mid_sagittal_vertebra_pixels``, ``mid_sagittal_lesion_pixels`` and
+        optionally ``truncated``); may have no rows.
+    patient_id : str, default "patient"
+        Written to the ``patient_id`` column.
+
+    Returns
+    -------
+    DataFrame of one row
+        Columns :data:`PATIENT_COLUMNS`: counts of vertebrae, involved
+        vertebrae and lesions, the involved levels (``;``-joined, cranial
+        first), per-region involvement flags, the dominant region, the total
+        lesion volume (mm³) and the patient-level volume and area ratios
+        (0.0 when the denominator is 0).
     """
     vt = vertebrae
     involved = vt["involved"].to_numpy(dtype=bool)

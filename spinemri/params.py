@@ -17,12 +17,42 @@ __all__ = ["as_dict", "check_known_keys", "measure_params", "RunConfig"]
 
 
 def as_dict(params: Any) -> dict[str, Any]:
-    """JSON-able dict of a parameter dataclass (for provenance)."""
+    """JSON-able dict of a parameter dataclass (for provenance).
+
+    Parameters
+    ----------
+    params : dataclass instance
+        A parameter set such as :class:`SegmentParams` or
+        :class:`MetricsParams`.
+
+    Returns
+    -------
+    dict of str to Any
+        Field name to value (``dataclasses.asdict``: nested dataclasses
+        become dicts, containers are copied).
+    """
     return asdict(params)
 
 
 def check_known_keys(cls: type, keys: Any, where: str = "") -> None:
-    """Raise ConfigError naming any key that is not a field of ``cls``."""
+    """Raise ConfigError naming any key that is not a field of ``cls``.
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass whose field names are the known keys.
+    keys : iterable of str
+        The keys to check (e.g. the keys of an options mapping).
+    where : str, default ""
+        How to name the parameter set in the message; ``cls.__name__`` when
+        empty.
+
+    Raises
+    ------
+    ConfigError
+        If any key is not a field of ``cls``; the message lists the unknown
+        and the known keys.
+    """
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(keys) - known)
     if unknown:
@@ -391,5 +421,13 @@ class RunConfig:
         measure_params({"method": self.method, **dict(self.segment)})  # ConfigError now, not in every case
 
     def measure_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`spinemri.measure` (everything that changes results)."""
+        """Keyword arguments for :func:`spinemri.measure` (everything that changes results).
+
+        Returns
+        -------
+        dict of str to Any
+            ``scheme`` and ``method``, plus every ``segment`` option (key to
+            value, keys sorted); a ``segment`` key ``method`` overrides
+            :attr:`method`.
+        """
         return {"scheme": self.scheme, "method": self.method, **dict(self.segment)}

@@ -61,13 +61,25 @@ def assert_volume_equal(
         raise AssertionError(f"meta differ: {dict(actual.meta)} != {dict(expected.meta)}")
 
 
-def rotation_matrix(angles_rad: npt.ArrayLike) -> np.ndarray:
-    """A 3x3 rotation: about x, then y, then z, by the three angles (radians)."""
+def rotation_matrix(angles_rad: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A 3x3 rotation: about x, then y, then z, by the three angles (radians).
+
+    Parameters
+    ----------
+    angles_rad : array-like of shape (3,)
+        Rotation angles about the x, y and z axes, in radians.
+
+    Returns
+    -------
+    ndarray of shape (3, 3), float64
+        The orthogonal matrix ``Rz @ Ry @ Rx`` (determinant +1).
+    """
     a, b, c = (float(x) for x in np.asarray(angles_rad, dtype=np.float64))
     rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
     ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
     rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    r: npt.NDArray[np.float64] = rz @ ry @ rx
+    return r
 
 
 def affines(*, oblique: bool = True, float32_exact: bool = False) -> Any:
@@ -85,6 +97,12 @@ def affines(*, oblique: bool = True, float32_exact: bool = False) -> Any:
     float32_exact : bool, default False
         Round every entry to float32 (what a NIfTI-1 header can store), for
         exact file round trips.
+
+    Returns
+    -------
+    hypothesis SearchStrategy
+        Draws float64 ndarrays of shape (4, 4): voxel index (i, j, k, 1) to
+        world (x, y, z, 1) RAS+ mm, last row ``[0, 0, 0, 1]``.
     """
     from hypothesis import strategies as st
 
@@ -126,7 +144,26 @@ def volumes(
     oblique: bool = True,
     float32_exact: bool = False,
 ) -> Any:
-    """Hypothesis strategy of small Volumes (each side 1..``max_side``) with random finite data."""
+    """Hypothesis strategy of small Volumes (each side 1..``max_side``) with random finite data.
+
+    Parameters
+    ----------
+    max_side : int, default 6
+        Largest number of voxels along each array axis (the smallest is 1).
+    dtypes : tuple of str, default ("uint8", "int16", "uint16", "int32", "float32", "float64")
+        Data dtypes to draw from; integer data span the dtype's whole range,
+        float data lie in [-1e6, 1e6] (no NaN or inf).
+    oblique : bool, default True
+        Include small rotations in the affine (see :func:`affines`).
+    float32_exact : bool, default False
+        Round every affine entry to float32 (see :func:`affines`).
+
+    Returns
+    -------
+    hypothesis SearchStrategy
+        Draws :class:`~spinemri.volume.Volume` objects of shape (I, J, K)
+        with an affine from :func:`affines`.
+    """
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
@@ -147,7 +184,25 @@ def volumes(
 
 
 def label_volumes(*, max_side: int = 6, max_label: int = 30, oblique: bool = True) -> Any:
-    """Hypothesis strategy of small uint8 label Volumes (labels 0..``max_label``)."""
+    """Hypothesis strategy of small uint8 label Volumes (labels 0..``max_label``).
+
+    Parameters
+    ----------
+    max_side : int, default 6
+        Largest number of voxels along each array axis (the smallest is 1).
+    max_label : int, default 30
+        Largest label value; labels are drawn from 0 (background) to
+        ``max_label``.
+    oblique : bool, default True
+        Include small rotations in the affine (see :func:`affines`).
+
+    Returns
+    -------
+    hypothesis SearchStrategy
+        Draws :class:`~spinemri.volume.Volume` objects of shape (I, J, K)
+        with uint8 data and an affine from :func:`affines` (not
+        float32-rounded).
+    """
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 

@@ -86,6 +86,18 @@ def check_affine(affine: npt.ArrayLike, *, what: str = "affine") -> np.ndarray:
 def voxel_spacing(affine: npt.ArrayLike) -> tuple[float, float, float]:
     """Voxel size in mm along array axes i, j, k (column norms of the 3x3 part).
 
+    Parameters
+    ----------
+    affine : array-like of shape (4, 4)
+        Voxel index (i, j, k, 1) to world (x, y, z, 1) RAS+ mm; only the
+        3x3 part is read.
+
+    Returns
+    -------
+    tuple of 3 float
+        Euclidean norm of each column of ``affine[:3, :3]``: the distance in
+        mm between neighbouring voxel centres along i, j and k.
+
     Examples
     --------
     >>> voxel_spacing(np.diag([0.5, 0.7, 4.0, 1.0]))
@@ -130,6 +142,18 @@ def axcodes(affine: npt.ArrayLike) -> tuple[str, str, str]:
     Each letter names the direction in which the voxel index *increases*
     (nibabel's ``aff2axcodes`` convention; same result, pure numpy).
 
+    Parameters
+    ----------
+    affine : array-like of shape (4, 4)
+        Voxel index (i, j, k, 1) to world (x, y, z, 1) RAS+ mm. Zooms and
+        shears are removed before the closest world axis is chosen.
+
+    Returns
+    -------
+    tuple of 3 str
+        One of ``L``/``R``, ``P``/``A``, ``I``/``S`` for each array axis i,
+        j, k; every world axis appears exactly once.
+
     Examples
     --------
     >>> axcodes(np.diag([-1.0, 1.0, 1.0, 1.0]))
@@ -146,6 +170,16 @@ def lr_axis(affine: npt.ArrayLike) -> int:
     A slice at fixed index along this axis is a sagittal slice. Consistent
     with :func:`axcodes`: it is the axis whose code is ``L`` or ``R``.
 
+    Parameters
+    ----------
+    affine : array-like of shape (4, 4)
+        Voxel index (i, j, k, 1) to world (x, y, z, 1) RAS+ mm.
+
+    Returns
+    -------
+    int
+        0, 1 or 2: the array axis assigned to world x (left-right).
+
     Examples
     --------
     The dcm2niix affine of a sagittal series (axcodes PSR):
@@ -157,11 +191,12 @@ def lr_axis(affine: npt.ArrayLike) -> int:
     return world.index(0)
 
 
-def _corners(shape: tuple[int, ...]) -> np.ndarray:
+def _corners(shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
     """Homogeneous voxel indices (4, 8) of the 8 corner voxel centres of a grid."""
     far = [max(int(n) - 1, 0) for n in tuple(shape)[:3]]
     pts = [[i, j, k, 1.0] for i in (0, far[0]) for j in (0, far[1]) for k in (0, far[2])]
-    return np.array(pts, dtype=np.float64).T
+    corners: npt.NDArray[np.float64] = np.array(pts, dtype=np.float64).T
+    return corners
 
 
 def grid_deltas(
@@ -239,11 +274,23 @@ def same_grid(
 
     Parameters
     ----------
+    shape_a, shape_b : tuple of int
+        Array shapes (I, J, K) of grid A and grid B; they must be equal.
+    affine_a, affine_b : array-like of shape (4, 4)
+        Voxel index to world RAS+ mm of grid A and grid B.
     atol_mm : float, default 1e-3
         Largest accepted origin difference per world axis and spacing
         difference per array axis, in mm.
     atol_dir : float, default 1e-4
         Largest accepted difference of any direction cosine (unitless).
+
+    Returns
+    -------
+    bool
+        True when the shapes are equal, every origin difference (per world
+        axis) and spacing difference (per array axis) is at most ``atol_mm``
+        and every direction cosine differs by at most ``atol_dir`` (see
+        :func:`grid_deltas`).
     """
     d = grid_deltas(shape_a, affine_a, shape_b, affine_b)
     return bool(
@@ -433,6 +480,20 @@ class Volume:
     def with_data(self, data: npt.ArrayLike, **meta: Any) -> Volume:
         """A new Volume on the same grid with other voxel values (and extra meta).
 
+        Parameters
+        ----------
+        data : array-like of shape (I, J, K)
+            The new voxel values (numeric or bool), indexed like this volume;
+            copied unless already read-only.
+        **meta : Any
+            Metadata keys added to (or replacing those of) a copy of this
+            volume's metadata.
+
+        Returns
+        -------
+        Volume
+            ``data`` with this volume's affine and the merged metadata.
+
         Raises
         ------
         GeometryError
@@ -444,7 +505,20 @@ class Volume:
         return Volume(arr, self.affine, {**_thaw(self.meta), **meta})
 
     def with_meta(self, **meta: Any) -> Volume:
-        """A new Volume sharing data and affine, with metadata keys added or replaced."""
+        """A new Volume sharing data and affine, with metadata keys added or replaced.
+
+        Parameters
+        ----------
+        **meta : Any
+            Metadata keys added to (or replacing those of) a copy of this
+            volume's metadata.
+
+        Returns
+        -------
+        Volume
+            A volume with the same (read-only, shared) data and affine and the
+            merged metadata.
+        """
         return Volume(self.data, self.affine, {**_thaw(self.meta), **meta})
 
     def same_grid(
@@ -454,12 +528,28 @@ class Volume:
         atol_mm: float = TRANSLATION_ATOL_MM,
         atol_dir: float = DIRECTION_ATOL,
     ) -> bool:
-        """True when ``other`` lies on this grid within the tolerances."""
+        """True when ``other`` lies on this grid within the tolerances.
+
+        Parameters
+        ----------
+        other : Volume
+            The volume whose grid (shape and affine) is compared with this one.
+        atol_mm : float, default 1e-3
+            Largest accepted origin difference per world axis and spacing
+            difference per array axis, in mm.
+        atol_dir : float, default 1e-4
+            Largest accepted difference of any direction cosine (unitless).
+
+        Returns
+        -------
+        bool
+            The result of :func:`same_grid` for the two shapes and affines.
+        """
         return same_grid(
             self.shape, self.affine, other.shape, other.affine, atol_mm=atol_mm, atol_dir=atol_dir
         )
 
-    def world_coords(self, ijk: npt.ArrayLike) -> np.ndarray:
+    def world_coords(self, ijk: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """World (x, y, z) RAS+ mm of voxel indices.
 
         Parameters
@@ -481,7 +571,8 @@ class Volume:
         pts = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
         if pts.shape[-1] != 3 or pts.ndim != 2:
             raise GeometryError(f"world_coords expects voxel indices of shape (N, 3), got {pts.shape}")
-        return pts @ self.affine[:3, :3].T + self.affine[:3, 3]
+        xyz: npt.NDArray[np.float64] = pts @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return xyz
 
     def __repr__(self) -> str:
         codes = "".join(self.axcodes)

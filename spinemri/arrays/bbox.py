@@ -6,6 +6,8 @@ a 512 x 512 x 120 mask costs a few milliseconds.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 __all__ = ["nonzero_bbox"]
@@ -59,5 +61,5 @@ def _any_last_axis(a: np.ndarray) -> np.ndarray:
     row_bytes = a.shape[2] * a.itemsize
     if a.flags.c_contiguous and row_bytes % 8 == 0 and a.dtype.kind in "uib":
         words = a.reshape(-1).view(np.uint64).reshape(a.shape[0], a.shape[1], row_bytes // 8)
-        return np.any(words, axis=2)
-    return np.any(a, axis=2)
+        return cast(np.ndarray, np.any(words, axis=2))
+    return cast(np.ndarray, np.any(a, axis=2))

@@ -8,7 +8,7 @@ other data through one sort (:func:`grouped_sort`). The medians are exact, as
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -119,7 +119,7 @@ class Hist(NamedTuple):
             NaN for an empty group.
         """
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (self.counts @ self.bin_values()) / self.counts.sum(axis=1)
+            return cast(np.ndarray, (self.counts @ self.bin_values()) / self.counts.sum(axis=1))
 
     def medians(self) -> np.ndarray:
         """Exact median of each group, as :func:`numpy.median` defines it.

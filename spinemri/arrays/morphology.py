@@ -11,6 +11,7 @@ compare them).
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import numpy as np
 
@@ -192,7 +193,7 @@ def _window_all(a: np.ndarray, m: int, step: int = 1) -> np.ndarray:
     if k == m:
         return a
     d = (m - k) * step
-    return a[: a.size - d] & a[d:]
+    return cast(np.ndarray, a[: a.size - d] & a[d:])
 
 
 #: Bits of the code volume of :func:`label_codes`: depth class (0-3) and core membership.
@@ -354,4 +355,4 @@ def shift_flat_index(
     i, j = np.divmod(rows, n1)
     t1, t2 = target_shape[1], target_shape[2]
     row_shift = (i + offset[0]) * (t1 * t2) + (j + offset[1]) * t2 + offset[2] - rows * n2
-    return index + row_shift[index // n2]
+    return cast(np.ndarray, index + row_shift[index // n2])

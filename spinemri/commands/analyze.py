@@ -13,7 +13,22 @@ __all__ = ["add_parser", "run"]
 _DEFAULTS = StatsParams()
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register the ``analyze`` sub-command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command action of the ``spinemri`` parser (from
+        :meth:`argparse.ArgumentParser.add_subparsers`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``analyze`` parser: positional ``LINKED_CSV``, ``--out DIR`` (required),
+        ``--seed``, ``--cv-folds`` and ``--ci-level`` (defaults from
+        :class:`~spinemri.params.StatsParams`); ``func`` is set to :func:`run`.
+    """
     p = subparsers.add_parser(
         "analyze",
         help="statistics of a linked table: summary.json, tables, figures, report.html",
@@ -36,6 +51,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``spinemri analyze``: analyse a linked table and write the analysis folder.
+
+    Writes ``summary.json``, ``tables/*.csv``, ``figures/*.png`` and ``report.html``
+    under ``args.out`` and prints a summary line and the warnings on stderr.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``analyze`` sub-command (``linked``, ``out``,
+        ``seed``, ``cv_folds``, ``ci_level``).
+
+    Returns
+    -------
+    int
+        Exit status 0 (the analysis was written). Errors are raised as
+        :class:`~spinemri.errors.SpinemriError` (an empty linked table is an
+        :class:`~spinemri.errors.InputError`), which :func:`spinemri.cli.main`
+        maps to exit status 2 (bad usage or unusable input) or 1.
+    """
     # heavy imports here, not at module level: `spinemri --help` stays fast
     from ..io.clinical import read_table
     from ..report.html import write_analysis

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,8 +22,17 @@ __all__ = ["add_parser", "run", "MAX_LABELS"]
 MAX_LABELS = 128
 
 
-def add_parser(sub: Any) -> None:
-    """Register the ``info`` sub-command."""
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``info`` sub-command.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command action of the ``spinemri`` parser (from
+        :meth:`argparse.ArgumentParser.add_subparsers`); gets the ``info``
+        parser with positional ``path`` and ``--series``, whose ``func`` is
+        :func:`run`.
+    """
     p = sub.add_parser(
         "info",
         help="describe a DICOM folder/file (series, which one would be loaded) or a volume/mask file",
@@ -153,7 +161,23 @@ def _print_volume(path: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Describe ``args.path``; returns 0 (errors are raised as SpinemriError)."""
+    """Describe ``args.path`` on stdout: its DICOM series, or the volume or label mask.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``info`` sub-command: ``path`` (DICOM folder or
+        file, or a NIfTI/NRRD/MetaImage file) and ``series`` (a series selection
+        to try, or None).
+
+    Returns
+    -------
+    int
+        Exit status 0, also when no series would be picked or no label scheme
+        can be guessed (that is printed). A missing path or an unreadable file is
+        raised as :class:`~spinemri.errors.SpinemriError`
+        (:func:`spinemri.cli.main` maps it to 2 or 1).
+    """
     from ..errors import InputError
 
     path = Path(args.path)

@@ -14,7 +14,22 @@ __all__ = ["add_parser", "run"]
 _DEFAULTS = LinkParams()
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register the ``link`` sub-command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command action of the ``spinemri`` parser (from
+        :meth:`argparse.ArgumentParser.add_subparsers`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``link`` parser: positionals ``PATIENTS_CSV`` and ``CLINICAL_CSV``,
+        ``--out LINKED_CSV`` (required) and the column / window options (defaults
+        from :class:`~spinemri.params.LinkParams`); ``func`` is set to :func:`run`.
+    """
     p = subparsers.add_parser(
         "link",
         help="join patients.csv to a clinical table of VAS scores",
@@ -48,6 +63,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``spinemri link``: join the imaging table to the pain scores.
+
+    Writes ``args.out`` and ``link_report.csv`` beside it, and prints the link
+    summary on stderr.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``link`` sub-command (``patients``, ``clinical``,
+        ``out``, ``id_column``, ``vas_column``, ``date_column``, ``window_days``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 when at least one patient was linked to a valid VAS; 2 when
+        the tables cannot be linked (a :class:`~spinemri.errors.LinkError`: missing
+        columns, ambiguous duplicates; re-raised with ``--debug``) or no patient
+        was linked (the tables are still written). Other errors are raised as
+        :class:`~spinemri.errors.SpinemriError` for :func:`spinemri.cli.main`.
+    """
     # heavy imports here, not at module level: `spinemri --help` stays fast
     from ..io.clinical import read_table
     from ..io.tables import write_csv

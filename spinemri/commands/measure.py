@@ -18,8 +18,22 @@ from ..pipeline.case import CaseOptions, CaseOutcome, run_case, write_measuremen
 __all__ = ["add_parser", "case_options", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``measure`` sub-command."""
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register the ``measure`` sub-command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command action of the ``spinemri`` parser (from
+        :meth:`argparse.ArgumentParser.add_subparsers`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``measure`` parser: positional ``image``, ``--mask`` (required), the
+        scheme, method and segmentation options, ``--patient-id``, ``--out`` and
+        the DICOM-SEG flags; ``func`` is set to :func:`run`.
+    """
     p = subparsers.add_parser(
         "measure",
         help="measure one case (image + vertebral mask)",
@@ -130,7 +144,28 @@ def case_options(args: argparse.Namespace) -> CaseOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``spinemri measure``; return the exit status."""
+    """Run ``spinemri measure``: measure one image with its vertebral mask.
+
+    Without ``--out`` the vertebra table is printed on stdout; with it the tables,
+    the lesion mask (and DICOM-SEG), the QC picture and ``provenance.json`` are
+    written under ``args.out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``measure`` sub-command (``image``, ``mask``,
+        ``scheme``, ``method``, the segmentation options, ``patient_id``,
+        ``out``, ``resample_mask``, ``dicom_seg``, ``dicom_seg_vertebrae``).
+
+    Returns
+    -------
+    int
+        Exit status 0 (the case was measured). A refused option value is raised
+        as :class:`~spinemri.cli.UsageError` before the image is read, and a bad
+        input as :class:`~spinemri.errors.SpinemriError` (a mask on another
+        grid as :class:`~spinemri.errors.GeometryError` suggesting
+        ``--resample-mask``); :func:`spinemri.cli.main` maps them to 2 or 1.
+    """
     import pandas as pd
 
     from ..cli import check_options

@@ -8,8 +8,22 @@ from typing import Any
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``phantom`` sub-command."""
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register the ``phantom`` sub-command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command action of the ``spinemri`` parser (from
+        :meth:`argparse.ArgumentParser.add_subparsers`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``phantom`` parser: positional ``OUT_DIR``, ``--patients``, ``--seed``,
+        ``--format``, ``--contrast``, the matrix, level and scheme options and
+        ``--second-series``; ``func`` is set to :func:`run`.
+    """
     p = subparsers.add_parser(
         "phantom",
         help="write a synthetic spine MRI cohort with ground truth",
@@ -49,7 +63,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the cohort; return 0."""
+    """Run ``spinemri phantom``: write a synthetic cohort with its ground truth.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``phantom`` sub-command (``out_dir``, ``patients``,
+        ``seed``, ``format``, ``contrast``, ``rows``, ``cols``, ``slices``,
+        ``levels``, ``scheme``, ``second_series``).
+
+    Returns
+    -------
+    int
+        Exit status 0 (the cohort was written). A malformed ``--levels`` is
+        raised as :class:`~spinemri.errors.ConfigError`, another refused option
+        value as :class:`~spinemri.cli.UsageError` before anything is written;
+        :func:`spinemri.cli.main` maps them to 1 and 2.
+    """
     from ..cli import check_options
     from ..errors import ConfigError
     from ..io.cohort_write import CohortSpec, write_cohort

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..pipeline.case import CaseOutcome
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``run`` sub-command.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command action of the ``spinemri`` parser (from
+        :meth:`argparse.ArgumentParser.add_subparsers`); gets the ``run``
+        parser with positional ``cohort``, ``--out`` (required), the clinical,
+        manifest, executor, segmentation, resume and DICOM-SEG options and
+        ``--quiet``, whose ``func`` is :func:`run`.
+    """
     p = sub.add_parser(
         "run",
         help="measure every case of a cohort folder, link to the clinical table and analyze",
@@ -67,6 +81,29 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``spinemri run``: the whole pipeline over a cohort folder.
+
+    Measures every case into ``args.out`` (see
+    :func:`spinemri.pipeline.cohort.run_cohort`), with a progress bar on a
+    terminal and, unless ``--quiet``, a summary line and notes on stderr.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of the ``run`` sub-command (``cohort``, ``out``,
+        ``clinical``, ``manifest``, ``workers``, ``scheduler``, ``scheme``,
+        ``method``, the segmentation options, ``series``, ``resample_mask``,
+        ``force``, ``dicom_seg``, ``dicom_seg_vertebrae``, ``quiet``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 when every case was done (or skipped as unchanged), 1 when
+        some cases failed (listed in ``OUT/errors.csv``). A refused option value
+        is raised as :class:`~spinemri.cli.UsageError` before any case is read,
+        other errors as :class:`~spinemri.errors.SpinemriError`
+        (:func:`spinemri.cli.main` maps them to 2 or 1).
+    """
     from ..cli import check_options
     from ..params import RunConfig, measure_params
     from ..pipeline.cohort import run_cohort
@@ -93,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(unit="case", file=sys.stderr, dynamic_ncols=True)
 
-    def progress(outcome: Any, total: int) -> None:
+    def progress(outcome: CaseOutcome | None, total: int) -> None:
         if bar is not None:
             if bar.total != total:
                 bar.reset(total=total)

@@ -28,6 +28,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     The temporary name keeps the final suffixes (``.nii.gz``, ``.csv``) so that
     writers choosing a format by extension behave the same. On an exception the
     temporary file is removed and ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Final file name; its parent folder is created when missing.
+
+    Yields
+    ------
+    Path
+        An empty temporary file ``.<stem>.XXXX.tmp<suffixes>`` in ``path``'s
+        folder, to be written by the caller; on a normal exit it gets the
+        permissions a plain ``open()`` would give (``0o666 & ~umask``) and is
+        renamed onto ``path`` (``os.replace``).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -47,19 +60,62 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; return the final path."""
+    """Write ``data`` to ``path`` atomically; return the final path.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its folder is created, an existing file is replaced.
+    data : bytes
+        The complete file content.
+
+    Returns
+    -------
+    Path
+        ``Path(path)``, which now holds exactly ``data``.
+    """
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically; return the final path."""
+    """Write ``text`` to ``path`` atomically; return the final path.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its folder is created, an existing file is replaced.
+    text : str
+        The complete file content (written as is: no newline translation).
+    encoding : str, default "utf-8"
+        Codec used to encode ``text`` to bytes.
+
+    Returns
+    -------
+    Path
+        ``Path(path)``, which now holds ``text.encode(encoding)``.
+    """
     return write_bytes_atomic(path, text.encode(encoding))
 
 
 def write_with_atomic(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:
-    """Call ``writer(tmp_path)`` and rename the result onto ``path``."""
+    """Call ``writer(tmp_path)`` and rename the result onto ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Final file name; its folder is created, an existing file is replaced.
+    writer : callable of (Path) -> object
+        Writes the whole file to the temporary path it is given (which keeps
+        ``path``'s suffixes); its return value is ignored. When it raises, the
+        temporary file is removed, ``path`` is untouched and the error propagates.
+
+    Returns
+    -------
+    Path
+        ``Path(path)``, now holding what ``writer`` wrote.
+    """
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)

@@ -30,6 +30,11 @@ _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 def decode_table_bytes(raw: bytes) -> tuple[str, str]:
     """Decode a text table: UTF-8 (BOM stripped), else Latin-1.
 
+    Parameters
+    ----------
+    raw : bytes
+        The whole file content, undecoded.
+
     Returns
     -------
     text : str
@@ -50,6 +55,18 @@ def sniff_separator(text: str) -> str:
     A candidate must give the same number (> 1) of fields on each of the first
     lines; among those, the one giving the most fields wins. A single-column
     table gives ``","``.
+
+    Parameters
+    ----------
+    text : str
+        The decoded table (see :func:`decode_table_bytes`); only its first 20
+        non-blank lines are examined.
+
+    Returns
+    -------
+    str
+        ``","``, ``";"`` or ``"\\t"``; ``","`` for empty text or when no
+        candidate splits the header into more than one field.
     """
     lines = [ln for ln in text.splitlines() if ln.strip()][:20]
     if not lines:
@@ -142,6 +159,19 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
 
 def read_clinical(path: str | os.PathLike[str], id_column: str = "patient_id") -> pd.DataFrame:
     """Read a clinical table (see :func:`read_table`) with ``id_column`` kept as text.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv``/``.tsv``/``.txt`` (separator sniffed) or ``.xlsx`` file.
+    id_column : str, default "patient_id"
+        Name of the patient id column (after stripping whitespace from the
+        header); read as text so that ids such as ``"007"`` keep their zeros.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per table row, column names stripped, ``id_column`` of str.
 
     Raises
     ------

@@ -86,7 +86,21 @@ class CohortSpec:
 
 
 def noisy_id(pid: str, rng: np.random.Generator) -> str:
-    """One of the id spellings seen in clinical spreadsheets: lower case, ``_`` or no separator."""
+    """One of the id spellings seen in clinical spreadsheets: lower case, ``_`` or no separator.
+
+    Parameters
+    ----------
+    pid : str
+        A canonical patient id ``PREFIX-NUMBER`` (e.g. ``"SMR-007"``).
+    rng : numpy.random.Generator
+        Picks the spelling (one ``integers(3)`` draw).
+
+    Returns
+    -------
+    str
+        With equal probability ``pid.lower()`` (``"smr-007"``),
+        ``"PREFIX_NUMBER"`` (``"SMR_007"``) or ``"PREFIXNUMBER"`` (``"SMR007"``).
+    """
     style = int(rng.integers(3))
     prefix, _, number = pid.partition("-")
     return [pid.lower(), f"{prefix}_{number}", f"{prefix}{number}"][style]
@@ -99,6 +113,26 @@ def draw_vas(
 
     Returns a DataFrame with ``vas_expected`` (linear predictor), ``vas_true``
     (integer score before blanking) and ``vas`` (nullable Int64, some missing).
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        One row per patient, with ``lumbar_involved`` (bool or 0/1) and
+        ``n_involved`` (number of involved vertebrae).
+    rng : numpy.random.Generator
+        Draws the noise ``N(0, noise_sd)`` and which scores are blanked.
+    model : dict of str to float, default :data:`VAS_MODEL`
+        Keys ``intercept``, ``lumbar``, ``per_vertebra``, ``noise_sd`` and
+        ``missing`` (fraction of blank scores, applied only from 5 patients
+        on, then at least one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per row of ``patients`` (same index): ``vas_expected``
+        (float, the linear predictor), ``vas_true`` (int in [0, 10], the
+        rounded and clipped noisy score) and ``vas`` (Int64, ``vas_true`` with
+        some values ``<NA>``).
     """
     lin = (
         model["intercept"]

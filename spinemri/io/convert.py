@@ -29,7 +29,7 @@ Exactness (proven by tests/properties/test_roundtrips.py):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def ras_to_lps(affine: np.ndarray) -> np.ndarray:
     ndarray of shape (4, N)
         ``RAS_TO_LPS @ affine``: rows 0 and 1 negated (a new array).
     """
-    return RAS_TO_LPS @ affine
+    return cast(np.ndarray, RAS_TO_LPS @ affine)
 
 
 def lps_to_ras(affine: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ def lps_to_ras(affine: np.ndarray) -> np.ndarray:
     ndarray of shape (4, N)
         ``RAS_TO_LPS @ affine`` (the flip is its own inverse; a new array).
     """
-    return RAS_TO_LPS @ affine
+    return cast(np.ndarray, RAS_TO_LPS @ affine)
 
 
 def ijk_to_kji(data: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ def ijk_to_kji(data: np.ndarray) -> np.ndarray:
     ndarray of shape (K, J, I)
         ``data.transpose(2, 1, 0)`` (a view).
     """
-    return data.transpose(2, 1, 0)
+    return cast(np.ndarray, data.transpose(2, 1, 0))
 
 
 def kji_to_ijk(arr: np.ndarray) -> np.ndarray:
@@ -117,7 +117,7 @@ def kji_to_ijk(arr: np.ndarray) -> np.ndarray:
     ndarray of shape (I, J, K)
         ``arr.transpose(2, 1, 0)`` (a view).
     """
-    return arr.transpose(2, 1, 0)
+    return cast(np.ndarray, arr.transpose(2, 1, 0))
 
 
 def storable(data: np.ndarray) -> np.ndarray:

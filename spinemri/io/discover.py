@@ -61,7 +61,18 @@ class Case:
 
 
 def is_mask_name(path: Path) -> bool:
-    """True when the file name marks a vertebral mask (contains mask, seg, label or vert)."""
+    """True when the file name marks a vertebral mask (contains mask, seg, label or vert).
+
+    Parameters
+    ----------
+    path : Path
+        A file; only its name (not its folders) is matched, case-insensitively.
+
+    Returns
+    -------
+    bool
+        Whether :data:`MASK_NAME_RE` matches ``path.name``.
+    """
     return bool(MASK_NAME_RE.search(path.name))
 
 
@@ -137,7 +148,28 @@ def _case_from_folder(folder: Path) -> Case:
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[Case]:
-    """Cases from a manifest CSV with columns ``patient_id, image, mask``."""
+    """Cases from a manifest CSV with columns ``patient_id, image, mask``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The manifest (UTF-8, optional BOM, separator sniffed). Column names
+        are matched case-insensitively after stripping; relative image and mask
+        paths are relative to the manifest's folder.
+
+    Returns
+    -------
+    list of Case
+        One per row, in file order. A row whose image or mask is blank or does
+        not exist becomes a Case with ``problem`` set and ``problem_path``
+        naming the missing file (or the manifest).
+
+    Raises
+    ------
+    InputError
+        The manifest is missing or unreadable, lacks a column, has a row
+        without patient_id, or repeats a patient_id.
+    """
     import pandas as pd
 
     path = Path(path)
@@ -189,6 +221,22 @@ def discover_cases(
     cohort_dir: str | os.PathLike[str], manifest: str | os.PathLike[str] | None = None
 ) -> list[Case]:
     """All cases of a cohort, sorted by patient id.
+
+    Parameters
+    ----------
+    cohort_dir : str or path-like
+        Folder with one sub-folder per patient (its name is the patient id);
+        hidden sub-folders are ignored. Not used when ``manifest`` is given.
+    manifest : str or path-like, optional
+        A manifest CSV (see :func:`read_manifest`) that replaces the folder
+        convention.
+
+    Returns
+    -------
+    list of Case
+        One per patient, sorted by ``patient_id``; a folder without exactly
+        one image and one mask gives a Case with ``problem`` set (see the
+        rules above).
 
     Raises
     ------

@@ -51,12 +51,35 @@ def _lower_name(path: Path) -> str:
 
 
 def is_nifti(path: str | Path) -> bool:
-    """True when the file name ends in ``.nii`` or ``.nii.gz`` (any case)."""
+    """True when the file name ends in ``.nii`` or ``.nii.gz`` (any case).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file name; the file need not exist (only the name is checked).
+
+    Returns
+    -------
+    bool
+        Whether the name ends in one of :data:`NIFTI_SUFFIXES`.
+    """
     return _lower_name(Path(path)).endswith(NIFTI_SUFFIXES)
 
 
 def is_itk(path: str | Path) -> bool:
-    """True when the file name ends in a NRRD or MetaImage suffix (any case)."""
+    """True when the file name ends in a NRRD or MetaImage suffix (any case).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file name; the file need not exist (only the name is checked).
+
+    Returns
+    -------
+    bool
+        Whether the name ends in one of :data:`ITK_SUFFIXES`
+        (``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd``).
+    """
     return _lower_name(Path(path)).endswith(ITK_SUFFIXES)
 
 
@@ -70,6 +93,11 @@ def _check_file(path: Path) -> None:
 
 def check_regular_file(path: Path) -> None:
     """Refuse a path that is not a regular readable file (a FIFO would block the reader forever).
+
+    Parameters
+    ----------
+    path : Path
+        An existing path (symlinks are followed).
 
     Raises
     ------
@@ -195,6 +223,13 @@ def label_names_from_nifti(header: Any) -> dict[int, str]:
     table (``CaretExtension``, extension code 0) in the header; when present,
     these names beat numbers in :func:`spinemri.levels.resolve_scheme`.
 
+    Parameters
+    ----------
+    header : nibabel.nifti1.Nifti1Header
+        Any object with an ``extensions`` list whose items have
+        ``get_content()`` (bytes are decoded as UTF-8); malformed extensions
+        are skipped.
+
     Returns
     -------
     dict of int to str
@@ -290,6 +325,13 @@ def load_nifti(path: str | Path) -> Volume:
 
 def refuse_non_finite(data: np.ndarray, path: Path | str) -> None:
     """Refuse NaN or infinite voxel values (docs/robustness.md: refused, not silently handled).
+
+    Parameters
+    ----------
+    data : ndarray
+        Voxel values of any shape; only floating dtypes are checked.
+    path : Path or str
+        The file they were read from, named in the error message.
 
     Raises
     ------
@@ -435,6 +477,17 @@ def nifti_gz_bytes(volume: Volume) -> bytes:
     For a worker process to compress a label map itself and hand over a few
     kilobytes instead of the array; :func:`load_nifti` of the bytes written to
     a file gives the same voxels and affine as :func:`save_nifti`.
+
+    Parameters
+    ----------
+    volume : Volume
+        Written with its own dtype and affine (no cast, unlike ``save_nifti(dtype=...)``).
+
+    Returns
+    -------
+    bytes
+        A complete gzip stream of a NIfTI-1 single file (``.nii.gz``);
+        identical for identical volumes (gzip mtime 0).
     """
     import gzip
 
@@ -447,6 +500,25 @@ def save_itk(volume: Volume, path: str | Path) -> Path:
     Voxels read back by :func:`load_itk` are identical; the geometry is what
     :func:`spinemri.io.convert.to_sitk` produced, written as decimal text
     (round trip tested in tests/properties/test_roundtrips.py).
+
+    Parameters
+    ----------
+    volume : Volume
+        The image; its RAS+ affine is stored as LPS+ origin, spacing and
+        direction (mm).
+    path : str or Path
+        ``.nrrd`` or ``.mha`` (any case); written compressed.
+
+    Returns
+    -------
+    Path
+        ``Path(path)``, the written file.
+
+    Raises
+    ------
+    InputError
+        For another suffix (including detached-header ``.nhdr``/``.mhd``),
+        or when ``path`` is a folder.
     """
     import SimpleITK as sitk
 

@@ -38,7 +38,13 @@ FLOAT_FORMAT = "%.12g"
 
 
 def has_parquet() -> bool:
-    """True when pyarrow is importable (Parquet copies are then written)."""
+    """True when pyarrow is importable (Parquet copies are then written).
+
+    Returns
+    -------
+    bool
+        Whether ``import pyarrow`` succeeds in this environment.
+    """
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -86,6 +92,19 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``df`` to ``path`` (``.csv`` or ``.parquet``) atomically; return the path.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table; its index is not written.
+    path : str or path-like
+        Output file; the format is chosen by its suffix (any case): ``.csv``
+        (:func:`write_csv`) or ``.parquet`` (pyarrow engine).
+
+    Returns
+    -------
+    Path
+        ``Path(path)``, the written file.
+
     Raises
     ------
     InputError
@@ -110,6 +129,21 @@ def write_tables(
     """Write ``{name: df}`` as ``out_dir/name.csv`` (+ ``name.parquet`` when pyarrow is installed).
 
     ``parquet=None`` writes Parquet exactly when pyarrow is importable.
+
+    Parameters
+    ----------
+    tables : mapping of str to pandas.DataFrame
+        File stem (e.g. ``"vertebrae"``) -> table, written in mapping order.
+    out_dir : str or path-like
+        Output folder; created when missing.
+    parquet : bool, optional
+        Also write ``name.parquet``; ``None`` (default) means :func:`has_parquet`.
+
+    Returns
+    -------
+    list of Path
+        Every written file, in order: ``name.csv`` then (when Parquet is
+        written) ``name.parquet`` for each table.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +157,24 @@ def write_tables(
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a table written by :func:`write_table` (CSV: ``patient_id`` and ``level`` kept as strings)."""
+    """Read a table written by :func:`write_table` (CSV: ``patient_id`` and ``level`` kept as strings).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.parquet`` file (read with pandas), or any other suffix, read as
+        CSV with ``patient_id``, ``level`` and ``involved_levels`` as str.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; in a CSV, empty fields read back as NaN.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is not an existing regular file.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such table file")

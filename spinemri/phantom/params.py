@@ -239,12 +239,36 @@ class PhantomParams:
         return phantom_levels(self.first_level, self.last_level)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (for truth.json and provenance)."""
+        """JSON-able dict (for truth.json and provenance).
+
+        Returns
+        -------
+        dict of str -> Any
+            Every field by name (:func:`dataclasses.asdict`): nested :class:`LesionSpec`
+            become dicts, tuples such as ``collapse`` stay tuples.
+        """
         return asdict(self)
 
     @classmethod
     def from_options(cls, **options: Any) -> PhantomParams:
-        """Build from keyword options, rejecting unknown keys with :class:`ConfigError`."""
+        """Build from keyword options, rejecting unknown keys with :class:`ConfigError`.
+
+        Parameters
+        ----------
+        **options : Any
+            Field values by name (the options of :func:`~spinemri.phantom.make.make_phantom`);
+            fields not given keep their defaults.
+
+        Returns
+        -------
+        PhantomParams
+            The range-checked parameters.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown option name or an out-of-range value.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:

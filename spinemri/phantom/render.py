@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -182,7 +183,7 @@ def in_cylinder(u: Sequence[np.ndarray], a: float, b: float, h: float) -> np.nda
     -------
     ndarray of bool
     """
-    return ((u[0] / a) ** 2 + (u[1] / b) ** 2 <= 1.0) & (np.abs(u[2]) <= h)
+    return cast(np.ndarray, ((u[0] / a) ** 2 + (u[1] / b) ** 2 <= 1.0) & (np.abs(u[2]) <= h))
 
 
 def in_lesion(lesion: Lesion, grid: SubGrid, affine: np.ndarray) -> np.ndarray:
@@ -205,7 +206,7 @@ def in_lesion(lesion: Lesion, grid: SubGrid, affine: np.ndarray) -> np.ndarray:
     d = local_coords(grid, affine, lesion.centre, lesion.frame)
     r = lesion.radii
     if lesion.kind == "focal":
-        return (d[0] / r[0]) ** 2 + (d[1] / r[1]) ** 2 + (d[2] / r[2]) ** 2 <= 1.0
+        return cast(np.ndarray, (d[0] / r[0]) ** 2 + (d[1] / r[1]) ** 2 + (d[2] / r[2]) ** 2 <= 1.0)
     if lesion.kind == "diffuse":
         return in_cylinder(d, float(r[0]), float(r[1]), float(r[2]))
     # irregular: rho <= r0 * (1 + amp * h(direction)), |h| <= 1 (star-shaped, hence connected)
@@ -220,7 +221,7 @@ def in_lesion(lesion: Lesion, grid: SubGrid, affine: np.ndarray) -> np.ndarray:
         proj = (d[0] * v[0] + d[1] * v[1] + d[2] * v[2]) * inv
         hsum += np.float32(w) * np.sin(np.float32(fr * np.pi) * proj + np.float32(ph))
     hsum /= np.float32(np.sum(np.abs(lesion.blob_weight)))
-    return rho <= np.float32(r[0]) * (1.0 + np.float32(lesion.blob_amp) * hsum)
+    return cast(np.ndarray, rho <= np.float32(r[0]) * (1.0 + np.float32(lesion.blob_amp) * hsum))
 
 
 def voxel_counts(mask: np.ndarray, grid: SubGrid) -> np.ndarray:
@@ -252,4 +253,4 @@ def voxel_counts(mask: np.ndarray, grid: SubGrid) -> np.ndarray:
     out = r2[:, 0].astype(np.int16)
     for m in range(1, f):
         out += r2[:, m]
-    return out
+    return cast(np.ndarray, out)

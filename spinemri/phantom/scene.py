@@ -5,7 +5,7 @@ Pure numpy; used by :func:`spinemri.phantom.make.make_phantom`. See docs/phantom
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -48,14 +48,14 @@ def surface_points(body: Body, n: int = 48) -> np.ndarray:
         pts.append(np.column_stack([ring * r, np.full(n, body.h)]))
         pts.append(np.column_stack([ring * r, np.full(n, -body.h)]))
     local = np.concatenate(pts)
-    return local @ body.frame.T + body.centre
+    return cast(np.ndarray, local @ body.frame.T + body.centre)
 
 
 def _rotation(oblique_deg: float, tilt_deg: float) -> np.ndarray:
     a, b = np.radians(oblique_deg), np.radians(tilt_deg)
     rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
     rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
-    return rz @ rx
+    return cast(np.ndarray, rz @ rx)
 
 
 def grid_affine(p: PhantomParams, bodies: list[Body]) -> np.ndarray:
@@ -122,7 +122,9 @@ def draw_texture(rng: np.random.Generator, n: int = 6) -> tuple[np.ndarray, np.n
     return k, rng.uniform(0, 2 * np.pi, n)
 
 
-def world_box(affine: np.ndarray, lo: tuple, hi: tuple, *, broadcast: bool = False) -> list[np.ndarray]:
+def world_box(
+    affine: np.ndarray, lo: tuple[int, ...], hi: tuple[int, ...], *, broadcast: bool = False
+) -> list[np.ndarray]:
     """World (x, y, z) mm of the voxel centres of a box, as float32 arrays.
 
     With ``broadcast=True`` each coordinate keeps only the axes it depends on
@@ -158,7 +160,11 @@ def world_box(affine: np.ndarray, lo: tuple, hi: tuple, *, broadcast: bool = Fal
 
 
 def render_background(
-    p: PhantomParams, affine: np.ndarray, shape: tuple, curve: dict, bodies: list[Body]
+    p: PhantomParams,
+    affine: np.ndarray,
+    shape: tuple[int, ...],
+    curve: dict[str, np.ndarray],
+    bodies: list[Body],
 ) -> np.ndarray:
     """Soft tissue, fat, air, canal (CSF), cord and posterior elements at voxel centres (float32).
 
@@ -193,7 +199,7 @@ def render_background(
     sc = np.float32(p.scale)
 
     def ramp(dist: np.ndarray) -> np.ndarray:  # dist > 0 outside
-        return np.clip(0.5 - dist / w, 0.0, 1.0)
+        return cast(np.ndarray, np.clip(0.5 - dist / w, 0.0, 1.0))
 
     canal_a, canal_b = 10.0 * sc, 7.0 * sc
     v_canal = -(depth / 2 + 1.5 * sc + canal_b)
@@ -236,7 +242,7 @@ def render_background(
     return out
 
 
-def bias_field(p: PhantomParams, affine: np.ndarray, shape: tuple) -> np.ndarray:
+def bias_field(p: PhantomParams, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """1 + bias * sin(pi (t - 1/2)), t = 0 at the most inferior voxel centre, 1 at the most superior.
 
     Parameters
@@ -262,7 +268,7 @@ def bias_field(p: PhantomParams, affine: np.ndarray, shape: tuple) -> np.ndarray
 def render_structures(
     p: PhantomParams,
     affine: np.ndarray,
-    shape: tuple,
+    shape: tuple[int, ...],
     bodies: list[Body],
     discs: list[Body],
     lesions: list[Lesion],
@@ -301,7 +307,7 @@ def render_structures(
     label = np.zeros(shape, np.int16)  # 1-based index into bodies
     les_n = np.zeros(shape, np.int16)  # lesion sub-samples within the owning vertebra
     les_id = np.zeros(shape, np.uint16)
-    boxes: dict[str, tuple] = {}
+    boxes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
     kvec, kphase = tex
     for bi, body in enumerate(bodies):
         box = bbox_of(surface_points(body), affine, shape)
@@ -368,5 +374,5 @@ def render_structures(
         "occupied": np.clip(occupied, 0, 1),
         "label": np.where(vert, label, 0),
         "lesion_id": np.where(lesion, les_id, 0).astype(np.uint16),
-        "boxes": boxes,  # type: ignore[dict-item]
+        "boxes": boxes,
     }

@@ -58,7 +58,7 @@ def truth_tables(
     labels: dict[str, int],
     affine: np.ndarray,
     truncated: dict[str, bool],
-    boxes: dict[str, tuple] | None = None,
+    boxes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-vertebra and per-patient truth from integer maps (see docs/phantom.md).
 

@@ -79,7 +79,15 @@ class RunSummary:
         return 0 if self.failed == 0 else 1
 
     def line(self) -> str:
-        """One-line summary for the terminal."""
+        """One-line summary for the terminal.
+
+        Returns
+        -------
+        str
+            Case counts (done, skipped as unchanged, failed), the elapsed time in
+            seconds, the backend and the output folder, e.g.
+            ``"3 cases: 2 done, 1 skipped (unchanged), 0 failed in 4.2 s [serial] -> out"``.
+        """
         return (
             f"{self.n_cases} cases: {self.done} done, {self.skipped} skipped (unchanged), "
             f"{self.failed} failed "

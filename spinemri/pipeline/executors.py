@@ -48,7 +48,22 @@ class WorkerFailure:
 
 
 def backend_name(workers: int, scheduler: str | None) -> str:
-    """``serial``, ``processes`` or ``dask`` for these options."""
+    """The backend :func:`run_map` uses for these options.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes (``--workers``).
+    scheduler : str or None
+        ``"local"`` or a Dask scheduler address (``--scheduler``); None or
+        empty for no Dask.
+
+    Returns
+    -------
+    str
+        ``"dask"`` when a scheduler is given, else ``"serial"`` for
+        ``workers <= 1`` and ``"processes"`` otherwise.
+    """
     if scheduler:
         return "dask"
     return "serial" if workers <= 1 else "processes"
@@ -61,7 +76,34 @@ def run_map(
     workers: int = 1,
     scheduler: str | None = None,
 ) -> Iterator[tuple[T, Any]]:
-    """Yield ``(item, fn(item) or WorkerFailure)`` as items complete (order not guaranteed)."""
+    """Yield ``(item, fn(item) or WorkerFailure)`` as items complete (order not guaranteed).
+
+    Parameters
+    ----------
+    fn : callable
+        Called once per item (in a worker process for the ``processes`` and
+        ``dask`` backends, so it and the items must be picklable there).
+    items : sequence
+        The items; nothing is yielded (and no pool started) when empty.
+    workers : int, default 1
+        Number of worker processes; must be >= 1.
+    scheduler : str, optional
+        ``"local"`` for a Dask ``LocalCluster`` of ``workers`` processes, or the
+        address of a Dask scheduler; None for no Dask (see :func:`backend_name`).
+
+    Yields
+    ------
+    tuple of (item, object)
+        Each item with ``fn(item)``, or a :class:`WorkerFailure` when its worker
+        process died or the cluster lost its task. Exceptions raised by ``fn``
+        propagate with the ``serial`` and ``processes`` backends; the ``dask``
+        backend reports them as a WorkerFailure too.
+
+    Raises
+    ------
+    ConfigError
+        ``workers < 1``, dask.distributed missing, or the scheduler unreachable.
+    """
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     if not items:

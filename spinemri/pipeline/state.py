@@ -143,7 +143,7 @@ def is_done(out_dir: Path, case: Case, run_params_hash: str) -> bool:
     if case.problem or not sp.is_file():
         return False
     try:
-        state = json.loads(sp.read_text(encoding="utf-8"))
+        state: dict[str, object] = json.loads(sp.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if state.get("params_hash") != run_params_hash or state.get("status") != "ok":

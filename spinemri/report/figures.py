@@ -9,13 +9,16 @@ data give a figure that says what is missing rather than an error.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from .protocols import AnalysisLike
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = [
     "analysis_figures",
@@ -50,12 +53,26 @@ def _empty(ax: Any, message: str) -> None:
     ax.set_yticks([])
 
 
-def _numeric(s: pd.Series) -> np.ndarray:
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+def _numeric(s: pd.Series) -> NDArray[np.float64]:
+    return cast("NDArray[np.float64]", pd.to_numeric(s, errors="coerce").to_numpy(dtype=float))
 
 
 def vas_by_region_figure(data: pd.DataFrame) -> Figure:
-    """Box plot with a jittered strip of VAS per dominant region (patients with a VAS)."""
+    """Box plot with a jittered strip of VAS per dominant region (patients with a VAS).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per patient with columns ``dominant_region`` and ``vas`` (0-10;
+        non-numeric values count as missing).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes, regions in anatomical order (cervical to sacral, then ``none``
+        and any others) with their patient counts; a figure saying what is
+        missing when a column is absent or no patient has a VAS.
+    """
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     if "dominant_region" not in data or "vas" not in data:
@@ -117,7 +134,21 @@ def _scatter_fit(ax: Any, x: np.ndarray, y: np.ndarray, colour: str = "#4C72B0")
 
 
 def involvement_vs_hi_area_figure(data: pd.DataFrame) -> Figure:
-    """n_involved against hi_area_ratio, with the OLS line."""
+    """n_involved against hi_area_ratio, with the OLS line.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per patient with columns ``n_involved`` (involved vertebrae) and
+        ``hi_area_ratio`` (high-intensity area ratio, 0-1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A scatter of the complete pairs with the OLS line (at least 3 pairs, both
+        non-constant) and Spearman's rho in the title; a figure saying what is
+        missing when a column is absent.
+    """
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     if "n_involved" not in data or "hi_area_ratio" not in data:
@@ -134,7 +165,21 @@ def involvement_vs_hi_area_figure(data: pd.DataFrame) -> Figure:
 def vas_vs_metrics_figure(
     data: pd.DataFrame, metrics: tuple[str, ...] = ("n_involved", "hi_area_ratio", "hi_volume_ratio")
 ) -> Figure:
-    """One panel per metric: VAS against the metric, with the OLS line."""
+    """One panel per metric: VAS against the metric, with the OLS line.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per patient with a ``vas`` column (0-10) and the metric columns.
+    metrics : tuple of str, default ("n_involved", "hi_area_ratio", "hi_volume_ratio")
+        Columns plotted on the x axes, one panel each, left to right.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row of panels sharing the VAS axis, each titled with Spearman's rho and
+        n (or why there is no fit); a panel says so when its column is absent.
+    """
     fig = Figure(figsize=(11, 3.8), layout="constrained")
     axes = fig.subplots(1, len(metrics), sharey=True)
     for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
@@ -150,7 +195,18 @@ def vas_vs_metrics_figure(
 
 
 def analysis_figures(analysis: AnalysisLike) -> dict[str, Figure]:
-    """All figures of an analysis, keyed by file stem (see :data:`FIGURE_TITLES`)."""
+    """All figures of an analysis, keyed by file stem (see :data:`FIGURE_TITLES`).
+
+    Parameters
+    ----------
+    analysis : AnalysisLike
+        The analysis; its ``data`` table (one row per patient) is plotted.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+        ``vas_by_region``, ``involvement_vs_hi_area`` and ``vas_vs_metrics``.
+    """
     d = analysis.data
     return {
         "vas_by_region": vas_by_region_figure(d),
@@ -160,7 +216,21 @@ def analysis_figures(analysis: AnalysisLike) -> dict[str, Figure]:
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """PNG bytes of a figure."""
+    """PNG bytes of a figure.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render.
+    dpi : int, default 100
+        Resolution in dots per inch (the figure sizes are in inches, so this sets
+        the pixel size).
+
+    Returns
+    -------
+    bytes
+        The PNG file's content.
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

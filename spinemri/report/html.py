@@ -55,7 +55,19 @@ def _e(x: Any) -> str:
 
 
 def format_p(p: Any) -> str:
-    """p-value for humans: 3 significant digits, '< 0.001' below that, '—' when undefined."""
+    """p-value for humans: 3 significant digits, '< 0.001' below that, '—' when undefined.
+
+    Parameters
+    ----------
+    p : float or None
+        The p-value (anything :class:`float` accepts); None or a non-finite
+        float is undefined.
+
+    Returns
+    -------
+    str
+        ``"—"``, ``"< 0.001"`` or the value with 3 significant digits (``"0.0312"``).
+    """
     if p is None or (isinstance(p, float) and not math.isfinite(p)):
         return "—"
     p = float(p)
@@ -143,7 +155,19 @@ def _groups(groups: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def summary_dict(analysis: AnalysisLike) -> dict[str, Any]:
-    """summary.json: the analysis' ``to_dict()`` (:class:`AnalysisLike`) plus the software versions."""
+    """summary.json: the analysis' ``to_dict()`` (:class:`AnalysisLike`) plus the software versions.
+
+    Parameters
+    ----------
+    analysis : AnalysisLike
+        The analysis.
+
+    Returns
+    -------
+    dict of str to Any
+        ``analysis.to_dict()`` with a ``software`` key added:
+        :func:`~spinemri.report.provenance.package_versions`.
+    """
     d = analysis.to_dict()
     d["software"] = package_versions()
     return d
@@ -214,7 +238,25 @@ def render_report(
     figures_png: Mapping[str, bytes] | None = None,
     title: str = "spinemri — pain and spinal metastatic burden",
 ) -> str:
-    """The report as one HTML string (figures base64-embedded; no external resources)."""
+    """The report as one HTML string (figures base64-embedded; no external resources).
+
+    Parameters
+    ----------
+    analysis : AnalysisLike
+        The analysis to report.
+    figures_png : mapping of str to bytes, optional
+        PNG bytes by figure stem (see :data:`~spinemri.report.figures.FIGURE_TITLES`);
+        by default rendered from :func:`~spinemri.report.figures.analysis_figures`
+        at 100 dpi.
+    title : str, default "spinemri — pain and spinal metastatic burden"
+        Page title and heading (HTML-escaped).
+
+    Returns
+    -------
+    str
+        A complete HTML document with inline CSS: key numbers, warnings, each
+        analysis' results or why it is not computable, the figures and the methods.
+    """
     if figures_png is None:
         figures_png = {k: figure_png(f) for k, f in analysis_figures(analysis).items()}
     d = summary_dict(analysis)
@@ -363,6 +405,17 @@ def write_analysis(
     analysis: AnalysisLike, out_dir: str | os.PathLike[str], *, dpi: int = 100
 ) -> dict[str, Path]:
     """Write summary.json, tables/*.csv, figures/*.png and report.html under ``out_dir``.
+
+    Each file is written atomically; summary.json is strict JSON (no NaN).
+
+    Parameters
+    ----------
+    analysis : AnalysisLike
+        The analysis to write.
+    out_dir : path-like
+        Output folder (created with its parents).
+    dpi : int, default 100
+        Resolution of the figure PNGs (dots per inch), also those embedded in the report.
 
     Returns
     -------

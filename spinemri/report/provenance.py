@@ -42,7 +42,18 @@ _CHUNK = 1 << 20
 
 
 def package_versions(names: Iterable[str] = DEPENDENCIES) -> dict[str, str]:
-    """Installed versions of spinemri and its dependencies, plus Python's."""
+    """Installed versions of spinemri and its dependencies, plus Python's.
+
+    Parameters
+    ----------
+    names : iterable of str, default DEPENDENCIES
+        Distribution names to look up; those not installed are left out.
+
+    Returns
+    -------
+    dict of str to str
+        ``"python"`` -> the Python version, then distribution name -> version string.
+    """
     out = {"python": platform.python_version()}
     for name in names:
         try:
@@ -53,7 +64,18 @@ def package_versions(names: Iterable[str] = DEPENDENCIES) -> dict[str, str]:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of one file's bytes."""
+    """SHA-256 hex digest of one file's bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (read in 1 MiB chunks).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
@@ -62,7 +84,19 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def path_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, or of a folder's files (sorted relative names and contents)."""
+    """SHA-256 of a file, or of a folder's files (sorted relative names and contents).
+
+    Parameters
+    ----------
+    path : path-like
+        A file, or a folder whose files are hashed recursively.
+
+    Returns
+    -------
+    str
+        64 hex digits: :func:`file_sha256` of a file; for a folder the SHA-256
+        over each file's relative POSIX name and its :func:`file_sha256`, in sorted order.
+    """
     p = Path(path)
     if p.is_file():
         return file_sha256(p)
@@ -80,7 +114,26 @@ def provenance_record(
     timings_s: dict[str, float] | None = None,
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A JSON-able provenance dict: versions, platform, parameters, input hashes, timings, notes."""
+    """A JSON-able provenance dict: versions, platform, parameters, input hashes, timings, notes.
+
+    Parameters
+    ----------
+    parameters : dict of str to Any
+        Every parameter that produced the output (recorded as given).
+    inputs : dict of str to path-like, optional
+        Input name -> path; each is recorded with its :func:`path_sha256`.
+    timings_s : dict of str to float, optional
+        Stage -> duration in seconds.
+    notes : list of str, optional
+        Warnings and notes.
+
+    Returns
+    -------
+    dict of str to Any
+        Keys ``created_utc`` (ISO 8601, seconds), ``versions``
+        (:func:`package_versions`), ``platform``, ``parameters``, ``inputs``
+        (name -> ``{"path", "sha256"}``), ``timings_s`` and ``notes``.
+    """
     return {
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),

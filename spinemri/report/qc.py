@@ -12,12 +12,15 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..io.atomic import write_bytes_atomic
 from ..volume import Volume
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = ["sagittal_view", "render_qc_png", "save_qc_png", "measurement_qc_png"]
 
@@ -25,11 +28,21 @@ __all__ = ["sagittal_view", "render_qc_png", "save_qc_png", "measurement_qc_png"
 def sagittal_view(volume: Volume, index: int) -> tuple[tuple[slice | int, ...], int, int, bool, bool]:
     """How to cut and orient the sagittal slice ``index`` along ``volume.lr_axis``.
 
-    Returns ``(slicer, row_axis, col_axis, flip_rows, flip_cols)``: rows run
-    along the array axis closest to superior-inferior and columns along the
-    other in-plane axis; after ``arr = data[slicer]`` (transposed when
-    ``row_axis > col_axis``) and the flips, row 0 is the most superior and
-    column 0 the most anterior.
+    Parameters
+    ----------
+    volume : Volume
+        The 3-D volume (its affine and spacing give the directions).
+    index : int
+        Index of the slice along ``volume.lr_axis``.
+
+    Returns
+    -------
+    tuple
+        ``(slicer, row_axis, col_axis, flip_rows, flip_cols)``: rows run
+        along the array axis closest to superior-inferior and columns along the
+        other in-plane axis; after ``arr = data[slicer]`` (transposed when
+        ``row_axis > col_axis``) and the flips, row 0 is the most superior and
+        column 0 the most anterior.
     """
     lr = volume.lr_axis
     others = [a for a in range(3) if a != lr]
@@ -87,9 +100,11 @@ def render_qc_png(
     Parameters
     ----------
     image : Volume of shape (I, J, K)
+        The image; its mid-sagittal slice is shown.
     vertebrae : ndarray of int, shape (I, J, K)
         Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``), 0 elsewhere.
     levels : sequence of str
+        Level names by vertebra id (``"L1"``, ...), drawn beside each vertebra.
     lesion_mask : Volume
         Lesion ids (>0 = lesion) on the image grid.
     title : str
@@ -97,6 +112,12 @@ def render_qc_png(
     dpi : int
         Written as the PNG's resolution (pixels per inch); the pixel size
         of the picture does not depend on it.
+
+    Returns
+    -------
+    bytes
+        The PNG file's content (RGB; the image area at its true aspect ratio,
+        640 pixels wide unless its height is clipped to 1100, plus margins).
     """
     from PIL import Image, ImageDraw
 
@@ -188,7 +209,7 @@ def _blend(rgb: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], alp
 
 
 def _centre_index(vert: np.ndarray, lr: int, size: int) -> int:
-    """The metrics' mid-sagittal rule (:func:`spinemri.metrics.mid_sagittal_index`) for all vertebrae at once."""
+    """The metrics' mid-sagittal rule (:func:`spinemri.metrics.mid_sagittal_index`), all vertebrae at once."""
     from ..metrics import mid_sagittal_index
 
     other = tuple(a for a in range(3) if a != lr)
@@ -200,24 +221,28 @@ def _centre_index(vert: np.ndarray, lr: int, size: int) -> int:
     return int(mid_sagittal_index(np.array([index_sum]), np.array([float(total)]))[0])
 
 
-def _window(a: np.ndarray) -> np.ndarray:
+def _window(a: np.ndarray) -> NDArray[np.uint8]:
     """Grey levels 0-255 of a slice windowed to its 1st-99.5th percentiles."""
     a = np.asarray(a, dtype=np.float64)
     if a.size == 0:
         return np.zeros(a.shape, dtype=np.uint8)
     lo, hi = np.percentile(a, [1.0, 99.5])
     hi = hi if hi > lo else lo + 1.0
-    return (np.clip((a - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cast("NDArray[np.uint8]", (np.clip((a - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
 
 
-def _outline(labels: np.ndarray) -> np.ndarray:
+def _outline(labels: np.ndarray) -> NDArray[np.bool_]:
     """Boundary pixels of every label > 0: a 4-neighbour (or the picture's edge) carries another label."""
     padded = np.pad(labels, 1, mode="edge")
-    return (labels > 0) & (
-        (padded[:-2, 1:-1] != labels)
-        | (padded[2:, 1:-1] != labels)
-        | (padded[1:-1, :-2] != labels)
-        | (padded[1:-1, 2:] != labels)
+    return cast(
+        "NDArray[np.bool_]",
+        (labels > 0)
+        & (
+            (padded[:-2, 1:-1] != labels)
+            | (padded[2:, 1:-1] != labels)
+            | (padded[1:-1, :-2] != labels)
+            | (padded[1:-1, 2:] != labels)
+        ),
     )
 
 
@@ -252,7 +277,20 @@ def save_qc_png(
     title: str = "",
     dpi: int = 110,
 ) -> Path:
-    """Write :func:`render_qc_png` to ``path`` atomically; return the path."""
+    """Write :func:`render_qc_png` to ``path`` atomically; return the path.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG file to write.
+    image, vertebrae, levels, lesion_mask, title, dpi
+        As for :func:`render_qc_png`.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     return write_bytes_atomic(
         path, render_qc_png(image, vertebrae, levels, lesion_mask, title=title, dpi=dpi)
     )
@@ -262,6 +300,23 @@ def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -
     """QC PNG bytes for a :class:`~spinemri.measurement.Measurement` of ``image`` with vertebral ``mask``.
 
     The title names the patient, the method and the patient-level burden.
+
+    Parameters
+    ----------
+    image : Volume
+        The measured image.
+    mask : Volume
+        Its vertebral label mask on the image grid (the scheme's labels).
+    m : Measurement
+        The measurement of ``image`` with ``mask`` (its vertebra table, scheme,
+        patient row, parameters and lesion mask are drawn).
+    dpi : int, default 110
+        PNG resolution, as for :func:`render_qc_png`.
+
+    Returns
+    -------
+    bytes
+        The PNG of :func:`render_qc_png`.
     """
     from ..measurement import vertebra_ids
 

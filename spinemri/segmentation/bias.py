@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 __all__ = ["n4_correct"]
@@ -56,4 +58,4 @@ def n4_correct(
     n4.Execute(small, small_mask)
     log_bias = n4.GetLogBiasFieldAsImage(sitk_img)
     bias = np.exp(sitk.GetArrayFromImage(log_bias).transpose(2, 1, 0).astype(np.float64))
-    return (img.astype(np.float64) + shift) / bias - shift
+    return cast(np.ndarray, (img.astype(np.float64) + shift) / bias - shift)

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -444,13 +445,13 @@ class _BoxVoxels:
         self.shape = vertebrae.shape
 
     def vertebra(self, idx: np.ndarray) -> np.ndarray:
-        return self.vertebrae.ravel()[idx]
+        return cast(np.ndarray, self.vertebrae.ravel()[idx])
 
     def corrected(self, idx: np.ndarray) -> np.ndarray:
         """Depth-corrected intensities ``I - depth_offset[v, depth]`` (``I`` without depth classes)."""
         v = self.intensity.ravel()[idx].astype(np.float64)
         key = self.vertebrae.ravel()[idx].astype(np.intp) * N_DEPTH_CLASSES
-        return v - self.offset[key + (self.code.ravel()[idx] & DEPTH_MASK)]
+        return cast(np.ndarray, v - self.offset[key + (self.code.ravel()[idx] & DEPTH_MASK)])
 
     def grow(self, idx: np.ndarray, cut: np.ndarray, sign: float) -> np.ndarray:
         """``idx`` (ascending) with its 26-neighbours in the same vertebra beyond their cut, ascending.
@@ -514,7 +515,7 @@ def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if b.size == 0:
         return np.zeros(a.shape, dtype=bool)
     pos = np.minimum(np.searchsorted(b, a), b.size - 1)
-    return b[pos] == a
+    return cast(np.ndarray, b[pos] == a)
 
 
 def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], np.ndarray]:

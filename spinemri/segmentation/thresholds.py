@@ -82,6 +82,19 @@ def robust_threshold(values: np.ndarray, k: float, polarity: str) -> tuple[float
 
 
 def otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of a set of intensities (:func:`skimage.filters.threshold_otsu`).
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Intensities (any real dtype; read as float64), e.g. the reference voxels of one vertebra.
+
+    Returns
+    -------
+    float
+        The threshold in the intensity units of ``values``; NaN for no values, the common
+        value itself when all values are equal.
+    """
     from skimage.filters import threshold_otsu
 
     values = np.asarray(values, dtype=np.float64)

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats as sps
 
@@ -64,9 +65,10 @@ PAIN_CATEGORIES = ("mild", "moderate", "severe")
 _FLAG_COLUMNS = frozenset({"cervical_involved", "thoracic_involved", "lumbar_involved", "sacral_involved"})
 
 
-def _finite(values: Iterable[Any]) -> np.ndarray:
+def _finite(values: Iterable[Any]) -> npt.NDArray[np.float64]:
     a = np.asarray(pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce"), dtype=float)
-    return a[np.isfinite(a)]
+    finite: npt.NDArray[np.float64] = a[np.isfinite(a)]
+    return finite
 
 
 def describe(values: Iterable[float]) -> GroupSummary:

@@ -352,7 +352,7 @@ def _keyword_tag(keyword: str) -> int | None:
 
         tag = tag_for_keyword(keyword)
         _KEYWORD_TAGS[keyword] = tag
-    return tag  # type: ignore[return-value]
+    return tag
 
 
 def _parse_raw(elem: Any) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -188,13 +188,13 @@ def fix_bits(arr: np.ndarray, lay: Layout, *, inplace: bool = False) -> np.ndarr
             arr <<= shift
             arr >>= shift  # arithmetic shift on a signed dtype sign-extends
             return arr
-        return (arr << shift) >> shift
+        return cast(np.ndarray, (arr << shift) >> shift)
     mask = (1 << lay.bits_stored) - 1
     if int(arr.max()) > mask:  # bits above BitsStored (overlays, Siemens PMU log) are not pixel values
         if inplace:
             np.bitwise_and(arr, arr.dtype.type(mask), out=arr)
             return arr
-        return arr & arr.dtype.type(mask)
+        return cast(np.ndarray, arr & arr.dtype.type(mask))
     return arr
 
 
@@ -277,7 +277,7 @@ def pixel_bytes(path: Path, ds: Any) -> bytes | None:
         with open(path, "rb") as fh:
             fh.seek(tell)
             return fh.read(length)
-    return ds.PixelData
+    return cast("bytes | None", ds.PixelData)
 
 
 def deferred_span(ds: Any) -> tuple[int, int] | None:
