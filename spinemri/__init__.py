@@ -84,7 +84,7 @@ _LAZY: dict[str, str] = {
     "from_sitk": "spinemri.io.convert",
     "LabelScheme": "spinemri.levels",
     "get_scheme": "spinemri.levels",
-    "resolve_scheme": "spinemri.levels",
+    "resolve_scheme": "spinemri.scheme_choice",
     "SegmentParams": "spinemri.params",
     "MetricsParams": "spinemri.params",
     "LinkParams": "spinemri.params",
@@ -111,7 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: every lazy n
     from .io.dicom.series import list_series
     from .io.load import load_mask, load_volume
     from .io.nifti import save_nifti
-    from .levels import LabelScheme, get_scheme, resolve_scheme
+    from .levels import LabelScheme, get_scheme
     from .linking import LinkReport, link
     from .measurement import Measurement, measure
     from .params import LinkParams, MetricsParams, RunConfig, SegmentParams, StatsParams
@@ -119,6 +119,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: every lazy n
     from .phantom.params import PhantomParams
     from .phantom.truth import PhantomTruth
     from .pipeline.cohort import RunSummary, run_cohort
+    from .scheme_choice import resolve_scheme
     from .stats.results import Analysis, NotComputable
     from .stats.study import analyze
 else:

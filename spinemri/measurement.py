@@ -22,7 +22,8 @@ import pandas as pd
 from .arrays.bbox import nonzero_bbox
 from .arrays.labels import check_label_values, label_counts_si
 from .errors import ConfigError, GeometryError, SpinemriWarning
-from .levels import LabelScheme, level_index, resolve_scheme
+from .levels import LabelScheme, level_index
+from .scheme_choice import resolve_scheme
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
 from .segmentation.lesions import segment_lesions

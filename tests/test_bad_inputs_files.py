@@ -16,7 +16,7 @@ import pytest
 
 from spinemri.errors import GeometryError, InputError, LabelSchemeError, SpinemriError
 from spinemri.io.load import load_mask, load_volume
-from spinemri.levels import resolve_scheme_for_mask
+from spinemri.scheme_choice import resolve_scheme_for_mask
 from spinemri.volume import Volume
 
 Case = Callable[[Path], tuple[Callable[[], object], Path]]

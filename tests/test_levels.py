@@ -22,10 +22,9 @@ from spinemri.levels import (
     level_from_name,
     level_index,
     region_of,
-    resolve_scheme,
-    resolve_scheme_for_mask,
     sort_levels,
 )
+from spinemri.scheme_choice import resolve_scheme, resolve_scheme_for_mask
 from spinemri.volume import Volume
 
 # --- hand-written tables (LABELS.md) ----------------------------------------------------

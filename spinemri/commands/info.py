@@ -125,7 +125,7 @@ def _label_summary(data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 def _print_volume(path: Path) -> int:
     from ..errors import SpinemriError
     from ..io.load import load_volume
-    from ..levels import resolve_scheme
+    from ..scheme_choice import resolve_scheme
     from ..volume import label_centroids_si
 
     vol = load_volume(path)

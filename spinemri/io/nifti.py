@@ -221,7 +221,7 @@ def label_names_from_nifti(header: Any) -> dict[int, str]:
 
     TotalSegmentator stores a Caret-style XML ``<Label Key="N">name</Label>``
     table (``CaretExtension``, extension code 0) in the header; when present,
-    these names beat numbers in :func:`spinemri.levels.resolve_scheme`.
+    these names beat numbers in :func:`spinemri.scheme_choice.resolve_scheme`.
 
     Parameters
     ----------

@@ -31,7 +31,7 @@ from spinemri.errors import DicomError, GeometryError, InputError, LabelSchemeEr
 from spinemri.io.clinical import read_clinical
 from spinemri.io.discover import discover_cases
 from spinemri.io.nifti import save_nifti
-from spinemri.levels import resolve_scheme_for_mask
+from spinemri.scheme_choice import resolve_scheme_for_mask
 from spinemri.linking import link
 from spinemri.volume import Volume
 

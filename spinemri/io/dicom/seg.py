@@ -375,7 +375,7 @@ def _level_labels(
 ) -> list[tuple[str, list[int]]]:
     """(level, mask labels) per level present, cranial → caudal; labels mapping to one level are merged."""
     if levels is None:
-        from ...levels import resolve_scheme_for_mask
+        from ...scheme_choice import resolve_scheme_for_mask
 
         scheme, _ = resolve_scheme_for_mask("auto", vertebrae)
         mapping: Mapping[int, str] = scheme.levels
@@ -488,7 +488,7 @@ def build_dicom_seg(
         cranial → caudal, numbered from 2.
     levels : mapping of int to str, or LabelScheme, optional
         Mask label → level name (labels not in it, e.g. discs, are left out).
-        Default: the scheme :func:`spinemri.levels.resolve_scheme_for_mask`
+        Default: the scheme :func:`spinemri.scheme_choice.resolve_scheme_for_mask`
         picks with ``"auto"``.
     image : Volume, optional
         The image loaded from ``source``: its ``meta`` (``series_uid``,
