@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
     linked = read_table(args.linked, dtype_str_columns=("patient_id",))
     if linked.empty:
         raise InputError(f"linked table {args.linked} has no rows; run spinemri link first")
-    analysis = analyze(linked, params=params)
+    try:
+        analysis = analyze(linked, params=params)
+    except InputError as exc:
+        raise InputError(f"{args.linked}: {exc}") from exc
     written = write_analysis(analysis, args.out)
     d = analysis.to_dict()
     print(

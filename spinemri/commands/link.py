@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -88,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
     from ..io.tables import write_csv
     from ..linking import link
 
+    out = Path(args.out)
+    report_path = out.parent / "link_report.csv"
+    refuse_overwriting_inputs(
+        {"--out": out, "the link report beside --out": report_path},
+        {"PATIENTS_CSV": args.patients, "CLINICAL_CSV": args.clinical},
+    )
     params = LinkParams(
         id_column=args.id_column,
         vas_column=args.vas_column,
@@ -103,9 +110,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"spinemri link: error: {args.patients} + {args.clinical}: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
     write_csv(linked, out)
-    report_path = out.parent / "link_report.csv"
     write_csv(report.to_frame(), report_path)
     print(report.summary(), file=sys.stderr)
     print(f"wrote {out} and {report_path}", file=sys.stderr)
@@ -117,3 +122,34 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def refuse_overwriting_inputs(
+    outputs: dict[str, str | os.PathLike[str]], inputs: dict[str, str | os.PathLike[str]]
+) -> None:
+    """Refuse, before anything is read or written, an output that would replace an input or another output.
+
+    Parameters
+    ----------
+    outputs : dict of str to path-like
+        What the command will write, by the name the user knows it by (an option).
+    inputs : dict of str to path-like
+        What the command reads, by argument name.
+
+    Raises
+    ------
+    UsageError
+        When two of them are the same file (compared after resolving links and ``..``).
+    """
+    from ..cli import UsageError
+
+    seen = {Path(path).resolve(): f"{name} ({path})" for name, path in inputs.items()}
+    for name, path in outputs.items():
+        key = Path(path).resolve()
+        if key in seen:
+            raise UsageError(
+                f"{name} ({path}) is the same file as {seen[key]}: spinemri never writes over its input "
+                "or over another of its outputs; choose another --out (nothing was written)"
+            )
+        seen[key] = f"{name} ({path})"
+

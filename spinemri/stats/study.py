@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..params import StatsParams, check_known_keys
+from ..errors import InputError
+from ..params import LinkParams, StatsParams, check_known_keys
 from .methods import (
     PAIN_CATEGORIES,
     as_bool,
@@ -79,6 +80,12 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
     Analysis
         Never raises on degenerate data: each analysis that cannot be computed is a
         :class:`NotComputable` with the reason.
+
+    Raises
+    ------
+    InputError
+        On a table that would give wrong numbers: a patient id on more than one row, or a
+        VAS outside 0-10 (:func:`check_linked_rows`).
     """
     if params is None:
         check_known_keys(StatsParams, options, "analyze()")
@@ -86,6 +93,7 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
     elif options:
         raise TypeError("analyze(): pass either params= or keyword options, not both")
     df = linked.copy().reset_index(drop=True)
+    check_linked_rows(df)
     notes: list[str] = []
     if "vas" not in df.columns:
         notes.append(
@@ -247,3 +255,50 @@ def analyze(linked: pd.DataFrame, *, params: StatsParams | None = None, **option
         params,
         df[keep].copy(),
     )
+
+
+def check_linked_rows(linked: pd.DataFrame) -> None:
+    """Refuse a linked table whose rows would make the statistics wrong.
+
+    A patient on several rows would be counted several times (a table concatenated
+    twice doubles n and shrinks every p-value); a VAS outside the 0-10 scale is not a
+    pain score (a typo, another scale, or an Excel TRUE read as 1 would be inside
+    and is refused by :func:`spinemri.link` instead). Missing or non-numeric VAS
+    values are not errors: they are left out of the VAS analyses with a note.
+
+    Parameters
+    ----------
+    linked : pandas.DataFrame
+        The linked table (``patient_id`` and ``vas`` columns when present).
+
+    Raises
+    ------
+    InputError
+        Naming the duplicated ids or the out-of-range values and the patients.
+    """
+    if "patient_id" in linked.columns:
+        ids = linked["patient_id"].astype(str)
+        dup = sorted(set(ids[ids.duplicated()]))
+        if dup:
+            shown = ", ".join(repr(d) for d in dup[:10]) + (", ..." if len(dup) > 10 else "")
+            raise InputError(
+                f"linked table: {len(dup)} patient id(s) appear on more than one row ({shown}); each "
+                "patient must be one row (was a table concatenated twice, or several time points "
+                "mixed?): remove the duplicates and analyse again"
+            )
+    if "vas" in linked.columns:
+        lo, hi = LinkParams.vas_min, LinkParams.vas_max
+        vas = pd.to_numeric(linked["vas"], errors="coerce").astype(float)
+        bad = linked.index[(vas < lo) | (vas > hi)]
+        if len(bad):
+            who = linked["patient_id"].astype(str) if "patient_id" in linked.columns else None
+            shown = ", ".join(
+                f"{who[i]!r} = {vas[i]:g}" if who is not None else f"row {i + 1} = {vas[i]:g}"
+                for i in bad[:10]
+            )
+            raise InputError(
+                f"linked table: {len(bad)} VAS value(s) outside {lo:g}-{hi:g} ({shown}); the VAS is a "
+                "0-10 pain score: correct the clinical table and link again (spinemri link refuses "
+                "such values)"
+            )
+
