@@ -14,10 +14,12 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ..errors import InputError, LinkError
+from .tables import read_csv_text_columns
 
 __all__ = ["read_table", "read_clinical", "decode_table_bytes", "sniff_separator"]
 
@@ -121,10 +123,9 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
         )
     if not os.access(p, os.R_OK):
         raise InputError(f"table {p} cannot be read (permission denied); check the file's permissions")
-    dtype = {c: str for c in dtype_str_columns} or None
     if p.suffix.lower() in _EXCEL_SUFFIXES:
         try:
-            df = pd.read_excel(p, dtype=dtype)
+            df = read_excel_cells(p, dtype_str_columns)
         except ImportError as exc:
             raise InputError(
                 f"table {p} is an Excel file but openpyxl is not installed; "
@@ -144,7 +145,7 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
         sep = sniff_separator(text)
         logger.info("reading %s as %s with separator %r", p, encoding, sep)
         try:
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype)
+            df = read_csv_text_columns(io.StringIO(text), dtype_str_columns, sep=sep)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
             raise InputError(
                 f"table {p} could not be parsed as a {sep!r}-separated table ({exc}); "
@@ -186,5 +187,38 @@ def read_clinical(path: str | os.PathLike[str], id_column: str = "patient_id") -
             f"table {path}: no column {id_column!r} (columns: {list(df.columns)}); rename the patient id "
             "column or name it with --id-column"
         )
+    return df
+
+
+def read_excel_cells(path: Path, text_columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read the first sheet of a workbook, each cell as the type Excel stored.
+
+    ``pandas.read_excel`` infers a column's dtype and so turns a TRUE cell among numbers
+    into 1.0: an Excel boolean in the VAS column then linked as VAS 1. Here every column
+    is ``object``: numbers stay numbers, text stays text, booleans stay booleans (which
+    :func:`spinemri.link` refuses as a VAS), dates stay dates. The ``text_columns``
+    (ids) are read as text literally: ``NA`` or ``null`` is an id, only an empty cell is
+    missing.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        An ``.xlsx``/``.xlsm`` workbook.
+    text_columns : tuple of str
+        Columns read as ``str`` (those present).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The sheet's rows.
+    """
+    header = pd.read_excel(path, nrows=0).columns
+    dtype: dict[Any, Any] = {c: (str if str(c).strip() in text_columns else object) for c in header}
+    df = pd.read_excel(path, dtype=dtype)
+    present = [c for c in header if str(c).strip() in text_columns]
+    if present:
+        raw = pd.read_excel(path, dtype=str, usecols=present, keep_default_na=False)
+        for c in present:
+            df[c] = raw[c].mask(raw[c] == "")
     return df
 

@@ -31,6 +31,7 @@ __all__ = [
     "write_table",
     "write_tables",
     "read_table",
+    "read_csv_text_columns",
 ]
 
 #: printf-style float format of every CSV written by spinemri.
@@ -180,6 +181,41 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{p}: no such table file")
     if p.suffix.lower() == ".parquet":
         return pd.read_parquet(p)
-    return pd.read_csv(
-        p, dtype={"patient_id": str, "level": str, "involved_levels": str}, keep_default_na=True
-    )
+    return read_csv_text_columns(p, ("patient_id", "level", "involved_levels"))
+
+
+def read_csv_text_columns(
+    source: str | os.PathLike[str] | io.StringIO, text_columns: tuple[str, ...], **kwargs: object
+) -> pd.DataFrame:
+    """``pandas.read_csv``, with the named columns read as text, literally.
+
+    pandas turns ``NA``, ``null``, ``None``, ``nan``, ``N/A`` ... into missing values even
+    in a ``dtype=str`` column, so a patient folder named ``NA`` or ``null`` lost its id
+    (NULL in Parquet; the link step then refused the run). In the named columns only an
+    empty field is missing; every other column keeps pandas' usual missing values.
+
+    Parameters
+    ----------
+    source : path-like or io.StringIO
+        The CSV (a StringIO is read twice: it is rewound).
+    text_columns : tuple of str
+        Columns read as ``str`` (those present; absent ones are ignored).
+    **kwargs
+        Passed to ``pandas.read_csv`` (e.g. ``sep``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; the text columns hold ``str`` or NaN (empty field).
+    """
+    df = pd.read_csv(source, dtype={c: str for c in text_columns}, **kwargs)
+    present = [c for c in df.columns if c in text_columns]
+    if present:
+        if isinstance(source, io.StringIO):
+            source.seek(0)
+        raw = pd.read_csv(
+            source, dtype=str, usecols=present, keep_default_na=False, **kwargs
+        )
+        for c in present:
+            df[c] = raw[c].mask(raw[c] == "")
+    return df

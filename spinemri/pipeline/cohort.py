@@ -203,12 +203,16 @@ def _combine_csv(out_dir: Path, table: str, ids: list[str]) -> str:
 def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
     import pandas as pd
 
+    from ..io.tables import read_csv_text_columns
+
     frames: dict[str, Any] = {}
     for table in TABLES:
         text = _combine_csv(out_dir, table, ok_ids)
         write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
-            pd.read_csv(io.StringIO(text), dtype={"patient_id": str}) if text.strip() else pd.DataFrame()
+            read_csv_text_columns(io.StringIO(text), ("patient_id",))
+            if text.strip()
+            else pd.DataFrame()
         )
     from ..io.tables import has_parquet, write_table
 
