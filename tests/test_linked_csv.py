@@ -45,7 +45,19 @@ def test_patient_id_policy(given: str | None, path: str, meta: dict[str, str], e
 
 
 @pytest.mark.parametrize(
-    "pid, expected", [("SMR-001", "SMR-001"), ("a b/c", "a_b_c"), ("..x..", "x"), ("///", "patient")]
+    "pid, expected",
+    [("SMR-001", "SMR-001"), ("a b/c", "a_b_c-"), ("..x..", "x-"), ("///", "patient-"), ("../evil", "evil-")],
 )
 def test_safe_id(pid: str, expected: str) -> None:
-    assert safe_id(pid) == expected
+    # safe ids are kept; any other id gets its cleaned form plus 10 hex digits of its SHA-256
+    got = safe_id(pid)
+    assert (
+        got == expected
+        if not expected.endswith("-")
+        else (got.startswith(expected) and len(got) == len(expected) + 10)
+    )
+
+
+def test_safe_ids_of_distinct_ids_differ() -> None:
+    ids = ["a/b", "a_b", "a b", "a__b", "A_B", "..a_b", "a_b.", "x" * 300, "x" * 301]
+    assert len({safe_id(i) for i in ids}) == len(ids)

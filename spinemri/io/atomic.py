@@ -45,7 +45,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes) or ".tmp"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + suffix, dir=target.parent)
+    # the stem is cut so that a long final name (up to the 255-byte limit) still has a temporary name
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem[:40]}.", suffix=".tmp" + suffix[-40:], dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -18,18 +18,22 @@ use :func:`safe_id` of the id; the tables keep the id itself.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["VOLUME_SUFFIXES", "choose_patient_id", "safe_id"]
+__all__ = ["MAX_SAFE_ID", "VOLUME_SUFFIXES", "choose_patient_id", "safe_id", "text_id"]
 
 #: Extensions stripped from an image file name to make its id (longest first).
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: Longest id used as a file name unchanged (file names stay far below the 255-byte limit).
+MAX_SAFE_ID = 64
 
 
 def choose_patient_id(
@@ -64,18 +68,55 @@ def choose_patient_id(
 
 
 def safe_id(patient_id: str) -> str:
-    """A file-name-safe form of a patient id.
+    """A file-name-safe form of a patient id, distinct for distinct ids.
 
     Parameters
     ----------
     patient_id : str
-        Any id.
+        Any id (a folder name, a manifest cell, ``--patient-id``).
 
     Returns
     -------
     str
-        Runs of characters other than letters, digits, ``.``, ``_`` and ``-``
-        replaced by ``_``, leading/trailing ``.``/``_`` stripped; ``"patient"``
-        when nothing is left. Ids such as ``SMR-001`` are unchanged.
+        The id itself when it is already a safe file name: letters, digits, ``.``,
+        ``_`` and ``-`` only, starting with a letter or digit, at most
+        :data:`MAX_SAFE_ID` characters (``SMR-001`` stays ``SMR-001``). Any other id
+        (``../x``, ``/abs``, spaces, non-ASCII, a 240-character folder name): its runs
+        of other characters replaced by ``_``, leading/trailing ``.``/``_`` stripped,
+        cut to fit, then ``-`` and the first 10 hex digits
+        of the id's SHA-256, so two ids never share files (``a/b`` and ``a_b`` differ)
+        and no path leaves the output folder; at most :data:`MAX_SAFE_ID` characters, and
+        ``safe_id(safe_id(x)) == safe_id(x)``.
     """
-    return _UNSAFE.sub("_", patient_id).strip("._") or "patient"
+    if _SAFE.fullmatch(patient_id) and len(patient_id) <= MAX_SAFE_ID:
+        return patient_id
+    # 11 characters are kept for "-" + digest, so the result is itself safe (safe_id is idempotent)
+    clean = _UNSAFE.sub("_", patient_id).strip("._-")[: MAX_SAFE_ID - 11].rstrip("._-") or "patient"
+    digest = hashlib.sha256(patient_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{clean}-{digest}"
+
+
+def text_id(patient_id: str) -> str:
+    """A patient id that is valid text: a folder name that is not UTF-8, decoded as Latin-1.
+
+    Python gives a file name whose bytes are not UTF-8 (a folder made on a Latin-1 system,
+    ``caf\xe9``) as a string with surrogate escapes, which no UTF-8 writer can write
+    (errors.csv and every table failed). Such bytes are decoded as Latin-1 instead (every
+    byte is a character there, so distinct names stay distinct: ``café``).
+
+    Parameters
+    ----------
+    patient_id : str
+        An id, possibly holding surrogate escapes (from ``os.fsdecode``).
+
+    Returns
+    -------
+    str
+        The id unchanged when it is valid text, else its bytes decoded as Latin-1.
+    """
+    try:
+        patient_id.encode("utf-8")
+        return patient_id
+    except UnicodeEncodeError:
+        return patient_id.encode("utf-8", "surrogateescape").decode("latin-1")
+

@@ -27,6 +27,8 @@ and whether or not the run was resumed.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -35,7 +37,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,7 @@ from typing import Any
 from ..errors import InputError, SpinemriError
 from ..io.atomic import write_text_atomic
 from ..io.discover import Case, discover_cases
-from ..io.ids import safe_id
+from ..io.ids import safe_id, text_id
 from ..params import RunConfig, as_dict
 from .case import CaseOptions, CaseOutcome, run_case, write_case_files
 from .executors import WorkerFailure, backend_name, run_map
@@ -210,9 +212,7 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
         text = _combine_csv(out_dir, table, ok_ids)
         write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
-            read_csv_text_columns(io.StringIO(text), ("patient_id",))
-            if text.strip()
-            else pd.DataFrame()
+            read_csv_text_columns(io.StringIO(text), ("patient_id",)) if text.strip() else pd.DataFrame()
         )
     from ..io.tables import has_parquet, write_table
 
@@ -327,9 +327,109 @@ def run_cohort(
     elif options:
         raise InputError(f"pass either config= or keyword options, not both (got {sorted(options)})")
     out = Path(out_dir)
-    cases = discover_cases(cohort_dir, manifest)
+    check_output_folder(out)
+    cases = [
+        c
+        if text_id(c.patient_id) == c.patient_id
+        else dataclasses.replace(c, patient_id=text_id(c.patient_id))
+        for c in discover_cases(cohort_dir, manifest)
+        if not _inside(c.folder, out)  # --out inside the cohort folder: its own folders are not patients
+    ]
     ids = [c.patient_id for c in cases]
     out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        return _run_locked(cases, ids, out, cohort_dir, clinical, manifest, config, progress, t_start)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse, before any case is read, an output folder that cannot be one.
+
+    Parameters
+    ----------
+    out : Path
+        The run's ``--out``.
+
+    Raises
+    ------
+    InputError
+        When ``out`` is an existing file, or cannot be created or written (a read-only
+        file system, no permission), with the reason.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder; choose a folder for the run's outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"--out {out} cannot be created ({exc.strerror or exc}); choose another folder"
+        ) from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out} is not writable (read-only file system or no permission)")
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.spinemri.lock`` for the whole run: a second run into the same folder is refused.
+
+    Two runs writing into one folder at once mixed their tables (different parameters) while
+    provenance recorded one. The lock is an advisory ``flock`` on a file that stays behind
+    (empty but for the holder's process id); the kernel releases it when the process ends,
+    also on a crash or SIGKILL, so a stale lock never blocks a rerun.
+
+    Parameters
+    ----------
+    out : Path
+        The run's output folder (existing).
+
+    Yields
+    ------
+    None
+        While the lock is held.
+
+    Raises
+    ------
+    InputError
+        When another process holds the lock (its process id in the message).
+    """
+    import fcntl
+
+    path = out / ".spinemri.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise InputError(
+                f"--out {out} is in use by another spinemri run (process {holder}); wait for it to "
+                "finish or choose another --out (nothing was written)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _run_locked(
+    cases: list[Case],
+    ids: list[str],
+    out: Path,
+    cohort_dir: str | os.PathLike[str],
+    clinical: str | os.PathLike[str] | None,
+    manifest: str | os.PathLike[str] | None,
+    config: RunConfig,
+    progress: Callable[[CaseOutcome | None, int], None] | None,
+    t_start: float,
+) -> RunSummary:
     run_params_hash = params_hash(config)
 
     todo: list[Case] = []
@@ -380,6 +480,7 @@ def run_cohort(
 
     failed_ids = {f.patient_id for f in failures}
     ok_ids = [pid for pid in ids if pid not in failed_ids]
+    remove_stale_case_files(out, {safe_id(pid) for pid in ok_ids})
     frames = _write_tables(out, ok_ids)
     _write_errors(out, failures)
 
@@ -445,3 +546,46 @@ def _write_provenance(
     if clinical is not None:
         record["inputs"]["clinical"] = {"path": clinical.name, "sha256": path_sha256(clinical)}
     write_text_atomic(out / "provenance.json", json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def remove_stale_case_files(out: Path, keep: set[str]) -> list[Path]:
+    """Remove the per-case outputs of cases that failed in this run or left the cohort.
+
+    A rerun used to keep the QC picture, lesion mask and per-case tables of a case that now
+    fails or was removed: they looked valid beside the new tables. Only spinemri's own names
+    are touched: ``cases/<id>/``, ``masks/<id>_lesions.nii.gz`` / ``.seg.dcm`` and
+    ``qc/<id>.png`` whose ``<id>`` is not in ``keep``.
+
+    Parameters
+    ----------
+    out : Path
+        The run's output folder.
+    keep : set of str
+        Safe ids (:func:`spinemri.io.ids.safe_id`) of the cases done or unchanged in this run.
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+    """
+    import shutil
+
+    removed: list[Path] = []
+    cases_dir = out / "cases"
+    if cases_dir.is_dir():
+        for d in cases_dir.iterdir():
+            if d.is_dir() and not d.is_symlink() and d.name not in keep:
+                shutil.rmtree(d)
+                removed.append(d)
+    for folder, suffixes in (("masks", ("_lesions.nii.gz", "_lesions.seg.dcm")), ("qc", (".png",))):
+        base = out / folder
+        if not base.is_dir():
+            continue
+        for f in base.iterdir():
+            for suffix in suffixes:
+                if f.name.endswith(suffix) and f.is_file() and f.name[: -len(suffix)] not in keep:
+                    f.unlink()
+                    removed.append(f)
+    for path in removed:
+        log.info("removed the stale output %s (its case failed or left the cohort)", path)
+    return removed
