@@ -21,6 +21,7 @@ import pandas as pd
 
 from .arrays.bbox import nonzero_bbox
 from .arrays.labels import check_label_values, label_counts_si
+from .arrays.mask_kind import check_mask_kind
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
 from .scheme_choice import resolve_scheme
@@ -61,6 +62,9 @@ class Measurement:
         Mask labels that are not vertebrae in the scheme (discs, canal, ...): ignored.
     notes : tuple of str
         Everything worth recording in provenance (scheme choice, fallbacks).
+    mask_kind : str
+        What the mask covers: ``body``, ``whole_vertebra`` or ``unknown``
+        (``mask.meta["mask_kind"]`` as the reader recorded it; docs/metrics.md).
     timings_s : mapping of str to float
         Wall time of each step in seconds.
     """
@@ -76,6 +80,7 @@ class Measurement:
     patient_id: str
     unmapped_labels: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    mask_kind: str = "unknown"
     timings_s: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,7 +95,7 @@ class Measurement:
             ``segment`` and ``metrics``: the :class:`SegmentParams` and
             :class:`MetricsParams` fields as dicts; ``scheme``: its ``name``,
             ``source`` and the ``reason`` it was chosen; ``patient_id``;
-            ``unmapped_labels``: list of int.
+            ``unmapped_labels``: list of int; ``mask_kind``: str.
         """
         return {
             "segment": as_dict(self.params),
@@ -98,6 +103,7 @@ class Measurement:
             "scheme": {"name": self.scheme.name, "source": self.scheme.source, "reason": self.scheme_reason},
             "patient_id": self.patient_id,
             "unmapped_labels": list(self.unmapped_labels),
+            "mask_kind": self.mask_kind,
         }
 
 
@@ -243,6 +249,7 @@ def measure(
         )
     pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
     labels_arr = check_label_values(mask.data, source)
+    mask_kind = check_mask_kind(mask.meta.get("mask_kind"), source)
     auto = str(scheme) == "auto"
     box = nonzero_bbox(labels_arr)
     present, _, si_arr = label_counts_si(labels_arr, volume.affine, centroids=auto, bbox=box)
@@ -281,6 +288,7 @@ def measure(
         patient_id=pid,
         params=mp,
         bbox=seg.box,
+        mask_kind=mask_kind,
     )
     t3 = time.perf_counter()
     del seg
@@ -303,6 +311,7 @@ def measure(
         metrics_params=mp,
         patient_id=pid,
         unmapped_labels=tuple(int(u) for u in unmapped),
-        notes=tuple(notes),
+        notes=(*notes, f"mask_kind: {mask_kind} ({mask.meta.get('mask_kind_reason', 'not recorded')})"),
+        mask_kind=mask_kind,
         timings_s={"prepare": t1 - t0, "segment": t2 - t1, "metrics": t3 - t2, "total": t3 - t0},
     )

@@ -125,6 +125,7 @@ PATIENT_COLUMNS = (
     "hi_area_ratio",
     "hi_area_ratio_max",
     "n_truncated",
+    "mask_kind",
 )
 
 _SINS = {
@@ -215,6 +216,7 @@ def compute_metrics(
     patient_id: str = "patient",
     params: MetricsParams | None = None,
     bbox: tuple[slice, slice, slice] | None = None,
+    mask_kind: str = "unknown",
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -243,6 +245,8 @@ def compute_metrics(
     bbox : tuple of 3 slice, optional
         The bounding box of ``vertebrae > 0`` (:func:`spinemri.arrays.bbox.nonzero_bbox`;
         ``LesionSegmentation.box``) when already known.
+    mask_kind : str, default "unknown"
+        Written to the patient table's ``mask_kind`` column (see :func:`patient_table`).
 
     Returns
     -------
@@ -350,7 +354,7 @@ def compute_metrics(
         lesions = lesions.astype(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
-    return MetricTables(vert, lesions, patient_table(vert, patient_id), new_ids)
+    return MetricTables(vert, lesions, patient_table(vert, patient_id, mask_kind=mask_kind), new_ids)
 
 
 class _VertebraVoxels:
@@ -539,7 +543,9 @@ def _lesion_rows(
     return rows, lut
 
 
-def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.DataFrame:
+def patient_table(
+    vertebrae: pd.DataFrame, patient_id: str = "patient", *, mask_kind: str = "unknown"
+) -> pd.DataFrame:
     """One-row patient table from a vertebra table (DESIGN §5).
 
     ``hi_volume_ratio`` = Σ lesion volume / Σ vertebra volume;
@@ -557,6 +563,9 @@ def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.Da
         optionally ``truncated``); may have no rows.
     patient_id : str, default "patient"
         Written to the ``patient_id`` column.
+    mask_kind : str, default "unknown"
+        What the vertebral mask covers (``body``, ``whole_vertebra``, ``unknown``;
+        :mod:`spinemri.arrays.mask_kind`), written to the ``mask_kind`` column.
 
     Returns
     -------
@@ -595,5 +604,6 @@ def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.Da
         "hi_area_ratio": mid_l / mid_v if mid_v > 0 else 0.0,
         "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
         "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
+        "mask_kind": mask_kind,
     }
     return pd.DataFrame({k: [v] for k, v in row.items()}, columns=list(PATIENT_COLUMNS))

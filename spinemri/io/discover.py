@@ -23,6 +23,23 @@ Rules (documented in docs/cohort.md):
 * hidden files and folders (starting with ``.``) are ignored;
 * a manifest CSV with columns ``patient_id, image, mask`` (paths relative to
   the manifest's folder or absolute) overrides the convention.
+
+Other tools' layouts (:mod:`spinemri.io.mask_formats`):
+
+* a SPINEPS pair in a patient folder (``*_seg-vert_*_msk.nii.gz`` and
+  ``*_seg-subreg_*_msk.nii.gz``): the instance mask is the case's mask (its
+  subregions are read from the file next to it), the one other volume file
+  that is not a ``*_msk`` / ``*_dseg`` file is the image (BIDS entities such as
+  ``label-6`` in its name do not make it a mask);
+* a TotalSegmentator ``segmentations/`` folder in a patient folder without a
+  mask file: that folder is the mask;
+* BIDS: when a ``sub-*`` folder of the cohort holds ``anat/`` or
+  ``ses-*/anat/``, each subject (and session) is a case: the image is
+  ``anat/*_STIR.nii[.gz]`` (preferred) or ``anat/*_T2w.nii[.gz]``, the mask is
+  found under ``derivatives/<tool>/sub-*/[ses-*/]anat/`` (a SPINEPS instance
+  mask, a TotalSegmentator folder, or a file whose name marks a mask) whose
+  name carries the image's entities; the patient id is ``sub-X`` or
+  ``sub-X_ses-Y``.
 """
 
 from __future__ import annotations
@@ -33,12 +50,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .mask_formats import is_spineps_subreg, is_spineps_vert, is_totalseg_folder
 from .nifti import is_itk, is_nifti
 
 __all__ = ["Case", "MASK_NAME_RE", "discover_cases", "read_manifest", "is_mask_name"]
 
 #: A file whose name matches this is a vertebral mask.
 MASK_NAME_RE = re.compile(r"mask|seg|label|vert", re.IGNORECASE)
+
+#: BIDS-style mask file names (SPINEPS ``*_msk``, BIDS ``*_dseg``) and SPINEPS files.
+_BIDS_MASK_RE = re.compile(r"(_msk|_dseg|(^|_)seg-[a-z0-9]+_.*)\.(nii|nii\.gz|nrrd|mha|mhd)$", re.IGNORECASE)
+#: BIDS anatomical images spinemri measures, in order of preference (fluid-sensitive first).
+_BIDS_IMAGE_SUFFIXES = ("STIR", "T2w")
 
 #: Names that are never images (reports, tables, notes).
 _NOT_IMAGE_SUFFIXES = (".csv", ".tsv", ".json", ".txt", ".md", ".xlsx", ".png", ".jpg", ".pdf", ".html")
@@ -58,6 +81,7 @@ class Case:
     folder: Path
     problem: str | None = None
     problem_path: Path | None = None
+    session: str | None = None
 
 
 def is_mask_name(path: Path) -> bool:
@@ -111,7 +135,15 @@ def _case_from_folder(folder: Path) -> Case:
     top = [f for f in files if f.parent == folder]
     masks = [f for f in top if _is_volume_file(f) and is_mask_name(f)]
     volumes = [f for f in top if _is_volume_file(f) and not is_mask_name(f)]
+    if any(is_spineps_vert(f) for f in top):  # a SPINEPS pair: BIDS-style names (docs/cohort.md)
+        masks = [f for f in top if is_spineps_vert(f)]
+        volumes = [f for f in top if _is_volume_file(f) and not _BIDS_MASK_RE.search(f.name)]
+    elif not masks and is_totalseg_folder(folder / "segmentations"):
+        masks = [folder / "segmentations"]
+        files = [f for f in files if (folder / "segmentations") not in f.parents]
     others = [f for f in files if not _is_volume_file(f) and not f.name.lower().endswith(_NOT_IMAGE_SUFFIXES)]
+    if masks and masks[0].is_dir():  # a TotalSegmentator folder: its files are not images
+        others = [f for f in others if masks[0] not in f.parents]
     if len(masks) > 1:
         return Case(
             pid,
@@ -251,9 +283,105 @@ def discover_cases(
     if not root.is_dir():
         raise InputError(f"{root}: not a folder; a cohort is a folder with one sub-folder per patient")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if _is_bids(folders):
+        return sorted(_bids_cases(root, folders), key=lambda c: c.patient_id)
     if not folders:
         raise InputError(
             f"{root}: no patient folders; a cohort holds one sub-folder per patient (its name is the patient "
             "id) with the image and a mask file, or pass --manifest"
         )
     return [_case_from_folder(f) for f in folders]
+
+
+# --- BIDS ----------------------------------------------------------------------------------------
+
+
+def _anat_dirs(subject: Path) -> list[tuple[str | None, Path]]:
+    """(session, anat folder) of a BIDS subject: ``anat/`` and every ``ses-*/anat/``."""
+    out: list[tuple[str | None, Path]] = []
+    if (subject / "anat").is_dir():
+        out.append((None, subject / "anat"))
+    for ses in sorted(subject.glob("ses-*")):
+        if ses.is_dir() and (ses / "anat").is_dir():
+            out.append((ses.name, ses / "anat"))
+    return out
+
+
+def _is_bids(folders: list[Path]) -> bool:
+    return any(f.name.startswith("sub-") and _anat_dirs(f) for f in folders)
+
+
+def _entities(name: str) -> set[str]:
+    """BIDS key-value entities of a file name (``sub-01``, ``ses-1``, ``acq-sag``, ...)."""
+    stem = re.sub(r"\.(nii|nii\.gz|nrrd|mha|mhd)$", "", name, flags=re.IGNORECASE)
+    return {part for part in stem.split("_") if re.fullmatch(r"[A-Za-z0-9]+-[A-Za-z0-9]+", part)}
+
+
+def _bids_image(anat: Path) -> tuple[Path | None, str | None]:
+    vols = [
+        f for f in sorted(anat.iterdir()) if f.is_file() and _is_volume_file(f) and not f.name.startswith(".")
+    ]
+    for suffix in _BIDS_IMAGE_SUFFIXES:
+        hits = [f for f in vols if re.search(rf"_{suffix}\.(nii|nii\.gz)$", f.name)]
+        if len(hits) == 1:
+            return hits[0], None
+        if hits:
+            return None, f"several *_{suffix} images: {', '.join(h.name for h in hits)}; use a manifest"
+    return None, f"no *_{'.nii.gz or *_'.join(_BIDS_IMAGE_SUFFIXES)}.nii.gz image in {anat}"
+
+
+def _bids_masks(root: Path, rel: Path, image: Path) -> list[Path]:
+    """Mask candidates for ``image`` under ``derivatives/<tool>/<rel>`` (``rel`` = sub-X[/ses-Y]/anat)."""
+    want = _entities(image.name)
+    found: list[Path] = []
+    deriv = root / "derivatives"
+    if not deriv.is_dir():
+        return found
+    for tool in sorted(d for d in deriv.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        anat = tool / rel
+        if not anat.is_dir():
+            continue
+        for f in sorted(anat.iterdir()):
+            if f.name.startswith("."):
+                continue
+            if f.is_dir():
+                if is_totalseg_folder(f):  # TotalSegmentator folders carry no entities to match
+                    found.append(f)
+                continue
+            if not _is_volume_file(f) or is_spineps_subreg(f):
+                continue
+            if (is_spineps_vert(f) or is_mask_name(f) or _BIDS_MASK_RE.search(f.name)) and want <= _entities(
+                f.name
+            ):
+                found.append(f)
+    return found
+
+
+def _bids_cases(root: Path, folders: list[Path]) -> list[Case]:
+    cases: list[Case] = []
+    for subject in folders:
+        if not subject.name.startswith("sub-"):
+            continue  # derivatives/, code/, sourcedata/ ...
+        anats = _anat_dirs(subject)
+        if not anats:
+            cases.append(Case(subject.name, None, None, subject, "no anat/ or ses-*/anat/ folder", subject))
+            continue
+        for ses, anat in anats:
+            pid = f"{subject.name}_{ses}" if ses else subject.name
+            image, problem = _bids_image(anat)
+            if image is None:
+                cases.append(Case(pid, None, None, anat, problem, anat, ses))
+                continue
+            masks = _bids_masks(root, anat.relative_to(root), image)
+            if len(masks) != 1:
+                where = root / "derivatives" / "<tool>" / anat.relative_to(root)
+                problem = (
+                    f"no mask for {image.name} under {where}"
+                    if not masks
+                    else f"several masks for {image.name}: "
+                    f"{', '.join(str(m.relative_to(root)) for m in masks)}; keep one or use a manifest"
+                )
+                cases.append(Case(pid, image, None, anat, problem, anat, ses))
+                continue
+            cases.append(Case(pid, image, masks[0], anat, None, None, ses))
+    return cases

@@ -12,6 +12,7 @@ import numpy as np
 from ..arrays.labels import check_label_values
 from ..errors import GeometryError, InputError, SpinemriWarning
 from ..volume import DIRECTION_ATOL, TRANSLATION_ATOL_MM, Volume, grid_deltas
+from .mask_formats import read_mask
 from .nifti import check_regular_file, is_itk, is_nifti, load_itk, load_nifti
 
 __all__ = ["load_volume", "load_mask", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
@@ -147,8 +148,11 @@ def load_mask(
     Parameters
     ----------
     path : path-like or Volume
-        A label file or DICOM folder (anything :func:`load_volume` reads), or
-        an already loaded Volume (its ``meta["source"]`` names it in errors).
+        A label file or DICOM folder (anything :func:`load_volume` reads), a
+        SPINEPS ``*_seg-vert_*_msk.nii.gz`` (its vertebral bodies, with the
+        subregion mask next to it), a TotalSegmentator per-structure folder
+        (merged by name), or an already loaded Volume (its ``meta["source"]``
+        names it in errors); see :mod:`spinemri.io.mask_formats`.
     like : Volume, optional
         The image the mask belongs to. When given, the grids are compared
         (see Notes).
@@ -202,7 +206,7 @@ def load_mask(
     else:
         p = Path(path)
         _check_mask_path(p)
-        mask = load_volume(p)
+        mask = read_mask(p)  # SPINEPS pairs, TotalSegmentator folders, any label file (io/mask_formats.py)
     source = str(mask.meta.get("source", "<in-memory mask>" if isinstance(path, Volume) else path))
     mask = mask.with_data(check_label_values(mask.data, source))
     if like is None:
