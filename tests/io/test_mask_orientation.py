@@ -375,3 +375,19 @@ def test_cli_measure_dicom_with_dcm2niix_mask(dicom_case: dict[str, object], tmp
     assert any("seg_dcm2niix.nii.gz" in n and "reoriented exactly" in n for n in notes), notes
     same_notes = json.loads((outs["same"] / "provenance.json").read_text())["notes"]
     assert not any("reoriented" in n for n in same_notes)
+
+
+def test_run_case_records_the_reorientation_for_cohort_provenance(dicom_case: dict[str, object]) -> None:
+    """``spinemri run`` writes ``measurement.notes`` of run_case into each case's provenance notes."""
+    from spinemri.pipeline.case import CaseOptions, CaseOutcome, run_case
+
+    options = CaseOptions(measure=(("scheme", "verse"),))
+    outcome = CaseOutcome(patient_id="P01", ok=False)
+    case = run_case(dicom_case["dicom"], dicom_case["d2n_mask"], options, outcome, encode=False)  # type: ignore[arg-type]
+    assert [n for n in case.measurement.notes if "reoriented exactly" in n] == [
+        case.mask.meta["reorient_note"]
+    ]
+    assert not [w for w in case.warnings if "reorient" in str(w.message)]  # exact: a note, not a warning
+    same = run_case(dicom_case["dicom"], dicom_case["ref_mask_path"], options, outcome, encode=False)  # type: ignore[arg-type]
+    assert same.measurement.notes == case.measurement.notes[:-1]
+    _assert_same_measurement(case.measurement, same.measurement)
