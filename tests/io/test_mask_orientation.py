@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from conftest import shared_path
 
 import spinemri
 from spinemri.cli import main
@@ -391,3 +392,44 @@ def test_run_case_records_the_reorientation_for_cohort_provenance(dicom_case: di
     same = run_case(dicom_case["dicom"], dicom_case["ref_mask_path"], options, outcome, encode=False)  # type: ignore[arg-type]
     assert same.measurement.notes == case.measurement.notes[:-1]
     _assert_same_measurement(case.measurement, same.measurement)
+
+
+# --- real DICOM series of ../shared/data with a mask on their dcm2niix reference grid ---------
+
+REAL = {  # (folder, DICOM series, dcm2niix reference), as in tests/io/test_dcm2niix_reference.py
+    "sag_gre": ("dcm_qa_sag_gre_sagittal", "In/2_gre_field_mapping", "Ref/2_gre_field_mapping_PMUlog.nii"),
+    "xa30_enhanced": (
+        "dcm_qa_xa30_t1w_sagittal_enhanced",
+        "In/5_anat-T1w_acq-tfl",
+        "Ref/5_anat-T1w_acq-tfl.nii",
+    ),
+    "decubitus": (
+        "dcm_qa_decubitus_t1_sagittal_HFS",
+        "In/HFS/3_t1_fl2d_sag",
+        "Ref_regenerated/t1_fl2d_sag_20220407150138.nii.gz",
+    ),
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_series_with_a_mask_written_on_the_dcm2niix_grid(name: str, tmp_path: Path) -> None:
+    """A label map computed on dcm2niix's NIfTI (what a segmentation tool given it writes) loads
+    exactly onto spinemri's DICOM grid: it equals the same labelling of spinemri's own voxels.
+
+    sag_gre and decubitus: dcm2niix flips the row axis (PSR vs PIR); xa30: another axis order too (RAS).
+    """
+    folder, series, ref_name = REAL[name]
+    root = shared_path(folder)
+    image = load_volume(root / series)
+    ref: Any = nib.load(root / ref_name)
+    ref_data = np.asanyarray(ref.dataobj)
+    edges = np.quantile(ref_data, [0.5, 0.8, 0.95])
+    labels = np.digitize(ref_data, edges).astype(np.uint8)  # 0..3, a "mask" on dcm2niix's grid
+    path = tmp_path / f"{name}_seg.nii.gz"
+    nib.save(nib.Nifti1Image(labels, ref.affine, header=ref.header), path)
+    got = _load_exact(path, image)
+    assert "reoriented_from" in got.meta and got.meta["resampled"] is False
+    np.testing.assert_array_equal(got.data, np.digitize(np.asarray(image.data), edges).astype(np.uint8))
+    np.testing.assert_array_equal(got.affine, image.affine)
+    assert len(np.unique(got.data)) == 4
