@@ -27,6 +27,8 @@ __all__ = [
     "lr_axis",
     "grid_deltas",
     "same_grid",
+    "find_reorientation",
+    "reorient",
     "label_centroids_si",
     "TRANSLATION_ATOL_MM",
     "DIRECTION_ATOL",
@@ -299,6 +301,141 @@ def same_grid(
         and max(d["spacing_ijk_mm"]) <= atol_mm
         and d["direction"] <= atol_dir
     )
+
+
+def _reorientation_matrix(
+    shape: tuple[int, ...], axes: tuple[int, int, int], flips: tuple[bool, bool, bool]
+) -> npt.NDArray[np.float64]:
+    """Integer 4x4 matrix P mapping a reoriented voxel index b to the source voxel index a = P @ b."""
+    p = np.zeros((4, 4), dtype=np.float64)
+    for j in range(3):
+        p[axes[j], j] = -1.0 if flips[j] else 1.0
+        p[axes[j], 3] = float(int(shape[axes[j]]) - 1) if flips[j] else 0.0
+    p[3, 3] = 1.0
+    return p
+
+
+def find_reorientation(
+    shape_from: tuple[int, ...],
+    affine_from: npt.ArrayLike,
+    shape_to: tuple[int, ...],
+    affine_to: npt.ArrayLike,
+    *,
+    max_shift_mm: float,
+) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
+    """The axis permutation and flips that put grid "from" onto grid "to", if there is one.
+
+    Parameters
+    ----------
+    shape_from, shape_to : tuple of int
+        Array shapes (I, J, K) of the grid to reorient and of the target grid.
+    affine_from, affine_to : array-like of shape (4, 4)
+        Voxel index to world RAS+ mm of the two grids.
+    max_shift_mm : float
+        Largest accepted distance (mm) between where the reoriented grid and
+        the target grid put a voxel centre (measured at the 8 corners, as
+        ``corner_mm`` of :func:`grid_deltas`).
+
+    Returns
+    -------
+    tuple (axes, flips) or None
+        ``axes``: for each target array axis j the source axis it takes (the
+        order for ``np.transpose``); ``flips``: for each target axis whether
+        the index runs backwards after the transpose (see :func:`reorient`).
+        None when the grids are not a permutation/flip of one another within
+        ``max_shift_mm``, or when the permutation is the identity without
+        flips (nothing to reorient).
+
+    Notes
+    -----
+    ``M = inv(affine_from) @ affine_to`` maps a target voxel index to the
+    continuous source voxel index of the same world point. For a permuted and
+    flipped copy of one grid its 3x3 part is a signed permutation matrix and
+    its offsets are 0 or ``n - 1``. Each column j of M is rounded to the
+    signed unit vector of its largest entry (source axis ``axes[j]``, flipped
+    when negative); the candidate is kept only when the axes are a
+    permutation, the permuted shape equals ``shape_to`` and the reoriented
+    grid's voxel centres lie within ``max_shift_mm`` of the target's (the
+    caller then applies its usual tolerances to the reoriented grid).
+
+    Examples
+    --------
+    A grid stored LPS (i runs right to left, j anterior to posterior) against the same voxels stored RAS:
+
+    >>> ras = np.diag([1.0, 1.0, 2.0, 1.0]); ras[:3, 3] = (-3.0, -2.0, 0.0)
+    >>> lps = np.diag([-1.0, -1.0, 2.0, 1.0]); lps[:3, 3] = (3.0, 2.0, 0.0)
+    >>> find_reorientation((7, 5, 4), lps, (7, 5, 4), ras, max_shift_mm=0.5)
+    ((0, 1, 2), (True, True, False))
+    """
+    a = np.asarray(affine_from, dtype=np.float64)
+    b = np.asarray(affine_to, dtype=np.float64)
+    if len(tuple(shape_from)) != 3 or len(tuple(shape_to)) != 3:
+        return None
+    m = np.linalg.solve(a, b)[:3, :3]
+    best = np.argmax(np.abs(m), axis=0)
+    axes = (int(best[0]), int(best[1]), int(best[2]))
+    if sorted(axes) != [0, 1, 2]:
+        return None
+    flips = (bool(m[axes[0], 0] < 0), bool(m[axes[1], 1] < 0), bool(m[axes[2], 2] < 0))
+    if axes == (0, 1, 2) and not any(flips):
+        return None
+    shape = tuple(int(shape_from[ax]) for ax in axes)
+    if shape != tuple(int(n) for n in shape_to):
+        return None
+    reoriented = a @ _reorientation_matrix(tuple(shape_from), axes, flips)
+    if grid_deltas(shape, reoriented, tuple(shape_to), b)["corner_mm"] > max_shift_mm:
+        return None
+    return axes, flips
+
+
+def reorient(
+    volume: Volume, axes: tuple[int, int, int], flips: tuple[bool, bool, bool], **meta: Any
+) -> Volume:
+    """The same voxels in another array order: a transpose and flips, the affine updated exactly.
+
+    Parameters
+    ----------
+    volume : Volume of shape (I, J, K)
+        The volume to reorient.
+    axes : tuple of 3 int
+        A permutation of (0, 1, 2): new axis j is old axis ``axes[j]`` (as ``np.transpose``).
+    flips : tuple of 3 bool
+        After the transpose, reverse new axis j where ``flips[j]``.
+    **meta : Any
+        Metadata keys added to (or replacing those of) a copy of ``volume``'s metadata.
+
+    Returns
+    -------
+    Volume
+        New voxel ``b`` holds old voxel ``a = P @ b`` (P the signed permutation
+        with offsets ``n - 1`` on flipped axes), and the affine is
+        ``volume.affine @ P``: every voxel keeps its world position and value
+        (no interpolation).
+
+    Raises
+    ------
+    GeometryError
+        If ``axes`` is not a permutation of (0, 1, 2).
+
+    Examples
+    --------
+    >>> v = Volume(np.arange(6).reshape(1, 2, 3), np.eye(4))
+    >>> r = reorient(v, (2, 1, 0), (True, False, False))
+    >>> r.shape, int(r.data[0, 1, 0]), r.world_coords([0, 1, 0]).tolist()
+    ((3, 2, 1), 5, [[0.0, 1.0, 2.0]])
+    """
+    if sorted(int(x) for x in axes) != [0, 1, 2] or len(flips) != 3:
+        raise GeometryError(
+            f"reorient: axes must be a permutation of (0, 1, 2) and 3 flips, got {axes}, {flips}"
+        )
+    data = np.transpose(np.asarray(volume.data), axes)
+    flip_axes = tuple(j for j in range(3) if flips[j])
+    if flip_axes:
+        data = np.flip(data, axis=flip_axes)
+    data = np.ascontiguousarray(data)  # a C-order copy (the kernels want C order) ...
+    data.flags.writeable = False  # ... that Volume then shares instead of copying again
+    affine = volume.affine @ _reorientation_matrix(volume.shape, axes, flips)
+    return Volume(data, affine, {**_thaw(volume.meta), **meta})
 
 
 def label_centroids_si(mask: Volume) -> dict[int, float]:

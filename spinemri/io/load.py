@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -11,11 +12,21 @@ import numpy as np
 
 from ..arrays.labels import check_label_values
 from ..errors import GeometryError, InputError, SpinemriWarning
-from ..volume import DIRECTION_ATOL, TRANSLATION_ATOL_MM, Volume, grid_deltas
+from ..volume import (
+    DIRECTION_ATOL,
+    TRANSLATION_ATOL_MM,
+    Volume,
+    axcodes,
+    find_reorientation,
+    grid_deltas,
+    reorient,
+)
 from .mask_formats import read_mask
 from .nifti import check_regular_file, is_itk, is_nifti, load_itk, load_nifti
 
-__all__ = ["load_volume", "load_mask", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
+__all__ = ["load_volume", "load_mask", "reorient_mask", "resample_nearest", "LOOSE_VOXEL_FRACTION"]
+
+log = logging.getLogger(__name__)
 
 
 def load_volume(path: str | os.PathLike[str], *, series: str | None = None) -> Volume:
@@ -123,6 +134,16 @@ def _describe_deltas(d: dict[str, Any], mask_shape: tuple[int, ...], like_shape:
     )
 
 
+def _exact(d: dict[str, Any], atol_mm: float, atol_dir: float) -> bool:
+    """The first outcome of :func:`load_mask`: the same grid within the tolerances."""
+    return bool(
+        d["shape_equal"]
+        and d["origin_mm"] <= atol_mm
+        and max(d["spacing_ijk_mm"]) <= atol_mm
+        and d["direction"] <= atol_dir
+    )
+
+
 def _check_mask_path(p: Path) -> None:
     if not p.exists():
         raise InputError(f"{p}: no such mask file or folder; check the path")
@@ -133,6 +154,47 @@ def _check_mask_path(p: Path) -> None:
             raise InputError(
                 f"{p}: is an empty folder; a mask must be a NIfTI/NRRD/MHA file or a folder of DICOM files"
             )
+
+
+def reorient_mask(mask: Volume, like: Volume, *, max_shift_mm: float) -> Volume | None:
+    """``mask`` transposed and flipped into ``like``'s voxel order, when its grid is a reordering of it.
+
+    Parameters
+    ----------
+    mask : Volume of shape (I, J, K)
+        Integer labels, on its own grid.
+    like : Volume
+        The image grid (its data are not used).
+    max_shift_mm : float
+        Largest accepted voxel-centre distance (mm) between the reoriented
+        mask grid and ``like``'s (see :func:`spinemri.volume.find_reorientation`).
+
+    Returns
+    -------
+    Volume or None
+        The same labels in ``like``'s array order (an exact transpose and
+        flips: no interpolation) with the reoriented affine, and ``meta``
+        entries ``reoriented_from`` (the mask file's ``axcodes``, ``shape``,
+        and the ``transpose`` and ``flip`` applied, ``flip`` = the new axes
+        reversed) and ``reorient_note`` (one line for provenance). None when
+        the mask grid is not an axis permutation and/or flips of ``like``'s
+        (or is ``like``'s grid unchanged).
+    """
+    found = find_reorientation(mask.shape, mask.affine, like.shape, like.affine, max_shift_mm=max_shift_mm)
+    if found is None:
+        return None
+    axes, flips = found
+    codes, to_codes = "".join(axcodes(mask.affine)), "".join(axcodes(like.affine))
+    flip_axes = [j for j in range(3) if flips[j]]
+    source = str(mask.meta.get("source", "<in-memory mask>"))
+    note = (
+        f"{source}: mask stored in another voxel order ({codes}, shape {mask.shape}) than the image "
+        f"({to_codes}, shape {like.shape}); reoriented exactly (transpose {axes}, then flip axes "
+        f"{flip_axes}), no interpolation"
+    )
+    log.info("%s", note)
+    origin = {"axcodes": codes, "shape": mask.shape, "transpose": axes, "flip": tuple(flip_axes)}
+    return reorient(mask, axes, flips, reoriented_from=origin, reorient_note=note)
 
 
 def load_mask(
@@ -169,7 +231,9 @@ def load_mask(
     Volume
         Integer labels (uint8/uint16/int32/int64) on ``like``'s grid. ``meta``
         keeps ``label_names`` when the file carries a label table, and records
-        ``resampled`` (bool) when ``like`` is given.
+        ``resampled`` (bool) when ``like`` is given, and ``reoriented_from``
+        and ``reorient_note`` when the mask was stored in another voxel order
+        (see :func:`reorient_mask`).
 
     Raises
     ------
@@ -200,6 +264,16 @@ def load_mask(
        re-orthogonalised directions): resampled with nearest-neighbour
        (which then keeps every voxel) and a :class:`SpinemriWarning`;
     3. otherwise :class:`GeometryError`, unless ``resample=True``.
+
+    Before 2 and 3, a mask whose grid is the image grid in another voxel
+    order (an axis permutation and/or flips: dcm2niix, ITK/LPS,
+    ``as_closest_canonical`` writers) is first reoriented exactly, a
+    transpose and flips of the array (:func:`reorient_mask`), when every
+    reoriented voxel centre lies within the looser tolerance of the image's;
+    the three outcomes then apply to the reoriented mask, so a reordered mask
+    on the same voxels is accepted as is (outcome 1) with no warning (an INFO
+    log line and ``meta["reorient_note"]``). docs/coordinates.md says how the
+    permutation is found.
     """
     if isinstance(path, Volume):
         mask = path
@@ -212,15 +286,15 @@ def load_mask(
     if like is None:
         return mask
     d = grid_deltas(mask.shape, mask.affine, like.shape, like.affine)
-    exact = (
-        d["shape_equal"]
-        and d["origin_mm"] <= atol_mm
-        and max(d["spacing_ijk_mm"]) <= atol_mm
-        and d["direction"] <= atol_dir
-    )
-    if exact:
+    if _exact(d, atol_mm, atol_dir):
         return Volume(mask.data, like.affine, {**dict(mask.meta), "resampled": False})
     loose_mm = LOOSE_VOXEL_FRACTION * min(like.spacing)
+    reoriented = reorient_mask(mask, like, max_shift_mm=loose_mm)  # another voxel order (docs/coordinates.md)
+    if reoriented is not None:
+        mask = reoriented
+        d = grid_deltas(mask.shape, mask.affine, like.shape, like.affine)
+        if _exact(d, atol_mm, atol_dir):
+            return Volume(mask.data, like.affine, {**dict(mask.meta), "resampled": False})
     close = d["shape_equal"] and d["corner_mm"] <= loose_mm
     desc = _describe_deltas(d, mask.shape, like.shape)
     if not (close or resample):

@@ -21,6 +21,7 @@ patient id comes from :func:`spinemri.io.ids.choose_patient_id`; file names use
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -147,7 +148,10 @@ def run_case(
     -------
     MeasuredCase
         The image (its ``meta["patient_id"]`` set), the mask, the measurement and
-        every warning caught while loading, measuring and rendering.
+        every warning caught while loading, measuring and rendering. A mask
+        reoriented from another voxel order (``meta["reorient_note"]``, see
+        :func:`spinemri.io.load.reorient_mask`) adds that note to the
+        measurement's ``notes``, which both commands write into provenance.
 
     Raises
     ------
@@ -176,6 +180,8 @@ def run_case(
         t = time.perf_counter()
         m = measure(image, mask, patient_id=pid, **dict(options.measure))
         outcome.timings_s["measure"] = time.perf_counter() - t
+        if mask.meta.get("reorient_note"):  # exact, so no warning: a note, for provenance
+            m = dataclasses.replace(m, notes=(*m.notes, str(mask.meta["reorient_note"])))
         if encode:
             _render(image_path, image, mask, m, options, outcome)
     if encode:
