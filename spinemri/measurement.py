@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .anatomy_check import label_shapes
 from .arrays.bbox import nonzero_bbox
-from .arrays.labels import check_label_values, label_counts_si
+from .arrays.labels import check_label_values
 from .arrays.mask_kind import check_mask_kind
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
-from .scheme_choice import resolve_scheme
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
+from .scheme_choice import choose_scheme, warn_if_contradicted
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
 
@@ -222,7 +223,9 @@ def measure(
     Warns
     -----
     SpinemriWarning
-        Once, listing mask labels that are not vertebrae (discs, canal, ...).
+        Once, listing mask labels that are not vertebrae (discs, canal, ...);
+        once when an explicit scheme gives levels the anatomy contradicts
+        (then ``level_check`` is ``contradicted: ...``).
 
     Examples
     --------
@@ -250,18 +253,15 @@ def measure(
     pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
     labels_arr = check_label_values(mask.data, source)
     mask_kind = check_mask_kind(mask.meta.get("mask_kind"), source)
-    auto = str(scheme) == "auto"
     box = nonzero_bbox(labels_arr)
-    present, _, si_arr = label_counts_si(labels_arr, volume.affine, centroids=auto, bbox=box)
-    si = (
-        dict(zip(present.tolist(), si_arr.tolist(), strict=True))
-        if si_arr is not None and present.size
-        else None
-    )
-    names = mask.meta.get("label_names")
-    chosen, reason = resolve_scheme(scheme, present.tolist(), names=names, si_mm=si)
-    mapped, unmapped = chosen.split_labels(present.tolist())
+    shapes = label_shapes(labels_arr, volume.affine, bbox=box)  # the anatomy check's per-label sizes
+    choice = choose_scheme(scheme, shapes.keys(), names=mask.meta.get("label_names"), shapes=shapes)
+    chosen, reason = choice.scheme, choice.reason
+    mapped, unmapped = chosen.split_labels(shapes.keys())
     notes = [reason]
+    contradiction = warn_if_contradicted(choice, source)
+    if contradiction:
+        notes.append(contradiction)
     if unmapped:
         what = ", ".join(f"{u} ({chosen.other[u]})" if u in chosen.other else str(u) for u in unmapped)
         msg = f"{source}: labels {what} are not vertebrae in scheme {chosen.name!r} and were ignored"
@@ -290,6 +290,7 @@ def measure(
         bbox=seg.box,
         mask_kind=mask_kind,
     )
+    tables.vertebrae["level_check"] = choice.check.column
     t3 = time.perf_counter()
     del seg
     lesion_ids = tables.lesion_ids

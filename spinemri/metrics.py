@@ -19,7 +19,9 @@ Per vertebra
     ``label``; extra: ``labels`` (all mask labels merged into the level),
     ``median_intensity``, ``mid_sagittal_index``,
     ``mid_sagittal_vertebra_pixels``, ``mid_sagittal_lesion_pixels``,
-    ``truncated`` (touches the image border), ``sins_location``.
+    ``truncated`` (touches the image border), ``sins_location``,
+    ``level_check`` (does the anatomy confirm the level? ``ok``, ``inferred: ...``,
+    ``contradicted: ...`` or ``not checked``; set by :func:`spinemri.measure`).
 Per lesion
     ``patient_id``, ``level``, ``lesion_id``, ``voxels``, ``volume_mm3``,
     ``x_mm``, ``y_mm``, ``z_mm`` (centroid, world RAS mm), ``max_intensity``;
@@ -92,6 +94,7 @@ VERTEBRA_COLUMNS = (
     "mid_sagittal_vertebra_pixels",
     "mid_sagittal_lesion_pixels",
     "truncated",
+    "level_check",
 )
 
 LESION_COLUMNS = (
@@ -345,6 +348,7 @@ def compute_metrics(
             "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
             "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
             "truncated": truncated[ids],
+            "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
         },
         columns=list(VERTEBRA_COLUMNS),
     )

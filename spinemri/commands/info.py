@@ -123,10 +123,10 @@ def _label_summary(data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _print_volume(path: Path) -> int:
+    from ..anatomy_check import label_shapes
     from ..errors import SpinemriError
     from ..io.load import load_volume
     from ..scheme_choice import resolve_scheme
-    from ..volume import label_centroids_si
 
     vol = load_volume(path)
     data = np.asarray(vol.data)
@@ -149,9 +149,9 @@ def _print_volume(path: Path) -> int:
     print("           " + ", ".join(f"{int(v)}: {int(c)}" for v, c in zip(values, counts, strict=False)))
     names = vol.meta.get("label_names")
     try:
-        si_mm = label_centroids_si(vol.with_data(data.astype(np.int64, copy=False)))
+        shapes = label_shapes(data.astype(np.int64, copy=False), vol.affine)
         scheme, reason = resolve_scheme(
-            "auto", [int(v) for v in values], names=dict(names) if names else None, si_mm=si_mm
+            "auto", [int(v) for v in values], names=dict(names) if names else None, shapes=shapes
         )
     except SpinemriError as exc:
         print(f"  scheme   cannot guess: {exc}")

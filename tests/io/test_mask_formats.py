@@ -75,9 +75,15 @@ def test_spineps_load_mask_and_measure_default_is_body() -> None:
     mask = spinemri.load_mask(folder / VERT, like=img)
     assert mask.meta["mask_kind"] == "body"
     assert mask.meta["mask_files"] == (str(folder / VERT), str(folder / SUBREG))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # discs/endplates are not in the vertebra mask: no warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         m = spinemri.measure(img, mask, scheme="verse")
+    # discs/endplates are not in the vertebra mask: no "labels ... were ignored" warning
+    assert not [w for w in caught if "were ignored" in str(w.message)]
+    # the sample's ids 5-7 are not C5-C7 (its README: thoracolumbar-sized, relabelled for the test
+    # sample): the anatomy check says so, once
+    assert [w for w in caught if "anatomy contradicts" in str(w.message)] and len(caught) == 1
+    assert set(m.vertebrae["level_check"].str.split(":").str[0]) == {"contradicted"}
     assert m.vertebrae["vertebra_voxels"].tolist() == [2474, 10860, 9438]
     assert m.patient["mask_kind"].tolist() == ["body"]
     assert m.parameters()["mask_kind"] == "body"
