@@ -26,6 +26,7 @@ from .levels import LabelScheme, level_index
 from .scheme_choice import resolve_scheme
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
+from .plausibility import check_image, check_vertebrae, patient_flag, report_findings
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
 
@@ -63,6 +64,8 @@ class Measurement:
         Everything worth recording in provenance (scheme choice, fallbacks).
     timings_s : mapping of str to float
         Wall time of each step in seconds.
+    check_plausibility : bool
+        Whether implausible inputs were refused (False: the override of :func:`measure`).
     """
 
     vertebrae: pd.DataFrame
@@ -77,6 +80,7 @@ class Measurement:
     unmapped_labels: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     timings_s: Mapping[str, float] = field(default_factory=dict)
+    check_plausibility: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timings_s", MappingProxyType(dict(self.timings_s)))
@@ -90,7 +94,7 @@ class Measurement:
             ``segment`` and ``metrics``: the :class:`SegmentParams` and
             :class:`MetricsParams` fields as dicts; ``scheme``: its ``name``,
             ``source`` and the ``reason`` it was chosen; ``patient_id``;
-            ``unmapped_labels``: list of int.
+            ``unmapped_labels``: list of int; ``check_plausibility``: bool.
         """
         return {
             "segment": as_dict(self.params),
@@ -98,6 +102,7 @@ class Measurement:
             "scheme": {"name": self.scheme.name, "source": self.scheme.source, "reason": self.scheme_reason},
             "patient_id": self.patient_id,
             "unmapped_labels": list(self.unmapped_labels),
+            "check_plausibility": self.check_plausibility,
         }
 
 
@@ -171,6 +176,7 @@ def measure(
     patient_id: str | None = None,
     params: SegmentParams | None = None,
     metrics_params: MetricsParams | None = None,
+    check_plausibility: bool = True,
     **options: Any,
 ) -> Measurement:
     """Segment hyperintense marrow lesions per vertebra and compute the metric tables.
@@ -192,6 +198,10 @@ def measure(
     params : SegmentParams, optional
         Segmentation parameters; ``options`` override single fields.
     metrics_params : MetricsParams, optional
+    check_plausibility : bool, default True
+        Refuse implausible inputs (:mod:`spinemri.plausibility`, docs/supported-inputs.md): a CT
+        image, a mask none of whose labels can be a vertebral body. False measures them anyway
+        (warned; the ``plausibility`` columns still carry the flags).
     **options
         Fields of :class:`~spinemri.params.SegmentParams` or
         :class:`~spinemri.params.MetricsParams` (``k=2.5``,
@@ -212,11 +222,15 @@ def measure(
     InputError
         When the mask does not hold non-negative integer labels
         (:func:`spinemri.arrays.labels.check_label_values`).
+    PlausibilityError
+        (an InputError) With ``check_plausibility``, for a non-MR image or a mask without any
+        plausible vertebra.
 
     Warns
     -----
     SpinemriWarning
-        Once, listing mask labels that are not vertebrae (discs, canal, ...).
+        Once, listing mask labels that are not vertebrae (discs, canal, ...); once per
+        plausibility finding (negative intensities, inverted contrast, implausible labels).
 
     Examples
     --------
@@ -230,6 +244,8 @@ def measure(
     [{'level': 'L1', 'lesion_voxels': 8, 'lesion_count': 1}]
     """
     t0 = time.perf_counter()
+    if not isinstance(check_plausibility, bool):
+        raise ConfigError(f"measure: check_plausibility = {check_plausibility!r}; expected True or False")
     seg_opts, met_opts = _split_options(options)
     if method is not None:
         seg_opts["method"] = method
@@ -261,6 +277,9 @@ def measure(
         warnings.warn(msg, SpinemriWarning, stacklevel=2)
         notes.append(msg)
     vid, levels, merged = vertebra_ids(labels_arr, mapped, bbox=box)
+    image_src = str(volume.meta.get("source", "image"))
+    findings = check_image(volume.data, volume.meta, vid, volume.spacing, p.polarity, volume.affine, bbox=box)
+    notes.extend(report_findings(findings, image_src, check=check_plausibility))
     t1 = time.perf_counter()
     # with every label a vertebra, the vertebra ids have the mask's bounding box
     seg = segment_lesions(volume.data, vid, volume.spacing, p, bbox=None if unmapped else box)
@@ -282,6 +301,13 @@ def measure(
         params=mp,
         bbox=seg.box,
     )
+    truncated = tables.vertebrae["truncated"].tolist()
+    flags, label_notes = check_vertebrae(
+        vid, levels, volume.affine, truncated, source, check=check_plausibility
+    )
+    notes.extend(label_notes)
+    tables.vertebrae["plausibility"] = flags
+    tables.patient["plausibility"] = patient_flag(findings, levels, flags)
     t3 = time.perf_counter()
     del seg
     lesion_ids = tables.lesion_ids
@@ -305,4 +331,5 @@ def measure(
         unmapped_labels=tuple(int(u) for u in unmapped),
         notes=tuple(notes),
         timings_s={"prepare": t1 - t0, "segment": t2 - t1, "metrics": t3 - t2, "total": t3 - t0},
+        check_plausibility=check_plausibility,
     )

@@ -92,6 +92,7 @@ VERTEBRA_COLUMNS = (
     "mid_sagittal_vertebra_pixels",
     "mid_sagittal_lesion_pixels",
     "truncated",
+    "plausibility",
 )
 
 LESION_COLUMNS = (
@@ -125,6 +126,7 @@ PATIENT_COLUMNS = (
     "hi_area_ratio",
     "hi_area_ratio_max",
     "n_truncated",
+    "plausibility",
 )
 
 _SINS = {
@@ -341,6 +343,7 @@ def compute_metrics(
             "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
             "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
             "truncated": truncated[ids],
+            "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
         },
         columns=list(VERTEBRA_COLUMNS),
     )
@@ -595,5 +598,6 @@ def patient_table(vertebrae: pd.DataFrame, patient_id: str = "patient") -> pd.Da
         "hi_area_ratio": mid_l / mid_v if mid_v > 0 else 0.0,
         "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
         "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
+        "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
     return pd.DataFrame({k: [v] for k, v in row.items()}, columns=list(PATIENT_COLUMNS))
