@@ -19,6 +19,7 @@ from .errors import (
     InputError,
     LabelSchemeError,
     LinkError,
+    PlausibilityError,
     SpinemriError,
     SpinemriWarning,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "SpinemriError",
     "InputError",
     "DicomError",
+    "PlausibilityError",
     "GeometryError",
     "LabelSchemeError",
     "LinkError",

@@ -14,6 +14,7 @@ __all__ = [
     "SpinemriError",
     "InputError",
     "DicomError",
+    "PlausibilityError",
     "GeometryError",
     "LabelSchemeError",
     "LinkError",
@@ -32,6 +33,13 @@ class InputError(SpinemriError, ValueError):
 
 class DicomError(InputError):
     """A DICOM file or series cannot be turned into one 3-D volume."""
+
+
+class PlausibilityError(InputError):
+    """A readable input that is implausible for the measurement: a CT image measured as MR marrow, ...
+
+    Overridable: ``spinemri.measure(..., check_plausibility=False)``, CLI ``--no-plausibility-check``.
+    """
 
 
 class GeometryError(SpinemriError, ValueError):

@@ -27,6 +27,7 @@ from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
+from .plausibility import check_image, check_vertebrae, patient_flag, report_findings
 from .scheme_choice import choose_scheme, warn_if_contradicted
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
@@ -68,6 +69,8 @@ class Measurement:
         (``mask.meta["mask_kind"]`` as the reader recorded it; docs/metrics.md).
     timings_s : mapping of str to float
         Wall time of each step in seconds.
+    check_plausibility : bool
+        Whether implausible inputs were refused (False: the override of :func:`measure`).
     """
 
     vertebrae: pd.DataFrame
@@ -83,6 +86,7 @@ class Measurement:
     notes: tuple[str, ...] = ()
     mask_kind: str = "unknown"
     timings_s: Mapping[str, float] = field(default_factory=dict)
+    check_plausibility: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timings_s", MappingProxyType(dict(self.timings_s)))
@@ -96,7 +100,7 @@ class Measurement:
             ``segment`` and ``metrics``: the :class:`SegmentParams` and
             :class:`MetricsParams` fields as dicts; ``scheme``: its ``name``,
             ``source`` and the ``reason`` it was chosen; ``patient_id``;
-            ``unmapped_labels``: list of int; ``mask_kind``: str.
+            ``unmapped_labels``: list of int; ``mask_kind``: str; ``check_plausibility``: bool.
         """
         return {
             "segment": as_dict(self.params),
@@ -105,6 +109,7 @@ class Measurement:
             "patient_id": self.patient_id,
             "unmapped_labels": list(self.unmapped_labels),
             "mask_kind": self.mask_kind,
+            "check_plausibility": self.check_plausibility,
         }
 
 
@@ -178,6 +183,7 @@ def measure(
     patient_id: str | None = None,
     params: SegmentParams | None = None,
     metrics_params: MetricsParams | None = None,
+    check_plausibility: bool = True,
     **options: Any,
 ) -> Measurement:
     """Segment hyperintense marrow lesions per vertebra and compute the metric tables.
@@ -199,6 +205,10 @@ def measure(
     params : SegmentParams, optional
         Segmentation parameters; ``options`` override single fields.
     metrics_params : MetricsParams, optional
+    check_plausibility : bool, default True
+        Refuse implausible inputs (:mod:`spinemri.plausibility`, docs/supported-inputs.md): a CT
+        image, a mask none of whose labels can be a vertebral body. False measures them anyway
+        (warned; the ``plausibility`` columns still carry the flags).
     **options
         Fields of :class:`~spinemri.params.SegmentParams` or
         :class:`~spinemri.params.MetricsParams` (``k=2.5``,
@@ -219,13 +229,18 @@ def measure(
     InputError
         When the mask does not hold non-negative integer labels
         (:func:`spinemri.arrays.labels.check_label_values`).
+    PlausibilityError
+        (an InputError) With ``check_plausibility``, for a non-MR image or a mask without any
+        plausible vertebra.
 
     Warns
     -----
     SpinemriWarning
         Once, listing mask labels that are not vertebrae (discs, canal, ...);
         once when an explicit scheme gives levels the anatomy contradicts
-        (then ``level_check`` is ``contradicted: ...``).
+        (then ``level_check`` is ``contradicted: ...``);
+        once per plausibility finding (negative intensities, inverted contrast, implausible
+        labels).
 
     Examples
     --------
@@ -239,6 +254,8 @@ def measure(
     [{'level': 'L1', 'lesion_voxels': 8, 'lesion_count': 1}]
     """
     t0 = time.perf_counter()
+    if not isinstance(check_plausibility, bool):
+        raise ConfigError(f"measure: check_plausibility = {check_plausibility!r}; expected True or False")
     seg_opts, met_opts = _split_options(options)
     if method is not None:
         seg_opts["method"] = method
@@ -268,6 +285,9 @@ def measure(
         warnings.warn(msg, SpinemriWarning, stacklevel=2)
         notes.append(msg)
     vid, levels, merged = vertebra_ids(labels_arr, mapped, bbox=box)
+    image_src = str(volume.meta.get("source", "image"))
+    findings = check_image(volume.data, volume.meta, vid, volume.spacing, p.polarity, volume.affine, bbox=box)
+    notes.extend(report_findings(findings, image_src, check=check_plausibility))
     t1 = time.perf_counter()
     # with every label a vertebra, the vertebra ids have the mask's bounding box
     seg = segment_lesions(volume.data, vid, volume.spacing, p, bbox=None if unmapped else box)
@@ -291,6 +311,13 @@ def measure(
         mask_kind=mask_kind,
     )
     tables.vertebrae["level_check"] = choice.check.column
+    truncated = tables.vertebrae["truncated"].tolist()
+    flags, label_notes = check_vertebrae(
+        vid, levels, volume.affine, truncated, source, check=check_plausibility
+    )
+    notes.extend(label_notes)
+    tables.vertebrae["plausibility"] = flags
+    tables.patient["plausibility"] = patient_flag(findings, levels, flags)
     t3 = time.perf_counter()
     del seg
     lesion_ids = tables.lesion_ids
@@ -315,4 +342,5 @@ def measure(
         notes=(*notes, f"mask_kind: {mask_kind} ({mask.meta.get('mask_kind_reason', 'not recorded')})"),
         mask_kind=mask_kind,
         timings_s={"prepare": t1 - t0, "segment": t2 - t1, "metrics": t3 - t2, "total": t3 - t0},
+        check_plausibility=check_plausibility,
     )

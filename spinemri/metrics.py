@@ -95,6 +95,7 @@ VERTEBRA_COLUMNS = (
     "mid_sagittal_lesion_pixels",
     "truncated",
     "level_check",
+    "plausibility",
 )
 
 LESION_COLUMNS = (
@@ -129,6 +130,7 @@ PATIENT_COLUMNS = (
     "hi_area_ratio_max",
     "n_truncated",
     "mask_kind",
+    "plausibility",
 )
 
 _SINS = {
@@ -349,6 +351,7 @@ def compute_metrics(
             "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
             "truncated": truncated[ids],
             "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
+            "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
         },
         columns=list(VERTEBRA_COLUMNS),
     )
@@ -609,5 +612,6 @@ def patient_table(
         "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
         "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
         "mask_kind": mask_kind,
+        "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
     return pd.DataFrame({k: [v] for k, v in row.items()}, columns=list(PATIENT_COLUMNS))

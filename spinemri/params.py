@@ -391,6 +391,10 @@ class RunConfig:
         Further segmentation parameters (``k``, ``polarity``, ``min_lesion_mm3``,
         ...), passed to :func:`spinemri.measure`; range-checked here, when the
         config is built (:func:`measure_params`), not later in every case.
+    check_plausibility : bool, default True
+        Refuse implausible cases (a CT image measured as MR marrow, a mask without any
+        vertebra-sized label; :mod:`spinemri.plausibility`); False (``--no-plausibility-check``)
+        measures them, warned and flagged in the ``plausibility`` columns.
     dicom_seg : bool, default False
         Also write ``masks/<id>_lesions.seg.dcm``, a DICOM Segmentation of the
         lesion mask referencing the source series, for DICOM cases
@@ -407,6 +411,7 @@ class RunConfig:
     resample_mask: bool = False
     force: bool = False
     segment: tuple[tuple[str, Any], ...] = ()
+    check_plausibility: bool = True
     dicom_seg: bool = False
     dicom_seg_vertebrae: bool = False
 
@@ -415,6 +420,8 @@ class RunConfig:
             object.__setattr__(self, "dicom_seg", True)
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ConfigError(f"workers must be a whole number >= 1, got {self.workers!r}")
+        if not isinstance(self.check_plausibility, bool):
+            raise ConfigError(f"check_plausibility must be True or False, got {self.check_plausibility!r}")
         if self.scheduler is not None and not str(self.scheduler).strip():
             raise ConfigError("scheduler must be 'local' or a Dask scheduler address")
         object.__setattr__(self, "segment", tuple(sorted((str(k), v) for k, v in dict(self.segment).items())))
@@ -428,6 +435,10 @@ class RunConfig:
         dict of str to Any
             ``scheme`` and ``method``, plus every ``segment`` option (key to
             value, keys sorted); a ``segment`` key ``method`` overrides
-            :attr:`method`.
+            :attr:`method`; ``check_plausibility=False`` when overridden (absent by default, so
+            the parameter hash of earlier runs is unchanged).
         """
-        return {"scheme": self.scheme, "method": self.method, **dict(self.segment)}
+        options = {"scheme": self.scheme, "method": self.method, **dict(self.segment)}
+        if not self.check_plausibility:
+            options["check_plausibility"] = False
+        return options

@@ -46,8 +46,10 @@ def case() -> dict[str, object]:
 def _measure(case: dict[str, object], **options: object) -> spinemri.Measurement:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpinemriWarning)
-        # CT in HU: the lesion step runs but is meaningless here; only volumes and intensities are checked
-        return spinemri.measure(case["image"], case["mask"], scheme="verse", **options)  # type: ignore[arg-type]
+        # CT in HU: refused as MR marrow unless overridden (issue 13, tests/test_plausibility.py); the
+        # lesion step runs but is meaningless here; only volumes and intensities are checked
+        image, mask = case["image"], case["mask"]
+        return spinemri.measure(image, mask, scheme="verse", check_plausibility=False, **options)  # type: ignore[arg-type]
 
 
 def test_volumes_reproduce_spine_report_to_the_voxel(case: dict[str, object]) -> None:

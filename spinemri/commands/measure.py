@@ -69,6 +69,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--resample-mask", action="store_true", help="resample a mask on another grid (nearest neighbour)"
     )
     p.add_argument(
+        "--no-plausibility-check",
+        action="store_true",
+        help="measure an implausible input anyway (a CT image, a mask without any vertebra-sized label): "
+        "warn and flag it in the plausibility columns instead of refusing it (docs/supported-inputs.md)",
+    )
+    p.add_argument(
         "--patient-id",
         default=None,
         help="patient id written in the tables (default: for DICOM a salted hash of its PatientID, "
@@ -131,10 +137,13 @@ def case_options(args: argparse.Namespace) -> CaseOptions:
     Returns
     -------
     CaseOptions
-        Measurement keywords (scheme, method and the segmentation options given),
-        mask resampling and the DICOM-SEG choice.
+        Measurement keywords (scheme, method, the segmentation options given and
+        ``check_plausibility=False`` with ``--no-plausibility-check``), mask resampling and the
+        DICOM-SEG choice.
     """
     measure = {"scheme": args.scheme, "method": args.method, **_options(args)}
+    if args.no_plausibility_check:
+        measure["check_plausibility"] = False
     return CaseOptions(
         measure=tuple(measure.items()),
         resample_mask=args.resample_mask,
@@ -155,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     args : argparse.Namespace
         Parsed arguments of the ``measure`` sub-command (``image``, ``mask``,
         ``scheme``, ``method``, the segmentation options, ``patient_id``,
-        ``out``, ``resample_mask``, ``dicom_seg``, ``dicom_seg_vertebrae``).
+        ``out``, ``resample_mask``, ``no_plausibility_check``, ``dicom_seg``,
+        ``dicom_seg_vertebrae``).
 
     Returns
     -------

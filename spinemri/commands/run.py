@@ -66,6 +66,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--force", action="store_true", help="recompute every case")
     p.add_argument(
+        "--no-plausibility-check",
+        action="store_true",
+        help="measure implausible inputs anyway (a CT image, a mask without any vertebra-sized label): "
+        "warn and flag it in the plausibility columns instead of refusing it (docs/supported-inputs.md)",
+    )
+    p.add_argument(
         "--dicom-seg",
         action="store_true",
         help="also write masks/<id>_lesions.seg.dcm (DICOM Segmentation) for DICOM cases; "
@@ -93,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         Parsed arguments of the ``run`` sub-command (``cohort``, ``out``,
         ``clinical``, ``manifest``, ``workers``, ``scheduler``, ``scheme``,
         ``method``, the segmentation options, ``series``, ``resample_mask``,
-        ``force``, ``dicom_seg``, ``dicom_seg_vertebrae``, ``quiet``).
+        ``force``, ``no_plausibility_check``, ``dicom_seg``, ``dicom_seg_vertebrae``,
+        ``quiet``).
 
     Returns
     -------
@@ -121,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         resample_mask=args.resample_mask,
         force=args.force,
         segment=tuple(segment.items()),
+        check_plausibility=not args.no_plausibility_check,
         dicom_seg=args.dicom_seg,
         dicom_seg_vertebrae=args.dicom_seg_vertebrae,
     )

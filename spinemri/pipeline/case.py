@@ -64,7 +64,7 @@ class CaseOptions:
     ----------
     measure : tuple of (str, value) pairs, default ()
         Keyword arguments of :func:`spinemri.measure` (``scheme``, ``method``,
-        ``k``, ``polarity``, ...), everything that changes the results.
+        ``k``, ``polarity``, ``check_plausibility``, ...), everything that changes the results.
     series : str or None, default None
         DICOM series choice (see :func:`spinemri.io.load.load_volume`).
     resample_mask : bool, default False

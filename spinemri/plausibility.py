@@ -1,0 +1,586 @@
+"""Plausibility of one case: is the image MR of the expected contrast, are the labels vertebrae?
+
+Pure: arrays, affines and metadata in, :class:`Finding` objects and per-vertebra flags out; no file I/O.
+:func:`report_findings` turns findings into a :class:`~spinemri.errors.PlausibilityError` or a
+:class:`~spinemri.errors.SpinemriWarning`; :func:`spinemri.measure` fills the ``plausibility`` columns.
+Every rule and threshold, with its sources, is in docs/supported-inputs.md ("Plausibility checks").
+
+Three checks:
+
+* **modality** (:func:`check_modality`): a DICOM ``Modality`` other than MR, or (any format) the
+  intensity signature of CT in Hounsfield units (air at -1000: at least :data:`CT_AIR_FRACTION` of the
+  voxels at or below :data:`CT_AIR_HU`) is an error; other negative intensities (impossible in MR
+  magnitude images) a warning;
+* **polarity** (:func:`check_polarity`): the marrow median against the tissue in a
+  :data:`RING_MM` shell around the vertebrae; fatty marrow much brighter than its surroundings (T1,
+  or T2 without fat suppression) under ``polarity="bright"``, or much darker (STIR, fat-suppressed)
+  under ``polarity="dark"``, is a warning;
+* **label shapes** (:func:`label_shapes`, :func:`check_label_shapes`): a "vertebra" whose volume,
+  cranio-caudal height or cross-section is far below any vertebral body's (spinal cord or canal
+  segments, intervertebral discs labelled by level) is flagged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .errors import PlausibilityError, SpinemriWarning
+from .levels import region_of
+
+__all__ = [
+    "CT_AIR_FRACTION",
+    "CT_AIR_HU",
+    "MIN_FOV_MM3",
+    "POLARITY_RATIO",
+    "RING_MM",
+    "SHAPE_LIMITS",
+    "Finding",
+    "LabelShapes",
+    "check_label_shapes",
+    "check_image",
+    "judges_anatomy",
+    "check_modality",
+    "check_vertebrae",
+    "check_polarity",
+    "label_messages",
+    "label_shapes",
+    "patient_flag",
+    "report_findings",
+]
+
+#: How to override a refusal, appended to every error message.
+OVERRIDE_HINT = (
+    "if this is intended, measure anyway with check_plausibility=False (CLI: --no-plausibility-check)"
+)
+
+#: Intensity at or below which a voxel counts as "air in HU" (air is -1000 HU, lung -900..-500, fat -100).
+CT_AIR_HU = -500.0
+#: Fraction of the voxels at or below :data:`CT_AIR_HU` that makes an image CT in HU.
+CT_AIR_FRACTION = 0.02
+#: Fraction of negative voxels (below -:data:`NEGATIVE_TOLERANCE`) above which an image is not MR magnitude.
+NEGATIVE_FRACTION = 0.001
+#: Negative values down to this are tolerated (rounding of interpolated magnitude images).
+NEGATIVE_TOLERANCE = 1.0
+#: Thickness (mm) of the shell around the vertebrae whose median is the "surrounding tissue".
+RING_MM = 3.0
+#: Marrow median / surrounding median beyond which (or below its inverse) the contrast looks inverted.
+POLARITY_RATIO = 1.5
+#: Field of view (mm³) below which an image holds too little anatomy to judge contrast or label
+#: shapes (less than two lumbar vertebrae: test arrays, tight crops): those checks are skipped.
+MIN_FOV_MM3 = 1e5
+#: Modalities measured as MR marrow (DICOM ``Modality``; "" = not given).
+MR_MODALITIES = ("", "MR")
+
+#: Per region: smallest plausible vertebral volume (mm³), cranio-caudal height (mm) and mean
+#: cross-section (mm², volume / height) -- generous lower bounds, well below every vertebral body
+#: (docs/supported-inputs.md gives the anatomy and sources).
+SHAPE_LIMITS: dict[str, tuple[float, float, float]] = {
+    "cervical": (1500.0, 8.0, 100.0),
+    "thoracic": (3000.0, 10.0, 250.0),
+    "lumbar": (8000.0, 12.0, 500.0),
+}
+#: A vertebra lower than this fraction of the median height of the case's other vertebrae of its
+#: region is flagged (discs are about a third of a lumbar body's height).
+RELATIVE_HEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One plausibility finding.
+
+    Attributes
+    ----------
+    check : {"modality", "polarity", "labels"}
+        The check that found it.
+    severity : {"error", "warning"}
+        ``error``: measuring would give meaningless numbers (refused unless overridden);
+        ``warning``: measured, flagged.
+    flag : str
+        Short reason for the ``plausibility`` column (``"ct_hu"``, ``"negative_intensities"``, ...).
+    message : str
+        What is wrong, with the offending values (without the file name or the fix, which the
+        caller adds).
+    """
+
+    check: str
+    severity: str
+    flag: str
+    message: str
+
+
+def check_modality(data: np.ndarray, meta: Mapping[str, Any]) -> list[Finding]:
+    """Is the image plausibly an MR magnitude image?
+
+    Parameters
+    ----------
+    data : ndarray of shape (I, J, K)
+        Image intensities (any numeric dtype).
+    meta : mapping
+        Image metadata; ``meta["modality"]`` is the DICOM Modality when the image came from DICOM.
+
+    Returns
+    -------
+    list of Finding
+        Empty when plausible. ``error`` ``modality_<value>`` for a DICOM Modality other than MR;
+        ``error`` ``ct_hu`` when at least :data:`CT_AIR_FRACTION` of the voxels are at or below
+        :data:`CT_AIR_HU` (air in Hounsfield units); otherwise ``warning`` ``negative_intensities``
+        when more than :data:`NEGATIVE_FRACTION` of the voxels are below -:data:`NEGATIVE_TOLERANCE`.
+    """
+    out: list[Finding] = []
+    modality = str(meta.get("modality", "") or "").strip().upper()
+    if modality not in MR_MODALITIES:
+        out.append(
+            Finding(
+                "modality",
+                "error",
+                f"modality_{modality.lower()}",
+                f"the DICOM Modality is {modality!r}, not 'MR': spinemri measures MR marrow signal",
+            )
+        )
+    if data.size == 0 or data.dtype.kind in "ub":  # unsigned: nothing below 0
+        return out
+    n = data.size
+    n_air = int(np.count_nonzero(data <= CT_AIR_HU))
+    if n_air >= CT_AIR_FRACTION * n:
+        out.append(
+            Finding(
+                "modality",
+                "error",
+                "ct_hu",
+                f"{100 * n_air / n:.1f}% of the voxels are <= {CT_AIR_HU:g} (minimum {float(data.min()):g}): "
+                "this looks like CT in Hounsfield units (air -1000 HU), not an MR magnitude image",
+            )
+        )
+        return out
+    n_neg = int(np.count_nonzero(data < -NEGATIVE_TOLERANCE))
+    if n_neg > NEGATIVE_FRACTION * n:
+        out.append(
+            Finding(
+                "modality",
+                "warning",
+                "negative_intensities",
+                f"{100 * n_neg / n:.2f}% of the voxels are negative (minimum {float(data.min()):g}); "
+                "MR magnitude images are >= 0: a normalised, phase or CT image? Thresholds stay relative, "
+                "but sir (lesion mean / reference median) is meaningless",
+            )
+        )
+    return out
+
+
+def check_polarity(
+    data: np.ndarray,
+    vertebra_ids: np.ndarray,
+    spacing: Sequence[float],
+    polarity: str,
+    *,
+    bbox: tuple[slice, slice, slice] | None = None,
+) -> list[Finding]:
+    """Does the marrow / surrounding-tissue contrast fit the expected lesion polarity?
+
+    Parameters
+    ----------
+    data : ndarray of shape (I, J, K)
+        Image intensities.
+    vertebra_ids : ndarray of shape (I, J, K), integer
+        Vertebra ids (0 = not a vertebra).
+    spacing : sequence of 3 float
+        Voxel size (mm) along i, j, k.
+    polarity : {"bright", "dark"}
+        The segmentation polarity (``SegmentParams.polarity``).
+    bbox : tuple of 3 slice, optional
+        Bounding box of the vertebrae, when known.
+
+    Returns
+    -------
+    list of Finding
+        Empty when plausible or not judgeable (no vertebra, no shell, non-positive surrounding median).
+        ``warning`` ``marrow_bright`` when ``polarity="bright"`` and marrow median / shell median >
+        :data:`POLARITY_RATIO` (fatty marrow as on T1); ``warning`` ``marrow_dark`` when
+        ``polarity="dark"`` and the ratio < 1 / :data:`POLARITY_RATIO` (as on STIR).
+
+    Notes
+    -----
+    The shell is the box dilation of the vertebrae by :data:`RING_MM` (at least one voxel per axis)
+    minus the vertebrae, inside the image: discs, muscle, canal, fat.
+    """
+    pad = [max(1, int(round(RING_MM / float(s)))) for s in spacing]
+    if bbox is None:
+        found = ndi.find_objects((vertebra_ids > 0).astype(np.uint8))
+        if not found or found[0] is None:
+            return []
+        bbox = found[0]
+    box = tuple(
+        slice(max(0, sl.start - p), min(n, sl.stop + p))
+        for sl, p, n in zip(bbox, pad, data.shape, strict=True)
+    )
+    inside = vertebra_ids[box] > 0
+    if not inside.any():
+        return []
+    grown = ndi.maximum_filter(inside.view(np.uint8), size=[2 * p + 1 for p in pad]).astype(bool)
+    shell = grown & ~inside
+    if not shell.any():
+        return []
+    sub = data[box]
+    marrow = float(np.median(sub[inside]))
+    around = float(np.median(sub[shell]))
+    if not (around > 0 and marrow > 0):
+        return []
+    ratio = marrow / around
+    if polarity == "bright" and ratio > POLARITY_RATIO:
+        return [
+            Finding(
+                "polarity",
+                "warning",
+                "marrow_bright",
+                f"the marrow (median {marrow:g}) is {ratio:.2f} x brighter than the tissue around the "
+                f"vertebrae (median {around:g}), as fatty marrow on T1 or T2 without fat suppression; "
+                "lesions are searched as bright (STIR / fat-saturated T2): for T1 use polarity 'dark' "
+                "(--polarity dark)",
+            )
+        ]
+    if polarity == "dark" and ratio < 1.0 / POLARITY_RATIO:
+        return [
+            Finding(
+                "polarity",
+                "warning",
+                "marrow_dark",
+                f"the marrow (median {marrow:g}) is {1 / ratio:.2f} x darker than the tissue around the "
+                f"vertebrae (median {around:g}), as on STIR / fat-suppressed images; lesions are searched "
+                "as dark (T1): for STIR use polarity 'bright' (--polarity bright)",
+            )
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class LabelShapes:
+    """Size and shape of each vertebra id (arrays indexed ``id - 1``).
+
+    Attributes
+    ----------
+    volume_mm3 : ndarray of shape (n,), float
+        Voxel count x voxel volume.
+    height_mm : ndarray of shape (n,), float
+        Extent along world z (cranio-caudal, RAS+ S): max - min of the voxel centres plus one
+        voxel's z extent.
+    ap_mm, lr_mm : ndarray of shape (n,), float
+        The same along world y (antero-posterior) and x (left-right).
+    area_mm2 : ndarray of shape (n,), float
+        Mean cross-section: ``volume_mm3 / height_mm``.
+    """
+
+    volume_mm3: np.ndarray
+    height_mm: np.ndarray
+    ap_mm: np.ndarray
+    lr_mm: np.ndarray
+    area_mm2: np.ndarray
+
+
+def label_shapes(vertebra_ids: np.ndarray, n: int, affine: np.ndarray) -> LabelShapes:
+    """Volume and world-axis extents of vertebra ids ``1..n``.
+
+    Parameters
+    ----------
+    vertebra_ids : ndarray of shape (I, J, K), integer
+        Vertebra ids ``1..n`` (0 = none).
+    n : int
+        Number of ids.
+    affine : ndarray of shape (4, 4)
+        Voxel (i, j, k) -> world (x, y, z) RAS mm.
+
+    Returns
+    -------
+    LabelShapes
+        Zeros for an id without voxels.
+    """
+    lin = np.asarray(affine, float)[:3, :3]
+    voxel_mm3 = abs(float(np.linalg.det(lin)))
+    one_voxel = np.abs(lin).sum(axis=1)  # world x, y, z extent of one voxel
+    ext = np.zeros((3, n))
+    vol = np.zeros(n)
+    for idx, sl in enumerate(ndi.find_objects(vertebra_ids, max_label=n)):
+        if sl is None:
+            continue
+        ijk = np.nonzero(vertebra_ids[sl] == idx + 1)
+        vol[idx] = ijk[0].size * voxel_mm3
+        offs = np.array([s.start for s in sl], float)
+        pts = np.stack([a.astype(float) for a in ijk]) + offs[:, None]
+        world = lin @ pts  # translation does not change extents
+        ext[:, idx] = world.max(axis=1) - world.min(axis=1) + one_voxel
+    height = ext[2]
+    area = np.divide(vol, height, out=np.zeros(n), where=height > 0)
+    return LabelShapes(vol, height, ext[1], ext[0], area)
+
+
+def check_label_shapes(
+    shapes: LabelShapes, levels: Sequence[str], truncated: Sequence[bool] | None = None
+) -> list[str]:
+    """The ``plausibility`` flag of each vertebra: ``"ok"`` or why it is not a vertebral body.
+
+    Parameters
+    ----------
+    shapes : LabelShapes
+        From :func:`label_shapes`, ids ``1..n`` in the order of ``levels``.
+    levels : sequence of str
+        Level of each id (``levels[id - 1]``).
+    truncated : sequence of bool, optional
+        Vertebrae cut by the image border: their size is not checked.
+
+    Returns
+    -------
+    list of str
+        Per vertebra ``"ok"`` or reasons joined by ``";"``: ``small_volume`` (below the region's
+        :data:`SHAPE_LIMITS` volume), ``thin`` (height below the region's limit, C1 exempt, or below
+        :data:`RELATIVE_HEIGHT` x the median height of the other vertebrae of its region when there
+        are at least 2 others), ``narrow`` (cross-section below the region's limit). Sacral and
+        coccygeal levels, and truncated vertebrae, are ``"ok"``.
+    """
+    n = len(levels)
+    trunc = list(truncated) if truncated is not None else [False] * n
+    regions = [region_of(lv) for lv in levels]
+    flags = []
+    for i, (lv, region) in enumerate(zip(levels, regions, strict=True)):
+        limits = SHAPE_LIMITS.get(region)
+        if limits is None or trunc[i] or shapes.volume_mm3[i] <= 0:
+            flags.append("ok")
+            continue
+        min_vol, min_height, min_area = limits
+        reasons = []
+        if shapes.volume_mm3[i] < min_vol:
+            reasons.append("small_volume")
+        others = [
+            shapes.height_mm[j]
+            for j in range(n)
+            if j != i and regions[j] == region and not trunc[j] and shapes.volume_mm3[j] > 0
+        ]
+        relative_thin = len(others) >= 2 and shapes.height_mm[i] < RELATIVE_HEIGHT * float(np.median(others))
+        if lv != "C1" and (shapes.height_mm[i] < min_height or relative_thin):
+            reasons.append("thin")
+        if shapes.area_mm2[i] < min_area:
+            reasons.append("narrow")
+        flags.append(";".join(reasons) or "ok")
+    return flags
+
+
+def report_findings(findings: Sequence[Finding], source: str, *, check: bool = True) -> list[str]:
+    """Raise the errors among ``findings`` (when ``check``) and warn about the rest.
+
+    Parameters
+    ----------
+    findings : sequence of Finding
+        From :func:`check_modality` and :func:`check_polarity`.
+    source : str
+        The image file, named in every message.
+    check : bool, default True
+        False: errors are only warned about (the override; the ``plausibility`` columns still
+        carry their flags).
+
+    Returns
+    -------
+    list of str
+        The messages warned about (for provenance notes).
+
+    Raises
+    ------
+    PlausibilityError
+        For the first ``error`` finding when ``check`` is true; the message names ``source``,
+        says what is wrong and how to override.
+
+    Warns
+    -----
+    SpinemriWarning
+        One per finding not raised.
+    """
+    notes = []
+    for f in findings:
+        if f.severity == "error" and check:
+            raise PlausibilityError(f"{source}: {f.message}; {OVERRIDE_HINT}")
+        suffix = " (plausibility check overridden)" if f.severity == "error" else ""
+        msg = f"{source}: {f.message}{suffix}"
+        warnings.warn(msg, SpinemriWarning, stacklevel=3)
+        notes.append(msg)
+    return notes
+
+
+def patient_flag(findings: Sequence[Finding], levels: Sequence[str], vertebra_flags: Sequence[str]) -> str:
+    """The patient table's ``plausibility``: ``"ok"`` or the image flags and the flagged levels.
+
+    Parameters
+    ----------
+    findings : sequence of Finding
+        Image findings (:func:`check_modality`, :func:`check_polarity`).
+    levels : sequence of str
+        Levels of the vertebra table, in its order.
+    vertebra_flags : sequence of str
+        :func:`check_label_shapes` of the same vertebrae.
+
+    Returns
+    -------
+    str
+        ``"ok"``, or flags joined by ``";"``, e.g. ``"ct_hu;labels(C2,C3)"``.
+    """
+    parts = [f.flag for f in findings]
+    bad = [lv for lv, fl in zip(levels, vertebra_flags, strict=True) if fl != "ok"]
+    if bad:
+        parts.append(f"labels({','.join(bad)})")
+    return ";".join(parts) or "ok"
+
+
+def label_messages(levels: Sequence[str], shapes: LabelShapes, vertebra_flags: Sequence[str]) -> str:
+    """One message describing every flagged vertebra ("" when none).
+
+    Parameters
+    ----------
+    levels : sequence of str
+        Level of each vertebra.
+    shapes : LabelShapes
+        Their sizes (:func:`label_shapes`).
+    vertebra_flags : sequence of str
+        :func:`check_label_shapes`.
+
+    Returns
+    -------
+    str
+        E.g. ``"C2 (small_volume;narrow: 1318 mm3, 17.0 mm high, 78 mm2 cross-section)"``, joined by
+        ``", "``.
+    """
+    return ", ".join(
+        f"{lv} ({fl}: {shapes.volume_mm3[i]:.0f} mm3, {shapes.height_mm[i]:.1f} mm high, "
+        f"{shapes.area_mm2[i]:.0f} mm2 cross-section)"
+        for i, (lv, fl) in enumerate(zip(levels, vertebra_flags, strict=True))
+        if fl != "ok"
+    )
+
+
+def check_image(
+    data: np.ndarray,
+    meta: Mapping[str, Any],
+    vertebra_ids: np.ndarray,
+    spacing: Sequence[float],
+    polarity: str,
+    affine: np.ndarray,
+    *,
+    bbox: tuple[slice, slice, slice] | None = None,
+) -> list[Finding]:
+    """:func:`check_modality`, then (when the modality is plausible) :func:`check_polarity`.
+
+    Parameters
+    ----------
+    data : ndarray of shape (I, J, K)
+        Image intensities.
+    meta : mapping
+        Image metadata (``modality``).
+    vertebra_ids : ndarray of shape (I, J, K), integer
+        Vertebra ids (0 = not a vertebra).
+    spacing : sequence of 3 float
+        Voxel size (mm) along i, j, k.
+    polarity : {"bright", "dark"}
+        The segmentation polarity.
+    affine : ndarray of shape (4, 4)
+        Voxel (i, j, k) -> world (x, y, z) RAS mm.
+    bbox : tuple of 3 slice, optional
+        A box holding every vertebra voxel.
+
+    Returns
+    -------
+    list of Finding
+        Modality findings; polarity findings only when no modality finding is an error and the
+        image is large enough (:func:`judges_anatomy`).
+    """
+    found = check_modality(data, meta)
+    if any(f.severity == "error" for f in found) or not judges_anatomy(data.shape, affine):
+        return found
+    return found + check_polarity(data, vertebra_ids, spacing, polarity, bbox=bbox)
+
+
+def check_vertebrae(
+    vertebra_ids: np.ndarray,
+    levels: Sequence[str],
+    affine: np.ndarray,
+    truncated: Sequence[bool],
+    source: str,
+    *,
+    check: bool = True,
+) -> tuple[list[str], list[str]]:
+    """Flag vertebrae too small or thin for vertebral bodies; refuse a mask where every one is.
+
+    Parameters
+    ----------
+    vertebra_ids : ndarray of shape (I, J, K), integer
+        Vertebra ids ``1..n``, id ``i`` of level ``levels[i - 1]``.
+    levels : sequence of str
+        Level of each id.
+    affine : ndarray of shape (4, 4)
+        Voxel (i, j, k) -> world (x, y, z) RAS mm.
+    truncated : sequence of bool
+        Vertebrae cut by the image border (not checked).
+    source : str
+        The mask file, named in the messages.
+    check : bool, default True
+        False: never raise, only warn.
+
+    Returns
+    -------
+    flags : list of str
+        Per vertebra, :func:`check_label_shapes`; all ``"ok"`` (not judged) for an image smaller
+        than :data:`MIN_FOV_MM3` (:func:`judges_anatomy`).
+    notes : list of str
+        The messages warned about.
+
+    Raises
+    ------
+    PlausibilityError
+        When ``check`` and at least 2 vertebrae were checkable and every one of them is flagged
+        (a cord, canal or disc mask labelled by level).
+
+    Warns
+    -----
+    SpinemriWarning
+        Once, naming every flagged vertebra with its size.
+    """
+    if not judges_anatomy(vertebra_ids.shape, affine):
+        return ["ok"] * len(levels), []
+    shapes = label_shapes(vertebra_ids, len(levels), affine)
+    flags = check_label_shapes(shapes, levels, truncated)
+    if all(fl == "ok" for fl in flags):
+        return flags, []
+    what = label_messages(levels, shapes, flags)
+    checkable = [
+        fl
+        for fl, lv, tr in zip(flags, levels, truncated, strict=True)
+        if not tr and region_of(lv) in SHAPE_LIMITS
+    ]
+    msg = (
+        f"{source}: labels far too small or thin for vertebral bodies (spinal cord or canal, discs?): {what}"
+    )
+    if len(checkable) >= 2 and all(fl != "ok" for fl in checkable):
+        if check:
+            raise PlausibilityError(f"{msg}; no label looks like a vertebra; {OVERRIDE_HINT}")
+        msg += " (plausibility check overridden)"
+    warnings.warn(msg, SpinemriWarning, stacklevel=3)
+    return flags, [msg]
+
+
+def judges_anatomy(shape: Sequence[int], affine: np.ndarray) -> bool:
+    """Whether an image is large enough for the contrast and label-shape checks.
+
+    Parameters
+    ----------
+    shape : sequence of 3 int
+        Array shape (I, J, K).
+    affine : ndarray of shape (4, 4)
+        Voxel (i, j, k) -> world (x, y, z) RAS mm.
+
+    Returns
+    -------
+    bool
+        True when the field of view is at least :data:`MIN_FOV_MM3`.
+    """
+    voxel = abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3])))
+    return float(np.prod([int(n) for n in shape])) * voxel >= MIN_FOV_MM3
