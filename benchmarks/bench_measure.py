@@ -17,6 +17,13 @@ warm-up, as the median of ``--repeats`` runs (inputs already in memory, no I/O):
 * pyradiomics first-order + shape per label, in its own venv (it needs
   numpy < 2), skipped with a note when that venv is missing.
 
+From files (``--inputs``, default all): the same volumes written to disk and
+loaded as users load them, ``spinemri.load_volume`` / ``spinemri.load_mask``:
+NIfTI (.nii.gz; nibabel hands over Fortran-ordered arrays) with uint16 and
+int16 voxels, and a DICOM folder (``spinemri.io.dicom.write.write_dicom_series``)
+with the NIfTI mask. ``spinemri measure`` and the SimpleITK passes run on the
+loaded data, interleaved, one table row per input.
+
 The ratios printed are each tool's time over one single-threaded SimpleITK
 LabelIntensityStatistics pass (spinemri runs on one core; the multi-threaded
 time is printed too).
@@ -202,9 +209,10 @@ def bench_components(img: Volume, mask: Volume, repeats: int) -> dict[str, float
 
 
 def bench_sitk(
-    img: Volume, mask: Volume, lesion: np.ndarray, repeats: int
+    img: Volume, mask: Volume, lesion: np.ndarray, repeats: int, *, components: bool = True
 ) -> tuple[dict[str, Callable[[], Any]], dict[str, float]]:
-    """The statistics passes (callables, timed interleaved) and the per-label components (timed here)."""
+    """The statistics passes (callables, timed interleaved) and the per-label components (timed here
+    unless ``components`` is False)."""
     import SimpleITK as sitk
 
     def to_sitk(a: np.ndarray) -> Any:
@@ -220,7 +228,7 @@ def bench_sitk(
         f.Execute(s_lab, s_img)
         [(f.GetMean(int(lb)), f.GetMedian(int(lb))) for lb in f.GetLabels()]
 
-    def components() -> None:
+    def per_label_components() -> None:
         for lb in range(1, N_LABELS + 1):
             binary = sitk.And(sitk.Equal(s_lab, lb), s_les)
             cc = sitk.ConnectedComponent(binary, True)
@@ -241,7 +249,9 @@ def bench_sitk(
         f"SimpleITK LabelIntensityStatistics (1 pass, {default_threads} threads)": stats,
         BASE: stats_one_thread,
     }
-    return fast, {"SimpleITK per-label ConnectedComponent": timeit(components, min(repeats, 3))}
+    if not components:
+        return fast, {}
+    return fast, {"SimpleITK per-label ConnectedComponent": timeit(per_label_components, min(repeats, 3))}
 
 
 def bench_skimage(img: Volume, mask: Volume) -> dict[str, Callable[[], Any]]:
@@ -305,6 +315,73 @@ def bench_radiomics(img: Volume, mask: Volume, python: str, repeats: int) -> dic
     }
 
 
+#: The inputs of the from-files table: name -> how the image is written (the mask is always NIfTI).
+FILE_INPUTS = ("memory", "nifti-uint16", "nifti-int16", "dicom")
+
+
+def file_cases(n_slices: int, work: Path, inputs: tuple[str, ...]) -> dict[str, tuple[Volume, Volume]]:
+    """The benchmark case of ``n_slices`` written to ``work`` and loaded back as a user would."""
+    from spinemri.io.dicom.write import write_dicom_series
+    from spinemri.io.nifti import save_nifti
+
+    img, mask = make_case(n_slices)
+    d = work / f"512x512x{n_slices}"
+    d.mkdir(parents=True, exist_ok=True)
+    mask_path = save_nifti(mask, d / "mask.nii.gz")
+    out: dict[str, tuple[Volume, Volume]] = {}
+    for name in inputs:
+        if name == "memory":
+            out[name] = (img, mask)
+            continue
+        if name == "dicom":
+            path = d / "dicom"
+            if not path.exists():
+                write_dicom_series(img, path, patient_id="BENCH", uid_seed=f"bench:{n_slices}")
+        elif name in ("nifti-uint16", "nifti-int16"):
+            data = np.asarray(img.data).astype(name.split("-")[1])
+            path = save_nifti(img.with_data(data), d / f"{name}.nii.gz")
+        else:
+            raise SystemExit(f"unknown input {name!r}; known: {', '.join(FILE_INPUTS)}")
+        image = spinemri.load_volume(path)
+        out[name] = (image, spinemri.load_mask(mask_path, like=image))
+    return out
+
+
+def bench_from_files(n_slices: int, work: Path, inputs: tuple[str, ...], repeats: int) -> None:
+    """``measure`` on each loaded input vs SimpleITK's pass on the same data, all interleaved."""
+    import os
+
+    cases = file_cases(n_slices, work, inputs)
+    fns: dict[str, Callable[[], Any]] = {}
+    for name, (img, mask) in cases.items():
+        fast, _ = bench_sitk(img, mask, np.zeros(img.shape, np.uint8), 0, components=False)
+        fns[f"{name}: spinemri measure"] = lambda img=img, mask=mask: spinemri.measure(
+            img, mask, scheme="verse"
+        )
+        fns[f"{name}: {BASE}"] = fast[BASE]
+    # the ratio of each input's measure is taken against SimpleITK on the same input, in the same round
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fn in fns.values():
+            fn()
+        for _ in range(repeats):
+            for key, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t0)
+    print(f"\n## From files, 512x512x{n_slices} (load average {os.getloadavg()[0]:.2f})")
+    print("| input | dtype, memory order | spinemri measure (s) | SimpleITK LIS 1 thread (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for name, (img, _) in cases.items():
+        a = np.asarray(img.data)
+        order = "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "strided"
+        t_m, t_s = times[f"{name}: spinemri measure"], times[f"{name}: {BASE}"]
+        ratio = statistics.median(x / y for x, y in zip(t_m, t_s, strict=True))
+        print(f"| {name} | {a.dtype}, {order} | {statistics.median(t_m):.4f} | {statistics.median(t_s):.4f} "
+              f"| {ratio:.2f} |")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
@@ -314,12 +391,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--radiomics-sizes", default="20", help="sizes (slices) at which pyradiomics runs; it takes minutes"
     )
+    ap.add_argument("--inputs", default=",".join(FILE_INPUTS), help="from-files cases ('' to skip)")
+    ap.add_argument("--only-files", action="store_true", help="run only the from-files tables")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the files (default: a temporary one)")
     args = ap.parse_args(argv)
+    inputs = tuple(x for x in args.inputs.split(",") if x)
     print(
         f"# spinemri {spinemri.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
         f"{platform.machine()}; median of {args.repeats} runs after a warm-up"
     )
-    for n in (int(x) for x in args.sizes.split(",")):
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if inputs:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in sizes:
+                bench_from_files(n, args.work or Path(tmp), inputs, args.repeats)
+    if args.only_files:
+        return 0
+    for n in sizes:
         img, mask = make_case(n)
         seg = segment_lesions(img.data, np.asarray(mask.data), img.spacing)
         # exactness check: spinemri's medians equal numpy's

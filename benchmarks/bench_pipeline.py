@@ -17,7 +17,9 @@ Sections (each prints a table with times and ratios):
 * ``memory`` — peak RSS (GNU ``/usr/bin/time -f %M``) of one
   ``spinemri measure IMAGE --mask MASK --out DIR`` process against a process
   that only imports the modules such a run ends up with (its ``sys.modules``);
-  the target is peak <= imports + 3 x the image's bytes in memory.
+  the target is peak <= imports + 3 x the image's bytes in memory. Cases: the two
+  DICOM series above and the 120-slice one as a .nii.gz, int16 and uint16 (NIfTI
+  arrives Fortran-ordered from nibabel).
 * ``cohort`` — ``spinemri run COHORT --out DIR --force --quiet`` on a phantom
   cohort of 12 cases of 384x384x15 (``spinemri phantom --rows 384 --cols 384
   --slices 15``): serial, ``--workers 2`` (process pool) and ``--scheduler
@@ -85,6 +87,20 @@ def big_dicom_case(work: Path) -> tuple[Path, Path]:
 
     dirs = make_series(work / "dcm120")
     return dirs["native"], dirs["mask"]
+
+
+def big_nifti_case(work: Path, dtype: str) -> tuple[Path, Path]:
+    """The 120x512x512 series of :func:`big_dicom_case` as one .nii.gz of ``dtype`` (nibabel hands it
+    over Fortran-ordered), with the same mask."""
+    from spinemri.io.load import load_volume
+    from spinemri.io.nifti import save_nifti
+
+    img_dir, mask = big_dicom_case(work)
+    path = work / f"nifti120_{dtype}.nii.gz"
+    if not path.exists():
+        vol = load_volume(img_dir)
+        save_nifti(vol.with_data(np.asarray(vol.data).astype(dtype)), path)
+    return path, mask
 
 
 def cohort(work: Path, n: int = 12) -> Path:
@@ -203,7 +219,7 @@ def _peak_rss_mb(cmd: list[str]) -> float:
     return int(res.stderr.strip().splitlines()[-1]) / 1024.0  # kilobytes
 
 
-def bench_memory(work: Path, repeats: int) -> None:
+def bench_memory(work: Path, repeats: int, memory_cases: tuple[str, ...] = ()) -> None:
     from spinemri.io.load import load_volume
 
     print(f"\n## peak memory of one `spinemri measure` process (load average {_load()})")
@@ -213,7 +229,12 @@ def bench_memory(work: Path, repeats: int) -> None:
     cases = {
         "phantom 512x256x15 DICOM": phantom_dicom_case(work),
         "phantom 512x512x120 DICOM": big_dicom_case(work),
+        # from files as nibabel loads them: Fortran-ordered, int16 and uint16
+        "phantom 512x512x120 NIfTI int16": big_nifti_case(work, "int16"),
+        "phantom 512x512x120 NIfTI uint16": big_nifti_case(work, "uint16"),
     }
+    if memory_cases:
+        cases = {k: v for k, v in cases.items() if any(m in k for m in memory_cases)}
     for name, (img, mask) in cases.items():
         nbytes = np.asarray(load_volume(img).data).nbytes
         with tempfile.TemporaryDirectory() as tmp:
@@ -326,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cohort-backends", default="serial,pool,dask", help="subset of serial,pool,dask")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_pipeline")
     ap.add_argument("--sections", default="loadmeasure,memory,cohort")
+    ap.add_argument("--memory-cases", default="", help="substrings of the memory cases to run (comma-separated)")
     args = ap.parse_args(argv)
     import spinemri
 
@@ -336,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     if "loadmeasure" in sections:
         bench_load_measure(args.work, max(5, args.repeats))
     if "memory" in sections:
-        bench_memory(args.work, max(3, args.repeats))
+        only = tuple(x for x in args.memory_cases.split(",") if x)
+        bench_memory(args.work, max(3, args.repeats), only)
     if "cohort" in sections:
         bench_cohort(args.work, max(1, args.cohort_repeats), args.cohort_cases, tuple(args.cohort_backends.split(",")))
     return 0

@@ -7,13 +7,16 @@ making the segmentation faster: every output must stay identical.
 
     python scripts/segment_snapshot.py save /tmp/seg_ref.npz     # before the change
     python scripts/segment_snapshot.py compare /tmp/seg_ref.npz  # after: prints differing keys
+    python scripts/segment_snapshot.py compare /tmp/seg_ref.npz --order F  # Fortran-ordered inputs
 
 Inputs: the 512x512x20 volume of benchmarks/bench_measure.py and six phantoms (bias,
 SNR 10, T1, truncated field of view, float intensities, oblique with collapse), each
 segmented with eight parameter sets (robust, local, otsu, fixed, margins 0 and 3 mm
 with 6-connectivity, dark polarity, no depth background): 56 combinations. Compared:
 lesion ids, lesion vertebrae, thresholds, reference median/MAD, core, voxel index,
-background levels, depth offsets, notes (floats to 1e-12 relative).
+background levels, depth offsets, notes (floats to 1e-12 relative). With ``--order F``
+the images and vertebra ids are passed Fortran-ordered (as nibabel loads NIfTI files) and
+compared with a reference saved from the C-ordered ones: the outputs must not depend on it.
 """
 
 from __future__ import annotations
@@ -76,10 +79,12 @@ def vertebra_ids_in_order(mask: np.ndarray) -> np.ndarray:
     return lut[mask]
 
 
-def snapshot() -> dict[str, np.ndarray]:
+def snapshot(order: str = "C") -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name, img, mask, spacing in cases():
         vid = vertebra_ids_in_order(mask)
+        if order == "F":
+            img, vid = np.asfortranarray(img), np.asfortranarray(vid)
         for pname, p in PARAMS.items():
             s = segment_lesions(img, vid, spacing, p)
             key = f"{name}_{pname}"
@@ -129,15 +134,18 @@ def compare(ref: dict[str, np.ndarray], new: dict[str, np.ndarray]) -> list[str]
 
 
 def main(argv: list[str]) -> int:
+    order = "C"
+    if argv[2:4] == ["--order", "F"]:
+        order, argv = "F", argv[:2]
     if len(argv) != 2 or argv[0] not in ("save", "compare"):
         print(__doc__)
         return 2
     if argv[0] == "save":
-        np.savez_compressed(argv[1], **snapshot())
+        np.savez_compressed(argv[1], **snapshot(order))
         return 0
     with np.load(argv[1]) as f:
         ref = {k: f[k] for k in f.files}
-    bad = compare(ref, snapshot())
+    bad = compare(ref, snapshot(order))
     for key in bad:
         print("DIFFERS", key)
     print(f"compared {len(ref)} arrays, {len(bad)} differ")

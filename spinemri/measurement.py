@@ -137,12 +137,19 @@ def vertebra_ids(
     -------
     ids : ndarray of shape (I, J, K), uint8 (uint16 from 255 levels)
         Vertebra id ``1..n`` of each voxel, 0 outside the mapped labels; id
-        1 is the most cranial level.
+        1 is the most cranial level. In the mask's memory order (Fortran
+        order for a Fortran-ordered mask, else C order).
     levels : list of str
         The level of each id: ``levels[id - 1]``, cranial → caudal.
     merged : list of list of int
         The mask labels merged into each id: ``merged[id - 1]``.
     """
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+        # a Fortran-ordered mask (NIfTI as nibabel loads it): relabel its C-contiguous reversed-axes
+        # view, so the ids come out in the mask's own memory order and nothing is transposed
+        rbox = None if bbox is None else (bbox[2], bbox[1], bbox[0])
+        ids_t, levels_t, merged_t = vertebra_ids(mask.T, mapping, bbox=rbox)
+        return ids_t.T, levels_t, merged_t
     levels = sorted(set(mapping.values()), key=level_index)
     pos = {lev: i + 1 for i, lev in enumerate(levels)}
     box = bbox if bbox is not None else (nonzero_bbox(mask) if mask.size else None)

@@ -436,7 +436,10 @@ class _VertebraVoxels:
             lo, hi = int(ik.min()), int(ik.max())
             nbins = hi - lo + 1
             if nbins * (n + 1) <= MAX_HISTOGRAM_BINS:
-                tab_b, hist = _kernels.vertebra_tables(vk, ik, lr_axis, n, lo, nbins)
+                if ik.strides[0] < ik.strides[2]:  # Fortran order: read the reversed-axes views row by row
+                    tab_b, hist = _kernels.vertebra_tables(vk.T, ik.T, 2 - lr_axis, n, lo, nbins)
+                else:
+                    tab_b, hist = _kernels.vertebra_tables(vk, ik, lr_axis, n, lo, nbins)
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
                 h = Hist(hist, float(lo), 1.0)

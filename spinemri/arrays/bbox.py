@@ -18,8 +18,9 @@ def nonzero_bbox(a: np.ndarray) -> tuple[slice, slice, slice] | None:
 
     One reduction along the last axis (no full-volume boolean temporary),
     then the last axis' extent from its end planes inwards inside the box of
-    the other two (labels usually reach close to both ends); C-contiguous
-    integer and bool arrays take one compiled pass instead.
+    the other two (labels usually reach close to both ends); C- or
+    Fortran-contiguous integer and bool arrays take one compiled pass instead
+    (a Fortran-ordered one on its reversed-axes view).
 
     Parameters
     ----------
@@ -34,6 +35,11 @@ def nonzero_bbox(a: np.ndarray) -> tuple[slice, slice, slice] | None:
     """
     if a.size == 0:
         return None
+    if a.flags.f_contiguous and not a.flags.c_contiguous and a.dtype.kind in "uib" and a.ndim == 3:
+        # a Fortran-ordered array (NIfTI as nibabel loads it): the compiled pass on its C-contiguous
+        # reversed-axes view, whose box is this one's reversed
+        t = nonzero_bbox(a.T)
+        return None if t is None else (t[2], t[1], t[0])
     if a.flags.c_contiguous and a.dtype.kind in "uib" and a.ndim == 3:
         # one compiled pass: each row's OR, then its ends where nonzero (zero whatever the sign or
         # byte order, so every integer type is read as unsigned words of its size)

@@ -238,14 +238,34 @@ def segment_lesions(
     # boundary, components and neighbours stay inside their vertebra)
     if n >= 1 << 8:
         raise InputError(f"vertebra ids up to {n}: at most 255 are supported (a spine has 33 vertebrae)")
-    vert_b = np.ascontiguousarray(vertebrae[box], dtype=np.uint8)
-    int_b = np.ascontiguousarray(intensity[box])
+    # a Fortran-ordered image (NIfTI as nibabel loads it, spinemri's DICOM volumes) is read through
+    # its reversed-axes view, which is C-contiguous: its box is copied in memory order instead of
+    # transposed, and the steps below run with the axes (box, spacing) reversed. Every step treats
+    # the three axes alike (box erosion by per-axis half-widths, 26-neighbour depth classes, 6/18/26
+    # connectivity, histograms and sorts), so they give the same voxel sets and statistics; the
+    # lesions are labelled once more in the image's own axes to keep the ids of the C-order path.
+    transposed = intensity.flags.f_contiguous and not intensity.flags.c_contiguous
+    if transposed:
+        rbox = (box[2], box[1], box[0])
+        vert_b = np.ascontiguousarray(vertebrae.T[rbox], dtype=np.uint8)
+        int_b = np.ascontiguousarray(intensity.T[rbox])
+        spacing_b = (spacing[2], spacing[1], spacing[0])
+    else:
+        vert_b = np.ascontiguousarray(vertebrae[box], dtype=np.uint8)
+        int_b = np.ascontiguousarray(intensity[box])
+        spacing_b = spacing
     if int_b.dtype == np.uint64:  # the compiled kernels read signed 64-bit integers
         int_b = int_b.astype(np.int64 if int(int_b.max(initial=0)) < 1 << 63 else np.float64)
     lesion_sub, offset, lesion_vertebra, core_b, level, depth_offset = _segment_box(
-        int_b, vert_b, n, spacing, p, thresholds, ref_med, ref_mad, notes
+        int_b, vert_b, n, spacing_b, p, thresholds, ref_med, ref_mad, notes
     )
     del vert_b, int_b
+    if transposed:
+        offset = (offset[2], offset[1], offset[0])
+        if lesion_sub.size:  # the same box and vertebra ids as the C-order path labels
+            by_vertebra = np.ascontiguousarray(lesion_vertebra.astype(np.uint8)[lesion_sub].T)
+            lesion_sub, lesion_vertebra = _label_by_vertebra(by_vertebra, None, p.connectivity)
+        core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
     lesion_ids[tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True))] = lesion_sub
@@ -582,12 +602,25 @@ def _components(
     # their vertebra id, so cc3d's multi-label components never cross a vertebra boundary
     offset, sub, local = _sub_box(kept_idx, shape)
     by_vertebra = np.zeros(sub, dtype=voxels.vertebrae.dtype)
-    kept_v = voxels.vertebra(kept_idx)
-    by_vertebra.ravel()[local] = kept_v
-    ids, n_ids = _cc(by_vertebra, p.connectivity)  # cc3d's own (smallest) dtype
-    lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    lesion_vertebra[ids.ravel()[local]] = kept_v
+    by_vertebra.ravel()[local] = voxels.vertebra(kept_idx)
+    ids, lesion_vertebra = _label_by_vertebra(by_vertebra, local, p.connectivity)
     return ids, offset, lesion_vertebra
+
+
+def _label_by_vertebra(
+    by_vertebra: np.ndarray, local: np.ndarray | None, connectivity: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lesion ids of ``by_vertebra`` (C-contiguous: the lesions' bounding box, each lesion voxel
+    holding its vertebra id, 0 elsewhere; ``local``: the flat positions of the lesion voxels, None:
+    unknown): cc3d's multi-label components, in its own (smallest) dtype, never cross a vertebra
+    boundary. Returns them and the vertebra of each id."""
+    ids, n_ids = _cc(by_vertebra, connectivity)
+    lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
+    if local is None:
+        lesion_vertebra[ids.ravel()] = by_vertebra.ravel()
+    else:
+        lesion_vertebra[ids.ravel()[local]] = by_vertebra.ravel()[local]
+    return ids, lesion_vertebra
 
 
 def _cc(binary_or_labels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
