@@ -138,6 +138,18 @@ class SegmentParams:
         ``L``, and the 26-neighbours of a lesion in its vertebra that pass it
         join the lesion (one voxel; not for ``fixed``). Detection and seeds
         are unchanged. False: one background level per vertebra at every depth.
+    plateau_k : float, default 0.0
+        Minimum contrast (``robust`` and ``local``, with ``half_contrast``): a lesion is kept only
+        when its plateau (the median depth-corrected intensity of its upper quarter, the value the
+        half-contrast boundary uses) is beyond its vertebra's background by at least
+        plateau_k·1.4826·MAD; one voxel beyond ``seed_k`` is then not enough. 0 = off (opt-in:
+        docs/validation.md, "Real marrow"); 0 <= value <= 50.
+    seed_depth_mm : float, default 0.0
+        Seeds must lie at least this deep below the vertebra's surface (mm, box erosion rounded up
+        to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics still
+        use the ``margin_mm`` core. Bright tissue that enters an imperfect mask, partial volume with
+        discs and veins entering the body are seeded in the outer shell. Ignored when not larger
+        than ``margin_mm``. 0 = off (opt-in: docs/validation.md, "Real marrow"); 0 <= value <= 20.
     """
 
     method: str = "robust"
@@ -154,6 +166,8 @@ class SegmentParams:
     seed_k: float = 5.0
     half_contrast: bool = True
     depth_background: bool = True
+    plateau_k: float = 0.0
+    seed_depth_mm: float = 0.0
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -172,6 +186,8 @@ class SegmentParams:
         _check_range(name, "n4_iterations", self.n4_iterations, 1, 1000)
         _check_range(name, "neighbours", self.neighbours, 1, 12)
         _check_range(name, "seed_k", self.seed_k, 0.5, 50.0)
+        _check_range(name, "plateau_k", self.plateau_k, 0.0, 50.0)
+        _check_range(name, "seed_depth_mm", self.seed_depth_mm, 0.0, 20.0)
         for flag in ("n4", "half_contrast", "depth_background"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{name}.{flag} = {getattr(self, flag)!r}; expected True or False")

@@ -402,8 +402,14 @@ def _segment_box(
         bright,
         int(all_counts.sum()),
     )
+    if p.method in ("robust", "local") and p.seed_depth_mm > max(p.margin_mm, 0.0):
+        # seeds deeper than seed_depth_mm below the vertebra's surface only: bright structures that
+        # enter the mask from outside (partial volume, an imperfect mask, veins entering the body)
+        # are seeded in its outer shell
+        deep = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
+        seed = seed & (deep.ravel()[cand_idx] >> 2 & 1).astype(bool)
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
-    lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level)
+    lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset
 
 
@@ -552,6 +558,9 @@ def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
 #: (fully replaced) intensity is the median of its voxels in the upper quarter of that range.
 PLATEAU_QUANTILE = 0.9
 
+#: The MAD -> standard deviation factor for normal data.
+MAD_TO_SD = 1.4826
+
 
 def _components(
     cand_idx: np.ndarray,
@@ -560,6 +569,7 @@ def _components(
     spacing: tuple[float, float, float],
     p: SegmentParams,
     level: np.ndarray,
+    ref_mad: np.ndarray,
 ) -> tuple[np.ndarray, tuple[int, ...], np.ndarray]:
     """Filter candidate components, refine their boundary, then split them by vertebra.
 
@@ -589,6 +599,12 @@ def _components(
         plateau = np.where(np.isnan(plateau), top, plateau)
         cut = (ref + plateau[cid]) / 2.0
         inside = vals > cut if p.polarity == "bright" else vals < cut
+        if p.plateau_k > 0 and p.method in ("robust", "local"):
+            # minimum contrast: the lesion's plateau, not one voxel, must be beyond plateau_k robust SDs
+            sd = MAD_TO_SD * ref_mad[voxels.vertebra(kept_idx)]
+            passes = (plateau[cid] - ref) * sign >= p.plateau_k * sd
+            strong = np.bincount(cid, weights=passes, minlength=n_c) > 0
+            inside &= strong[cid]
         refined = kept_idx[inside]
         if p.depth_background and p.method != "fixed" and refined.size:
             # a surface voxel that is half lesion but mixed with cortex / outside tissue can read
