@@ -77,10 +77,7 @@ def _print_dicom(path: Path, series: str | None, show_descriptions: bool = False
     infos = list_series(path)
     print(f"{path}: {len(infos)} DICOM series")
     desc_col = f"{'description':<32} " if show_descriptions else ""
-    header = (
-        f"  {'uid':<21} {'number':>6}  {desc_col}{'plane':<9} {'images':>6} {'modality':<8} "
-        "localizer"
-    )
+    header = f"  {'uid':<21} {'number':>6}  {desc_col}{'plane':<9} {'images':>6} {'modality':<8} localizer"
     print(header)
     for s in infos:
         number = "" if s.series_number is None else str(s.series_number)

@@ -130,7 +130,7 @@ def _check_dicom_seg(args: argparse.Namespace, image: Any) -> None:
 
 
 def _scrubber(args: argparse.Namespace) -> Callable[[str], str]:
-    """``scrub(text)``: identifiers of the image's and mask's DICOM headers removed (:mod:`spinemri.io.scrub`)."""
+    """``scrub(text)``: the identifiers of the image's and mask's DICOM headers removed (io.scrub)."""
     from ..io.scrub import dicom_identifiers, scrub_text
 
     found = dicom_identifiers([args.image, args.mask])

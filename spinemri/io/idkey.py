@@ -212,7 +212,9 @@ def resolve_id_key(*, create: bool = True) -> IdKey | None:
     if path.is_file():
         return IdKey(_read_key_file(path), "hmac-sha256", "file", path)
     if path.exists():
-        raise ConfigError(f"{path}: the pseudonym key file is not a regular file; remove it or set ${ID_KEY_FILE_ENV}")
+        raise ConfigError(
+            f"{path}: the pseudonym key file is not a regular file; remove it or set ${ID_KEY_FILE_ENV}"
+        )
     if not create:
         return None
     return IdKey(_create_key_file(path), "hmac-sha256", "file (created)", path)

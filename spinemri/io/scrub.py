@@ -60,9 +60,7 @@ MIN_VALUE_CHARS = 3
 #: At most this many files are read by :func:`dicom_identifiers`.
 MAX_FILES = 2000
 
-_BIRTH_DATE = re.compile(
-    r"(?i)((?:birth|born|\bdob\b)[^\n]{0,40}?)(?<!\d)(\d{4}-?\d{2}-?\d{2})(?!\d)"
-)
+_BIRTH_DATE = re.compile(r"(?i)((?:birth|born|\bdob\b)[^\n]{0,40}?)(?<!\d)(\d{4}-?\d{2}-?\d{2})(?!\d)")
 _PERSON_NAME = re.compile(r"(?<![\w^])[^\W\d_][\w'.-]*\^[\w'.^-]*")
 
 
@@ -88,7 +86,8 @@ def identifiers_of(ds: Any) -> set[str]:
             continue
         if value is None or value == "":
             continue
-        values = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+        multi = isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
+        values = list(value) if multi else [value]
         for v in values:
             text = str(v).strip()
             if not text:
@@ -124,7 +123,10 @@ def dicom_identifiers(paths: Iterable[str | os.PathLike[str] | None]) -> set[str
             continue
         p = Path(item)
         try:
-            files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p] if p.is_file() else []
+            if p.is_dir():
+                files = sorted(f for f in p.rglob("*") if f.is_file())
+            else:
+                files = [p] if p.is_file() else []
         except OSError:
             continue
         for f in files:
@@ -170,10 +172,9 @@ def scrub_text(text: str, identifiers: Iterable[str] = (), *, keep: Iterable[str
     if not text:
         return text
     kept = {k.strip().lower() for k in keep if k}
+    wanted = {v.strip() for v in identifiers}
     values = sorted(
-        {v.strip() for v in identifiers if len(v.strip()) >= MIN_VALUE_CHARS and v.strip().lower() not in kept},
-        key=len,
-        reverse=True,
+        (v for v in wanted if len(v) >= MIN_VALUE_CHARS and v.lower() not in kept), key=len, reverse=True
     )
     if values:
         # whole values only: "SPINE" (a StudyDescription) is removed, "spinemri" stays

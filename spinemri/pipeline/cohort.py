@@ -149,6 +149,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
     """
     out = CaseOutcome(patient_id=case.patient_id, ok=False, stage="discover")
     t0 = time.perf_counter()
+    unexpected = ""
     try:
         if case.problem:
             raise InputError(f"{case.problem_path or case.folder}: {case.problem}")
@@ -171,12 +172,12 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         out.error = type(exc).__name__
         out.message = f"unexpected error (please report it as a bug): {exc}"
         out.path = str(case.image or case.folder)
+        unexpected = tb
+    scrub = scrub_outcome(out, case)
+    if unexpected:  # logged outside the except block: a failing log handler cannot print the raw error
         log.error(
-            "unexpected error in case %s at stage %s:\n%s", case.patient_id, out.stage, scrub_outcome(out, case)(tb)
+            "unexpected error in case %s at stage %s:\n%s", case.patient_id, out.stage, scrub(unexpected)
         )
-        out.timings_s["total"] = time.perf_counter() - t0
-        return out
-    scrub_outcome(out, case)
     out.timings_s["total"] = time.perf_counter() - t0
     return out
 
