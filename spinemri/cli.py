@@ -127,7 +127,28 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for h in handlers:
         h.setFormatter(fmt)
+        h.addFilter(_scrub_record)
         root.addHandler(h)
+
+
+def _scrub_record(record: logging.LogRecord) -> bool:
+    """Log filter: the generic identifier patterns removed from every line (:mod:`spinemri.io.scrub`)."""
+    from .io.scrub import scrub_text
+
+    message = record.getMessage()
+    scrubbed = scrub_text(message)
+    if scrubbed != message:
+        record.msg, record.args = scrubbed, None
+    return True
+
+
+def _error_text(exc: SpinemriError, args: argparse.Namespace) -> str:
+    """The message of ``exc`` scrubbed of the identifying header values of the command's DICOM inputs."""
+    from .io.scrub import dicom_identifiers, scrub_text
+
+    inputs = [getattr(args, name, None) for name in ("image", "mask", "path")]
+    keep = [args.patient_id] if getattr(args, "patient_id", None) else []
+    return scrub_text(str(exc), dicom_identifiers(inputs), keep=keep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,8 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         2 bad usage (a :class:`UsageError`, or an argument argparse refuses, which
         exits through :class:`SystemExit` with status 2) or no usable input
         (:class:`~spinemri.errors.InputError`, :class:`~spinemri.errors.GeometryError`,
-        :class:`~spinemri.errors.LabelSchemeError`). With ``--debug`` a
-        SpinemriError is re-raised with its traceback instead.
+        :class:`~spinemri.errors.LabelSchemeError`). The printed message is scrubbed of
+        identifiers (:mod:`spinemri.io.scrub`). With ``--debug`` a SpinemriError is re-raised
+        with its traceback instead (not scrubbed: for debugging on the data's own machine).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -157,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpinemriError as exc:
         if args.debug:
             raise
-        print(f"spinemri {args.command}: error: {exc}", file=sys.stderr)
+        print(f"spinemri {args.command}: error: {_error_text(exc, args)}", file=sys.stderr)
         return 2 if isinstance(exc, (*_INPUT_ERRORS, UsageError)) else 1
 
 

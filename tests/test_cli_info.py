@@ -58,7 +58,7 @@ def _study(root: Path) -> Path:
 
 def test_info_dicom_lists_series_and_pick(tmp_path, capsys):
     root = _study(tmp_path / "study")
-    assert main(["info", str(root)]) == 0
+    assert main(["info", str(root), "--show-descriptions"]) == 0  # issue 16: descriptions only on request
     out = capsys.readouterr().out
     assert "3 DICOM series" in out
     lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("  1.2.3.")}
@@ -71,7 +71,7 @@ def test_info_dicom_lists_series_and_pick(tmp_path, capsys):
 
 def test_info_dicom_with_series_option(tmp_path, capsys):
     root = _study(tmp_path / "study")
-    assert main(["info", str(root), "--series", "t1"]) == 0
+    assert main(["info", str(root), "--series", "t1", "--show-descriptions"]) == 0
     assert "picks with --series t1: series 2 't1_tse_sag'" in capsys.readouterr().out
 
 

@@ -1,8 +1,10 @@
 """``spinemri info PATH``: what spinemri sees in a DICOM folder/file or a volume file.
 
 * DICOM folder or file: one line per series (shortened SeriesInstanceUID,
-  number, description, plane, images, modality, localizer flag) and the series
-  :func:`spinemri.load_volume` would pick, or why it would refuse.
+  number, plane, images, modality, localizer flag; the SeriesDescription only with
+  ``--show-descriptions``, since sites put patient names in it) and the series
+  :func:`spinemri.load_volume` would pick, or why it would refuse (that message
+  scrubbed of the folder's identifying header values, :mod:`spinemri.io.scrub`).
 * NIfTI / NRRD / MetaImage file: shape, dtype, spacing, axis codes, affine and
   value range; when the values look like labels (integers, at most
   ``MAX_LABELS`` distinct values) also the label values with voxel counts and
@@ -30,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sub : argparse._SubParsersAction
         The sub-command action of the ``spinemri`` parser (from
         :meth:`argparse.ArgumentParser.add_subparsers`); gets the ``info``
-        parser with positional ``path`` and ``--series``, whose ``func`` is
+        parser with positional ``path``, ``--series`` and ``--show-descriptions``, whose ``func`` is
         :func:`run`.
     """
     p = sub.add_parser(
@@ -46,12 +48,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--series", help="show which series this selection picks (UID, number or description regex)"
     )
+    p.add_argument(
+        "--show-descriptions",
+        action="store_true",
+        help="also print each series' SeriesDescription (off by default: descriptions can hold patient "
+        "names; docs/robustness.md)",
+    )
     p.set_defaults(func=run)
-
-
-def _short_uid(uid: str) -> str:
-    """First 8 and last 10 characters of a UID (the middle is the vendor/date part)."""
-    return uid if len(uid) <= 21 else uid[:8] + "..." + uid[-10:]
 
 
 def _is_dicom_input(path: Path) -> bool:
@@ -66,34 +69,32 @@ def _is_dicom_input(path: Path) -> bool:
     return is_dicom_file(path)
 
 
-def _print_dicom(path: Path, series: str | None) -> int:
+def _print_dicom(path: Path, series: str | None, show_descriptions: bool = False) -> int:
     from ..errors import DicomError
-    from ..io.dicom.series import list_series, pick_series
+    from ..io.dicom.series import list_series, pick_series, short_uid
+    from ..io.scrub import dicom_identifiers, scrub_text
 
     infos = list_series(path)
     print(f"{path}: {len(infos)} DICOM series")
-    header = (
-        f"  {'uid':<21} {'number':>6}  {'description':<32} {'plane':<9} {'images':>6} {'modality':<8} "
-        "localizer"
-    )
+    desc_col = f"{'description':<32} " if show_descriptions else ""
+    header = f"  {'uid':<21} {'number':>6}  {desc_col}{'plane':<9} {'images':>6} {'modality':<8} localizer"
     print(header)
     for s in infos:
         number = "" if s.series_number is None else str(s.series_number)
         desc = s.description if len(s.description) <= 32 else s.description[:29] + "..."
+        desc_cell = f"{desc:<32} " if show_descriptions else ""
         print(
-            f"  {_short_uid(s.series_uid):<21} {number:>6}  {desc:<32} {s.plane:<9} {s.n_images:>6} "
+            f"  {short_uid(s.series_uid):<21} {number:>6}  {desc_cell}{s.plane:<9} {s.n_images:>6} "
             f"{s.modality:<8} {'yes' if s.is_localizer else 'no'}"
         )
     try:
         chosen = pick_series(infos, series, where=path)
     except DicomError as exc:
-        print(f"load_volume would not pick a series: {exc}")
+        print(f"load_volume would not pick a series: {scrub_text(str(exc), dicom_identifiers([path]))}")
         return 0
     how = f"with --series {series}" if series is not None else "by default"
-    print(
-        f"load_volume picks {how}: series {chosen.series_number} {chosen.description!r} "
-        f"(uid {chosen.series_uid})"
-    )
+    desc_text = f" {chosen.description!r}" if show_descriptions else ""
+    print(f"load_volume picks {how}: series {chosen.series_number}{desc_text} (uid {chosen.series_uid})")
     return 0
 
 
@@ -167,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         Parsed arguments of the ``info`` sub-command: ``path`` (DICOM folder or
-        file, or a NIfTI/NRRD/MetaImage file) and ``series`` (a series selection
-        to try, or None).
+        file, or a NIfTI/NRRD/MetaImage file), ``series`` (a series selection
+        to try, or None) and ``show_descriptions`` (print SeriesDescription).
 
     Returns
     -------
@@ -184,5 +185,5 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if _is_dicom_input(path):
-        return _print_dicom(path, args.series)
+        return _print_dicom(path, args.series, bool(getattr(args, "show_descriptions", False)))
     return _print_volume(path)

@@ -8,8 +8,10 @@ Argument parsing only: the case runs through the single-case runner of
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--patient-id",
         default=None,
-        help="patient id written in the tables (default: for DICOM a salted hash of its PatientID, "
-        "salt from $SPINEMRI_ID_SALT; for a file its name without extension)",
+        help="patient id written in the tables (default: for DICOM anon- + a keyed hash (HMAC-SHA-256) "
+        "of its PatientID, key from $SPINEMRI_ID_KEY, $SPINEMRI_ID_KEY_FILE or ~/.config/spinemri/id_key, "
+        "created on first use; for a file its name without extension)",
     )
     p.add_argument("--out", default=None, help="output folder; without it the vertebra table is printed")
     p.add_argument(
@@ -124,6 +127,15 @@ def _check_dicom_seg(args: argparse.Namespace, image: Any) -> None:
     from ..io.dicom.seg import require_highdicom
 
     require_highdicom()  # before measuring, not after
+
+
+def _scrubber(args: argparse.Namespace) -> Callable[[str], str]:
+    """``scrub(text)``: the identifiers of the image's and mask's DICOM headers removed (io.scrub)."""
+    from ..io.scrub import dicom_identifiers, scrub_text
+
+    found = dicom_identifiers([args.image, args.mask])
+    keep = [args.patient_id] if args.patient_id else []
+    return lambda text: scrub_text(text, found, keep=keep)
 
 
 def case_options(args: argparse.Namespace) -> CaseOptions:
@@ -184,6 +196,10 @@ def run(args: argparse.Namespace) -> int:
 
     # a bad segmentation option is bad usage (exit 2), refused before the image is read
     check_options(lambda: measure_params({"method": args.method, **_options(args)}), args)
+    if args.out is not None:
+        from ..io.idkey import check_key_outside
+
+        check_key_outside(args.out)  # the pseudonym key never lies among the outputs
     outcome = CaseOutcome(patient_id=args.patient_id or "", ok=False)
     try:
         case = run_case(
@@ -201,9 +217,13 @@ def run(args: argparse.Namespace) -> int:
         raise GeometryError(f"{exc} (command line: add --resample-mask)") from exc
     m = case.measurement
     notes = []
+    scrub = _scrubber(args) if case.warnings or m.notes else str
+    if m.notes:  # notes reach provenance.json: scrubbed of identifiers like every printed text
+        m = case.measurement = dataclasses.replace(m, notes=tuple(scrub(n) for n in m.notes))
     for w in case.warnings:
-        notes.append(str(w.message))
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        text = scrub(str(w.message))
+        notes.append(text)
+        warnings.showwarning(text, w.category, w.filename, w.lineno)
     if args.out is None:
         with pd.option_context("display.max_columns", None, "display.width", 200):
             cols = [

@@ -5,10 +5,11 @@ An id is chosen, first match wins (DESIGN §6):
 1. the id given for the case: ``--patient-id`` of ``spinemri measure``, the
    cohort folder name or the manifest's ``patient_id`` of ``spinemri run``
    (:mod:`spinemri.io.discover`);
-2. for a DICOM image, ``anon-`` + the salted hash of its PatientID
-   (``image.meta["patient_id_hash"]``, salt from ``$SPINEMRI_ID_SALT``, see
-   :func:`spinemri.io.dicom.assemble.patient_id_hash`); never the raw PatientID
-   or PatientName;
+2. for a DICOM image, ``anon-`` + the keyed hash (HMAC-SHA-256) of its PatientID
+   (``image.meta["patient_id_hash"]``, see
+   :func:`spinemri.io.dicom.assemble.patient_id_hash`; the key from ``$SPINEMRI_ID_KEY``,
+   ``$SPINEMRI_ID_KEY_FILE`` or ``~/.config/spinemri/id_key``, kept outside the outputs,
+   :mod:`spinemri.io.idkey`); never the raw PatientID or PatientName;
 3. the image file name without its volume extension;
 4. ``"patient"``.
 

@@ -45,13 +45,22 @@ from typing import Any
 from ..errors import InputError, SpinemriError
 from ..io.atomic import write_text_atomic
 from ..io.discover import Case, discover_cases
+from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
 from ..params import RunConfig, as_dict
 from .case import CaseOptions, CaseOutcome, run_case, write_case_files
 from .executors import WorkerFailure, backend_name, run_map
 from .state import CASE_TABLE_FILES, case_dir, case_input_hash, is_done, params_hash, state_path, write_state
 
-__all__ = ["ANALYSIS_MODULES", "ERROR_COLUMNS", "RunSummary", "case_options", "process_case", "run_cohort"]
+__all__ = [
+    "ANALYSIS_MODULES",
+    "ERROR_COLUMNS",
+    "RunSummary",
+    "case_options",
+    "process_case",
+    "run_cohort",
+    "scrub_outcome",
+]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +149,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
     """
     out = CaseOutcome(patient_id=case.patient_id, ok=False, stage="discover")
     t0 = time.perf_counter()
+    unexpected = ""
     try:
         if case.problem:
             raise InputError(f"{case.problem_path or case.folder}: {case.problem}")
@@ -159,12 +169,54 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         out.path = str(case.image or case.folder)
     except Exception as exc:  # an unexpected error is a bug, but one case must not stop a cohort
         tb = traceback.format_exc(limit=6)
-        log.error("unexpected error in case %s at stage %s:\n%s", case.patient_id, out.stage, tb)
         out.error = type(exc).__name__
         out.message = f"unexpected error (please report it as a bug): {exc}"
         out.path = str(case.image or case.folder)
+        unexpected = tb
+    scrub = scrub_outcome(out, case)
+    if unexpected:  # logged outside the except block: a failing log handler cannot print the raw error
+        log.error(
+            "unexpected error in case %s at stage %s:\n%s", case.patient_id, out.stage, scrub(unexpected)
+        )
     out.timings_s["total"] = time.perf_counter() - t0
     return out
+
+
+def scrub_outcome(outcome: CaseOutcome, case: Case) -> Callable[[str], str]:
+    """Remove identifiers from the texts of an outcome: error, message, path and notes (in place).
+
+    The case's identifying DICOM values are read from its inputs' headers
+    (:func:`spinemri.io.scrub.dicom_identifiers`) only when there is text to scrub (a failure
+    or notes); the case's own id is kept.
+
+    Parameters
+    ----------
+    outcome : CaseOutcome
+        Of :func:`process_case` (or a worker failure), changed in place.
+    case : Case
+        The case (its image and mask are read for identifiers).
+
+    Returns
+    -------
+    callable
+        ``scrub(text) -> text`` with the same identifiers, for log lines about this case.
+    """
+    from ..io.scrub import dicom_identifiers, scrub_text
+
+    found: set[str] = set()
+    if not outcome.ok or outcome.notes:
+        found = dicom_identifiers([case.image, case.mask])
+
+    def scrub(text: str) -> str:
+        return scrub_text(text, found, keep=(case.patient_id,))
+
+    outcome.error, outcome.message, outcome.path = (
+        scrub(outcome.error),
+        scrub(outcome.message),
+        scrub(outcome.path),
+    )
+    outcome.notes = [scrub(n) for n in outcome.notes]
+    return scrub
 
 
 # --- the parent side ------------------------------------------------------------------------
@@ -327,6 +379,7 @@ def run_cohort(
     elif options:
         raise InputError(f"pass either config= or keyword options, not both (got {sorted(options)})")
     out = Path(out_dir)
+    check_key_outside(out)
     check_output_folder(out)
     cases = [
         c
@@ -462,6 +515,7 @@ def _run_locked(
             result = CaseOutcome(
                 case.patient_id, False, "worker", result.error, result.message, str(case.image or case.folder)
             )
+            scrub_outcome(result, case)
         if result.ok:
             _write_case(out, result, run_params_hash)
             done += 1

@@ -132,8 +132,12 @@ def provenance_record(
     dict of str to Any
         Keys ``created_utc`` (ISO 8601, seconds), ``versions``
         (:func:`package_versions`), ``platform``, ``parameters``, ``inputs``
-        (name -> ``{"path", "sha256"}``), ``timings_s`` and ``notes``.
+        (name -> ``{"path", "sha256"}``), ``timings_s``, ``notes`` and ``id_key``: the
+        pseudonym key's scheme, source and fingerprint (:func:`spinemri.io.idkey.key_provenance`;
+        never the key; None when no key exists).
     """
+    from ..io.idkey import key_provenance
+
     return {
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),
@@ -146,4 +150,5 @@ def provenance_record(
         "inputs": {k: {"path": str(v), "sha256": path_sha256(v)} for k, v in (inputs or {}).items()},
         "timings_s": timings_s or {},
         "notes": list(notes or []),
+        "id_key": key_provenance(),
     }

@@ -185,7 +185,14 @@ def test_meta_is_pseudonymous(tmp_path, monkeypatch):
     write_series(tmp_path, n=3, patient_id="PAT-0042")
     monkeypatch.delenv("SPINEMRI_ID_SALT", raising=False)
     vol = load_volume(tmp_path)
-    assert vol.meta["patient_id_hash"] == hashlib.sha256(b"spinemriPAT-0042").hexdigest()[:16]
+    # issue 16: the default is no longer sha256("spinemri" + PatientID) (public salt: reversible by
+    # enumeration) but HMAC-SHA-256 keyed with the key file (conftest points it at a tmp folder)
+    import hmac
+    import os
+
+    key = Path(os.environ["SPINEMRI_ID_KEY_FILE"]).read_text().strip().encode()
+    assert vol.meta["patient_id_hash"] == hmac.new(key, b"PAT-0042", hashlib.sha256).hexdigest()[:16]
+    assert vol.meta["patient_id_hash"] != hashlib.sha256(b"spinemriPAT-0042").hexdigest()[:16]
     text = repr(dict(vol.meta))
     for secret in ("PAT-0042", "Doe", "Jane", "19600101"):
         assert secret not in text
@@ -352,8 +359,11 @@ def test_pick_errors_list_the_series(tmp_path):
     infos = list_series(_study(tmp_path))
     with pytest.raises(DicomError, match="no series matches"):
         pick_series(infos, "flair", where=tmp_path)
-    with pytest.raises(DicomError, match="t1_tse_sag"):
+    # issue 16: the listing names each series by number and uid, not by SeriesDescription
+    # (descriptions can hold patient names); before, this asserted match="t1_tse_sag"
+    with pytest.raises(DicomError, match="number 3, sagittal, 4 images") as err:
         pick_series(infos, "flair", where=tmp_path)
+    assert "t1_tse_sag" not in str(err.value)
     with pytest.raises(DicomError, match="only localizer"):
         pick_series([s for s in infos if s.is_localizer], where=tmp_path)
 

@@ -24,7 +24,6 @@ and direction of the array axes, which does not change world geometry).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -46,9 +45,9 @@ __all__ = ["headers_to_volume", "patient_id_hash", "ID_SALT_ENV", "DEFAULT_ID_SA
 
 logger = logging.getLogger(__name__)
 
-#: Environment variable holding the salt of :func:`patient_id_hash`.
+#: Deprecated environment variable of the old salted pseudonym (see :mod:`spinemri.io.idkey`).
 ID_SALT_ENV = "SPINEMRI_ID_SALT"
-#: Salt used when SPINEMRI_ID_SALT is not set.
+#: The public salt of spinemri < issue 16; ignored when set as SPINEMRI_ID_SALT (never a pseudonym key).
 DEFAULT_ID_SALT = "spinemri"
 
 #: Two slice positions closer than this along the normal are the same position (mm).
@@ -59,27 +58,38 @@ STEP_RTOL = 0.01
 
 
 def patient_id_hash(patient_id: str | None, salt: str | None = None) -> str | None:
-    """Pseudonymous patient id: first 16 hex characters of sha256(salt + PatientID).
+    """Pseudonymous patient id: first 16 hex characters of HMAC-SHA-256(key, PatientID).
 
     Parameters
     ----------
     patient_id : str or None
         DICOM PatientID; ``None`` or empty gives ``None``.
     salt : str, optional
-        Defaults to the environment variable ``SPINEMRI_ID_SALT``, else
-        ``"spinemri"``. Use a private salt per study so that hashes cannot be
-        reversed by hashing candidate ids.
+        Deprecated: with a salt, the old ``sha256(salt + PatientID)`` (for code that re-links
+        studies pseudonymised that way). Without it (the default), the keyed hash with the key
+        of :func:`spinemri.io.idkey.resolve_id_key` (``$SPINEMRI_ID_KEY``,
+        ``$SPINEMRI_ID_KEY_FILE`` or ``~/.config/spinemri/id_key``, created mode 0600 on first
+        use; a private ``$SPINEMRI_ID_SALT`` still selects the deprecated salted hash).
 
     Returns
     -------
     str or None
         16 lower-case hex characters.
+
+    Raises
+    ------
+    ConfigError
+        The key is too short, or its file cannot be read or created.
     """
+    from ..idkey import IdKey, pseudonym, resolve_id_key
+
     if not patient_id:
         return None
-    if salt is None:
-        salt = os.environ.get(ID_SALT_ENV, DEFAULT_ID_SALT)
-    return hashlib.sha256((salt + str(patient_id)).encode("utf-8")).hexdigest()[:16]
+    if salt is not None:
+        return pseudonym(str(patient_id), IdKey(salt.encode("utf-8"), "salted-sha256", "argument"))
+    key = resolve_id_key(create=True)
+    assert key is not None
+    return pseudonym(str(patient_id), key)
 
 
 def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:

@@ -59,6 +59,7 @@ __all__ = [
     "load_dicom",
     "plane_of",
     "series_rank",
+    "short_uid",
 ]
 
 logger = logging.getLogger(__name__)
@@ -127,16 +128,36 @@ class SeriesInfo:
     files: tuple[Path, ...]
 
     def label(self) -> str:
-        """One-line description used in messages: number, description, plane, images, uid.
+        """One-line description used in messages: number, plane, images, shortened uid.
+
+        SeriesDescription is not quoted: sites put patient names in it, and messages reach
+        errors.csv and logs (``spinemri info --show-descriptions`` shows it on request).
 
         Returns
         -------
         str
+            E.g. ``"#3 (sagittal, 15 images, uid 1.2.826....4711.2)"``.
         """
         return (
             f"#{self.series_number if self.series_number is not None else '?'} "
-            f"{self.description!r} ({self.plane}, {self.n_images} images, uid {self.series_uid or '?'})"
+            f"({self.plane}, {self.n_images} images, uid {short_uid(self.series_uid) or '?'})"
         )
+
+
+def short_uid(uid: str) -> str:
+    """First 8 and last 10 characters of a UID (the middle is the vendor/date part).
+
+    Parameters
+    ----------
+    uid : str
+        A DICOM UID.
+
+    Returns
+    -------
+    str
+        The UID itself when it has at most 21 characters, else ``uid[:8] + "..." + uid[-10:]``.
+    """
+    return uid if len(uid) <= 21 else uid[:8] + "..." + uid[-10:]
 
 
 @dataclass
@@ -394,9 +415,10 @@ def series_rank(info: SeriesInfo) -> int:
 
 
 def _listing(infos: Sequence[SeriesInfo]) -> str:
+    """The series of a message, one a line: number, plane, images, uid (never the description)."""
     return "\n".join(
-        f"  - number {s.series_number}, {s.description!r}, {s.plane}, {s.n_images} images, "
-        f"uid {s.series_uid}{' (localizer)' if s.is_localizer else ''}"
+        f"  - number {s.series_number}, {s.plane}, {s.n_images} images, "
+        f"uid {short_uid(s.series_uid)}{' (localizer)' if s.is_localizer else ''}"
         for s in infos
     )
 
