@@ -130,3 +130,94 @@ def test_cohort_with_a_header_whose_data_file_is_a_fifo_does_not_hang(tmp_path: 
     assert (
         row["error"] == "InputError" and "P1.raw" in row["message"] and "not a regular file" in row["message"]
     )
+
+
+# --- a stray huge label: bounded allocations, reported as unmapped --------------------------------
+
+
+@pytest.fixture(scope="module")
+def huge_label_case() -> tuple[object, object, object]:
+    from spinemri.phantom.make import make_phantom
+
+    img, mask, _ = make_phantom(seed=5, **SMALL)
+    m = np.asarray(mask.data).astype(np.int64)
+    assert m[0, 0, 0] == 0
+    m[0, 0, 0] = 2**40  # one stray voxel
+    return img, mask, mask.with_data(m)
+
+
+def test_huge_label_is_an_unmapped_label_with_bounded_allocation(huge_label_case) -> None:
+    import tracemalloc
+    import warnings
+
+    import spinemri
+    from spinemri.errors import LabelSchemeError, SpinemriWarning
+
+    img, mask, huge = huge_label_case
+    ref = spinemri.measure(img, mask, scheme="verse", min_lesion_mm3=0)
+    nbytes = np.asarray(huge.data).nbytes
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = spinemri.measure(img, huge, scheme="verse", min_lesion_mm3=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * nbytes, f"peak allocation {peak} bytes for a {nbytes}-byte mask"
+    msgs = [str(w.message) for w in caught if issubclass(w.category, SpinemriWarning)]
+    assert any(str(2**40) in m and "ignored" in m for m in msgs), msgs
+    assert any(str(2**40) in n for n in got.notes)
+    pd.testing.assert_frame_equal(got.vertebrae, ref.vertebrae)
+    pd.testing.assert_frame_equal(got.lesions, ref.lesions)
+    # with scheme auto the label fits no scheme: a clear LabelSchemeError naming it, no MemoryError
+    with pytest.raises(LabelSchemeError, match=str(2**40)):
+        spinemri.measure(img, huge, min_lesion_mm3=0)
+
+
+def test_huge_label_helpers_do_not_build_max_label_tables(huge_label_case) -> None:
+    import tracemalloc
+
+    from spinemri.anatomy_check import label_shapes
+    from spinemri.arrays.labels import label_counts_si
+    from spinemri.measurement import vertebra_ids
+
+    _, mask, huge = huge_label_case
+    h = np.asarray(huge.data)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        shapes = label_shapes(h, huge.affine)
+        present, counts, _ = label_counts_si(h, huge.affine)
+        ids, levels, merged = vertebra_ids(h, {20: "L1", 21: "L2", 2**41: "L3"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * h.nbytes, peak
+    assert shapes[2**40].voxels == 1 and 2**40 in present.tolist()
+    assert counts[present.tolist().index(2**40)] == 1
+    assert levels == ["L1", "L2", "L3"] and merged == [[20], [21], [2**41]]
+    m = np.asarray(mask.data)
+    np.testing.assert_array_equal(ids, np.where(m == 20, 1, np.where(m == 21, 2, 0)))
+    small = label_shapes(m, mask.affine)
+    for lab, shape in small.items():
+        assert shapes[lab] == shape
+
+
+def test_cohort_case_with_a_huge_label_is_measured_and_reported(huge_label_case, tmp_path: Path) -> None:
+    import json
+
+    import nibabel as nib
+
+    img, _, huge = huge_label_case
+    case = tmp_path / "cohort" / "P1"
+    case.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.asarray(img.data), img.affine), str(case / "image.nii.gz"))
+    huge_nii = nib.Nifti1Image(np.asarray(huge.data), huge.affine, dtype=np.int64)
+    nib.save(huge_nii, str(case / "vertebrae_mask.nii.gz"))
+    out = tmp_path / "out"
+    summary = run_cohort(tmp_path / "cohort", out, scheme="verse")
+    assert (summary.done, summary.failed) == (1, 0)
+    notes = json.loads((out / "provenance.json").read_text())["cases"]["P1"]["notes"]
+    assert any(str(2**40) in n for n in notes), notes
