@@ -123,6 +123,11 @@ class LabelShape:
         return float(np.sqrt(max(12.0 * float(u @ cov @ u), 0.0)))
 
 
+#: Labels at or above this are relabelled to compact indices before any per-label table is built
+#: (a table of max label + 1 entries from one stray voxel of 2**40 asked for 8 TiB).
+DENSE_LABEL_LIMIT = 1 << 20
+
+
 def label_shapes(
     labels: np.ndarray, affine: np.ndarray, *, bbox: tuple[slice, slice, slice] | None = None
 ) -> dict[int, LabelShape]:
@@ -155,9 +160,15 @@ def label_shapes(
     sub = a[box]
     idx = np.nonzero(sub)
     lab = sub[idx].astype(np.int64)
+    values: np.ndarray | None = None  # label of each compact index, when relabelled
+    if lab.size and int(lab.max()) >= DENSE_LABEL_LIMIT:
+        # a stray huge label (2**40 in one voxel): tables by compact index, never of max label + 1 entries
+        values, inverse = np.unique(lab, return_inverse=True)
+        lab = inverse.astype(np.int64).ravel()
     counts = np.bincount(lab)
     present = np.flatnonzero(counts)
-    present = present[present > 0]
+    if values is None:
+        present = present[present > 0]
     step = max(1, lab.size // _MAX_MOMENT_VOXELS)
     if step > 1:
         idx = tuple(ix[::step] for ix in idx)
@@ -180,15 +191,20 @@ def label_shapes(
         face = np.take(a, plane, axis=si_axis)
         edge.update(int(v) for v in np.unique(face) if v)
     return {
-        int(lb): LabelShape(
+        _label(values, int(lb)): LabelShape(
             voxels=int(counts[lb]),
             volume_mm3=float(counts[lb]) * voxel_mm3,
             centroid_mm=(float(mean[0, lb]), float(mean[1, lb]), float(mean[2, lb])),
             cov_mm2=tuple(float(v) for v in cov[:, :, lb].ravel()),
-            truncated=int(lb) in edge,
+            truncated=_label(values, int(lb)) in edge,
         )
         for lb in present
     }
+
+
+def _label(values: np.ndarray | None, index: int) -> int:
+    """The mask label of a table index (the index itself unless relabelled)."""
+    return int(index) if values is None else int(values[index])
 
 
 def merge_shapes(shapes: Iterable[LabelShape]) -> LabelShape:

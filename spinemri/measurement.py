@@ -154,7 +154,11 @@ def vertebra_ids(
     pos = {lev: i + 1 for i, lev in enumerate(levels)}
     box = bbox if bbox is not None else (nonzero_bbox(mask) if mask.size else None)
     mx = int(mask[box].max()) if box is not None else 0
-    lut = np.zeros(mx + 1, dtype=np.uint8 if len(levels) < 255 else np.uint16)
+    id_dtype = np.uint8 if len(levels) < 255 else np.uint16
+    if box is not None and mx >= _DENSE_LABEL_LIMIT:
+        # a stray huge label (2**40 in one voxel): look the labels up, no table of max label + 1 entries
+        return _vertebra_ids_sparse(mask, box, mapping, pos, id_dtype), levels, _merged(mapping, pos, levels)
+    lut = np.zeros(mx + 1, dtype=id_dtype)
     merged: list[list[int]] = [[] for _ in levels]
     for label, lev in mapping.items():
         if label <= mx:
@@ -167,6 +171,40 @@ def vertebra_ids(
         else:
             out[box] = lut[mask[box]]
     return out, levels, merged
+
+
+#: Mask labels at or above this are looked up (``np.searchsorted``) instead of through a table.
+_DENSE_LABEL_LIMIT = 1 << 20
+
+
+def _merged(mapping: Mapping[int, str], pos: Mapping[str, int], levels: list[str]) -> list[list[int]]:
+    merged: list[list[int]] = [[] for _ in levels]
+    for label, lev in mapping.items():
+        merged[pos[lev] - 1].append(int(label))
+    return merged
+
+
+def _vertebra_ids_sparse(
+    mask: np.ndarray,
+    box: tuple[slice, ...],
+    mapping: Mapping[int, str],
+    pos: Mapping[str, int],
+    id_dtype: Any,
+) -> np.ndarray:
+    """:func:`vertebra_ids`'s ids for a mask with huge labels: a slab at a time, bounded temporaries."""
+    keys = np.array(sorted(int(k) for k in mapping), dtype=np.int64)
+    ids = np.array([pos[mapping[int(k)]] for k in keys], dtype=id_dtype)
+    out = np.zeros(mask.shape, dtype=id_dtype)
+    if keys.size == 0:
+        return out
+    sub = mask[box]
+    target = out[box]
+    step = max(1, (1 << 20) // max(1, int(np.prod(sub.shape[1:]))))
+    for i0 in range(0, sub.shape[0], step):
+        slab = sub[i0 : i0 + step]
+        j = np.minimum(np.searchsorted(keys, slab), keys.size - 1)
+        target[i0 : i0 + step] = np.where(keys[j] == slab, ids[j], 0)
+    return out
 
 
 def _split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

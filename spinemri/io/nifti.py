@@ -390,13 +390,18 @@ def load_itk(path: str | Path) -> Volume:
     Raises
     ------
     InputError
-        Missing or unreadable file, vector/RGB voxels, not 3-D, or more than
+        Missing or unreadable file, a data file named by a detached header that is missing
+        or not a regular file (:func:`spinemri.io.inputs.check_header_data_files`),
+        vector/RGB voxels, not 3-D, or more than
         :data:`MAX_VOXELS` voxels declared (checked from the header alone).
     """
     import SimpleITK as sitk
 
+    from .inputs import check_header_data_files
+
     path = Path(path)
     _check_file(path)
+    check_header_data_files(path)  # a data file that is a named pipe blocked SimpleITK forever
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

@@ -182,6 +182,10 @@ def run_case(
         outcome.timings_s["measure"] = time.perf_counter() - t
         if mask.meta.get("reorient_note"):  # exact, so no warning: a note, for provenance
             m = dataclasses.replace(m, notes=(*m.notes, str(mask.meta["reorient_note"])))
+        if image.meta.get("inverted_monochrome1"):  # handled exactly, so a note, not a warning
+            m = dataclasses.replace(
+                m, notes=(*m.notes, "image is MONOCHROME1: stored values inverted to MONOCHROME2 at load")
+            )
         if encode:
             _render(image_path, image, mask, m, options, outcome)
     if encode:

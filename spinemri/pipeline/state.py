@@ -18,11 +18,14 @@ from ..params import RunConfig
 
 __all__ = [
     "CASE_TABLE_FILES",
+    "NOT_HASHED_FIELDS",
     "STATE_VERSION",
     "case_dir",
     "case_input_hash",
+    "files_sha256",
     "is_done",
     "params_hash",
+    "scheme_file_sha256",
     "state_path",
     "write_state",
 ]
@@ -37,8 +40,47 @@ CASE_TABLE_FILES: dict[str, str] = {
 STATE_VERSION = 1
 
 
+def files_sha256(path: Path) -> str:
+    """SHA-256 over the contents of every file read when ``path`` is loaded.
+
+    Parameters
+    ----------
+    path : Path
+        An image or mask file or folder.
+
+    Returns
+    -------
+    str
+        Hex digest over each file of :func:`spinemri.io.inputs.input_files` (its name relative
+        to ``path``'s folder, or to ``path`` for a folder, and its SHA-256), in order; a path that
+        is neither a regular file nor a folder (missing, a named pipe) hashes as ``-`` and is
+        never opened.
+    """
+    from ..io.inputs import input_files
+    from ..report.provenance import file_sha256
+
+    files = input_files(path)
+    if not files:
+        return "-"
+    base = path if path.is_dir() else path.parent
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            rel = f.relative_to(base).as_posix()
+        except ValueError:
+            rel = f.as_posix()
+        h.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(file_sha256(f).encode("ascii"))
+    return h.hexdigest()
+
+
 def case_input_hash(case: Case) -> str:
-    """SHA-256 over the hashes of a case's image and mask.
+    """SHA-256 over the contents of every file of a case's image and mask.
+
+    Each of image and mask contributes :func:`files_sha256`: the file and the files it
+    names or implies (a detached header's data files, a SPINEPS subregion mask beside the
+    instance mask), or every file of a folder (DICOM series, TotalSegmentator folder). A
+    changed subregion mask or data file therefore makes a rerun measure the case again.
 
     Parameters
     ----------
@@ -50,12 +92,43 @@ def case_input_hash(case: Case) -> str:
     str
         Hex digest.
     """
-    from ..report.provenance import path_sha256
-
     h = hashlib.sha256()
-    for p in (case.image, case.mask):
-        h.update((path_sha256(p) if p is not None and p.exists() else "-").encode("ascii"))
+    for role, p in (("image", case.image), ("mask", case.mask)):
+        h.update(f"{role}:{files_sha256(p) if p is not None else '-'};".encode("ascii"))
     return h.hexdigest()
+
+
+#: RunConfig fields that do not change a case's results (how and whether cases run), so are
+#: not in :func:`params_hash`; every other field is (a test checks the two cover RunConfig).
+NOT_HASHED_FIELDS = frozenset({"workers", "scheduler", "force"})
+
+
+def scheme_file_sha256(scheme: str) -> str | None:
+    """SHA-256 of a label scheme given as a file (None for ``auto`` or a built-in name).
+
+    Parameters
+    ----------
+    scheme : str
+        :attr:`spinemri.params.RunConfig.scheme`.
+
+    Returns
+    -------
+    str or None
+        The file's SHA-256 when ``scheme`` names an existing file; ``"missing"`` for a
+        scheme file name (``.json``/``.yaml``/``.yml``) that does not exist (every case then
+        fails); None otherwise.
+    """
+    from ..levels import BUILTIN_SCHEMES
+    from ..report.provenance import file_sha256
+
+    if scheme == "auto" or scheme in BUILTIN_SCHEMES:
+        return None
+    p = Path(scheme)
+    if p.is_file():
+        return file_sha256(p)
+    if p.suffix.lower() in (".json", ".yaml", ".yml") or p.exists():
+        return "missing"
+    return None
 
 
 def params_hash(config: RunConfig) -> str:
@@ -64,7 +137,9 @@ def params_hash(config: RunConfig) -> str:
     Parameters
     ----------
     config : RunConfig
-        The run's options.
+        The run's options: every field but :data:`NOT_HASHED_FIELDS`; for a ``scheme`` that
+        is a file, its content (:func:`scheme_file_sha256`), so that editing the file makes a
+        rerun measure every case again.
 
     Returns
     -------
@@ -73,7 +148,7 @@ def params_hash(config: RunConfig) -> str:
     """
     from .._version import __version__
 
-    payload = {
+    payload: dict[str, object] = {
         "version": __version__,
         "measure": config.measure_options(),
         "series": config.series,
@@ -82,6 +157,9 @@ def params_hash(config: RunConfig) -> str:
     }
     if config.dicom_seg:  # only when on, so that hashes of runs without DICOM-SEG stay valid
         payload["dicom_seg"] = {"vertebrae": config.dicom_seg_vertebrae}
+    scheme_sha = scheme_file_sha256(config.scheme)
+    if scheme_sha is not None:  # only for a scheme file, so that hashes of other runs stay valid
+        payload["scheme_sha256"] = scheme_sha
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

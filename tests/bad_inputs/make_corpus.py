@@ -618,6 +618,106 @@ def table_semicolon_separated(tmp: Path) -> BadInput:
     )
 
 
+# --------------------------------------------------------------------------- detached headers
+
+
+_NHDR = "NRRD0004\ntype: short\ndimension: 3\nsizes: 4 5 3\nspacings: 1 1 1\nencoding: raw\nendian: little\n"
+_MHD = (
+    "ObjectType = Image\nNDims = 3\nDimSize = 4 5 3\nElementType = MET_SHORT\nElementSpacing = 1 1 1\n"
+    "ElementByteOrderMSB = False\n"
+)
+_VOXELS = np.arange(60, dtype="<i2")
+
+
+def _fifo(path: Path) -> Callable[[], None]:
+    os.mkfifo(path)
+
+    def precheck() -> None:
+        assert stat.S_ISFIFO(path.stat().st_mode), f"{path} is not a FIFO"
+
+    return precheck
+
+
+def header_nhdr_data_file_fifo(tmp: Path) -> BadInput:
+    """A detached NRRD header whose data file is a named pipe: SimpleITK blocked forever."""
+    data = tmp / "image.raw"
+    pre = _fifo(data)
+    (tmp / "image.nhdr").write_text(_NHDR + "data file: image.raw\n")
+    return _one(lambda: load_volume(tmp / "image.nhdr"), data, InputError, "not a regular file", precheck=pre)
+
+
+def header_nhdr_list_fifo(tmp: Path) -> BadInput:
+    """``data file: LIST``: one slice file of three is a named pipe."""
+    for k in (0, 2):
+        (tmp / f"s{k}.raw").write_bytes(_VOXELS[:20].tobytes())
+    pre = _fifo(tmp / "s1.raw")
+    (tmp / "mask.nhdr").write_text(_NHDR + "data file: LIST 2\ns0.raw\ns1.raw\ns2.raw\n")
+    return _one(
+        lambda: load_mask(tmp / "mask.nhdr"), tmp / "s1.raw", InputError, "not a regular file", precheck=pre
+    )
+
+
+def header_nhdr_printf_fifo(tmp: Path) -> BadInput:
+    """``data file: slice%02d.raw 1 3 1 2`` (printf form): slice02.raw is a named pipe."""
+    for k in (1, 3):
+        (tmp / f"slice{k:02d}.raw").write_bytes(_VOXELS[:20].tobytes())
+    pre = _fifo(tmp / "slice02.raw")
+    (tmp / "image.nhdr").write_text(_NHDR + "data file: slice%02d.raw 1 3 1 2\n")
+    return _one(
+        lambda: load_volume(tmp / "image.nhdr"),
+        tmp / "slice02.raw",
+        InputError,
+        "not a regular file",
+        precheck=pre,
+    )
+
+
+def header_nhdr_missing_data_file(tmp: Path) -> BadInput:
+    (tmp / "image.nhdr").write_text(_NHDR + "data file: gone.raw\n")
+    return _one(lambda: load_volume(tmp / "image.nhdr"), tmp / "gone.raw", InputError, "does not exist")
+
+
+def header_mhd_data_file_fifo(tmp: Path) -> BadInput:
+    """A MetaImage header whose ``ElementDataFile`` is a named pipe."""
+    pre = _fifo(tmp / "image.raw")
+    (tmp / "image.mhd").write_text(_MHD + "ElementDataFile = image.raw\n")
+    return _one(
+        lambda: load_volume(tmp / "image.mhd"),
+        tmp / "image.raw",
+        InputError,
+        "not a regular file",
+        precheck=pre,
+    )
+
+
+def header_mhd_list_fifo(tmp: Path) -> BadInput:
+    """``ElementDataFile = LIST``: the second slice file is a named pipe."""
+    for k in (0, 2):
+        (tmp / f"s{k}.raw").write_bytes(_VOXELS[:20].tobytes())
+    pre = _fifo(tmp / "s1.raw")
+    (tmp / "mask.mhd").write_text(_MHD + "ElementDataFile = LIST 2D\ns0.raw\ns1.raw\ns2.raw\n")
+    return _one(
+        lambda: load_mask(tmp / "mask.mhd"), tmp / "s1.raw", InputError, "not a regular file", precheck=pre
+    )
+
+
+def header_mhd_missing_data_file(tmp: Path) -> BadInput:
+    (tmp / "image.mhd").write_text(_MHD + "ElementDataFile = gone.raw\n")
+    return _one(lambda: load_volume(tmp / "image.mhd"), tmp / "gone.raw", InputError, "does not exist")
+
+
+def header_nhdr_valid_detached(tmp: Path) -> BadInput:
+    """A valid detached NRRD header and data file: read correctly (the checks refuse nothing valid)."""
+    (tmp / "image.raw").write_bytes(_VOXELS.tobytes())
+    (tmp / "image.nhdr").write_text(_NHDR + "data file: ./image.raw\n")
+
+    def check(vol: Any) -> None:
+        assert vol.shape == (4, 5, 3)
+        assert np.array_equal(np.sort(np.asarray(vol.data).ravel()), _VOXELS)
+
+    return BadInput(lambda: load_volume(tmp / "image.nhdr"), tmp / "image.nhdr", None, "", check=check)
+
+
 # --------------------------------------------------------------------------- paths
 
 
@@ -779,6 +879,14 @@ KINDS: dict[str, Callable[[Path], BadInput]] = {
         nifti_zero_pixdim,
         nifti_nan_sform,
         nifti_vox_offset_in_header,
+        header_nhdr_data_file_fifo,
+        header_nhdr_list_fifo,
+        header_nhdr_printf_fifo,
+        header_nhdr_missing_data_file,
+        header_mhd_data_file_fifo,
+        header_mhd_list_fifo,
+        header_mhd_missing_data_file,
+        header_nhdr_valid_detached,
         mask_all_zero,
         mask_only_unknown_labels,
         mask_non_integral_floats,

@@ -39,7 +39,17 @@ from . import j2k
 from .frames import Frame, check_orientation, file_frames, is_enhanced, slice_affine
 from .header import hget, opt_float, transfer_syntax
 from .mosaic import demosaic, is_mosaic
-from .pixels import Layout, check_length, decode_frames, deferred_span, fix_bits, read_layout, rescale_finite
+from .pixels import (
+    Layout,
+    check_length,
+    decode_frames,
+    deferred_span,
+    fix_bits,
+    invert_monochrome1,
+    is_monochrome1,
+    read_layout,
+    rescale_finite,
+)
 
 __all__ = ["headers_to_volume", "patient_id_hash", "ID_SALT_ENV", "DEFAULT_ID_SALT"]
 
@@ -128,6 +138,8 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
                 "pass one mosaic file, or convert with dcm2niix and pass one 3-D volume"
             )
         stored, affine, notes = demosaic(group[0], where)
+        lay = read_layout(group[0].path, first)
+        stored = _monochrome1_to_2(stored, group, [lay], [0] * stored.shape[0], notes, where)
         slopes = np.full(stored.shape[0], opt_float(first.get("RescaleSlope", 1.0)) or 1.0)
         inters = np.full(stored.shape[0], opt_float(first.get("RescaleIntercept", 0.0)) or 0.0)
         data = kji_to_ijk(rescale_finite(stored, slopes, inters, where))
@@ -201,10 +213,47 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         for k, f in items:
             raw[k] = arr[f.frame]
     assert raw is not None
+    raw = _monochrome1_to_2(raw, group, layouts, [f.file_index for f in frames], notes, where)
     slopes = np.array([f.slope for f in frames])
     inters = np.array([f.intercept for f in frames])
     data = kji_to_ijk(rescale_finite(raw, slopes, inters, where))
     return _volume(data, affine, _meta(first, info, source, len(group), notes), where)
+
+
+def _monochrome1_to_2(
+    raw: np.ndarray,
+    group: list[Any],
+    layouts: list[Layout],
+    file_of_slice: list[int],
+    notes: dict[str, Any],
+    where: Path,
+) -> np.ndarray:
+    """Invert the stored values of a MONOCHROME1 series (lowest value white) to MONOCHROME2.
+
+    Measured as stored, a MONOCHROME1 series had its bright lesions dark: 0 lesions, exit 0.
+    See :func:`spinemri.io.dicom.pixels.invert_monochrome1` for the convention; sets
+    ``notes["inverted_monochrome1"] = True`` (kept in the Volume's ``meta``).
+    """
+    mono1 = [is_monochrome1(h.ds) for h in group]
+    if not any(mono1):
+        return raw
+    if not all(mono1):
+        odd = next(h.path.name for h, m in zip(group, mono1, strict=True) if not m)
+        raise DicomError(
+            f"{where}: the series mixes MONOCHROME1 (inverted grey scale) and MONOCHROME2 images "
+            f"({odd} is {group[mono1.index(False)].ds.get('PhotometricInterpretation')!s}); its images do "
+            "not share one grey scale: export the series again"
+        )
+    kinds = {(layouts[i].bits_stored, layouts[i].signed) for i in set(file_of_slice)}
+    if len(kinds) == 1:
+        bits, signed = kinds.pop()
+        raw = invert_monochrome1(raw, bits, signed)
+    else:
+        raw = raw if raw.flags.writeable else raw.copy()
+        for k, fi in enumerate(file_of_slice):
+            raw[k] = invert_monochrome1(raw[k], layouts[fi].bits_stored, layouts[fi].signed)
+    notes["inverted_monochrome1"] = True
+    return raw
 
 
 def _order_slices(frames: list[Frame], normal: np.ndarray, where: Path) -> tuple[list[Frame], np.ndarray]:

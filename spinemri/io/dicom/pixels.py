@@ -29,6 +29,8 @@ __all__ = [
     "check_length",
     "fix_bits",
     "decode_frames",
+    "invert_monochrome1",
+    "is_monochrome1",
     "pixel_bytes",
     "deferred_span",
     "rescale_finite",
@@ -196,6 +198,56 @@ def fix_bits(arr: np.ndarray, lay: Layout, *, inplace: bool = False) -> np.ndarr
             return arr
         return cast(np.ndarray, arr & arr.dtype.type(mask))
     return arr
+
+
+def is_monochrome1(ds: Any) -> bool:
+    """True when a header's PhotometricInterpretation is MONOCHROME1 (the lowest value is white).
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        A header.
+
+    Returns
+    -------
+    bool
+        Whether the stored values are inverted with respect to MONOCHROME2.
+    """
+    return str(ds.get("PhotometricInterpretation", "") or "").strip().upper() == "MONOCHROME1"
+
+
+def invert_monochrome1(raw: np.ndarray, bits_stored: int, signed: bool) -> np.ndarray:
+    """Stored values of a MONOCHROME1 image mapped to MONOCHROME2: the same grey levels as displayed.
+
+    MONOCHROME1 stores the lowest value as white (PS3.3 C.7.6.3.1.2). Measured as stored, a
+    bright lesion is dark and every threshold is wrong. The values are mirrored within the range
+    BitsStored allows, *before* RescaleSlope/Intercept (which keeps integer data integer):
+    ``stored' = (2**BitsStored - 1) - stored`` for unsigned data and ``stored' = -1 - stored``
+    (the bitwise complement, mirroring ``[-2**(b-1), 2**(b-1) - 1]``) for signed data. A
+    series written as MONOCHROME2 whose stored values were inverted this way as MONOCHROME1
+    therefore loads exactly as the original.
+
+    Parameters
+    ----------
+    raw : ndarray
+        Stored values (BitsStored masking / sign extension already applied), any shape.
+    bits_stored : int
+        BitsStored of the data.
+    signed : bool
+        PixelRepresentation 1.
+
+    Returns
+    -------
+    ndarray
+        The inverted values, in ``raw``'s dtype (``raw`` itself, changed in place, when it is
+        writeable).
+    """
+    out = raw if raw.flags.writeable else raw.copy()
+    if signed:
+        np.invert(out, out=out)
+        return out
+    np.subtract(out.dtype.type((1 << bits_stored) - 1), out, out=out)
+    return out
 
 
 def decode_frames(path: Path, ds: Any, layout: Layout | None = None) -> np.ndarray:
