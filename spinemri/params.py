@@ -148,8 +148,19 @@ class SegmentParams:
         Seeds must lie at least this deep below the vertebra's surface (mm, box erosion rounded up
         to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics still
         use the ``margin_mm`` core. Bright tissue that enters an imperfect mask, partial volume with
-        discs and veins entering the body are seeded in the outer shell. Ignored when not larger
-        than ``margin_mm``. 0 = off (opt-in: docs/validation.md, "Real marrow"); 0 <= value <= 20.
+        discs and the canal, and veins entering the body are seeded in the outer shell (real T2
+        TSE: their seeds lie <= 2-3.6 mm deep); a lesion then needs a seed voxel this deep, so
+        lesions confined to the outer 3 mm are not reported. Ignored when not larger than
+        ``margin_mm``. A vertebra with no voxel that deep keeps its ``margin_mm`` core seeds.
+        0 = off (opt-in); 0 <= value <= 20 (docs/validation.md, "Real marrow").
+    min_edge_step : float, default 0.0
+        Edge rule (``robust`` and ``local``, with ``half_contrast``): a lesion is kept only when
+        its boundary is a step, ``1 - median(ring) / plateau`` >= this, with contrasts above the
+        vertebra's marrow level (depth-corrected) and ``ring`` the vertebra voxels within 3 mm
+        outside the lesion: ~1 for marrow replacement, lower for a smooth intensity ramp (Dixon
+        lateral faces) or a thin vein whose surroundings hold its partial volume. Lesions with a
+        gradual, infiltrative edge can fail it. 0 = off (opt-in; with ``seed_depth_mm=3``, 0.8:
+        docs/validation.md, "Real marrow"); 0 <= value <= 1.
     """
 
     method: str = "robust"
@@ -168,6 +179,7 @@ class SegmentParams:
     depth_background: bool = True
     plateau_k: float = 0.0
     seed_depth_mm: float = 0.0
+    min_edge_step: float = 0.0
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -188,6 +200,7 @@ class SegmentParams:
         _check_range(name, "seed_k", self.seed_k, 0.5, 50.0)
         _check_range(name, "plateau_k", self.plateau_k, 0.0, 50.0)
         _check_range(name, "seed_depth_mm", self.seed_depth_mm, 0.0, 20.0)
+        _check_range(name, "min_edge_step", self.min_edge_step, 0.0, 1.0)
         for flag in ("n4", "half_contrast", "depth_background"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{name}.{flag} = {getattr(self, flag)!r}; expected True or False")

@@ -65,6 +65,7 @@ from ..arrays.morphology import CORE_BIT, DEPTH_MASK, N_DEPTH_CLASSES, box_half_
 from ..errors import GeometryError, InputError
 from ..params import SegmentParams
 from .bias import n4_correct
+from .component_rules import component_rules
 from .thresholds import (
     background_level,
     background_level_hist,
@@ -406,8 +407,12 @@ def _segment_box(
         # seeds deeper than seed_depth_mm below the vertebra's surface only: bright structures that
         # enter the mask from outside (partial volume, an imperfect mask, veins entering the body)
         # are seeded in its outer shell
-        deep = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
-        seed = seed & (deep.ravel()[cand_idx] >> 2 & 1).astype(bool)
+        # (a vertebra with no voxel that deep, thinner than 2·seed_depth_mm, keeps its core seeds)
+        deep_code = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
+        deep = (deep_code >> 2 & 1).view(bool)
+        has_deep = np.bincount(vertebrae[deep], minlength=n + 1) > 0
+        cand_v = vertebrae.ravel()[cand_idx]
+        seed = seed & (deep.ravel()[cand_idx] | ~has_deep[cand_v])
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset
@@ -612,6 +617,8 @@ def _components(
             # (not for 'fixed', whose threshold is the user's definition of a lesion voxel)
             refined = voxels.grow(refined, cut[inside], sign)
         kept_idx, cid = _filter(refined, _sorted_isin(refined, cand_idx[seed]), shape, spacing, p)
+        if p.method in ("robust", "local") and kept_idx.size:
+            kept_idx, cid = _shape_rules(kept_idx, cid, voxels, spacing, p, level, sign)
     if kept_idx.size == 0:
         return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
@@ -621,6 +628,31 @@ def _components(
     by_vertebra.ravel()[local] = voxels.vertebra(kept_idx)
     ids, lesion_vertebra = _label_by_vertebra(by_vertebra, local, p.connectivity)
     return ids, offset, lesion_vertebra
+
+
+def _shape_rules(
+    kept_idx: np.ndarray,
+    cid: np.ndarray,
+    voxels: _BoxVoxels,
+    spacing: tuple[float, float, float],
+    p: SegmentParams,
+    level: np.ndarray,
+    sign: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lesions (after the half-contrast boundary) whose edge is a step: ``min_edge_step``
+    (:mod:`spinemri.segmentation.component_rules`)."""
+    if p.min_edge_step <= 0:
+        return kept_idx, cid
+    contrast = sign * (voxels.corrected(kept_idx) - level[voxels.vertebra(kept_idx)])
+    n_c = int(cid.max()) + 1
+    top = grouped_quantile(contrast, cid, n_c, PLATEAU_QUANTILE)
+    upper = contrast >= 0.75 * top[cid]
+    plateau = grouped_medians(contrast[upper], cid[upper], n_c)
+    plateau = np.where(np.isnan(plateau), top, plateau)
+    keep = component_rules(
+        kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step
+    )
+    return kept_idx[keep], cid[keep]
 
 
 def _label_by_vertebra(

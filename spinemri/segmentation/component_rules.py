@@ -1,0 +1,108 @@
+"""Edge rule for detected lesion components (SegmentParams ``min_edge_step``).
+
+A metastasis replaces marrow: it is a compact volume whose intensity steps from the marrow level to
+its plateau at its boundary. The false positives found in real marrow (docs/validation.md, "Real
+marrow") are not all: the basivertebral vein is a branching tube a few mm across whose surroundings
+carry its partial volume; the lateral faces of water-like Dixon images rise smoothly towards the
+paravertebral tissue, with no step at the component's boundary. (The thin partial-volume layers at the
+endplates and walls are seeded in the outer shell: ``seed_depth_mm``.) Measured per component after
+the half-contrast boundary, over the whole component before it is split between vertebrae:
+
+* *edge step*: ``1 - median(ring) / plateau`` in contrast units ``s·(I - bg(d) - M_v)`` (the
+  depth-corrected intensity above the vertebra's marrow level, ``s`` = +1 bright, -1 dark), with
+  ``plateau`` the component's plateau (the value the half-contrast boundary uses) and ``ring`` the
+  vertebra voxels within ``EDGE_RING_MM`` outside the component: about 1 for a lesion with a sharp
+  edge, lower when the intensity falls off gradually (a ramp) or the component is thin enough for
+  its surroundings to hold its partial volume.
+
+Pure numpy / scipy on the vertebrae's bounding box (flat C-order indices, as
+:mod:`spinemri.segmentation.lesions`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["EDGE_RING_MM", "component_rules"]
+
+#: Width (mm) of the ring of vertebra voxels outside a component that the edge step compares with.
+EDGE_RING_MM = 3.0
+
+
+class _Voxels(Protocol):
+    vertebrae: np.ndarray
+    shape: tuple[int, ...]
+
+    def corrected(self, idx: np.ndarray) -> np.ndarray: ...
+
+    def vertebra(self, idx: np.ndarray) -> np.ndarray: ...
+
+
+def component_rules(
+    idx: np.ndarray,
+    cid: np.ndarray,
+    voxels: _Voxels,
+    spacing: tuple[float, float, float],
+    level: np.ndarray,
+    sign: float,
+    plateau_of: np.ndarray,
+    min_edge_step: float,
+) -> np.ndarray:
+    """Which voxels of ``idx`` (flat box indices, component ids ``cid``) belong to components whose
+    edge step is at least ``min_edge_step`` (module docstring; 0 = off); ``plateau_of[c]`` is
+    component ``c``'s plateau contrast (``s·(plateau - M)``).
+
+    Parameters
+    ----------
+    idx, cid : ndarray of intp
+        Flat C-order indices in the box of the lesion voxels and their component ids.
+    voxels : object
+        The box's vertebra ids (``vertebrae``, ``shape``) and depth-corrected intensities
+        (``corrected(idx)``, ``vertebra(idx)``).
+    spacing : tuple of 3 float
+        Voxel size (mm) along the box's axes.
+    level : ndarray of float64, shape (n + 1,)
+        Marrow level per vertebra id.
+    sign : float
+        +1 for bright lesions, -1 for dark.
+    plateau_of : ndarray of float64
+        Plateau contrast per component id.
+    min_edge_step : float
+        The minimum edge step (0 = off).
+
+    Returns
+    -------
+    ndarray of bool, shape (idx.size,)
+        True for the voxels of the components kept.
+    """
+    keep = np.ones(idx.size, dtype=bool)
+    if idx.size == 0 or min_edge_step <= 0:
+        return keep
+    shape = voxels.shape
+    sp = np.asarray(spacing, dtype=np.float64)
+    pad = np.ceil(EDGE_RING_MM / sp).astype(int) + 1
+    order = np.argsort(cid, kind="stable")
+    comps, starts = np.unique(cid[order], return_index=True)
+    bounds = np.append(starts, order.size)
+    for c, a, b in zip(comps, bounds[:-1], bounds[1:], strict=True):
+        sel = order[a:b]
+        coords = np.array(np.unravel_index(idx[sel], shape))
+        lo = np.maximum(coords.min(axis=1) - pad, 0)
+        hi = np.minimum(coords.max(axis=1) + pad + 1, shape)
+        box = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=True))
+        comp = np.zeros(tuple(int(y - x) for x, y in zip(lo, hi, strict=True)), dtype=bool)
+        comp[tuple(coords - lo[:, None])] = True
+        plateau = float(plateau_of[c])
+        outside = np.asarray(ndi.distance_transform_edt(~comp, sampling=sp))
+        ring = (outside > 0) & (outside <= EDGE_RING_MM + 1e-9) & (voxels.vertebrae[box] > 0)
+        rc = np.array(np.nonzero(ring)) + lo[:, None]
+        ring_idx = np.ravel_multi_index(tuple(rc), shape)
+        if ring_idx.size == 0 or plateau <= 0:  # no marrow around it (a fully replaced vertebra)
+            continue
+        ring_c = sign * (voxels.corrected(ring_idx) - level[voxels.vertebra(ring_idx)])
+        if 1.0 - float(np.median(ring_c)) / plateau < min_edge_step - 1e-9:
+            keep[sel] = False
+    return keep
