@@ -52,9 +52,14 @@ def test_viewer_is_self_contained_and_holds_every_slice() -> None:
     assert "P&lt;1&gt;" in page and "P<1>" not in page
     d = _data(page)
     assert d["n"] == 9 and len(d["slices"]) == 9 and d["start"] == 4
-    assert all(s["img"].startswith("data:image/jpeg;base64,") for s in d["slices"])
+    assert all(s["img"].startswith("image/jpeg ") for s in d["slices"])
+    raw = bytes.fromhex(
+        d["slices"][4]["img"][11:].translate(str.maketrans(viewer.ALPHABET, "0123456789abcdef"))
+    )
+    assert raw[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert not re.search(r"[A-Za-z0-9]", d["slices"][4]["img"][11:] + d["slices"][4]["lesion"][10:])
     assert [s for s in range(9) if d["slices"][s]["lesion"]] == [4] == d["lesion_slices"]
-    assert d["slices"][0]["outline"] is None and d["slices"][4]["outline"].startswith("data:image/png")
+    assert d["slices"][0]["outline"] is None and d["slices"][4]["outline"].startswith("image/png ")
     assert [n[0] for n in d["slices"][4]["names"]] == ["T11", "T12"]
 
 
