@@ -5,7 +5,8 @@ Both commands go through it:
 * ``spinemri measure`` (:mod:`spinemri.commands.measure` parses the arguments)
   calls :func:`run_case` then :func:`write_measurement`, which writes
   ``OUT/vertebrae.csv patients.csv lesions.csv`` (+ ``.parquet``),
-  ``OUT/masks/<id>_lesions.nii.gz`` (+ ``.seg.dcm``), ``OUT/qc/<id>.png`` and
+  ``OUT/masks/<id>_lesions.nii.gz`` (+ ``.seg.dcm``), ``OUT/qc/<id>.png`` (the QC
+  sheet), ``OUT/viewer/<id>.html`` (the case viewer) and
   ``OUT/provenance.json``;
 * ``spinemri run`` calls :func:`run_case` in its workers
   (:func:`spinemri.pipeline.cohort.process_case`) and :func:`write_case_files`
@@ -95,6 +96,7 @@ class CaseOutcome:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> CSV text
     lesion_nii_gz: bytes = b""  # the lesion mask as .nii.gz bytes (compressed in the worker)
     qc_png: bytes = b""
+    viewer_html: bytes = b""  # the self-contained case viewer page (UTF-8)
     dicom_seg: bytes = b""  # DICOM-SEG file bytes (dicom_seg option, DICOM sources only)
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -220,6 +222,11 @@ def _render(
     t = time.perf_counter()
     outcome.qc_png = measurement_qc_png(image, mask, m)
     outcome.timings_s["qc"] = time.perf_counter() - t
+    from ..report.viewer import measurement_viewer_html
+
+    t = time.perf_counter()
+    outcome.viewer_html = measurement_viewer_html(image, mask, m).encode("utf-8")
+    outcome.timings_s["viewer"] = time.perf_counter() - t
     # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
     if options.dicom_seg and image.meta.get("format") == "dicom":
         from ..io.dicom.seg import dicom_seg_bytes
@@ -247,7 +254,7 @@ def write_case_files(
     ----------
     out_dir : Path
         Output folder: ``masks/<id>_lesions.nii.gz``, ``masks/<id>_lesions.seg.dcm``
-        and ``qc/<id>.png`` go below it (``<id>`` = :func:`spinemri.io.ids.safe_id`).
+        ``qc/<id>.png`` and ``viewer/<id>.html`` go below it (``<id>`` = :func:`spinemri.io.ids.safe_id`).
         A DICOM-SEG of an earlier run is removed when this case has none.
     outcome : CaseOutcome
         Filled by :func:`run_case` with ``encode=True``.
@@ -259,7 +266,7 @@ def write_case_files(
     Returns
     -------
     dict of str to Path
-        Every file written, by table name and ``lesion_mask``, ``qc``, ``dicom_seg``.
+        Every file written, by table name and ``lesion_mask``, ``qc``, ``viewer``, ``dicom_seg``.
     """
     sid = safe_id(outcome.patient_id)
     written: dict[str, Path] = {}
@@ -271,6 +278,8 @@ def write_case_files(
         )
     if outcome.qc_png:
         written["qc"] = write_bytes_atomic(out_dir / "qc" / f"{sid}.png", outcome.qc_png)
+    if outcome.viewer_html:
+        written["viewer"] = write_bytes_atomic(out_dir / "viewer" / f"{sid}.html", outcome.viewer_html)
     seg_path = out_dir / "masks" / f"{sid}_lesions.seg.dcm"
     if outcome.dicom_seg:
         written["dicom_seg"] = write_bytes_atomic(seg_path, outcome.dicom_seg)

@@ -608,7 +608,7 @@ def remove_stale_case_files(out: Path, keep: set[str]) -> list[Path]:
     A rerun used to keep the QC picture, lesion mask and per-case tables of a case that now
     fails or was removed: they looked valid beside the new tables. Only spinemri's own names
     are touched: ``cases/<id>/``, ``masks/<id>_lesions.nii.gz`` / ``.seg.dcm`` and
-    ``qc/<id>.png`` whose ``<id>`` is not in ``keep``.
+    ``qc/<id>.png``, ``viewer/<id>.html`` whose ``<id>`` is not in ``keep``.
 
     Parameters
     ----------
@@ -631,7 +631,8 @@ def remove_stale_case_files(out: Path, keep: set[str]) -> list[Path]:
             if d.is_dir() and not d.is_symlink() and d.name not in keep:
                 shutil.rmtree(d)
                 removed.append(d)
-    for folder, suffixes in (("masks", ("_lesions.nii.gz", "_lesions.seg.dcm")), ("qc", (".png",))):
+    stale = (("masks", ("_lesions.nii.gz", "_lesions.seg.dcm")), ("qc", (".png",)), ("viewer", (".html",)))
+    for folder, suffixes in stale:
         base = out / folder
         if not base.is_dir():
             continue

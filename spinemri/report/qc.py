@@ -12,17 +12,38 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..io.atomic import write_bytes_atomic
 from ..volume import Volume
+from ._raster import (
+    blend as _blend,
+)
+from ._raster import (
+    centre_index as _centre_index,
+)
+from ._raster import (
+    cut_slice as _cut,
+)
+from ._raster import (
+    load_font as _font,
+)
+from ._raster import (
+    outline as _outline,
+)
+from ._raster import (
+    round_length as _round_length,
+)
+from ._raster import (
+    window_slice as _window,
+)
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
+    pass
 
-__all__ = ["sagittal_view", "render_qc_png", "save_qc_png", "measurement_qc_png"]
+__all__ = ["sagittal_view", "render_qc_png", "render_qc_image", "save_qc_png", "measurement_qc_png"]
 
 
 def sagittal_view(volume: Volume, index: int) -> tuple[tuple[slice | int, ...], int, int, bool, bool]:
@@ -56,22 +77,12 @@ def sagittal_view(volume: Volume, index: int) -> tuple[tuple[slice | int, ...], 
     return tuple(slicer), row_axis, col_axis, bool(flip_rows), bool(flip_cols)
 
 
-def _cut(data: np.ndarray, view: tuple[tuple[slice | int, ...], int, int, bool, bool]) -> np.ndarray:
-    slicer, row_axis, col_axis, flip_rows, flip_cols = view
-    arr = np.asarray(data)[slicer]
-    if row_axis > col_axis:
-        arr = arr.T
-    if flip_rows:
-        arr = arr[::-1, :]
-    if flip_cols:
-        arr = arr[:, ::-1]
-    return arr
-
-
 #: Colours (RGB 0-255) and opacity of the overlay.
 LESION_RGB, LESION_ALPHA = (255, 38, 26), 0.65
 OUTLINE_RGB, OUTLINE_ALPHA = (64, 209, 255), 0.85
 LABEL_RGB = (255, 255, 0)
+#: Colour of the name of a flagged level (truncated, ...), explained in the QC sheet's flag list.
+FLAG_RGB = (255, 150, 0)
 #: Width of the image area in pixels (the height follows the true aspect ratio, clipped).
 IMAGE_WIDTH_PX = 640
 MAX_IMAGE_HEIGHT_PX = 1100
@@ -118,6 +129,36 @@ def render_qc_png(
     bytes
         The PNG file's content (RGB; the image area at its true aspect ratio,
         640 pixels wide unless its height is clipped to 1100, plus margins).
+    """
+    canvas = render_qc_image(image, vertebrae, levels, lesion_mask, title=title)
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", compress_level=3, dpi=(dpi, dpi))  # level 6 doubles the time for 7 % less
+    return buf.getvalue()
+
+
+def render_qc_image(
+    image: Volume,
+    vertebrae: np.ndarray,
+    levels: Sequence[str],
+    lesion_mask: Volume,
+    *,
+    title: str = "",
+    flagged: Sequence[str] = (),
+) -> Any:
+    """The picture of :func:`render_qc_png` as a Pillow RGB image (not encoded).
+
+    Parameters
+    ----------
+    image, vertebrae, levels, lesion_mask, title
+        As for :func:`render_qc_png`.
+    flagged : sequence of str, default ()
+        Levels whose names are drawn in orange (:data:`FLAG_RGB`) instead of yellow: the
+        flagged ones (truncated, ...), explained on the QC sheet.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The RGB picture.
     """
     from PIL import Image, ImageDraw
 
@@ -166,7 +207,7 @@ def render_qc_png(
         name = levels[int(v) - 1]
         box = draw.textbbox((x, y), name, font=small, anchor="rm")
         draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 1, box[3] + 1), fill=(0, 0, 0))
-        draw.text((x, y), name, fill=LABEL_RGB, font=small, anchor="rm")
+        draw.text((x, y), name, fill=FLAG_RGB if name in flagged else LABEL_RGB, font=small, anchor="rm")
     # directions
     draw.text((x0 + 4, y0 + out_h - 4), "A", fill="white", font=normal, anchor="ld")
     draw.text((x0 + out_w - 4, y0 + out_h - 4), "P", fill="white", font=normal, anchor="rd")
@@ -195,76 +236,7 @@ def render_qc_png(
     head = f"{title}\n" if title else ""
     head += f"sagittal slice {centre} of {image.shape[lr]} (array axis {lr})"
     draw.multiline_text((x0, 6), head, fill="black", font=normal, spacing=3)
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG", compress_level=3, dpi=(dpi, dpi))  # level 6 doubles the time for 7 % less
-    return buf.getvalue()
-
-
-def _blend(rgb: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:
-    """``rgb[where] = round((1 - alpha) * rgb + alpha * colour)``, in place, on the selected pixels only."""
-    sel = rgb[where].astype(np.float32)
-    rgb[where] = np.rint(sel * (1.0 - alpha) + np.float32(alpha) * np.asarray(colour, np.float32)).astype(
-        np.uint8
-    )
-
-
-def _centre_index(vert: np.ndarray, lr: int, size: int) -> int:
-    """The metrics' mid-sagittal rule (:func:`spinemri.metrics.mid_sagittal_index`), all vertebrae at once."""
-    from ..metrics import mid_sagittal_index
-
-    other = tuple(a for a in range(3) if a != lr)
-    counts = np.count_nonzero(vert, axis=other)  # vertebra voxels per slice along lr
-    total = int(counts.sum())
-    if total == 0:
-        return size // 2
-    index_sum = float(np.dot(np.arange(counts.size), counts))
-    return int(mid_sagittal_index(np.array([index_sum]), np.array([float(total)]))[0])
-
-
-def _window(a: np.ndarray) -> NDArray[np.uint8]:
-    """Grey levels 0-255 of a slice windowed to its 1st-99.5th percentiles."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.size == 0:
-        return np.zeros(a.shape, dtype=np.uint8)
-    lo, hi = np.percentile(a, [1.0, 99.5])
-    hi = hi if hi > lo else lo + 1.0
-    return cast("NDArray[np.uint8]", (np.clip((a - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
-
-
-def _outline(labels: np.ndarray) -> NDArray[np.bool_]:
-    """Boundary pixels of every label > 0: a 4-neighbour (or the picture's edge) carries another label."""
-    padded = np.pad(labels, 1, mode="edge")
-    return cast(
-        "NDArray[np.bool_]",
-        (labels > 0)
-        & (
-            (padded[:-2, 1:-1] != labels)
-            | (padded[2:, 1:-1] != labels)
-            | (padded[1:-1, :-2] != labels)
-            | (padded[1:-1, 2:] != labels)
-        ),
-    )
-
-
-def _round_length(mm: float) -> float:
-    """The largest of 1, 2, 5 x 10^k not above ``mm`` (at least 1 mm)."""
-    if mm <= 1.0:
-        return 1.0
-    k = 10.0 ** np.floor(np.log10(mm))
-    for m in (5.0, 2.0, 1.0):
-        if m * k <= mm:
-            return float(m * k)
-    return float(k)
-
-
-def _font(size: int) -> Any:
-    """Pillow's built-in scalable font at ``size`` pixels (its bitmap font where FreeType is missing)."""
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except Exception:  # Pillow built without FreeType
-        return ImageFont.load_default()
+    return canvas
 
 
 def save_qc_png(
@@ -297,9 +269,12 @@ def save_qc_png(
 
 
 def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -> bytes:
-    """QC PNG bytes for a :class:`~spinemri.measurement.Measurement` of ``image`` with vertebral ``mask``.
+    """QC sheet PNG bytes for a :class:`~spinemri.measurement.Measurement` of ``image`` with ``mask``.
 
-    The title names the patient, the method and the patient-level burden.
+    The sheet of :func:`spinemri.report.qc_sheet.render_qc_sheet`: the mid-sagittal
+    overview of :func:`render_qc_png`, every slice holding lesion voxels, a crop of each
+    involved level and the reason of every flag; titled with the patient, the burden and
+    the threshold method.
 
     Parameters
     ----------
@@ -316,18 +291,8 @@ def measurement_qc_png(image: Volume, mask: Volume, m: Any, *, dpi: int = 110) -
     Returns
     -------
     bytes
-        The PNG of :func:`render_qc_png`.
+        The PNG of the sheet (``qc/<id>.png``).
     """
-    from ..measurement import vertebra_ids
+    from .qc_sheet import measurement_qc_sheet
 
-    labels: list[int] = []
-    for value in m.vertebrae["labels"]:
-        labels.extend(int(x) for x in str(value).split(";") if x)
-    mapped, _ = m.scheme.split_labels(labels)
-    vid, levels, _ = vertebra_ids(np.asarray(mask.data), mapped)
-    row = m.patient.iloc[0]
-    title = (
-        f"{m.patient_id}: {m.params.method}/{m.params.polarity}, {int(row['n_involved'])}/"
-        f"{int(row['n_vertebrae'])} vertebrae involved, hi_area_ratio {float(row['hi_area_ratio']):.3f}"
-    )
-    return render_qc_png(image, vid, levels, m.lesion_mask, title=title, dpi=dpi)
+    return measurement_qc_sheet(image, mask, m, dpi=dpi).png
