@@ -438,7 +438,7 @@ def pick_series(
         if not matches:
             try:
                 rx = re.compile(key, re.I)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999}" overflows
                 raise DicomError(
                     f"{src}series={key!r} is neither a SeriesInstanceUID, a SeriesNumber nor a valid regular "
                     f"expression ({exc}); the series are:\n{_listing(infos)}"
