@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import LabelSchemeError
 from ..io.atomic import write_bytes_atomic, write_text_atomic, writing
 from ..io.ids import choose_patient_id, safe_id
 
@@ -220,7 +221,12 @@ def run_case(
         outcome.timings_s["load_mask"] = time.perf_counter() - t
         outcome.stage = "measure"
         t = time.perf_counter()
-        m = measure(image, mask, patient_id=pid, **dict(options.measure))
+        try:
+            m = measure(image, mask, patient_id=pid, **dict(options.measure))
+        except LabelSchemeError as exc:  # the mask's labels are at fault: name the mask
+            if str(mask_path) in str(exc):
+                raise
+            raise LabelSchemeError(f"{mask_path}: {exc}") from exc
         outcome.timings_s["measure"] = time.perf_counter() - t
         if mask.meta.get("reorient_note"):  # exact, so no warning: a note, for provenance
             m = dataclasses.replace(m, notes=(*m.notes, str(mask.meta["reorient_note"])))

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OutputError, SpinemriError
+from ..errors import InputError, LabelSchemeError, OutputError, SpinemriError
 from ..io.atomic import write_text_atomic, writing
 from ..io.discover import Case, discover_cases
 from ..io.ids import safe_id, text_id
@@ -157,9 +157,8 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         out.ok = True
     except SpinemriError as exc:
         out.error, out.message = type(exc).__name__, str(exc)
-        out.path = str(
-            case.problem_path or (case.mask if out.stage == "load_mask" else case.image) or case.folder
-        )
+        mask_at_fault = out.stage == "load_mask" or isinstance(exc, LabelSchemeError)
+        out.path = str(case.problem_path or (case.mask if mask_at_fault else case.image) or case.folder)
     except MemoryError as exc:
         out.error, out.message = "MemoryError", f"out of memory: {exc}"
         out.path = str(case.image or case.folder)
