@@ -440,7 +440,6 @@ def check_series_choice(series: str) -> None:
         ) from None
 
 
-
 @dataclass(frozen=True)
 class RunConfig:
     """Options of a cohort run (``spinemri run``); recorded in provenance.json.
