@@ -48,8 +48,11 @@ class UsageError(ConfigError):
 
 
 _INPUT_ERRORS = (InputError, GeometryError, LabelSchemeError)
-#: "SegmentParams.k = ..." / "PhantomParams: rows=..." -> the parameter named in a ConfigError
-_FIELD = re.compile(r"\b(?:SegmentParams|MetricsParams)\.(\w+)|\bPhantomParams: (\w+)=")
+#: "SegmentParams.k = ..." / "PhantomParams: rows=..." / "workers must be ..." -> the parameter named
+#: in a ConfigError
+_FIELD = re.compile(
+    r"\b(?:SegmentParams|MetricsParams|StatsParams)\.(\w+)|\bPhantomParams: (\w+)=|^(\w+) must be"
+)
 
 
 def check_options(build: Callable[[], T], args: argparse.Namespace, flags: dict[str, str] | None = None) -> T:
@@ -83,7 +86,7 @@ def check_options(build: Callable[[], T], args: argparse.Namespace, flags: dict[
     except ConfigError as exc:
         message = str(exc)
         found = _FIELD.search(message)
-        field = (found.group(1) or found.group(2)) if found else None
+        field = (found.group(1) or found.group(2) or found.group(3)) if found else None
         if field and field in (flags or {}):
             message = f"{(flags or {})[field]}: {message}"
         elif field and getattr(args, field, None) is not None:
@@ -184,4 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m spinemri.cli``: run the imported module's main, not this __main__ copy, whose
+    # UsageError is another class than the one the commands raise (they all exited 1, not 2)
+    from spinemri.cli import main as _main
+
+    sys.exit(_main())

@@ -19,6 +19,7 @@ __all__ = [
     "LabelSchemeError",
     "LinkError",
     "ConfigError",
+    "OutputError",
     "SpinemriWarning",
 ]
 
@@ -56,6 +57,10 @@ class LinkError(SpinemriError, ValueError):
 
 class ConfigError(SpinemriError, ValueError):
     """A parameter or configuration value is out of range or unknown."""
+
+
+class OutputError(SpinemriError, OSError):
+    """An output file could not be written (no space left on device, quota, permission)."""
 
 
 class SpinemriWarning(UserWarning):

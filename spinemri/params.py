@@ -393,6 +393,65 @@ class StatsParams:
 
 # --- cohort run (owner: pipeline work) -----------------------------------------------------
 
+#: Address schemes dask.distributed knows (``distributed.comm.registry``); an address without
+#: ``scheme://`` is TCP.
+DASK_SCHEMES = ("inproc", "tcp", "tls", "ucx", "ws", "wss")
+
+
+def check_scheduler_address(scheduler: str) -> None:
+    """Refuse a ``--scheduler`` that is neither ``local`` nor a Dask address, before anything runs.
+
+    Parameters
+    ----------
+    scheduler : str
+        ``"local"``, ``tcp://host:port``, ``host:port`` or another scheme of :data:`DASK_SCHEMES`.
+
+    Raises
+    ------
+    ConfigError
+        Blank, an unknown scheme (``bogus://x``) or no host; the message names the value.
+    """
+    text = str(scheduler).strip()
+    if not text:
+        raise ConfigError("scheduler must be 'local' or a Dask scheduler address (tcp://HOST:8786)")
+    if text == "local":
+        return
+    scheme, sep, location = text.rpartition("://")
+    if sep and scheme.lower() not in DASK_SCHEMES:
+        raise ConfigError(
+            f"scheduler must be 'local' or a Dask scheduler address such as tcp://HOST:8786, got "
+            f"{text!r} (unknown scheme {scheme!r}; known: {', '.join(DASK_SCHEMES)})"
+        )
+    if not location.strip() or any(c.isspace() for c in text):
+        raise ConfigError(
+            f"scheduler must be 'local' or a Dask scheduler address such as tcp://HOST:8786, got {text!r}"
+        )
+
+
+def check_series_choice(series: str) -> None:
+    """Refuse a ``--series`` that is not a UID, a number or a valid regular expression.
+
+    Parameters
+    ----------
+    series : str
+        SeriesInstanceUID, SeriesNumber or a regular expression on SeriesDescription.
+
+    Raises
+    ------
+    ConfigError
+        The text is not a valid regular expression (``a{99999999999}`` overflowed
+        :func:`re.compile` inside every case).
+    """
+    import re
+
+    try:
+        re.compile(str(series), re.I)
+    except (re.error, OverflowError, RecursionError, MemoryError) as exc:
+        raise ConfigError(
+            f"series must be a SeriesInstanceUID, a SeriesNumber or a valid regular expression on the "
+            f"SeriesDescription, got {str(series)!r} ({type(exc).__name__}: {exc})"
+        ) from None
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -451,8 +510,10 @@ class RunConfig:
             raise ConfigError(f"workers must be a whole number >= 1, got {self.workers!r}")
         if not isinstance(self.check_plausibility, bool):
             raise ConfigError(f"check_plausibility must be True or False, got {self.check_plausibility!r}")
-        if self.scheduler is not None and not str(self.scheduler).strip():
-            raise ConfigError("scheduler must be 'local' or a Dask scheduler address")
+        if self.scheduler is not None:
+            check_scheduler_address(self.scheduler)
+        if self.series is not None:
+            check_series_choice(self.series)
         object.__setattr__(self, "segment", tuple(sorted((str(k), v) for k, v in dict(self.segment).items())))
         measure_params({"method": self.method, **dict(self.segment)})  # ConfigError now, not in every case
 

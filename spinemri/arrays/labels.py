@@ -58,9 +58,10 @@ def check_label_values(data: np.ndarray, source: str, *, allow_float: bool = Tru
             )
         bad = arr != np.rint(arr)
         if np.any(bad):
-            example = float(arr[bad].flat[0])
+            # the shortest text that reads back as this value: 21.99998, not "22" (%g rounded it)
+            example = np.format_float_positional(arr[bad].flat[0], trim="-")
             raise InputError(
-                f"{source}: the mask holds non-integer values (e.g. {example:g}); "
+                f"{source}: the mask holds non-integer values (e.g. {example}); "
                 "it looks like a probability "
                 "map or an interpolated mask. Threshold or argmax it into integer labels, and resample "
                 "masks with nearest-neighbour only"

@@ -65,17 +65,22 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        Exit status 0 (the analysis was written). Errors are raised as
+        Exit status 0 (the analysis was written). A refused option value (``--cv-folds 1``)
+        is raised as :class:`~spinemri.cli.UsageError` before the table is read. Errors are raised as
         :class:`~spinemri.errors.SpinemriError` (an empty linked table is an
         :class:`~spinemri.errors.InputError`), which :func:`spinemri.cli.main`
         maps to exit status 2 (bad usage or unusable input) or 1.
     """
     # heavy imports here, not at module level: `spinemri --help` stays fast
+    from ..cli import check_options
     from ..io.clinical import read_table
     from ..report.html import write_analysis
     from ..stats.study import analyze
 
-    params = StatsParams(seed=args.seed, cv_folds=args.cv_folds, ci_level=args.ci_level)
+    # --cv-folds 1, --ci-level 2: bad usage (exit 2), refused before the table is read
+    params = check_options(
+        lambda: StatsParams(seed=args.seed, cv_folds=args.cv_folds, ci_level=args.ci_level), args
+    )
     linked = read_table(args.linked, dtype_str_columns=("patient_id",))
     if linked.empty:
         raise InputError(f"linked table {args.linked} has no rows; run spinemri link first")

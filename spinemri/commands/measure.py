@@ -182,7 +182,10 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        Exit status 0 (the case was measured). A refused option value is raised
+        Exit status 0 (the case was measured and every output written), 1 when an
+        optional output (the QC picture, the DICOM-SEG) failed: the tables, lesion
+        mask and provenance (which notes the failure) are written all the same.
+        A refused option value is raised
         as :class:`~spinemri.cli.UsageError` before the image is read, and a bad
         input as :class:`~spinemri.errors.SpinemriError` (a mask on another
         grid as :class:`~spinemri.errors.GeometryError` suggesting
@@ -250,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
     if "dicom_seg" in paths:
         print(f"wrote DICOM-SEG {paths['dicom_seg']}", file=sys.stderr)
     print(
-        f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths['qc']})",
+        f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths.get('qc', 'none')})",
         file=sys.stderr,
     )
-    return 0
+    for failure in outcome.optional_failures:  # the case is written; exit 1 says something failed
+        print(f"spinemri measure: error: {failure.path}: {failure.note()}", file=sys.stderr)
+    return 1 if outcome.optional_failures else 0

@@ -75,13 +75,11 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        Exit status 0 (the cohort was written). A malformed ``--levels`` is
-        raised as :class:`~spinemri.errors.ConfigError`, another refused option
-        value as :class:`~spinemri.cli.UsageError` before anything is written;
-        :func:`spinemri.cli.main` maps them to 1 and 2.
+        Exit status 0 (the cohort was written). A refused option value (a
+        malformed ``--levels`` too) is raised as :class:`~spinemri.cli.UsageError`
+        before anything is written; :func:`spinemri.cli.main` maps it to 2.
     """
-    from ..cli import check_options
-    from ..errors import ConfigError
+    from ..cli import UsageError, check_options
     from ..io.cohort_write import CohortSpec, write_cohort
     from ..phantom.params import PhantomParams
 
@@ -92,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.levels:
         first, sep, last = args.levels.partition("-")
         if not sep:
-            raise ConfigError(f"--levels {args.levels!r}: write the range as FIRST-LAST, e.g. T10-S1")
+            raise UsageError(f"--levels {args.levels!r}: write the range as FIRST-LAST, e.g. T10-S1")
         options.update(first_level=first.strip(), last_level=last.strip())
 
     def build() -> CohortSpec:

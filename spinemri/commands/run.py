@@ -119,18 +119,21 @@ def run(args: argparse.Namespace) -> int:
     segment = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     # a bad segmentation option is bad usage (exit 2), refused before any case is read
     check_options(lambda: measure_params({"method": args.method, **segment}), args)
-    config = RunConfig(
-        workers=args.workers,
-        scheduler=args.scheduler,
-        scheme=args.scheme,
-        method=args.method,
-        series=args.series,
-        resample_mask=args.resample_mask,
-        force=args.force,
-        segment=tuple(segment.items()),
-        check_plausibility=not args.no_plausibility_check,
-        dicom_seg=args.dicom_seg,
-        dicom_seg_vertebrae=args.dicom_seg_vertebrae,
+    config = check_options(  # --workers 0, --scheduler bogus://x, --series 'a{99999999999}': exit 2
+        lambda: RunConfig(
+            workers=args.workers,
+            scheduler=args.scheduler,
+            scheme=args.scheme,
+            method=args.method,
+            series=args.series,
+            resample_mask=args.resample_mask,
+            force=args.force,
+            segment=tuple(segment.items()),
+            check_plausibility=not args.no_plausibility_check,
+            dicom_seg=args.dicom_seg,
+            dicom_seg_vertebrae=args.dicom_seg_vertebrae,
+        ),
+        args,
     )
     bar = None
     if not args.quiet and sys.stderr.isatty():

@@ -7,12 +7,22 @@ A reader never sees a half-written file, and a crash leaves at most a
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_with_atomic"]
+from ..errors import OutputError
+
+__all__ = [
+    "atomic_path",
+    "describe_os_error",
+    "write_bytes_atomic",
+    "write_text_atomic",
+    "write_with_atomic",
+    "writing",
+]
 
 
 def _umask() -> int:
@@ -122,3 +132,68 @@ def write_with_atomic(path: str | os.PathLike[str], writer: Callable[[Path], obj
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+#: errno -> what the user reads; ENOSPC and EDQUOT also get the hint to free space and rerun.
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "file too large for the file system",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short lower-case description of an OSError raised while writing.
+
+    Parameters
+    ----------
+    exc : OSError
+        The error.
+
+    Returns
+    -------
+    str
+        ``"no space left on device"`` for ENOSPC, ``"disk quota exceeded"`` for EDQUOT, ...,
+        else the error's strerror (or its text).
+    """
+    if exc.errno in _WRITE_ERRNOS:
+        return _WRITE_ERRNOS[exc.errno]
+    return str(exc.strerror or exc or type(exc).__name__)
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an OSError raised inside the block into an :class:`~spinemri.errors.OutputError` naming ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (or folder) the block writes.
+
+    Yields
+    ------
+    None
+        While the block runs.
+
+    Raises
+    ------
+    OutputError
+        ``"no space left on device while writing PATH; free some space ... and rerun"`` (an
+        OutputError raised inside is passed on unchanged).
+    """
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        hint = (
+            "; free some space (or choose another --out) and rerun: finished cases are kept and skipped"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else ""
+        )
+        err = OutputError(f"{describe_os_error(exc)} while writing {path}{hint}")
+        err.errno = exc.errno  # one argument, so str() is the message alone; except OSError still works
+        raise err from exc

@@ -65,6 +65,27 @@ _BIDS_IMAGE_SUFFIXES = ("STIR", "T2w")
 
 #: Names that are never images (reports, tables, notes).
 _NOT_IMAGE_SUFFIXES = (".csv", ".tsv", ".json", ".txt", ".md", ".xlsx", ".png", ".jpg", ".pdf", ".html")
+#: Files that are never images, beside an image or inside a DICOM folder (docs/cohort.md): thumbnail
+#: caches and folder settings of Windows and checksums (macOS' .DS_Store and ._* are hidden files).
+JUNK_NAMES = ("thumbs.db", "ehthumbs.db", "desktop.ini")
+JUNK_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
+
+
+def is_junk_file(path: Path) -> bool:
+    """True for a file discovery ignores: :data:`JUNK_NAMES`, :data:`JUNK_SUFFIXES` and sidecar tables/text.
+
+    Parameters
+    ----------
+    path : Path
+        A file in a patient folder.
+
+    Returns
+    -------
+    bool
+        Whether it is neither an image nor a DICOM file candidate.
+    """
+    name = path.name.lower()
+    return name in JUNK_NAMES or name.endswith(JUNK_SUFFIXES) or name.endswith(_NOT_IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -141,7 +162,7 @@ def _case_from_folder(folder: Path) -> Case:
     elif not masks and is_totalseg_folder(folder / "segmentations"):
         masks = [folder / "segmentations"]
         files = [f for f in files if (folder / "segmentations") not in f.parents]
-    others = [f for f in files if not _is_volume_file(f) and not f.name.lower().endswith(_NOT_IMAGE_SUFFIXES)]
+    others = [f for f in files if not _is_volume_file(f) and not is_junk_file(f)]
     if masks and masks[0].is_dir():  # a TotalSegmentator folder: its files are not images
         others = [f for f in others if masks[0] not in f.parents]
     if len(masks) > 1:
@@ -163,8 +184,10 @@ def _case_from_folder(folder: Path) -> Case:
         )
     elif volumes and others:
         problem = (
-            f"both a volume image ({volumes[0].name}) and {len(others)} other (DICOM?) files; keep one "
-            "image or use a manifest"
+            f"both a volume image ({volumes[0].name}) and {len(others)} other (DICOM?) file(s) "
+            f"({', '.join(str(f.relative_to(folder)) for f in others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}); "
+            "keep one image or use a manifest"
         )
     elif volumes:
         image = volumes[0]

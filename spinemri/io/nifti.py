@@ -292,6 +292,12 @@ def load_nifti(path: str | Path) -> Volume:
             "check that it is a complete .nii/.nii.gz file"
         ) from exc
     _squeeze_to_3d(tuple(int(n) for n in img.shape), path)
+    on_disk = np.dtype(img.header.get_data_dtype())
+    if on_disk.kind == "c":  # was reported as an invalid qform/sform
+        raise InputError(
+            f"{path}: the voxels have the complex data type {on_disk} (real and imaginary parts); this is "
+            "not an MR magnitude image: export the magnitude image (abs) instead"
+        )
     _check_offset(img, path)
     _check_data_size(img, path)
     header = img.header

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 import warnings
@@ -32,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..io.atomic import write_bytes_atomic, write_text_atomic
+from ..errors import LabelSchemeError
+from ..io.atomic import write_bytes_atomic, write_text_atomic, writing
 from ..io.ids import choose_patient_id, safe_id
 
 if TYPE_CHECKING:
@@ -44,10 +46,13 @@ __all__ = [
     "CaseOptions",
     "CaseOutcome",
     "MeasuredCase",
+    "OptionalFailure",
     "run_case",
     "write_case_files",
     "write_measurement",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Table name -> file name of the tables ``spinemri measure`` writes into OUT.
 MEASURE_TABLE_FILES: dict[str, str] = {
@@ -83,9 +88,46 @@ class CaseOptions:
     dicom_seg_vertebrae: bool = False
 
 
+@dataclass(frozen=True)
+class OptionalFailure:
+    """An optional output (the QC picture, the DICOM-SEG) that could not be made; the case is kept.
+
+    Parameters
+    ----------
+    stage : str
+        ``"qc"`` or ``"dicom_seg"``.
+    error : str
+        The exception's class name.
+    message : str
+        What went wrong (one line).
+    path : str
+        The input at fault (the image for both).
+    """
+
+    stage: str
+    error: str
+    message: str
+    path: str
+
+    def note(self) -> str:
+        """One line for provenance and the terminal.
+
+        Returns
+        -------
+        str
+            ``"dicom_seg not written (ValueError: ...); the tables and lesion mask were written"``.
+        """
+        what = {"qc": "QC picture", "dicom_seg": "DICOM-SEG"}.get(self.stage, self.stage)
+        return f"{what} not written ({self.error}: {self.message}); the tables and lesion mask were written"
+
+
 @dataclass
 class CaseOutcome:
-    """What a worker returns for one case: tables and pictures, or the failure."""
+    """What a worker returns for one case: tables and pictures, or the failure.
+
+    ``optional_failures`` lists optional outputs (QC picture, DICOM-SEG) that failed in a case
+    that is otherwise ``ok``: the case is written, the failures are reported (issue 16).
+    """
 
     patient_id: str
     ok: bool
@@ -101,6 +143,7 @@ class CaseOutcome:
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     input_hash: str = ""
+    optional_failures: list[OptionalFailure] = field(default_factory=list)
 
 
 @dataclass
@@ -180,7 +223,12 @@ def run_case(
         outcome.timings_s["load_mask"] = time.perf_counter() - t
         outcome.stage = "measure"
         t = time.perf_counter()
-        m = measure(image, mask, patient_id=pid, **dict(options.measure))
+        try:
+            m = measure(image, mask, patient_id=pid, **dict(options.measure))
+        except LabelSchemeError as exc:  # the mask's labels are at fault: name the mask
+            if str(mask_path) in str(exc):
+                raise
+            raise LabelSchemeError(f"{mask_path}: {exc}") from exc
         outcome.timings_s["measure"] = time.perf_counter() - t
         if mask.meta.get("reorient_note"):  # exact, so no warning: a note, for provenance
             m = dataclasses.replace(m, notes=(*m.notes, str(mask.meta["reorient_note"])))
@@ -215,17 +263,23 @@ def _render(
     options: CaseOptions,
     outcome: CaseOutcome,
 ) -> None:
-    """The QC picture and (for a DICOM image, when asked for) the DICOM-SEG into ``outcome``."""
+    """The QC picture, the case viewer and (for a DICOM image, when asked for) the DICOM-SEG into ``outcome``.
+
+    Each is optional: its failure is recorded, never sinks the case.
+    """
     from ..report.qc import measurement_qc_png
 
     outcome.stage = "qc"
     t = time.perf_counter()
-    outcome.qc_png = measurement_qc_png(image, mask, m)
+    with _optional(outcome, image_path):
+        outcome.qc_png = measurement_qc_png(image, mask, m)
     outcome.timings_s["qc"] = time.perf_counter() - t
     from ..report.viewer import measurement_viewer_html
 
+    outcome.stage = "viewer"
     t = time.perf_counter()
-    outcome.viewer_html = measurement_viewer_html(image, mask, m).encode("utf-8")
+    with _optional(outcome, image_path):
+        outcome.viewer_html = measurement_viewer_html(image, mask, m).encode("utf-8")
     outcome.timings_s["viewer"] = time.perf_counter() - t
     # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
     if options.dicom_seg and image.meta.get("format") == "dicom":
@@ -233,16 +287,42 @@ def _render(
 
         outcome.stage = "dicom_seg"
         t = time.perf_counter()
-        outcome.dicom_seg = dicom_seg_bytes(
-            image_path,
-            m.lesion_mask,
-            image=image,
-            series=options.series,
-            levels=m.scheme,
-            vertebrae=mask if options.dicom_seg_vertebrae else None,
-            algorithm_parameters=m.parameters()["segment"],
-        )
+        with _optional(outcome, image_path):
+            outcome.dicom_seg = dicom_seg_bytes(
+                image_path,
+                m.lesion_mask,
+                image=image,
+                series=options.series,
+                levels=m.scheme,
+                vertebrae=mask if options.dicom_seg_vertebrae else None,
+                algorithm_parameters=m.parameters()["segment"],
+            )
         outcome.timings_s["dicom_seg"] = time.perf_counter() - t
+
+
+class _optional:  # noqa: N801 - used as a context manager, like contextlib's lower-case helpers
+    """An optional output's failure is recorded in ``outcome.optional_failures``; it never sinks the case.
+
+    A header quirk highdicom rejects (or a bug in the QC renderer) used to lose the case's tables
+    and lesion mask. MemoryError and KeyboardInterrupt are not caught.
+    """
+
+    def __init__(self, outcome: CaseOutcome, image_path: str | os.PathLike[str]) -> None:
+        self.outcome = outcome
+        self.path = str(image_path)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        stage = self.outcome.stage
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        # the callers report it (errors.csv / the terminal, and provenance); the traceback for -vv
+        log.debug("%s: the optional %s output failed", self.path, stage, exc_info=(type(exc), exc, tb))
+        self.outcome.optional_failures.append(OptionalFailure(stage, type(exc).__name__, text, self.path))
+        return True
 
 
 def write_case_files(
@@ -267,22 +347,37 @@ def write_case_files(
     -------
     dict of str to Path
         Every file written, by table name and ``lesion_mask``, ``qc``, ``viewer``, ``dicom_seg``.
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (``"no space left on device while writing PATH ..."``).
     """
     sid = safe_id(outcome.patient_id)
     written: dict[str, Path] = {}
     for name, fname in table_files.items():
-        written[name] = write_text_atomic(tables_dir / fname, outcome.tables[name])
+        with writing(tables_dir / fname):
+            written[name] = write_text_atomic(tables_dir / fname, outcome.tables[name])
     if outcome.lesion_nii_gz:
-        written["lesion_mask"] = write_bytes_atomic(
-            out_dir / "masks" / f"{sid}_lesions.nii.gz", outcome.lesion_nii_gz
-        )
+        mask_path = out_dir / "masks" / f"{sid}_lesions.nii.gz"
+        with writing(mask_path):
+            written["lesion_mask"] = write_bytes_atomic(mask_path, outcome.lesion_nii_gz)
+    qc_path = out_dir / "qc" / f"{sid}.png"
     if outcome.qc_png:
-        written["qc"] = write_bytes_atomic(out_dir / "qc" / f"{sid}.png", outcome.qc_png)
+        with writing(qc_path):
+            written["qc"] = write_bytes_atomic(qc_path, outcome.qc_png)
+    elif qc_path.exists():  # its rendering failed (outcome.optional_failures): no stale picture beside it
+        qc_path.unlink()
+    viewer_path = out_dir / "viewer" / f"{sid}.html"
     if outcome.viewer_html:
-        written["viewer"] = write_bytes_atomic(out_dir / "viewer" / f"{sid}.html", outcome.viewer_html)
+        with writing(viewer_path):
+            written["viewer"] = write_bytes_atomic(viewer_path, outcome.viewer_html)
+    elif viewer_path.exists():  # its rendering failed: no stale page beside it
+        viewer_path.unlink()
     seg_path = out_dir / "masks" / f"{sid}_lesions.seg.dcm"
     if outcome.dicom_seg:
-        written["dicom_seg"] = write_bytes_atomic(seg_path, outcome.dicom_seg)
+        with writing(seg_path):
+            written["dicom_seg"] = write_bytes_atomic(seg_path, outcome.dicom_seg)
     elif seg_path.exists():  # a DICOM-SEG of an earlier run no longer matches this case's lesion mask
         seg_path.unlink()
     return written
@@ -311,34 +406,44 @@ def write_measurement(
     inputs : dict
         Input name -> path, hashed into the provenance.
     notes : list of str
-        Warnings to record besides the measurement's own notes.
+        Warnings to record besides the measurement's own notes (the notes of
+        ``outcome.optional_failures`` are recorded too).
 
     Returns
     -------
     dict of str to Path
         Every file written (see :func:`write_case_files`) and ``provenance``.
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (full disk, quota, permission), naming it.
     """
     from ..io.tables import has_parquet, write_table
     from ..report.provenance import provenance_record
 
     t0 = time.perf_counter()
     m = case.measurement
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     written = write_case_files(out_dir, outcome, tables_dir=out_dir, table_files=MEASURE_TABLE_FILES)
     if has_parquet():
         frames = {"vertebrae": m.vertebrae, "patients": m.patient, "lesions": m.lesions}
         for name, df in frames.items():
-            written[f"{name}.parquet"] = write_table(df, out_dir / f"{name}.parquet")
+            with writing(out_dir / f"{name}.parquet"):
+                written[f"{name}.parquet"] = write_table(df, out_dir / f"{name}.parquet")
     load_s = outcome.timings_s.get("load_image", 0.0) + outcome.timings_s.get("load_mask", 0.0)
     timings = {
         "load": load_s,
         **{f"measure_{k}": v for k, v in m.timings_s.items()},
         "write": time.perf_counter() - t0,
     }
+    failed = [f.note() for f in outcome.optional_failures]
     record = provenance_record(
-        parameters=m.parameters(), inputs=inputs, timings_s=timings, notes=[*notes, *m.notes]
+        parameters=m.parameters(), inputs=inputs, timings_s=timings, notes=[*notes, *m.notes, *failed]
     )
-    written["provenance"] = write_text_atomic(
-        out_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True) + "\n"
-    )
+    with writing(out_dir / "provenance.json"):
+        written["provenance"] = write_text_atomic(
+            out_dir / "provenance.json", json.dumps(record, indent=2, sort_keys=True) + "\n"
+        )
     return written

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, SpinemriError
-from ..io.atomic import write_text_atomic
+from ..errors import InputError, LabelSchemeError, OutputError, SpinemriError
+from ..io.atomic import write_text_atomic, writing
 from ..io.discover import Case, discover_cases
 from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
@@ -83,11 +83,12 @@ class RunSummary:
     failed_ids: tuple[str, ...] = ()
     analysis_dir: Path | None = None
     notes: tuple[str, ...] = ()
+    incomplete: int = 0  # cases done without an optional output (QC picture, DICOM-SEG): errors.csv
 
     @property
     def exit_code(self) -> int:
-        """0 when no case failed, 1 otherwise (DESIGN §7)."""
-        return 0 if self.failed == 0 else 1
+        """0 when no case failed and no optional output failed, 1 otherwise (DESIGN §7)."""
+        return 0 if self.failed == 0 and self.incomplete == 0 else 1
 
     def line(self) -> str:
         """One-line summary for the terminal.
@@ -102,7 +103,12 @@ class RunSummary:
         return (
             f"{self.n_cases} cases: {self.done} done, {self.skipped} skipped (unchanged), "
             f"{self.failed} failed "
-            f"in {self.elapsed_s:.1f} s [{self.backend}] -> {self.out_dir}"
+            + (
+                f"({self.incomplete} done without an optional output, see errors.csv) "
+                if self.incomplete
+                else ""
+            )
+            + f"in {self.elapsed_s:.1f} s [{self.backend}] -> {self.out_dir}"
         )
 
 
@@ -161,9 +167,8 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         out.ok = True
     except SpinemriError as exc:
         out.error, out.message = type(exc).__name__, str(exc)
-        out.path = str(
-            case.problem_path or (case.mask if out.stage == "load_mask" else case.image) or case.folder
-        )
+        mask_at_fault = out.stage == "load_mask" or isinstance(exc, LabelSchemeError)
+        out.path = str(case.problem_path or (case.mask if mask_at_fault else case.image) or case.folder)
     except MemoryError as exc:
         out.error, out.message = "MemoryError", f"out of memory: {exc}"
         out.path = str(case.image or case.folder)
@@ -229,14 +234,20 @@ def _write_case(out_dir: Path, outcome: CaseOutcome, run_params_hash: str) -> No
         tables_dir=case_dir(out_dir, outcome.patient_id),
         table_files=CASE_TABLE_FILES,
     )
-    write_state(
-        out_dir,
-        outcome.patient_id,
-        input_hash=outcome.input_hash,
-        run_params_hash=run_params_hash,
-        timings_s=outcome.timings_s,
-        notes=outcome.notes,
-    )
+    if outcome.optional_failures:  # no "done" marker: a rerun retries the QC picture / DICOM-SEG
+        sp = state_path(out_dir, outcome.patient_id)
+        if sp.exists():
+            sp.unlink()
+        return
+    with writing(state_path(out_dir, outcome.patient_id)):
+        write_state(
+            out_dir,
+            outcome.patient_id,
+            input_hash=outcome.input_hash,
+            run_params_hash=run_params_hash,
+            timings_s=outcome.timings_s,
+            notes=outcome.notes,
+        )
 
 
 def _combine_csv(out_dir: Path, table: str, ids: list[str]) -> str:
@@ -262,7 +273,8 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
     frames: dict[str, Any] = {}
     for table in TABLES:
         text = _combine_csv(out_dir, table, ok_ids)
-        write_text_atomic(out_dir / f"{table}.csv", text)
+        with writing(out_dir / f"{table}.csv"):
+            write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
             read_csv_text_columns(io.StringIO(text), ("patient_id",)) if text.strip() else pd.DataFrame()
         )
@@ -270,7 +282,8 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
 
     if has_parquet():
         for table, df in frames.items():
-            write_table(df, out_dir / f"{table}.parquet")
+            with writing(out_dir / f"{table}.parquet"):
+                write_table(df, out_dir / f"{table}.parquet")
     return frames
 
 
@@ -506,6 +519,8 @@ def _run_locked(
         warm.start()
 
     failures: list[CaseOutcome] = []
+    incomplete: list[CaseOutcome] = []  # done, but an optional output failed: rows of errors.csv too
+    run_notes: list[str] = []
     timings: dict[str, dict[str, float]] = {}
     notes: dict[str, list[str]] = {}
     done = 0
@@ -517,11 +532,26 @@ def _run_locked(
             )
             scrub_outcome(result, case)
         if result.ok:
-            _write_case(out, result, run_params_hash)
+            try:
+                _write_case(out, result, run_params_hash)
+            except OSError as exc:  # ENOSPC, EDQUOT, ...: this case fails, the run goes on
+                message = str(exc)
+                if not isinstance(exc, OutputError):
+                    message = f"{message} while writing the outputs of this case under {out}"
+                result = CaseOutcome(
+                    result.patient_id, False, "write", "OutputError", message, str(exc.filename or out)
+                )
+        if result.ok:
             done += 1
             timings[case.patient_id] = {k: round(v, 4) for k, v in result.timings_s.items()}
             if result.notes:
                 notes[case.patient_id] = result.notes
+            for opt in result.optional_failures:
+                incomplete.append(
+                    CaseOutcome(result.patient_id, True, opt.stage, opt.error, opt.message, opt.path)
+                )
+                run_notes.append(f"{result.patient_id}: {opt.note()}")
+                log.warning("case %s: %s", case.patient_id, opt.note())
         else:
             # a failed case leaves no stale "done" marker behind
             sp = state_path(out, case.patient_id)
@@ -535,15 +565,28 @@ def _run_locked(
     failed_ids = {f.patient_id for f in failures}
     ok_ids = [pid for pid in ids if pid not in failed_ids]
     remove_stale_case_files(out, {safe_id(pid) for pid in ok_ids})
-    frames = _write_tables(out, ok_ids)
-    _write_errors(out, failures)
+    tables_error: OSError | None = None
+    try:
+        frames = _write_tables(out, ok_ids)
+    except OSError as exc:  # still try errors.csv, then report this
+        tables_error = exc
+    try:
+        with writing(out / "errors.csv"):
+            _write_errors(out, [*failures, *incomplete])
+    except OutputError as exc:
+        raise OutputError(f"{exc}; {_failed_text(failures, len(ids))}") from exc
+    if tables_error is not None:
+        raise _as_output_error(tables_error, out, "the combined tables") from tables_error
 
     if warm is not None:
         warm.join()
     analysis_dir = None
-    run_notes: list[str] = []
     if clinical_path is not None and ok_ids:
-        analysis_dir, run_notes = _link_and_analyze(out, frames["patients"], clinical_path)
+        try:
+            analysis_dir, link_notes = _link_and_analyze(out, frames["patients"], clinical_path)
+        except OSError as exc:
+            raise _as_output_error(exc, out, "linked.csv and analysis/") from exc
+        run_notes.extend(link_notes)
 
     elapsed = time.perf_counter() - t_start
     summary = RunSummary(
@@ -557,9 +600,31 @@ def _run_locked(
         tuple(sorted(failed_ids)),
         analysis_dir,
         tuple(run_notes),
+        len({f.patient_id for f in incomplete}),
     )
-    _write_provenance(out, cohort_dir, clinical_path, config, summary, timings, notes)
+    try:
+        _write_provenance(out, cohort_dir, clinical_path, config, summary, timings, notes)
+    except OSError as exc:
+        raise _as_output_error(exc, out, "provenance.json") from exc
     return summary
+
+
+def _failed_text(failures: list[CaseOutcome], n_cases: int) -> str:
+    if not failures:
+        return f"none of the {n_cases} case(s) failed"
+    ids = sorted(f.patient_id for f in failures)
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"{len(ids)} of {n_cases} case(s) failed ({shown}); see the log"
+
+
+def _as_output_error(exc: OSError, out: Path, what: str) -> OutputError:
+    if isinstance(exc, OutputError):
+        return exc
+    from ..io.atomic import describe_os_error
+
+    err = OutputError(f"{describe_os_error(exc)} while writing {what} in {out}")
+    err.errno = exc.errno
+    return err
 
 
 def _write_provenance(

@@ -32,11 +32,15 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["WorkerFailure", "run_map", "backend_name"]
+__all__ = ["DASK_CONNECT_TIMEOUT_S", "WorkerFailure", "run_map", "backend_name"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Seconds to wait for a Dask scheduler to answer (it was 30 s, and a port that is not a Dask
+#: scheduler could also answer with bytes that made distributed raise ValueError or MemoryError).
+DASK_CONNECT_TIMEOUT_S = 5
 
 
 @dataclass(frozen=True)
@@ -210,15 +214,16 @@ def _run_dask(
 
     cluster = None
     if scheduler == "local":
+        # never more processes than cases: 40 workers for 3 cases started 37 idle interpreters
         cluster = LocalCluster(
-            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=max(1, min(workers, len(items))),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
         )
         client = Client(cluster)
     else:
-        try:
-            client = Client(scheduler, timeout="30s")
-        except OSError as exc:
-            raise ConfigError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
+        client = _connect(Client, scheduler)
     try:
         futures = {client.submit(fn, item, pure=False): idx for idx, item in enumerate(items)}
         for fut in as_completed(list(futures)):
@@ -232,3 +237,85 @@ def _run_dask(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _connect(client_cls: Any, scheduler: str) -> Any:
+    """A Dask client connected to ``scheduler`` within :data:`DASK_CONNECT_TIMEOUT_S`, or a ConfigError.
+
+    ``Client(address, timeout=...)`` alone waited forever on a service that accepts the connection
+    but never answers, and raised ValueError or MemoryError on one that answers garbage: the
+    address is first asked for its identity (``op: identity``) with a deadline.
+    """
+    import dask
+
+    timeout = DASK_CONNECT_TIMEOUT_S
+    kind = _probe_scheduler(scheduler, timeout)
+    if kind != "Scheduler":
+        raise ConfigError(
+            f"--scheduler {scheduler!r}: the service at this address answered as {kind!r}, not as a Dask "
+            "scheduler; pass the scheduler's address (dask scheduler, default port 8786)"
+        )
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            return client_cls(scheduler, timeout=f"{timeout}s")
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - the scheduler went away in between
+        raise ConfigError(_not_dask(scheduler, exc)) from None
+
+
+def _probe_scheduler(scheduler: str, timeout: float) -> str:
+    """Ask ``scheduler`` for its identity within ``timeout`` seconds; return its ``type``.
+
+    Runs in its own thread (and event loop), joined with a deadline, so that a caller that
+    already runs an event loop works too and a service that never answers cannot block.
+    """
+    import asyncio
+    import threading
+
+    result: dict[str, Any] = {}
+
+    async def probe() -> Any:
+        from distributed.comm.core import connect
+
+        comm = await connect(scheduler, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def target() -> None:
+        try:
+            result["reply"] = asyncio.run(asyncio.wait_for(probe(), timeout))
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="spinemri-dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if thread.is_alive() or isinstance(result.get("error"), (TimeoutError, asyncio.TimeoutError)):
+        raise ConfigError(
+            f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout} s; check that the "
+            "scheduler runs and that the address and port are right"
+        )
+    error = result.get("error")
+    if isinstance(error, OSError):
+        raise ConfigError(
+            f"cannot connect to the Dask scheduler at {scheduler!r} ({_first_line(error)}); check that "
+            "the scheduler runs and that the address and port are right"
+        )
+    if error is not None:
+        raise ConfigError(_not_dask(scheduler, error))
+    reply = result.get("reply")
+    return str(reply.get("type", "")) if isinstance(reply, dict) else type(reply).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _not_dask(scheduler: str, exc: BaseException) -> str:
+    return (
+        f"--scheduler {scheduler!r}: the service at this address does not speak the Dask protocol "
+        f"({_first_line(exc)}); is it a Dask scheduler (dask scheduler, default port 8786)?"
+    )

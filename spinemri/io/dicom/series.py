@@ -460,7 +460,7 @@ def pick_series(
         if not matches:
             try:
                 rx = re.compile(key, re.I)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999}" overflows
                 raise DicomError(
                     f"{src}series={key!r} is neither a SeriesInstanceUID, a SeriesNumber nor a valid regular "
                     f"expression ({exc}); the series are:\n{_listing(infos)}"
@@ -548,4 +548,37 @@ def load_dicom(path: str | os.PathLike[str], series: str | int | None = None) ->
     chosen = pick_series(infos, series, where=p)
     wanted = set(chosen.files)
     group = [h for h in headers if h.path in wanted]
+    _refuse_copies(group, p)
     return headers_to_volume(group, chosen, source=p)
+
+
+def _refuse_copies(group: list[_Header], folder: Path) -> None:
+    """A series copied into a sub-folder (each SOPInstanceUID twice) is not a 4-D series: say so."""
+    first: dict[str, Path] = {}
+    dupes: list[tuple[Path, Path]] = []
+    for h in group:
+        uid = str(hget(h.ds, "SOPInstanceUID", "") or "")
+        if not uid:
+            continue
+        if uid in first:
+            dupes.append((first[uid], h.path))
+        else:
+            first[uid] = h.path
+    if not dupes:
+        return
+    a, b = dupes[0]
+
+    def where(f: Path) -> str:
+        try:
+            rel = f.parent.relative_to(folder)
+        except ValueError:
+            rel = f.parent
+        return str(rel) if str(rel) != "." else "the folder itself"
+
+    sub = where(b) if where(b) != "the folder itself" else where(a)
+    raise DicomError(
+        f"{folder}: the folder holds the same images twice ({len(dupes)} SOPInstanceUID(s) in two files, "
+        f"e.g. {a.relative_to(folder) if folder in a.parents else a} and "
+        f"{b.relative_to(folder) if folder in b.parents else b}); copies in {sub}? Remove the copy and "
+        "run again"
+    )
