@@ -41,7 +41,7 @@ FIGURE_TITLES = {
     "vas_vs_metrics": "VAS against each imaging metric (OLS line; Spearman's rho in the title)",
 }
 
-#: Column -> axis label (with its unit).
+#: Column -> axis label (with its unit; drawn on two lines when long).
 AXIS_LABELS = {
     "n_involved": "Involved vertebrae (count)",
     "hi_area_ratio": "High-intensity area ratio (mid-sagittal, fraction of vertebra)",
@@ -71,6 +71,12 @@ def _empty(ax: Any, message: str) -> None:
 
 def _numeric(s: pd.Series) -> NDArray[np.float64]:
     return cast("NDArray[np.float64]", pd.to_numeric(s, errors="coerce").to_numpy(dtype=float))
+
+
+def _label(column: str) -> str:
+    """The axis label of a column; a long one on two lines (the unit in brackets on the second)."""
+    text = AXIS_LABELS.get(column, column)
+    return text.replace(" (", "\n(", 1) if len(text) > 32 else text
 
 
 def _vas_axis(axis: Any) -> None:
@@ -227,8 +233,8 @@ def involvement_vs_hi_area_figure(data: pd.DataFrame) -> Figure:
         _empty(ax, "no n_involved or hi_area_ratio column")
         return fig
     label = _scatter_fit(ax, _numeric(data["n_involved"]), _numeric(data["hi_area_ratio"]), "#55A868")
-    ax.set_xlabel(AXIS_LABELS["n_involved"])
-    ax.set_ylabel(AXIS_LABELS["hi_area_ratio"])
+    ax.set_xlabel(_label("n_involved"))
+    ax.set_ylabel(_label("hi_area_ratio"))
     _count_axis(ax.xaxis)
     ax.set_title(f"Involved vertebrae vs high-intensity area ({label})")
     ax.grid(alpha=0.3)
@@ -260,7 +266,7 @@ def vas_vs_metrics_figure(
             _empty(ax, f"no {m} column")
             continue
         label = _scatter_fit(ax, _numeric(data[m]), _numeric(data["vas"]), "#C44E52")
-        ax.set_xlabel(AXIS_LABELS.get(m, m), fontsize=9)
+        ax.set_xlabel(_label(m), fontsize=9)
         if m in _COUNT_COLUMNS:
             _count_axis(ax.xaxis)
         ax.set_title(label, fontsize=10)
