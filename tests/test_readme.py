@@ -104,7 +104,7 @@ def _demo(out: Path, *options: str) -> dict:
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert str(out / "results" / "analysis" / "report.html") in proc.stderr
+    assert str(out / "results" / "analysis" / "report.html") in proc.stdout
     return json.loads((out / "results" / "analysis" / "summary.json").read_text(encoding="utf-8"))
 
 
