@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "link": "spinemri.commands.link",
     "analyze": "spinemri.commands.analyze",
     "run": "spinemri.commands.run",
+    "demo": "spinemri.commands.demo",
 }
 
 

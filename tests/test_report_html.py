@@ -158,3 +158,223 @@ def test_figures_of_empty_data_do_not_fail():
     empty = pd.DataFrame({"vas": [np.nan], "dominant_region": [None], "n_involved": [np.nan]})
     assert figure_png(vas_by_region_figure(empty))[:4] == b"\x89PNG"
     assert figure_png(vas_vs_metrics_figure(empty))[:4] == b"\x89PNG"
+
+
+# --- issue 17: figures, groups, patients, exclusions, parameters, summary ---------------------
+
+
+class _Tables(HTMLParser):
+    """Text of every table cell by table id/class, h2 ids, and every <img>/<a> attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.h2, self.imgs, self.links = {}, [], [], []
+        self._table, self._row, self._cell = None, None, None
+        self.summary, self._in_summary = "", 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._table = self.tables.setdefault(a.get("class") or f"t{len(self.tables)}", [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+            self._table.append(self._row)
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "h2":
+            self.h2.append(a.get("id"))
+        elif tag == "img":
+            self.imgs.append(a)
+        elif tag == "a":
+            self.links.append(a.get("href"))
+        elif tag == "div" and a.get("class") == "summary":
+            self._in_summary = 1
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+        elif tag == "div" and self._in_summary:
+            self._in_summary = 0
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in_summary:
+            self.summary += data
+
+
+def _parse(page):
+    p = _Tables()
+    p.feed(page)
+    return p
+
+
+def _with_none(n=40, seed=1):
+    """The test cohort with 4 uninvolved patients (dominant_region "none") and 2 without a VAS."""
+    df = cohort(n, seed)
+    df.loc[:3, ["dominant_region", "n_involved", "hi_area_ratio", "hi_volume_ratio"]] = ["none", 0, 0.0, 0.0]
+    df.loc[:3, "lumbar_involved"] = False
+    df.loc[4:5, "vas"] = np.nan
+    df["involved_levels"] = ["T4;L2" if i > 3 else "" for i in range(n)]
+    return df
+
+
+def test_axes_have_integer_count_ticks_vas_0_to_10_and_human_labels():
+    a = analyze(_with_none())
+    figs = analysis_figures(a)
+    inv = figs["involvement_vs_hi_area"].axes[0]
+    assert inv.get_xlabel() == "Involved vertebrae (count)"
+    assert (
+        inv.get_ylabel().replace("\n", " ")
+        == "High-intensity area ratio (mid-sagittal, fraction of vertebra)"
+    )
+    ticks = inv.xaxis.get_major_locator()()
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    region = figs["vas_by_region"].axes[0]
+    metrics = figs["vas_vs_metrics"].axes
+    for ax in (region, metrics[0]):
+        assert ax.get_ylabel() == "Pain (VAS, 0-10)"
+        lo, hi = ax.get_ylim()
+        assert -0.5 <= lo <= 0 and 10 <= hi <= 10.5
+        assert [float(t) for t in ax.get_yticks()] == [float(v) for v in range(11)]
+    assert region.get_xlabel() == "Dominant region of involvement"
+    assert [ax.get_xlabel().replace("\n", " ") for ax in metrics] == [
+        "Involved vertebrae (count)",
+        "High-intensity area ratio (mid-sagittal, fraction of vertebra)",
+        "High-intensity volume ratio (fraction of vertebral volume)",
+    ]
+    ticks = metrics[0].xaxis.get_major_locator()()
+    assert all(float(t).is_integer() for t in ticks)
+
+
+def test_region_figure_draws_the_groups_of_the_test_and_the_caption_says_what_is_left_out():
+    from spinemri.report.figures import figure_captions
+
+    a = analyze(_with_none())
+    kr = a.to_dict()["vas_by_dominant_region"]
+    assert "none" in kr["excluded_groups"]
+    ax = analysis_figures(a)["vas_by_region"].axes[0]
+    drawn = [t.get_text().split("\n")[0] for t in ax.get_xticklabels()]
+    assert drawn == list(kr["groups"])
+    assert "none" not in drawn
+    counts = [int(t.get_text().split("n=")[1].rstrip(")")) for t in ax.get_xticklabels()]
+    assert counts == [g["n"] for g in kr["groups"].values()]
+    cap = figure_captions(a)["vas_by_region"]
+    assert "“none” (no involved vertebra; n = 4)" in cap and "left out" in cap
+    page = render_report(a)
+    assert "“none” (no involved vertebra; n = 4)" in page
+
+
+def test_report_lists_stats_and_measurement_parameters():
+    from spinemri.report.html import ReportContext
+
+    a = analyze(_with_none())
+    rows = {r[0]: r[1] for r in _parse(render_report(a)).tables["params"][1:]}
+    assert rows["cv_folds"] == "5" and rows["seed"] == "0" and rows["severe_vas"] == "7"
+    ctx = ReportContext(parameters={"segmentation": {"method": "robust", "k": 3.0}})
+    p = _parse(render_report(a, context=ctx))
+    assert "parameters" in p.h2
+    assert p.tables["params"][1:3] == [["method", "robust"], ["k", "3"]]
+
+
+def test_patient_table_with_qc_thumbnails_and_relative_links(tmp_path):
+    from spinemri.io.ids import safe_id
+    from spinemri.report.figures import figure_png as png_of
+    from spinemri.report.html import ReportContext
+
+    df = _with_none()
+    df.loc[6, "patient_id"] = "odd id/7"
+    a = analyze(df)
+    qc = tmp_path / "qc"
+    qc.mkdir()
+    from matplotlib.figure import Figure
+
+    for pid in df["patient_id"]:
+        (qc / f"{safe_id(pid)}.png").write_bytes(png_of(Figure(figsize=(3, 6))))
+    written = write_analysis(a, tmp_path / "analysis", context=ReportContext(patients=df, qc_dir=qc))
+    p = _parse(written["report"].read_text(encoding="utf-8"))
+    table = p.tables["patients"]
+    assert table[0] == [
+        "patient",
+        "QC",
+        "involved vertebrae",
+        "involved levels",
+        "dominant region",
+        "hi_area_ratio",
+        "hi_volume_ratio",
+        "VAS",
+    ]
+    assert [r[0] for r in table[1:]] == list(df["patient_id"])
+    row = table[1 + 10]
+    assert row[2] == str(int(df.loc[10, "n_involved"])) and row[3] == "T4, L2"
+    assert row[7] == str(int(df.loc[10, "vas"]))
+    assert table[1 + 4][7] == "no valid VAS"
+    assert "../qc/SMR-001.png" not in p.links  # ids of this cohort are S0, S1, ...
+    assert "../qc/S0.png" in p.links
+    assert f"../qc/{safe_id('odd id/7')}.png" in p.links
+    for href in p.links:
+        if href.startswith("../qc/"):
+            assert (tmp_path / "analysis" / href).resolve().is_file()
+    thumbs = [i for i in p.imgs if i.get("alt", "").startswith("QC overlay")]
+    assert len(thumbs) == len(df) and all(t["src"].startswith("data:image/png;base64,") for t in thumbs)
+    png = base64.b64decode(thumbs[0]["src"].split(",", 1)[1])
+    assert int.from_bytes(png[20:24], "big") <= 96  # a small thumbnail, not the overlay
+    # self-contained apart from the links to the QC overlays next to it
+    res = _Resources()
+    res.feed(written["report"].read_text(encoding="utf-8"))
+    assert all(u.startswith("data:image/png;base64,") or u.startswith("../qc/") for u in res.urls)
+
+
+def test_patient_table_without_context_has_no_qc_column(page):
+    table = _parse(page).tables["patients"]
+    assert table[0][0] == "patient" and "QC" not in table[0]
+    assert len(table) == 1 + 40
+
+
+def test_excluded_patients_with_reasons_from_the_link_report():
+    from spinemri.report.html import ReportContext
+
+    df = _with_none()
+    a = analyze(df)
+    p = _parse(render_report(a))
+    assert p.tables["excluded"][1:] == [["S4", "no valid VAS"], ["S5", "no valid VAS"]]
+    link_report = pd.DataFrame(
+        {
+            "kind": ["exact", "missing_vas", "invalid_vas", "unmatched_clinical"],
+            "imaging_id": ["S0", "S4", "S5", None],
+            "clinical_id": ["S0", "s4", "S_5", "X9"],
+            "clinical_row": [1, 5, 6, 41],
+            "detail": ["", "vas missing", "vas '11' out of range", "no image"],
+        }
+    )
+    p = _parse(render_report(a, context=ReportContext(link_report=link_report)))
+    rows = p.tables["excluded"][1:]
+    assert rows[0][0] == "S4" and rows[0][1].startswith("no VAS in the clinical table")
+    assert rows[1][0] == "S5" and rows[1][1].startswith("VAS not a number in 0-10")
+    assert rows[2] == ["X9", "clinical row without an image (not analysed)"]
+
+
+def test_plain_language_summary_at_the_top_is_generated_from_the_numbers(page, analysis):
+    from spinemri.report.html import plain_summary
+
+    d = analysis.to_dict()
+    text = _parse(page).summary
+    assert page.index("class='summary'") < page.index("<h2")
+    assert text.startswith("Summary.") and plain_summary(analysis) in text
+    assert f"In this cohort of {d['n_patients']} patients" in text
+    assert "associated with" in text and "not evidence that the findings cause" in text
+    for word in ("causes", "leads to", "because of", "proves"):
+        assert word not in text
+    mw = d["lumbar_vs_non_lumbar"]
+    assert f"median VAS {mw['median_lumbar']:g} vs {mw['median_other']:g}" in text
+    assert format_p(mw["p_value"]) in text
+
+
+def test_plain_summary_names_what_is_not_computable():
+    from spinemri.report.html import plain_summary
+
+    text = plain_summary(analyze(cohort(2, seed=4)))
+    assert "not computable" in text and "In this cohort of 2 patients" in text

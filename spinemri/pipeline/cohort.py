@@ -299,20 +299,32 @@ def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
     write_csv(df, out_dir / "errors.csv")
 
 
-def _link_and_analyze(out_dir: Path, patients: Any, clinical: Path) -> tuple[Path, list[str]]:
+def _link_and_analyze(
+    out_dir: Path, patients: Any, clinical: Path, config: RunConfig | None = None
+) -> tuple[Path, list[str]]:
     from ..io.clinical import read_clinical
     from ..io.tables import write_csv
     from ..linking import link
-    from ..report.html import write_analysis
+    from ..params import measure_params
+    from ..report.html import ReportContext, write_analysis
     from ..stats.study import analyze
 
     clinical_df = read_clinical(clinical)
     linked, report = link(patients, clinical_df)
     write_csv(linked, out_dir / "linked.csv")
-    write_csv(report.to_frame(), out_dir / "link_report.csv")
+    link_frame = report.to_frame()
+    write_csv(link_frame, out_dir / "link_report.csv")
     analysis = analyze(linked)
     analysis_dir = out_dir / "analysis"
-    write_analysis(analysis, analysis_dir)
+    parameters: dict[str, Any] = {}
+    if config is not None:
+        # the parameters the cases were measured with (as in provenance.json), for the report
+        segment, metrics = measure_params({"method": config.method, **dict(config.segment)})
+        parameters = {"run": as_dict(config), "segmentation": as_dict(segment), "metrics": as_dict(metrics)}
+    context = ReportContext(
+        patients=linked, link_report=link_frame, qc_dir=out_dir / "qc", parameters=parameters or None
+    )
+    write_analysis(analysis, analysis_dir, context=context)
     return analysis_dir, [report.summary()]
 
 
@@ -583,7 +595,7 @@ def _run_locked(
     analysis_dir = None
     if clinical_path is not None and ok_ids:
         try:
-            analysis_dir, link_notes = _link_and_analyze(out, frames["patients"], clinical_path)
+            analysis_dir, link_notes = _link_and_analyze(out, frames["patients"], clinical_path, config)
         except OSError as exc:
             raise _as_output_error(exc, out, "linked.csv and analysis/") from exc
         run_notes.extend(link_notes)

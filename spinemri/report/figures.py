@@ -9,11 +9,13 @@ data give a figure that says what is missing rather than an error.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .protocols import AnalysisLike
 
@@ -26,7 +28,10 @@ __all__ = [
     "involvement_vs_hi_area_figure",
     "vas_vs_metrics_figure",
     "figure_png",
+    "figure_captions",
+    "region_groups",
     "FIGURE_TITLES",
+    "AXIS_LABELS",
 ]
 
 #: File stem -> caption of each figure.
@@ -35,6 +40,17 @@ FIGURE_TITLES = {
     "involvement_vs_hi_area": "Number of involved vertebrae against the high-intensity area ratio (OLS line)",
     "vas_vs_metrics": "VAS against each imaging metric (OLS line; Spearman's rho in the title)",
 }
+
+#: Column -> axis label (with its unit; drawn on two lines when long).
+AXIS_LABELS = {
+    "n_involved": "Involved vertebrae (count)",
+    "hi_area_ratio": "High-intensity area ratio (mid-sagittal, fraction of vertebra)",
+    "hi_volume_ratio": "High-intensity volume ratio (fraction of vertebral volume)",
+    "vas": "Pain (VAS, 0-10)",
+    "dominant_region": "Dominant region of involvement",
+}
+#: Columns holding counts: their axes get integer ticks.
+_COUNT_COLUMNS = frozenset({"n_involved"})
 
 _REGION_ORDER = ("cervical", "thoracic", "lumbar", "sacral", "none")
 _COLOURS = {
@@ -57,7 +73,57 @@ def _numeric(s: pd.Series) -> NDArray[np.float64]:
     return cast("NDArray[np.float64]", pd.to_numeric(s, errors="coerce").to_numpy(dtype=float))
 
 
-def vas_by_region_figure(data: pd.DataFrame) -> Figure:
+def _label(column: str) -> str:
+    """The axis label of a column; a long one on two lines (the unit in brackets on the second)."""
+    text = AXIS_LABELS.get(column, column)
+    return text.replace(" (", "\n(", 1) if len(text) > 32 else text
+
+
+def _vas_axis(axis: Any) -> None:
+    """A VAS axis: ticks at every integer score 0-10 (the limits leave half a point of margin)."""
+    axis.set_ticks(range(0, 11))
+
+
+def _count_axis(axis: Any) -> None:
+    """An axis of counts: integer ticks only."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def region_groups(analysis: AnalysisLike) -> tuple[list[str], list[str]]:
+    """The dominant-region groups the Kruskal-Wallis test compared, and those it left out.
+
+    Parameters
+    ----------
+    analysis : AnalysisLike
+        The analysis; read from ``to_dict()["vas_by_dominant_region"]`` (``groups``,
+        ``excluded_groups``) and ``to_dict()["parameters"]["exclude_regions"]``.
+
+    Returns
+    -------
+    groups : list of str
+        The test's groups in its order (empty when it reports none).
+    left_out : list of str
+        Regions present among the patients with a VAS that are not a group of the test
+        (the excluded regions, such as ``none``, and groups too small for the test).
+    """
+    d = analysis.to_dict()
+    kr = d.get("vas_by_dominant_region", {})
+    groups = [str(g) for g in (kr.get("groups") or {})]
+    data = analysis.data
+    present: list[str] = []
+    if "dominant_region" in data and "vas" in data:
+        ok = np.isfinite(_numeric(data["vas"])) & data["dominant_region"].notna().to_numpy()
+        present = sorted(set(data["dominant_region"].astype(str).to_numpy()[ok]))
+    if not groups:
+        excluded = set(kr.get("excluded_groups") or d.get("parameters", {}).get("exclude_regions") or [])
+        groups = [r for r in present if r not in excluded]
+        groups = [r for r in _REGION_ORDER if r in groups] + sorted(set(groups) - set(_REGION_ORDER))
+    left_out = [r for r in _REGION_ORDER if r in present and r not in groups]
+    left_out += sorted(set(present) - set(groups) - set(_REGION_ORDER))
+    return groups, left_out
+
+
+def vas_by_region_figure(data: pd.DataFrame, groups: Sequence[str] | None = None) -> Figure:
     """Box plot with a jittered strip of VAS per dominant region (patients with a VAS).
 
     Parameters
@@ -65,13 +131,17 @@ def vas_by_region_figure(data: pd.DataFrame) -> Figure:
     data : pandas.DataFrame
         One row per patient with columns ``dominant_region`` and ``vas`` (0-10;
         non-numeric values count as missing).
+    groups : sequence of str, optional
+        The regions to draw, in this order: those the test compared
+        (:func:`region_groups`), so that the picture shows what was tested. By default
+        every region present, in anatomical order (cervical to sacral, then ``none``
+        and any others).
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes, regions in anatomical order (cervical to sacral, then ``none``
-        and any others) with their patient counts; a figure saying what is
-        missing when a column is absent or no patient has a VAS.
+        One axes, one box per group with its patient count, VAS axis 0-10; a figure
+        saying what is missing when a column is absent or no patient has a VAS.
     """
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
@@ -85,7 +155,13 @@ def vas_by_region_figure(data: pd.DataFrame) -> Figure:
         return fig
     reg = data["dominant_region"].astype(str).to_numpy()[ok]
     vas = vas[ok]
-    names = [r for r in _REGION_ORDER if r in set(reg)] + sorted(set(reg) - set(_REGION_ORDER))
+    if groups is None:
+        names = [r for r in _REGION_ORDER if r in set(reg)] + sorted(set(reg) - set(_REGION_ORDER))
+    else:
+        names = [str(g) for g in groups]
+    if not names:
+        _empty(ax, "no dominant-region group to compare")
+        return fig
     samples = [vas[reg == r] for r in names]
     ax.boxplot(
         samples,
@@ -108,9 +184,11 @@ def vas_by_region_figure(data: pd.DataFrame) -> Figure:
             zorder=3,
         )
     ax.set_xticks(range(len(names)), [f"{r}\n(n={s.size})" for r, s in zip(names, samples, strict=True)])
-    ax.set_ylabel("VAS (0-10)")
+    ax.set_xlabel(AXIS_LABELS["dominant_region"])
+    ax.set_ylabel(AXIS_LABELS["vas"])
     ax.set_ylim(-0.5, 10.5)
-    ax.set_title("VAS by dominant region")
+    _vas_axis(ax.yaxis)
+    ax.set_title("Pain by dominant region of involvement")
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -155,9 +233,10 @@ def involvement_vs_hi_area_figure(data: pd.DataFrame) -> Figure:
         _empty(ax, "no n_involved or hi_area_ratio column")
         return fig
     label = _scatter_fit(ax, _numeric(data["n_involved"]), _numeric(data["hi_area_ratio"]), "#55A868")
-    ax.set_xlabel("involved vertebrae (n_involved)")
-    ax.set_ylabel("high-intensity area ratio")
-    ax.set_title(f"Involvement vs high-intensity area ({label})")
+    ax.set_xlabel(_label("n_involved"))
+    ax.set_ylabel(_label("hi_area_ratio"))
+    _count_axis(ax.xaxis)
+    ax.set_title(f"Involved vertebrae vs high-intensity area ({label})")
     ax.grid(alpha=0.3)
     return fig
 
@@ -187,10 +266,15 @@ def vas_vs_metrics_figure(
             _empty(ax, f"no {m} column")
             continue
         label = _scatter_fit(ax, _numeric(data[m]), _numeric(data["vas"]), "#C44E52")
-        ax.set_xlabel(m)
+        ax.set_xlabel(_label(m), fontsize=9)
+        if m in _COUNT_COLUMNS:
+            _count_axis(ax.xaxis)
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("VAS (0-10)")
+    first = np.atleast_1d(axes)[0]
+    first.set_ylabel(AXIS_LABELS["vas"])
+    first.set_ylim(-0.5, 10.5)
+    _vas_axis(first.yaxis)
     return fig
 
 
@@ -205,14 +289,48 @@ def analysis_figures(analysis: AnalysisLike) -> dict[str, Figure]:
     Returns
     -------
     dict of str to matplotlib.figure.Figure
-        ``vas_by_region``, ``involvement_vs_hi_area`` and ``vas_vs_metrics``.
+        ``vas_by_region`` (the groups of the Kruskal-Wallis test, :func:`region_groups`),
+        ``involvement_vs_hi_area`` and ``vas_vs_metrics``.
     """
     d = analysis.data
+    groups, _ = region_groups(analysis)
     return {
-        "vas_by_region": vas_by_region_figure(d),
+        "vas_by_region": vas_by_region_figure(d, groups),
         "involvement_vs_hi_area": involvement_vs_hi_area_figure(d),
         "vas_vs_metrics": vas_vs_metrics_figure(d),
     }
+
+
+def figure_captions(analysis: AnalysisLike) -> dict[str, str]:
+    """The caption of each figure of :func:`analysis_figures`, saying what the region plot leaves out.
+
+    Parameters
+    ----------
+    analysis : AnalysisLike
+        The analysis the figures show.
+
+    Returns
+    -------
+    dict of str to str
+        :data:`FIGURE_TITLES`, with the region figure's caption naming its groups (those of
+        the Kruskal-Wallis test) and the regions left out with their patient counts and why.
+    """
+    captions = dict(FIGURE_TITLES)
+    groups, left_out = region_groups(analysis)
+    if left_out:
+        data = analysis.data
+        ok = np.isfinite(_numeric(data["vas"]))
+        reg = data["dominant_region"].astype(str).to_numpy()
+        why = []
+        for r in left_out:
+            n = int((ok & (reg == r)).sum())
+            reason = "no involved vertebra" if r == "none" else "left out of the test"
+            why.append(f"“{r}” ({reason}; n = {n})")
+        captions["vas_by_region"] += (
+            f". Drawn: the groups the Kruskal-Wallis test compared ({', '.join(groups) or 'none'}); "
+            f"left out, as in the test: {', '.join(why)}"
+        )
+    return captions
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:

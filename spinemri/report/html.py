@@ -9,9 +9,7 @@ as CSV, the figures as PNG and report.html, each atomically.
 from __future__ import annotations
 
 import base64
-import html
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,11 +17,32 @@ from typing import Any
 
 from ..io.atomic import write_bytes_atomic, write_text_atomic
 from ..io.tables import write_csv
-from .figures import FIGURE_TITLES, analysis_figures, figure_png
+from .figures import analysis_figures, figure_captions, figure_png
+from .format import escape as _e
+from .format import format_number as _num
+from .format import format_p
+from .format import p_phrase as _peq
 from .protocols import AnalysisLike
 from .provenance import package_versions
+from .sections import (
+    ReportContext,
+    excluded_patients,
+    excluded_section,
+    parameters_section,
+    patients_section,
+    plain_summary,
+)
 
-__all__ = ["render_report", "write_analysis", "summary_dict", "format_p"]
+__all__ = [
+    "ReportContext",
+    "render_report",
+    "write_analysis",
+    "summary_dict",
+    "format_p",
+    "plain_summary",
+    "excluded_patients",
+]
+
 
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;
@@ -43,57 +62,15 @@ td:first-child,th:first-child{text-align:left}
 .warn li{margin:3px 0}
 .nc{background:#fdecec;border-left:5px solid #c44e52;padding:6px 12px;margin:8px 0}
 .res{background:#eef6ee;border-left:5px solid #55a868;padding:6px 12px;margin:8px 0}
+.summary{background:#f1f5fb;border-left:5px solid #4c72b0;padding:10px 16px;margin:12px 0;
+line-height:1.5}
+.patients td{vertical-align:middle}.patients img{height:64px;border:1px solid #e3e7ec}
+.params td{text-align:left}
 figure{margin:12px 0 20px}figure img{max-width:100%;border:1px solid #e3e7ec}
 figcaption{color:#5a6776;font-size:0.9em}
 code{background:#f0f2f5;padding:1px 4px;border-radius:3px}
 .methods p,.methods li{line-height:1.45}
 """
-
-
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def format_p(p: Any) -> str:
-    """p-value for humans: 3 significant digits, '< 0.001' below that, '—' when undefined.
-
-    Parameters
-    ----------
-    p : float or None
-        The p-value (anything :class:`float` accepts); None or a non-finite
-        float is undefined.
-
-    Returns
-    -------
-    str
-        ``"—"``, ``"< 0.001"`` or the value with 3 significant digits (``"0.0312"``).
-    """
-    if p is None or (isinstance(p, float) and not math.isfinite(p)):
-        return "—"
-    p = float(p)
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
-
-
-def _peq(p: Any) -> str:
-    """'p = 0.03' or 'p < 0.001'."""
-    f = format_p(p)
-    return f"p {f}" if f.startswith("<") else f"p = {f}"
-
-
-def _num(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            return "—"
-        if abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3):
-            return f"{x:.{digits}g}"
-        return f"{x:.{digits}f}".rstrip("0").rstrip(".")
-    return _e(x)
 
 
 def _table(
@@ -116,11 +93,11 @@ def _not_computable(res: Mapping[str, Any]) -> str:
     return f'<div class="nc"><b>Not computable:</b> {_e(res.get("reason", ""))}</div>'
 
 
-def _figure(name: str, png: bytes | None) -> str:
+def _figure(name: str, png: bytes | None, captions: Mapping[str, str]) -> str:
     if not png:
         return ""
     b64 = base64.b64encode(png).decode("ascii")
-    cap = FIGURE_TITLES.get(name, name)
+    cap = captions.get(name, name)
     return (
         f'<figure><img alt="{_e(cap)}" src="data:image/png;base64,{b64}">'
         f"<figcaption>{_e(cap)}</figcaption></figure>"
@@ -237,6 +214,9 @@ def render_report(
     analysis: AnalysisLike,
     figures_png: Mapping[str, bytes] | None = None,
     title: str = "spinemri — pain and spinal metastatic burden",
+    *,
+    context: ReportContext | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
 ) -> str:
     """The report as one HTML string (figures base64-embedded; no external resources).
 
@@ -250,21 +230,34 @@ def render_report(
         at 100 dpi.
     title : str, default "spinemri — pain and spinal metastatic burden"
         Page title and heading (HTML-escaped).
+    context : ReportContext, optional
+        What the run knows beyond the analysis: the imaging table, the link report,
+        the QC folder and the measurement parameters (see :class:`ReportContext`).
+    report_dir : path-like, optional
+        The folder the report is written to; the links to the QC overlays are relative
+        to it (by default the QC paths as given).
 
     Returns
     -------
     str
-        A complete HTML document with inline CSS: key numbers, warnings, each
-        analysis' results or why it is not computable, the figures and the methods.
+        A complete HTML document with inline CSS: a plain-language summary, key
+        numbers, warnings, each analysis' results or why it is not computable, the
+        figures, the patients (with QC thumbnails and links when ``context`` has a
+        QC folder), the excluded patients with their reasons, the parameters and the
+        methods.
     """
     if figures_png is None:
         figures_png = {k: figure_png(f) for k, f in analysis_figures(analysis).items()}
+    context = context or ReportContext()
+    rdir = Path(report_dir) if report_dir is not None else None
+    captions = figure_captions(analysis)
     d = summary_dict(analysis)
     out = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
         f"<style>{_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1><p class='sub'>spinemri {_e(d['software'].get('spinemri', ''))} · "
         "VAS against the pattern and burden of vertebral involvement</p>",
+        f"<div class='summary' id='summary'><b>Summary.</b> {_e(plain_summary(analysis))}</div>",
     ]
     out.append(
         "<div class='kpi'>"
@@ -318,7 +311,7 @@ def render_report(
         out.append(_not_computable(kr))
         if kr.get("groups"):
             out.append(_groups(kr["groups"]))
-    out.append(_figure("vas_by_region", figures_png.get("vas_by_region")))
+    out.append(_figure("vas_by_region", figures_png.get("vas_by_region"), captions))
 
     mw = d["lumbar_vs_non_lumbar"]
     out.append("<h2>Lumbar vs non-lumbar involvement</h2>")
@@ -352,8 +345,8 @@ def render_report(
             ],
         )
     )
-    out.append(_figure("involvement_vs_hi_area", figures_png.get("involvement_vs_hi_area")))
-    out.append(_figure("vas_vs_metrics", figures_png.get("vas_vs_metrics")))
+    out.append(_figure("involvement_vs_hi_area", figures_png.get("involvement_vs_hi_area"), captions))
+    out.append(_figure("vas_vs_metrics", figures_png.get("vas_vs_metrics"), captions))
 
     out.append("<h2>Regression</h2>")
     ols = d["regression"]["ols"]
@@ -395,6 +388,9 @@ def render_report(
     else:
         out.append(_not_computable(pr))
 
+    out.append(patients_section(analysis, context, rdir))
+    out.append(excluded_section(analysis, context))
+    out.append(parameters_section(d, context))
     out.append("<h2>Methods</h2>")
     out.append(_methods(d, d["software"]))
     out.append("</main></body></html>")
@@ -402,7 +398,11 @@ def render_report(
 
 
 def write_analysis(
-    analysis: AnalysisLike, out_dir: str | os.PathLike[str], *, dpi: int = 100
+    analysis: AnalysisLike,
+    out_dir: str | os.PathLike[str],
+    *,
+    dpi: int = 100,
+    context: ReportContext | None = None,
 ) -> dict[str, Path]:
     """Write summary.json, tables/*.csv, figures/*.png and report.html under ``out_dir``.
 
@@ -416,6 +416,8 @@ def write_analysis(
         Output folder (created with its parents).
     dpi : int, default 100
         Resolution of the figure PNGs (dots per inch), also those embedded in the report.
+    context : ReportContext, optional
+        Passed to :func:`render_report` (the QC links are relative to ``out_dir``).
 
     Returns
     -------
@@ -433,5 +435,7 @@ def write_analysis(
     pngs = {k: figure_png(f, dpi=dpi) for k, f in analysis_figures(analysis).items()}
     for name, png in pngs.items():
         written[f"figure:{name}"] = write_bytes_atomic(out / "figures" / f"{name}.png", png)
-    written["report"] = write_text_atomic(out / "report.html", render_report(analysis, pngs))
+    written["report"] = write_text_atomic(
+        out / "report.html", render_report(analysis, pngs, context=context, report_dir=out)
+    )
     return written
