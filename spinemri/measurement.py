@@ -317,10 +317,28 @@ def measure(
     mask_kind = check_mask_kind(mask.meta.get("mask_kind"), source)
     box = nonzero_bbox(labels_arr)
     shapes = label_shapes(labels_arr, volume.affine, bbox=box)  # the anatomy check's per-label sizes
-    choice = choose_scheme(scheme, shapes.keys(), names=mask.meta.get("label_names"), shapes=shapes)
+    unoriented = no_orientation(volume, mask)
+    # without an orientation world z is not known to be superior: no cranio-caudal vote (sizes only)
+    choice = choose_scheme(
+        scheme,
+        shapes.keys(),
+        names=mask.meta.get("label_names"),
+        shapes=shapes,
+        si_mm={} if unoriented else None,
+    )
     chosen, reason = choice.scheme, choice.reason
     mapped, unmapped = chosen.split_labels(shapes.keys())
     notes = [reason]
+    if unoriented:
+        msg = (
+            f"{unoriented}: no orientation (qform and sform codes 0, as in Analyze-converted files): the "
+            "array axes are not known to be patient directions, so the level order is not checked against "
+            "the anatomy (sizes only), the label-shape plausibility checks are skipped and the "
+            "left-right axis of hi_area_ratio is a guess; convert the scan with its orientation "
+            "(e.g. dcm2niix) or set the qform/sform"
+        )
+        warnings.warn(msg, SpinemriWarning, stacklevel=2)
+        notes.append(msg)
     contradiction = warn_if_contradicted(choice, source)
     if contradiction:
         notes.append(contradiction)
@@ -357,9 +375,13 @@ def measure(
     )
     tables.vertebrae["level_check"] = choice.check.column
     truncated = tables.vertebrae["truncated"].tolist()
-    flags, label_notes = check_vertebrae(
-        vid, levels, volume.affine, truncated, source, check=check_plausibility
-    )
+    label_notes: list[str] = []
+    if unoriented:
+        flags = ["not checked: no orientation"] * len(levels)
+    else:
+        flags, label_notes = check_vertebrae(
+            vid, levels, volume.affine, truncated, source, check=check_plausibility
+        )
     notes.extend(label_notes)
     tables.vertebrae["plausibility"] = flags
     tables.patient["plausibility"] = patient_flag(findings, levels, flags)
@@ -389,3 +411,27 @@ def measure(
         timings_s={"prepare": t1 - t0, "segment": t2 - t1, "metrics": t3 - t2, "total": t3 - t0},
         check_plausibility=check_plausibility,
     )
+
+
+def no_orientation(volume: Volume, mask: Volume) -> str:
+    """The source of the image or mask that has no orientation, or ``""``.
+
+    A NIfTI file whose qform and sform codes are both 0 (Analyze-converted files) gives an
+    affine from the voxel sizes alone: its world axes are the array axes, not patient
+    directions (spinemri.io.nifti records both codes in ``meta``).
+
+    Parameters
+    ----------
+    volume, mask : Volume
+        The image and its vertebral mask.
+
+    Returns
+    -------
+    str
+        The ``meta["source"]`` (or ``"image"`` / ``"mask"``) of the first without an
+        orientation; empty when both have one (or are not NIfTI).
+    """
+    for v, name in ((volume, "image"), (mask, "mask")):
+        if v.meta.get("qform_code") == 0 and v.meta.get("sform_code") == 0:
+            return str(v.meta.get("source", name))
+    return ""

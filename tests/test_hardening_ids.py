@@ -82,3 +82,39 @@ def test_excel_true_is_not_a_vas_of_one(tmp_path: Path) -> None:
     assert pd.isna(vas["P1"]), "an Excel TRUE must not become VAS 1"
     assert vas["P2"] == 5.0 and vas["NA"] == 7.0 and vas["P4"] == 6.0
     assert report.count("invalid_vas") == 1
+
+
+def test_image_and_mask_without_orientation(tmp_path: Path) -> None:
+    """Issue 16: qform and sform codes 0 (Analyze-converted files): no silently wrong result.
+
+    Without an orientation the array axes are not patient directions: the level order must not be
+    judged by world z, the label-shape plausibility (cranio-caudal height) must not flag healthy
+    vertebrae, and the user is told once, naming the file.
+    """
+    import warnings
+
+    import nibabel as nib
+    import numpy as np
+
+    vol, mask, _ = spinemri.make_phantom(seed=3, first_level="C3", last_level="S1")
+    paths = {}
+    for v, name in ((vol, "img"), (mask, "msk")):
+        img = spinemri.to_nibabel(v)
+        bare = nib.Nifti1Image(np.asanyarray(img.dataobj), None, img.header.copy())
+        bare.set_qform(None, code=0)
+        bare.set_sform(None, code=0)
+        paths[name] = tmp_path / f"{name}.nii.gz"
+        nib.save(bare, paths[name])
+    image = spinemri.load_volume(paths["img"])
+    labels = spinemri.load_mask(paths["msk"], like=image)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = spinemri.measure(image, labels)
+    texts = [str(w.message) for w in caught]
+    assert m.scheme.name == "verse" and m.vertebrae["level"].tolist()[0] == "C3" and len(m.vertebrae) == 23
+    assert len([t for t in texts if "no orientation" in t and str(paths["img"]) in t]) == 1
+    assert not [t for t in texts if "too small or thin" in t], texts
+    assert set(m.vertebrae["plausibility"]) == {"not checked: no orientation"}
+    # the same data with its orientation: plausible, no orientation warning
+    oriented = spinemri.measure(vol, mask)
+    assert set(oriented.vertebrae["plausibility"]) == {"ok"}
