@@ -380,6 +380,14 @@ def dicom_colour_image(tmp: Path) -> BadInput:
     return _one(lambda: load_volume(tmp / "s"), paths[0], DicomError, "samples per pixel")
 
 
+def dicom_series_copied_into_subfolder(tmp: Path) -> BadInput:
+    import shutil
+
+    write_series(tmp / "s", n=3)
+    shutil.copytree(tmp / "s", tmp / "s" / "backup")  # the same files twice: not a 4-D series
+    return _one(lambda: load_volume(tmp / "s"), tmp / "s", DicomError, "the same images twice")
+
+
 # --------------------------------------------------------------------------- NIfTI
 
 
@@ -474,6 +482,12 @@ def nifti_vox_offset_in_header(tmp: Path) -> BadInput:
 # --------------------------------------------------------------------------- masks
 
 
+def nifti_complex_data(tmp: Path) -> BadInput:
+    p = tmp / "complex.nii.gz"
+    nib.save(nib.Nifti1Image((np.ones((4, 4, 3)) + 1j).astype(np.complex64), np.eye(4)), str(p))
+    return _one(lambda: load_volume(p), p, InputError, "complex data type complex64")
+
+
 def _mask(tmp: Path, name: str, data: np.ndarray) -> Path:
     return write_nifti(tmp / name, data)
 
@@ -502,6 +516,13 @@ def mask_non_integral_floats(tmp: Path) -> BadInput:
     data[1, 1, 1] = 0.7
     p = _mask(tmp, "probability_mask.nii.gz", data)
     return _one(lambda: resolve_scheme_for_mask("auto", load_mask(p)), p, InputError, "non-integer values")
+
+
+def mask_almost_integer_floats(tmp: Path) -> BadInput:
+    data = np.zeros((4, 4, 4), np.float32)
+    data[1, 1, 1], data[2, 2, 2] = 22.0, 21.99998  # a resampled label map: the message shows the value
+    p = _mask(tmp, "resampled_mask.nii.gz", data)
+    return _one(lambda: load_mask(p), p, InputError, "e.g. 21.99998)")
 
 
 def mask_negative_labels(tmp: Path) -> BadInput:
@@ -866,6 +887,7 @@ KINDS: dict[str, Callable[[Path], BadInput]] = {
         dicom_rescale_overflow,
         dicom_frames_beyond_data,
         dicom_colour_image,
+        dicom_series_copied_into_subfolder,
         dicom_folder_symlink_loop,
         nifti_corrupt_gzip,
         nifti_header_larger_than_data,
@@ -879,6 +901,7 @@ KINDS: dict[str, Callable[[Path], BadInput]] = {
         nifti_zero_pixdim,
         nifti_nan_sform,
         nifti_vox_offset_in_header,
+        nifti_complex_data,
         header_nhdr_data_file_fifo,
         header_nhdr_list_fifo,
         header_nhdr_printf_fifo,
@@ -892,6 +915,7 @@ KINDS: dict[str, Callable[[Path], BadInput]] = {
         mask_non_integral_floats,
         mask_negative_labels,
         mask_nan_values,
+        mask_almost_integer_floats,
         mask_on_another_grid,
         table_no_id_column,
         table_empty,
