@@ -188,7 +188,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
 
 
 def scrub_outcome(outcome: CaseOutcome, case: Case) -> Callable[[str], str]:
-    """Remove identifiers from the texts of an outcome: error, message, path and notes (in place).
+    """Remove identifiers from the texts of an outcome: error, message, path, notes and optional failures.
 
     The case's identifying DICOM values are read from its inputs' headers
     (:func:`spinemri.io.scrub.dicom_identifiers`) only when there is text to scrub (a failure
@@ -209,7 +209,7 @@ def scrub_outcome(outcome: CaseOutcome, case: Case) -> Callable[[str], str]:
     from ..io.scrub import dicom_identifiers, scrub_text
 
     found: set[str] = set()
-    if not outcome.ok or outcome.notes:
+    if not outcome.ok or outcome.notes or outcome.optional_failures:
         found = dicom_identifiers([case.image, case.mask])
 
     def scrub(text: str) -> str:
@@ -221,6 +221,10 @@ def scrub_outcome(outcome: CaseOutcome, case: Case) -> Callable[[str], str]:
         scrub(outcome.path),
     )
     outcome.notes = [scrub(n) for n in outcome.notes]
+    outcome.optional_failures = [
+        dataclasses.replace(f, error=scrub(f.error), message=scrub(f.message), path=scrub(f.path))
+        for f in outcome.optional_failures
+    ]
     return scrub
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import os
 from collections.abc import Mapping
@@ -44,12 +42,12 @@ class ReportContext:
         detail``): the reasons of the exclusions (missing or invalid VAS, unmatched ids).
     qc_dir : path-like or None, default None
         The folder of the QC overlays ``<safe_id>.png``; each patient row of the report
-        links to its overlay (relative to the report) and shows a small embedded thumbnail.
+        links to its overlay (relative to the report) and shows it as a small linked thumbnail.
     parameters : mapping or None, default None
         The measurement parameters (by group, e.g. ``{"run": ..., "segmentation": ...}``),
         listed with the statistics parameters.
     thumbnail_px : int, default 96
-        Height in pixels of the embedded QC thumbnails.
+        Display height in pixels of the QC thumbnails (linked images, not embedded).
     """
 
     patients: pd.DataFrame | None = None
@@ -171,20 +169,6 @@ def plain_summary(analysis: AnalysisLike) -> str:
     return " ".join(parts)
 
 
-def _thumbnail(png: Path, height: int) -> str | None:
-    """A small PNG of ``png`` as a data: URI (None when it cannot be read)."""
-    try:
-        from PIL import Image
-
-        with Image.open(png) as img:
-            img.thumbnail((height * 4, height))
-            buf = io.BytesIO()
-            img.convert("RGB").save(buf, format="PNG", optimize=True)
-    except Exception:  # noqa: BLE001 - a missing or unreadable overlay only loses its thumbnail
-        return None
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _rel_link(target: Path, report_dir: Path | None) -> str:
     if report_dir is None:
         return target.as_posix()
@@ -239,10 +223,12 @@ def patients_section(analysis: AnalysisLike, context: ReportContext, report_dir:
             png = qc_dir / f"{safe_id(pid)}.png"
             href = _e(_rel_link(png, report_dir))
             cells.append(f'<td><a href="{href}">{_e(pid)}</a></td>')
-            thumb = _thumbnail(png, context.thumbnail_px) if png.is_file() else None
+            # linked, not embedded: a base64 blob could spell a name by chance, and the sheet is already
+            # beside the report (the browser scales it)
             cells.append(
-                f'<td><a href="{href}"><img alt="QC overlay of {_e(pid)}" src="{thumb}"></a></td>'
-                if thumb
+                f'<td><a href="{href}"><img alt="QC overlay of {_e(pid)}" src="{href}" '
+                f'height="{context.thumbnail_px}" loading="lazy"></a></td>'
+                if png.is_file()
                 else "<td>—</td>"
             )
         else:
