@@ -292,14 +292,19 @@ def test_patient_table_with_qc_thumbnails_and_relative_links(tmp_path):
     qc.mkdir()
     from matplotlib.figure import Figure
 
+    viewer = tmp_path / "viewer"
+    viewer.mkdir()
     for pid in df["patient_id"]:
         (qc / f"{safe_id(pid)}.png").write_bytes(png_of(Figure(figsize=(3, 6))))
+    for pid in list(df["patient_id"])[:3]:  # a case viewer for some patients only
+        (viewer / f"{safe_id(pid)}.html").write_text("<html></html>", encoding="utf-8")
     written = write_analysis(a, tmp_path / "analysis", context=ReportContext(patients=df, qc_dir=qc))
     p = _parse(written["report"].read_text(encoding="utf-8"))
     table = p.tables["patients"]
     assert table[0] == [
         "patient",
         "QC",
+        "viewer",
         "involved vertebrae",
         "involved levels",
         "dominant region",
@@ -309,9 +314,13 @@ def test_patient_table_with_qc_thumbnails_and_relative_links(tmp_path):
     ]
     assert [r[0] for r in table[1:]] == list(df["patient_id"])
     row = table[1 + 10]
-    assert row[2] == str(int(df.loc[10, "n_involved"])) and row[3] == "T4, L2"
-    assert row[7] == str(int(df.loc[10, "vas"]))
-    assert table[1 + 4][7] == "no valid VAS"
+    assert row[3] == str(int(df.loc[10, "n_involved"])) and row[4] == "T4, L2"
+    assert row[8] == str(int(df.loc[10, "vas"]))
+    assert table[1 + 4][8] == "no valid VAS"
+    # the case viewer is linked where it exists (../viewer/<safe id>.html), a dash elsewhere
+    first = list(df["patient_id"])[:3]
+    assert [r[2] for r in table[1:4]] == ["scroll the slices"] * 3 and table[1 + 4][2] == "—"
+    assert all(f"../viewer/{safe_id(pid)}.html" in p.links for pid in first)
     assert "../qc/SMR-001.png" not in p.links  # ids of this cohort are S0, S1, ...
     assert "../qc/S0.png" in p.links
     assert f"../qc/{safe_id('odd id/7')}.png" in p.links
@@ -323,10 +332,10 @@ def test_patient_table_with_qc_thumbnails_and_relative_links(tmp_path):
     assert len(thumbs) == len(df) and all(t["src"].startswith("../qc/") for t in thumbs)
     assert all((tmp_path / "analysis" / t["src"]).resolve().is_file() for t in thumbs)
     assert all(int(t["height"]) <= 96 for t in thumbs)
-    # self-contained apart from the links to the QC overlays next to it
+    # self-contained apart from the links to the QC overlays and case viewers next to it
     res = _Resources()
     res.feed(written["report"].read_text(encoding="utf-8"))
-    assert all(u.startswith("data:image/png;base64,") or u.startswith("../qc/") for u in res.urls)
+    assert all(u.startswith(("data:image/png;base64,", "../qc/", "../viewer/")) for u in res.urls)
 
 
 def test_patient_table_without_context_has_no_qc_column(page):

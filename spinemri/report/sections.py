@@ -207,7 +207,7 @@ def patients_section(analysis: AnalysisLike, context: ReportContext, report_dir:
     qc_dir = Path(context.qc_dir) if context.qc_dir is not None else None
     head = [
         "patient",
-        *(["QC"] if qc_dir is not None else []),
+        *(["QC", "viewer"] if qc_dir is not None else []),
         "involved vertebrae",
         "involved levels",
         "dominant region",
@@ -229,6 +229,12 @@ def patients_section(analysis: AnalysisLike, context: ReportContext, report_dir:
                 f'<td><a href="{href}"><img alt="QC overlay of {_e(pid)}" src="{href}" '
                 f'height="{context.thumbnail_px}" loading="lazy"></a></td>'
                 if png.is_file()
+                else "<td>—</td>"
+            )
+            page = qc_dir.parent / "viewer" / f"{safe_id(pid)}.html"  # the case viewer beside qc/
+            cells.append(
+                f'<td><a href="{_e(_rel_link(page, report_dir))}">scroll the slices</a></td>'
+                if page.is_file()
                 else "<td>—</td>"
             )
         else:
