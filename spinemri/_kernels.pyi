@@ -33,3 +33,7 @@ def nonzero_box(a: np.ndarray) -> tuple[int, int, int, int, int, int] | None: ..
 def sparse_components(
     idx: np.ndarray, n0: int, n1: int, n2: int, connectivity: int
 ) -> tuple[np.ndarray, int]: ...
+def label_moments(
+    lab: np.ndarray, n_labels: int, lin: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...  # count, sums, products, min, max
+def dilate_box(a: np.ndarray, h0: int, h1: int, h2: int) -> np.ndarray: ...

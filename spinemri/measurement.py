@@ -23,11 +23,12 @@ from .anatomy_check import label_shapes
 from .arrays.bbox import nonzero_bbox
 from .arrays.labels import check_label_values
 from .arrays.mask_kind import check_mask_kind
+from .arrays.moments import label_moments
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
-from .plausibility import check_image, check_vertebrae, patient_flag, report_findings
+from .plausibility import check_image, check_vertebrae, patient_flag, report_findings, shapes_from_moments
 from .scheme_choice import choose_scheme, warn_if_contradicted
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
@@ -278,7 +279,9 @@ def measure(
     labels_arr = check_label_values(mask.data, source)
     mask_kind = check_mask_kind(mask.meta.get("mask_kind"), source)
     box = nonzero_bbox(labels_arr)
-    shapes = label_shapes(labels_arr, volume.affine, bbox=box)  # the anatomy check's per-label sizes
+    # one pass over the labels' box: the moments both the anatomy and the plausibility checks read
+    moments = label_moments(labels_arr, volume.affine, bbox=box)
+    shapes = label_shapes(labels_arr, volume.affine, bbox=box, moments=moments)  # the anatomy check's
     choice = choose_scheme(scheme, shapes.keys(), names=mask.meta.get("label_names"), shapes=shapes)
     chosen, reason = choice.scheme, choice.reason
     mapped, unmapped = chosen.split_labels(shapes.keys())
@@ -320,7 +323,13 @@ def measure(
     tables.vertebrae["level_check"] = choice.check.column
     truncated = tables.vertebrae["truncated"].tolist()
     flags, label_notes = check_vertebrae(
-        vid, levels, volume.affine, truncated, source, check=check_plausibility
+        vid,
+        levels,
+        volume.affine,
+        truncated,
+        source,
+        check=check_plausibility,
+        shapes=shapes_from_moments(moments, merged, volume.affine),
     )
     notes.extend(label_notes)
     tables.vertebrae["plausibility"] = flags
