@@ -139,7 +139,9 @@ def vertebra_ids(
     ids : ndarray of shape (I, J, K), uint8 (uint16 from 255 levels)
         Vertebra id ``1..n`` of each voxel, 0 outside the mapped labels; id
         1 is the most cranial level. In the mask's memory order (Fortran
-        order for a Fortran-ordered mask, else C order).
+        order for a Fortran-ordered mask, else C order). When the mapping is
+        the identity on a C- or Fortran-contiguous mask of the ids' dtype (the
+        labels already are the ids), a read-only view of ``mask`` itself: no copy.
     levels : list of str
         The level of each id: ``levels[id - 1]``, cranial → caudal.
     merged : list of list of int
@@ -161,10 +163,17 @@ def vertebra_ids(
         if label <= mx:
             lut[label] = pos[lev]
         merged[pos[lev] - 1].append(int(label))
+    identity = box is not None and mask.dtype == lut.dtype and np.array_equal(lut, np.arange(mx + 1))
+    if identity and mask.flags.c_contiguous:
+        # the labels already are the ids (e.g. VerSe C1..L5 all present): no full-size copy, the
+        # mask itself, read-only (zero outside the box, as the relabelled volume would be)
+        same = mask.view()
+        same.flags.writeable = False
+        return same, levels, merged
     out = np.zeros(mask.shape, dtype=lut.dtype)
     if box is not None:  # outside the labels' bounding box everything stays 0
-        if mask.dtype == lut.dtype and np.array_equal(lut, np.arange(mx + 1)):
-            out[box] = mask[box]  # labels already are the ids (e.g. VerSe C1..L5 all present)
+        if identity:
+            out[box] = mask[box]
         else:
             out[box] = lut[mask[box]]
     return out, levels, merged

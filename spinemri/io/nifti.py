@@ -308,7 +308,7 @@ def load_nifti(path: str | Path) -> Volume:
     if names:
         meta["label_names"] = names
     try:
-        vol = from_nibabel(img, meta)
+        vol = from_nibabel(img, meta, fresh=True)  # img is local: Volume takes the array read
     except GeometryError as exc:
         raise GeometryError(
             f"{path}: the header's voxel-to-world geometry is invalid ({exc}); fix the qform/sform or "
