@@ -575,3 +575,61 @@ def dilate_box(const cnp.uint8_t[:, :, ::1] a, Py_ssize_t h0, Py_ssize_t h1, Py_
             for i in range(size):
                 O[i] = X[i]
     return out_arr
+
+
+def code_histogram(
+    const cnp.uint8_t[:, :, :] code, const value_t[:, :, :] values, cnp.int64_t lo, Py_ssize_t nbins,
+    Py_ssize_t n_codes,
+):
+    """Histogram of ``values - lo`` per code ``1..n_codes``, int64 (n_codes + 1, nbins) (row 0 and
+    codes above n_codes: not counted); every value of a counted voxel must lie in
+    [lo, lo + nbins). Definition: ``np.bincount(values[code == c] - lo, minlength=nbins)``. Strided
+    views in any memory order (fastest along the last axis); fewer than 2**31 voxels."""
+    cdef Py_ssize_t n0 = code.shape[0], n1 = code.shape[1], n2 = code.shape[2], i, j, k
+    hist_arr = np.zeros((n_codes + 1) * max(nbins, 1), dtype=np.int32)
+    cdef cnp.int32_t[::1] hist_v = hist_arr
+    cdef cnp.int32_t* H = &hist_v[0]
+    cdef Py_ssize_t sc = code.strides[2], sv = values.strides[2] // sizeof(value_t)
+    cdef const cnp.uint8_t* C
+    cdef const value_t* V
+    cdef cnp.uint8_t c
+    with nogil:
+        if n2 > 0:
+            for i in range(n0):
+                for j in range(n1):
+                    C = &code[i, j, 0]
+                    V = &values[i, j, 0]
+                    for k in range(n2):
+                        c = C[k * sc]
+                        if c == 0 or c > n_codes:
+                            continue
+                        H[<Py_ssize_t>c * nbins + <Py_ssize_t>(V[k * sv] - lo)] += 1
+    return hist_arr.reshape(n_codes + 1, max(nbins, 1))[:, :nbins].astype(np.int64)
+
+
+def value_range(const value_t[:, :, :] values):
+    """(min, max) of an integer volume in one pass (``int(values.min()), int(values.max())``);
+    a strided view in any memory order (fastest along its last axis); None when empty."""
+    cdef Py_ssize_t n0 = values.shape[0], n1 = values.shape[1], n2 = values.shape[2], i, j, k
+    cdef Py_ssize_t sv = values.strides[2] // sizeof(value_t)
+    cdef const value_t* V
+    cdef value_t lo, hi, x
+    if n0 * n1 * n2 == 0:
+        return None
+    lo = values[0, 0, 0]
+    hi = lo
+    with nogil:
+        for i in range(n0):
+            for j in range(n1):
+                V = &values[i, j, 0]
+                if sv == 1:
+                    for k in range(n2):  # vectorised
+                        x = V[k]
+                        lo = x if x < lo else lo
+                        hi = x if x > hi else hi
+                else:
+                    for k in range(n2):
+                        x = V[k * sv]
+                        lo = x if x < lo else lo
+                        hi = x if x > hi else hi
+    return int(lo), int(hi)

@@ -282,17 +282,21 @@ def _dilate(inside: np.ndarray, pad: Sequence[int]) -> np.ndarray:
 def _shell_medians(sub: np.ndarray, inside: np.ndarray, grown: np.ndarray) -> tuple[float, float]:
     """``np.median`` of ``sub`` over ``inside`` and over ``grown & ~inside`` (both non-empty).
 
-    Integer images: one compiled pass (:func:`spinemri._kernels.vertebra_tables`) histograms both
-    sets, and each median is read from its histogram, exactly as ``np.median`` gives it (the mean
-    of the two middle values for an even count); no gathered copies. Other dtypes: ``np.median``.
+    Integer images: one compiled pass (``code_histogram`` of :mod:`spinemri._kernels`) histograms
+    both sets (8- and 16-bit images over their dtype's whole range, so no pass for the range), and
+    each median is read from its histogram, exactly as ``np.median`` gives it (the mean of the two
+    middle values for an even count); no gathered copies. Other dtypes: ``np.median``.
     """
-    if sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3:
-        lo, hi = int(sub.min()), int(sub.max())
+    if sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3 and sub.dtype.isnative:
+        if sub.dtype.itemsize <= 2:  # every value of the dtype has a bin: no pass for the range
+            lo, hi = int(np.iinfo(sub.dtype).min), int(np.iinfo(sub.dtype).max)
+        else:
+            lo, hi = int(sub.min()), int(sub.max())
         if hi - lo < 1 << 20:
             from ._native import kernels as _kernels
 
             code = grown.view(np.uint8) + inside.view(np.uint8)  # 1: shell, 2: inside
-            _, hist = _kernels.vertebra_tables(code, sub, 0, 2, lo, hi - lo + 1)
+            hist = _kernels.code_histogram(code, sub, lo, hi - lo + 1, 2)
             return _hist_median(hist[2], lo), _hist_median(hist[1], lo)
     shell = grown & ~inside
     return float(np.median(sub[inside])), float(np.median(sub[shell]))

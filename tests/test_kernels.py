@@ -312,3 +312,30 @@ def test_dilate_box_equals_maximum_filter(rng: np.random.Generator) -> None:
         np.testing.assert_array_equal(
             _kernels.dilate_box(a, *h), ndi.maximum_filter(a, size=[2 * x + 1 for x in h])
         )
+
+
+def test_code_histogram_equals_bincount(rng: np.random.Generator) -> None:
+    for dtype in (np.uint8, np.int16, np.uint16, np.int32):
+        for order in ("C", "F"):
+            shape = tuple(int(n) for n in rng.integers(1, 12, 3))
+            code = np.asarray(rng.integers(0, 4, shape).astype(np.uint8), order=order)
+            vals = np.asarray(rng.integers(0, 100, shape).astype(dtype), order=order)
+            if dtype in (np.int16, np.int32):
+                vals = vals - 50
+            lo = int(vals.min()) - 3
+            nbins = int(vals.max()) - lo + 1
+            got = _kernels.code_histogram(code, vals, lo, nbins, 2)
+            assert got.shape == (3, nbins)
+            assert not got[0].any()
+            for c in (1, 2):
+                want = np.bincount((vals[code == c].astype(np.int64) - lo), minlength=nbins)
+                np.testing.assert_array_equal(got[c], want)
+
+
+def test_value_range_equals_min_max(rng: np.random.Generator) -> None:
+    for dtype in (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        shape = tuple(int(n) for n in rng.integers(1, 12, 3))
+        vals = rng.integers(0, 120, shape).astype(dtype)
+        for view in (vals, np.asfortranarray(vals).T, vals[:, ::2, ::3]):
+            assert _kernels.value_range(view) == (int(view.min()), int(view.max()))
+    assert _kernels.value_range(np.zeros((0, 2, 2), np.int16)) is None
