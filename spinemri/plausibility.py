@@ -237,10 +237,10 @@ def check_polarity(
     if not inside.any():
         return []
     grown = _dilate(inside, pad)
-    if np.count_nonzero(grown) == np.count_nonzero(inside):  # grown holds inside: no shell
+    medians = _shell_medians(data[box], inside, grown)
+    if medians is None:  # no shell
         return []
-    sub = data[box]
-    marrow, around = _shell_medians(sub, inside, grown)
+    marrow, around = medians
     if not (around > 0 and marrow > 0):
         return []
     ratio = marrow / around
@@ -279,8 +279,9 @@ def _dilate(inside: np.ndarray, pad: Sequence[int]) -> np.ndarray:
     return np.asarray(ndi.maximum_filter(inside.view(np.uint8), size=[2 * p + 1 for p in pad])).view(bool)
 
 
-def _shell_medians(sub: np.ndarray, inside: np.ndarray, grown: np.ndarray) -> tuple[float, float]:
-    """``np.median`` of ``sub`` over ``inside`` and over ``grown & ~inside`` (both non-empty).
+def _shell_medians(sub: np.ndarray, inside: np.ndarray, grown: np.ndarray) -> tuple[float, float] | None:
+    """``np.median`` of ``sub`` over ``inside`` (non-empty) and over ``grown & ~inside``; None
+    when that shell is empty.
 
     Integer images: one compiled pass (``code_histogram`` of :mod:`spinemri._kernels`) histograms
     both sets (8- and 16-bit images over their dtype's whole range, so no pass for the range), and
@@ -297,8 +298,12 @@ def _shell_medians(sub: np.ndarray, inside: np.ndarray, grown: np.ndarray) -> tu
 
             code = grown.view(np.uint8) + inside.view(np.uint8)  # 1: shell, 2: inside
             hist = _kernels.code_histogram(code, sub, lo, hi - lo + 1, 2)
+            if not hist[1].any():
+                return None
             return _hist_median(hist[2], lo), _hist_median(hist[1], lo)
     shell = grown & ~inside
+    if not shell.any():
+        return None
     return float(np.median(sub[inside])), float(np.median(sub[shell]))
 
 
