@@ -442,3 +442,194 @@ def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, P
             else:
                 label[t] = label[u]
     return label_arr, n
+
+
+def label_moments(
+    const anylabel_t[:, :, :] lab, Py_ssize_t n_labels, const double[:, ::1] lin, const double[::1] offset,
+):
+    """Per label ``0..n_labels - 1`` (labels >= n_labels are skipped): the voxel count, int64
+    (n_labels,); the sums of the voxel indices (i, j, k), int64 (n_labels, 3); the sums of their
+    products (ii, ij, ik, jj, jk, kk), int64 (n_labels, 6); and the smallest and largest world
+    coordinate ``lin @ (ijk + offset)`` of a voxel centre per world axis, float64 (n_labels, 3)
+    each (+inf / -inf without voxels). Definition: ``np.bincount`` of the labels and of their
+    index products, ``lin @ ijk`` reduced per label (tests/test_kernels.py). ``lab`` may be a
+    strided view in any memory order (fastest along its last axis); indices are relative to it.
+    One pass: each row is cut into runs of one label, and a run's sums are closed forms of its
+    ends (a linear function is extreme at a run's ends)."""
+    cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2], i, j, k, ka, m, d
+    cdef Py_ssize_t sl = lab.strides[2] // sizeof(anylabel_t)
+    cnt_arr = np.zeros(max(n_labels, 1), dtype=np.int64)
+    s1_arr = np.zeros((max(n_labels, 1), 3), dtype=np.int64)
+    s2_arr = np.zeros((max(n_labels, 1), 6), dtype=np.int64)
+    lo_arr = np.full((max(n_labels, 1), 3), np.inf)
+    hi_arr = np.full((max(n_labels, 1), 3), -np.inf)
+    cdef cnp.int64_t[::1] cnt = cnt_arr
+    cdef cnp.int64_t[:, ::1] s1 = s1_arr
+    cdef cnp.int64_t[:, ::1] s2 = s2_arr
+    cdef double[:, ::1] wlo = lo_arr
+    cdef double[:, ::1] whi = hi_arr
+    cdef const anylabel_t* L
+    cdef anylabel_t v
+    cdef cnp.int64_t ii, jj, kb, sk, skk, mm
+    cdef double w, fi, fj
+    with nogil:
+        for i in range(n0):
+            for j in range(n1):
+                if n2 == 0:
+                    continue
+                L = &lab[i, j, 0]
+                k = 0
+                while k < n2:
+                    v = L[k * sl]
+                    ka = k
+                    k += 1
+                    while k < n2 and L[k * sl] == v:
+                        k += 1
+                    if v == 0 or <Py_ssize_t>v >= n_labels:
+                        continue
+                    # the run ka .. k - 1 of label v
+                    m = k - ka
+                    mm = m
+                    ii = i
+                    jj = j
+                    kb = k - 1
+                    sk = (<cnp.int64_t>ka + kb) * mm // 2
+                    skk = (kb * (kb + 1) * (2 * kb + 1) - (<cnp.int64_t>ka - 1) * ka * (2 * <cnp.int64_t>ka - 1)) // 6
+                    cnt[v] += mm
+                    s1[v, 0] += ii * mm
+                    s1[v, 1] += jj * mm
+                    s1[v, 2] += sk
+                    s2[v, 0] += ii * ii * mm
+                    s2[v, 1] += ii * jj * mm
+                    s2[v, 2] += ii * sk
+                    s2[v, 3] += jj * jj * mm
+                    s2[v, 4] += jj * sk
+                    s2[v, 5] += skk
+                    fi = i + offset[0]
+                    fj = j + offset[1]
+                    for d in range(3):
+                        w = lin[d, 0] * fi + lin[d, 1] * fj + lin[d, 2] * (ka + offset[2])
+                        if w < wlo[v, d]:
+                            wlo[v, d] = w
+                        if w > whi[v, d]:
+                            whi[v, d] = w
+                        w = lin[d, 0] * fi + lin[d, 1] * fj + lin[d, 2] * (kb + offset[2])
+                        if w < wlo[v, d]:
+                            wlo[v, d] = w
+                        if w > whi[v, d]:
+                            whi[v, d] = w
+    return cnt_arr[:n_labels], s1_arr[:n_labels], s2_arr[:n_labels], lo_arr[:n_labels], hi_arr[:n_labels]
+
+
+cdef void _dilate_flat(
+    const cnp.uint8_t* src, cnp.uint8_t* dst, Py_ssize_t total, Py_ssize_t step, Py_ssize_t s
+) noexcept nogil:
+    """dst[x] = src[x] | src[x - s·step] | src[x + s·step] over a flat block of ``total`` voxels
+    (shifts beyond the block's ends left out)."""
+    cdef Py_ssize_t x, d = s * step
+    for x in range(total):
+        dst[x] = src[x]
+    for x in range(d, total):
+        dst[x] = dst[x] | src[x - d]
+    for x in range(total - d):
+        dst[x] = dst[x] | src[x + d]
+
+
+def dilate_box(const cnp.uint8_t[:, :, ::1] a, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t h2):
+    """The box dilation of a 0/1 uint8 volume by half-widths (h0, h1, h2), uint8 0/1: each voxel
+    the maximum over the box around it clipped to the array (``scipy.ndimage.maximum_filter(a,
+    size=(2 h0 + 1, 2 h1 + 1, 2 h2 + 1))``, whose mirrored border adds nothing to a maximum).
+    Separable; each axis by doubling shifts (radius r grows by min(r + 1, h - r) per step)."""
+    cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2], size = n0 * n1 * n2
+    cdef Py_ssize_t plane = n1 * n2, i, r, s, axis, h
+    out_arr = np.empty((n0, n1, n2), dtype=np.uint8)
+    if size == 0:
+        return out_arr
+    tmp_arr = np.empty(size, dtype=np.uint8)
+    cdef cnp.uint8_t[:, :, ::1] out_v = out_arr
+    cdef cnp.uint8_t[::1] tmp_v = tmp_arr
+    cdef cnp.uint8_t* O = &out_v[0, 0, 0]
+    cdef cnp.uint8_t* X = O
+    cdef cnp.uint8_t* Y = &tmp_v[0]
+    cdef cnp.uint8_t* t
+    cdef const cnp.uint8_t* A = &a[0, 0, 0]
+    with nogil:
+        for i in range(size):
+            X[i] = A[i]
+        for axis in range(3):
+            h = h0 if axis == 0 else (h1 if axis == 1 else h2)
+            r = 0
+            while r < h:
+                s = min(r + 1, h - r)  # x - s stays within r of the voxel that reaches x: inside the array
+                if axis == 0:
+                    _dilate_flat(X, Y, size, plane, s)
+                elif axis == 1:
+                    for i in range(n0):
+                        _dilate_flat(X + i * plane, Y + i * plane, plane, n2, s)
+                else:
+                    for i in range(n0 * n1):
+                        _dilate_flat(X + i * n2, Y + i * n2, n2, 1, s)
+                t = X; X = Y; Y = t
+                r += s
+        if X != O:  # the result ended in the scratch buffer
+            for i in range(size):
+                O[i] = X[i]
+    return out_arr
+
+
+def code_histogram(
+    const cnp.uint8_t[:, :, :] code, const value_t[:, :, :] values, cnp.int64_t lo, Py_ssize_t nbins,
+    Py_ssize_t n_codes,
+):
+    """Histogram of ``values - lo`` per code ``1..n_codes``, int64 (n_codes + 1, nbins) (row 0 and
+    codes above n_codes: not counted); every value of a counted voxel must lie in
+    [lo, lo + nbins). Definition: ``np.bincount(values[code == c] - lo, minlength=nbins)``. Strided
+    views in any memory order (fastest along the last axis); fewer than 2**31 voxels."""
+    cdef Py_ssize_t n0 = code.shape[0], n1 = code.shape[1], n2 = code.shape[2], i, j, k
+    hist_arr = np.zeros((n_codes + 1) * max(nbins, 1), dtype=np.int32)
+    cdef cnp.int32_t[::1] hist_v = hist_arr
+    cdef cnp.int32_t* H = &hist_v[0]
+    cdef Py_ssize_t sc = code.strides[2], sv = values.strides[2] // sizeof(value_t)
+    cdef const cnp.uint8_t* C
+    cdef const value_t* V
+    cdef cnp.uint8_t c
+    with nogil:
+        if n2 > 0:
+            for i in range(n0):
+                for j in range(n1):
+                    C = &code[i, j, 0]
+                    V = &values[i, j, 0]
+                    for k in range(n2):
+                        c = C[k * sc]
+                        if c == 0 or c > n_codes:
+                            continue
+                        H[<Py_ssize_t>c * nbins + <Py_ssize_t>(V[k * sv] - lo)] += 1
+    return hist_arr.reshape(n_codes + 1, max(nbins, 1))[:, :nbins].astype(np.int64)
+
+
+def value_range(const value_t[:, :, :] values):
+    """(min, max) of an integer volume in one pass (``int(values.min()), int(values.max())``);
+    a strided view in any memory order (fastest along its last axis); None when empty."""
+    cdef Py_ssize_t n0 = values.shape[0], n1 = values.shape[1], n2 = values.shape[2], i, j, k
+    cdef Py_ssize_t sv = values.strides[2] // sizeof(value_t)
+    cdef const value_t* V
+    cdef value_t lo, hi, x
+    if n0 * n1 * n2 == 0:
+        return None
+    lo = values[0, 0, 0]
+    hi = lo
+    with nogil:
+        for i in range(n0):
+            for j in range(n1):
+                V = &values[i, j, 0]
+                if sv == 1:
+                    for k in range(n2):  # vectorised
+                        x = V[k]
+                        lo = x if x < lo else lo
+                        hi = x if x > hi else hi
+                else:
+                    for k in range(n2):
+                        x = V[k * sv]
+                        lo = x if x < lo else lo
+                        hi = x if x > hi else hi
+    return int(lo), int(hi)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays.bbox import nonzero_bbox
+from .arrays.moments import LabelMoments, label_moments
 from .levels import level_index, region_of
 
 __all__ = [
@@ -70,9 +71,6 @@ SIZE_CHECKED_LEVELS = frozenset(
     )
 )
 
-#: Beyond this many labelled voxels, moments use every n-th voxel.
-_MAX_MOMENT_VOXELS = 1 << 20
-
 
 @dataclass(frozen=True)
 class LabelShape:
@@ -123,13 +121,12 @@ class LabelShape:
         return float(np.sqrt(max(12.0 * float(u @ cov @ u), 0.0)))
 
 
-#: Labels at or above this are relabelled to compact indices before any per-label table is built
-#: (a table of max label + 1 entries from one stray voxel of 2**40 asked for 8 TiB).
-DENSE_LABEL_LIMIT = 1 << 20
-
-
 def label_shapes(
-    labels: np.ndarray, affine: np.ndarray, *, bbox: tuple[slice, slice, slice] | None = None
+    labels: np.ndarray,
+    affine: np.ndarray,
+    *,
+    bbox: tuple[slice, slice, slice] | None = None,
+    moments: LabelMoments | None = None,
 ) -> dict[int, LabelShape]:
     """Voxel count, volume, centroid, covariance and truncation of every label > 0, in world mm.
 
@@ -140,6 +137,8 @@ def label_shapes(
         Voxel index (i, j, k) -> world (x, y, z) RAS mm.
     bbox : tuple of 3 slice, optional
         :func:`spinemri.arrays.bbox.nonzero_bbox` of ``labels`` when known.
+    moments : LabelMoments, optional
+        :func:`spinemri.arrays.moments.label_moments` of ``labels`` when known (computed otherwise).
 
     Returns
     -------
@@ -148,63 +147,38 @@ def label_shapes(
 
     Notes
     -----
-    Moments are taken over the non-zero voxels of the bounding box (every
-    n-th of them beyond about a million voxels, which changes a centroid or
-    a height by far less than a voxel); the voxel count and volume are exact.
+    Moments are taken over every non-zero voxel of the bounding box in one compiled pass
+    (:func:`spinemri.arrays.moments.label_moments`: exact integer sums of the indices and their
+    products, then mapped to world mm); the voxel count and volume are exact.
     """
     a = np.asarray(labels)
     aff = np.asarray(affine, dtype=np.float64)
     box = bbox if bbox is not None else (nonzero_bbox(a) if a.size else None)
     if box is None:
         return {}
-    sub = a[box]
-    idx = np.nonzero(sub)
-    lab = sub[idx].astype(np.int64)
-    values: np.ndarray | None = None  # label of each compact index, when relabelled
-    if lab.size and int(lab.max()) >= DENSE_LABEL_LIMIT:
-        # a stray huge label (2**40 in one voxel): tables by compact index, never of max label + 1 entries
-        values, inverse = np.unique(lab, return_inverse=True)
-        lab = inverse.astype(np.int64).ravel()
-    counts = np.bincount(lab)
-    present = np.flatnonzero(counts)
-    if values is None:
-        present = present[present > 0]
-    step = max(1, lab.size // _MAX_MOMENT_VOXELS)
-    if step > 1:
-        idx = tuple(ix[::step] for ix in idx)
-        lab = lab[::step]
-    ijk = np.stack([ix.astype(np.float64) + box[n].start for n, ix in enumerate(idx)])
-    xyz = aff[:3, :3] @ ijk + aff[:3, 3:4]
-    n_s = np.bincount(lab, minlength=counts.size).astype(np.float64)
-    n_safe = np.where(n_s > 0, n_s, 1.0)
-    mean = np.stack([np.bincount(lab, weights=xyz[d], minlength=counts.size) / n_safe for d in range(3)])
-    # second moments about the label means (centred per voxel: no cancellation)
-    dev = xyz - mean[:, lab]
-    cov = np.zeros((3, 3, counts.size))
-    for p in range(3):
-        for q in range(p, 3):
-            cov[p, q] = cov[q, p] = np.bincount(lab, weights=dev[p] * dev[q], minlength=counts.size) / n_safe
-    voxel_mm3 = abs(float(np.linalg.det(aff[:3, :3])))
-    si_axis = int(np.argmax(np.abs(aff[2, :3]) / np.linalg.norm(aff[:3, :3], axis=0)))
+    mom = moments if moments is not None else label_moments(a, aff, bbox=box)
+    lin, shift = aff[:3, :3], aff[:3, 3]
+    voxel_mm3 = abs(float(np.linalg.det(lin)))
+    si_axis = int(np.argmax(np.abs(aff[2, :3]) / np.linalg.norm(lin, axis=0)))
     edge: set[int] = set()
     for plane in (0, a.shape[si_axis] - 1):
-        face = np.take(a, plane, axis=si_axis)
-        edge.update(int(v) for v in np.unique(face) if v)
-    return {
-        _label(values, int(lb)): LabelShape(
-            voxels=int(counts[lb]),
-            volume_mm3=float(counts[lb]) * voxel_mm3,
-            centroid_mm=(float(mean[0, lb]), float(mean[1, lb]), float(mean[2, lb])),
-            cov_mm2=tuple(float(v) for v in cov[:, :, lb].ravel()),
-            truncated=_label(values, int(lb)) in edge,
+        sl = box[si_axis]
+        if not sl.start <= plane < sl.stop:
+            continue  # no label reaches this end plane
+        face_box = tuple(slice(plane, plane + 1) if d == si_axis else box[d] for d in range(3))
+        edge.update(int(v) for v in np.unique(a[face_box]) if v)
+    out: dict[int, LabelShape] = {}
+    for r, lb in enumerate(mom.labels.tolist()):
+        mean = lin @ mom.mean_ijk[r] + shift
+        cov = lin @ mom.cov_ijk[r] @ lin.T
+        out[int(lb)] = LabelShape(
+            voxels=int(mom.counts[r]),
+            volume_mm3=float(mom.counts[r]) * voxel_mm3,
+            centroid_mm=(float(mean[0]), float(mean[1]), float(mean[2])),
+            cov_mm2=tuple(float(v) for v in cov.ravel()),
+            truncated=int(lb) in edge,
         )
-        for lb in present
-    }
-
-
-def _label(values: np.ndarray | None, index: int) -> int:
-    """The mask label of a table index (the index itself unless relabelled)."""
-    return int(index) if values is None else int(values[index])
+    return out
 
 
 def merge_shapes(shapes: Iterable[LabelShape]) -> LabelShape:

@@ -23,11 +23,12 @@ from .anatomy_check import label_shapes
 from .arrays.bbox import nonzero_bbox
 from .arrays.labels import check_label_values
 from .arrays.mask_kind import check_mask_kind
+from .arrays.moments import label_moments
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
-from .plausibility import check_image, check_vertebrae, patient_flag, report_findings
+from .plausibility import check_image, check_vertebrae, patient_flag, report_findings, shapes_from_moments
 from .scheme_choice import choose_scheme, warn_if_contradicted
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
@@ -138,7 +139,9 @@ def vertebra_ids(
     ids : ndarray of shape (I, J, K), uint8 (uint16 from 255 levels)
         Vertebra id ``1..n`` of each voxel, 0 outside the mapped labels; id
         1 is the most cranial level. In the mask's memory order (Fortran
-        order for a Fortran-ordered mask, else C order).
+        order for a Fortran-ordered mask, else C order). When the mapping is
+        the identity on a C- or Fortran-contiguous mask of the ids' dtype (the
+        labels already are the ids), a read-only view of ``mask`` itself: no copy.
     levels : list of str
         The level of each id: ``levels[id - 1]``, cranial → caudal.
     merged : list of list of int
@@ -164,10 +167,17 @@ def vertebra_ids(
         if label <= mx:
             lut[label] = pos[lev]
         merged[pos[lev] - 1].append(int(label))
+    identity = box is not None and mask.dtype == lut.dtype and np.array_equal(lut, np.arange(mx + 1))
+    if identity and mask.flags.c_contiguous:
+        # the labels already are the ids (e.g. VerSe C1..L5 all present): no full-size copy, the
+        # mask itself, read-only (zero outside the box, as the relabelled volume would be)
+        same = mask.view()
+        same.flags.writeable = False
+        return same, levels, merged
     out = np.zeros(mask.shape, dtype=lut.dtype)
     if box is not None:  # outside the labels' bounding box everything stays 0
-        if mask.dtype == lut.dtype and np.array_equal(lut, np.arange(mx + 1)):
-            out[box] = mask[box]  # labels already are the ids (e.g. VerSe C1..L5 all present)
+        if identity:
+            out[box] = mask[box]
         else:
             out[box] = lut[mask[box]]
     return out, levels, merged
@@ -316,7 +326,9 @@ def measure(
     labels_arr = check_label_values(mask.data, source)
     mask_kind = check_mask_kind(mask.meta.get("mask_kind"), source)
     box = nonzero_bbox(labels_arr)
-    shapes = label_shapes(labels_arr, volume.affine, bbox=box)  # the anatomy check's per-label sizes
+    # one pass over the labels' box: the moments both the anatomy and the plausibility checks read
+    moments = label_moments(labels_arr, volume.affine, bbox=box)
+    shapes = label_shapes(labels_arr, volume.affine, bbox=box, moments=moments)  # the anatomy check's
     unoriented = no_orientation(volume, mask)
     # without an orientation world z is not known to be superior: no cranio-caudal vote (sizes only)
     choice = choose_scheme(
@@ -380,7 +392,13 @@ def measure(
         flags = ["not checked: no orientation"] * len(levels)
     else:
         flags, label_notes = check_vertebrae(
-            vid, levels, volume.affine, truncated, source, check=check_plausibility
+            vid,
+            levels,
+            volume.affine,
+            truncated,
+            source,
+            check=check_plausibility,
+            shapes=shapes_from_moments(moments, merged, volume.affine),
         )
     notes.extend(label_notes)
     tables.vertebrae["plausibility"] = flags

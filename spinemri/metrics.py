@@ -433,7 +433,9 @@ class _VertebraVoxels:
                 if intensity.dtype.isnative
                 else intensity[box].astype(intensity.dtype.newbyteorder("="))
             )
-            lo, hi = int(ik.min()), int(ik.max())
+            # min and max in one compiled pass, in memory order (a Fortran-ordered box's reversed view)
+            rng = _kernels.value_range(ik.T if ik.strides[0] < ik.strides[2] else ik)
+            lo, hi = rng if rng is not None else (0, 0)
             nbins = hi - lo + 1
             if nbins * (n + 1) <= MAX_HISTOGRAM_BINS:
                 if ik.strides[0] < ik.strides[2]:  # Fortran order: read the reversed-axes views row by row

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from .arrays.moments import LabelMoments, label_moments
 from .errors import PlausibilityError, SpinemriWarning
 from .levels import region_of
 
@@ -50,6 +51,7 @@ __all__ = [
     "check_polarity",
     "label_messages",
     "label_shapes",
+    "shapes_from_moments",
     "patient_flag",
     "report_findings",
 ]
@@ -146,6 +148,8 @@ def check_modality(data: np.ndarray, meta: Mapping[str, Any]) -> list[Finding]:
     if data.size == 0 or data.dtype.kind in "ub":  # unsigned: nothing below 0
         return out
     n = data.size
+    if float(data.min()) >= -NEGATIVE_TOLERANCE:
+        return out  # nothing below the tolerance: no air in HU, no negatives (one pass, no temporary)
     n_air = int(np.count_nonzero(data <= CT_AIR_HU))
     if n_air >= CT_AIR_FRACTION * n:
         out.append(
@@ -209,6 +213,16 @@ def check_polarity(
     The shell is the box dilation of the vertebrae by :data:`RING_MM` (at least one voxel per axis)
     minus the vertebrae, inside the image: discs, muscle, canal, fat.
     """
+    if data.flags.f_contiguous and not data.flags.c_contiguous and data.ndim == 3:
+        # a Fortran-ordered image (NIfTI as nibabel loads it): the same check on the C-contiguous
+        # reversed-axes views (medians and the box dilation treat the axes alike)
+        return check_polarity(
+            data.T,
+            vertebra_ids.T,
+            tuple(spacing)[::-1],
+            polarity,
+            bbox=None if bbox is None else (bbox[2], bbox[1], bbox[0]),
+        )
     pad = [max(1, int(round(RING_MM / float(s)))) for s in spacing]
     if bbox is None:
         found = ndi.find_objects((vertebra_ids > 0).astype(np.uint8))
@@ -222,13 +236,11 @@ def check_polarity(
     inside = vertebra_ids[box] > 0
     if not inside.any():
         return []
-    grown = ndi.maximum_filter(inside.view(np.uint8), size=[2 * p + 1 for p in pad]).astype(bool)
-    shell = grown & ~inside
-    if not shell.any():
+    grown = _dilate(inside, pad)
+    medians = _shell_medians(data[box], inside, grown)
+    if medians is None:  # no shell
         return []
-    sub = data[box]
-    marrow = float(np.median(sub[inside]))
-    around = float(np.median(sub[shell]))
+    marrow, around = medians
     if not (around > 0 and marrow > 0):
         return []
     ratio = marrow / around
@@ -258,6 +270,54 @@ def check_polarity(
     return []
 
 
+def _dilate(inside: np.ndarray, pad: Sequence[int]) -> np.ndarray:
+    """``ndi.maximum_filter(inside, size=2 * pad + 1)`` as bool; one compiled pass on C-contiguous boxes."""
+    if inside.flags.c_contiguous and inside.ndim == 3:
+        from ._native import kernels as _kernels
+
+        return np.asarray(_kernels.dilate_box(inside.view(np.uint8), *pad)).view(bool)
+    return np.asarray(ndi.maximum_filter(inside.view(np.uint8), size=[2 * p + 1 for p in pad])).view(bool)
+
+
+def _shell_medians(sub: np.ndarray, inside: np.ndarray, grown: np.ndarray) -> tuple[float, float] | None:
+    """``np.median`` of ``sub`` over ``inside`` (non-empty) and over ``grown & ~inside``; None
+    when that shell is empty.
+
+    Integer images: one compiled pass (``code_histogram`` of :mod:`spinemri._kernels`) histograms
+    both sets (8- and 16-bit images over their dtype's whole range, so no pass for the range), and
+    each median is read from its histogram, exactly as ``np.median`` gives it (the mean of the two
+    middle values for an even count); no gathered copies. Other dtypes: ``np.median``.
+    """
+    if sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3 and sub.dtype.isnative:
+        if sub.dtype.itemsize <= 2:  # every value of the dtype has a bin: no pass for the range
+            lo, hi = int(np.iinfo(sub.dtype).min), int(np.iinfo(sub.dtype).max)
+        else:
+            lo, hi = int(sub.min()), int(sub.max())
+        if hi - lo < 1 << 20:
+            from ._native import kernels as _kernels
+
+            code = grown.view(np.uint8) + inside.view(np.uint8)  # 1: shell, 2: inside
+            hist = _kernels.code_histogram(code, sub, lo, hi - lo + 1, 2)
+            if not hist[1].any():
+                return None
+            return _hist_median(hist[2], lo), _hist_median(hist[1], lo)
+    shell = grown & ~inside
+    if not shell.any():
+        return None
+    return float(np.median(sub[inside])), float(np.median(sub[shell]))
+
+
+def _hist_median(hist: np.ndarray, lo: int) -> float:
+    """The median of the values ``lo + b``, each ``hist[b]`` times (``np.median``'s, exactly)."""
+    cum = np.cumsum(hist)
+    n = int(cum[-1])
+    upper = lo + int(np.searchsorted(cum, n // 2, side="right"))  # the value at sorted position n // 2
+    if n % 2:
+        return float(upper)
+    lower = lo + int(np.searchsorted(cum, n // 2 - 1, side="right"))
+    return (float(lower) + float(upper)) / 2.0
+
+
 @dataclass(frozen=True)
 class LabelShapes:
     """Size and shape of each vertebra id (arrays indexed ``id - 1``).
@@ -282,7 +342,9 @@ class LabelShapes:
     area_mm2: np.ndarray
 
 
-def label_shapes(vertebra_ids: np.ndarray, n: int, affine: np.ndarray) -> LabelShapes:
+def label_shapes(
+    vertebra_ids: np.ndarray, n: int, affine: np.ndarray, *, bbox: tuple[slice, slice, slice] | None = None
+) -> LabelShapes:
     """Volume and world-axis extents of vertebra ids ``1..n``.
 
     Parameters
@@ -293,26 +355,61 @@ def label_shapes(vertebra_ids: np.ndarray, n: int, affine: np.ndarray) -> LabelS
         Number of ids.
     affine : ndarray of shape (4, 4)
         Voxel (i, j, k) -> world (x, y, z) RAS mm.
+    bbox : tuple of 3 slice, optional
+        A box holding every vertebra voxel, when known.
 
     Returns
     -------
     LabelShapes
         Zeros for an id without voxels.
+
+    Notes
+    -----
+    One compiled pass over the box (:func:`spinemri.arrays.moments.label_moments`); from the
+    moments of the mask's own labels, :func:`shapes_from_moments` gives the same without a pass.
+    """
+    mom = label_moments(vertebra_ids, affine, bbox=bbox)
+    return shapes_from_moments(mom, [[i + 1] for i in range(n)], affine)
+
+
+def shapes_from_moments(
+    moments: LabelMoments, groups: Sequence[Sequence[int]], affine: np.ndarray
+) -> LabelShapes:
+    """:class:`LabelShapes` of groups of labels (one vertebra id each) from their :class:`LabelMoments`.
+
+    Parameters
+    ----------
+    moments : LabelMoments
+        :func:`spinemri.arrays.moments.label_moments` of the mask.
+    groups : sequence of sequence of int
+        The labels of each vertebra id, ``groups[id - 1]`` (``merged`` of
+        :func:`spinemri.measurement.vertebra_ids`); labels absent from ``moments`` add nothing.
+    affine : ndarray of shape (4, 4)
+        Voxel (i, j, k) -> world (x, y, z) RAS mm.
+
+    Returns
+    -------
+    LabelShapes
+        Volume: voxel count x voxel volume; extents: max - min of the voxel centres' world
+        coordinates plus one voxel's extent (zeros for a group without voxels).
     """
     lin = np.asarray(affine, float)[:3, :3]
     voxel_mm3 = abs(float(np.linalg.det(lin)))
     one_voxel = np.abs(lin).sum(axis=1)  # world x, y, z extent of one voxel
+    n = len(groups)
     ext = np.zeros((3, n))
     vol = np.zeros(n)
-    for idx, sl in enumerate(ndi.find_objects(vertebra_ids, max_label=n)):
-        if sl is None:
+    present = set(moments.labels.tolist())
+    for idx, group in enumerate(groups):
+        labs = [int(lb) for lb in group if int(lb) in present]
+        if not labs:
             continue
-        ijk = np.nonzero(vertebra_ids[sl] == idx + 1)
-        vol[idx] = ijk[0].size * voxel_mm3
-        offs = np.array([s.start for s in sl], float)
-        pts = np.stack([a.astype(float) for a in ijk]) + offs[:, None]
-        world = lin @ pts  # translation does not change extents
-        ext[:, idx] = world.max(axis=1) - world.min(axis=1) + one_voxel
+        rows = moments.rows(labs)
+        count = int(moments.counts[rows].sum())
+        if count == 0:
+            continue
+        vol[idx] = count * voxel_mm3
+        ext[:, idx] = moments.world_max[rows].max(axis=0) - moments.world_min[rows].min(axis=0) + one_voxel
     height = ext[2]
     area = np.divide(vol, height, out=np.zeros(n), where=height > 0)
     return LabelShapes(vol, height, ext[1], ext[0], area)
@@ -507,6 +604,7 @@ def check_vertebrae(
     source: str,
     *,
     check: bool = True,
+    shapes: LabelShapes | None = None,
 ) -> tuple[list[str], list[str]]:
     """Flag vertebrae too small or thin for vertebral bodies; refuse a mask where every one is.
 
@@ -524,6 +622,9 @@ def check_vertebrae(
         The mask file, named in the messages.
     check : bool, default True
         False: never raise, only warn.
+    shapes : LabelShapes, optional
+        :func:`label_shapes` of ``vertebra_ids`` when already known (:func:`shapes_from_moments`
+        of the mask's moments); computed otherwise.
 
     Returns
     -------
@@ -546,7 +647,8 @@ def check_vertebrae(
     """
     if not judges_anatomy(vertebra_ids.shape, affine):
         return ["ok"] * len(levels), []
-    shapes = label_shapes(vertebra_ids, len(levels), affine)
+    if shapes is None:
+        shapes = label_shapes(vertebra_ids, len(levels), affine)
     flags = check_label_shapes(shapes, levels, truncated)
     if all(fl == "ok" for fl in flags):
         return flags, []

@@ -269,3 +269,73 @@ def test_wide_integer_range_takes_the_gathered_path_with_the_same_result() -> No
     assert set(np.unique(a.lesion_vertebra[1:]).tolist()) == {1}
     for field in ("lesion_ids", "lesion_vertebra", "thresholds", "reference_median", "reference_mad"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32])
+def test_label_moments_equal_bincount_definition(rng: np.random.Generator, dtype: type, order: str) -> None:
+    from spinemri.arrays.moments import label_moments
+
+    for _ in range(20):
+        shape = tuple(int(n) for n in rng.integers(1, 14, 3))
+        lab = (rng.integers(0, 7, shape) * (rng.random(shape) < 0.7)).astype(dtype)
+        lab = np.asfortranarray(lab) if order == "F" else lab
+        aff = np.eye(4)
+        aff[:3, :3] = rng.normal(size=(3, 3))
+        aff[:3, 3] = rng.normal(size=3)
+        got = label_moments(lab, aff)
+        ijk = np.stack(np.nonzero(lab)).astype(np.float64)
+        v = lab[np.nonzero(lab)].astype(np.int64)
+        present = np.unique(v)
+        np.testing.assert_array_equal(got.labels, present)
+        world = aff[:3, :3] @ ijk
+        for r, lb in enumerate(present):
+            pts = ijk[:, v == lb]
+            assert got.counts[r] == pts.shape[1]
+            np.testing.assert_allclose(got.mean_ijk[r], pts.mean(axis=1), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(got.cov_ijk[r], np.cov(pts, bias=True), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(
+                got.world_min[r], world[:, v == lb].min(axis=1), rtol=1e-12, atol=1e-12
+            )
+            np.testing.assert_allclose(
+                got.world_max[r], world[:, v == lb].max(axis=1), rtol=1e-12, atol=1e-12
+            )
+
+
+def test_dilate_box_equals_maximum_filter(rng: np.random.Generator) -> None:
+    from scipy import ndimage as ndi
+
+    for _ in range(200):
+        shape = tuple(int(n) for n in rng.integers(1, 20, 3))
+        a = (rng.random(shape) < rng.random() * 0.1).astype(np.uint8)
+        h = [int(x) for x in rng.integers(0, 10, 3)]
+        np.testing.assert_array_equal(
+            _kernels.dilate_box(a, *h), ndi.maximum_filter(a, size=[2 * x + 1 for x in h])
+        )
+
+
+def test_code_histogram_equals_bincount(rng: np.random.Generator) -> None:
+    for dtype in (np.uint8, np.int16, np.uint16, np.int32):
+        for order in ("C", "F"):
+            shape = tuple(int(n) for n in rng.integers(1, 12, 3))
+            code = np.asarray(rng.integers(0, 4, shape).astype(np.uint8), order=order)
+            vals = np.asarray(rng.integers(0, 100, shape).astype(dtype), order=order)
+            if dtype in (np.int16, np.int32):
+                vals = vals - 50
+            lo = int(vals.min()) - 3
+            nbins = int(vals.max()) - lo + 1
+            got = _kernels.code_histogram(code, vals, lo, nbins, 2)
+            assert got.shape == (3, nbins)
+            assert not got[0].any()
+            for c in (1, 2):
+                want = np.bincount((vals[code == c].astype(np.int64) - lo), minlength=nbins)
+                np.testing.assert_array_equal(got[c], want)
+
+
+def test_value_range_equals_min_max(rng: np.random.Generator) -> None:
+    for dtype in (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        shape = tuple(int(n) for n in rng.integers(1, 12, 3))
+        vals = rng.integers(0, 120, shape).astype(dtype)
+        for view in (vals, np.asfortranarray(vals).T, vals[:, ::2, ::3]):
+            assert _kernels.value_range(view) == (int(view.min()), int(view.max()))
+    assert _kernels.value_range(np.zeros((0, 2, 2), np.int16)) is None

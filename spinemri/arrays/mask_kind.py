@@ -172,7 +172,11 @@ def guess_mask_kind(
     sol: dict[int, float] = {}
     if wanted and sub.size:
         top = max(wanted)
-        boxes = find_objects(np.where(sub <= top, sub, 0).astype(np.int64), max_label=top)
+        if sub.dtype.kind in "ui" and sub.dtype.itemsize < 8:
+            # find_objects skips labels above max_label (and <= 0) by itself: no full-size int64 copy
+            boxes = find_objects(sub, max_label=top)
+        else:
+            boxes = find_objects(np.where(sub <= top, sub, 0).astype(np.int64), max_label=top)
         for lab in wanted:
             box = boxes[lab - 1]
             if box is None:

@@ -201,7 +201,7 @@ def nibabel_voxels(img: Any) -> np.ndarray:
     return np.asarray(img.get_fdata(dtype=np.float32))
 
 
-def from_nibabel(img: Any, meta: dict[str, Any] | None = None) -> Volume:
+def from_nibabel(img: Any, meta: dict[str, Any] | None = None, *, fresh: bool = False) -> Volume:
     """A Volume from a nibabel spatial image (inverse of :func:`to_nibabel`).
 
     Parameters
@@ -210,6 +210,12 @@ def from_nibabel(img: Any, meta: dict[str, Any] | None = None) -> Volume:
         3-D, or with trailing dimensions of size 1 (dropped).
     meta : dict, optional
         Metadata for the Volume.
+    fresh : bool, default False
+        The caller guarantees that ``img`` came from ``nibabel.load`` and is discarded after
+        this call, so the voxel array read from its proxy is held by nobody else: the Volume
+        then takes that array read-only without copying it (:func:`spinemri.io.nifti.load_nifti`).
+        A memory-mapped array (an uncompressed file) or an in-memory image's own array is still
+        copied.
 
     Returns
     -------
@@ -229,7 +235,30 @@ def from_nibabel(img: Any, meta: dict[str, Any] | None = None) -> Volume:
     if len(shape) != 3:
         raise GeometryError(f"expected a 3-D image, got shape {tuple(img.shape)}")
     data = nibabel_voxels(img).reshape(shape)
+    if fresh and _is_proxy(img) and not _memory_mapped(data):
+        # invariant: an array read from a proxy is a new buffer only this call holds; read-only,
+        # Volume shares it instead of copying (the loader's array never escapes writeable)
+        data.flags.writeable = False
     return Volume(data, img.affine, meta or {})
+
+
+def _is_proxy(img: Any) -> bool:
+    """Whether ``img.dataobj`` is a nibabel array proxy (voxels read from a file on access)."""
+    import nibabel as nib
+
+    return bool(nib.is_proxy(img.dataobj))
+
+
+def _memory_mapped(a: np.ndarray) -> bool:
+    """Whether ``a`` (or an array it views) is a memory map of a file."""
+    import mmap
+
+    base: Any = a
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
 
 
 def to_sitk(volume: Volume) -> Any:

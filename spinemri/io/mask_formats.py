@@ -446,6 +446,12 @@ def read_totalseg_folder(folder: str | os.PathLike[str]) -> SpineMasks:
 
 def _present_labels(data: np.ndarray) -> list[int]:
     arr = np.asarray(data)
+    if arr.dtype in (np.uint8, np.uint16) and arr.ndim == 3:
+        # one compiled pass over the labels' box in memory order (np.bincount would copy a
+        # Fortran-ordered mask to C order and cast it to 8-byte integers: 9x the mask's bytes)
+        from ..arrays.moments import label_moments
+
+        return [int(x) for x in label_moments(arr, np.eye(4)).labels]
     if arr.dtype in (np.uint8, np.uint16):
         counts = np.bincount(arr.ravel())
         return [int(x) for x in np.flatnonzero(counts) if x]
