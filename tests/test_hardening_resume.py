@@ -156,16 +156,24 @@ def test_huge_label_is_an_unmapped_label_with_bounded_allocation(huge_label_case
     img, mask, huge = huge_label_case
     ref = spinemri.measure(img, mask, scheme="verse", min_lesion_mm3=0)
     nbytes = np.asarray(huge.data).nbytes
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            got = spinemri.measure(img, huge, scheme="verse", min_lesion_mm3=0)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 3 * nbytes, f"peak allocation {peak} bytes for a {nbytes}-byte mask"
+
+    def peak_of(labels: spinemri.Volume) -> tuple[int, list[warnings.WarningMessage], spinemri.Measurement]:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                m = spinemri.measure(img, labels, scheme="verse", min_lesion_mm3=0)
+            return tracemalloc.get_traced_memory()[1], caught, m
+        finally:
+            tracemalloc.stop()
+
+    base, _, _ = peak_of(mask)  # the same case without the stray voxel
+    peak, caught, got = peak_of(huge)
+    # no allocation grows with the label's value (a table of 2**40 + 1 entries is 8 TiB): the stray
+    # voxel costs at most one more mask-sized array than the clean mask does
+    assert peak < base + nbytes, f"peak allocation {peak} bytes vs {base} without the stray label"
+    assert peak < 4 * nbytes, f"peak allocation {peak} bytes for a {nbytes}-byte mask"
     msgs = [str(w.message) for w in caught if issubclass(w.category, SpinemriWarning)]
     assert any(str(2**40) in m and "ignored" in m for m in msgs), msgs
     assert any(str(2**40) in n for n in got.notes)
@@ -201,8 +209,15 @@ def test_huge_label_helpers_do_not_build_max_label_tables(huge_label_case) -> No
     m = np.asarray(mask.data)
     np.testing.assert_array_equal(ids, np.where(m == 20, 1, np.where(m == 21, 2, 0)))
     small = label_shapes(m, mask.affine)
-    for lab, shape in small.items():
-        assert shapes[lab] == shape
+    for lab, shape in small.items():  # the same shapes (the compiled and numpy sums differ in the last bits)
+        other = shapes[lab]
+        assert (other.voxels, other.volume_mm3, other.truncated) == (
+            shape.voxels,
+            shape.volume_mm3,
+            shape.truncated,
+        )
+        np.testing.assert_allclose(other.centroid_mm, shape.centroid_mm, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(other.cov_mm2, shape.cov_mm2, rtol=1e-12, atol=1e-9)
 
 
 def test_cohort_case_with_a_huge_label_is_measured_and_reported(huge_label_case, tmp_path: Path) -> None:
