@@ -174,17 +174,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         :class:`~spinemri.errors.LabelSchemeError`). The printed message is scrubbed of
         identifiers (:mod:`spinemri.io.scrub`). With ``--debug`` a SpinemriError is re-raised
         with its traceback instead (not scrubbed: for debugging on the data's own machine).
+        130 after Ctrl-C (one line saying how to resume, no traceback); 0 when the reader of
+        the output went away (a broken pipe, as in ``spinemri measure ... | head``).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.log_file)
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a broken pipe shows here, not in Python's flush at exit
+        return status
     except SpinemriError as exc:
         if args.debug:
             raise
         print(f"spinemri {args.command}: error: {_error_text(exc, args)}", file=sys.stderr)
         return 2 if isinstance(exc, (*_INPUT_ERRORS, UsageError)) else 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        # every output is written to a temporary name and renamed: nothing half-written is left
+        hint = (
+            "rerun the same command to resume (finished cases are kept and skipped)"
+            if args.command in ("run", "demo")
+            else "nothing half-written was left"
+        )
+        print(f"spinemri {args.command}: interrupted; {hint}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (``spinemri measure ... | head``): stop quietly, as Unix tools do
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not report the broken pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
