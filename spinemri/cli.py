@@ -22,13 +22,14 @@ import importlib
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ._version import __version__
 from .errors import ConfigError, GeometryError, InputError, LabelSchemeError, SpinemriError
 
-__all__ = ["build_parser", "main", "check_options", "UsageError", "COMMANDS"]
+__all__ = ["build_parser", "main", "check_options", "one_line_warning", "UsageError", "COMMANDS"]
 
 T = TypeVar("T")
 
@@ -128,11 +129,40 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     root = logging.getLogger("spinemri")
     root.setLevel(level)
+    for old in [h for h in root.handlers if getattr(h, "spinemri_cli", False)]:
+        root.removeHandler(old)  # an earlier main() in this process (tests, notebooks)
+        old.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for h in handlers:
         h.setFormatter(fmt)
         h.addFilter(_scrub_record)
+        h.spinemri_cli = True  # type: ignore[attr-defined]
         root.addHandler(h)
+
+
+def one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """The command line's warning format: one line, no Python source line.
+
+    Parameters
+    ----------
+    message : Warning or str
+        The warning.
+    category : type
+        Its class (``SpinemriWarning``, ...).
+    filename, lineno, line
+        Where it was raised (not shown: users need the message, not spinemri's source).
+
+    Returns
+    -------
+    str
+        ``"warning: <message>\n"`` (the category name too when it is not a SpinemriWarning).
+    """
+    from .errors import SpinemriWarning
+
+    kind = "" if issubclass(category, SpinemriWarning) else f" ({category.__name__})"
+    return f"warning{kind}: {message}\n"
 
 
 def _scrub_record(record: logging.LogRecord) -> bool:
@@ -180,6 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.log_file)
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = one_line_warning
+    try:
+        return _run(args)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         status = int(args.func(args))
         sys.stdout.flush()  # a broken pipe shows here, not in Python's flush at exit

@@ -116,3 +116,39 @@ def test_broken_pipe_is_silent(tmp_path: Path) -> None:
     proc.wait(timeout=120)
     assert "BrokenPipeError" not in err and "Traceback" not in err, err
     assert proc.returncode == 0
+
+
+def test_warnings_are_one_line(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    # a mask 1 mm off the image grid: resampled with a SpinemriWarning
+    src = nib.load(SAMPLE / "SMR-002" / "vertebrae_mask.nii.gz")
+    affine = src.affine.copy()
+    affine[:3, 3] += np.array([0.0, 0.6, 0.0])
+    shifted = tmp_path / "shifted_mask.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(src.dataobj), affine), shifted)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spinemri.cli",
+            "measure",
+            str(SAMPLE / "SMR-002" / "image.nii.gz"),
+            "--mask",
+            str(shifted),
+            "--resample-mask",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    warned = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning")]
+    assert warned and any("nearest-neighbour" in ln for ln in warned), proc.stderr
+    # no Python source line after a warning (was: "  mask = load_mask(mask_path, like=image, ...)")
+    assert not [ln for ln in proc.stderr.splitlines() if ln.startswith("  ") and "(" in ln], proc.stderr
+    assert ".py:" not in proc.stderr
