@@ -157,7 +157,7 @@ def one_line_warning(
     Returns
     -------
     str
-        ``"warning: <message>\n"`` (the category name too when it is not a SpinemriWarning).
+        ``"warning: <message>"`` and a newline (the category name too when it is not a SpinemriWarning).
     """
     from .errors import SpinemriWarning
 
