@@ -152,3 +152,24 @@ def test_warnings_are_one_line(tmp_path: Path) -> None:
     # no Python source line after a warning (was: "  mask = load_mask(mask_path, like=image, ...)")
     assert not [ln for ln in proc.stderr.splitlines() if ln.startswith("  ") and "(" in ln], proc.stderr
     assert ".py:" not in proc.stderr
+
+
+def test_measure_summary_counts_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # SMR-001 (DICOM) has one lesion in L2 (sample_data/truth.csv): "1 lesion", not "1 lesions"
+    truth = (SAMPLE / "truth.csv").read_text(encoding="utf-8").splitlines()
+    assert truth[1].split(",")[9] == "1"  # total_lesion_count of SMR-001, from the phantom's truth
+    rc = main(
+        [
+            "measure",
+            str(SAMPLE / "SMR-001" / "dicom"),
+            "--mask",
+            str(SAMPLE / "SMR-001" / "vertebrae_mask.nii.gz"),
+            "--patient-id",
+            "SMR-001",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "9 vertebrae, 1 lesion;" in err, err

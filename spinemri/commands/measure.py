@@ -253,9 +253,16 @@ def run(args: argparse.Namespace) -> int:
     if "dicom_seg" in paths:
         print(f"wrote DICOM-SEG {paths['dicom_seg']}", file=sys.stderr)
     print(
-        f"wrote {out} ({len(m.vertebrae)} vertebrae, {len(m.lesions)} lesions; QC {paths.get('qc', 'none')})",
+        f"wrote {out} ({_count(len(m.vertebrae), 'vertebra', 'vertebrae')}, "
+        f"{_count(len(m.lesions), 'lesion', 'lesions')}; QC {paths.get('qc', 'none')})",
         file=sys.stderr,
     )
     for failure in outcome.optional_failures:  # the case is written; exit 1 says something failed
         print(f"spinemri measure: error: {failure.path}: {failure.note()}", file=sys.stderr)
     return 1 if outcome.optional_failures else 0
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``"1 lesion"``, ``"2 lesions"``."""
+    return f"{n} {one if n == 1 else many}"
+
