@@ -130,7 +130,9 @@ def fake_service(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_non_dask_service_is_one_config_error_naming_the_address(
     fake_service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("distributed")
+    pytest.importorskip(
+        "distributed", reason="dask.distributed is an optional extra (spinemri[dask]; part of test)"
+    )
     monkeypatch.setattr(executors, "DASK_CONNECT_TIMEOUT_S", 2)
     t0 = time.monotonic()
     with pytest.raises(ConfigError) as info:
@@ -143,7 +145,9 @@ def test_non_dask_service_is_one_config_error_naming_the_address(
 def test_cli_run_non_dask_service_is_one_line(
     fake_service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("distributed")
+    pytest.importorskip(
+        "distributed", reason="dask.distributed is an optional extra (spinemri[dask]; part of test)"
+    )
     if not fake_service:  # pragma: no cover
         return
     from spinemri.io.cohort_write import CohortSpec, write_cohort
@@ -158,7 +162,9 @@ def test_cli_run_non_dask_service_is_one_line(
 
 
 def test_local_cluster_never_starts_more_workers_than_cases(monkeypatch: pytest.MonkeyPatch) -> None:
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is an optional extra (spinemri[dask]; part of test)"
+    )
     started: list[int] = []
 
     class Refused(Exception):
@@ -175,7 +181,9 @@ def test_local_cluster_never_starts_more_workers_than_cases(monkeypatch: pytest.
 
 
 def test_a_real_scheduler_address_still_works() -> None:
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is an optional extra (spinemri[dask]; part of test)"
+    )
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as c:

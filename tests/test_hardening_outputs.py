@@ -48,7 +48,7 @@ def _run(cohort: Path, out: Path, *extra: str) -> int:
 def test_measure_dicom_seg_failure_keeps_the_case(
     cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("highdicom")
+    pytest.importorskip("highdicom", reason="DICOM-SEG needs highdicom (the dicomseg extra; part of test)")
     monkeypatch.setattr("spinemri.io.dicom.seg.dicom_seg_bytes", _seg_fails)
     out = tmp_path / "m"
     image = cohort / "SMR-001" / "dicom"
@@ -80,7 +80,7 @@ def test_measure_dicom_seg_failure_keeps_the_case(
 def test_run_dicom_seg_failure_keeps_tables_and_mask(
     cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("highdicom")
+    pytest.importorskip("highdicom", reason="DICOM-SEG needs highdicom (the dicomseg extra; part of test)")
     monkeypatch.setattr("spinemri.io.dicom.seg.dicom_seg_bytes", _seg_fails)
     out = tmp_path / "r"
     assert _run(cohort, out, "--dicom-seg") == 1
