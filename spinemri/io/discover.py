@@ -38,25 +38,47 @@ Other tools' layouts (:mod:`spinemri.io.mask_formats`):
   ``anat/*_STIR.nii[.gz]`` (preferred) or ``anat/*_T2w.nii[.gz]``, the mask is
   found under ``derivatives/<tool>/sub-*/[ses-*/]anat/`` (a SPINEPS instance
   mask, a TotalSegmentator folder, or a file whose name marks a mask) whose
-  name carries the image's entities; the patient id is ``sub-X`` or
-  ``sub-X_ses-Y``.
+  name carries the image's entities; the patient id is ``sub-X`` and each
+  ``ses-Y`` is a time point (its scan date from ``sub-X_sessions.tsv`` ``acq_time``
+  when present).
+
+Time points (issue 14): a patient folder whose sub-folders are named ``YYYY-MM-DD``,
+``tpN`` or ``ses-*`` and that holds no scan file itself has one case per time point
+(:attr:`Case.timepoint`, :attr:`Case.scan_date` from a date name); a manifest may add
+``timepoint`` and ``scan_date`` columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
+from .ids import safe_id
 from .mask_formats import is_spineps_subreg, is_spineps_vert, is_totalseg_folder
 from .nifti import is_itk, is_nifti
 
-__all__ = ["Case", "MASK_NAME_RE", "discover_cases", "read_manifest", "is_mask_name"]
+__all__ = [
+    "Case",
+    "MASK_NAME_RE",
+    "TIMEPOINT_RE",
+    "discover_cases",
+    "read_manifest",
+    "is_mask_name",
+    "timepoint_date",
+    "with_timepoint_columns",
+]
 
 #: A file whose name matches this is a vertebral mask.
 MASK_NAME_RE = re.compile(r"mask|seg|label|vert", re.IGNORECASE)
+
+#: A sub-folder of a patient folder whose name matches this is a time point (DESIGN §7): an ISO date
+#: ``YYYY-MM-DD``, ``tpN`` (``tp1``, ``TP02``) or a BIDS session ``ses-<label>``.
+TIMEPOINT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}|tp\d+|ses-[A-Za-z0-9]+)$", re.IGNORECASE)
 
 #: BIDS-style mask file names (SPINEPS ``*_msk``, BIDS ``*_dseg``) and SPINEPS files.
 _BIDS_MASK_RE = re.compile(r"(_msk|_dseg|(^|_)seg-[a-z0-9]+_.*)\.(nii|nii\.gz|nrrd|mha|mhd)$", re.IGNORECASE)
@@ -103,6 +125,19 @@ class Case:
     problem: str | None = None
     problem_path: Path | None = None
     session: str | None = None
+    timepoint: str | None = None
+    scan_date: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The case's unique id in a run: ``patient_id``, or ``<patient_id>_<timepoint>`` for a time point.
+
+        Returns
+        -------
+        str
+            Names the case's output files (``qc/<key>.png``, ``cases/<key>/``) and its resume state.
+        """
+        return f"{self.patient_id}_{self.timepoint}" if self.timepoint else self.patient_id
 
 
 def is_mask_name(path: Path) -> bool:
@@ -150,8 +185,118 @@ def _walk_files(folder: Path) -> list[Path]:
     return out
 
 
-def _case_from_folder(folder: Path) -> Case:
+def timepoint_date(name: str) -> str | None:
+    """The scan date a time point folder's name gives: ``"2024-03-01"`` for ``2024-03-01``, else None.
+
+    Parameters
+    ----------
+    name : str
+        A time point folder name (:data:`TIMEPOINT_RE`).
+
+    Returns
+    -------
+    str or None
+        The ISO date, or None for ``tpN`` and ``ses-*`` names.
+
+    Raises
+    ------
+    ValueError
+        The name looks like a date but is not one (``2024-13-01``).
+    """
+    import datetime
+
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
+        return datetime.date.fromisoformat(name).isoformat()
+    return None
+
+
+_BAD_DATE = "invalid"
+
+
+def _date_or_invalid(name: str) -> str | None:
+    """:func:`timepoint_date`, with ``"invalid"`` for a name that looks like a date but is not one."""
+    try:
+        return timepoint_date(name)
+    except ValueError:
+        return _BAD_DATE
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    """Sort key that puts ``tp2`` before ``tp10`` and ``ses-2`` before ``ses-10``."""
+    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name))
+
+
+def _has_top_level_scan(folder: Path) -> bool:
+    """True when ``folder`` itself holds a file that could be an image, a mask or a DICOM file."""
+    return any(f.is_file() and not f.name.startswith(".") and not is_junk_file(f) for f in folder.iterdir())
+
+
+def _patient_cases(folder: Path) -> list[Case]:
+    """The case(s) of one patient folder: itself, or one per time point sub-folder (DESIGN §7).
+
+    A patient folder whose sub-folders are named as time points (:data:`TIMEPOINT_RE`) and that
+    holds no scan file at its own level has one case per time point, in time order (by date, or
+    by the number in ``tpN`` / ``ses-N``). A folder with files at its own level is one case, as
+    before time points existed (its DICOM may sit in a sub-folder of any name).
+    """
     pid = folder.name
+    subs = sorted(
+        (d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name
+    )
+    tps = [d for d in subs if TIMEPOINT_RE.match(d.name)]
+    if not tps or _has_top_level_scan(folder):
+        return [_case_from_folder(folder)]
+    others = [d.name for d in subs if d not in tps]
+    if others:
+        return [
+            Case(
+                pid,
+                None,
+                None,
+                folder,
+                f"holds time point folders ({', '.join(d.name for d in tps)}) and other folders "
+                f"({', '.join(others)}); a patient folder with time points holds only time point folders "
+                "named YYYY-MM-DD, tpN or ses-*, or use a manifest with a timepoint column",
+                folder,
+            )
+        ]
+    dated = [_date_or_invalid(d.name) for d in tps]
+    kinds = {"date" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", d.name) else "name" for d in tps}
+    if len(kinds) > 1:
+        return [
+            Case(
+                pid,
+                None,
+                None,
+                folder,
+                f"time point folders mix dates and names ({', '.join(d.name for d in tps)}): their order is "
+                "not defined; name them all YYYY-MM-DD or all tpN, or use a manifest with scan_date",
+                folder,
+            )
+        ]
+    cases: list[Case] = []
+    for tp, date in sorted(zip(tps, dated, strict=True), key=lambda t: _natural(t[0].name)):
+        if date == _BAD_DATE:
+            cases.append(
+                Case(
+                    pid,
+                    None,
+                    None,
+                    tp,
+                    f"time point folder {tp.name!r} is not a valid date",
+                    tp,
+                    None,
+                    tp.name,
+                )
+            )
+            continue
+        c = _case_from_folder(tp, pid)
+        cases.append(dataclasses.replace(c, timepoint=tp.name, scan_date=date))
+    return cases
+
+
+def _case_from_folder(folder: Path, pid: str | None = None) -> Case:
+    pid = folder.name if pid is None else pid
     files = _walk_files(folder)
     top = [f for f in files if f.parent == folder]
     masks = [f for f in top if _is_volume_file(f) and is_mask_name(f)]
@@ -242,14 +387,21 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Case]:
             f"(found: {', '.join(map(str, df.columns))})"
         )
     cases: list[Case] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str | None]] = set()
+    has_tp = "timepoint" in cols
     for i, row in df.iterrows():
         pid = str(row[cols["patient_id"]] or "").strip()
         if not pid or pid.lower() == "nan":
             raise InputError(f"{path}: row {int(i) + 2} has no patient_id")
-        if pid in seen:
-            raise InputError(f"{path}: patient_id {pid!r} appears more than once")
-        seen.add(pid)
+        tp, date = _manifest_timepoint(path, row, cols, int(i) + 2)
+        if (pid, tp) in seen:
+            raise InputError(
+                f"{path}: patient_id {pid!r}"
+                + (f" with timepoint {tp!r}" if has_tp else "")
+                + " appears more than once"
+                + ("" if has_tp else " (several scans of one patient need a timepoint column)")
+            )
+        seen.add((pid, tp))
 
         def resolve(value: object) -> Path | None:
             s = str(value).strip() if value is not None else ""
@@ -268,8 +420,58 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Case]:
             if not p.exists():
                 problem, bad = f"{what} {p} does not exist", p
                 break
-        cases.append(Case(pid, image, mask, (image or path).parent, problem, bad))
+        cases.append(
+            Case(pid, image, mask, (image or path).parent, problem, bad, timepoint=tp, scan_date=date)
+        )
     return cases
+
+
+def _manifest_timepoint(
+    path: Path, row: Any, cols: dict[str, Any], line: int
+) -> tuple[str | None, str | None]:
+    """A manifest row's ``timepoint`` and ``scan_date`` (ISO), both optional columns."""
+    import datetime
+
+    def cell(name: str) -> str | None:
+        if name not in cols:
+            return None
+        v = row[cols[name]]
+        text = "" if v is None else str(v).strip()
+        return None if not text or text.lower() == "nan" else text
+
+    tp, when = cell("timepoint"), cell("scan_date")
+    date = None
+    if when is not None:
+        try:
+            date = datetime.date.fromisoformat(when[:10]).isoformat()
+        except ValueError:
+            raise InputError(
+                f"{path}: row {line}: scan_date {when!r} is not a date (write YYYY-MM-DD)"
+            ) from None
+    if tp is None and "timepoint" in cols:
+        tp = date or ""
+        if not tp:
+            raise InputError(f"{path}: row {line} has no timepoint (and no scan_date to name it by)")
+    if tp is not None and date is None:
+        try:
+            date = timepoint_date(tp)
+        except ValueError:
+            raise InputError(
+                f"{path}: row {line}: timepoint {tp!r} looks like a date but is not one"
+            ) from None
+    return tp, date
+
+
+def _in_time_order(cases: list[Case]) -> list[Case]:
+    """Cases sorted by patient, each patient's time points by date when all have one, else by name."""
+    by_patient: dict[str, list[Case]] = {}
+    for c in sorted(cases, key=lambda c: c.patient_id):
+        by_patient.setdefault(c.patient_id, []).append(c)
+    out: list[Case] = []
+    for group in by_patient.values():
+        dated = all(c.scan_date for c in group)
+        out.extend(sorted(group, key=lambda c: (c.scan_date if dated else "", _natural(c.timepoint or ""))))
+    return out
 
 
 def discover_cases(
@@ -299,7 +501,7 @@ def discover_cases(
         When ``cohort_dir`` is not a folder, or it holds no patient folder.
     """
     if manifest is not None:
-        return sorted(read_manifest(manifest), key=lambda c: c.patient_id)
+        return _in_time_order(read_manifest(manifest))
     root = Path(cohort_dir)
     if not root.exists():
         raise InputError(f"{root}: cohort folder not found")
@@ -307,13 +509,47 @@ def discover_cases(
         raise InputError(f"{root}: not a folder; a cohort is a folder with one sub-folder per patient")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if _is_bids(folders):
-        return sorted(_bids_cases(root, folders), key=lambda c: c.patient_id)
+        return _in_time_order(_bids_cases(root, folders))
     if not folders:
         raise InputError(
             f"{root}: no patient folders; a cohort holds one sub-folder per patient (its name is the patient "
             "id) with the image and a mask file, or pass --manifest"
         )
-    return [_case_from_folder(f) for f in folders]
+    return [c for f in folders for c in _patient_cases(f)]
+
+
+def with_timepoint_columns(cases: list[Case]) -> list[Case]:
+    """The cases, each with a timepoint (``""`` if it had none) when any case of the cohort has one.
+
+    A longitudinal cohort's tables all carry ``timepoint`` and ``scan_date`` columns, so that the
+    per-case tables combine under one header; a cohort without time points is unchanged.
+
+    Parameters
+    ----------
+    cases : list of Case
+        Discovered cases.
+
+    Returns
+    -------
+    list of Case
+        The same cases (same order).
+
+    Raises
+    ------
+    InputError
+        Two cases would write to the same output name (a patient named like another's time point).
+    """
+    if any(c.timepoint is not None for c in cases):
+        cases = [c if c.timepoint is not None else dataclasses.replace(c, timepoint="") for c in cases]
+    seen: dict[str, Case] = {}
+    for c in cases:
+        other = seen.setdefault(safe_id(c.key), c)
+        if other is not c:
+            raise InputError(
+                f"{c.folder}: case {c.key!r} and {other.folder} would write to the same output name; "
+                "rename one of the folders or use a manifest"
+            )
+    return cases
 
 
 # --- BIDS ----------------------------------------------------------------------------------------
@@ -324,7 +560,7 @@ def _anat_dirs(subject: Path) -> list[tuple[str | None, Path]]:
     out: list[tuple[str | None, Path]] = []
     if (subject / "anat").is_dir():
         out.append((None, subject / "anat"))
-    for ses in sorted(subject.glob("ses-*")):
+    for ses in sorted(subject.glob("ses-*"), key=lambda d: _natural(d.name)):
         if ses.is_dir() and (ses / "anat").is_dir():
             out.append((ses.name, ses / "anat"))
     return out
@@ -389,11 +625,13 @@ def _bids_cases(root: Path, folders: list[Path]) -> list[Case]:
         if not anats:
             cases.append(Case(subject.name, None, None, subject, "no anat/ or ses-*/anat/ folder", subject))
             continue
+        dates = _bids_session_dates(subject)
         for ses, anat in anats:
-            pid = f"{subject.name}_{ses}" if ses else subject.name
+            pid = subject.name
+            tp = {"timepoint": ses, "scan_date": dates.get(ses)} if ses else {}
             image, problem = _bids_image(anat)
             if image is None:
-                cases.append(Case(pid, None, None, anat, problem, anat, ses))
+                cases.append(Case(pid, None, None, anat, problem, anat, ses, **tp))
                 continue
             masks = _bids_masks(root, anat.relative_to(root), image)
             if len(masks) != 1:
@@ -404,7 +642,29 @@ def _bids_cases(root: Path, folders: list[Path]) -> list[Case]:
                     else f"several masks for {image.name}: "
                     f"{', '.join(str(m.relative_to(root)) for m in masks)}; keep one or use a manifest"
                 )
-                cases.append(Case(pid, image, None, anat, problem, anat, ses))
+                cases.append(Case(pid, image, None, anat, problem, anat, ses, **tp))
                 continue
-            cases.append(Case(pid, image, masks[0], anat, None, None, ses))
+            cases.append(Case(pid, image, masks[0], anat, None, None, ses, **tp))
     return cases
+
+
+def _bids_session_dates(subject: Path) -> dict[str | None, str | None]:
+    """Session -> scan date (ISO) from ``sub-X/sub-X_sessions.tsv`` (``session_id``, ``acq_time``)."""
+    import csv
+    import datetime
+
+    tsv = subject / f"{subject.name}_sessions.tsv"
+    out: dict[str | None, str | None] = {}
+    if not tsv.is_file():
+        return out
+    try:
+        with tsv.open(encoding="utf-8-sig", newline="") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                ses, when = (row.get("session_id") or "").strip(), (row.get("acq_time") or "").strip()
+                try:
+                    out[ses] = datetime.date.fromisoformat(when[:10]).isoformat()
+                except ValueError:
+                    continue  # "n/a" or no date: the scan date then comes from DICOM or stays empty
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+    return out

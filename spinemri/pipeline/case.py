@@ -144,6 +144,19 @@ class CaseOutcome:
     notes: list[str] = field(default_factory=list)
     input_hash: str = ""
     optional_failures: list[OptionalFailure] = field(default_factory=list)
+    timepoint: str | None = None  # set for a time point of a longitudinal cohort (issue 14)
+    scan_date: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The case's unique id in a run (:attr:`spinemri.io.discover.Case.key`).
+
+        Returns
+        -------
+        str
+            ``patient_id``, or ``<patient_id>_<timepoint>`` for a time point.
+        """
+        return f"{self.patient_id}_{self.timepoint}" if self.timepoint else self.patient_id
 
 
 @dataclass
@@ -165,6 +178,8 @@ def run_case(
     patient_id: str | None = None,
     encode: bool = True,
     check_image: Callable[[Volume], None] | None = None,
+    timepoint: str | None = None,
+    scan_date: str | None = None,
 ) -> MeasuredCase:
     """Load, measure and (with ``encode``) render and encode one case.
 
@@ -188,6 +203,10 @@ def run_case(
     check_image : callable, optional
         Called with the loaded image before the mask is loaded (a command's
         own checks); may raise.
+    timepoint, scan_date : str, optional
+        For a time point of a longitudinal cohort: the tables gain ``timepoint`` and
+        ``scan_date`` columns after ``patient_id`` (``scan_date`` falls back to the DICOM
+        StudyDate, ``meta["study_date"]``). None (the default) adds no column.
 
     Returns
     -------
@@ -236,6 +255,10 @@ def run_case(
             m = dataclasses.replace(
                 m, notes=(*m.notes, "image is MONOCHROME1: stored values inverted to MONOCHROME2 at load")
             )
+        if timepoint is not None:
+            outcome.timepoint = timepoint
+            outcome.scan_date = scan_date or image.meta.get("study_date") or None
+            m = with_timepoint(m, timepoint, outcome.scan_date)
         if encode:
             _render(image_path, image, mask, m, options, outcome)
     if encode:
@@ -253,6 +276,34 @@ def run_case(
         outcome.timings_s["encode_mask"] = time.perf_counter() - t
     outcome.stage = ""
     return MeasuredCase(image, mask, m, list(caught))
+
+
+def with_timepoint(m: Measurement, timepoint: str, scan_date: str | None) -> Measurement:
+    """The measurement with ``timepoint`` and ``scan_date`` columns after ``patient_id`` in its tables.
+
+    Parameters
+    ----------
+    m : Measurement
+        One case's measurement.
+    timepoint : str
+        The time point's name (``""`` for a patient without time points in a cohort that has them).
+    scan_date : str or None
+        ISO date of the scan (empty when unknown).
+
+    Returns
+    -------
+    Measurement
+        A copy whose vertebrae, patient and lesions tables carry the two columns.
+    """
+
+    def add(df: Any) -> Any:
+        df = df.copy()
+        at = list(df.columns).index("patient_id") + 1 if "patient_id" in df.columns else 0
+        df.insert(at, "timepoint", timepoint)
+        df.insert(at + 1, "scan_date", scan_date or "")
+        return df
+
+    return dataclasses.replace(m, vertebrae=add(m.vertebrae), patient=add(m.patient), lesions=add(m.lesions))
 
 
 def _render(
@@ -353,7 +404,7 @@ def write_case_files(
     OutputError
         A file could not be written (``"no space left on device while writing PATH ..."``).
     """
-    sid = safe_id(outcome.patient_id)
+    sid = safe_id(outcome.key)
     written: dict[str, Path] = {}
     for name, fname in table_files.items():
         with writing(tables_dir / fname):

@@ -44,7 +44,7 @@ from typing import Any
 
 from ..errors import InputError, LabelSchemeError, OutputError, SpinemriError
 from ..io.atomic import write_text_atomic, writing
-from ..io.discover import Case, discover_cases
+from ..io.discover import Case, discover_cases, with_timepoint_columns
 from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
 from ..params import RunConfig, as_dict
@@ -153,7 +153,13 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         ``ok`` with the encoded outputs (:func:`spinemri.pipeline.case.run_case`),
         or the failure: stage, error type, message and the offending path.
     """
-    out = CaseOutcome(patient_id=case.patient_id, ok=False, stage="discover")
+    out = CaseOutcome(
+        patient_id=case.patient_id,
+        ok=False,
+        stage="discover",
+        timepoint=case.timepoint,
+        scan_date=case.scan_date,
+    )
     t0 = time.perf_counter()
     unexpected = ""
     try:
@@ -161,7 +167,15 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
             raise InputError(f"{case.problem_path or case.folder}: {case.problem}")
         assert case.image is not None and case.mask is not None
         out.input_hash = case_input_hash(case)
-        measured = run_case(case.image, case.mask, case_options(config), out, patient_id=case.patient_id)
+        measured = run_case(
+            case.image,
+            case.mask,
+            case_options(config),
+            out,
+            patient_id=case.patient_id,
+            timepoint=case.timepoint,
+            scan_date=case.scan_date,
+        )
         out.notes.extend(f"{w.category.__name__}: {w.message}" for w in measured.warnings)
         out.notes.extend(measured.measurement.notes)
         out.ok = True
@@ -180,9 +194,7 @@ def process_case(case: Case, config: RunConfig) -> CaseOutcome:
         unexpected = tb
     scrub = scrub_outcome(out, case)
     if unexpected:  # logged outside the except block: a failing log handler cannot print the raw error
-        log.error(
-            "unexpected error in case %s at stage %s:\n%s", case.patient_id, out.stage, scrub(unexpected)
-        )
+        log.error("unexpected error in case %s at stage %s:\n%s", case.key, out.stage, scrub(unexpected))
     out.timings_s["total"] = time.perf_counter() - t0
     return out
 
@@ -235,18 +247,18 @@ def _write_case(out_dir: Path, outcome: CaseOutcome, run_params_hash: str) -> No
     write_case_files(
         out_dir,
         outcome,
-        tables_dir=case_dir(out_dir, outcome.patient_id),
+        tables_dir=case_dir(out_dir, outcome.key),
         table_files=CASE_TABLE_FILES,
     )
     if outcome.optional_failures:  # no "done" marker: a rerun retries the QC picture / DICOM-SEG
-        sp = state_path(out_dir, outcome.patient_id)
+        sp = state_path(out_dir, outcome.key)
         if sp.exists():
             sp.unlink()
         return
-    with writing(state_path(out_dir, outcome.patient_id)):
+    with writing(state_path(out_dir, outcome.key)):
         write_state(
             out_dir,
-            outcome.patient_id,
+            outcome.key,
             input_hash=outcome.input_hash,
             run_params_hash=run_params_hash,
             timings_s=outcome.timings_s,
@@ -280,7 +292,9 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
         with writing(out_dir / f"{table}.csv"):
             write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
-            read_csv_text_columns(io.StringIO(text), ("patient_id",)) if text.strip() else pd.DataFrame()
+            read_csv_text_columns(io.StringIO(text), ("patient_id", "timepoint", "scan_date"))
+            if text.strip()
+            else pd.DataFrame()
         )
     from ..io.tables import has_parquet, write_table
 
@@ -296,9 +310,15 @@ def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
 
     from ..io.tables import write_csv
 
+    columns = list(ERROR_COLUMNS)
+    if any(f.timepoint is not None for f in failures):  # a longitudinal cohort: which scan failed
+        columns[1:1] = ["timepoint", "scan_date"]
     df = pd.DataFrame(
-        [[getattr(f, c) for c in ERROR_COLUMNS] for f in sorted(failures, key=lambda f: f.patient_id)],
-        columns=list(ERROR_COLUMNS),
+        [
+            [getattr(f, c) or "" if c in ("timepoint", "scan_date") else getattr(f, c) for c in columns]
+            for f in sorted(failures, key=lambda f: (f.patient_id, f.scan_date or "", f.timepoint or ""))
+        ],
+        columns=columns,
     )
     write_csv(df, out_dir / "errors.csv")
 
@@ -312,8 +332,12 @@ def _link_and_analyze(
     from ..params import measure_params
     from ..report.html import ReportContext, write_analysis
     from ..stats.study import analyze
+    from ..timepoints import baseline_rows, clinical_rows_at, has_timepoints
 
     clinical_df = read_clinical(clinical)
+    if has_timepoints(patients):  # the cross-sectional analysis counts each patient once: at baseline
+        patients = baseline_rows(patients)
+        clinical_df = clinical_rows_at(clinical_df, patients)
     linked, report = link(patients, clinical_df)
     write_csv(linked, out_dir / "linked.csv")
     link_frame = report.to_frame()
@@ -417,7 +441,8 @@ def run_cohort(
         for c in discover_cases(cohort_dir, manifest)
         if not _inside(c.folder, out)  # --out inside the cohort folder: its own folders are not patients
     ]
-    ids = [c.patient_id for c in cases]
+    cases = with_timepoint_columns(cases)
+    ids = [c.key for c in cases]
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
         return _run_locked(cases, ids, out, cohort_dir, clinical, manifest, config, progress, t_start)
@@ -544,7 +569,14 @@ def _run_locked(
     for case, result in run_map(fn, todo, workers=config.workers, scheduler=config.scheduler):
         if isinstance(result, WorkerFailure):
             result = CaseOutcome(
-                case.patient_id, False, "worker", result.error, result.message, str(case.image or case.folder)
+                case.patient_id,
+                False,
+                "worker",
+                result.error,
+                result.message,
+                str(case.image or case.folder),
+                timepoint=case.timepoint,
+                scan_date=case.scan_date,
             )
             scrub_outcome(result, case)
         if result.ok:
@@ -555,30 +587,46 @@ def _run_locked(
                 if not isinstance(exc, OutputError):
                     message = f"{message} while writing the outputs of this case under {out}"
                 result = CaseOutcome(
-                    result.patient_id, False, "write", "OutputError", message, str(exc.filename or out)
+                    result.patient_id,
+                    False,
+                    "write",
+                    "OutputError",
+                    message,
+                    str(exc.filename or out),
+                    timepoint=result.timepoint,
+                    scan_date=result.scan_date,
                 )
         if result.ok:
             done += 1
-            timings[case.patient_id] = {k: round(v, 4) for k, v in result.timings_s.items()}
+            timings[case.key] = {k: round(v, 4) for k, v in result.timings_s.items()}
             if result.notes:
-                notes[case.patient_id] = result.notes
+                notes[case.key] = result.notes
             for opt in result.optional_failures:
                 incomplete.append(
-                    CaseOutcome(result.patient_id, True, opt.stage, opt.error, opt.message, opt.path)
+                    CaseOutcome(
+                        result.patient_id,
+                        True,
+                        opt.stage,
+                        opt.error,
+                        opt.message,
+                        opt.path,
+                        timepoint=result.timepoint,
+                        scan_date=result.scan_date,
+                    )
                 )
-                run_notes.append(f"{result.patient_id}: {opt.note()}")
-                log.warning("case %s: %s", case.patient_id, opt.note())
+                run_notes.append(f"{result.key}: {opt.note()}")
+                log.warning("case %s: %s", case.key, opt.note())
         else:
             # a failed case leaves no stale "done" marker behind
-            sp = state_path(out, case.patient_id)
+            sp = state_path(out, case.key)
             if sp.exists():
                 sp.unlink()
             failures.append(result)
-            log.warning("case %s failed at %s: %s", case.patient_id, result.stage, result.message)
+            log.warning("case %s failed at %s: %s", case.key, result.stage, result.message)
         if progress:
             progress(result, len(cases))
 
-    failed_ids = {f.patient_id for f in failures}
+    failed_ids = {f.key for f in failures}
     ok_ids = [pid for pid in ids if pid not in failed_ids]
     remove_stale_case_files(out, {safe_id(pid) for pid in ok_ids})
     tables_error: OSError | None = None
@@ -616,7 +664,7 @@ def _run_locked(
         tuple(sorted(failed_ids)),
         analysis_dir,
         tuple(run_notes),
-        len({f.patient_id for f in incomplete}),
+        len({f.key for f in incomplete}),
     )
     try:
         _write_provenance(out, cohort_dir, clinical_path, config, summary, timings, notes)
@@ -628,7 +676,7 @@ def _run_locked(
 def _failed_text(failures: list[CaseOutcome], n_cases: int) -> str:
     if not failures:
         return f"none of the {n_cases} case(s) failed"
-    ids = sorted(f.patient_id for f in failures)
+    ids = sorted(f.key for f in failures)
     shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
     return f"{len(ids)} of {n_cases} case(s) failed ({shown}); see the log"
 

@@ -95,6 +95,10 @@ def case_input_hash(case: Case) -> str:
     h = hashlib.sha256()
     for role, p in (("image", case.image), ("mask", case.mask)):
         h.update(f"{role}:{files_sha256(p) if p is not None else '-'};".encode("ascii"))
+    if case.timepoint is not None:  # a time point's tables carry its timepoint and scan_date columns
+        h.update(
+            f"timepoint:{case.timepoint};scan_date:{case.scan_date or ''};".encode("utf-8", "surrogateescape")
+        )
     return h.hexdigest()
 
 
@@ -217,7 +221,7 @@ def is_done(out_dir: Path, case: Case, run_params_hash: str) -> bool:
         False for a case with a discovery problem, a missing or unreadable
         ``state.json``, a missing table file, or other hashes.
     """
-    sp = state_path(out_dir, case.patient_id)
+    sp = state_path(out_dir, case.key)
     if case.problem or not sp.is_file():
         return False
     try:

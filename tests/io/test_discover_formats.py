@@ -73,17 +73,19 @@ def test_bids_with_sessions_and_derivatives(tmp_path: Path) -> None:
     _nii(r / "derivatives" / "totalsegmentator" / "sub-02" / "anat" / "segmentations" / "vertebrae_L2.nii.gz")
     # sub-03: no mask anywhere
     _nii(r / "sub-03" / "anat" / "sub-03_T2w.nii.gz")
-    cases = {c.patient_id: c for c in discover_cases(r)}
+    cases = {c.key: c for c in discover_cases(r)}
     assert sorted(cases) == ["sub-01_ses-1", "sub-01_ses-2", "sub-02", "sub-03"]
     c = cases["sub-01_ses-2"]
-    assert c.problem is None and c.session == "ses-2"
+    # a BIDS session is a time point of its subject (issue 14)
+    assert c.problem is None and c.session == "ses-2" and c.timepoint == "ses-2"
+    assert c.patient_id == "sub-01" and cases["sub-01_ses-1"].patient_id == "sub-01"
     assert c.image == r / "sub-01" / "ses-2" / "anat" / "sub-01_ses-2_T2w.nii.gz"
     assert (
         c.mask
         == r / "derivatives" / "spineps" / "sub-01" / "ses-2" / "anat" / "sub-01_ses-2_seg-vert_msk.nii.gz"
     )
     c = cases["sub-02"]
-    assert c.problem is None and c.session is None
+    assert c.problem is None and c.session is None and c.timepoint is None
     assert c.image == r / "sub-02" / "anat" / "sub-02_STIR.nii.gz"
     assert c.mask == r / "derivatives" / "totalsegmentator" / "sub-02" / "anat" / "segmentations"
     c = cases["sub-03"]

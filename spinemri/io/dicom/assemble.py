@@ -426,6 +426,19 @@ def _read_only(data: np.ndarray) -> np.ndarray:
     return data
 
 
+def _iso_date(ds: Any) -> str | None:
+    """The scan date of a DICOM header as ``YYYY-MM-DD``: StudyDate, else SeriesDate or AcquisitionDate."""
+    import datetime
+
+    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate"):
+        text = str(ds.get(keyword, "") or "").strip()
+        try:
+            return datetime.datetime.strptime(text[:8], "%Y%m%d").date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
 def _meta(ds: Any, info: Any, source: Path, n_files: int, notes: dict[str, Any]) -> dict[str, Any]:
     from pydicom.uid import UID
 
@@ -442,6 +455,7 @@ def _meta(ds: Any, info: Any, source: Path, n_files: int, notes: dict[str, Any])
         "transfer_syntax_name": UID(ts).name if ts else None,
         "manufacturer": str(ds.get("Manufacturer", "") or ""),
         "patient_id_hash": patient_id_hash(str(ds.get("PatientID", "") or "")),
+        "study_date": _iso_date(ds),
         "n_files": n_files,
         "image_type": tuple(info.image_type),
     }
