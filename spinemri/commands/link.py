@@ -152,4 +152,3 @@ def refuse_overwriting_inputs(
                 "or over another of its outputs; choose another --out (nothing was written)"
             )
         seen[key] = f"{name} ({path})"
-

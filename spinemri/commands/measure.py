@@ -265,4 +265,3 @@ def run(args: argparse.Namespace) -> int:
 def _count(n: int, one: str, many: str) -> str:
     """``"1 lesion"``, ``"2 lesions"``."""
     return f"{n} {one if n == 1 else many}"
-

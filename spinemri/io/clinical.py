@@ -221,4 +221,3 @@ def read_excel_cells(path: Path, text_columns: tuple[str, ...]) -> pd.DataFrame:
         for c in present:
             df[c] = raw[c].mask(raw[c] == "")
     return df
-

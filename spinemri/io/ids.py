@@ -120,4 +120,3 @@ def text_id(patient_id: str) -> str:
         return patient_id
     except UnicodeEncodeError:
         return patient_id.encode("utf-8", "surrogateescape").decode("latin-1")
-

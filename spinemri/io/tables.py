@@ -213,9 +213,7 @@ def read_csv_text_columns(
     if present:
         if isinstance(source, io.StringIO):
             source.seek(0)
-        raw = pd.read_csv(
-            source, dtype=str, usecols=present, keep_default_na=False, **kwargs
-        )
+        raw = pd.read_csv(source, dtype=str, usecols=present, keep_default_na=False, **kwargs)
         for c in present:
             df[c] = raw[c].mask(raw[c] == "")
     return df

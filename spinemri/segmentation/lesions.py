@@ -649,9 +649,7 @@ def _shape_rules(
     upper = contrast >= 0.75 * top[cid]
     plateau = grouped_medians(contrast[upper], cid[upper], n_c)
     plateau = np.where(np.isnan(plateau), top, plateau)
-    keep = component_rules(
-        kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step
-    )
+    keep = component_rules(kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step)
     return kept_idx[keep], cid[keep]
 
 

@@ -301,4 +301,3 @@ def check_linked_rows(linked: pd.DataFrame) -> None:
                 "0-10 pain score: correct the clinical table and link again (spinemri link refuses "
                 "such values)"
             )
-
