@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ._version import __version__
-from .errors import ConfigError, GeometryError, InputError, LabelSchemeError, SpinemriError
+from .errors import ConfigError, GeometryError, InputError, LabelSchemeError, SchedulerError, SpinemriError
 
 __all__ = ["build_parser", "main", "check_options", "one_line_warning", "UsageError", "COMMANDS"]
 
@@ -227,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         print(f"spinemri {args.command}: error: {_error_text(exc, args)}", file=sys.stderr)
-        return 2 if isinstance(exc, (*_INPUT_ERRORS, UsageError)) else 1
+        return 2 if isinstance(exc, (*_INPUT_ERRORS, UsageError, SchedulerError)) else 1
     except KeyboardInterrupt:
         if args.debug:
             raise

@@ -19,6 +19,7 @@ __all__ = [
     "LabelSchemeError",
     "LinkError",
     "ConfigError",
+    "SchedulerError",
     "OutputError",
     "SpinemriWarning",
 ]
@@ -57,6 +58,10 @@ class LinkError(SpinemriError, ValueError):
 
 class ConfigError(SpinemriError, ValueError):
     """A parameter or configuration value is out of range or unknown."""
+
+
+class SchedulerError(ConfigError):
+    """``--scheduler`` names no usable Dask scheduler (none answers, or not Dask): exit 2."""
 
 
 class OutputError(SpinemriError, OSError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from spinemri.cli import main
-from spinemri.errors import ConfigError
+from spinemri.errors import ConfigError, SchedulerError
 from spinemri.pipeline import executors
 from spinemri.pipeline.executors import run_map
 
@@ -139,7 +139,7 @@ def test_non_dask_service_is_one_config_error_naming_the_address(
         list(run_map(abs, [1, 2], workers=1, scheduler=fake_service))
     assert time.monotonic() - t0 < 20
     assert fake_service in str(info.value)
-    assert type(info.value) is ConfigError and "\n" not in str(info.value)
+    assert type(info.value) is SchedulerError and "\n" not in str(info.value)
 
 
 def test_cli_run_non_dask_service_is_one_line(
@@ -157,8 +157,9 @@ def test_cli_run_non_dask_service_is_one_line(
     small = {"first_level": "L3", "last_level": "L5", "rows": 64, "cols": 48, "n_slices": 5, "supersample": 1}
     write_cohort(cohort, CohortSpec(n_patients=1, seed=1), **small)
     code = main(["run", str(cohort), "--out", str(tmp_path / "out"), "--quiet", "--scheduler", fake_service])
-    assert code == 1
+    assert code == 2  # issue 18: no usable scheduler is a usage error, found before anything is written
     _one_line_error(capsys, "run", fake_service)
+    assert not (tmp_path / "out").exists()
 
 
 def test_local_cluster_never_starts_more_workers_than_cases(monkeypatch: pytest.MonkeyPatch) -> None:

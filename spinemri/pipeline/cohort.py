@@ -49,8 +49,17 @@ from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
 from ..params import RunConfig, as_dict
 from .case import CaseOptions, CaseOutcome, run_case, write_case_files
-from .executors import WorkerFailure, backend_name, run_map
-from .state import CASE_TABLE_FILES, case_dir, case_input_hash, is_done, params_hash, state_path, write_state
+from .executors import WorkerFailure, backend_name, check_scheduler, run_map
+from .state import (
+    CASE_TABLE_FILES,
+    NOT_HASHED_FIELDS,
+    case_dir,
+    case_input_hash,
+    is_done,
+    params_hash,
+    state_path,
+    write_state,
+)
 
 __all__ = [
     "ANALYSIS_MODULES",
@@ -348,7 +357,10 @@ def _link_and_analyze(
     if config is not None:
         # the parameters the cases were measured with (as in provenance.json), for the report
         segment, metrics = measure_params({"method": config.method, **dict(config.segment)})
-        parameters = {"run": as_dict(config), "segmentation": as_dict(segment), "metrics": as_dict(metrics)}
+        # how the cases ran (workers, scheduler, force) is in provenance.json, not in the report: the
+        # report is the same whichever executor ran the cases (issue 18)
+        run = {k: v for k, v in as_dict(config).items() if k not in NOT_HASHED_FIELDS}
+        parameters = {"run": run, "segmentation": as_dict(segment), "metrics": as_dict(metrics)}
     context = ReportContext(
         patients=linked, link_report=link_frame, qc_dir=out_dir / "qc", parameters=parameters or None
     )
@@ -433,6 +445,7 @@ def run_cohort(
         raise InputError(f"pass either config= or keyword options, not both (got {sorted(options)})")
     out = Path(out_dir)
     check_key_outside(out)
+    check_scheduler(config.scheduler)  # an address where no Dask scheduler answers: fail before writing
     check_output_folder(out)
     cases = [
         c

@@ -30,9 +30,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SchedulerError
 
-__all__ = ["DASK_CONNECT_TIMEOUT_S", "WorkerFailure", "run_map", "backend_name"]
+__all__ = ["DASK_CONNECT_TIMEOUT_S", "WorkerFailure", "run_map", "backend_name", "check_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +239,44 @@ def _run_dask(
             cluster.close()
 
 
+def check_scheduler(scheduler: str | None) -> None:
+    """Fail fast when ``scheduler`` is an address where no Dask scheduler answers.
+
+    Called before a run reads or writes anything; ``None``, ``""`` and ``"local"`` pass.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        The ``--scheduler`` value.
+
+    Raises
+    ------
+    SchedulerError
+        Nothing answers within :data:`DASK_CONNECT_TIMEOUT_S`, or the service is not a Dask
+        scheduler (one line naming the address).
+    ConfigError
+        dask.distributed is not installed.
+    """
+    if not scheduler or scheduler == "local":
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigError("--scheduler needs dask.distributed: pip install 'spinemri[dask]'") from exc
+    kind = _probe_scheduler(scheduler, DASK_CONNECT_TIMEOUT_S)
+    if kind != "Scheduler":
+        raise SchedulerError(_not_scheduler(scheduler, kind))
+
+
+def _not_scheduler(scheduler: str, kind: str) -> str:
+    return (
+        f"--scheduler {scheduler!r}: the service at this address answered as {kind!r}, not as a Dask "
+        "scheduler; pass the scheduler's address (dask scheduler, default port 8786)"
+    )
+
+
 def _connect(client_cls: Any, scheduler: str) -> Any:
-    """A Dask client connected to ``scheduler`` within :data:`DASK_CONNECT_TIMEOUT_S`, or a ConfigError.
+    """A Dask client connected to ``scheduler`` within :data:`DASK_CONNECT_TIMEOUT_S`, or a SchedulerError.
 
     ``Client(address, timeout=...)`` alone waited forever on a service that accepts the connection
     but never answers, and raised ValueError or MemoryError on one that answers garbage: the
@@ -251,15 +287,12 @@ def _connect(client_cls: Any, scheduler: str) -> Any:
     timeout = DASK_CONNECT_TIMEOUT_S
     kind = _probe_scheduler(scheduler, timeout)
     if kind != "Scheduler":
-        raise ConfigError(
-            f"--scheduler {scheduler!r}: the service at this address answered as {kind!r}, not as a Dask "
-            "scheduler; pass the scheduler's address (dask scheduler, default port 8786)"
-        )
+        raise SchedulerError(_not_scheduler(scheduler, kind))
     try:
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
             return client_cls(scheduler, timeout=f"{timeout}s")
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - the scheduler went away in between
-        raise ConfigError(_not_dask(scheduler, exc)) from None
+        raise SchedulerError(_not_dask(scheduler, exc)) from None
 
 
 def _probe_scheduler(scheduler: str, timeout: float) -> str:
@@ -293,18 +326,18 @@ def _probe_scheduler(scheduler: str, timeout: float) -> str:
     thread.start()
     thread.join(timeout + 2)
     if thread.is_alive() or isinstance(result.get("error"), (TimeoutError, asyncio.TimeoutError)):
-        raise ConfigError(
+        raise SchedulerError(
             f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout} s; check that the "
             "scheduler runs and that the address and port are right"
         )
     error = result.get("error")
     if isinstance(error, OSError):
-        raise ConfigError(
+        raise SchedulerError(
             f"cannot connect to the Dask scheduler at {scheduler!r} ({_first_line(error)}); check that "
             "the scheduler runs and that the address and port are right"
         )
     if error is not None:
-        raise ConfigError(_not_dask(scheduler, error))
+        raise SchedulerError(_not_dask(scheduler, error))
     reply = result.get("reply")
     return str(reply.get("type", "")) if isinstance(reply, dict) else type(reply).__name__
 
