@@ -57,3 +57,47 @@ def test_dask_local_cluster_agrees() -> None:
     pytest.importorskip("distributed", reason="dask.distributed is an optional extra (spinemri[dask])")
     items = list(range(5))
     assert dict(run_map(square, items, workers=2, scheduler="local")) == {i: i * i for i in items}
+
+
+class Watched(list):  # type: ignore[type-arg]
+    """A list that records the largest index the parent took an item from (= submitted)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(range(n))
+        self.highest = -1
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, int):
+            self.highest = max(self.highest, i)
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("scheduler", [None, "local"])
+def test_items_in_flight_are_bounded_not_the_whole_cohort(scheduler: str | None) -> None:
+    # issue 18: a 5,000-case cohort must not be submitted at once (every result would wait in memory)
+    if scheduler:
+        pytest.importorskip("distributed", reason="dask.distributed is an optional extra (spinemri[dask])")
+    from spinemri.pipeline.executors import IN_FLIGHT_PER_WORKER
+
+    items = Watched(200)
+    it = run_map(square, items, workers=2, scheduler=scheduler)
+    first = next(it)
+    # dask counts worker threads once the cluster is up (2 here) and never less than 2
+    assert items.highest < IN_FLIGHT_PER_WORKER * 2 + 1
+    rest = dict(it)
+    rest[first[0]] = first[1]
+    assert rest == {i: i * i for i in range(200)}
+
+
+def die_on_early(x: int) -> int:
+    if x in (1, 150):
+        os._exit(17)
+    return x * x
+
+
+def test_dying_workers_with_a_bounded_window_lose_nothing_else() -> None:
+    items = list(range(160))
+    results = dict(run_map(die_on_early, items, workers=2))
+    assert set(results) == set(items)
+    assert {i for i, r in results.items() if isinstance(r, WorkerFailure)} == {1, 150}
+    assert all(results[i] == i * i for i in items if i not in (1, 150))

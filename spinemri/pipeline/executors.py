@@ -157,6 +157,11 @@ def _mp_context() -> Any:
     return ctx
 
 
+#: Items in flight per worker: enough to keep every worker busy, few enough that the results
+#: waiting to be collected do not grow with the cohort (issue 18: flat parent memory).
+IN_FLIGHT_PER_WORKER = 4
+
+
 def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> Iterator[tuple[T, Any]]:
     pending = list(range(len(items)))
     breaks = [0] * len(items)
@@ -165,25 +170,28 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
         alone = [i for i in pending if breaks[i] >= 1]
         batch = pending if not alone else alone[:1]
         n = 1 if alone else min(workers, len(batch))
+        done_ids: set[int] = set()
+        lost: list[int] = []  # in flight when the pool broke
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            futures: dict[Future[Any], int] = {pool.submit(fn, items[i]): i for i in batch}
-            done_ids: set[int] = set()
-            broken = False
-            remaining = set(futures)
-            while remaining:
-                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            queue = iter(batch)
+            futures: dict[Future[Any], int] = {}
+            broken = not _fill(pool, fn, items, queue, futures, IN_FLIGHT_PER_WORKER * n)
+            while futures and not broken:
+                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    i = futures[fut]
+                    i = futures.pop(fut)
                     try:
                         result = fut.result()
                     except BrokenProcessPool:
                         broken = True
+                        lost.append(i)
                         continue
                     done_ids.add(i)
                     yield items[i], result
-                if broken:
-                    break
-        unfinished = [i for i in batch if i not in done_ids]
+                    del result
+                if not broken:
+                    broken = not _fill(pool, fn, items, queue, futures, IN_FLIGHT_PER_WORKER * n)
+            lost.extend(futures.values())
         if broken:
             if alone:
                 i = batch[0]
@@ -196,12 +204,33 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
                     ),
                 )
                 done_ids.add(i)
-                unfinished = []
             else:
-                log.warning("a worker process died; retrying %d unfinished item(s)", len(unfinished))
-                for i in unfinished:
+                log.warning(
+                    "a worker process died; retrying %d unfinished item(s)", len(pending) - len(done_ids)
+                )
+                for i in lost:  # only the items that were running can have killed it
                     breaks[i] += 1
         pending = [i for i in pending if i not in done_ids]
+
+
+def _fill(
+    pool: ProcessPoolExecutor,
+    fn: Callable[[T], Any],
+    items: Sequence[T],
+    queue: Iterator[int],
+    futures: dict[Future[Any], int],
+    limit: int,
+) -> bool:
+    """Submit items from ``queue`` until ``limit`` are in flight; False when the pool is broken."""
+    while len(futures) < limit:
+        i = next(queue, None)
+        if i is None:
+            return True
+        try:
+            futures[pool.submit(fn, items[i])] = i
+        except BrokenProcessPool:
+            return False
+    return True
 
 
 def _run_dask(
@@ -225,14 +254,34 @@ def _run_dask(
     else:
         client = _connect(Client, scheduler)
     try:
-        futures = {client.submit(fn, item, pure=False): idx for idx, item in enumerate(items)}
-        for fut in as_completed(list(futures)):
-            idx = futures[fut]
+        # a bounded number of tasks in flight (IN_FLIGHT_PER_WORKER per worker thread, counted again
+        # as results come back, so workers that join later get work): a finished task's result is
+        # released on the cluster once collected, so neither side holds the whole cohort's results
+        queue = iter(range(len(items)))
+        futures: dict[Any, int] = {}
+        running = as_completed()
+
+        def top_up() -> None:
+            limit = IN_FLIGHT_PER_WORKER * max(2, sum(client.nthreads().values()))
+            while len(futures) < limit:
+                idx = next(queue, None)
+                if idx is None:
+                    return
+                fut = client.submit(fn, items[idx], pure=False)
+                futures[fut] = idx
+                running.add(fut)
+
+        top_up()
+        for fut in running:
+            idx = futures.pop(fut)
             try:
                 result = fut.result()
             except Exception as exc:  # KilledWorker, CancelledError, ...: the cluster lost the task
                 result = WorkerFailure(type(exc).__name__, f"the Dask cluster could not run this case: {exc}")
+            fut.release()
+            top_up()
             yield items[idx], result
+            del result
     finally:
         client.close()
         if cluster is not None:
