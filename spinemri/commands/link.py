@@ -95,11 +95,20 @@ def run(args: argparse.Namespace) -> int:
         {"--out": out, "the link report beside --out": report_path},
         {"PATIENTS_CSV": args.patients, "CLINICAL_CSV": args.clinical},
     )
-    params = LinkParams(
-        id_column=args.id_column,
-        vas_column=args.vas_column,
-        date_column=args.date_column,
-        window_days=args.window_days,
+    from ..cli import UsageError, check_options
+
+    if out.is_dir():  # os.replace onto a folder ended in an IsADirectoryError traceback
+        raise UsageError(
+            f"--out {out}: is a folder; --out names the linked table to write ({out / 'linked.csv'})"
+        )
+    params = check_options(  # --window-days -1: bad usage (exit 2), before any table is read
+        lambda: LinkParams(
+            id_column=args.id_column,
+            vas_column=args.vas_column,
+            date_column=args.date_column,
+            window_days=args.window_days,
+        ),
+        args,
     )
     patients = read_table(args.patients, dtype_str_columns=("patient_id",))
     clinical = read_table(args.clinical, dtype_str_columns=(params.id_column,))
@@ -152,4 +161,3 @@ def refuse_overwriting_inputs(
                 "or over another of its outputs; choose another --out (nothing was written)"
             )
         seen[key] = f"{name} ({path})"
-

@@ -81,7 +81,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="patient id written in the tables (default: for DICOM anon- + a keyed hash (HMAC-SHA-256) "
         "of its PatientID, key from $SPINEMRI_ID_KEY, $SPINEMRI_ID_KEY_FILE or ~/.config/spinemri/id_key, "
-        "created on first use; for a file its name without extension)",
+        "created on first use; for a file its name without extension, but for a generic name such as "
+        "image, t2, stir or series the enclosing folder's name, as spinemri run names a case folder)",
     )
     p.add_argument(
         "--out",
@@ -295,30 +296,38 @@ def _check_out_folder(args: argparse.Namespace) -> None:
     if ours:
         held.append(f"{_count(len(ours), 'output file', 'output files')} of an earlier spinemri measure/run")
     if foreign:
-        names = ", ".join(str(f.relative_to(out)) for f in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        held.append(f"{_count(len(foreign), 'other entry', 'other entries')} ({names})")
+        held.append(f"{_count(len(foreign), 'other entry', 'other entries')} ({_names(foreign, out)})")
     raise UsageError(
-        f"--out {out}: the folder is not empty (it holds {' and '.join(held)}); choose another folder, or pass "
-        "--force to replace spinemri's earlier outputs there (other files are kept)"
+        f"--out {out}: the folder is not empty (it holds {' and '.join(held)}); choose another folder, "
+        "or pass --force to replace spinemri's earlier outputs there (other files are kept)"
     )
 
 
+def _names(paths: list[Path], root: Path) -> str:
+    """The first three of ``paths`` relative to ``root``: ``"notes.txt, qc/README.txt, ..."``."""
+    return ", ".join(str(f.relative_to(root)) for f in paths[:3]) + (", ..." if len(paths) > 3 else "")
+
+
 def _clear_out_folder(out: Path) -> None:
-    """``--force``: remove spinemri's earlier outputs in ``out`` (never another file), saying what was kept."""
+    """``--force``: remove spinemri's earlier outputs in ``out`` (never another file); say what was kept."""
     from ..pipeline.outdir import clear_outputs, foreign_entries
 
     removed = clear_outputs(out)
     kept = foreign_entries(out)
     if removed:
-        print(f"--force: removed {_count(len(removed), 'earlier output file', 'earlier output files')} "
-              f"from {out}", file=sys.stderr)
+        print(
+            f"--force: removed {_count(len(removed), 'earlier output file', 'earlier output files')} "
+            f"from {out}",
+            file=sys.stderr,
+        )
     if kept:
-        names = ", ".join(str(f.relative_to(out)) for f in kept[:3]) + (", ..." if len(kept) > 3 else "")
-        print(f"--force: kept {_count(len(kept), 'entry', 'entries')} spinemri did not write ({names})",
-              file=sys.stderr)
+        print(
+            f"--force: kept {_count(len(kept), 'entry', 'entries')} spinemri did not write "
+            f"({_names(kept, out)})",
+            file=sys.stderr,
+        )
 
 
 def _count(n: int, one: str, many: str) -> str:
     """``"1 lesion"``, ``"2 lesions"``."""
     return f"{n} {one if n == 1 else many}"
-

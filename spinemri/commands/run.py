@@ -135,6 +135,20 @@ def run(args: argparse.Namespace) -> int:
         ),
         args,
     )
+    if args.scheme != "auto":  # an unknown --scheme failed every case (exit 1): bad usage, exit 2
+        from ..errors import LabelSchemeError
+        from ..levels import get_scheme
+
+        try:
+            get_scheme(args.scheme)
+        except LabelSchemeError as exc:
+            from ..cli import UsageError
+
+            raise UsageError(f"--scheme: {exc}") from exc
+    if args.scheduler is not None:  # dask.distributed missing: exit 2 with the pip command, no traceback
+        from ..pipeline.executors import require_distributed
+
+        check_options(lambda: require_distributed(args.scheduler), args)
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["DASK_CONNECT_TIMEOUT_S", "WorkerFailure", "run_map", "backend_name"]
+__all__ = ["DASK_CONNECT_TIMEOUT_S", "WorkerFailure", "run_map", "backend_name", "require_distributed"]
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +207,8 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
 def _run_dask(
     fn: Callable[[T], Any], items: Sequence[T], workers: int, scheduler: str
 ) -> Iterator[tuple[T, Any]]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigError("--scheduler needs dask.distributed: pip install 'spinemri[dask]'") from exc
+    require_distributed(scheduler)
+    from distributed import Client, LocalCluster, as_completed
 
     cluster = None
     if scheduler == "local":
@@ -237,6 +235,30 @@ def _run_dask(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def require_distributed(scheduler: str) -> None:
+    """Refuse a Dask scheduler when dask.distributed cannot be imported.
+
+    Parameters
+    ----------
+    scheduler : str
+        ``"local"`` or a scheduler address, named in the message.
+
+    Raises
+    ------
+    ConfigError
+        ``dask`` or ``distributed`` is not installed (or fails to import); the message says
+        ``pip install "spinemri[dask]"`` and that ``--workers N`` runs in processes without Dask.
+    """
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            f"--scheduler {scheduler} needs dask.distributed, which is not installed ({exc}): "
+            'pip install "spinemri[dask]", or drop --scheduler (--workers N runs N processes without Dask)'
+        ) from None
 
 
 def _connect(client_cls: Any, scheduler: str) -> Any:
