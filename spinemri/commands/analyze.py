@@ -42,7 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "DIR/tables/*.csv, DIR/figures/*.png and DIR/report.html. Analyses the data cannot support are "
         "reported as not computable, with the reason.",
     )
-    p.add_argument("linked", metavar="LINKED_CSV", help="linked table from spinemri link")
+    p.add_argument(
+        "linked",
+        metavar="LINKED_CSV",
+        help="linked table from spinemri link or spinemri run --clinical (a table without vas, patient_id "
+        "or the imaging columns is refused, exit 2)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--seed", type=int, default=_DEFAULTS.seed, help="seed of the CV folds (default %(default)s)"

@@ -43,9 +43,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "info",
         help="describe a DICOM folder/file (series, which one would be loaded) or a volume/mask file",
         description=(
-            "For a DICOM folder or file: list the series found (recursively) and say which one load_volume "
-            "would pick. For a NIfTI/NRRD/MHA file: shape, dtype, spacing, orientation, affine, value range, "
-            "and for a label mask its labels and the label scheme 'auto' would choose."
+            "For a DICOM folder or file: list the series found (recursively), whether the loader can load "
+            "each (and why not), and which one load_volume would pick. For a NIfTI/NRRD/MHA file: shape, "
+            "dtype, spacing, orientation, affine, value range, and for a label mask its labels and the label "
+            "scheme 'auto' would choose."
         ),
     )
     p.add_argument("path", help="DICOM folder, DICOM file, or .nii/.nii.gz/.nrrd/.nhdr/.mha/.mhd file")
