@@ -88,8 +88,10 @@ def test_measure_refuses_a_folder_with_foreign_files_only(
 def test_measure_into_an_empty_existing_folder_needs_no_force(tmp_path: Path) -> None:
     out = tmp_path / "empty"
     out.mkdir()
+    (out / ".DS_Store").write_bytes(b"\0")  # a file manager's, not the user's: the folder counts as empty
     assert _measure(out, "--patient-id", "P1") == 0
     assert (out / "patients.csv").is_file()
+    assert (out / ".DS_Store").read_bytes() == b"\0"
 
 
 def test_force_clears_only_spinemris_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -342,6 +344,46 @@ def test_info_lists_a_4d_series_that_is_not_picked(
     assert _info_rows(out)["2"].split()[-2] == "no"
     assert "load_volume picks by default: series 3" in out
     assert any(ln.startswith("  not loadable: series #2") and "4-D" in ln for ln in out.splitlines())
+
+
+def test_info_loads_the_pick_to_be_sure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A refusal only the pixel data show (truncated PixelData): the pick is loaded, not just named."""
+    import pydicom
+
+    from spinemri import load_volume
+
+    root = _study_with_4d(tmp_path / "study", four_d="none")
+    for f in sorted((root / "STIR_sag").glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.PixelData = b"\0\0\0\0"  # 4 bytes where 3 x 2 x 2 = 12 belong
+        ds.save_as(f)
+    with pytest.raises(DicomError, match="truncated"):
+        load_volume(root)
+    assert main(["info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert _info_rows(out)["3"].split()[-2] == "no" and _info_rows(out)["2"].split()[-2] == "yes"
+    last = out.strip().splitlines()[-1]
+    assert "cannot load it" in last and "truncated" in last and last.rstrip().endswith(": 2")
+
+
+@pytest.mark.shared_data
+def test_info_on_a_real_ge_epi_says_the_4d_series_cannot_load(capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's case on real data: 15 positions x 10 time points, which ``info`` used to say it "picks"."""
+    from conftest import shared_path
+
+    from spinemri import load_volume
+
+    folder = shared_path("dcm_qa_nih_ge_axial_epi", "In", "20180918GE", "mr_0004")
+    with pytest.raises(DicomError, match="4-D"):
+        load_volume(folder)
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "load_volume picks" not in out
+    rows = [ln for ln in out.splitlines() if ln.startswith("  ") and ln.split()[-1] in ("yes", "no")]
+    assert len(rows) == 1 and rows[0].split()[-2:] == ["no", "no"]
+    last = out.strip().splitlines()[-1]
+    assert "cannot load it" in last and "150 images at 15 slice positions" in last and "4-D" in last
+    assert last.endswith("no series of this folder can be loaded")
 
 
 # --- 4. measure's default patient id -------------------------------------------------------------------

@@ -86,6 +86,17 @@ def _print_dicom(path: Path, series: str | None, show_descriptions: bool = False
     def scrub(text: str) -> str:
         return scrub_text(text, dicom_identifiers([path]))
 
+    chosen, pick_error = None, ""
+    try:
+        chosen = pick_series(infos, series, where=path)
+    except DicomError as exc:
+        pick_error = str(exc)
+    if chosen is not None and problems[id(chosen)] is None:
+        try:  # what only the pixels show (truncated, compressed, non-finite): load it as measure would
+            load_dicom(path, series)
+        except DicomError as exc:
+            problems[id(chosen)] = str(exc).removeprefix(f"{path}: ")
+
     print(f"{path}: {len(infos)} DICOM series")
     desc_col = f"{'description':<32} " if show_descriptions else ""
     header = (
@@ -106,24 +117,16 @@ def _print_dicom(path: Path, series: str | None, show_descriptions: bool = False
         problem = problems[id(s)]
         if problem:
             print(f"  not loadable: series {s.label()}: {scrub(problem.splitlines()[0])}")
-    usable = [s for s in infos if not problems[id(s)]]
-    how = f"with --series {series}" if series is not None else "by default"
-    try:
-        chosen = pick_series(infos, series, where=path)
-    except DicomError as exc:
-        print(f"load_volume would not pick a series: {scrub(str(exc))}")
+    if chosen is None:
+        print(f"load_volume would not pick a series: {scrub(pick_error)}")
         return 0
-    problem = problems[id(chosen)]
-    if problem is None:
-        try:  # what only the pixels show (compression, non-finite values): load it as measure would
-            load_dicom(path, series)
-        except DicomError as exc:
-            problem = str(exc).removeprefix(f"{path}: ")
+    how = f"with --series {series}" if series is not None else "by default"
     desc_text = f" {chosen.description!r}" if show_descriptions else ""
+    problem = problems[id(chosen)]
     if problem is None:
         print(f"load_volume picks {how}: series {chosen.series_number}{desc_text} (uid {chosen.series_uid})")
         return 0
-    others = [s for s in usable if s is not chosen]
+    others = [s for s in infos if s is not chosen and not problems[id(s)]]
     hint = (
         "pass --series with one of the loadable series: "
         + ", ".join(f"{s.series_number}" if s.series_number is not None else s.series_uid for s in others)

@@ -287,11 +287,13 @@ def _check_out_folder(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file, not a folder; choose a folder")
-    if args.force or not out.is_dir() or not any(out.iterdir()):
+    if args.force or not out.is_dir():
         return
     from ..pipeline.outdir import foreign_entries, measure_outputs
 
     ours, foreign = measure_outputs(out), foreign_entries(out)
+    if not ours and not foreign:  # empty, or a file manager's .DS_Store only
+        return
     held = []
     if ours:
         held.append(f"{_count(len(ours), 'output file', 'output files')} of an earlier spinemri measure/run")

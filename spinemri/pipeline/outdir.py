@@ -15,7 +15,9 @@ spinemri's own files of a measure folder (:func:`measure_outputs`):
   left (:mod:`spinemri.io.atomic`).
 
 Anything else (a user's ``notes.txt``, ``qc/README.txt``, a sub-folder of their own) is foreign:
-it is listed by :func:`foreign_entries` and never removed.
+it is listed by :func:`foreign_entries` and never removed. A file manager's own files
+(:data:`OS_LITTER`: ``.DS_Store``, ``Thumbs.db``, ...) are neither: they do not make a folder
+"not empty", and are left alone.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from pathlib import Path
 
 from .case import MEASURE_TABLE_FILES
 
-__all__ = ["MEASURE_TOP_FILES", "MEASURE_SUBFOLDERS", "measure_outputs", "foreign_entries", "clear_outputs"]
+__all__ = [
+    "MEASURE_TOP_FILES",
+    "MEASURE_SUBFOLDERS",
+    "OS_LITTER",
+    "measure_outputs",
+    "foreign_entries",
+    "clear_outputs",
+]
 
 #: Files ``spinemri measure`` writes at the top of its output folder.
 MEASURE_TOP_FILES: tuple[str, ...] = (
@@ -40,6 +49,10 @@ MEASURE_SUBFOLDERS: dict[str, tuple[str, ...]] = {
     "masks": ("*_lesions.nii.gz", "*_lesions.seg.dcm"),
     "viewer": ("*.html",),
 }
+
+#: Files a file manager leaves in any folder it shows (lower case): they do not make a folder
+#: "not empty" for ``measure --out``, and are never removed.
+OS_LITTER = frozenset({".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini"})
 
 
 def _is_temp_of(name: str, patterns: tuple[str, ...]) -> bool:
@@ -113,8 +126,10 @@ def foreign_entries(out_dir: str | os.PathLike[str]) -> list[Path]:
     ours = set(measure_outputs(root))
     foreign: list[Path] = []
     for entry in root.iterdir():
+        if entry.name.lower() in OS_LITTER:
+            continue
         if entry.name in MEASURE_SUBFOLDERS and entry.is_dir() and not entry.is_symlink():
-            foreign += [f for f in entry.iterdir() if f not in ours]
+            foreign += [f for f in entry.iterdir() if f not in ours and f.name.lower() not in OS_LITTER]
         elif entry not in ours:
             foreign.append(entry)
     return sorted(foreign)
@@ -140,5 +155,5 @@ def clear_outputs(out_dir: str | os.PathLike[str]) -> list[Path]:
     for folder in MEASURE_SUBFOLDERS:
         sub = root / folder
         if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
-            sub.rmdir()
+            sub.rmdir()  # a sub-folder holding only a .DS_Store is kept: nothing but spinemri's is removed
     return removed
