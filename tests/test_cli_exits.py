@@ -128,6 +128,29 @@ def test_force_clears_only_spinemris_outputs(tmp_path: Path, capsys: pytest.Capt
     assert pd.read_csv(out / "patients.csv")["patient_id"].tolist() == ["B"]
 
 
+@pytest.mark.parametrize("dicom_seg", [False, True])
+def test_the_list_of_measure_outputs_is_what_measure_writes(tmp_path: Path, dicom_seg: bool) -> None:
+    """Every file ``measure --out`` writes is one --force may remove, and nothing else is written
+    (a new output must join spinemri.pipeline.outdir's list, or --force would let it pile up)."""
+    from spinemri.pipeline.outdir import foreign_entries, measure_outputs
+
+    out = tmp_path / "out"
+    case = SAMPLE / "SMR-001"
+    if dicom_seg:
+        pytest.importorskip(
+            "highdicom", reason="--dicom-seg needs the optional highdicom (spinemri[dicom-seg])"
+        )
+        argv = ["measure", str(case / "dicom"), "--mask", str(case / "vertebrae_mask.nii.gz"), "--dicom-seg"]
+    else:
+        argv = ["measure", str(IMAGE), "--mask", str(MASK)]
+    assert main([*argv, "--out", str(out), "--patient-id", "P1"]) == 0
+    written = _tree(out)
+    assert {"patients.csv", "vertebrae.csv", "lesions.csv", "provenance.json", "qc/P1.png"} <= written
+    assert ("masks/P1_lesions.seg.dcm" in written) == dicom_seg
+    assert {str(p.relative_to(out)) for p in measure_outputs(out)} == written
+    assert foreign_entries(out) == []
+
+
 def test_force_removes_empty_subfolders_and_temp_leftovers(tmp_path: Path) -> None:
     from spinemri.pipeline.outdir import clear_outputs, foreign_entries, measure_outputs
 
