@@ -575,6 +575,13 @@ BAD_INVOCATIONS = [
     ("demo", ["demo", "{t}/d", "--patients", "0"], "--patients"),
     ("demo", ["demo", "{t}/d", "--workers", "0"], "--workers"),
     ("demo", ["demo", "{t}/afile"], "not a folder"),
+    # an output path under a file: was a NotADirectoryError / FileExistsError traceback after the work
+    ("measure", ["measure", IMG, "--mask", MSK, "--out", "{t}/afile/sub"], "is a file, so"),
+    ("analyze", ["analyze", "{t}/linked.csv", "--out", "{t}/afile/sub"], "is a file, so"),
+    ("link", ["link", "{t}/patients.csv", "{t}/clin.csv", "--out", "{t}/afile/l.csv"], "is a file, so"),
+    ("phantom", ["phantom", "{t}/afile/sub"], "is a file, so"),
+    ("demo", ["demo", "{t}/afile/sub"], "is a file, so"),
+    ("run", ["run", "{t}/cohort", "--out", "{t}/afile/sub"], "cannot be created"),
 ]
 
 

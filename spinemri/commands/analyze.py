@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
@@ -155,10 +154,9 @@ def run(args: argparse.Namespace) -> int:
     params = check_options(
         lambda: StatsParams(seed=args.seed, cv_folds=args.cv_folds, ci_level=args.ci_level), args
     )
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # was a FileExistsError traceback
-        from ..cli import UsageError
+    from ._outpath import check_output_path
 
-        raise UsageError(f"--out {args.out}: is a file, not a folder; choose a folder for the analysis")
+    check_output_path(args.out, "--out", folder=True)  # a file (or under one): exit 2, was a traceback
     linked = read_table(args.linked, dtype_str_columns=("patient_id",))
     if linked.empty:
         raise InputError(f"linked table {args.linked} has no rows; run spinemri link first")

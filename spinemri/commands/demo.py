@@ -83,10 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.cohort import run_cohort
 
     out = Path(args.out_dir)
-    if out.exists() and not out.is_dir():  # writing OUT_DIR/cohort ended in a NotADirectoryError traceback
-        from ..cli import UsageError
+    from ._outpath import check_output_path
 
-        raise UsageError(f"{out}: exists and is not a folder; pass a folder for the demo")
+    check_output_path(out, "OUT_DIR", folder=True)  # a file (or under one): exit 2, was a traceback
     cohort, results = out / "cohort", out / "results"
     options: dict[str, Any] = {
         "rows": DEMO_COHORT["rows"],

@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--out {out}: is a folder; --out names the linked table to write ({out / 'linked.csv'})"
         )
+    from ._outpath import check_output_path
+
+    check_output_path(out, "--out", folder=False)  # under a file, or not writable: exit 2, was a traceback
     params = check_options(  # --window-days -1: bad usage (exit 2), before any table is read
         lambda: LinkParams(
             id_column=args.id_column,

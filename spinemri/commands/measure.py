@@ -283,10 +283,9 @@ def run(args: argparse.Namespace) -> int:
 def _check_out_folder(args: argparse.Namespace) -> None:
     """Refuse an ``--out`` that is a file, or a non-empty folder without ``--force`` (UsageError, exit 2)."""
     from ..cli import UsageError
+    from ._outpath import check_output_path
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: is a file, not a folder; choose a folder")
+    out = check_output_path(args.out, "--out", folder=True)  # a file, or under one: exit 2
     if args.force or not out.is_dir():
         return
     from ..pipeline.outdir import foreign_entries, measure_outputs
