@@ -23,6 +23,13 @@ Exit status (all commands): **0** success; **1** some cases failed (`run`; liste
 no usable input (a missing or unreadable file, a mask on another grid, an unknown label scheme,
 a cohort folder without patient folders). Errors print one line naming the file and what to do;
 `--debug` shows the traceback. `-v` / `-vv` log more, `--log-file F` also logs to a file.
+
+Output folders: `measure --out DIR` needs a new or empty DIR (else exit 2; `--force` removes only
+spinemri's own earlier outputs there, never another file); `run --out DIR` resumes a DIR it wrote
+before (unchanged cases are skipped). Without `--patient-id`, `measure` names the patient as `run`
+names a case folder: the DICOM pseudonym, else the file name, or the case folder's name when the
+file name is generic (`SMR-002/image.nii.gz` is `SMR-002`). See
+[decision 0020](decisions/0020-cli-exits-output-folder-and-ids.md).
 """
 
 

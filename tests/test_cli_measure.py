@@ -162,7 +162,7 @@ def test_dicom_folder_and_nifti_give_identical_tables(
     dicom_write.write_dicom_series(img, dcm_dir, patient_id="P01", uid_seed="test-cli-measure")  # type: ignore[arg-type]
     outs = {}
     for name, image in (("dicom", dcm_dir), ("nifti", phantom_files["img_path"])):
-        out = tmp_path / name
+        out = tmp_path / f"out_{name}"  # not the DICOM input folder itself: --out must be new or empty
         assert _measure(phantom_files, "--patient-id", "P01", "--out", str(out), image=image) == 0
         outs[name] = out
     for table in ("vertebrae.csv", "lesions.csv", "patients.csv"):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..params import StatsParams
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["add_parser", "run", "required_imaging_columns", "UnlinkedTableError"]
 
 _DEFAULTS = StatsParams()
 
@@ -37,7 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "DIR/tables/*.csv, DIR/figures/*.png and DIR/report.html. Analyses the data cannot support are "
         "reported as not computable, with the reason.",
     )
-    p.add_argument("linked", metavar="LINKED_CSV", help="linked table from spinemri link")
+    p.add_argument(
+        "linked",
+        metavar="LINKED_CSV",
+        help="linked table from spinemri link or spinemri run --clinical (a table without vas, patient_id "
+        "or the imaging columns is refused, exit 2)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--seed", type=int, default=_DEFAULTS.seed, help="seed of the CV folds (default %(default)s)"
@@ -48,6 +57,69 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.set_defaults(func=run)
     return p
+
+
+class UnlinkedTableError(InputError):
+    """``spinemri analyze`` got a table that is no linked table (no VAS, no imaging columns): exit 2."""
+
+
+#: How a linked table is made, for the messages of :class:`UnlinkedTableError`.
+_HOW_TO_LINK = (
+    "make a linked table with spinemri link PATIENTS_CSV CLINICAL_CSV --out linked.csv "
+    "(or spinemri run COHORT --clinical CLINICAL_CSV --out DIR, which writes DIR/linked.csv)"
+)
+
+
+def _check_linked_columns(linked: pd.DataFrame, path: str, params: StatsParams) -> None:
+    """Refuse a table without ``patient_id``, ``vas`` or the imaging columns the analyses use.
+
+    The library's :func:`spinemri.analyze` reports each analysis it cannot compute; on the
+    command line a table that is no linked table at all (``patients.csv`` before linking, the
+    clinical table itself) is a usage mistake, not ten "not computable" warnings and exit 0.
+    """
+    imaging = required_imaging_columns(params)
+    missing_imaging = [c for c in imaging if c not in linked.columns]
+    missing = [c for c in ("patient_id", "vas") if c not in linked.columns] + missing_imaging
+    if not missing:
+        import pandas as pd
+
+        if not pd.to_numeric(linked["vas"], errors="coerce").notna().any():
+            raise UnlinkedTableError(
+                f"{path}: no row has a VAS value (the vas column of its {len(linked)} row(s) is empty or not "
+                f"a number), so no analysis can run; was the clinical table linked? {_HOW_TO_LINK}"
+            )
+        return
+    what = (
+        "is not a linked table"
+        if "vas" in missing or len(missing_imaging) == len(imaging)
+        else ("lacks columns the analyses need")
+    )
+    raise UnlinkedTableError(
+        f"{path} {what}: column(s) {', '.join(missing)} missing "
+        f"(a linked table has patient_id, vas and the imaging columns {', '.join(imaging)}); {_HOW_TO_LINK}"
+    )
+
+
+def required_imaging_columns(params: StatsParams) -> list[str]:
+    """The patients-table columns the study's analyses read (docs/statistics.md).
+
+    Parameters
+    ----------
+    params : StatsParams
+        Its ``ols_predictors`` and ``prediction_features`` are read too.
+
+    Returns
+    -------
+    list of str
+        ``dominant_region``, ``lumbar_involved``, the Spearman columns, the model
+        predictors and the prediction features, each once, in that order.
+    """
+    from ..stats.study import SPEARMAN_PAIRS
+
+    cols = ["dominant_region", "lumbar_involved"]
+    cols += [c for pair in SPEARMAN_PAIRS for c in pair]
+    cols += [*params.ols_predictors, *params.prediction_features]
+    return list(dict.fromkeys(c for c in cols if c != "vas"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         Exit status 0 (the analysis was written). A refused option value (``--cv-folds 1``)
         is raised as :class:`~spinemri.cli.UsageError` before the table is read. Errors are raised as
         :class:`~spinemri.errors.SpinemriError` (an empty linked table is an
-        :class:`~spinemri.errors.InputError`), which :func:`spinemri.cli.main`
+        :class:`~spinemri.errors.InputError`, a table without ``vas``, ``patient_id`` or the
+        imaging columns an :class:`UnlinkedTableError`), which :func:`spinemri.cli.main`
         maps to exit status 2 (bad usage or unusable input) or 1.
     """
     # heavy imports here, not at module level: `spinemri --help` stays fast
@@ -81,9 +154,13 @@ def run(args: argparse.Namespace) -> int:
     params = check_options(
         lambda: StatsParams(seed=args.seed, cv_folds=args.cv_folds, ci_level=args.ci_level), args
     )
+    from ._outpath import check_output_path
+
+    check_output_path(args.out, "--out", folder=True)  # a file (or under one): exit 2, was a traceback
     linked = read_table(args.linked, dtype_str_columns=("patient_id",))
     if linked.empty:
         raise InputError(f"linked table {args.linked} has no rows; run spinemri link first")
+    _check_linked_columns(linked, args.linked, params)
     try:
         analysis = analyze(linked, params=params)
     except InputError as exc:

@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.cohort import run_cohort
 
     out = Path(args.out_dir)
+    from ._outpath import check_output_path
+
+    check_output_path(out, "OUT_DIR", folder=True)  # a file (or under one): exit 2, was a traceback
     cohort, results = out / "cohort", out / "results"
     options: dict[str, Any] = {
         "rows": DEMO_COHORT["rows"],

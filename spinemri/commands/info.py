@@ -4,7 +4,11 @@
   number, plane, images, modality, localizer flag; the SeriesDescription only with
   ``--show-descriptions``, since sites put patient names in it) and the series
   :func:`spinemri.load_volume` would pick, or why it would refuse (that message
-  scrubbed of the folder's identifying header values, :mod:`spinemri.io.scrub`).
+  scrubbed of the folder's identifying header values, :mod:`spinemri.io.scrub`). The
+  ``loadable`` column and the ``not loadable`` lines are the loader's own checks
+  (:func:`spinemri.io.dicom.series.check_series`): a 4-D series, a copied series, missing or
+  unevenly spaced slices are not "picked" when the loader would refuse them; the picked
+  series is loaded to be sure, and when it cannot be, the loadable ones are named.
 * NIfTI / NRRD / MetaImage file: shape, dtype, spacing, axis codes, affine and
   value range; when the values look like labels (integers, at most
   ``MAX_LABELS`` distinct values) also the label values with voxel counts and
@@ -39,9 +43,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "info",
         help="describe a DICOM folder/file (series, which one would be loaded) or a volume/mask file",
         description=(
-            "For a DICOM folder or file: list the series found (recursively) and say which one load_volume "
-            "would pick. For a NIfTI/NRRD/MHA file: shape, dtype, spacing, orientation, affine, value range, "
-            "and for a label mask its labels and the label scheme 'auto' would choose."
+            "For a DICOM folder or file: list the series found (recursively), whether the loader can load "
+            "each (and why not), and which one load_volume would pick. For a NIfTI/NRRD/MHA file: shape, "
+            "dtype, spacing, orientation, affine, value range, and for a label mask its labels and the label "
+            "scheme 'auto' would choose."
         ),
     )
     p.add_argument("path", help="DICOM folder, DICOM file, or .nii/.nii.gz/.nrrd/.nhdr/.mha/.mhd file")
@@ -71,30 +76,67 @@ def _is_dicom_input(path: Path) -> bool:
 
 def _print_dicom(path: Path, series: str | None, show_descriptions: bool = False) -> int:
     from ..errors import DicomError
-    from ..io.dicom.series import list_series, pick_series, short_uid
+    from ..io.dicom.series import check_series, load_dicom, pick_series, short_uid
     from ..io.scrub import dicom_identifiers, scrub_text
 
-    infos = list_series(path)
+    checks = check_series(path)  # the loader's own refusals, from the headers
+    infos = [c.info for c in checks]
+    problems = {id(c.info): c.problem for c in checks}
+
+    def scrub(text: str) -> str:
+        return scrub_text(text, dicom_identifiers([path]))
+
+    chosen, pick_error = None, ""
+    try:
+        chosen = pick_series(infos, series, where=path)
+    except DicomError as exc:
+        pick_error = str(exc)
+    if chosen is not None and problems[id(chosen)] is None:
+        try:  # what only the pixels show (truncated, compressed, non-finite): load it as measure would
+            load_dicom(path, series)
+        except DicomError as exc:
+            problems[id(chosen)] = str(exc).removeprefix(f"{path}: ")
+
     print(f"{path}: {len(infos)} DICOM series")
     desc_col = f"{'description':<32} " if show_descriptions else ""
-    header = f"  {'uid':<21} {'number':>6}  {desc_col}{'plane':<9} {'images':>6} {'modality':<8} localizer"
+    header = (
+        f"  {'uid':<21} {'number':>6}  {desc_col}{'plane':<9} {'images':>6} {'modality':<8} "
+        f"{'loadable':<8} localizer"
+    )
     print(header)
     for s in infos:
         number = "" if s.series_number is None else str(s.series_number)
         desc = s.description if len(s.description) <= 32 else s.description[:29] + "..."
         desc_cell = f"{desc:<32} " if show_descriptions else ""
+        loadable = "no" if problems[id(s)] else "yes"
         print(
             f"  {short_uid(s.series_uid):<21} {number:>6}  {desc_cell}{s.plane:<9} {s.n_images:>6} "
-            f"{s.modality:<8} {'yes' if s.is_localizer else 'no'}"
+            f"{s.modality:<8} {loadable:<8} {'yes' if s.is_localizer else 'no'}"
         )
-    try:
-        chosen = pick_series(infos, series, where=path)
-    except DicomError as exc:
-        print(f"load_volume would not pick a series: {scrub_text(str(exc), dicom_identifiers([path]))}")
+    for s in infos:
+        problem = problems[id(s)]
+        if problem:
+            print(f"  not loadable: series {s.label()}: {scrub(problem.splitlines()[0])}")
+    if chosen is None:
+        print(f"load_volume would not pick a series: {scrub(pick_error)}")
         return 0
     how = f"with --series {series}" if series is not None else "by default"
     desc_text = f" {chosen.description!r}" if show_descriptions else ""
-    print(f"load_volume picks {how}: series {chosen.series_number}{desc_text} (uid {chosen.series_uid})")
+    problem = problems[id(chosen)]
+    if problem is None:
+        print(f"load_volume picks {how}: series {chosen.series_number}{desc_text} (uid {chosen.series_uid})")
+        return 0
+    others = [s for s in infos if s is not chosen and not problems[id(s)]]
+    hint = (
+        "pass --series with one of the loadable series: "
+        + ", ".join(f"{s.series_number}" if s.series_number is not None else s.series_uid for s in others)
+        if others
+        else "no series of this folder can be loaded"
+    )
+    print(
+        f"load_volume would pick {how} series {chosen.series_number}{desc_text} (uid {chosen.series_uid}) "
+        f"but cannot load it: {scrub(problem.splitlines()[0])}; {hint}"
+    )
     return 0
 
 
@@ -181,6 +223,11 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..errors import InputError
 
+    if args.series is not None:  # --series 'a{99999999999}': bad usage (exit 2), as for run
+        from ..cli import check_options
+        from ..params import check_series_choice
+
+        check_options(lambda: check_series_choice(args.series), args)
     path = Path(args.path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")

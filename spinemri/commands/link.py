@@ -95,11 +95,23 @@ def run(args: argparse.Namespace) -> int:
         {"--out": out, "the link report beside --out": report_path},
         {"PATIENTS_CSV": args.patients, "CLINICAL_CSV": args.clinical},
     )
-    params = LinkParams(
-        id_column=args.id_column,
-        vas_column=args.vas_column,
-        date_column=args.date_column,
-        window_days=args.window_days,
+    from ..cli import UsageError, check_options
+
+    if out.is_dir():  # os.replace onto a folder ended in an IsADirectoryError traceback
+        raise UsageError(
+            f"--out {out}: is a folder; --out names the linked table to write ({out / 'linked.csv'})"
+        )
+    from ._outpath import check_output_path
+
+    check_output_path(out, "--out", folder=False)  # under a file, or not writable: exit 2, was a traceback
+    params = check_options(  # --window-days -1: bad usage (exit 2), before any table is read
+        lambda: LinkParams(
+            id_column=args.id_column,
+            vas_column=args.vas_column,
+            date_column=args.date_column,
+            window_days=args.window_days,
+        ),
+        args,
     )
     patients = read_table(args.patients, dtype_str_columns=("patient_id",))
     clinical = read_table(args.clinical, dtype_str_columns=(params.id_column,))

@@ -81,9 +81,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="patient id written in the tables (default: for DICOM anon- + a keyed hash (HMAC-SHA-256) "
         "of its PatientID, key from $SPINEMRI_ID_KEY, $SPINEMRI_ID_KEY_FILE or ~/.config/spinemri/id_key, "
-        "created on first use; for a file its name without extension)",
+        "created on first use; for a file its name without extension, but for a generic name such as "
+        "image, t2, stir or series the enclosing folder's name, as spinemri run names a case folder)",
     )
-    p.add_argument("--out", default=None, help="output folder; without it the vertebra table is printed")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder, new or empty; without it the vertebra table is printed",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out folder: first remove the files an earlier spinemri measure or "
+        "run wrote there (tables, provenance.json, qc/, masks/, viewer/), never any other file",
+    )
     p.add_argument(
         "--dicom-seg",
         action="store_true",
@@ -203,6 +214,11 @@ def run(args: argparse.Namespace) -> int:
         from ..io.idkey import check_key_outside
 
         check_key_outside(args.out)  # the pseudonym key never lies among the outputs
+        _check_out_folder(args)  # a non-empty --out without --force: exit 2 before the image is read
+    elif args.force:
+        from ..cli import UsageError
+
+        raise UsageError("--force only applies to an --out folder: add --out DIR or drop --force")
     outcome = CaseOutcome(patient_id=args.patient_id or "", ok=False)
     try:
         case = run_case(
@@ -243,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
             print(m.vertebrae[cols].to_string(index=False))
         return 0
     out = Path(args.out)
+    if args.force:
+        _clear_out_folder(out)
     paths = write_measurement(
         out,
         case,
@@ -260,6 +278,55 @@ def run(args: argparse.Namespace) -> int:
     for failure in outcome.optional_failures:  # the case is written; exit 1 says something failed
         print(f"spinemri measure: error: {failure.path}: {failure.note()}", file=sys.stderr)
     return 1 if outcome.optional_failures else 0
+
+
+def _check_out_folder(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder without ``--force`` (UsageError, exit 2)."""
+    from ..cli import UsageError
+    from ._outpath import check_output_path
+
+    out = check_output_path(args.out, "--out", folder=True)  # a file, or under one: exit 2
+    if args.force or not out.is_dir():
+        return
+    from ..pipeline.outdir import foreign_entries, measure_outputs
+
+    ours, foreign = measure_outputs(out), foreign_entries(out)
+    if not ours and not foreign:  # empty, or a file manager's .DS_Store only
+        return
+    held = []
+    if ours:
+        held.append(f"{_count(len(ours), 'output file', 'output files')} of an earlier spinemri measure/run")
+    if foreign:
+        held.append(f"{_count(len(foreign), 'other entry', 'other entries')} ({_names(foreign, out)})")
+    raise UsageError(
+        f"--out {out}: the folder is not empty (it holds {' and '.join(held)}); choose another folder, "
+        "or pass --force to replace spinemri's earlier outputs there (other files are kept)"
+    )
+
+
+def _names(paths: list[Path], root: Path) -> str:
+    """The first three of ``paths`` relative to ``root``: ``"notes.txt, qc/README.txt, ..."``."""
+    return ", ".join(str(f.relative_to(root)) for f in paths[:3]) + (", ..." if len(paths) > 3 else "")
+
+
+def _clear_out_folder(out: Path) -> None:
+    """``--force``: remove spinemri's earlier outputs in ``out`` (never another file); say what was kept."""
+    from ..pipeline.outdir import clear_outputs, foreign_entries
+
+    removed = clear_outputs(out)
+    kept = foreign_entries(out)
+    if removed:
+        print(
+            f"--force: removed {_count(len(removed), 'earlier output file', 'earlier output files')} "
+            f"from {out}",
+            file=sys.stderr,
+        )
+    if kept:
+        print(
+            f"--force: kept {_count(len(kept), 'entry', 'entries')} spinemri did not write "
+            f"({_names(kept, out)})",
+            file=sys.stderr,
+        )
 
 
 def _count(n: int, one: str, many: str) -> str:

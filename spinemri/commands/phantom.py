@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {"n_slices": "--slices", "first_level": "--levels", "last_level": "--levels"}
     spec = check_options(build, args, flags)
+    from ._outpath import check_output_path
+
+    check_output_path(args.out_dir, "OUT_DIR", folder=True)  # OUT_DIR under a file: exit 2, no traceback
     tables = write_cohort(args.out_dir, spec, **options)
     n = len(tables["patients"])
     print(f"wrote {n} phantom patient(s) to {args.out_dir} (clinical.csv, truth.csv, truth_vertebrae.csv)")

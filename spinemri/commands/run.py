@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -135,6 +136,25 @@ def run(args: argparse.Namespace) -> int:
         ),
         args,
     )
+    if args.clinical is not None and not Path(args.clinical).is_file():  # not after hours of measuring
+        from ..cli import UsageError
+
+        what = "is a folder" if Path(args.clinical).is_dir() else "does not exist"
+        raise UsageError(f"--clinical {args.clinical}: {what}; pass the clinical CSV/TSV/XLSX file")
+    if args.scheme != "auto":  # an unknown --scheme failed every case (exit 1): bad usage, exit 2
+        from ..errors import LabelSchemeError
+        from ..levels import get_scheme
+
+        try:
+            get_scheme(args.scheme)
+        except LabelSchemeError as exc:
+            from ..cli import UsageError
+
+            raise UsageError(f"--scheme: {exc}") from exc
+    if args.scheduler is not None:  # dask.distributed missing: exit 2 with the pip command, no traceback
+        from ..pipeline.executors import require_distributed
+
+        check_options(lambda: require_distributed(args.scheduler), args)
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm

@@ -10,7 +10,14 @@ An id is chosen, first match wins (DESIGN §6):
    :func:`spinemri.io.dicom.assemble.patient_id_hash`; the key from ``$SPINEMRI_ID_KEY``,
    ``$SPINEMRI_ID_KEY_FILE`` or ``~/.config/spinemri/id_key``, kept outside the outputs,
    :mod:`spinemri.io.idkey`); never the raw PatientID or PatientName;
-3. the image file name without its volume extension;
+3. the image file name without its volume extension, unless that name is generic
+   (:data:`GENERIC_IMAGE_NAMES`: ``image``, ``t2``, ``stir``, ``series``, ...; case and
+   ``-``/``_``/``.`` ignored): then the nearest enclosing folder whose name is not generic, as
+   a cohort run names the case by its folder (``SMR-002/image.nii.gz`` is ``SMR-002`` for
+   ``measure`` and ``run`` alike); a BIDS file name (``sub-01_ses-2_T2w.nii.gz``) gives its
+   subject and session as BIDS discovery does (``sub-01_ses-2``); a DICOM folder without
+   PatientID its own name, or the nearest non-generic folder above it when the name is generic
+   (``dicom``, ``DICOM``, ``series``);
 4. ``"patient"``.
 
 File names (``masks/<id>_lesions.nii.gz``, ``qc/<id>.png``, ``cases/<id>/``)
@@ -26,10 +33,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_SAFE_ID", "VOLUME_SUFFIXES", "choose_patient_id", "safe_id", "text_id"]
+__all__ = [
+    "GENERIC_IMAGE_NAMES",
+    "MAX_SAFE_ID",
+    "VOLUME_SUFFIXES",
+    "choose_patient_id",
+    "name_id",
+    "safe_id",
+    "text_id",
+]
 
 #: Extensions stripped from an image file name to make its id (longest first).
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+#: Image file / DICOM folder names (lower case, without ``-``, ``_``, ``.``) that name a sequence or a
+#: container, not a patient: the enclosing folder names the patient instead.
+GENERIC_IMAGE_NAMES = frozenset(
+    {
+        "image", "img", "images", "volume", "vol", "input", "data", "mri", "mr",
+        "t1", "t1w", "t2", "t2w", "stir", "t2stir", "stirsag", "sagstir", "t2sag", "sagt2", "t2fs",
+        "tirm", "series", "dicom", "dcm", "anat", "raw", "nifti",
+    }
+)  # fmt: skip
+#: How many enclosing folders are looked at for a non-generic name.
+_MAX_UP = 3
+_BIDS_ID = re.compile(r"^(sub-[A-Za-z0-9]+)(?:_(ses-[A-Za-z0-9]+))?_")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -61,11 +88,52 @@ def choose_patient_id(
     hashed = image_meta.get("patient_id_hash")
     if hashed:
         return f"anon-{hashed}"
-    name = Path(str(image_path)).name
+    return name_id(image_path)
+
+
+def _generic(name: str) -> bool:
+    return re.sub(r"[-_.\s]+", "", name.lower()) in GENERIC_IMAGE_NAMES
+
+
+def name_id(image_path: str | os.PathLike[str]) -> str:
+    """The patient id a path's names give (rule 3 of the module's policy), without any header.
+
+    Parameters
+    ----------
+    image_path : path-like
+        An image file or a DICOM folder (not read).
+
+    Returns
+    -------
+    str
+        The file name without its volume extension (``case7.nii.gz`` -> ``case7``); for a generic
+        name (``image``, ``t2``, ``dicom``, ...) the nearest of the next three enclosing folders
+        whose name is not generic (``SMR-002/image.nii.gz`` -> ``SMR-002``), or the generic name
+        itself when there is none; ``sub-X[_ses-Y]`` for a BIDS file name; ``"patient"`` for an
+        empty name.
+    """
+    path = Path(str(image_path))
+    name = path.name
+    stem = name
     for suffix in VOLUME_SUFFIXES:
         if name.lower().endswith(suffix):
-            return name[: -len(suffix)] or "patient"
-    return name or "patient"
+            stem = name[: -len(suffix)]
+            break
+    if not stem:
+        return "patient"
+    bids = _BIDS_ID.match(stem)
+    if bids:
+        return "_".join(g for g in bids.groups() if g)
+    if not _generic(stem):
+        return stem
+    parent = path.absolute().parent
+    for _ in range(_MAX_UP):
+        if not parent.name:
+            break
+        if not _generic(parent.name):
+            return parent.name
+        parent = parent.parent
+    return stem
 
 
 def safe_id(patient_id: str) -> str:

@@ -446,15 +446,22 @@ def run_cohort(
     out = Path(out_dir)
     check_key_outside(out)
     check_scheduler(config.scheduler)  # an address where no Dask scheduler answers: fail before writing
+    created = not out.exists()
     check_output_folder(out)
-    cases = [
-        c
-        if text_id(c.patient_id) == c.patient_id
-        else dataclasses.replace(c, patient_id=text_id(c.patient_id))
-        for c in discover_cases(cohort_dir, manifest)
-        if not _inside(c.folder, out)  # --out inside the cohort folder: its own folders are not patients
-    ]
-    cases = with_timepoint_columns(cases)
+    try:
+        cases = [
+            c
+            if text_id(c.patient_id) == c.patient_id
+            else dataclasses.replace(c, patient_id=text_id(c.patient_id))
+            for c in discover_cases(cohort_dir, manifest)
+            if not _inside(c.folder, out)  # --out inside the cohort folder: its own folders are not patients
+        ]
+        cases = with_timepoint_columns(cases)
+    except BaseException:
+        if created:  # no cohort (missing folder, no patient folder, bad manifest): leave no empty --out
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     ids = [c.key for c in cases]
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):

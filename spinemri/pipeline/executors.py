@@ -32,7 +32,14 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError, SchedulerError
 
-__all__ = ["DASK_CONNECT_TIMEOUT_S", "WorkerFailure", "run_map", "backend_name", "check_scheduler"]
+__all__ = [
+    "DASK_CONNECT_TIMEOUT_S",
+    "WorkerFailure",
+    "run_map",
+    "backend_name",
+    "check_scheduler",
+    "require_distributed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -236,10 +243,8 @@ def _fill(
 def _run_dask(
     fn: Callable[[T], Any], items: Sequence[T], workers: int, scheduler: str
 ) -> Iterator[tuple[T, Any]]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigError("--scheduler needs dask.distributed: pip install 'spinemri[dask]'") from exc
+    require_distributed(scheduler)
+    from distributed import Client, LocalCluster, as_completed
 
     cluster = None
     if scheduler == "local":
@@ -306,12 +311,11 @@ def check_scheduler(scheduler: str | None) -> None:
     ConfigError
         dask.distributed is not installed.
     """
-    if not scheduler or scheduler == "local":
+    if not scheduler:
         return
-    try:
-        import distributed  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigError("--scheduler needs dask.distributed: pip install 'spinemri[dask]'") from exc
+    require_distributed(scheduler)
+    if scheduler == "local":
+        return
     kind = _probe_scheduler(scheduler, DASK_CONNECT_TIMEOUT_S)
     if kind != "Scheduler":
         raise SchedulerError(_not_scheduler(scheduler, kind))
@@ -322,6 +326,30 @@ def _not_scheduler(scheduler: str, kind: str) -> str:
         f"--scheduler {scheduler!r}: the service at this address answered as {kind!r}, not as a Dask "
         "scheduler; pass the scheduler's address (dask scheduler, default port 8786)"
     )
+
+
+def require_distributed(scheduler: str) -> None:
+    """Refuse a Dask scheduler when dask.distributed cannot be imported.
+
+    Parameters
+    ----------
+    scheduler : str
+        ``"local"`` or a scheduler address, named in the message.
+
+    Raises
+    ------
+    ConfigError
+        ``dask`` or ``distributed`` is not installed (or fails to import); the message says
+        ``pip install "spinemri[dask]"`` and that ``--workers N`` runs in processes without Dask.
+    """
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            f"--scheduler {scheduler} needs dask.distributed, which is not installed ({exc}): "
+            'pip install "spinemri[dask]", or drop --scheduler (--workers N runs N processes without Dask)'
+        ) from None
 
 
 def _connect(client_cls: Any, scheduler: str) -> Any:

@@ -51,7 +51,7 @@ from .pixels import (
     rescale_finite,
 )
 
-__all__ = ["headers_to_volume", "patient_id_hash", "ID_SALT_ENV", "DEFAULT_ID_SALT"]
+__all__ = ["headers_to_volume", "check_series_headers", "patient_id_hash", "ID_SALT_ENV", "DEFAULT_ID_SALT"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     first = group[0].ds
     is_folder = source.is_dir()
     if any(is_mosaic(h.ds) for h in group):
-        if len(group) > 1:
-            raise DicomError(
-                f"{where}: series {info.label()} is a Siemens MOSAIC series of {len(group)} files, i.e. "
-                f"{len(group)} volumes (fMRI/diffusion time series, 4-D); spinemri measures one 3-D volume: "
-                "pass one mosaic file, or convert with dcm2niix and pass one 3-D volume"
-            )
+        _refuse_mosaic_series(group, info, where)
         stored, affine, notes = demosaic(group[0], where)
         lay = read_layout(group[0].path, first)
         stored = _monochrome1_to_2(stored, group, [lay], [0] * stored.shape[0], notes, where)
@@ -145,25 +140,8 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
         data = kji_to_ijk(rescale_finite(stored, slopes, inters, where))
         return _volume(data, affine, _meta(first, info, source, len(group), notes), where)
 
-    frames: list[Frame] = []
-    for idx, h in enumerate(group):
-        frames.extend(file_frames(h.path, idx, h.ds))
+    frames, dist, row_dir, col_dir, normal = _stack(group, info, where)
     shapes = {(int(hget(h.ds, "Rows", 0) or 0), int(hget(h.ds, "Columns", 0) or 0)) for h in group}
-    if len(shapes) > 1:
-        raise DicomError(
-            f"{where}: the images of series {info.label()} have different matrix sizes {sorted(shapes)}"
-        )
-    row_dir, col_dir = check_orientation(frames, where)
-    spacings = np.array([f.spacing for f in frames])
-    if np.max(np.abs(spacings - spacings[0])) > 1e-4 * max(1.0, float(spacings[0].max())):
-        odd = frames[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
-        raise DicomError(
-            f"{where}: PixelSpacing differs between images "
-            f"({frames[0].path.name}: {list(frames[0].spacing)}, "
-            f"{odd.path.name}: {list(odd.spacing)}); the images do not form one volume"
-        )
-    normal = np.cross(row_dir, col_dir)
-    frames, dist = _order_slices(frames, normal, where)
     n = len(frames)
     thickness = frames[0].thickness
     notes = {}
@@ -179,14 +157,7 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
                 stacklevel=3,
             )
     else:
-        step = (frames[-1].ipp - frames[0].ipp) / (n - 1)
-        pred = frames[0].ipp[None, :] + np.arange(n)[:, None] * step[None, :]
-        off = np.max(np.linalg.norm(np.stack([f.ipp for f in frames]) - pred, axis=1))
-        if off > STEP_ATOL_MM + STEP_RTOL * float(np.linalg.norm(step)):
-            raise DicomError(
-                f"{where}: the slice positions do not lie on a straight line (deviation {off:.3g} mm); "
-                "the series is not one regular stack"
-            )
+        step = (frames[-1].ipp - frames[0].ipp) / (n - 1)  # on a straight line: checked by _stack
         notes["spacing_between_slices"] = float((dist[-1] - dist[0]) / (n - 1))
         shear = float(np.linalg.norm(step - normal * (step @ normal)))
         if shear > 1e-3:
@@ -218,6 +189,83 @@ def headers_to_volume(group: list[Any], info: Any, *, source: Path) -> Volume:
     inters = np.array([f.intercept for f in frames])
     data = kji_to_ijk(rescale_finite(raw, slopes, inters, where))
     return _volume(data, affine, _meta(first, info, source, len(group), notes), where)
+
+
+def check_series_headers(group: list[Any], info: Any, *, source: Path) -> None:
+    """The refusals of :func:`headers_to_volume` that the headers alone decide, without reading pixels.
+
+    ``spinemri info`` uses it to say which series the loader can load (the same code refuses
+    them when loading).
+
+    Parameters
+    ----------
+    group : list of header records
+        The series' files (``path`` and header ``ds``; pixel data need not be read).
+    info : SeriesInfo
+        The series' summary.
+    source : Path
+        The folder or file the user passed, named in messages.
+
+    Raises
+    ------
+    DicomError
+        A mosaic time series, a 4-D series, mixed matrix sizes, orientations or spacings,
+        duplicate or missing slices, non-uniform or non-collinear slices, an unreadable frame
+        geometry. Refusals that need the pixel data (an unsupported compression, non-finite
+        values) are found only by loading.
+    """
+    if any(is_mosaic(h.ds) for h in group):
+        _refuse_mosaic_series(group, info, source)
+        return
+    _stack(group, info, source)
+
+
+def _refuse_mosaic_series(group: list[Any], info: Any, where: Path) -> None:
+    if len(group) > 1:
+        raise DicomError(
+            f"{where}: series {info.label()} is a Siemens MOSAIC series of {len(group)} files, i.e. "
+            f"{len(group)} volumes (fMRI/diffusion time series, 4-D); spinemri measures one 3-D volume: "
+            "pass one mosaic file, or convert with dcm2niix and pass one 3-D volume"
+        )
+
+
+def _stack(
+    group: list[Any], info: Any, where: Path
+) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The frames of a classic or enhanced series ordered along the slice normal, every header check done.
+
+    Returns (frames, distances along the normal, row direction, column direction, normal).
+    """
+    frames: list[Frame] = []
+    for idx, h in enumerate(group):
+        frames.extend(file_frames(h.path, idx, h.ds))
+    shapes = {(int(hget(h.ds, "Rows", 0) or 0), int(hget(h.ds, "Columns", 0) or 0)) for h in group}
+    if len(shapes) > 1:
+        raise DicomError(
+            f"{where}: the images of series {info.label()} have different matrix sizes {sorted(shapes)}"
+        )
+    row_dir, col_dir = check_orientation(frames, where)
+    spacings = np.array([f.spacing for f in frames])
+    if np.max(np.abs(spacings - spacings[0])) > 1e-4 * max(1.0, float(spacings[0].max())):
+        odd = frames[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
+        raise DicomError(
+            f"{where}: PixelSpacing differs between images "
+            f"({frames[0].path.name}: {list(frames[0].spacing)}, "
+            f"{odd.path.name}: {list(odd.spacing)}); the images do not form one volume"
+        )
+    normal = np.cross(row_dir, col_dir)
+    frames, dist = _order_slices(frames, normal, where)
+    n = len(frames)
+    if n > 1:
+        step = (frames[-1].ipp - frames[0].ipp) / (n - 1)
+        pred = frames[0].ipp[None, :] + np.arange(n)[:, None] * step[None, :]
+        off = np.max(np.linalg.norm(np.stack([f.ipp for f in frames]) - pred, axis=1))
+        if off > STEP_ATOL_MM + STEP_RTOL * float(np.linalg.norm(step)):
+            raise DicomError(
+                f"{where}: the slice positions do not lie on a straight line (deviation {off:.3g} mm); "
+                "the series is not one regular stack"
+            )
+    return frames, dist, row_dir, col_dir, normal
 
 
 def _monochrome1_to_2(

@@ -53,6 +53,8 @@ from .frames import ENHANCED_SOP_CLASSES, frame_orientations
 from .header import hget, read_header
 
 __all__ = [
+    "SeriesCheck",
+    "check_series",
     "SeriesInfo",
     "list_series",
     "pick_series",
@@ -374,6 +376,65 @@ def list_series(path: str | os.PathLike[str]) -> list[SeriesInfo]:
         No DICOM image was found, or a file claiming to be DICOM is corrupt.
     """
     return _infos_from_headers(_scan(Path(path), stop_before_pixels=True))
+
+
+@dataclass(frozen=True)
+class SeriesCheck:
+    """A series and whether :func:`load_dicom` can load it, as far as the headers tell.
+
+    Attributes
+    ----------
+    info : SeriesInfo
+        The series.
+    problem : str or None
+        Why the loader refuses it (its own message, without the leading ``"<path>: "``), or None.
+    """
+
+    info: SeriesInfo
+    problem: str | None
+
+
+def check_series(path: str | os.PathLike[str]) -> list[SeriesCheck]:
+    """Every series under ``path`` with the loader's own refusals, reading headers only.
+
+    The same checks as :func:`load_dicom` makes before it reads the pixels: a copied series
+    (each image twice), a 4-D or mosaic time series, mixed matrix sizes, orientations or
+    spacings, duplicate, missing or non-collinear slices. What only the pixel data show (an
+    unsupported compression, non-finite values) is not checked.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (searched recursively) or one DICOM file.
+
+    Returns
+    -------
+    list of SeriesCheck
+        In the order of :func:`list_series`.
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist.
+    DicomError
+        As :func:`list_series`.
+    """
+    from .assemble import check_series_headers
+
+    p = Path(path)
+    headers = _scan(p, stop_before_pixels=True)
+    checks: list[SeriesCheck] = []
+    for info in _infos_from_headers(headers):
+        wanted = set(info.files)
+        group = [h for h in headers if h.path in wanted]
+        problem: str | None = None
+        try:
+            _refuse_copies(group, p)
+            check_series_headers(group, info, source=p)
+        except DicomError as exc:
+            problem = str(exc).removeprefix(f"{p}: ")
+        checks.append(SeriesCheck(info, problem))
+    return checks
 
 
 # --------------------------------------------------------------------------- choosing a series
