@@ -172,6 +172,7 @@ def _write_case(
     image: Volume,
     mask: Volume,
     second: Volume | None = None,
+    study_date: str = "20250101",
 ) -> None:
     tmp = folder.parent / f".{folder.name}.tmp"
     if tmp.exists():
@@ -186,6 +187,7 @@ def _write_case(
                 uid_seed=f"spinemri-phantom:{seed}:{pid}",
                 series_description=str(image.meta["series_description"]),
                 contrast=str(image.meta["contrast"]),
+                study_date=study_date,
             )
             if second is not None:  # the other contrast as series 2 of the same study and frame of reference
                 write_dicom_series(
@@ -196,6 +198,7 @@ def _write_case(
                     series_description=str(second.meta["series_description"]),
                     series_number=2,
                     contrast=str(second.meta["contrast"]),
+                    study_date=study_date,
                 )
         else:
             save_nifti(image, tmp / "image.nii.gz")
