@@ -24,15 +24,15 @@ from spinemri.cli import main
 from spinemri.errors import ConfigError, SpinemriWarning
 from spinemri.io.cohort_followup import FOLLOWUP_VAS_MODEL, write_followup_cohort
 from spinemri.io.cohort_write import CohortSpec
-from spinemri.phantom.followup import (
+from spinemri.phantom.changes import (
     LESION_CLASSES,
     MIN_INTERVAL_DAYS,
     SHORT_INTERVAL_DAYS,
     VERTEBRA_STATUSES,
     Sphere,
-    make_followup,
     union_volume,
 )
+from spinemri.phantom.followup import make_followup
 
 ROOT = Path(__file__).resolve().parents[1]
 #: small scans: 6 levels, ~1.3 mm pixels, 13 slices of 4 mm (11-15 at the follow-ups)

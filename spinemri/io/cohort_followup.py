@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..phantom.followup import REQUIRED_GROUPS, Followup, make_followup
+from ..phantom.changes import REQUIRED_GROUPS
+from ..phantom.followup import Followup, make_followup
 from ..phantom.make import make_phantom
 from ..volume import Volume
 from .atomic import write_text_atomic
-from .cohort_write import CohortSpec, _patient_options, _write_case
+from .cohort_write import CohortSpec, patient_options, write_case
 from .tables import write_csv
 
 __all__ = ["FOLLOWUP_VAS_MODEL", "write_followup_cohort", "followup_vas"]
@@ -112,7 +113,7 @@ def _write_patient(
     tmp.mkdir(parents=True)
     try:
         for scan, fmt, second in zip(fu.scans, formats, seconds, strict=True):
-            _write_case(
+            write_case(
                 tmp / scan.timepoint,
                 pid,
                 scan.seed,
@@ -173,7 +174,7 @@ def write_followup_cohort(
     for n in range(spec.n_patients):
         pid = f"{spec.id_prefix}-{n + 1:03d}"
         pseed = int(np.random.SeedSequence([int(spec.seed), n]).generate_state(1)[0] & 0x7FFFFFFF)
-        drawn = _patient_options(cohort_rng, spec.contrast)
+        drawn = patient_options(cohort_rng, spec.contrast)
         for key in ("n_involved", "p_collapse"):  # the change plan places the lesions
             drawn.pop(key)
         opts = {**drawn, **phantom_options}
