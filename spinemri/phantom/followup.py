@@ -1,12 +1,12 @@
 """Follow-up phantoms: one patient scanned at several dates, lesions changing by known amounts.
 
 :func:`make_followup` plans, per patient, which vertebrae carry which change scenario
-(:data:`SCENARIOS`), draws the scan dates and the patient's pose at every scan, and renders each
-time point with :func:`~spinemri.phantom.make.make_phantom` (explicit focal lesions, so the
-anatomy, the label mask and the per-scan truth are exactly today's). The change truth
-(:func:`change_tables`) is computed from the analytic spheres of the plan, never from rendered
-voxels: a lesion is one sphere or the union of two overlapping spheres, whose volume has a closed
-form (:func:`union_volume`). Pure numpy/pandas, no file I/O (the cohort writer is
+(:data:`SCENARIOS`, planned in :mod:`.changes`), draws the scan dates and the patient's pose
+at every scan, and renders each time point with :func:`~spinemri.phantom.make.make_phantom`
+(explicit focal lesions, so the anatomy, the label mask and the per-scan truth are exactly
+today's). The change truth (:func:`~.changes.change_tables`) is computed from the analytic
+spheres of the plan, never from rendered voxels: a lesion is one sphere or the union of two
+overlapping spheres, whose volume has a closed form (:func:`~.changes.union_volume`). Pure numpy/pandas, no file I/O (the cohort writer is
 :mod:`spinemri.io.cohort_followup`). The model and its rules are documented in docs/phantom.md
 ("Follow-up time points").
 
