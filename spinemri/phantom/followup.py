@@ -6,9 +6,9 @@ at every scan, and renders each time point with :func:`~spinemri.phantom.make.ma
 (explicit focal lesions, so the anatomy, the label mask and the per-scan truth are exactly
 today's). The change truth (:func:`~.changes.change_tables`) is computed from the analytic
 spheres of the plan, never from rendered voxels: a lesion is one sphere or the union of two
-overlapping spheres, whose volume has a closed form (:func:`~.changes.union_volume`). Pure numpy/pandas, no file I/O (the cohort writer is
-:mod:`spinemri.io.cohort_followup`). The model and its rules are documented in docs/phantom.md
-("Follow-up time points").
+overlapping spheres, whose volume has a closed form (:func:`~.changes.union_volume`). Pure
+numpy/pandas, no file I/O (the cohort writer is :mod:`spinemri.io.cohort_followup`). The model
+and its rules are documented in docs/phantom.md ("Follow-up time points").
 
 Repositioning: at every follow-up the grid is placed anew relative to the anatomy (oblique and
 tilt angles, cranial field-of-view shift and number of slices change; the renderer evaluates the
