@@ -315,6 +315,19 @@ def test_dicom_and_nifti_time_points_give_identical_tables(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(ta.drop(columns="format"), tb.drop(columns="format"))
 
 
+def test_a_seed_gives_byte_identical_followup_files(tmp_path: Path) -> None:
+    trees = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpinemriWarning)
+        for name in ("a", "b"):
+            spec = CohortSpec(n_patients=1, seed=5, format="mixed")
+            write_followup_cohort(tmp_path / name, spec, 2, **{**SMALL_OPTS, "n_slices": 11})
+            trees.append(_tree(tmp_path / name))
+    assert trees[0] == trees[1]
+    with pytest.raises(ConfigError, match="2-12"):
+        write_followup_cohort(tmp_path / "c", CohortSpec(n_patients=1), 1)
+
+
 # ----------------------------------------------------------------------------- guards and pain
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..phantom.changes import REQUIRED_GROUPS
 from ..phantom.followup import Followup, make_followup
 from ..phantom.make import make_phantom
@@ -163,7 +163,18 @@ def write_followup_cohort(
     dict of DataFrame
         ``patients`` (truth.csv), ``vertebrae``, ``lesions``, ``clinical``, ``changes``,
         ``lesion_changes`` and ``patient_changes``.
+
+    Raises
+    ------
+    ConfigError
+        For ``timepoints`` outside 2-12, an out-of-range option or a plan that does not fit.
+    InputError
+        When ``out_dir`` exists and is not a folder.
     """
+    if isinstance(timepoints, bool) or not isinstance(timepoints, int) or not 2 <= timepoints <= 12:
+        raise ConfigError(
+            f"cohort: {timepoints!r} time points; a follow-up cohort has 2-12 (1: use write_cohort)"
+        )
     spec = spec or CohortSpec()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
