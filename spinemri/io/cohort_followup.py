@@ -140,12 +140,14 @@ def write_followup_cohort(
     """Write ``spec.n_patients`` follow-up phantoms of ``timepoints`` scans each, with the truth.
 
     Patient k (0-based) uses the seed of :func:`~spinemri.io.cohort_write.write_cohort`, the same
-    per-patient acquisition draws, and a change plan that contains at least the scenarios of
-    ``REQUIRED_GROUPS[k % 2]`` (so two patients with 3 time points show every vertebra status and
-    every lesion class); patient 2 (k = 1) is irradiated before a progression, patient 4 (k = 3)
-    has a short last interval. ``format="mixed"`` alternates DICOM and NIfTI over patients and
-    time points (DICOM when k + t is even); ``second_series=N`` gives the DICOM scans of the
-    first N patients the other contrast as series 2.
+    per-patient acquisition draws, and a change plan from its seed: patients 1 and 2 (k = 0, 1)
+    contain at least the scenarios of ``REQUIRED_GROUPS[k]`` (so together, with 3 time points,
+    every vertebra status and every lesion class), the others follow a drawn course
+    (:data:`~spinemri.phantom.changes.COURSES`); patient 2 (k = 1) is irradiated before a
+    progression, patient 4 (k = 3) has a short last interval. ``format="mixed"`` alternates
+    DICOM and NIfTI over patients and time points (DICOM when k + t is even);
+    ``second_series=N`` gives the DICOM scans of the first N patients the other contrast as
+    series 2.
 
     Parameters
     ----------
@@ -192,7 +194,7 @@ def write_followup_cohort(
         fu = make_followup(
             pseed,
             timepoints,
-            require=REQUIRED_GROUPS[n % len(REQUIRED_GROUPS)],
+            require=REQUIRED_GROUPS[n] if n < len(REQUIRED_GROUPS) else (),
             short_interval=n == SHORT_INTERVAL_PATIENT,
             radiotherapy=n == RADIOTHERAPY_PATIENT,
             **opts,

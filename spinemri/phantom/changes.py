@@ -35,6 +35,8 @@ __all__ = [
     "MIN_INTERVAL_DAYS",
     "SHORT_INTERVAL_DAYS",
     "INTERVAL_MONTHS",
+    "COURSES",
+    "COURSE_WEIGHTS",
     "RADIOTHERAPY_AFTER_DAYS",
     "Sphere",
     "LevelTrack",
@@ -48,8 +50,8 @@ __all__ = [
 
 #: Change scenarios a vertebra can follow (docs/phantom.md, "Follow-up time points").
 SCENARIOS = ("progress", "respond", "new", "stable", "merge", "split")
-#: Every patient of a cohort with index n gets at least the scenarios of group n % 2, so any two
-#: consecutive patients with 3 time points show every vertebra status and every lesion class.
+#: Cohort patients 1 and 2 (index 0, 1) get at least the scenarios of their group, so together,
+#: with 3 time points, they show every vertebra status and every lesion class.
 REQUIRED_GROUPS: tuple[tuple[str, ...], ...] = (("new", "respond", "split"), ("progress", "merge", "stable"))
 VERTEBRA_STATUSES = ("uninvolved", "new", "progressing", "stable", "regressing", "resolved")
 LESION_CLASSES = ("new", "disappeared", "enlarging", "shrinking", "stable", "merged", "split")
@@ -77,6 +79,14 @@ _GAP_MM = 5.0
 _MARGIN_MM = CORTEX_MM + 1.5  # lesion surface to the body surface
 _MERGE_DISTANCE_MM = 9.0  # centre distance of the two spheres of a merged lesion
 _SPLIT_DISTANCE = 1.55  # centre distance / radius of the two spheres of a lesion about to split
+#: Courses of a patient without required scenarios: the scenarios its vertebrae draw from.
+COURSES: dict[str, tuple[str, ...]] = {
+    "progressing": ("progress", "new", "merge"),
+    "responding": ("respond",),
+    "stable": ("stable", "stable", "split"),
+    "mixed": SCENARIOS,
+}
+COURSE_WEIGHTS = (0.3, 0.25, 0.15, 0.3)
 _SIZE_ORDER = ("split", "merge", "respond", "new", "progress", "stable")  # largest extent first
 
 
@@ -321,10 +331,11 @@ def plan_followup(
     rng : numpy.random.Generator
         Source of every choice (scenarios, hosts, radii, places, strengths).
     scenarios : sequence of str, optional
-        Exactly these scenarios (one vertebra each). Default: ``require`` plus 0-2 more drawn
-        from :data:`SCENARIOS`.
+        Exactly these scenarios (one vertebra each; a name may repeat).
     require : sequence of str, default ()
-        Scenarios the plan must contain (ignored when ``scenarios`` is given).
+        Scenarios the plan must contain, plus 0-2 others drawn from :data:`SCENARIOS` (ignored
+        when ``scenarios`` is given). With neither, a course is drawn from :data:`COURSES`
+        (probabilities :data:`COURSE_WEIGHTS`) and 1-3 vertebrae from its scenarios.
 
     Returns
     -------
@@ -342,7 +353,16 @@ def plan_followup(
             raise ConfigError(
                 f"follow-up phantom: unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}"
             )
-    if scenarios is None:
+    if scenarios is None and not require:
+        course = str(rng.choice(list(COURSES), p=COURSE_WEIGHTS))
+        pool = COURSES[course]
+        if course == "mixed":
+            n = int(rng.integers(2, 5))
+            wanted = [str(s) for s in rng.choice(pool, size=n, replace=False)]
+        else:
+            wanted = [str(s) for s in rng.choice(pool, size=int(rng.integers(1, 4)), replace=True)]
+        optional = set(wanted)
+    elif scenarios is None:
         rest = [s for s in SCENARIOS if s not in require]
         extra = int(rng.integers(0, 3))
         picked = list(rng.choice(rest, size=min(extra, len(rest)), replace=False)) if rest else []

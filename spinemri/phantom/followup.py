@@ -219,7 +219,8 @@ def make_followup(
     scenarios : sequence of str, optional
         Exactly these change scenarios (:data:`SCENARIOS`), one vertebra each.
     require : sequence of str, default ()
-        Scenarios the drawn plan must contain.
+        Scenarios the drawn plan must contain (plus 0-2 others); with neither ``scenarios`` nor
+        ``require`` the patient's course (progressing, responding, stable, mixed) is drawn.
     short_interval : bool, default False
         Make the last interval :data:`SHORT_INTERVAL_DAYS` days (the minimum-interval guard).
     radiotherapy : bool, default False
