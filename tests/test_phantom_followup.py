@@ -233,6 +233,43 @@ def test_plan_has_every_status_and_class_and_known_factors(cohort: Path) -> None
         assert got == pytest.approx(r["lesion_volume_mm3_from"], rel=1e-9, abs=1e-9)
 
 
+def test_lesion_links_point_at_the_lesions_of_each_scan(cohort: Path) -> None:
+    les = pd.read_csv(cohort / "truth_lesions.csv").set_index(["patient_id", "timepoint", "lesion_id"])
+    lc = pd.read_csv(cohort / "truth_lesion_changes.csv")
+    for _, r in lc.iterrows():
+        for side, tp in (("from", r["timepoint_from"]), ("to", r["timepoint_to"])):
+            if pd.isna(r[f"lesion_id_{side}"]):
+                assert r[f"volume_mm3_{side}"] == 0 and r["class"] in ("new", "disappeared")
+                continue
+            row = les.loc[(r["patient_id"], tp, int(r[f"lesion_id_{side}"]))]
+            assert row["planned_level"] == r["level"]
+            assert row["volume_mm3_analytic"] == pytest.approx(r[f"volume_mm3_{side}"], rel=1e-9)
+    # a merge is two links to one lesion, a split two links from one
+    merged = lc[lc["class"] == "merged"].groupby(["patient_id", "timepoint_from", "lesion_id_to"]).size()
+    split = lc[lc["class"] == "split"].groupby(["patient_id", "timepoint_from", "lesion_id_from"]).size()
+    assert len(merged) and (merged == 2).all() and len(split) and (split == 2).all()
+
+
+def test_lesion_positions_follow_the_pose_in_scanner_coordinates() -> None:
+    """The written lesion centres (scanner mm) are where the truth voxels are, at every scan."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpinemriWarning)
+        fu = make_followup(2, 2, scenarios=["stable", "progress"], snr=None, **SMALL_OPTS)
+    for scan in fu.scans:
+        lab = np.asarray(scan.truth.lesion_mask.data)
+        ids = iter(range(1, 100))  # shape ids of the scan, in plan order (one sphere per lesion here)
+        for _, r in scan.lesions.iterrows():
+            sid = next(ids)
+            centroid = scan.truth.lesion_mask.world_coords(np.argwhere(lab == sid).mean(axis=0))
+            assert np.linalg.norm(centroid - r[["x_mm", "y_mm", "z_mm"]].to_numpy(float)) <= 1.0
+    # the same stable lesion: same place in its body, elsewhere in the scanner
+    a, b = (s.lesions.set_index("scenario").loc["stable"] for s in fu.scans)
+    local = ["offset_lr_mm", "offset_ap_mm", "offset_si_mm"]
+    assert np.allclose(a[local].to_numpy(float), b[local].to_numpy(float))
+    world = ["x_mm", "y_mm", "z_mm"]
+    assert np.linalg.norm(a[world].to_numpy(float) - b[world].to_numpy(float)) >= 3.0
+
+
 def test_truth_voxels_agree_with_the_analytic_plan(cohort: Path) -> None:
     """Rendered truth (supersampled voxels) vs the analytic plan: counts exact, volumes within PV."""
     ch = pd.read_csv(cohort / "truth_changes.csv")
