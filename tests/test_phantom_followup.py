@@ -415,6 +415,15 @@ def test_short_interval_case_and_refused_options() -> None:
     assert main(["phantom", "/nonexistent/x", "--timepoints", "0"]) == 2
 
 
+def test_too_short_a_spine_is_refused_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x"
+    assert main(["phantom", str(out), "--timepoints", "3", "--levels", "L3-S1"]) == 2
+    assert "--levels" in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_default_three_timepoint_cohort_has_every_status_and_class(tmp_path: Path) -> None:
     """``spinemri phantom OUT --timepoints 3`` with every default (10 patients, C3-S1, 512 x 256)."""

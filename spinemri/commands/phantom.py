@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError, check_options
     from ..io.cohort_followup import write_followup_cohort
     from ..io.cohort_write import CohortSpec, write_cohort
+    from ..phantom.followup import check_followup_options
     from ..phantom.params import PhantomParams
 
     options: dict[str, Any] = {}
@@ -109,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         # these options do not interact with the per-patient draws: refused here, they fail for
         # every patient, so a bad one is bad usage (exit 2) before anything is written
         PhantomParams.from_options(contrast=args.contrast, **options)
+        if args.timepoints > 1:
+            check_followup_options(args.timepoints, contrast=args.contrast, **options)
         return CohortSpec(
             n_patients=args.patients,
             seed=args.seed,

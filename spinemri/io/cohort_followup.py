@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from ..phantom.changes import REQUIRED_GROUPS
-from ..phantom.followup import Followup, make_followup
+from ..phantom.followup import Followup, check_followup_options, make_followup
 from ..phantom.make import make_phantom
 from ..volume import Volume
 from .atomic import write_text_atomic
@@ -178,6 +178,7 @@ def write_followup_cohort(
             f"cohort: {timepoints!r} time points; a follow-up cohort has 2-12 (1: use write_cohort)"
         )
     spec = spec or CohortSpec()
+    check_followup_options(timepoints, **{"contrast": spec.contrast, **phantom_options})
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; pass a folder for the cohort")

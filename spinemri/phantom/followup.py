@@ -53,6 +53,7 @@ __all__ = [
     "FollowupScan",
     "Followup",
     "make_followup",
+    "check_followup_options",
     "SCENARIOS",
     "REQUIRED_GROUPS",
     "VERTEBRA_STATUSES",
@@ -194,6 +195,38 @@ def _lesion_rows(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def check_followup_options(timepoints: int, **options: Any) -> None:
+    """Refuse, before anything is drawn, options with which a follow-up cohort cannot be planned.
+
+    Plans each of :data:`REQUIRED_GROUPS` on the smallest spine a cohort draws (size scale 0.9,
+    or the ``scale`` given), so a level range too short or too cranial for them fails at once.
+
+    Parameters
+    ----------
+    timepoints : int
+        Scans per patient.
+    **options
+        :class:`~spinemri.phantom.params.PhantomParams` fields of the cohort.
+
+    Raises
+    ------
+    ConfigError
+        For an out-of-range option or a level range where a required scenario has no room
+        (the message names ``PhantomParams: first_level=``, which the CLI maps to ``--levels``).
+    """
+    p = PhantomParams.from_options(**options)
+    scale = p.scale if "scale" in options else 0.9
+    bodies, _, _ = build_spine(p.levels, scale=scale, curvature=p.curvature, collapse=dict(p.collapse))
+    for group in REQUIRED_GROUPS:
+        try:
+            plan_followup(bodies, max(int(timepoints), 2), np.random.default_rng(0), require=group)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"PhantomParams: first_level={p.first_level!r} (to {p.last_level}) leaves too few or too "
+                f"small vertebrae for a follow-up cohort ({exc}); start higher, e.g. T10"
+            ) from None
 
 
 def make_followup(
