@@ -58,6 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="N",
         help="the first N DICOM patients also get a series of the other contrast in the same study",
     )
+    p.add_argument(
+        "--timepoints",
+        type=int,
+        default=1,
+        metavar="N",
+        help="scans per patient (default 1); N > 1 writes OUT/PATIENT/YYYY-MM-DD/ per scan, lesions "
+        "changing by known amounts, and the change truth (docs/phantom.md)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -70,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     args : argparse.Namespace
         Parsed arguments of the ``phantom`` sub-command (``out_dir``, ``patients``,
         ``seed``, ``format``, ``contrast``, ``rows``, ``cols``, ``slices``,
-        ``levels``, ``scheme``, ``second_series``).
+        ``levels``, ``scheme``, ``second_series``, ``timepoints``).
 
     Returns
     -------
@@ -80,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
         before anything is written; :func:`spinemri.cli.main` maps it to 2.
     """
     from ..cli import UsageError, check_options
+    from ..io.cohort_followup import write_followup_cohort
     from ..io.cohort_write import CohortSpec, write_cohort
+    from ..phantom.followup import check_followup_options
     from ..phantom.params import PhantomParams
 
     options: dict[str, Any] = {}
@@ -93,10 +103,15 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--levels {args.levels!r}: write the range as FIRST-LAST, e.g. T10-S1")
         options.update(first_level=first.strip(), last_level=last.strip())
 
+    if not 1 <= args.timepoints <= 12:
+        raise UsageError(f"--timepoints {args.timepoints}: give a number of scans per patient in 1..12")
+
     def build() -> CohortSpec:
         # these options do not interact with the per-patient draws: refused here, they fail for
         # every patient, so a bad one is bad usage (exit 2) before anything is written
         PhantomParams.from_options(contrast=args.contrast, **options)
+        if args.timepoints > 1:
+            check_followup_options(args.timepoints, contrast=args.contrast, **options)
         return CohortSpec(
             n_patients=args.patients,
             seed=args.seed,
@@ -110,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
     from ._outpath import check_output_path
 
     check_output_path(args.out_dir, "OUT_DIR", folder=True)  # OUT_DIR under a file: exit 2, no traceback
+    if args.timepoints > 1:
+        tables = write_followup_cohort(args.out_dir, spec, args.timepoints, **options)
+        n = tables["patients"]["patient_id"].nunique()
+        print(
+            f"wrote {n} phantom patient(s) x {args.timepoints} time points to {args.out_dir} "
+            "(clinical.csv, truth.csv, truth_vertebrae.csv, truth_changes.csv)"
+        )
+        return 0
     tables = write_cohort(args.out_dir, spec, **options)
     n = len(tables["patients"])
     print(f"wrote {n} phantom patient(s) to {args.out_dir} (clinical.csv, truth.csv, truth_vertebrae.csv)")

@@ -172,6 +172,7 @@ def _write_case(
     image: Volume,
     mask: Volume,
     second: Volume | None = None,
+    study_date: str = "20250101",
 ) -> None:
     tmp = folder.parent / f".{folder.name}.tmp"
     if tmp.exists():
@@ -186,6 +187,7 @@ def _write_case(
                 uid_seed=f"spinemri-phantom:{seed}:{pid}",
                 series_description=str(image.meta["series_description"]),
                 contrast=str(image.meta["contrast"]),
+                study_date=study_date,
             )
             if second is not None:  # the other contrast as series 2 of the same study and frame of reference
                 write_dicom_series(
@@ -196,6 +198,7 @@ def _write_case(
                     series_description=str(second.meta["series_description"]),
                     series_number=2,
                     contrast=str(second.meta["contrast"]),
+                    study_date=study_date,
                 )
         else:
             save_nifti(image, tmp / "image.nii.gz")
@@ -294,3 +297,54 @@ def write_cohort(
     }
     write_text_atomic(out / "truth.json", json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
     return {"patients": patients, "vertebrae": vert_df, "lesions": les_df, "clinical": clinical}
+
+
+def patient_options(rng: np.random.Generator, contrast: str) -> dict[str, Any]:
+    """The per-patient acquisition and disease draws of :func:`write_cohort` (docs/phantom.md).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The cohort generator (advanced by the draws, in the order :func:`write_cohort` uses).
+    contrast : str
+        Contrast preset of the cohort.
+
+    Returns
+    -------
+    dict of str to Any
+        :class:`~spinemri.phantom.PhantomParams` options: ``contrast``, ``n_involved``, ``snr``,
+        ``bias``, ``oblique_deg``, ``curvature``, ``scale``, ``p_collapse``.
+    """
+    return _patient_options(rng, contrast)
+
+
+def write_case(
+    folder: Path,
+    pid: str,
+    seed: int,
+    image_format: str,
+    image: Volume,
+    mask: Volume,
+    second: Volume | None = None,
+    study_date: str = "20250101",
+) -> None:
+    """Write one case folder atomically: the image (NIfTI or DICOM series) and the mask.
+
+    Parameters
+    ----------
+    folder : Path
+        The case folder (written under a hidden temporary name, then renamed).
+    pid : str
+        Patient id written in the DICOM headers.
+    seed : int
+        Entropy of the DICOM UIDs (``spinemri-phantom:SEED:PID``).
+    image_format : {"nifti", "dicom"}
+        ``image.nii.gz`` or ``dicom/IM01kkkk.dcm``.
+    image, mask : Volume
+        The image and its vertebral mask (``vertebrae_mask.nii.gz``).
+    second : Volume, optional
+        DICOM only: the other contrast as series 2 of the same study.
+    study_date : str, default "20250101"
+        DICOM StudyDate and SeriesDate (YYYYMMDD).
+    """
+    _write_case(folder, pid, seed, image_format, image, mask, second, study_date)

@@ -18,14 +18,26 @@ What is where:
 * :mod:`.scene` — the image grid and the render of bodies, discs, lesions, background, bias.
 * :mod:`.truth` — :class:`PhantomTruth` and the truth tables.
 * :mod:`.make` — :func:`make_phantom`: the assembly (noise, mask labels, truth).
+* :mod:`.followup` — :func:`~.followup.make_followup`: one patient at several dates, lesions
+  changing by known amounts, the patient repositioned, the change truth from the analytic plan.
 
 The names below are re-exported here for convenience.
 """
 
 from __future__ import annotations
 
+from .followup import Followup, make_followup
 from .make import make_phantom
 from .params import CONTRASTS, LesionSpec, PhantomParams
 from .truth import PhantomTruth, truth_tables
 
-__all__ = ["PhantomParams", "LesionSpec", "PhantomTruth", "CONTRASTS", "make_phantom", "truth_tables"]
+__all__ = [
+    "PhantomParams",
+    "LesionSpec",
+    "PhantomTruth",
+    "CONTRASTS",
+    "make_phantom",
+    "truth_tables",
+    "make_followup",
+    "Followup",
+]
