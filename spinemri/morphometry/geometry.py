@@ -179,34 +179,32 @@ def ray_runs(t: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     inside = values >= 0.5
     r, s = inside.shape
     mid = s // 2
-    lo = np.full(r, np.nan)
-    hi = np.full(r, np.nan)
+    idx = np.arange(s)
     step = float(t[1] - t[0]) if s > 1 else 1.0
-    for k in range(r):
+    # the run through the middle sample, for every ray at once
+    a = np.where(~inside[:, : mid + 1], idx[: mid + 1], -1).max(axis=1) + 1
+    b = np.where(~inside[:, mid:], idx[mid:], s).min(axis=1) - 1
+    for k in np.flatnonzero(~inside[:, mid]):  # the middle is outside: the longest run, if any
         row = inside[k]
         if not row.any():
+            a[k], b[k] = -1, -1
             continue
-        if row[mid]:
-            a = mid
-            while a > 0 and row[a - 1]:
-                a -= 1
-            b = mid
-            while b < s - 1 and row[b + 1]:
-                b += 1
-        else:
-            d = np.diff(np.concatenate([[0], row.view(np.int8), [0]]))
-            starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
-            j = int(np.argmax(ends - starts))
-            a, b = int(starts[j]), int(ends[j])
-        v = values[k]
-        if a > 0:
-            lo[k] = t[a] - step * (v[a] - 0.5) / max(v[a] - v[a - 1], 1e-9)
-        else:
-            lo[k] = t[a]
-        if b < s - 1:
-            hi[k] = t[b] + step * (v[b] - 0.5) / max(v[b] - v[b + 1], 1e-9)
-        else:
-            hi[k] = t[b]
+        d = np.diff(np.concatenate([[0], row.view(np.int8), [0]]))
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
+        j = int(np.argmax(ends - starts))
+        a[k], b[k] = int(starts[j]), int(ends[j])
+    ok = a >= 0
+    rows = np.arange(r)
+    lo = np.full(r, np.nan)
+    hi = np.full(r, np.nan)
+    va = values[rows, np.clip(a, 0, s - 1)]
+    vam = values[rows, np.clip(a - 1, 0, s - 1)]
+    vb = values[rows, np.clip(b, 0, s - 1)]
+    vbp = values[rows, np.clip(b + 1, 0, s - 1)]
+    lo_x = t[np.clip(a, 0, s - 1)] - np.where(a > 0, step * (va - 0.5) / np.maximum(va - vam, 1e-9), 0.0)
+    hi_x = t[np.clip(b, 0, s - 1)] + np.where(b < s - 1, step * (vb - 0.5) / np.maximum(vb - vbp, 1e-9), 0.0)
+    lo[ok] = lo_x[ok]
+    hi[ok] = hi_x[ok]
     return lo, hi
 
 
@@ -236,11 +234,25 @@ def _frame_from(centroid: np.ndarray, cc: np.ndarray, points: np.ndarray, source
 
 
 def _plane_normal(pts: np.ndarray) -> np.ndarray | None:
-    if len(pts) < 6:
-        return None
-    q = pts - pts.mean(axis=0)
-    _, s, vt = np.linalg.svd(q, full_matrices=False)
-    return np.asarray(vt[-1])
+    """Normal of a least-squares plane, refitted twice without points off it by > max(1 mm, 3 MADs).
+
+    Rays near the rounded rim of a body leave through its side wall, not its endplate: those
+    crossings lie off the endplate plane and are dropped.
+    """
+    keep = np.ones(len(pts), dtype=bool)
+    normal = None
+    for _ in range(3):
+        if keep.sum() < 6:
+            return normal
+        sel = pts[keep]
+        q = sel - sel.mean(axis=0)
+        _, _, vt = np.linalg.svd(q, full_matrices=False)
+        normal = np.asarray(vt[-1])
+        r = (pts - sel.mean(axis=0)) @ normal
+        med = float(np.median(r[keep]))
+        mad = float(np.median(np.abs(r[keep] - med)))
+        keep = np.abs(r - med) <= max(1.0, 3.0 * 1.4826 * mad)
+    return normal
 
 
 def body_frame(
@@ -273,7 +285,20 @@ def body_frame(
     frame = _frame_from(c, init, points, "spine tangent" if tangent is not None else "world superior")
     if params.refine_iterations == 0:
         return frame
+    # the body's own tilt in its sagittal plane: the direction of smallest cranio-caudal width
+    # within 45 degrees of the start (a body is lower than it is deep; L5 and S1 lean 20-40 degrees
+    # away from the line through their neighbours)
+    q = points - c
+    mid = np.abs(q @ frame.lr) <= 0.5 * np.percentile(np.abs(q @ frame.lr), 90)
+    qm = q[mid] if mid.sum() >= 20 else q
+    qm = qm[:: max(1, len(qm) // 4000)]  # every n-th voxel: the 1st/99th percentiles need no more
+    th = np.radians(np.arange(-45.0, 45.5, 1.0))
+    dirs = np.cos(th)[:, None] * frame.cc + np.sin(th)[:, None] * frame.ap
+    lo_p, hi_p = np.percentile(qm @ dirs.T, [1, 99], axis=0)
+    best = dirs[int(np.argmin(hi_p - lo_p))]
+    frame = _frame_from(c, best, points, frame.cc_source + " + width")
     cc0 = frame.cc
+    source = frame.cc_source + " + endplates"
     for _ in range(params.refine_iterations):
         q = points - c
         u_lr, u_ap, u_cc = q @ frame.lr, q @ frame.ap, q @ frame.cc
@@ -281,8 +306,8 @@ def body_frame(
         lr_lo, lr_hi = np.percentile(u_lr, [2, 98])
         ap_lo, ap_hi = np.percentile(u_ap, [2, 98])
         lr_c, ap_c = 0.5 * (lr_lo + lr_hi), 0.5 * (ap_lo + ap_hi)
-        gl = lr_c + 0.35 * (lr_hi - lr_lo) * np.linspace(-1, 1, 5)
-        ga = ap_c + 0.35 * (ap_hi - ap_lo) * np.linspace(-1, 1, 7)
+        gl = lr_c + 0.25 * (lr_hi - lr_lo) * np.linspace(-1, 1, 5)
+        ga = ap_c + 0.30 * (ap_hi - ap_lo) * np.linspace(-1, 1, 7)
         ll, aa = np.meshgrid(gl, ga, indexing="ij")
         starts = c + ll.reshape(-1, 1) * frame.lr + aa.reshape(-1, 1) * frame.ap
         t, vals = sample_rays(sampler, starts, frame.cc, half, step)
@@ -297,8 +322,7 @@ def body_frame(
         cc = _unit(n_top + n_bot)
         if np.degrees(np.arccos(np.clip(cc @ cc0, -1.0, 1.0))) > params.max_refine_deg:
             break
-        frame = _frame_from(c, cc, points, frame.cc_source + " + endplates")
-        frame = BodyFrame(c, frame.lr, frame.ap, frame.cc, frame.cc_source.split(" + ")[0] + " + endplates")
+        frame = _frame_from(c, cc, points, source)
     return frame
 
 

@@ -98,7 +98,7 @@ def collapse_category(loss: float, params: HeightParams | None = None) -> str:
     return "none"
 
 
-def _adjacent(level: str, order: list[str], measured: Mapping[str, float]) -> list[str]:
+def _adjacent(level: str, order: list[str], measured: Mapping[str, object]) -> list[str]:
     """The nearest measured levels above and below (in ``order``), at most 2 level positions away.
 
     Two positions, so that T12 and L1 are neighbours across the rare T13 (:data:`spinemri.levels.LEVELS`).
@@ -115,6 +115,9 @@ def _adjacent(level: str, order: list[str], measured: Mapping[str, float]) -> li
     return out
 
 
+_TYPES = ("anterior", "middle", "posterior")
+
+
 def grade_heights(heights: pd.DataFrame, params: HeightParams | None = None) -> pd.DataFrame:
     """Add expected height, height-loss ratio, Genant grade and SINS collapse to a heights table.
 
@@ -128,27 +131,31 @@ def grade_heights(heights: pd.DataFrame, params: HeightParams | None = None) -> 
     Returns
     -------
     DataFrame
-        A copy with ``expected_height_mm``, ``expected_from`` (the reference levels, ";"-joined),
-        ``height_loss_ratio``, ``genant_grade`` (nullable Int64), ``collapse`` and ``assessable``;
-        ``reason`` says why a row is not assessable.
+        A copy with ``expected_height_mm``, ``height_loss_at`` (``anterior``, ``middle`` or
+        ``posterior``: where the loss is largest), ``expected_from`` (the reference levels,
+        ";"-joined), ``height_loss_ratio``, ``genant_grade`` (nullable Int64), ``collapse`` and
+        ``assessable``; ``reason`` says why a row is not assessable.
 
     Notes
     -----
-    expected = mean of the posterior heights of the measured adjacent levels (level ± 1; one of
-    them at the ends of the field of view or next to an unmeasured level); C1, C2 and the sacrum
-    are neither graded nor used as references. loss = 1 - min(anterior, middle, posterior) /
-    expected, clipped below at 0.
+    For each height type t (anterior, middle, posterior): expected_t = mean of the same height of
+    the measured adjacent levels (the nearest measured level above and below, at most two level
+    positions away; one of them at the ends of the field of view or next to an unmeasured level);
+    loss_t = 1 - h_t / expected_t. The height-loss ratio is the largest loss_t, clipped below at 0,
+    and ``expected_height_mm`` is that type's expected height. Like is compared with like, so the
+    normal shape of a level (thoracic wedging, the taller front of L5, the lower middle of concave
+    endplates) is in the expectation. C1, C2 and the sacrum are neither graded nor references.
     """
     p = params or HeightParams()
     df = heights.copy()
-    cols = ["height_anterior_mm", "height_middle_mm", "height_posterior_mm"]
+    cols = [f"height_{t}_mm" for t in _TYPES]
     measured = {
-        str(r.level): float(r.height_posterior_mm)
+        str(r.level): [float(getattr(r, c)) for c in cols]
         for r in df.itertuples()
         if all(math.isfinite(float(getattr(r, c))) for c in cols) and not _ungraded(str(r.level))
     }
     order = [str(x) for x in df["level"]]
-    exp, src, loss, grade, coll, ok, why = [], [], [], [], [], [], []
+    exp, at, src, loss, grade, coll, ok, why = [], [], [], [], [], [], [], []
     for r in df.itertuples():
         lv = str(r.level)
         reason = str(r.reason) if isinstance(r.reason, str) else ""
@@ -160,10 +167,18 @@ def grade_heights(heights: pd.DataFrame, params: HeightParams | None = None) -> 
             reason = reason or "heights not measured"
         elif not refs:
             reason = "no measured adjacent level to give the expected height"
-        e = float(np.mean([measured[x] for x in refs])) if refs else math.nan
         fine = not _ungraded(lv) and all(math.isfinite(x) for x in h) and bool(refs)
-        lr = max(0.0, 1.0 - min(h) / e) if fine else math.nan
-        exp.append(e if fine else math.nan)
+        if fine:
+            e = np.mean([measured[x] for x in refs], axis=0)
+            losses = 1.0 - np.asarray(h) / e
+            k = int(np.argmax(losses))
+            lr = max(0.0, float(losses[k]))
+            exp.append(float(e[k]))
+            at.append(_TYPES[k])
+        else:
+            lr = math.nan
+            exp.append(math.nan)
+            at.append("")
         src.append(";".join(refs) if fine else "")
         loss.append(lr)
         grade.append(genant_grade(lr, p))
@@ -171,6 +186,7 @@ def grade_heights(heights: pd.DataFrame, params: HeightParams | None = None) -> 
         ok.append(fine)
         why.append("" if fine else reason)
     df["expected_height_mm"] = exp
+    df["height_loss_at"] = at
     df["expected_from"] = src
     df["height_loss_ratio"] = loss
     df["genant_grade"] = pd.array(grade, dtype="Int64")

@@ -44,8 +44,8 @@ class HeightParams:
         Sampling step along a ray (mm); the 0.5 crossings are interpolated between samples.
     refine_iterations : int, default 2
         Rounds of the endplate refinement of the cranio-caudal axis (0: the spine tangent alone).
-    max_refine_deg : float, default 30.0
-        The refined axis may turn at most this far from the initial one (else the initial is kept).
+    max_refine_deg : float, default 15.0
+        The endplate refinement may turn the axis at most this far from the smallest-width direction.
     genant : tuple of 3 float, default (0.20, 0.25, 0.40)
         Height-loss ratios at which Genant grades 1, 2 and 3 begin (grade 3: loss > 0.40).
     collapse_min_loss : float, default 0.20
@@ -67,7 +67,7 @@ class HeightParams:
     n_window: int = 3
     step_mm: float = 0.1
     refine_iterations: int = 2
-    max_refine_deg: float = 30.0
+    max_refine_deg: float = 15.0
     genant: tuple[float, float, float] = (0.20, 0.25, 0.40)
     collapse_min_loss: float = 0.20
     collapse_gt50: float = 0.50

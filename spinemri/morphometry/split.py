@@ -57,20 +57,26 @@ def spine_tangents(
 
 
 def split_body_by_canal(
-    vertebra: np.ndarray, canal: np.ndarray, affine: np.ndarray, tangent: np.ndarray | None
+    vertebra: np.ndarray,
+    canal: np.ndarray,
+    affine: np.ndarray,
+    tangent: np.ndarray | None,
+    offset: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, str]:
     """Body voxels of one whole vertebra: those anterior to the canal's anterior wall.
 
     Parameters
     ----------
     vertebra : ndarray of shape (I, J, K), bool
-        One whole vertebra (body and posterior elements).
+        One whole vertebra (body and posterior elements), in a box of the volume.
     canal : ndarray of shape (I, J, K), bool
-        The spinal canal on the same grid.
+        The spinal canal in the same box.
     affine : ndarray of shape (4, 4)
-        Voxel index -> world RAS mm.
+        Voxel index of the whole volume -> world RAS mm.
     tangent : ndarray of shape (3,) or None
         Spine tangent at this level (None: world superior).
+    offset : ndarray of shape (3,), optional
+        Voxel index of the box's first voxel in the volume (default 0).
 
     Returns
     -------
@@ -92,7 +98,8 @@ def split_body_by_canal(
         return None, "empty vertebra"
     if len(ci) == 0:
         return None, "no canal voxels"
-    lin, t = affine[:3, :3], affine[:3, 3]
+    lin = affine[:3, :3]
+    t = affine[:3, 3] + (lin @ np.asarray(offset, dtype=float) if offset is not None else 0.0)
     pv = vi @ lin.T + t
     pc = ci @ lin.T + t
     cc = np.asarray(tangent, dtype=float) if tangent is not None else _Z

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import find_objects
 
 from ..arrays.mask_kind import BODY_SOLIDITY_MIN, check_mask_kind, label_solidity
 from ..errors import GeometryError
@@ -31,6 +32,7 @@ HEIGHT_COLUMNS = (
     "height_posterior_mm",
     "ap_chord_mm",
     "expected_height_mm",
+    "height_loss_at",
     "expected_from",
     "height_loss_ratio",
     "genant_grade",
@@ -48,14 +50,6 @@ def _level_masks(labels: np.ndarray, scheme: LabelScheme) -> dict[str, list[int]
     for lab, lv in mapped.items():
         out.setdefault(lv, []).append(int(lab))
     return dict(sorted(out.items(), key=lambda kv: level_index(kv[0])))
-
-
-def _box(m: np.ndarray, pad: int) -> tuple[slice, ...]:
-    idx = [np.flatnonzero(m.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    return tuple(
-        slice(max(0, int(i[0]) - pad), min(n, int(i[-1]) + pad + 1))
-        for i, n in zip(idx, m.shape, strict=True)
-    )
 
 
 def vertebra_heights(
@@ -86,7 +80,8 @@ def vertebra_heights(
     -------
     DataFrame
         One row per level of the mask, cranial -> caudal, columns :data:`HEIGHT_COLUMNS`:
-        heights and chord in mm (NaN when not measured), ``expected_height_mm``,
+        heights and chord in mm (NaN when not measured), ``expected_height_mm`` and
+        ``height_loss_at`` (the height type with the largest loss and its expected value),
         ``expected_from`` (reference levels), ``height_loss_ratio``, ``genant_grade`` (nullable
         Int64, <NA> when not assessable, never 0 for "unknown"), ``collapse`` (``none``, ``lt50``,
         ``gt50``, ``not assessable``), ``height_source`` (``body mask``, ``split by canal``,
@@ -121,11 +116,24 @@ def vertebra_heights(
     vox = mask.voxel_volume_mm3
     spacing = mask.spacing
     step = min(p.step_mm, 0.1 * min(spacing))
-    masks: dict[str, np.ndarray] = {lv: np.isin(labels, labs) for lv, labs in groups.items()}
+    # one box per level (scipy.ndimage.find_objects), each level's mask only inside its box
+    top = max((max(v) for v in groups.values()), default=0)
+    found = find_objects(np.where(labels <= top, labels, 0).astype(np.int64), max_label=top) if top else []
+    boxes: dict[str, tuple[slice, ...]] = {}
+    masks: dict[str, np.ndarray] = {}
     cents = {}
-    for lv, mk in masks.items():
-        ijk = np.argwhere(mk).mean(axis=0)
-        cents[lv] = aff[:3, :3] @ ijk + aff[:3, 3]
+    for lv, labs in groups.items():
+        bx = [found[lab - 1] for lab in labs if found[lab - 1] is not None]
+        box = tuple(
+            slice(
+                max(0, min(b[a].start for b in bx) - 2), min(labels.shape[a], max(b[a].stop for b in bx) + 2)
+            )
+            for a in range(3)
+        )
+        boxes[lv] = box
+        masks[lv] = np.isin(labels[box], labs)
+        off = np.array([float(s.start) for s in box])
+        cents[lv] = aff[:3, :3] @ (np.argwhere(masks[lv]).mean(axis=0) + off) + aff[:3, 3]
     tangents = spine_tangents(cents, order)
     canal_arr = np.asarray(canal.data) > 0 if canal is not None else None
     rows = []
@@ -141,7 +149,8 @@ def vertebra_heights(
                     "whole-vertebra mask without a canal mask: the body cannot be split off",
                 )
             else:
-                m, why = split_body_by_canal(m, canal_arr, aff, tangents[lv])
+                off = np.array([float(s.start) for s in boxes[lv]])
+                m, why = split_body_by_canal(m, canal_arr[boxes[lv]], aff, tangents[lv], off)
                 src, reason = ("split by canal", "") if m is not None else ("not assessable", why)
         elif kind == "unknown" and m is not None:
             sol = label_solidity(m.astype(np.uint8), 1, spacing)
@@ -165,9 +174,8 @@ def vertebra_heights(
             )
             rows.append(row)
             continue
-        box = _box(m, 2)
-        crop = m[box]
-        offset = np.array([float(s.start) for s in box])
+        crop = m
+        offset = np.array([float(s.start) for s in boxes[lv]])
         pts = (np.argwhere(crop) + offset) @ aff[:3, :3].T + aff[:3, 3]
         h = measure_body(MaskSampler(crop, aff, offset), pts, tangents[lv], p, step)
         if h.reason:

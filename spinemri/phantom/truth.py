@@ -278,8 +278,9 @@ def body_height_truth(
         ``level``, ``deformity`` (``none``, ``wedge``, ``biconcave``, ``crush``), ``deformity_loss``,
         ``height_posterior_mm``, ``height_middle_mm``, ``height_anterior_mm`` (the body's extent along
         its own cranio-caudal axis in its mid-sagittal plane at :data:`HEIGHT_FRACTIONS` of the
-        antero-posterior chord ``2 b``), ``ap_chord_mm``, ``expected_height_mm`` (mean posterior height
-        of the adjacent bodies, C1/C2/S1 excluded), ``height_loss_ratio``, ``genant_grade`` and
+        antero-posterior chord ``2 b``), ``ap_chord_mm``, ``expected_height_mm`` (mean of the same
+        height of the adjacent bodies, C1/C2/S1 excluded, for the height type that lost most),
+        ``height_loss_ratio``, ``genant_grade`` and
         ``collapse`` (docs/metrics.md thresholds; grade and collapse <NA> / "not assessable" for C1,
         C2 and S1 and for a body without a neighbour).
     """
@@ -314,7 +315,8 @@ def body_height_truth(
         )
     df = pd.DataFrame(rows)
     skip = {"C1", "C2", "S1"}
-    post = dict(zip(df["level"], df["height_posterior_mm"], strict=False)) if len(df) else {}
+    cols = ["height_anterior_mm", "height_middle_mm", "height_posterior_mm"]
+    hts = {lv: df.loc[k, cols].to_numpy(dtype=float) for k, lv in enumerate(df["level"])} if len(df) else {}
     order = list(df["level"]) if len(df) else []
     exp, loss_col, grade, coll = [], [], [], []
     for k, lv in enumerate(order):
@@ -325,10 +327,11 @@ def body_height_truth(
             grade.append(pd.NA)
             coll.append("not assessable")
             continue
-        e = float(np.mean([post[r] for r in refs]))
-        h = min(df.loc[k, ["height_posterior_mm", "height_middle_mm", "height_anterior_mm"]])
-        ls = max(0.0, 1.0 - h / e)
-        exp.append(e)
+        e = np.mean([hts[r] for r in refs], axis=0)  # same height type of the neighbours
+        losses = 1.0 - hts[lv] / e
+        j = int(np.argmax(losses))
+        ls = max(0.0, float(losses[j]))
+        exp.append(float(e[j]))
         loss_col.append(ls)
         grade.append(_grade(ls))
         coll.append("gt50" if ls > 0.5 else "lt50" if ls >= 0.2 else "none")
