@@ -44,7 +44,10 @@ class BodyFrame:
 
 @dataclass(frozen=True)
 class BodyHeights:
-    """Heights (mm) at the posterior, middle and anterior positions, the AP chord, and why not."""
+    """Heights (mm) at the posterior, middle and anterior positions, the AP chord, and why not.
+
+    ``chord_start`` is the chord's posterior end: its position (mm) along ``frame.ap`` from the centroid.
+    """
 
     posterior: float
     middle: float
@@ -52,6 +55,7 @@ class BodyHeights:
     chord: float
     frame: BodyFrame | None
     reason: str = ""
+    chord_start: float = float("nan")
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -398,4 +402,4 @@ def measure_body(
                 np.nan, np.nan, np.nan, s1 - s0, frame, "the body reaches the edge of the field of view"
             )
         out.append(float(np.mean((b - a)[good])))
-    return BodyHeights(out[0], out[1], out[2], s1 - s0, frame)
+    return BodyHeights(out[0], out[1], out[2], s1 - s0, frame, "", s0)
