@@ -332,3 +332,13 @@ def test_spineps_split_by_canal_matches_its_body_subregion() -> None:
     )
     # a single measurable level has no neighbour to compare with: not assessable, never grade 0
     assert pd.isna(body.loc[mid, "genant_grade"]) and body.loc[mid, "collapse"] == "not assessable"
+
+
+def test_label_schemes_give_the_same_levels_and_heights() -> None:
+    small = {**GRID, "first_level": "L1", "rows": 200}
+    _, verse, _ = make_phantom(seed=0, **small)
+    _, totalseg, _ = make_phantom(seed=0, scheme="totalseg", **small)
+    a = vertebra_heights(verse)
+    for df in (vertebra_heights(verse, "auto"), vertebra_heights(totalseg, "totalseg")):
+        assert df["level"].tolist() == a["level"].tolist() == ["L1", "L2", "L3", "L4", "L5", "S1"]
+        np.testing.assert_allclose(df[HCOLS].to_numpy(float), a[HCOLS].to_numpy(float), atol=1e-9)

@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import find_objects
 
+from ..arrays.labels import check_label_values
 from ..arrays.mask_kind import BODY_SOLIDITY_MIN, check_mask_kind, label_solidity
 from ..errors import GeometryError
 from ..levels import LabelScheme, get_scheme, level_index
+from ..scheme_choice import choose_scheme_for_mask
 from ..volume import Volume
 from .geometry import MaskSampler, measure_body
 from .grading import grade_heights
@@ -67,7 +69,8 @@ def vertebra_heights(
     mask : Volume of shape (I, J, K)
         Integer vertebral labels.
     scheme : str, path, LabelScheme or mapping, default "verse"
-        Label scheme mapping mask labels to levels (:func:`spinemri.levels.get_scheme`).
+        Label scheme mapping mask labels to levels (:func:`spinemri.levels.get_scheme`; ``auto``
+        as in :func:`spinemri.measure`, :func:`spinemri.scheme_choice.choose_scheme_for_mask`).
     canal : Volume, optional
         Binary spinal canal on the mask's grid; needed to split the body off a whole-vertebra mask.
     mask_kind : {"body", "whole_vertebra", "unknown"}, optional
@@ -91,6 +94,10 @@ def vertebra_heights(
     ------
     GeometryError
         When ``canal`` is not on the mask's grid.
+    InputError
+        When the mask does not hold non-negative integer labels.
+    LabelSchemeError
+        When the scheme cannot be resolved.
 
     Examples
     --------
@@ -108,8 +115,9 @@ def vertebra_heights(
             f"{canal.meta.get('source', 'canal')}: the canal mask is not on the vertebra mask's grid "
             f"(shape {canal.shape} vs {mask.shape}); resample it onto the mask first"
         )
-    labels = np.asarray(mask.data)
-    sch = get_scheme(scheme)
+    source = str(mask.meta.get("source", "mask"))
+    labels = check_label_values(np.asarray(mask.data), source)
+    sch = choose_scheme_for_mask(scheme, mask).scheme if scheme == "auto" else get_scheme(scheme)
     groups = _level_masks(labels, sch)
     order = list(groups)
     aff = mask.affine
@@ -118,7 +126,8 @@ def vertebra_heights(
     step = min(p.step_mm, 0.1 * min(spacing))
     # one box per level (scipy.ndimage.find_objects), each level's mask only inside its box
     top = max((max(v) for v in groups.values()), default=0)
-    found = find_objects(np.where(labels <= top, labels, 0).astype(np.int64), max_label=top) if top else []
+    # find_objects skips labels above max_label by itself (no full-size copy for small integer dtypes)
+    found = find_objects(labels, max_label=top) if top else []
     boxes: dict[str, tuple[slice, ...]] = {}
     masks: dict[str, np.ndarray] = {}
     cents = {}
