@@ -342,3 +342,12 @@ def test_label_schemes_give_the_same_levels_and_heights() -> None:
     for df in (vertebra_heights(verse, "auto"), vertebra_heights(totalseg, "totalseg")):
         assert df["level"].tolist() == a["level"].tolist() == ["L1", "L2", "L3", "L4", "L5", "S1"]
         np.testing.assert_allclose(df[HCOLS].to_numpy(float), a[HCOLS].to_numpy(float), atol=1e-9)
+
+
+def test_default_phantom_c3_to_s1_within_tolerance() -> None:
+    # the whole default geometry: cervical bodies only 3-4 slices of 4 mm wide, thoracic kyphosis,
+    # lumbar lordosis, the tilted sacrum
+    _, mask, truth = make_phantom(seed=0, snr=None)
+    df = vertebra_heights(mask)
+    assert df["assessable"].sum() == len(df) - 1  # all but S1
+    _compare(df, truth.heights)
