@@ -14,13 +14,59 @@ import numpy as np
 
 from ..levels import LEVELS, level_index
 
-__all__ = ["BodySize", "Body", "body_size", "phantom_levels", "build_spine", "PHANTOM_LEVELS", "CORTEX_MM"]
+__all__ = [
+    "BodySize",
+    "Body",
+    "body_size",
+    "phantom_levels",
+    "build_spine",
+    "deformed_half_height",
+    "PHANTOM_LEVELS",
+    "CORTEX_MM",
+    "BICONCAVE_RADIUS",
+]
 
 #: Levels the phantom can draw (cranial -> caudal). The rare T13, L6 and the coccyx are not drawn.
 PHANTOM_LEVELS: tuple[str, ...] = tuple(lv for lv in LEVELS if lv not in ("T13", "L6", "Co"))
 
 #: Thickness of the cortical rim of a vertebral body (mm).
 CORTEX_MM = 1.0
+#: A biconcave body keeps its full height outside this normalised radius (of the elliptic
+#: cross-section): the endplates are pressed in over the central 60 %.
+BICONCAVE_RADIUS = 0.6
+
+
+def deformed_half_height(
+    u_lr: np.ndarray, u_ap: np.ndarray, a: float, b: float, h: float, deformity: tuple[str, float]
+) -> np.ndarray:
+    """Half-height (mm) of a deformed body at local (LR, AP) positions; both endplates move alike.
+
+    ``wedge``: linear in AP from ``h`` at the posterior wall (``u_ap = -b``) to ``h (1 - loss)`` at the
+    anterior wall (``u_ap = +b``). ``biconcave``: ``h (1 - loss (1 - (rho / 0.6)^2))`` for normalised
+    radius ``rho = sqrt((u_lr / a)^2 + (u_ap / b)^2) < 0.6``, ``h`` outside.
+
+    Parameters
+    ----------
+    u_lr, u_ap : ndarray
+        Local coordinates (mm), broadcastable.
+    a, b, h : float
+        Half-width, half-depth and full half-height (mm).
+    deformity : (str, float)
+        Kind (``wedge`` or ``biconcave``) and loss in [0, 0.8].
+
+    Returns
+    -------
+    ndarray
+        The half-height, broadcast shape.
+    """
+    kind, loss = deformity
+    if kind == "wedge":
+        f = np.clip((u_ap + b) / (2.0 * b), 0.0, 1.0)
+        return np.asarray(h * (1.0 - loss * f))
+    rho2 = (u_lr / a) ** 2 + (u_ap / b) ** 2
+    dent = np.clip(1.0 - rho2 / BICONCAVE_RADIUS**2, 0.0, 1.0)
+    return np.asarray(h * (1.0 - loss * dent))
+
 
 # Vertebral body width (left-right), depth (antero-posterior) and height (cranio-caudal) in mm,
 # and the height of the disc below, at anchor levels; other levels are interpolated linearly.
@@ -73,7 +119,9 @@ class Body:
     ``centre`` is in world RAS mm; ``frame`` is a 3x3 matrix whose columns are
     the local unit axes (left-right, antero-posterior pointing anterior,
     cranio-caudal pointing superior); ``a``, ``b``, ``h`` are the half-width
-    (LR), half-depth (AP) and half-height (SI) in mm.
+    (LR), half-depth (AP) and half-height (SI) in mm. ``deformity`` is None or
+    ``(kind, loss)`` with kind ``wedge`` or ``biconcave`` (a crush is a lower ``h``);
+    :func:`deformed_half_height` gives the shape.
     """
 
     level: str
@@ -82,6 +130,7 @@ class Body:
     a: float
     b: float
     h: float
+    deformity: tuple[str, float] | None = None
 
     @property
     def volume_mm3(self) -> float:
@@ -151,6 +200,7 @@ def build_spine(
     scale: float = 1.0,
     curvature: float = 1.0,
     collapse: dict[str, float] | None = None,
+    deformity: dict[str, tuple[str, float]] | None = None,
 ) -> tuple[list[Body], list[Body], dict[str, np.ndarray]]:
     """Place vertebral bodies and discs along a curved spinal axis.
 
@@ -164,6 +214,9 @@ def build_spine(
         Multiplies the sagittal tilt angles (0 = straight spine).
     collapse : dict of level -> float, optional
         Height loss as a fraction (0.3 = 30 % lower body).
+    deformity : dict of level -> (kind, loss), optional
+        ``crush`` lowers the body like ``collapse`` (both multiply); ``wedge`` and ``biconcave``
+        keep the body's envelope and are drawn by the renderer (:func:`deformed_half_height`).
 
     Returns
     -------
@@ -178,8 +231,12 @@ def build_spine(
         ``depth`` (body depth, mm) sampled along it, for the canal and soft tissue.
     """
     collapse = collapse or {}
+    deformity = deformity or {}
     sizes = [body_size(lv, scale) for lv in levels]
     heights = [sz.height * (1.0 - collapse.get(lv, 0.0)) for lv, sz in zip(levels, sizes, strict=False)]
+    for i, lv in enumerate(levels):
+        if lv in deformity and deformity[lv][0] == "crush":
+            heights[i] *= 1.0 - deformity[lv][1]
     # arc-length position of each body centre (top of the first body at s = 0)
     centres_s = []
     s = 0.0
@@ -206,7 +263,9 @@ def build_spine(
     bodies = []
     for lv, sz, h, sc in zip(levels, sizes, heights, centres_s, strict=False):
         p, th = at(sc)
-        bodies.append(Body(lv, p, _frame(th), sz.width / 2.0, sz.depth / 2.0, h / 2.0))
+        shape = deformity.get(lv)
+        drawn = (shape[0], float(shape[1])) if shape is not None and shape[0] != "crush" else None
+        bodies.append(Body(lv, p, _frame(th), sz.width / 2.0, sz.depth / 2.0, h / 2.0, drawn))
     discs = []
     for i in range(len(levels) - 1):
         disc_h = sizes[i].disc_below

@@ -23,7 +23,7 @@ from .anatomy import build_spine
 from .lesions import plan_lesions, refit_lesion
 from .params import CONTRASTS, PhantomParams
 from .scene import bias_field, draw_texture, grid_affine, render_background, render_structures, surface_points
-from .truth import PhantomTruth, lesion_table, truth_tables
+from .truth import PhantomTruth, body_height_truth, lesion_table, truth_tables
 
 __all__ = ["SERIES_DESCRIPTION", "make_phantom"]
 
@@ -85,7 +85,10 @@ def make_phantom(seed: int = 0, **options: Any) -> tuple[Volume, Volume, Phantom
     tex_rng = np.random.default_rng([int(seed), 2])
     noise_rng = np.random.default_rng([int(seed), 3])
     collapse = dict(p.collapse)
-    bodies, discs, curve = build_spine(levels, scale=p.scale, curvature=p.curvature, collapse=collapse)
+    deformity = {lv: (kind, loss) for lv, kind, loss in p.deformity}
+    bodies, discs, curve = build_spine(
+        levels, scale=p.scale, curvature=p.curvature, collapse=collapse, deformity=deformity
+    )
     affine = grid_affine(p, bodies)
     shape = (p.cols, p.rows, p.n_slices)
     gap = (
@@ -101,7 +104,7 @@ def make_phantom(seed: int = 0, **options: Any) -> tuple[Volume, Volume, Phantom
         if collapse:
             old = {b.level: b for b in bodies}
             bodies, discs, curve = build_spine(
-                levels, scale=p.scale, curvature=p.curvature, collapse=collapse
+                levels, scale=p.scale, curvature=p.curvature, collapse=collapse, deformity=deformity
             )
             by = {b.level: b for b in bodies}
             lesions = [refit_lesion(les, old[les.level], by[les.level]) for les in lesions]
@@ -150,6 +153,9 @@ def make_phantom(seed: int = 0, **options: Any) -> tuple[Volume, Volume, Phantom
             "enlarge rows/cols/pixel_mm or reduce fov_shift_mm"
         )
     vert, patient = truth_tables(label_index, lesion_id, levels, labels, affine, truncated, render["boxes"])
+    heights = body_height_truth(bodies, p.deformity)
+    if p.deformity:  # the analytic heights join the vertebra truth (absent by default: tables unchanged)
+        vert = vert.merge(heights.drop(columns=["deformity", "deformity_loss"]), on="level", how="left")
     vox = float(abs(np.linalg.det(affine[:3, :3])))
     les_df = lesion_table(lesions, lesion_id, label_index, levels, vox, CONTRASTS[p.contrast])
     meta = {
@@ -171,5 +177,6 @@ def make_phantom(seed: int = 0, **options: Any) -> tuple[Volume, Volume, Phantom
         bias,
         sigma,
         tuple(bodies),
+        heights[heights["level"].isin(vert["level"])].reset_index(drop=True),
     )
     return image, mask, truth

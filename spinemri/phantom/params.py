@@ -17,9 +17,11 @@ from ..errors import ConfigError
 from ..levels import BUILTIN_SCHEMES
 from .anatomy import PHANTOM_LEVELS, phantom_levels
 
-__all__ = ["CONTRASTS", "LESION_KINDS", "LesionSpec", "PhantomParams"]
+__all__ = ["CONTRASTS", "DEFORMITY_KINDS", "LESION_KINDS", "LesionSpec", "PhantomParams"]
 
 LESION_KINDS = ("focal", "irregular", "diffuse")
+#: Vertebral body deformities the phantom draws (``PhantomParams.deformity``; docs/phantom.md).
+DEFORMITY_KINDS = ("wedge", "biconcave", "crush")
 
 #: Tissue intensities (arbitrary scanner units) of each contrast preset. ``lesion`` is fully
 #: replaced marrow; a lesion of strength s has intensity marrow + s * (lesion - marrow).
@@ -133,7 +135,10 @@ class PhantomParams:
     diffuse, ``radius_mm`` and ``strength`` ranges, ``min_gap_mm`` between
     planned lesions (None = 1.5 x the largest voxel size, so they never merge),
     ``p_collapse`` (chance an involved vertebra is collapsed), ``collapse_range``
-    (height loss fraction), ``collapse`` (explicit ``((level, loss), ...)``).
+    (height loss fraction), ``collapse`` (explicit ``((level, loss), ...)``),
+    ``deformity`` (explicit ``((level, kind, loss), ...)`` body deformities of known heights:
+    ``wedge`` anterior wall lower by ``loss``, ``biconcave`` centre of both endplates pressed in by
+    ``loss``, ``crush`` the whole body lower by ``loss``; docs/phantom.md).
     Labels: ``scheme`` (verse, totalseg, spider, ... from BUILTIN_SCHEMES).
     """
 
@@ -166,6 +171,7 @@ class PhantomParams:
     collapse_range: tuple[float, float] = (0.15, 0.4)
     collapse: tuple[tuple[str, float], ...] = ()
     scheme: str = "verse"
+    deformity: tuple[tuple[str, str, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("first_level", "last_level"):
@@ -232,6 +238,23 @@ class PhantomParams:
                 raise ConfigError(f"PhantomParams: collapse level {lv!r} is not a phantom level")
             _range(f"collapse[{lv}]", loss, 0.0, 0.8)
         object.__setattr__(self, "collapse", coll)
+        deform = []
+        for item in self.deformity:
+            try:
+                lv, kind, loss = item
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"PhantomParams: deformity item {item!r} must be (level, kind, loss)"
+                ) from None
+            if lv not in PHANTOM_LEVELS:
+                raise ConfigError(f"PhantomParams: deformity level {lv!r} is not a phantom level")
+            if kind not in DEFORMITY_KINDS:
+                raise ConfigError(f"PhantomParams: deformity kind {kind!r} must be one of {DEFORMITY_KINDS}")
+            _range(f"deformity[{lv}]", float(loss), 0.0, 0.8)
+            deform.append((str(lv), str(kind), float(loss)))
+        if len({d[0] for d in deform}) < len(deform):
+            raise ConfigError("PhantomParams: at most one deformity per level")
+        object.__setattr__(self, "deformity", tuple(deform))
 
     @property
     def levels(self) -> list[str]:
@@ -245,9 +268,13 @@ class PhantomParams:
         -------
         dict of str -> Any
             Every field by name (:func:`dataclasses.asdict`): nested :class:`LesionSpec`
-            become dicts, tuples such as ``collapse`` stay tuples.
+            become dicts, tuples such as ``collapse`` stay tuples. ``deformity`` is left out when
+            empty (so phantoms without deformities record exactly what they did before it existed).
         """
-        return asdict(self)
+        out = asdict(self)
+        if not self.deformity:
+            del out["deformity"]
+        return out
 
     @classmethod
     def from_options(cls, **options: Any) -> PhantomParams:

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from .anatomy import CORTEX_MM, Body
+from .anatomy import CORTEX_MM, Body, deformed_half_height
 from .params import CONTRASTS, PhantomParams
 from .render import Lesion, bbox_of, in_cylinder, in_lesion, local_coords, subgrid, voxel_counts
 
@@ -318,6 +318,10 @@ def render_structures(
         u = local_coords(g, affine, body.centre, body.frame)
         outer = in_cylinder(u, body.a, body.b, body.h)
         inner = in_cylinder(u, body.a - CORTEX_MM, body.b - CORTEX_MM, body.h - CORTEX_MM)
+        if body.deformity is not None:  # wedge / biconcave: both endplates follow the deformed height
+            hh = deformed_half_height(u[0], u[1], body.a, body.b, body.h, body.deformity)
+            outer &= np.abs(u[2]) <= hh
+            inner &= np.abs(u[2]) <= hh - CORTEX_MM
         claimed = np.zeros_like(outer)
         per_lesion = []
         for les in lesions:

@@ -13,11 +13,15 @@ import pandas as pd
 
 from ..levels import region_of
 from ..volume import Volume, lr_axis
-from .anatomy import Body
+from .anatomy import Body, deformed_half_height
 from .params import PhantomParams
 from .render import Lesion
 
-__all__ = ["PhantomTruth", "truth_tables", "lesion_table"]
+__all__ = ["PhantomTruth", "truth_tables", "lesion_table", "body_height_truth", "HEIGHT_FRACTIONS"]
+
+#: Where the truth heights are taken: fractions of the antero-posterior chord from its posterior end
+#: (posterior, middle, anterior), as in docs/metrics.md "Body heights and collapse".
+HEIGHT_FRACTIONS = (0.15, 0.50, 0.85)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class PhantomTruth:
         The multiplicative bias field applied (float32, image shape).
     noise_sigma : float
         Standard deviation of each Gaussian channel of the Rician noise (0 = none).
+    bodies : tuple of Body
+        The bodies as drawn.
+    heights : DataFrame or None
+        Analytic body heights, expected heights and grades (:func:`body_height_truth`).
     """
 
     vertebrae: pd.DataFrame
@@ -49,6 +57,7 @@ class PhantomTruth:
     bias_field: np.ndarray = field(repr=False)
     noise_sigma: float = 0.0
     bodies: tuple[Body, ...] = field(default=(), repr=False)
+    heights: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def truth_tables(
@@ -245,3 +254,89 @@ def lesion_table(
             "volume_mm3",
         ],
     )
+
+
+def _grade(loss: float) -> int:
+    return 3 if loss > 0.40 else 2 if loss >= 0.25 else 1 if loss >= 0.20 else 0
+
+
+def body_height_truth(
+    bodies: list[Body] | tuple[Body, ...], deformity: tuple[tuple[str, str, float], ...]
+) -> pd.DataFrame:
+    """Analytic posterior, middle and anterior heights of the drawn bodies, and their grades.
+
+    Parameters
+    ----------
+    bodies : sequence of Body
+        As drawn (cranial -> caudal; a crushed body already has its lower ``h``).
+    deformity : tuple of (level, kind, loss)
+        ``PhantomParams.deformity``.
+
+    Returns
+    -------
+    DataFrame
+        ``level``, ``deformity`` (``none``, ``wedge``, ``biconcave``, ``crush``), ``deformity_loss``,
+        ``height_posterior_mm``, ``height_middle_mm``, ``height_anterior_mm`` (the body's extent along
+        its own cranio-caudal axis in its mid-sagittal plane at :data:`HEIGHT_FRACTIONS` of the
+        antero-posterior chord ``2 b``), ``ap_chord_mm``, ``expected_height_mm`` (mean of the same
+        height of the adjacent bodies, C1/C2/S1 excluded, for the height type that lost most),
+        ``height_loss_ratio``, ``genant_grade`` and
+        ``collapse`` (docs/metrics.md thresholds; grade and collapse <NA> / "not assessable" for C1,
+        C2 and S1 and for a body without a neighbour).
+    """
+    kinds = {lv: (kind, loss) for lv, kind, loss in deformity}
+    rows = []
+    for body in bodies:
+        kind, loss = kinds.get(body.level, ("none", 0.0))
+        hs = []
+        for f in HEIGHT_FRACTIONS:
+            u_ap = body.b * (2.0 * f - 1.0)
+            if body.deformity is None:
+                hs.append(2.0 * body.h)
+            else:
+                hs.append(
+                    2.0
+                    * float(
+                        deformed_half_height(
+                            np.array(0.0), np.array(u_ap), body.a, body.b, body.h, body.deformity
+                        )
+                    )
+                )
+        rows.append(
+            {
+                "level": body.level,
+                "deformity": kind,
+                "deformity_loss": float(loss),
+                "height_posterior_mm": hs[0],
+                "height_middle_mm": hs[1],
+                "height_anterior_mm": hs[2],
+                "ap_chord_mm": 2.0 * body.b,
+            }
+        )
+    df = pd.DataFrame(rows)
+    skip = {"C1", "C2", "S1"}
+    cols = ["height_anterior_mm", "height_middle_mm", "height_posterior_mm"]
+    hts = {lv: df.loc[k, cols].to_numpy(dtype=float) for k, lv in enumerate(df["level"])} if len(df) else {}
+    order = list(df["level"]) if len(df) else []
+    exp, loss_col, grade, coll = [], [], [], []
+    for k, lv in enumerate(order):
+        refs = [order[j] for j in (k - 1, k + 1) if 0 <= j < len(order) and order[j] not in skip]
+        if lv in skip or not refs:
+            exp.append(np.nan)
+            loss_col.append(np.nan)
+            grade.append(pd.NA)
+            coll.append("not assessable")
+            continue
+        e = np.mean([hts[r] for r in refs], axis=0)  # same height type of the neighbours
+        losses = 1.0 - hts[lv] / e
+        j = int(np.argmax(losses))
+        ls = max(0.0, float(losses[j]))
+        exp.append(float(e[j]))
+        loss_col.append(ls)
+        grade.append(_grade(ls))
+        coll.append("gt50" if ls > 0.5 else "lt50" if ls >= 0.2 else "none")
+    df["expected_height_mm"] = exp
+    df["height_loss_ratio"] = loss_col
+    df["genant_grade"] = pd.array(grade, dtype="Int64")
+    df["collapse"] = coll
+    return df
