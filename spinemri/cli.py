@@ -53,7 +53,7 @@ _INPUT_ERRORS = (InputError, GeometryError, LabelSchemeError)
 #: "SegmentParams.k = ..." / "PhantomParams: rows=..." / "workers must be ..." -> the parameter named
 #: in a ConfigError
 _FIELD = re.compile(
-    r"\b(?:SegmentParams|MetricsParams|StatsParams)\.(\w+)|\bPhantomParams: (\w+)=|^(\w+) must be"
+    r"\b(?:SegmentParams|MetricsParams|StatsParams|LinkParams)\.(\w+)|\bPhantomParams: (\w+)=|^(\w+) must be"
 )
 
 

@@ -20,7 +20,18 @@ VAS values
 ----------
 A VAS must be a number within ``[vas_min, vas_max]`` (0-10). Missing,
 non-numeric or out-of-range values are excluded and reported (kinds
-``missing_vas`` and ``invalid_vas``), never coerced or clipped.
+``missing_vas`` and ``invalid_vas``), never coerced or clipped. VAS cells
+written as text with a decimal comma (``5,5``, from Excel in a European
+locale) are read as such when :attr:`LinkParams.decimal_comma` says so or
+:func:`vas_decimal_comma` finds it unambiguous; a column where both readings
+occur is refused (docs/linking.md).
+
+Identifier columns
+------------------
+Clinical columns are copied into the linked table, except those whose names
+mark them as direct identifiers (:func:`identifier_columns`: patient name,
+birth date, MRN, address, phone, e-mail, ...; DESIGN §6), unless listed in
+:attr:`LinkParams.keep_columns`. The report's notes name the columns left out.
 
 Duplicate ids
 -------------
@@ -49,7 +60,20 @@ import pandas as pd
 from .errors import LinkError
 from .params import LinkParams, check_known_keys
 
-__all__ = ["link", "link_clinical", "normalise_id", "LinkReport", "ISSUE_KINDS", "REPORT_COLUMNS"]
+__all__ = [
+    "link",
+    "link_clinical",
+    "normalise_id",
+    "identifier_columns",
+    "vas_decimal_comma",
+    "check_clinical_table",
+    "LinkReport",
+    "ISSUE_KINDS",
+    "REPORT_COLUMNS",
+    "IDENTIFIER_TOKENS",
+    "IDENTIFIER_STEMS",
+    "IDENTIFIER_KEYWORDS",
+]
 
 # the logger name of the public verb, as before this module was renamed (log lines name their logger)
 logger = logging.getLogger("spinemri.link")
@@ -77,6 +101,160 @@ _RUNS = re.compile(r"\d+|\D+")
 _NUMBER = re.compile(
     r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE
 )
+#: A VAS written as text with a decimal comma (or a whole number): ``5,5``, ``,5``, ``7``.
+_COMMA_NUMBER = re.compile(r"[+-]?(?:\d+(?:,\d+)?|,\d+)", re.ASCII)
+#: A whole number, read alike with either decimal mark.
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+
+#: Column-name tokens that mark a direct identifier (a whole token of the normalised name, see
+#: :func:`identifier_columns`): names, initials, birth date, record numbers, contact details, places.
+IDENTIFIER_TOKENS = frozenset(
+    {
+        "name", "names", "surname", "forename", "firstname", "lastname", "fullname", "maidenname",
+        "initials", "nom", "prenom", "vorname", "nachname", "nombre", "apellido", "apellidos",
+        "cognome", "dob", "born", "geboren", "mrn", "ssn", "nhs", "email", "mail", "phone", "tel",
+        "telephone", "mobile", "fax", "address", "street", "strasse", "city", "zip", "zipcode",
+        "postcode", "postal", "plz",
+    }
+)  # fmt: skip
+#: Column-name stems that mark a direct identifier anywhere in the normalised name without
+#: separators (``dateofbirth``, ``patientbirthdate``, ``phonenumber``, ``medicalrecordnumber``).
+IDENTIFIER_STEMS = (
+    "birth", "geburt", "surname", "firstname", "lastname", "fullname", "givenname", "familyname",
+    "naam", "phone", "telefon", "email", "address", "adress", "medicalrecord", "recordnumber", "hospitalnumber", "socialsecurity",
+    "insurancenumber", "passport", "nhsnumber", "postcode", "postalcode", "zipcode",
+)  # fmt: skip
+#: DICOM keywords of patient identifiers (matched ignoring case and separators): a clinical table
+#: exported from a PACS or RIS names its columns so.
+IDENTIFIER_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def identifier_columns(columns: Any) -> list[str]:
+    """The column names that mark direct identifiers (left out of the linked table unless kept).
+
+    A name is normalised (Unicode NFKD without accents, camelCase split, case folded, every
+    run of other characters than letters and digits a separator) and matches when one of its
+    tokens is in :data:`IDENTIFIER_TOKENS`, when its letters and digits contain a stem of
+    :data:`IDENTIFIER_STEMS`, or when they spell a keyword of :data:`IDENTIFIER_KEYWORDS`.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names of a clinical table.
+
+    Returns
+    -------
+    list of str
+        The matching names, in their order.
+
+    Examples
+    --------
+    >>> identifier_columns(["study_id", "Patient Name", "DOB", "birthDate", "vas", "age", "e-mail"])
+    ['Patient Name', 'DOB', 'birthDate', 'e-mail']
+    >>> identifier_columns(["PatientBirthDate", "Nachname", "scan_date", "sex", "pain_site"])
+    ['PatientBirthDate', 'Nachname']
+    """
+    keywords = {k.casefold() for k in IDENTIFIER_KEYWORDS}
+    found = []
+    for column in columns:
+        text = unicodedata.normalize("NFKD", str(column))
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+        tokens = [t for t in re.split(r"[\W_]+", _CAMEL.sub("_", text).casefold()) if t]
+        compact = "".join(tokens)
+        if (
+            any(t in IDENTIFIER_TOKENS for t in tokens)
+            or any(stem in compact for stem in IDENTIFIER_STEMS)
+            or compact in keywords
+        ):
+            found.append(str(column))
+    return found
+
+
+def vas_decimal_comma(values: Any, decimal_comma: bool | None = None, *, column: str = "vas") -> bool:
+    """Whether the VAS cells written as text are read with a decimal comma.
+
+    With ``decimal_comma`` given, that choice. Otherwise (the rule of docs/linking.md) the
+    non-empty text cells of the column decide; numbers stored as numbers (an XLSX cell, a
+    column pandas read as numeric) read the same either way and do not:
+
+    * no cell has a decimal comma (``5,5``): decimal point (False);
+    * some cells have a decimal comma and every other non-empty text cell is a whole number
+      (``7``): decimal comma (True);
+    * some cells have a decimal comma and some are not decimal-comma numbers (``5.5``,
+      ``severe``): ambiguous, refused.
+
+    A comma-separated file can hold ``5,5`` in a cell only quoted; unquoted, the row has more
+    fields than the header, which :func:`spinemri.io.clinical.read_table` refuses.
+
+    Parameters
+    ----------
+    values : iterable
+        The VAS column's cells.
+    decimal_comma : bool or None, default None
+        The user's choice (:attr:`LinkParams.decimal_comma`); None decides from ``values``.
+    column : str, default "vas"
+        The column's name, for the message.
+
+    Returns
+    -------
+    bool
+        True to read ``5,5`` as 5.5.
+
+    Raises
+    ------
+    LinkError
+        ``decimal_comma`` is None and the column is ambiguous; the message shows examples of
+        both kinds of cell (with their row) and the options that decide.
+
+    Examples
+    --------
+    >>> vas_decimal_comma(["5,5", "7", None, 3.0])
+    True
+    >>> vas_decimal_comma(["5.5", "7"])
+    False
+    """
+    if decimal_comma is not None:
+        return bool(decimal_comma)
+    comma: list[str] = []
+    other: list[str] = []
+    for r, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            continue
+        text = value.strip()
+        if "," in text and _COMMA_NUMBER.fullmatch(text):
+            comma.append(f"{value!r} (row {r + 1})")
+        elif not _INTEGER.fullmatch(text):
+            other.append(f"{value!r} (row {r + 1})")
+    if not comma:
+        return False
+    if not other:
+        return True
+    raise LinkError(
+        f"clinical table: the {column} column mixes numbers with a decimal comma ({_examples(comma)}) "
+        f"and values that are not ({_examples(other)}), so its number format is ambiguous: pass "
+        "decimal_comma=True (CLI --decimal-comma) to read 5,5 as 5.5, or decimal_comma=False "
+        "(CLI --no-decimal-comma) to read decimal points; the values that do not fit are then "
+        "excluded and listed in the link report"
+    )
+
+
+def _examples(cells: list[str]) -> str:
+    more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""
+    return ", ".join(cells[:3]) + more
 
 
 def normalise_id(value: Any) -> str:
@@ -146,6 +324,14 @@ class LinkReport:
     n_linked : int
         Imaging patients that received a valid VAS.
     params : LinkParams
+    decimal_comma : bool, default False
+        The VAS text cells were read with a decimal comma (``5,5`` = 5.5).
+    dropped_columns : tuple of str, default ()
+        Clinical columns left out of the linked table as direct identifiers
+        (:func:`identifier_columns`, not in ``params.keep_columns``).
+    notes : tuple of str, default ()
+        One line each on how the table was read (decimal comma, identifier columns left out);
+        part of :meth:`summary`.
     """
 
     issues: pd.DataFrame
@@ -153,6 +339,9 @@ class LinkReport:
     n_clinical_rows: int
     n_linked: int
     params: LinkParams = field(default_factory=LinkParams)
+    decimal_comma: bool = False
+    dropped_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def count(self, kind: str) -> int:
         """Number of report rows of one kind.
@@ -193,13 +382,15 @@ class LinkReport:
         Returns
         -------
         str
-            The counts, each normalised match and up to 10 details per issue kind, one per line.
+            The counts, the :attr:`notes`, each normalised match and up to 10 details per issue
+            kind, one per line.
         """
         lines = [
             f"linked {self.n_linked} of {self.n_imaging} imaging patients to a valid VAS "
             f"({self.count('exact')} exact id matches, {self.count('normalised')} after id normalisation); "
             f"clinical table: {self.n_clinical_rows} rows"
         ]
+        lines.extend(f"  {note}" for note in self.notes)
         for _, row in self.issues[self.issues["kind"] == "normalised"].iterrows():
             lines.append(
                 f"  normalised match: imaging {row['imaging_id']!s} <- clinical {row['clinical_id']!s}"
@@ -268,6 +459,7 @@ def link(
     elif options:
         raise LinkError(f"link(): pass either params= or keyword options, not both ({sorted(options)})")
     _check_columns(patients, clinical, params)
+    decimal_comma = check_clinical_table(clinical, params)
 
     img_ids = [_id_text(v) for v in patients["patient_id"]]
     missing_img = [i for i, v in enumerate(patients["patient_id"]) if _is_missing(v)]
@@ -397,7 +589,7 @@ def link(
         )
         valid: list[tuple[int, float]] = []
         for r in rows:
-            ok, value, why = _check_vas(vas_raw[r], params)
+            ok, value, why = _check_vas(vas_raw[r], params, decimal_comma)
             if ok:
                 valid.append((r, value))
             else:
@@ -500,9 +692,20 @@ def link(
             "or remove the extra rows"
         )
 
+    named = identifier_columns(_copied_columns(clinical, params))
+    dropped = tuple(c for c in named if c not in params.keep_columns)
     linked = _build_linked(
-        patients, clinical, img_ids, match, status, chosen, vas_value, days_from_scan, params
+        patients, clinical, img_ids, match, status, chosen, vas_value, days_from_scan, params, dropped
     )
+    notes = []
+    if decimal_comma:
+        how = "decimal_comma=True" if params.decimal_comma else "found in every number of the column"
+        notes.append(f"{params.vas_column} read with a decimal comma, 5,5 = 5.5 ({how})")
+    if dropped:
+        notes.append(
+            f"left out of the linked table {len(dropped)} clinical column(s) named like direct identifiers: "
+            f"{', '.join(dropped)} (to copy one anyway: keep_columns, CLI --keep-columns)"
+        )
     frame = pd.DataFrame(issues, columns=list(REPORT_COLUMNS))
     frame["clinical_row"] = frame["clinical_row"].astype("Int64")
     order = {k: n for n, k in enumerate(ISSUE_KINDS)}
@@ -520,6 +723,9 @@ def link(
         n_clinical_rows=len(clinical),
         n_linked=len(vas_value),
         params=params,
+        decimal_comma=decimal_comma,
+        dropped_columns=dropped,
+        notes=tuple(notes),
     )
     logger.info("link: %s", report.summary().splitlines()[0])
     return linked, report
@@ -529,12 +735,55 @@ def link(
 link_clinical = link
 
 
+def check_clinical_table(clinical: pd.DataFrame, params: LinkParams | None = None) -> bool:
+    """Refuse a clinical table that cannot be linked with ``params``, before anything is measured.
+
+    ``spinemri run`` calls it before the first case; :func:`link` calls it too.
+
+    Parameters
+    ----------
+    clinical : pandas.DataFrame
+        The clinical table (:func:`spinemri.io.clinical.read_clinical`).
+    params : LinkParams, optional
+        The link options (defaults when None).
+
+    Returns
+    -------
+    bool
+        Whether the VAS text cells are read with a decimal comma (:func:`vas_decimal_comma`).
+
+    Raises
+    ------
+    LinkError
+        A column named by ``params`` (id, VAS, date, ``keep_columns``) is missing, or the VAS
+        number format is ambiguous.
+    """
+    params = params or LinkParams()
+    _check_clinical_columns(clinical, params)
+    missing = [c for c in params.keep_columns if c not in clinical.columns]
+    if missing:
+        raise LinkError(
+            f"clinical table has no column(s) {missing} to keep (columns: {list(clinical.columns)}); "
+            "check keep_columns (CLI --keep-columns)"
+        )
+    return vas_decimal_comma(clinical[params.vas_column], params.decimal_comma, column=params.vas_column)
+
+
+def _copied_columns(clinical: pd.DataFrame, params: LinkParams) -> list[str]:
+    """The clinical columns the linked table carries (all but the id and VAS columns)."""
+    return [c for c in clinical.columns if c not in (params.id_column, params.vas_column)]
+
+
 def _check_columns(patients: pd.DataFrame, clinical: pd.DataFrame, params: LinkParams) -> None:
     if "patient_id" not in patients.columns:
         raise LinkError(
             f"imaging table has no 'patient_id' column (columns: {list(patients.columns)}); "
             "pass the patients.csv written by spinemri measure/run"
         )
+    _check_clinical_columns(clinical, params)
+
+
+def _check_clinical_columns(clinical: pd.DataFrame, params: LinkParams) -> None:
     need = [params.id_column, params.vas_column] + ([params.date_column] if params.date_column else [])
     flags = {
         params.id_column: "--id-column",
@@ -549,7 +798,7 @@ def _check_columns(patients: pd.DataFrame, clinical: pd.DataFrame, params: LinkP
             )
 
 
-def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
+def _check_vas(value: Any, params: LinkParams, decimal_comma: bool = False) -> tuple[bool, float, str]:
     """(ok, value, reason) for one VAS cell; never coerces a bad value."""
     if _is_missing(value):
         return False, math.nan, "missing"
@@ -557,8 +806,21 @@ def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
         return False, math.nan, f"is not a number ({value!r})"
     if isinstance(value, str):
         text = value.strip()
-        if not _NUMBER.fullmatch(text):  # float() alone would also take "1_0" (= 10) and non-ASCII digits
-            hint = " (decimal comma? write it with a point)" if re.fullmatch(r"\d+,\d+", text) else ""
+        if decimal_comma:
+            if not _COMMA_NUMBER.fullmatch(text):
+                hint = (
+                    " (a decimal point, but the table is read with decimal commas)"
+                    if _NUMBER.fullmatch(text)
+                    else ""
+                )
+                return False, math.nan, f"is not a number ({value!r}){hint}"
+            text = text.replace(",", ".")
+        elif not _NUMBER.fullmatch(text):  # float() alone would also take "1_0" (= 10) and non-ASCII digits
+            hint = (
+                " (a decimal comma: pass decimal_comma=True, CLI --decimal-comma, to read it so)"
+                if "," in text and _COMMA_NUMBER.fullmatch(text)
+                else ""
+            )
             return False, math.nan, f"is not a number ({value!r}){hint}"
         number = float(text)
     else:
@@ -617,11 +879,12 @@ def _build_linked(
     vas_value: dict[str, float],
     days: dict[str, float],
     params: LinkParams,
+    dropped: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     linked = patients.copy().reset_index(drop=True)
     added = ["clinical_id", "link_match", "vas"] + (["vas_days_from_scan"] if params.date_column else [])
     taken = set(linked.columns) | set(added)
-    extra = [c for c in clinical.columns if c not in (params.id_column, params.vas_column)]
+    extra = [c for c in _copied_columns(clinical, params) if c not in dropped]
     rename = {c: (params.collision_prefix + c if c in taken else c) for c in extra}
     for col in ("clinical_id", "link_match", "vas", "vas_days_from_scan"):
         if col in linked.columns and col in added:
