@@ -295,7 +295,7 @@ class LinkParams:
         How VAS cells written as text are read: True reads ``5,5`` as 5.5 (and refuses ``5.5``),
         False reads ``5.5`` (and refuses ``5,5``), None decides from the VAS column itself and
         refuses a column where both readings occur (:func:`spinemri.linking.vas_decimal_comma`,
-        docs/linking.md).
+        docs/statistics.md, "Linking").
     keep_columns : tuple of str, default ()
         Clinical columns copied into the linked table although their names mark them as direct
         identifiers (patient name, birth date, MRN, address, ...;

@@ -471,6 +471,7 @@ SHOWN_BY: dict[str, set[str]] = {
     "commands/phantom.py": {"phantom"},
     "commands/run.py": {"run"},
     "linking.py": {"link", "run"},
+    "clinical_columns.py": {"link", "run"},
     "io/clinical.py": {"link", "run"},
     "params.py": {"measure", "run"},  # SegmentParams: --fixed-threshold
     "plausibility.py": {"measure", "run"},
@@ -523,7 +524,8 @@ def _named_options() -> dict[str, tuple[set[str], set[str]]]:
 def test_the_scan_finds_the_known_messages() -> None:
     found = _named_options()
     assert "--fixed-threshold" in found["params.py"][0]
-    assert {"--id-column", "--decimal-comma", "--keep-columns"} <= found["linking.py"][0]
+    assert {"--id-column", "--keep-columns"} <= found["linking.py"][0]
+    assert {"--decimal-comma", "--no-decimal-comma"} <= found["clinical_columns.py"][0]
     assert "--series" in found["io/dicom/series.py"][0]
 
 

@@ -80,10 +80,10 @@ SEGMENT_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("min_lesion_mm3", "--min-lesion-mm3", "smallest lesion kept, mm³"),
     OptionSpec("margin_mm", "--margin-mm", "vertebra rim excluded from seeding and the reference, mm"),
     OptionSpec(
-        "seed_depth_mm", "--seed-depth-mm", "seeds at least this deep below the vertebra surface, mm (0 off)"
+        "seed_depth_mm", "--seed-depth-mm", "seeds at least this deep below the vertebra surface, mm; 0 = off"
     ),
-    OptionSpec("plateau_k", "--plateau-k", "minimum lesion contrast in robust SDs (0 off)"),
-    OptionSpec("min_edge_step", "--min-edge-step", "minimum boundary step 1 - ring/plateau, 0-1 (0 off)"),
+    OptionSpec("plateau_k", "--plateau-k", "minimum lesion contrast in robust SDs; 0 = off"),
+    OptionSpec("min_edge_step", "--min-edge-step", "minimum boundary step 1 - ring/plateau, 0-1; 0 = off"),
     OptionSpec(
         "neighbours", "--neighbours", "vertebrae on each side forming the reference of --method local", int
     ),
@@ -230,7 +230,9 @@ def add_link_options(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser.
     """
-    group = parser.add_argument_group("linking", "joining the clinical table (docs/linking.md)")
+    group = parser.add_argument_group(
+        "linking", "joining the clinical table (docs/statistics.md, section Linking)"
+    )
     group.add_argument(
         "--id-column", default=_LINK.id_column, help="clinical patient id column (default %(default)s)"
     )

@@ -3,8 +3,8 @@
 Clinical spreadsheets come from many hands: UTF-8 with or without a byte-order
 mark, Latin-1 from older Excel exports, and ``,``, ``;`` or tab separators.
 Decimal commas (``5,5``) are left as text here; :func:`spinemri.linking.link`
-reads them (docs/linking.md). A comma-separated file whose rows all have more
-fields than its header (an unquoted ``5,5``) is refused, not shifted.
+reads them (docs/statistics.md, "Linking"). A comma-separated file whose rows
+have more fields than its header (an unquoted ``5,5``) is refused, not shifted.
 :func:`read_table` accepts all of these, says which encoding and separator it
 used (logged at INFO), and raises :class:`~spinemri.errors.InputError` naming
 the file when it cannot make a table of it.
