@@ -7,7 +7,9 @@ and documented in docs/statistics.md ("Decimal commas", "Identifier columns"):
   birth date, MRN, address, phone, e-mail, DICOM keywords such as ``PatientName``), left out
   of the linked table unless kept (DESIGN §6);
 * :func:`vas_decimal_comma`: whether the VAS cells written as text use a decimal comma
-  (``5,5``), decided from the column when unambiguous, refused otherwise.
+  (``5,5``), decided from the column when unambiguous, refused otherwise;
+* :func:`parse_visit_dates`: the dates of the date column, European ``DD.MM.YYYY`` read day
+  first and ``a/b/YYYY`` read one way for the whole column.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+
+import pandas as pd
 
 from .errors import LinkError
 
@@ -24,6 +28,7 @@ __all__ = [
     "IDENTIFIER_TOKENS",
     "identifier_columns",
     "is_decimal_comma_number",
+    "parse_visit_dates",
     "vas_decimal_comma",
 ]
 
@@ -203,3 +208,76 @@ def is_decimal_comma_number(text: str) -> bool:
     [True, True, False, False, False]
     """
     return _COMMA_NUMBER.fullmatch(text) is not None
+
+
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", re.ASCII)
+_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
+
+
+def parse_visit_dates(values: Any, *, column: str = "date") -> list[Any]:
+    """The dates of a clinical date column (``NaT`` where a cell is missing or not a date).
+
+    pandas reads ``05.03.2024`` as 3 May but ``13.03.2024`` as 13 March, so one column of
+    European dates gave dates in two conventions. Here:
+
+    * ``DD.MM.YYYY`` (dots: the European form; the US writes slashes) is day first;
+    * ``a/b/YYYY`` is read one way for the whole column: day first when some ``a`` exceeds 12,
+      else month first (US); a column with both an ``a`` and a ``b`` above 12 is refused;
+    * anything else (``YYYY-MM-DD``, Excel dates, ...) as pandas reads it.
+
+    Parameters
+    ----------
+    values : iterable
+        The column's cells.
+    column : str, default "date"
+        The column's name, for the message.
+
+    Returns
+    -------
+    list
+        One ``pandas.Timestamp`` or ``NaT`` per cell.
+
+    Raises
+    ------
+    LinkError
+        The column mixes day/month/year and month/day/year (``13/02/2024`` and ``02/13/2024``).
+
+    Examples
+    --------
+    >>> [d.strftime("%Y-%m-%d") for d in parse_visit_dates(["05.03.2024", "13.03.2024", "2024-03-05"])]
+    ['2024-03-05', '2024-03-13', '2024-03-05']
+    >>> [d.strftime("%Y-%m-%d") for d in parse_visit_dates(["05/03/2024", "25/03/2024"])]
+    ['2024-03-05', '2024-03-25']
+    """
+    cells = list(values)
+    slashed = [m for v in cells if isinstance(v, str) and (m := _SLASHED.fullmatch(v.strip()))]
+    day_first = any(int(m.group(1)) > 12 for m in slashed)
+    if day_first and any(int(m.group(2)) > 12 for m in slashed):
+        shown = ", ".join(repr(m.group(0)) for m in slashed[:4])
+        raise LinkError(
+            f"clinical table: the {column} column mixes day/month/year and month/day/year dates "
+            f"({shown}); write the dates as YYYY-MM-DD"
+        )
+    series = values if isinstance(values, pd.Series) else pd.Series(cells, dtype=object)
+    if any(
+        isinstance(v, str) and (_DOTTED.fullmatch(v.strip()) or _SLASHED.fullmatch(v.strip())) for v in cells
+    ):
+        series = pd.Series([_iso(v, day_first) for v in cells], dtype=object)
+    parsed = pd.to_datetime(
+        series.astype("string") if series.dtype == object else series, errors="coerce", format="mixed"
+    )
+    return list(parsed)
+
+
+def _iso(value: Any, day_first: bool) -> Any:
+    """A dotted or slashed date as ``YYYY-MM-DD`` (day first when dotted or ``day_first``); else the value."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    dotted, slashed = _DOTTED.fullmatch(text), _SLASHED.fullmatch(text)
+    m = dotted or slashed
+    if m is None:
+        return value
+    a, b, year = (int(g) for g in m.groups())
+    day, month = (a, b) if dotted or day_first else (b, a)
+    return f"{year:04d}-{month:02d}-{day:02d}"

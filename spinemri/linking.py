@@ -63,6 +63,7 @@ from .clinical_columns import (
     IDENTIFIER_TOKENS,
     identifier_columns,
     is_decimal_comma_number,
+    parse_visit_dates,
     vas_decimal_comma,
 )
 from .errors import LinkError
@@ -422,7 +423,7 @@ def link(
     vas_raw = list(clinical[params.vas_column])
     dates = None
     if params.date_column is not None:
-        dates = _parse_dates(clinical[params.date_column])
+        dates = parse_visit_dates(clinical[params.date_column], column=params.date_column)
     scans = _scan_dates(patients, img_ids, scan_dates, params)
 
     chosen: dict[str, int] = {}
@@ -609,8 +610,9 @@ def check_clinical_table(clinical: pd.DataFrame, params: LinkParams | None = Non
     Raises
     ------
     LinkError
-        A column named by ``params`` (id, VAS, date, ``keep_columns``) is missing, or the VAS
-        number format is ambiguous.
+        A column named by ``params`` (id, VAS, date, ``keep_columns``) is missing, the VAS
+        number format is ambiguous, or the dates mix day/month and month/day
+        (:func:`parse_visit_dates`).
     """
     params = params or LinkParams()
     _check_clinical_columns(clinical, params)
@@ -620,6 +622,8 @@ def check_clinical_table(clinical: pd.DataFrame, params: LinkParams | None = Non
             f"clinical table has no column(s) {missing} to keep (columns: {list(clinical.columns)}); "
             "check keep_columns (CLI --keep-columns)"
         )
+    if params.date_column is not None:  # a column of dates in two conventions is refused
+        parse_visit_dates(clinical[params.date_column], column=params.date_column)
     return vas_decimal_comma(clinical[params.vas_column], params.decimal_comma, column=params.vas_column)
 
 
@@ -687,13 +691,6 @@ def _check_vas(value: Any, params: LinkParams, decimal_comma: bool = False) -> t
     if not (params.vas_min <= number <= params.vas_max):
         return False, math.nan, f"= {number:g} is outside {params.vas_min:g}-{params.vas_max:g}"
     return True, number, ""
-
-
-def _parse_dates(values: pd.Series) -> list[Any]:
-    parsed = pd.to_datetime(
-        values.astype("string") if values.dtype == object else values, errors="coerce", format="mixed"
-    )
-    return list(parsed)
 
 
 def _scan_dates(

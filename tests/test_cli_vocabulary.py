@@ -550,3 +550,34 @@ def test_every_option_a_message_names_exists_on_each_command_that_shows_it() -> 
                 if not accepts(command, option):
                     problems.append(f"{module}: {option} is not an option of spinemri {command}")
     assert not problems, "\n".join(problems)
+
+
+def test_info_checks_a_mask_against_the_scheme_given(cohort: Path, capsys) -> None:
+    """info prints why a scheme does not fit, and those messages say "pass --scheme": info takes it."""
+    mask = str(cohort / "SMR-001" / "vertebrae_mask.nii.gz")  # VerSe labels 19-24 (T12-L5)
+    assert main(["info", mask, "--scheme", "verse"]) == 0
+    assert "scheme   verse (scheme 'verse' as requested)" in capsys.readouterr().out
+    assert main(["info", mask, "--scheme", "totalseg"]) == 0
+    out = capsys.readouterr().out
+    assert "cannot guess" in out and "Pass --scheme" in out
+    assert_named_options_exist("info", out)
+
+
+def test_european_dates_are_read_day_first(tmp_path: Path, capsys) -> None:
+    """pandas read 05.03.2024 as 3 May but 13.03.2024 as 13 March: one column, two conventions."""
+    patients, clinical, out = tmp_path / "p.csv", tmp_path / "c.csv", tmp_path / "l.csv"
+    pd.DataFrame({"patient_id": ["A1", "A2"], "scan_date": ["2024-03-04", "2024-03-12"]}).to_csv(
+        patients, index=False
+    )
+    rows = ["A1;2;05.03.2024", "A1;9;04.05.2024", "A2;4;13.03.2024", "A2;8;11.12.2023"]
+    clinical.write_text("patient_id;vas;Datum\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    argv = ["link", str(patients), str(clinical), "--out", str(out), "--date-column", "Datum"]
+    assert main(argv) == 0
+    linked = pd.read_csv(out)
+    # A1: 5 March is 1 day after the scan (4 May, 61 days, is outside the 30-day window); A2: 13 March
+    assert linked["vas"].tolist() == [2.0, 4.0]
+    assert linked["vas_days_from_scan"].tolist() == [1.0, 1.0]
+    clinical.write_text("patient_id;vas;Datum\nA1;2;13/02/2024\nA2;4;02/13/2024\n", encoding="utf-8")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "mixes day/month/year and month/day/year" in err and "YYYY-MM-DD" in err
