@@ -522,6 +522,8 @@ def _named_options() -> dict[str, tuple[set[str], set[str]]]:
 
 
 def test_the_scan_finds_the_known_messages() -> None:
+    assert all((SRC / module).is_file() for module in SHOWN_BY), "SHOWN_BY names a module that is gone"
+    assert all(module in SHOWN_BY for module, _ in ALSO_SHOWN_BY)
     found = _named_options()
     assert "--fixed-threshold" in found["params.py"][0]
     assert {"--id-column", "--keep-columns"} <= found["linking.py"][0]
