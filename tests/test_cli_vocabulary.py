@@ -583,3 +583,18 @@ def test_european_dates_are_read_day_first(tmp_path: Path, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "mixes day/month/year and month/day/year" in err and "YYYY-MM-DD" in err
+
+
+def test_commands_in_the_docs_use_their_own_options() -> None:
+    """``spinemri CMD ... --option`` on one line of the README or docs: CMD accepts the option."""
+    repo = SRC.parent
+    pages = [repo / "README.md", *sorted((repo / "docs").rglob("*.md"))]
+    command = re.compile(rf"spinemri ({'|'.join(COMMANDS)})\b([^`|#]*)")
+    bad = []
+    for page in pages:
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for m in command.finditer(line):
+                missing = [o for o in OPTION.findall(m.group(2)) if not accepts(m.group(1), o)]
+                if missing:
+                    bad.append(f"{page.relative_to(repo)}:{n}: spinemri {m.group(1)} {missing}")
+    assert not bad, "\n".join(bad)
