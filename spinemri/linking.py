@@ -20,7 +20,18 @@ VAS values
 ----------
 A VAS must be a number within ``[vas_min, vas_max]`` (0-10). Missing,
 non-numeric or out-of-range values are excluded and reported (kinds
-``missing_vas`` and ``invalid_vas``), never coerced or clipped.
+``missing_vas`` and ``invalid_vas``), never coerced or clipped. VAS cells
+written as text with a decimal comma (``5,5``, from Excel in a European
+locale) are read as such when :attr:`LinkParams.decimal_comma` says so or
+:func:`vas_decimal_comma` finds it unambiguous; a column where both readings
+occur is refused (docs/statistics.md, "Linking").
+
+Identifier columns
+------------------
+Clinical columns are copied into the linked table, except those whose names
+mark them as direct identifiers (:func:`identifier_columns`: patient name,
+birth date, MRN, address, phone, e-mail, ...; DESIGN §6), unless listed in
+:attr:`LinkParams.keep_columns`. The report's notes name the columns left out.
 
 Duplicate ids
 -------------
@@ -46,10 +57,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .clinical_columns import (
+    IDENTIFIER_KEYWORDS,
+    IDENTIFIER_STEMS,
+    IDENTIFIER_TOKENS,
+    identifier_columns,
+    is_decimal_comma_number,
+    parse_visit_dates,
+    vas_decimal_comma,
+)
 from .errors import LinkError
 from .params import LinkParams, check_known_keys
 
-__all__ = ["link", "link_clinical", "normalise_id", "LinkReport", "ISSUE_KINDS", "REPORT_COLUMNS"]
+__all__ = [
+    "link",
+    "link_clinical",
+    "normalise_id",
+    "identifier_columns",
+    "vas_decimal_comma",
+    "check_clinical_table",
+    "LinkReport",
+    "ISSUE_KINDS",
+    "REPORT_COLUMNS",
+    "IDENTIFIER_TOKENS",
+    "IDENTIFIER_STEMS",
+    "IDENTIFIER_KEYWORDS",
+]
 
 # the logger name of the public verb, as before this module was renamed (log lines name their logger)
 logger = logging.getLogger("spinemri.link")
@@ -146,6 +179,14 @@ class LinkReport:
     n_linked : int
         Imaging patients that received a valid VAS.
     params : LinkParams
+    decimal_comma : bool, default False
+        The VAS text cells were read with a decimal comma (``5,5`` = 5.5).
+    dropped_columns : tuple of str, default ()
+        Clinical columns left out of the linked table as direct identifiers
+        (:func:`identifier_columns`, not in ``params.keep_columns``).
+    notes : tuple of str, default ()
+        One line each on how the table was read (decimal comma, identifier columns left out);
+        part of :meth:`summary`.
     """
 
     issues: pd.DataFrame
@@ -153,6 +194,9 @@ class LinkReport:
     n_clinical_rows: int
     n_linked: int
     params: LinkParams = field(default_factory=LinkParams)
+    decimal_comma: bool = False
+    dropped_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def count(self, kind: str) -> int:
         """Number of report rows of one kind.
@@ -193,13 +237,15 @@ class LinkReport:
         Returns
         -------
         str
-            The counts, each normalised match and up to 10 details per issue kind, one per line.
+            The counts, the :attr:`notes`, each normalised match and up to 10 details per issue
+            kind, one per line.
         """
         lines = [
             f"linked {self.n_linked} of {self.n_imaging} imaging patients to a valid VAS "
             f"({self.count('exact')} exact id matches, {self.count('normalised')} after id normalisation); "
             f"clinical table: {self.n_clinical_rows} rows"
         ]
+        lines.extend(f"  {note}" for note in self.notes)
         for _, row in self.issues[self.issues["kind"] == "normalised"].iterrows():
             lines.append(
                 f"  normalised match: imaging {row['imaging_id']!s} <- clinical {row['clinical_id']!s}"
@@ -268,6 +314,7 @@ def link(
     elif options:
         raise LinkError(f"link(): pass either params= or keyword options, not both ({sorted(options)})")
     _check_columns(patients, clinical, params)
+    decimal_comma = check_clinical_table(clinical, params)
 
     img_ids = [_id_text(v) for v in patients["patient_id"]]
     missing_img = [i for i, v in enumerate(patients["patient_id"]) if _is_missing(v)]
@@ -376,7 +423,7 @@ def link(
     vas_raw = list(clinical[params.vas_column])
     dates = None
     if params.date_column is not None:
-        dates = _parse_dates(clinical[params.date_column])
+        dates = parse_visit_dates(clinical[params.date_column], column=params.date_column)
     scans = _scan_dates(patients, img_ids, scan_dates, params)
 
     chosen: dict[str, int] = {}
@@ -397,7 +444,7 @@ def link(
         )
         valid: list[tuple[int, float]] = []
         for r in rows:
-            ok, value, why = _check_vas(vas_raw[r], params)
+            ok, value, why = _check_vas(vas_raw[r], params, decimal_comma)
             if ok:
                 valid.append((r, value))
             else:
@@ -500,9 +547,20 @@ def link(
             "or remove the extra rows"
         )
 
+    named = identifier_columns(_copied_columns(clinical, params))
+    dropped = tuple(c for c in named if c not in params.keep_columns)
     linked = _build_linked(
-        patients, clinical, img_ids, match, status, chosen, vas_value, days_from_scan, params
+        patients, clinical, img_ids, match, status, chosen, vas_value, days_from_scan, params, dropped
     )
+    notes = []
+    if decimal_comma:
+        how = "decimal_comma=True" if params.decimal_comma else "found in every number of the column"
+        notes.append(f"{params.vas_column} read with a decimal comma, 5,5 = 5.5 ({how})")
+    if dropped:
+        notes.append(
+            f"left out of the linked table {len(dropped)} clinical column(s) named like direct identifiers: "
+            f"{', '.join(dropped)} (to copy one anyway: keep_columns, CLI --keep-columns)"
+        )
     frame = pd.DataFrame(issues, columns=list(REPORT_COLUMNS))
     frame["clinical_row"] = frame["clinical_row"].astype("Int64")
     order = {k: n for n, k in enumerate(ISSUE_KINDS)}
@@ -520,6 +578,9 @@ def link(
         n_clinical_rows=len(clinical),
         n_linked=len(vas_value),
         params=params,
+        decimal_comma=decimal_comma,
+        dropped_columns=dropped,
+        notes=tuple(notes),
     )
     logger.info("link: %s", report.summary().splitlines()[0])
     return linked, report
@@ -529,12 +590,58 @@ def link(
 link_clinical = link
 
 
+def check_clinical_table(clinical: pd.DataFrame, params: LinkParams | None = None) -> bool:
+    """Refuse a clinical table that cannot be linked with ``params``, before anything is measured.
+
+    ``spinemri run`` calls it before the first case; :func:`link` calls it too.
+
+    Parameters
+    ----------
+    clinical : pandas.DataFrame
+        The clinical table (:func:`spinemri.io.clinical.read_clinical`).
+    params : LinkParams, optional
+        The link options (defaults when None).
+
+    Returns
+    -------
+    bool
+        Whether the VAS text cells are read with a decimal comma (:func:`vas_decimal_comma`).
+
+    Raises
+    ------
+    LinkError
+        A column named by ``params`` (id, VAS, date, ``keep_columns``) is missing, the VAS
+        number format is ambiguous, or the dates mix day/month and month/day
+        (:func:`parse_visit_dates`).
+    """
+    params = params or LinkParams()
+    _check_clinical_columns(clinical, params)
+    missing = [c for c in params.keep_columns if c not in clinical.columns]
+    if missing:
+        raise LinkError(
+            f"clinical table has no column(s) {missing} to keep (columns: {list(clinical.columns)}); "
+            "check keep_columns (CLI --keep-columns)"
+        )
+    if params.date_column is not None:  # a column of dates in two conventions is refused
+        parse_visit_dates(clinical[params.date_column], column=params.date_column)
+    return vas_decimal_comma(clinical[params.vas_column], params.decimal_comma, column=params.vas_column)
+
+
+def _copied_columns(clinical: pd.DataFrame, params: LinkParams) -> list[str]:
+    """The clinical columns the linked table carries (all but the id and VAS columns)."""
+    return [c for c in clinical.columns if c not in (params.id_column, params.vas_column)]
+
+
 def _check_columns(patients: pd.DataFrame, clinical: pd.DataFrame, params: LinkParams) -> None:
     if "patient_id" not in patients.columns:
         raise LinkError(
             f"imaging table has no 'patient_id' column (columns: {list(patients.columns)}); "
             "pass the patients.csv written by spinemri measure/run"
         )
+    _check_clinical_columns(clinical, params)
+
+
+def _check_clinical_columns(clinical: pd.DataFrame, params: LinkParams) -> None:
     need = [params.id_column, params.vas_column] + ([params.date_column] if params.date_column else [])
     flags = {
         params.id_column: "--id-column",
@@ -549,7 +656,7 @@ def _check_columns(patients: pd.DataFrame, clinical: pd.DataFrame, params: LinkP
             )
 
 
-def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
+def _check_vas(value: Any, params: LinkParams, decimal_comma: bool = False) -> tuple[bool, float, str]:
     """(ok, value, reason) for one VAS cell; never coerces a bad value."""
     if _is_missing(value):
         return False, math.nan, "missing"
@@ -557,8 +664,21 @@ def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
         return False, math.nan, f"is not a number ({value!r})"
     if isinstance(value, str):
         text = value.strip()
-        if not _NUMBER.fullmatch(text):  # float() alone would also take "1_0" (= 10) and non-ASCII digits
-            hint = " (decimal comma? write it with a point)" if re.fullmatch(r"\d+,\d+", text) else ""
+        if decimal_comma:
+            if not is_decimal_comma_number(text):
+                hint = (
+                    " (a decimal point, but the table is read with decimal commas)"
+                    if _NUMBER.fullmatch(text)
+                    else ""
+                )
+                return False, math.nan, f"is not a number ({value!r}){hint}"
+            text = text.replace(",", ".")
+        elif not _NUMBER.fullmatch(text):  # float() alone would also take "1_0" (= 10) and non-ASCII digits
+            hint = (
+                " (a decimal comma: pass decimal_comma=True, CLI --decimal-comma, to read it so)"
+                if "," in text and is_decimal_comma_number(text)
+                else ""
+            )
             return False, math.nan, f"is not a number ({value!r}){hint}"
         number = float(text)
     else:
@@ -571,13 +691,6 @@ def _check_vas(value: Any, params: LinkParams) -> tuple[bool, float, str]:
     if not (params.vas_min <= number <= params.vas_max):
         return False, math.nan, f"= {number:g} is outside {params.vas_min:g}-{params.vas_max:g}"
     return True, number, ""
-
-
-def _parse_dates(values: pd.Series) -> list[Any]:
-    parsed = pd.to_datetime(
-        values.astype("string") if values.dtype == object else values, errors="coerce", format="mixed"
-    )
-    return list(parsed)
 
 
 def _scan_dates(
@@ -617,11 +730,12 @@ def _build_linked(
     vas_value: dict[str, float],
     days: dict[str, float],
     params: LinkParams,
+    dropped: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     linked = patients.copy().reset_index(drop=True)
     added = ["clinical_id", "link_match", "vas"] + (["vas_days_from_scan"] if params.date_column else [])
     taken = set(linked.columns) | set(added)
-    extra = [c for c in clinical.columns if c not in (params.id_column, params.vas_column)]
+    extra = [c for c in _copied_columns(clinical, params) if c not in dropped]
     rename = {c: (params.collision_prefix + c if c in taken else c) for c in extra}
     for col in ("clinical_id", "link_match", "vas", "vas_days_from_scan"):
         if col in linked.columns and col in added:

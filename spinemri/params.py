@@ -210,7 +210,8 @@ class SegmentParams:
         if self.method == "fixed":
             if self.fixed_threshold is None:
                 raise ConfigError(
-                    f"{name}: method 'fixed' needs fixed_threshold (an absolute intensity; CLI: --fixed-threshold)"
+                    f"{name}: method 'fixed' needs fixed_threshold "
+                    "(an absolute intensity; CLI: --fixed-threshold)"
                 )
             _check_range(name, "fixed_threshold", self.fixed_threshold, -1e12, 1e12)
 
@@ -290,6 +291,15 @@ class LinkParams:
         Valid VAS range (inclusive). Values outside are excluded and reported, never clipped.
     collision_prefix : str, default "clinical_"
         Prefix given to clinical columns whose names collide with imaging columns.
+    decimal_comma : bool or None, default None
+        How VAS cells written as text are read: True reads ``5,5`` as 5.5 (and refuses ``5.5``),
+        False reads ``5.5`` (and refuses ``5,5``), None decides from the VAS column itself and
+        refuses a column where both readings occur (:func:`spinemri.linking.vas_decimal_comma`,
+        docs/statistics.md, "Linking").
+    keep_columns : tuple of str, default ()
+        Clinical columns copied into the linked table although their names mark them as direct
+        identifiers (patient name, birth date, MRN, address, ...;
+        :func:`spinemri.linking.identifier_columns`), which are otherwise left out.
     """
 
     id_column: str = "patient_id"
@@ -300,8 +310,19 @@ class LinkParams:
     vas_min: float = 0.0
     vas_max: float = 10.0
     collision_prefix: str = "clinical_"
+    decimal_comma: bool | None = None
+    keep_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.decimal_comma is not None and not isinstance(self.decimal_comma, bool):
+            raise ConfigError(
+                f"LinkParams.decimal_comma must be True, False or None (decide from the table), "
+                f"got {self.decimal_comma!r}"
+            )
+        keep = self.keep_columns
+        if isinstance(keep, str) or not all(isinstance(c, str) and c for c in keep):
+            raise ConfigError(f"LinkParams.keep_columns must be a tuple of column names, got {keep!r}")
+        object.__setattr__(self, "keep_columns", tuple(keep))
         for name in ("id_column", "vas_column", "scan_date_column", "collision_prefix"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(

@@ -158,7 +158,7 @@ def test_missing_clinical_id_is_reported():
         (-1, "invalid_vas"),
         (10.5, "invalid_vas"),
         ("abc", "invalid_vas"),
-        ("7,5", "invalid_vas"),
+        ("7,5,0", "invalid_vas"),  # a lone "7,5" is a decimal comma now: tests/test_cli_vocabulary.py
         (True, "invalid_vas"),
         (float("inf"), "invalid_vas"),
         (None, "missing_vas"),

@@ -12,7 +12,7 @@
 * NIfTI / NRRD / MetaImage file: shape, dtype, spacing, axis codes, affine and
   value range; when the values look like labels (integers, at most
   ``MAX_LABELS`` distinct values) also the label values with voxel counts and
-  the label scheme ``auto`` would choose, or why it cannot.
+  the label scheme ``auto`` (or ``--scheme``) would choose, or why it cannot.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+
+from ._options import add_scheme_option
 
 __all__ = ["add_parser", "run", "MAX_LABELS"]
 
@@ -36,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sub : argparse._SubParsersAction
         The sub-command action of the ``spinemri`` parser (from
         :meth:`argparse.ArgumentParser.add_subparsers`); gets the ``info``
-        parser with positional ``path``, ``--series`` and ``--show-descriptions``, whose ``func`` is
-        :func:`run`.
+        parser with positional ``path``, ``--series``, ``--show-descriptions`` and ``--scheme``,
+        whose ``func`` is :func:`run`.
     """
     p = sub.add_parser(
         "info",
@@ -59,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="also print each series' SeriesDescription (off by default: descriptions can hold patient "
         "names; docs/robustness.md)",
     )
+    add_scheme_option(p, "for a label mask, the label scheme to check it against")
     p.set_defaults(func=run)
 
 
@@ -165,7 +168,7 @@ def _label_summary(data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return values, counts
 
 
-def _print_volume(path: Path) -> int:
+def _print_volume(path: Path, scheme_choice: str = "auto") -> int:
     from ..anatomy_check import label_shapes
     from ..errors import SpinemriError
     from ..io.load import load_volume
@@ -194,7 +197,7 @@ def _print_volume(path: Path) -> int:
     try:
         shapes = label_shapes(data.astype(np.int64, copy=False), vol.affine)
         scheme, reason = resolve_scheme(
-            "auto", [int(v) for v in values], names=dict(names) if names else None, shapes=shapes
+            scheme_choice, [int(v) for v in values], names=dict(names) if names else None, shapes=shapes
         )
     except SpinemriError as exc:
         print(f"  scheme   cannot guess: {exc}")
@@ -233,4 +236,4 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{path}: no such file or folder")
     if _is_dicom_input(path):
         return _print_dicom(path, args.series, bool(getattr(args, "show_descriptions", False)))
-    return _print_volume(path)
+    return _print_volume(path, getattr(args, "scheme", "auto"))

@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 from ..errors import LinkError
-from ..params import LinkParams
+from ._options import add_link_options, link_params
 
 __all__ = ["add_parser", "run"]
-
-_DEFAULTS = LinkParams()
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -28,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     -------
     argparse.ArgumentParser
         The ``link`` parser: positionals ``PATIENTS_CSV`` and ``CLINICAL_CSV``,
-        ``--out LINKED_CSV`` (required) and the column / window options (defaults
-        from :class:`~spinemri.params.LinkParams`); ``func`` is set to :func:`run`.
+        ``--out LINKED_CSV`` (required) and the link options shared with ``run``
+        (columns, window, decimal comma, identifier columns kept:
+        :func:`spinemri.commands._options.add_link_options`); ``func`` is set to :func:`run`.
     """
     p = subparsers.add_parser(
         "link",
@@ -42,23 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("patients", metavar="PATIENTS_CSV", help="patients.csv from spinemri measure/run")
     p.add_argument("clinical", metavar="CLINICAL_CSV", help="clinical table with patient ids and VAS")
     p.add_argument("--out", required=True, metavar="LINKED_CSV", help="linked table to write")
-    p.add_argument(
-        "--id-column", default=_DEFAULTS.id_column, help="clinical id column (default %(default)s)"
-    )
-    p.add_argument(
-        "--vas-column", default=_DEFAULTS.vas_column, help="clinical VAS column (default %(default)s)"
-    )
-    p.add_argument(
-        "--date-column",
-        default=None,
-        help="clinical date column: duplicates are resolved by the VAS nearest the scan date",
-    )
-    p.add_argument(
-        "--window-days",
-        type=float,
-        default=_DEFAULTS.window_days,
-        help="largest VAS-to-scan distance in days when dates are known (default %(default)s)",
-    )
+    add_link_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -73,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         Parsed arguments of the ``link`` sub-command (``patients``, ``clinical``,
-        ``out``, ``id_column``, ``vas_column``, ``date_column``, ``window_days``).
+        ``out``, ``id_column``, ``vas_column``, ``date_column``, ``window_days``,
+        ``decimal_comma``, ``keep_columns``).
 
     Returns
     -------
@@ -104,15 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from ._outpath import check_output_path
 
     check_output_path(out, "--out", folder=False)  # under a file, or not writable: exit 2, was a traceback
-    params = check_options(  # --window-days -1: bad usage (exit 2), before any table is read
-        lambda: LinkParams(
-            id_column=args.id_column,
-            vas_column=args.vas_column,
-            date_column=args.date_column,
-            window_days=args.window_days,
-        ),
-        args,
-    )
+    params = check_options(lambda: link_params(args), args)  # --window-days -1: exit 2, before reading
     patients = read_table(args.patients, dtype_str_columns=("patient_id",))
     clinical = read_table(args.clinical, dtype_str_columns=(params.id_column,))
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline.case import CaseOptions, CaseOutcome, run_case, write_measurement
+from ._options import MEASURE_FLAGS, add_measure_options, segment_options
 
 __all__ = ["add_parser", "case_options", "run"]
 
@@ -33,8 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     -------
     argparse.ArgumentParser
         The ``measure`` parser: positional ``image``, ``--mask`` (required), the
-        scheme, method and segmentation options, ``--patient-id``, ``--out`` and
-        the DICOM-SEG flags; ``func`` is set to :func:`run`.
+        measurement options shared with ``run`` (scheme, series, method and every
+        segmentation option: :func:`spinemri.commands._options.add_measure_options`),
+        ``--patient-id``, ``--out`` and the DICOM-SEG flags; ``func`` is set to :func:`run`.
     """
     p = subparsers.add_parser(
         "measure",
@@ -47,35 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("image", help="image: DICOM folder or file, NIfTI, NRRD or MHA")
     p.add_argument("--mask", required=True, help="vertebral label mask on the image grid")
-    p.add_argument(
-        "--scheme",
-        default="auto",
-        help="label scheme: auto, verse, totalseg, spider, ... or a JSON/YAML file",
-    )
-    p.add_argument("--method", default="robust", choices=["robust", "local", "otsu", "fixed"])
-    p.add_argument(
-        "--polarity",
-        default=None,
-        choices=["bright", "dark"],
-        help="bright (STIR/T2-FS, default) or dark (T1)",
-    )
-    p.add_argument("--k", type=float, default=None, help="robust SDs above the reference median (default 3)")
-    p.add_argument("--min-lesion-mm3", type=float, default=None, help="smallest lesion kept, mm³")
-    p.add_argument("--margin-mm", type=float, default=None, help="vertebra rim excluded from seeding, mm")
-    p.add_argument(
-        "--fixed-threshold", type=float, default=None, help="absolute threshold for --method fixed"
-    )
-    p.add_argument("--connectivity", type=int, default=None, choices=[6, 18, 26])
-    p.add_argument("--n4", action="store_true", help="N4 bias-field correction before thresholding")
-    p.add_argument(
-        "--resample-mask", action="store_true", help="resample a mask on another grid (nearest neighbour)"
-    )
-    p.add_argument(
-        "--no-plausibility-check",
-        action="store_true",
-        help="measure an implausible input anyway (a CT image, a mask without any vertebra-sized label): "
-        "warn and flag it in the plausibility columns instead of refusing it (docs/supported-inputs.md)",
-    )
+    add_measure_options(p)
     p.add_argument(
         "--patient-id",
         default=None,
@@ -108,17 +82,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.set_defaults(func=run)
     return p
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    for name in ("polarity", "k", "min_lesion_mm3", "margin_mm", "fixed_threshold", "connectivity"):
-        value = getattr(args, name, None)
-        if value is not None:
-            opts[name] = value
-    if args.n4:
-        opts["n4"] = True
-    return opts
 
 
 def _check_dicom_seg(args: argparse.Namespace, image: Any) -> None:
@@ -164,11 +127,12 @@ def case_options(args: argparse.Namespace) -> CaseOptions:
         ``check_plausibility=False`` with ``--no-plausibility-check``), mask resampling and the
         DICOM-SEG choice.
     """
-    measure = {"scheme": args.scheme, "method": args.method, **_options(args)}
+    measure = {"scheme": args.scheme, "method": args.method, **segment_options(args)}
     if args.no_plausibility_check:
         measure["check_plausibility"] = False
     return CaseOptions(
         measure=tuple(measure.items()),
+        series=args.series,
         resample_mask=args.resample_mask,
         dicom_seg=bool(args.dicom_seg or args.dicom_seg_vertebrae),
         dicom_seg_vertebrae=args.dicom_seg_vertebrae,
@@ -186,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         Parsed arguments of the ``measure`` sub-command (``image``, ``mask``,
-        ``scheme``, ``method``, the segmentation options, ``patient_id``,
+        ``scheme``, ``series``, ``method``, the segmentation options, ``patient_id``,
         ``out``, ``resample_mask``, ``no_plausibility_check``, ``dicom_seg``,
         ``dicom_seg_vertebrae``).
 
@@ -206,10 +170,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..cli import check_options
     from ..errors import GeometryError
-    from ..params import measure_params
+    from ..params import check_series_choice, measure_params
 
-    # a bad segmentation option is bad usage (exit 2), refused before the image is read
-    check_options(lambda: measure_params({"method": args.method, **_options(args)}), args)
+    def check() -> None:
+        measure_params({"method": args.method, **segment_options(args)})
+        if args.series is not None:
+            check_series_choice(args.series)
+
+    # a bad segmentation option or --series is bad usage (exit 2), refused before the image is read
+    check_options(check, args, MEASURE_FLAGS)
     if args.out is not None:
         from ..io.idkey import check_key_outside
 

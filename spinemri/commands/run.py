@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._options import MEASURE_FLAGS, add_link_options, add_measure_options, link_params, segment_options
+
 if TYPE_CHECKING:
     from ..pipeline.case import CaseOutcome
 
@@ -20,8 +22,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         The sub-command action of the ``spinemri`` parser (from
         :meth:`argparse.ArgumentParser.add_subparsers`); gets the ``run``
         parser with positional ``cohort``, ``--out`` (required), the clinical,
-        manifest, executor, segmentation, resume and DICOM-SEG options and
-        ``--quiet``, whose ``func`` is :func:`run`.
+        manifest, executor, resume and DICOM-SEG options, ``--quiet``, the
+        measurement options of ``measure`` and the link options of ``link``
+        (:mod:`spinemri.commands._options`), whose ``func`` is :func:`run`.
     """
     p = sub.add_parser(
         "run",
@@ -38,40 +41,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("cohort", help="cohort folder (one sub-folder per patient)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
-        "--clinical", help="clinical CSV/TSV/XLSX with patient_id and vas (default COHORT/clinical.csv)"
+        "--clinical",
+        help="clinical CSV/TSV/XLSX with patient ids and VAS (default COHORT/clinical.csv; columns: "
+        "see linking below)",
     )
     p.add_argument("--manifest", help="CSV with patient_id,image,mask overriding folder discovery")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--scheduler", help="'local' for a Dask LocalCluster, or a Dask scheduler address")
-    p.add_argument(
-        "--scheme", default="auto", help="label scheme: auto, verse, totalseg, spider, ... or a file"
-    )
-    p.add_argument(
-        "--method",
-        default="robust",
-        choices=["robust", "local", "otsu", "fixed"],
-        help="lesion threshold method (default robust)",
-    )
-    p.add_argument(
-        "--polarity", choices=["bright", "dark"], help="lesions brighter (STIR, default) or darker (T1)"
-    )
-    p.add_argument("--k", type=float, help="MAD multiplier of the robust/local threshold")
-    p.add_argument("--min-lesion-mm3", type=float, help="drop lesion components smaller than this")
-    p.add_argument("--margin-mm", type=float, help="vertebra rim excluded from seeding, mm (default 1)")
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], help="lesion connectivity (default 26)")
-    p.add_argument(
-        "--series", help="DICOM series: SeriesInstanceUID, SeriesNumber or a regex on the description"
-    )
-    p.add_argument(
-        "--resample-mask", action="store_true", help="resample masks on another grid instead of failing"
-    )
     p.add_argument("--force", action="store_true", help="recompute every case")
-    p.add_argument(
-        "--no-plausibility-check",
-        action="store_true",
-        help="measure implausible inputs anyway (a CT image, a mask without any vertebra-sized label): "
-        "warn and flag it in the plausibility columns instead of refusing it (docs/supported-inputs.md)",
-    )
     p.add_argument(
         "--dicom-seg",
         action="store_true",
@@ -84,6 +61,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="add one segment per vertebral level to the DICOM-SEG (implies --dicom-seg)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    add_measure_options(p, many=True)
+    add_link_options(p)
     p.set_defaults(func=run)
 
 
@@ -101,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         ``clinical``, ``manifest``, ``workers``, ``scheduler``, ``scheme``,
         ``method``, the segmentation options, ``series``, ``resample_mask``,
         ``force``, ``no_plausibility_check``, ``dicom_seg``, ``dicom_seg_vertebrae``,
-        ``quiet``).
+        ``quiet`` and the link options).
 
     Returns
     -------
@@ -116,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
     from ..params import RunConfig, measure_params
     from ..pipeline.cohort import run_cohort
 
-    names = ("polarity", "k", "min_lesion_mm3", "margin_mm", "connectivity")
-    segment = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    # a bad segmentation option is bad usage (exit 2), refused before any case is read
-    check_options(lambda: measure_params({"method": args.method, **segment}), args)
+    segment = segment_options(args)
+    # a bad segmentation or link option is bad usage (exit 2), refused before any case is read
+    check_options(lambda: measure_params({"method": args.method, **segment}), args, MEASURE_FLAGS)
+    link = check_options(lambda: link_params(args), args)
     config = check_options(  # --workers 0, --scheduler bogus://x, --series 'a{99999999999}': exit 2
         lambda: RunConfig(
             workers=args.workers,
@@ -179,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             manifest=args.manifest,
             config=config,
             progress=progress,
+            link_params=link,
         )
     finally:
         if bar is not None:

@@ -190,7 +190,8 @@ def writing(path: str | os.PathLike[str]) -> Iterator[None]:
         raise
     except OSError as exc:
         hint = (
-            "; free some space (or choose another --out) and rerun: finished cases are kept and skipped"
+            "; free some space (or write to another folder) and rerun (spinemri run keeps and skips "
+            "its finished cases)"
             if exc.errno in (errno.ENOSPC, errno.EDQUOT)
             else ""
         )

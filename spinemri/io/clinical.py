@@ -2,6 +2,9 @@
 
 Clinical spreadsheets come from many hands: UTF-8 with or without a byte-order
 mark, Latin-1 from older Excel exports, and ``,``, ``;`` or tab separators.
+Decimal commas (``5,5``) are left as text here; :func:`spinemri.linking.link`
+reads them (docs/statistics.md, "Linking"). A comma-separated file whose rows
+have more fields than its header (an unquoted ``5,5``) is refused, not shifted.
 :func:`read_table` accepts all of these, says which encoding and separator it
 used (logged at INFO), and raises :class:`~spinemri.errors.InputError` naming
 the file when it cannot make a table of it.
@@ -144,13 +147,27 @@ def read_table(path: str | os.PathLike[str], *, dtype_str_columns: tuple[str, ..
         text, encoding = decode_table_bytes(raw)
         sep = sniff_separator(text)
         logger.info("reading %s as %s with separator %r", p, encoding, sep)
+        comma_hint = (
+            "; a decimal comma in a comma-separated file (5,5) splits a number in two: quote such "
+            "values, save the table with ';' as separator, or write decimal points"
+            if sep == ","
+            else ""
+        )
         try:
             df = read_csv_text_columns(io.StringIO(text), dtype_str_columns, sep=sep)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
             raise InputError(
                 f"table {p} could not be parsed as a {sep!r}-separated table ({exc}); "
-                "check that every row has the same number of fields"
+                f"check that every row has the same number of fields{comma_hint}"
             ) from exc
+        if not isinstance(df.index, pd.RangeIndex):
+            # every row has more fields than the header: pandas took the first field(s) as the index,
+            # shifting every value one column to the right (an id read as a VAS)
+            raise InputError(
+                f"table {p}: the rows have more {sep!r}-separated fields than the header "
+                f"({len(df.columns)} columns: {list(df.columns)}); check the separator and the "
+                f"header{comma_hint}"
+            )
     df.columns = [str(c).strip() for c in df.columns]
     if df.columns.duplicated().any():
         dup = sorted(set(df.columns[df.columns.duplicated()]))

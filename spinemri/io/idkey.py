@@ -284,6 +284,6 @@ def check_key_outside(out: str | os.PathLike[str]) -> None:
     except ValueError:
         return
     raise InputError(
-        f"--out {out} would contain the pseudonym key file {path}; the key must stay outside the outputs: "
-        f"choose another --out or set ${ID_KEY_FILE_ENV} to a file elsewhere"
+        f"output folder {out} would contain the pseudonym key file {path}; the key must stay outside "
+        f"the outputs: choose another output folder or set ${ID_KEY_FILE_ENV} to a file elsewhere"
     )

@@ -47,7 +47,7 @@ from ..io.atomic import write_text_atomic, writing
 from ..io.discover import Case, discover_cases, with_timepoint_columns
 from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
-from ..params import RunConfig, as_dict
+from ..params import LinkParams, RunConfig, as_dict
 from .case import CaseOptions, CaseOutcome, run_case, write_case_files
 from .executors import WorkerFailure, backend_name, check_scheduler, run_map
 from .state import (
@@ -333,7 +333,11 @@ def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
 
 
 def _link_and_analyze(
-    out_dir: Path, patients: Any, clinical: Path, config: RunConfig | None = None
+    out_dir: Path,
+    patients: Any,
+    clinical: Path,
+    config: RunConfig | None = None,
+    link_params: LinkParams | None = None,
 ) -> tuple[Path, list[str]]:
     from ..io.clinical import read_clinical
     from ..io.tables import write_csv
@@ -343,11 +347,12 @@ def _link_and_analyze(
     from ..stats.study import analyze
     from ..timepoints import baseline_rows, clinical_rows_at, has_timepoints
 
-    clinical_df = read_clinical(clinical)
+    link_params = link_params or LinkParams()
+    clinical_df = read_clinical(clinical, id_column=link_params.id_column)
     if has_timepoints(patients):  # the cross-sectional analysis counts each patient once: at baseline
         patients = baseline_rows(patients)
-        clinical_df = clinical_rows_at(clinical_df, patients)
-    linked, report = link(patients, clinical_df)
+        clinical_df = clinical_rows_at(clinical_df, patients, id_column=link_params.id_column)
+    linked, report = link(patients, clinical_df, params=link_params)
     write_csv(linked, out_dir / "linked.csv")
     link_frame = report.to_frame()
     write_csv(link_frame, out_dir / "link_report.csv")
@@ -366,6 +371,23 @@ def _link_and_analyze(
     )
     write_analysis(analysis, analysis_dir, context=context)
     return analysis_dir, [report.summary()]
+
+
+def _check_clinical(clinical: Path, link_params: LinkParams | None) -> None:
+    """Refuse a clinical table that cannot be linked (a missing column, an ambiguous VAS format).
+
+    Raised as InputError (no usable input, exit 2), before any case is measured.
+    """
+    from ..errors import LinkError
+    from ..io.clinical import read_clinical
+    from ..linking import check_clinical_table
+
+    link_params = link_params or LinkParams()
+    try:
+        check_clinical_table(read_clinical(clinical, id_column=link_params.id_column), link_params)
+    except LinkError as exc:
+        text = str(exc) if str(clinical) in str(exc) else f"{clinical}: {exc}"
+        raise InputError(f"{text} (no case was measured)") from exc
 
 
 #: What linking and the analysis import on first use (see :func:`_import_analysis_modules`).
@@ -404,6 +426,7 @@ def run_cohort(
     manifest: str | os.PathLike[str] | None = None,
     config: RunConfig | None = None,
     progress: Callable[[CaseOutcome | None, int], None] | None = None,
+    link_params: LinkParams | None = None,
     **options: Any,
 ) -> RunSummary:
     """Measure every case of a cohort and write the combined outputs (DESIGN §6).
@@ -427,6 +450,10 @@ def run_cohort(
     progress : callable, optional
         Called as ``progress(outcome, n_cases)`` for each finished case
         (``outcome`` is None for a case skipped as unchanged).
+    link_params : LinkParams, optional
+        How the clinical table is joined (columns, decimal comma, identifier
+        columns kept; :func:`spinemri.link`); checked against the table before
+        the first case is measured.
 
     Returns
     -------
@@ -465,7 +492,9 @@ def run_cohort(
     ids = [c.key for c in cases]
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
-        return _run_locked(cases, ids, out, cohort_dir, clinical, manifest, config, progress, t_start)
+        return _run_locked(
+            cases, ids, out, cohort_dir, clinical, manifest, config, progress, t_start, link_params
+        )
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -491,15 +520,17 @@ def check_output_folder(out: Path) -> None:
         file system, no permission), with the reason.
     """
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file, not a folder; choose a folder for the run's outputs")
+        raise InputError(
+            f"output folder {out} is a file, not a folder; choose a folder for the run's outputs"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(
-            f"--out {out} cannot be created ({exc.strerror or exc}); choose another folder"
+            f"output folder {out} cannot be created ({exc.strerror or exc}); choose another folder"
         ) from exc
     if not os.access(out, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out} is not writable (read-only file system or no permission)")
+        raise InputError(f"output folder {out} is not writable (read-only file system or no permission)")
 
 
 @contextlib.contextmanager
@@ -536,8 +567,8 @@ def output_lock(out: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             raise InputError(
-                f"--out {out} is in use by another spinemri run (process {holder}); wait for it to "
-                "finish or choose another --out (nothing was written)"
+                f"output folder {out} is in use by another spinemri run (process {holder}); wait for it "
+                "to finish or choose another output folder (nothing was written)"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
@@ -556,6 +587,7 @@ def _run_locked(
     config: RunConfig,
     progress: Callable[[CaseOutcome | None, int], None] | None,
     t_start: float,
+    link_params: LinkParams | None = None,
 ) -> RunSummary:
     run_params_hash = params_hash(config)
 
@@ -572,6 +604,8 @@ def _run_locked(
     clinical_path = Path(clinical) if clinical is not None else None
     if clinical_path is None and manifest is None and (Path(cohort_dir) / "clinical.csv").is_file():
         clinical_path = Path(cohort_dir) / "clinical.csv"
+    if clinical_path is not None:
+        _check_clinical(clinical_path, link_params)  # a table that cannot be linked: before measuring
     warm = None
     if clinical_path is not None and todo and backend_name(config.workers, config.scheduler) != "serial":
         # while the workers measure, this process has little to do: import the analysis stack now
@@ -667,7 +701,9 @@ def _run_locked(
     analysis_dir = None
     if clinical_path is not None and ok_ids:
         try:
-            analysis_dir, link_notes = _link_and_analyze(out, frames["patients"], clinical_path, config)
+            analysis_dir, link_notes = _link_and_analyze(
+                out, frames["patients"], clinical_path, config, link_params
+            )
         except OSError as exc:
             raise _as_output_error(exc, out, "linked.csv and analysis/") from exc
         run_notes.extend(link_notes)

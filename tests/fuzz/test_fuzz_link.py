@@ -10,7 +10,9 @@ the file cannot be read) or a linked table such that
 * the imaging rows are kept, in order;
 * every linked VAS is a plain decimal number in [0, 10] written in a row whose
   id is a spelling of that patient's id (checked with a coarser normaliser
-  written here, independently of :func:`spinemri.link.normalise_id`);
+  written here, independently of :func:`spinemri.link.normalise_id`), or a
+  decimal-comma number (``7,5``) in a table without decimal points;
+* a table with both decimal commas and decimal points is refused (ambiguous);
 * a patient whose id is written exactly in one row only, with a plain VAS in
   range, gets exactly that VAS (the file was decoded and split correctly);
 * the report's counts agree with the table.
@@ -44,6 +46,9 @@ IMAGING_IDS = ["SMR-001", "SMR-002", "SMR-010", "P7", "ctrl_03"]
 PATIENTS = pd.DataFrame({"patient_id": IMAGING_IDS, "n_levels": [17, 16, 17, 15, 17]})
 
 _PLAIN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+#: Numbers that only a decimal point reads (pandas never reads these as missing).
+_POINT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?\d+[eE][+-]?\d+", re.ASCII)
+_COMMA = re.compile(r"[+-]?(?:\d+,\d+|,\d+)", re.ASCII)
 
 
 def _spellings(pid: str) -> list[str]:
@@ -92,6 +97,15 @@ def _plain_vas(text: str) -> float | None:
     return x if math.isfinite(x) and 0.0 <= x <= 10.0 else None
 
 
+def _comma_vas(text: str) -> float | None:
+    """The VAS of a decimal-comma cell (``7,5``) if in [0, 10], else None."""
+    t = text.strip()
+    if not _COMMA.fullmatch(t):
+        return None
+    x = float(t.replace(",", "."))
+    return x if 0.0 <= x <= 10.0 else None
+
+
 def write_table(path: Path, table: list[tuple[str, str]], sep: str, encoding: str) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
@@ -111,6 +125,10 @@ def check_link(table: list[tuple[str, str]], sep: str, encoding: str) -> None:
         write_table(path, table, sep, encoding)
         out = run_guarded(lambda: link(PATIENTS, read_clinical(path)), TIMEOUT_S)
     assert not out.hung, f"no answer within {TIMEOUT_S} s"
+    has_point = any(_POINT.fullmatch(v.strip()) for _, v in table)
+    has_comma = any(_COMMA.fullmatch(v.strip()) for _, v in table)
+    if has_point and has_comma:  # both decimal marks: ambiguous, never linked by guessing
+        assert out.error is not None, table
     if out.error is not None:
         if not isinstance(out.error, SpinemriError):
             raise AssertionError(f"{type(out.error).__name__} escaped: {out.error}") from out.error
@@ -124,6 +142,8 @@ def check_link(table: list[tuple[str, str]], sep: str, encoding: str) -> None:
     by_key: dict[str, list[float | None]] = {}
     for pid, v in table:
         by_key.setdefault(_coarse_key(pid), []).append(_plain_vas(v))
+        if not has_point:
+            by_key[_coarse_key(pid)].append(_comma_vas(v))
     got = dict(zip(linked["patient_id"], linked["vas"], strict=True))
     for pid, value in got.items():
         if np.isnan(value):

@@ -306,7 +306,7 @@ def _frame_index(fr: _SourceFrame, inv: np.ndarray, shape: tuple[int, ...], wher
         raise GeometryError(
             f"{what} is not on the mask's voxel grid: one source pixel step is "
             f"{np.round(dm_c, 3).tolist()} / {np.round(dn_c, 3).tolist()} mask voxels, not one voxel "
-            "along an array axis (the mask must be on the source image's grid: load it with --mask on "
+            "along an array axis (the mask must be on the source image's grid: use a mask made on "
             "that series)"
         )
     start = np.rint(p0)
