@@ -35,6 +35,7 @@ LAYER_PREFIXES = {
     "spinemri._version": "base",
     "spinemri._native": "base",
     "spinemri._kernels": "base",
+    "spinemri.surveillance": "core",
     "spinemri.io": "io",
     "spinemri.report": "report",
     "spinemri.pipeline": "pipeline",

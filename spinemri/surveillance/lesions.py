@@ -1,0 +1,335 @@
+"""Lesions followed within their vertebra from one time point to the next (``lesion_changes.csv``).
+
+Pure numpy / scipy / pandas, no I/O, no common voxel grid assumed. Each lesion is a point in its
+vertebra's own frame (:mod:`.frames`: ``rel_si``, ``rel_ap``, ``rel_lr``, scaled back to mm by the
+mean of the vertebra's two extents along each axis, so a vertebra that lost height keeps its
+lesions where they were relative to the endplates) with the radius of the sphere of its volume.
+
+Within one level and one pair of time points:
+
+1. **candidate links**: lesions ``i`` (earlier) and ``j`` (later) whose distance is at most
+   ``r_i + r_j + match_margin_mm``;
+2. **one-to-one matches**: the Hungarian assignment (``scipy.optimize.linear_sum_assignment``)
+   minimising the total distance over the candidate links (links outside the gate cost more than
+   all gated ones together, so the number of matches is as large as it can be, then the distance
+   as small);
+3. **merges**: an unmatched earlier lesion whose sphere overlaps (``d <= r_i + r_j``) a matched
+   later lesion joins that lesion's group (the nearest, when several): ``merged``;
+4. **splits**: an unmatched later lesion whose sphere overlaps a matched earlier lesion of a
+   group that is not a merge joins it (the nearest): ``split``;
+5. what is left is ``disappeared`` (earlier only) or ``new`` (later only).
+
+A one-to-one group is ``enlarging``, ``shrinking`` or ``stable`` by the rule of :mod:`.rules`
+(the thresholds of the vertebrae); merged and split groups carry the same trend of their summed
+volumes in ``volume_trend``. Columns: :data:`LESION_CHANGE_COLUMNS` (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from ..errors import InputError
+from ..levels import level_index, region_of
+from .frames import AXES, equivalent_radius
+from .params import SurveillanceParams
+from .rules import absolute_threshold, volume_change_sign, voxel_volume_mm3
+from .timepoints import RadiotherapyCourse, TimepointPair
+
+__all__ = [
+    "LESION_CLASSES",
+    "LESION_CHANGE_COLUMNS",
+    "LesionGroup",
+    "match_lesions",
+    "compare_lesions",
+    "irradiated_before",
+]
+
+#: The classes of a lesion group.
+LESION_CLASSES = ("new", "disappeared", "enlarging", "shrinking", "stable", "merged", "split")
+
+LESION_CHANGE_COLUMNS = (
+    "patient_id",
+    "level",
+    "region",
+    "timepoint_from",
+    "timepoint_to",
+    "scan_date_from",
+    "scan_date_to",
+    "interval_days",
+    "lesion_ids_from",
+    "lesion_ids_to",
+    "n_from",
+    "n_to",
+    "volume_mm3_from",
+    "volume_mm3_to",
+    "delta_volume_mm3",
+    "volume_ratio",
+    "distance_mm",
+    "lesion_class",
+    "volume_trend",
+    "possible_pseudoprogression",
+)
+
+_BIG = 1e12
+
+
+@dataclass(frozen=True)
+class LesionGroup:
+    """Lesions of one level linked across two time points (row indices into the two inputs)."""
+
+    from_rows: tuple[int, ...]
+    to_rows: tuple[int, ...]
+    distance_mm: float
+
+    @property
+    def kind(self) -> str:
+        """``new``, ``disappeared``, ``merged``, ``split`` or ``matched`` (one to one)."""
+        if not self.from_rows:
+            return "new"
+        if not self.to_rows:
+            return "disappeared"
+        if len(self.from_rows) > 1:
+            return "merged"
+        if len(self.to_rows) > 1:
+            return "split"
+        return "matched"
+
+
+def match_lesions(
+    pos_from: np.ndarray,
+    radius_from: np.ndarray,
+    pos_to: np.ndarray,
+    radius_to: np.ndarray,
+    margin_mm: float,
+) -> list[LesionGroup]:
+    """Link the lesions of one vertebra at two time points (matches, merges, splits, new, gone).
+
+    Parameters
+    ----------
+    pos_from : ndarray of shape (n, 3)
+        Earlier lesions' positions in the vertebra frame (mm).
+    radius_from : ndarray of shape (n,)
+        Their equivalent-sphere radii (mm).
+    pos_to : ndarray of shape (m, 3)
+    radius_to : ndarray of shape (m,)
+        The same for the later lesions.
+    margin_mm : float
+        Added to the sum of radii for a candidate match.
+
+    Returns
+    -------
+    list of LesionGroup
+        Every lesion of both inputs in exactly one group: matched, merged and split groups first
+        (in the order of their first earlier lesion), then disappeared, then new lesions.
+
+    Examples
+    --------
+    >>> g = match_lesions(np.array([[0.0, 0, 0]]), np.array([3.0]), np.array([[1.0, 0, 0]]), np.array([3.0]), 5.0)
+    >>> [(x.from_rows, x.to_rows, x.kind) for x in g]
+    [((0,), (0,), 'matched')]
+    """
+    a = np.asarray(pos_from, dtype=np.float64).reshape(-1, 3)
+    b = np.asarray(pos_to, dtype=np.float64).reshape(-1, 3)
+    ra = np.asarray(radius_from, dtype=np.float64).reshape(-1)
+    rb = np.asarray(radius_to, dtype=np.float64).reshape(-1)
+    n, m = len(a), len(b)
+    d = cdist(a, b) if n and m else np.zeros((n, m))
+    cand = d <= ra[:, None] + rb[None, :] + margin_mm
+    overlap = d <= ra[:, None] + rb[None, :]
+    match_of_a: dict[int, int] = {}
+    if n and m:
+        rows, cols = linear_sum_assignment(np.where(cand, d, _BIG))
+        match_of_a = {int(i): int(j) for i, j in zip(rows, cols, strict=True) if cand[i, j]}
+    match_of_b = {j: i for i, j in match_of_a.items()}
+    groups: dict[int, tuple[list[int], list[int]]] = {i: ([i], [j]) for i, j in sorted(match_of_a.items())}
+    gone = []
+    for i in range(n):  # merges: an unmatched earlier lesion overlapping a matched later one
+        if i in match_of_a:
+            continue
+        js = [j for j in range(m) if overlap[i, j] and j in match_of_b]
+        if js:
+            j = min(js, key=lambda j: (d[i, j], j))
+            groups[match_of_b[j]][0].append(i)
+        else:
+            gone.append(i)
+    new = []
+    for j in range(m):  # splits: an unmatched later lesion overlapping a matched earlier one
+        if j in match_of_b:
+            continue
+        iis = [i for i in match_of_a if overlap[i, j] and len(groups[i][0]) == 1]
+        if iis:
+            i = min(iis, key=lambda i: (d[i, j], i))
+            groups[i][1].append(j)
+        else:
+            new.append(j)
+    out = []
+    for i in sorted(groups):
+        fr, to = groups[i]
+        ca = a[fr].mean(axis=0) if len(fr) else np.zeros(3)
+        cb = b[to].mean(axis=0) if len(to) else np.zeros(3)
+        if len(fr) > 1 or len(to) > 1:  # volume-free centre of each side: the mean position
+            dist = float(np.linalg.norm(ca - cb))
+        else:
+            dist = float(d[fr[0], to[0]])
+        out.append(LesionGroup(tuple(sorted(fr)), tuple(sorted(to)), dist))
+    out += [LesionGroup((i,), (), math.nan) for i in gone]
+    out += [LesionGroup((), (j,), math.nan) for j in new]
+    return out
+
+
+def irradiated_before(
+    courses: Sequence[RadiotherapyCourse],
+    patient_id: str,
+    level: str,
+    scan_date_to: pd.Timestamp | None,
+    window_days: float,
+) -> bool:
+    """Was ``level`` irradiated at most ``window_days`` before the later scan (or at an unknown time)?
+
+    Parameters
+    ----------
+    courses : sequence of RadiotherapyCourse
+    patient_id, level : str
+    scan_date_to : Timestamp or None
+        The later scan's date.
+    window_days : float
+
+    Returns
+    -------
+    bool
+        True when a course of this patient treated ``level`` and either date is unknown or
+        ``0 <= scan_date_to - course date <= window_days``.
+    """
+    for c in courses:
+        if c.patient_id != patient_id or level not in c.levels:
+            continue
+        if c.date is None or scan_date_to is None:
+            return True
+        if 0 <= (scan_date_to - c.date).days <= window_days:
+            return True
+    return False
+
+
+def _positions(les: pd.DataFrame, ext: np.ndarray) -> np.ndarray:
+    rel = [f"rel_{a}" for a in AXES]
+    if all(c in les for c in rel) and np.all(np.isfinite(ext)):
+        return les[rel].to_numpy(float) * ext[None, :]
+    off = [f"offset_{a}_mm" for a in AXES]
+    if all(c in les for c in off):
+        return les[off].to_numpy(float)
+    raise InputError(
+        "lesion matching: the lesion table needs rel_si, rel_ap, rel_lr (with the vertebrae's "
+        "extent_*_mm) or offset_*_mm columns (spinemri.surveillance.frames.lesion_positions)"
+    )
+
+
+def _extents(vert: pd.DataFrame, level: str) -> np.ndarray:
+    cols = [f"extent_{a}_mm" for a in AXES]
+    if not all(c in vert for c in cols):
+        return np.full(3, np.nan)
+    row = vert[vert["level"] == level]
+    return row[cols].iloc[0].to_numpy(float) if len(row) else np.full(3, np.nan)
+
+
+def _ids(les: pd.DataFrame, rows: Sequence[int]) -> str:
+    if "lesion_id" not in les:
+        return ";".join(str(r + 1) for r in rows)
+    return ";".join(str(int(les["lesion_id"].iloc[r])) for r in sorted(rows, key=lambda r: int(les["lesion_id"].iloc[r])))
+
+
+def compare_lesions(
+    lesions_from: pd.DataFrame,
+    lesions_to: pd.DataFrame,
+    vertebrae_from: pd.DataFrame,
+    vertebrae_to: pd.DataFrame,
+    pair: TimepointPair,
+    params: SurveillanceParams | None = None,
+    *,
+    levels: Sequence[str] | None = None,
+    courses: Sequence[RadiotherapyCourse] = (),
+) -> pd.DataFrame:
+    """``lesion_changes.csv`` rows of one patient between two time points.
+
+    Parameters
+    ----------
+    lesions_from, lesions_to : pandas.DataFrame
+        The lesion tables of the two time points (this patient): ``level``, ``volume_mm3``,
+        ``lesion_id`` and the positions (``rel_*`` or ``offset_*_mm``; ``radius_mm`` optional).
+    vertebrae_from, vertebrae_to : pandas.DataFrame
+        The vertebra tables (``level``; ``extent_*_mm``; ``vertebra_voxels`` and
+        ``vertebra_volume_mm3`` for the voxel size of the absolute threshold).
+    pair : TimepointPair
+    params : SurveillanceParams, optional
+    levels : sequence of str, optional
+        Levels to compare (default: those present in both vertebra tables).
+    courses : sequence of RadiotherapyCourse
+        For ``possible_pseudoprogression``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`LESION_CHANGE_COLUMNS`, levels cranial to caudal.
+
+    Raises
+    ------
+    InputError
+        When the positions cannot be found (see :func:`spinemri.surveillance.frames.lesion_positions`).
+    """
+    p = params or SurveillanceParams()
+    if levels is None:
+        levels = sorted(set(vertebrae_from["level"]) & set(vertebrae_to["level"]), key=level_index)
+    thr = absolute_threshold(voxel_volume_mm3(vertebrae_from), voxel_volume_mm3(vertebrae_to), p)
+    rows = []
+    for lv in levels:
+        la = lesions_from[lesions_from["level"] == lv].reset_index(drop=True)
+        lb = lesions_to[lesions_to["level"] == lv].reset_index(drop=True)
+        if la.empty and lb.empty:
+            continue
+        ea, eb = _extents(vertebrae_from, lv), _extents(vertebrae_to, lv)
+        ext = 0.5 * (ea + eb)
+        pa = _positions(la, ext) if len(la) else np.zeros((0, 3))
+        pb = _positions(lb, ext) if len(lb) else np.zeros((0, 3))
+        va, vb = la["volume_mm3"].to_numpy(float), lb["volume_mm3"].to_numpy(float)
+        ra = la["radius_mm"].to_numpy(float) if "radius_mm" in la else equivalent_radius(va)
+        rb = lb["radius_mm"].to_numpy(float) if "radius_mm" in lb else equivalent_radius(vb)
+        rt = irradiated_before(courses, pair.patient_id, lv, pair.scan_date_to, p.pseudoprogression_days)
+        for g in match_lesions(pa, ra, pb, rb, p.match_margin_mm):
+            v0 = float(va[list(g.from_rows)].sum()) if g.from_rows else 0.0
+            v1 = float(vb[list(g.to_rows)].sum()) if g.to_rows else 0.0
+            trend = ""
+            if g.from_rows and g.to_rows:
+                trend = {1: "enlarging", -1: "shrinking", 0: "stable"}[volume_change_sign(v0, v1, thr, p)]
+            cls = {"matched": trend}.get(g.kind, g.kind)
+            rows.append(
+                {
+                    "patient_id": pair.patient_id,
+                    "level": lv,
+                    "region": region_of(lv),
+                    "timepoint_from": pair.timepoint_from,
+                    "timepoint_to": pair.timepoint_to,
+                    "scan_date_from": pair.scan_date_from,
+                    "scan_date_to": pair.scan_date_to,
+                    "interval_days": pair.interval_days,
+                    "lesion_ids_from": _ids(la, g.from_rows),
+                    "lesion_ids_to": _ids(lb, g.to_rows),
+                    "n_from": len(g.from_rows),
+                    "n_to": len(g.to_rows),
+                    "volume_mm3_from": v0,
+                    "volume_mm3_to": v1,
+                    "delta_volume_mm3": v1 - v0,
+                    "volume_ratio": v1 / v0 if v0 > 0 else math.nan,
+                    "distance_mm": g.distance_mm,
+                    "lesion_class": cls,
+                    "volume_trend": trend,
+                    "possible_pseudoprogression": bool(rt and (cls == "new" or trend == "enlarging")),
+                }
+            )
+    out = pd.DataFrame(rows, columns=list(LESION_CHANGE_COLUMNS))
+    return out.astype({"n_from": np.int64, "n_to": np.int64, "possible_pseudoprogression": bool})
