@@ -18,10 +18,10 @@ For a candidate shift ``s`` (B's level at sequence position ``j`` is A's level a
 out). The verdict (:class:`LevelCheck`):
 
 * ``not_checked`` — fewer than ``min_common_levels`` levels to compare as labelled;
-* ``consistent`` — score(0) <= ``level_noise``, or no shift does clearly better (below half of
-  score(0)) and score(0) <= ``level_tolerance``;
-* ``shifted`` — score(0) > ``level_noise`` and a shift ``s != 0`` scores below half of score(0):
-  the shift is proposed (``shift``), never applied silently;
+* ``shifted`` — a shift ``s != 0`` fits clearly better: its score is at most half of score(0)
+  and lower by at least ``min_shift_gain``; the shift is proposed (``shift``), never applied
+  silently;
+* ``consistent`` — otherwise, when score(0) <= ``level_tolerance``;
 * ``inconsistent`` — neither.
 
 Each level as labelled gets a row (:data:`LEVEL_CHECK_COLUMNS`) with the three ratios and its own
@@ -259,7 +259,7 @@ def check_level_consistency(
         (:data:`spinemri.surveillance.frames.FRAME_COLUMNS`), ``truncated``, ``patient_id``,
         ``timepoint``.
     params : SurveillanceParams, optional
-        ``level_noise``, ``level_tolerance``, ``max_level_shift``, ``min_common_levels``.
+        ``min_shift_gain``, ``level_tolerance``, ``max_level_shift``, ``min_common_levels``.
 
     Returns
     -------
@@ -295,10 +295,8 @@ def check_level_consistency(
         reason = f"fewer than {p.min_common_levels} levels present and not truncated in both scans"
     else:
         best = min(finite, key=lambda s: (finite[s], abs(s)))
-        if s0 <= p.level_noise:
-            verdict, shift = "consistent", 0
-            reason = f"median |log ratio| {s0:.3f} <= {p.level_noise:g} as labelled"
-        elif best != 0 and finite[best] < 0.5 * s0:
+        gain = s0 - finite[best]
+        if best != 0 and finite[best] <= 0.5 * s0 and gain >= p.min_shift_gain:
             verdict, shift = "shifted", best
             reason = (
                 f"as labelled the levels differ (score {s0:.3f}); the later scan's levels match the "
@@ -306,7 +304,7 @@ def check_level_consistency(
             )
         elif s0 <= p.level_tolerance:
             verdict, shift = "consistent", 0
-            reason = f"median |log ratio| {s0:.3f} <= {p.level_tolerance:g}; no shift fits better ({text})"
+            reason = f"score {s0:.3f} <= {p.level_tolerance:g} as labelled and no shift fits clearly better ({text})"
         else:
             verdict, shift = "inconsistent", None
             reason = f"the levels differ as labelled (score {s0:.3f} > {p.level_tolerance:g}) and no shift fits ({text})"

@@ -19,7 +19,8 @@ the pair, projected onto that plane, is used, and the other axis completes a rig
 Columns added to the vertebra table (:data:`FRAME_COLUMNS`): ``centroid_x_mm``, ``centroid_y_mm``,
 ``centroid_z_mm`` (world RAS mm), ``axis_si_x`` ... ``axis_lr_z`` (unit vectors, world RAS),
 ``extent_si_mm``, ``extent_ap_mm``, ``extent_lr_mm`` (equivalent extent ``sqrt(12 var)`` along
-each axis: exact for a uniform box) and ``height_mm`` (= ``extent_si_mm``).
+each axis, the variance of the voxels taken as cubes — their centres' covariance plus one
+voxel's, ``L L^T / 12`` — so a box of n voxels of s mm has extent exactly n s) and ``height_mm`` (= ``extent_si_mm``).
 
 Columns added to the lesion table (:data:`POSITION_COLUMNS`): ``offset_si_mm``, ``offset_ap_mm``,
 ``offset_lr_mm`` (lesion centroid minus vertebra centroid, projected on the axes), ``rel_si``,
@@ -189,7 +190,9 @@ def vertebra_frames(vertebra_ids: np.ndarray, levels: Sequence[str], affine: np.
         if not 1 <= vid <= len(levels):
             continue
         centroid = lin @ mom.mean_ijk[r] + shift
-        rows.append({"level": levels[vid - 1], **frame_from_moments(centroid, lin @ mom.cov_ijk[r] @ lin.T)})
+        # the voxels as cubes: the centres' covariance plus one uniform voxel's, L L^T / 12 (exact)
+        cov = lin @ mom.cov_ijk[r] @ lin.T + lin @ lin.T / 12.0
+        rows.append({"level": levels[vid - 1], **frame_from_moments(centroid, cov)})
     out = pd.DataFrame(rows, columns=["level", *FRAME_COLUMNS])
     order = {lv: n for n, lv in enumerate(levels)}
     return out.sort_values("level", key=lambda s: s.map(order)).reset_index(drop=True)

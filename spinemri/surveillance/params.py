@@ -63,12 +63,16 @@ class SurveillanceParams:
     vas_window_days : float, default 30.0
         Largest distance between a VAS assessment date and the scan date for a date match
         (as ``LinkParams.window_days``).
-    level_noise : float, default 0.05
-        Level check: a profile whose median absolute log ratio (volume, height, spacing of
-        consecutive centroids) is at most this is consistent as labelled (5 %: segmentation noise).
+    min_shift_gain : float, default 0.025
+        Level check: a level shift is proposed only when it lowers the profile score (mean over
+        volume, height and centroid spacing of the median absolute log ratio of the paired
+        levels) to at most half of the score as labelled AND by at least this (2.5 %: about half
+        the scan-to-scan segmentation noise of a vertebra's volume), so a flat, noisy profile
+        never proposes a shift by chance.
     level_tolerance : float, default 0.20
         Level check: one level whose volume, height or spacing ratio differs by more than this
-        (absolute log ratio, about 22 %) is reported ``differs``.
+        (absolute log ratio, about 22 %) is reported ``differs``; a profile scoring above it as
+        labelled, with no shift fitting, is ``inconsistent``.
     max_level_shift : int, default 2
         Level shifts tried, in levels, in both directions.
     min_common_levels : int, default 3
@@ -94,7 +98,7 @@ class SurveillanceParams:
     pseudoprogression_days: float = 365.0
     match_margin_mm: float = 5.0
     vas_window_days: float = 30.0
-    level_noise: float = 0.05
+    min_shift_gain: float = 0.025
     level_tolerance: float = 0.20
     max_level_shift: int = 2
     min_common_levels: int = 3
@@ -113,7 +117,7 @@ class SurveillanceParams:
         _number("pseudoprogression_days", self.pseudoprogression_days, 0.0, 36500.0)
         _number("match_margin_mm", self.match_margin_mm, 0.0, 1000.0)
         _number("vas_window_days", self.vas_window_days, 0.0, 36500.0)
-        _number("level_noise", self.level_noise, 0.0, 10.0)
+        _number("min_shift_gain", self.min_shift_gain, 0.0, 10.0)
         _number("level_tolerance", self.level_tolerance, 0.0, 10.0)
         _number("ci_level", self.ci_level, 0.5, 0.999999)
         if self.ci_level in (0.5,):
@@ -128,8 +132,8 @@ class SurveillanceParams:
             raise ConfigError(f"SurveillanceParams.apply_level_shift = {self.apply_level_shift!r}; expected True or False")
         if not isinstance(self.burden_column, str) or not self.burden_column:
             raise ConfigError(f"SurveillanceParams.burden_column = {self.burden_column!r}; expected a column name")
-        if self.level_noise >= self.level_tolerance:
+        if self.min_shift_gain >= self.level_tolerance:
             raise ConfigError(
-                f"SurveillanceParams: level_noise ({self.level_noise!r}) must be below level_tolerance "
+                f"SurveillanceParams: min_shift_gain ({self.min_shift_gain!r}) must be below level_tolerance "
                 f"({self.level_tolerance!r})"
             )
