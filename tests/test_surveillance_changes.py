@@ -34,10 +34,19 @@ CASES = {
 
 
 def _cohort() -> tuple[pd.DataFrame, pd.DataFrame]:
-    a = vertebra_rows("P1", "tp1", "2024-01-01", {k: v[0] for k, v in CASES.items()}, levels=PROFILE_LEVELS[1:])
+    a = vertebra_rows(
+        "P1", "tp1", "2024-01-01", {k: v[0] for k, v in CASES.items()}, levels=PROFILE_LEVELS[1:]
+    )
     # the later scan: T9 enters the field of view at the top, S1 leaves it at the bottom
-    b = vertebra_rows("P1", "tp2", "2024-04-01", {k: v[1] for k, v in CASES.items()}, levels=PROFILE_LEVELS[:-1],
-                      rotation_deg=8.0, offset_mm=(3.0, -12.0, 40.0))
+    b = vertebra_rows(
+        "P1",
+        "tp2",
+        "2024-04-01",
+        {k: v[1] for k, v in CASES.items()},
+        levels=PROFILE_LEVELS[:-1],
+        rotation_deg=8.0,
+        offset_mm=(3.0, -12.0, 40.0),
+    )
     clinical = pd.DataFrame(
         {
             "patient_id": ["P1", "P1"],
@@ -69,7 +78,10 @@ def test_every_status_exact() -> None:
     assert (ch["timepoint_from"] == "tp1").all() and (ch["timepoint_to"] == "tp2").all()
     assert ch.loc["T12", "delta_lesion_volume_mm3"] == pytest.approx(400.0)
     assert ch.loc["T12", "relative_volume_change"] == pytest.approx(0.4)
-    assert ch.loc["T12", "delta_hi_volume_ratio"] == pytest.approx(1400 / ch.loc["T12", "lesion_volume_mm3_to"] * ch.loc["T12", "hi_volume_ratio_to"] - 1000 / ch.loc["T12", "lesion_volume_mm3_from"] * ch.loc["T12", "hi_volume_ratio_from"])
+    assert ch.loc["T12", "delta_hi_volume_ratio"] == pytest.approx(
+        1400 / ch.loc["T12", "lesion_volume_mm3_to"] * ch.loc["T12", "hi_volume_ratio_to"]
+        - 1000 / ch.loc["T12", "lesion_volume_mm3_from"] * ch.loc["T12", "hi_volume_ratio_from"]
+    )
     assert ch["level_check"].str.startswith("consistent").all()
     # no lesion table: new / resolved lesion counts are unknown, not zero
     assert ch["new_lesions"].isna().all()
@@ -109,7 +121,9 @@ def test_radiotherapy_guard_window_and_unknown_dates() -> None:
     lv = ("L1", "L2", "L3")
     a = vertebra_rows("R", "tp1", "2023-01-01", {"L2": 1000}, levels=lv)
     b = vertebra_rows("R", "tp2", "2024-06-01", {"L2": 3000}, levels=lv)
-    old = pd.DataFrame({"patient_id": ["R"], "radiotherapy_date": ["2023-02-01"], "radiotherapy_levels": ["L2;L3"]})
+    old = pd.DataFrame(
+        {"patient_id": ["R"], "radiotherapy_date": ["2023-02-01"], "radiotherapy_levels": ["L2;L3"]}
+    )
     ch = compare_timepoints(pd.concat([a, b]), clinical=old).changes.set_index("level")
     assert ch.loc["L2", "status"] == "progressing"  # 486 days after radiotherapy: beyond 365
     unknown = old.assign(radiotherapy_date=[None])
@@ -126,10 +140,16 @@ def test_short_interval_flag_and_three_time_points() -> None:
     t3 = vertebra_rows("S", "tp10", "2024-06-10", {"L1": 2000}, levels=lv)
     res = compare_timepoints(pd.concat([t3, t1, t2]))
     pc = res.patient_changes
-    assert list(zip(pc["timepoint_from"], pc["timepoint_to"], strict=True)) == [("tp1", "tp2"), ("tp2", "tp10")]
+    assert list(zip(pc["timepoint_from"], pc["timepoint_to"], strict=True)) == [
+        ("tp1", "tp2"),
+        ("tp2", "tp10"),
+    ]
     assert pc["short_interval"].tolist() == [True, False]
     assert pc["interval_days"].tolist() == [40.0, 121.0]
-    assert res.changes.groupby("timepoint_to")["short_interval"].all().to_dict() == {"tp10": False, "tp2": True}
+    assert res.changes.groupby("timepoint_to")["short_interval"].all().to_dict() == {
+        "tp10": False,
+        "tp2": True,
+    }
     custom = compare_timepoints(pd.concat([t3, t1, t2]), params=SurveillanceParams(min_interval_days=30))
     assert not custom.patient_changes["short_interval"].any()
 
@@ -146,7 +166,9 @@ def test_vas_by_date_within_the_window() -> None:
     lv = ("L1", "L2", "L3")
     a = vertebra_rows("V", "2024-01-01", "2024-01-01", {}, levels=lv)
     b = vertebra_rows("V", "2024-05-01", "2024-05-01", {}, levels=lv)
-    clinical = pd.DataFrame({"patient_id": ["V", "V", "V"], "vas": [3, 5, 9], "date": ["2024-01-10", "2024-04-20", "2024-09-01"]})
+    clinical = pd.DataFrame(
+        {"patient_id": ["V", "V", "V"], "vas": [3, 5, 9], "date": ["2024-01-10", "2024-04-20", "2024-09-01"]}
+    )
     r = compare_timepoints(pd.concat([a, b]), clinical=clinical).patient_changes.iloc[0]
     assert (r["vas_from"], r["vas_to"], r["delta_vas"]) == (3.0, 5.0, 2.0)
     assert r["vas_match_from"] == "date"
@@ -156,8 +178,14 @@ def test_vas_by_date_within_the_window() -> None:
 
 
 def test_params_are_validated() -> None:
-    for bad in ({"progression_ratio": -1}, {"regression_ratio": 1.5}, {"min_change_mm3": float("nan")},
-                {"max_level_shift": 1.5}, {"apply_level_shift": "yes"}, {"min_shift_gain": 0.3}):
+    for bad in (
+        {"progression_ratio": -1},
+        {"regression_ratio": 1.5},
+        {"min_change_mm3": float("nan")},
+        {"max_level_shift": 1.5},
+        {"apply_level_shift": "yes"},
+        {"min_shift_gain": 0.3},
+    ):
         with pytest.raises(ConfigError):
             SurveillanceParams(**bad)  # type: ignore[arg-type]
 

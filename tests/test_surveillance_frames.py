@@ -21,8 +21,14 @@ def rot_z(deg: float) -> np.ndarray:
     return np.array([[math.cos(t), -math.sin(t), 0], [math.sin(t), math.cos(t), 0], [0, 0, 1]])
 
 
-def render(affine: np.ndarray, shape: tuple[int, int, int], pose: np.ndarray, centre: np.ndarray,
-           lesion_at: tuple[float, float, float], lesion_r: float) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    affine: np.ndarray,
+    shape: tuple[int, int, int],
+    pose: np.ndarray,
+    centre: np.ndarray,
+    lesion_at: tuple[float, float, float],
+    lesion_r: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """A 40 x 30 x 24 mm (LR x AP x SI) box vertebra and a spherical lesion, posed in world mm."""
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1).reshape(-1, 3)
     world = ijk @ affine[:3, :3].T + affine[:3, 3]
@@ -71,7 +77,9 @@ def test_lesion_position_is_the_same_on_two_grids_and_poses() -> None:
     # truth: offset (lr, ap, si) = (8, -6, 5) mm of a 40 x 30 x 24 mm box (RAS: +lr = right)
     for p, tol in ((p1, 0.3), (p2, 1.2)):
         assert (p["offset_lr_mm"], p["offset_ap_mm"], p["offset_si_mm"]) == pytest.approx(at, abs=tol)
-        assert (p["rel_lr"], p["rel_ap"], p["rel_si"]) == pytest.approx((8 / 40, -6 / 30, 5 / 24), abs=tol / 20)
+        assert (p["rel_lr"], p["rel_ap"], p["rel_si"]) == pytest.approx(
+            (8 / 40, -6 / 30, 5 / 24), abs=tol / 20
+        )
         assert p["radius_mm"] == pytest.approx(r, rel=0.1)
 
 
@@ -88,9 +96,17 @@ def test_the_same_lesion_on_two_grids_is_stable() -> None:
         frames = vertebra_frames(ids, ["L1"], aff)
         pos = lesion_positions_from_maps(les, ids, ["L1"], aff).assign(patient_id="P", timepoint=tp)
         vox = abs(np.linalg.det(aff[:3, :3]))
-        v = frames.assign(patient_id="P", timepoint=tp, scan_date=None, vertebra_voxels=int(ids.sum()),
-                          vertebra_volume_mm3=ids.sum() * vox, lesion_volume_mm3=les.sum() * vox,
-                          lesion_count=1, hi_volume_ratio=les.sum() / ids.sum(), hi_area_ratio=0.0)
+        v = frames.assign(
+            patient_id="P",
+            timepoint=tp,
+            scan_date=None,
+            vertebra_voxels=int(ids.sum()),
+            vertebra_volume_mm3=ids.sum() * vox,
+            lesion_volume_mm3=les.sum() * vox,
+            lesion_count=1,
+            hi_volume_ratio=les.sum() / ids.sum(),
+            hi_area_ratio=0.0,
+        )
         tables.append((v, pos))
     import pandas as pd
 

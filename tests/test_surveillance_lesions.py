@@ -20,15 +20,26 @@ def sphere(volume: float) -> float:
     return float(equivalent_radius(volume))
 
 
-def lesion_rows(patient: str, tp: str, items: list[tuple[str, int, float, tuple[float, float, float]]],
-                vert: pd.DataFrame) -> pd.DataFrame:
+def lesion_rows(
+    patient: str, tp: str, items: list[tuple[str, int, float, tuple[float, float, float]]], vert: pd.DataFrame
+) -> pd.DataFrame:
     """Lesions at positions in mm along (si, ap, lr) of their vertebra, given as rel_* of its extents."""
     rows = []
     ext = vert.set_index("level")[["extent_si_mm", "extent_ap_mm", "extent_lr_mm"]]
     for level, lid, vol, (si, ap, lr) in items:
         e = ext.loc[level].to_numpy(float)
-        rows.append({"patient_id": patient, "timepoint": tp, "level": level, "lesion_id": lid, "volume_mm3": vol,
-                     "rel_si": si / e[0], "rel_ap": ap / e[1], "rel_lr": lr / e[2]})
+        rows.append(
+            {
+                "patient_id": patient,
+                "timepoint": tp,
+                "level": level,
+                "lesion_id": lid,
+                "volume_mm3": vol,
+                "rel_si": si / e[0],
+                "rel_ap": ap / e[1],
+                "rel_lr": lr / e[2],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -53,11 +64,27 @@ def _case() -> tuple[pd.DataFrame, pd.DataFrame]:
         ("L4", 7, 400.0, (0.0, 5.0, 0.0)),
         ("L5", 8, 200.0, (0.0, 0.0, 0.0)),  # new in a level without lesion before
     ]
-    va = vertebra_rows("P", "tp1", "2024-01-01", {lv: sum(v for l, _, v, _ in before if l == lv) for lv in LEVELS}, levels=LEVELS,
-                       lesion_count={lv: sum(1 for x in before if x[0] == lv) for lv in LEVELS})
-    vb = vertebra_rows("P", "tp2", "2024-04-01", {lv: sum(v for l, _, v, _ in after if l == lv) for lv in LEVELS}, levels=LEVELS,
-                       lesion_count={lv: sum(1 for x in after if x[0] == lv) for lv in LEVELS}, rotation_deg=10, offset_mm=(4, 4, -50))
-    les = pd.concat([lesion_rows("P", "tp1", before, va), lesion_rows("P", "tp2", after, vb)], ignore_index=True)
+    va = vertebra_rows(
+        "P",
+        "tp1",
+        "2024-01-01",
+        {lv: sum(x[2] for x in before if x[0] == lv) for lv in LEVELS},
+        levels=LEVELS,
+        lesion_count={lv: sum(1 for x in before if x[0] == lv) for lv in LEVELS},
+    )
+    vb = vertebra_rows(
+        "P",
+        "tp2",
+        "2024-04-01",
+        {lv: sum(x[2] for x in after if x[0] == lv) for lv in LEVELS},
+        levels=LEVELS,
+        lesion_count={lv: sum(1 for x in after if x[0] == lv) for lv in LEVELS},
+        rotation_deg=10,
+        offset_mm=(4, 4, -50),
+    )
+    les = pd.concat(
+        [lesion_rows("P", "tp1", before, va), lesion_rows("P", "tp2", after, vb)], ignore_index=True
+    )
     return pd.concat([va, vb], ignore_index=True), les
 
 
@@ -66,22 +93,30 @@ def test_every_lesion_class_exact() -> None:
     res = compare_timepoints(vert, lesions=les)
     lc = res.lesion_changes
     assert list(lc.columns) == list(LESION_CHANGE_COLUMNS)
-    got = sorted(zip(lc["level"], lc["lesion_ids_from"], lc["lesion_ids_to"], lc["lesion_class"], strict=True))
-    assert got == sorted([
-        ("T11", "1", "1", "stable"),
-        ("T12", "2", "2", "enlarging"),
-        ("L1", "3", "3", "shrinking"),
-        ("L2", "4", "", "disappeared"),
-        ("L2", "", "4", "new"),
-        ("L3", "5;6", "5", "merged"),
-        ("L4", "7", "6;7", "split"),
-        ("L5", "", "8", "new"),
-    ])
+    got = sorted(
+        zip(lc["level"], lc["lesion_ids_from"], lc["lesion_ids_to"], lc["lesion_class"], strict=True)
+    )
+    assert got == sorted(
+        [
+            ("T11", "1", "1", "stable"),
+            ("T12", "2", "2", "enlarging"),
+            ("L1", "3", "3", "shrinking"),
+            ("L2", "4", "", "disappeared"),
+            ("L2", "", "4", "new"),
+            ("L3", "5;6", "5", "merged"),
+            ("L4", "7", "6;7", "split"),
+            ("L5", "", "8", "new"),
+        ]
+    )
     row = lc.set_index("lesion_class").loc["merged"]
     assert (row["n_from"], row["n_to"], row["volume_mm3_from"], row["volume_mm3_to"]) == (2, 1, 600.0, 900.0)
     assert row["volume_trend"] == "enlarging"  # 600 -> 900: +50 % >= 40 % and +300 >= 100 mm^3
     split = lc.set_index("lesion_class").loc["split"]
-    assert (split["volume_mm3_from"], split["volume_mm3_to"], split["volume_trend"]) == (900.0, 800.0, "stable")
+    assert (split["volume_mm3_from"], split["volume_mm3_to"], split["volume_trend"]) == (
+        900.0,
+        800.0,
+        "stable",
+    )
     stable = lc[lc["lesion_class"] == "stable"].iloc[0]
     # positions are scaled by the mean extent of the two scans (here equal): 1.5 mm apart
     assert stable["distance_mm"] == pytest.approx(1.5)
@@ -107,7 +142,9 @@ def test_match_lesions_gate_and_hungarian() -> None:
     # beyond r_i + r_j + margin: no match
     far = match_lesions(np.zeros((1, 3)), np.array([2.0]), np.array([[0.0, 0.0, 9.01]]), np.array([2.0]), 5.0)
     assert sorted(g.kind for g in far) == ["disappeared", "new"]
-    near = match_lesions(np.zeros((1, 3)), np.array([2.0]), np.array([[0.0, 0.0, 8.99]]), np.array([2.0]), 5.0)
+    near = match_lesions(
+        np.zeros((1, 3)), np.array([2.0]), np.array([[0.0, 0.0, 8.99]]), np.array([2.0]), 5.0
+    )
     assert [g.kind for g in near] == ["matched"]
     assert math.isclose(near[0].distance_mm, 8.99)
 

@@ -32,8 +32,16 @@ def test_level_shift_detected_in_both_directions(by: int, expected_shift: int) -
     a = vertebra_rows("P", "tp1", "2024-01-01", {})
     labels = tuple(SEQ[SEQ.index(lv) + by] for lv in truth)
     # the later scan labels each true vertebra ``by`` levels too caudally (by = 1: its L1..L5 are T12..L4)
-    b = vertebra_rows("P", "tp2", "2024-05-01", {}, levels=labels, anatomy_of=dict(zip(labels, truth, strict=True)),
-                      rotation_deg=-6.0, offset_mm=(0, 10, -30))
+    b = vertebra_rows(
+        "P",
+        "tp2",
+        "2024-05-01",
+        {},
+        levels=labels,
+        anatomy_of=dict(zip(labels, truth, strict=True)),
+        rotation_deg=-6.0,
+        offset_mm=(0, 10, -30),
+    )
     c = check_level_consistency(a, b)
     assert c.verdict == "shifted" and c.shift == expected_shift, c.reason
     assert not c.comparable
@@ -59,7 +67,9 @@ def test_partial_spine_counted_from_its_top_is_a_shift() -> None:
     truth = ("T12", "L1", "L2", "L3", "L4")
     labels = ("L1", "L2", "L3", "L4", "L5")
     a = vertebra_rows("P", "tp1", "2024-01-01", {})
-    b = vertebra_rows("P", "tp2", "2024-05-01", {}, levels=labels, anatomy_of=dict(zip(labels, truth, strict=True)))
+    b = vertebra_rows(
+        "P", "tp2", "2024-05-01", {}, levels=labels, anatomy_of=dict(zip(labels, truth, strict=True))
+    )
     c = check_level_consistency(a, b)
     assert (c.verdict, c.shift) == ("shifted", -1)
 
@@ -84,7 +94,14 @@ def test_shifted_pair_is_never_compared_silently() -> None:
     labels = ("T12", "L1", "L2", "L3", "L4", "L5")
     a = vertebra_rows("P", "tp1", "2024-01-01", {"L2": 1000.0})
     # the true L2 lesion grows to 2000 mm^3; the later scan calls that vertebra L3
-    b = vertebra_rows("P", "tp2", "2024-05-01", {"L3": 2000.0}, levels=labels, anatomy_of=dict(zip(labels, truth, strict=True)))
+    b = vertebra_rows(
+        "P",
+        "tp2",
+        "2024-05-01",
+        {"L3": 2000.0},
+        levels=labels,
+        anatomy_of=dict(zip(labels, truth, strict=True)),
+    )
     res = compare_timepoints(pd.concat([a, b]))
     assert (res.changes["status"] == "not_comparable").all()
     assert res.changes["level_check"].str.startswith("shifted by -1").all()

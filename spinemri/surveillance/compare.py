@@ -16,7 +16,13 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from .consistency import LEVEL_CHECK_COLUMNS, LevelCheck, check_level_consistency, level_sequence, shift_levels
+from .consistency import (
+    LEVEL_CHECK_COLUMNS,
+    LevelCheck,
+    check_level_consistency,
+    level_sequence,
+    shift_levels,
+)
 from .frames import FRAME_COLUMNS, POSITION_COLUMNS, lesion_positions
 from .lesions import LESION_CHANGE_COLUMNS, compare_lesions
 from .params import SurveillanceParams
@@ -151,12 +157,20 @@ def compare_timepoints(
         ``radiotherapy_levels`` cell is not a list of levels.
     """
     p = params or SurveillanceParams()
-    _check_columns("vertebra", vertebrae, {"patient_id", "timepoint", "level", "lesion_volume_mm3", "vertebra_volume_mm3"})
+    _check_columns(
+        "vertebra",
+        vertebrae,
+        {"patient_id", "timepoint", "level", "lesion_volume_mm3", "vertebra_volume_mm3"},
+    )
     _check_columns("lesion", lesions, {"patient_id", "timepoint", "level", "volume_mm3"})
     _check_columns("patient", patients, {"patient_id", "timepoint"})
     notes: list[str] = []
     les = lesions
-    if les is not None and not all(c in les for c in POSITION_COLUMNS[3:6]) and not all(c in les for c in POSITION_COLUMNS[:3]):
+    if (
+        les is not None
+        and not all(c in les for c in POSITION_COLUMNS[3:6])
+        and not all(c in les for c in POSITION_COLUMNS[:3])
+    ):
         if all(c in vertebrae for c in FRAME_COLUMNS) and all(c in les for c in ("x_mm", "y_mm", "z_mm")):
             les = lesion_positions(les, vertebrae)
         else:
@@ -168,9 +182,14 @@ def compare_timepoints(
     courses = radiotherapy_courses(clinical)
     order = timepoint_order(vertebrae)
     vas = vas_by_timepoint(clinical, order, window_days=p.vas_window_days)
-    vas_of = {(r.patient_id, r.timepoint): (float(r.vas), str(r.vas_match)) for r in vas.itertuples(index=False)}
+    vas_of = {
+        (r.patient_id, r.timepoint): (float(r.vas), str(r.vas_match)) for r in vas.itertuples(index=False)
+    }
     totals = {
-        (r.patient_id, r.timepoint): timepoint_totals(_rows(vertebrae, r.patient_id, r.timepoint), _rows(patients, r.patient_id, r.timepoint) if patients is not None else None)
+        (r.patient_id, r.timepoint): timepoint_totals(
+            _rows(vertebrae, r.patient_id, r.timepoint),
+            _rows(patients, r.patient_id, r.timepoint) if patients is not None else None,
+        )
         for r in order.itertuples(index=False)
     }
     ch_parts, lc_parts, checks, check_rows, patient_rows = [], [], [], [], []
@@ -210,17 +229,25 @@ def compare_timepoints(
                 totals[key_a],
                 totals[key_b],
                 pair,
-                short_interval=bool(math.isfinite(pair.interval_days) and pair.interval_days < p.min_interval_days),
+                short_interval=bool(
+                    math.isfinite(pair.interval_days) and pair.interval_days < p.min_interval_days
+                ),
                 vas_from=vas_of.get(key_a, (math.nan, "none")),
                 vas_to=vas_of.get(key_b, (math.nan, "none")),
             )
         )
-    changes = pd.concat(ch_parts, ignore_index=True) if ch_parts else pd.DataFrame(columns=list(CHANGE_COLUMNS))
+    changes = (
+        pd.concat(ch_parts, ignore_index=True) if ch_parts else pd.DataFrame(columns=list(CHANGE_COLUMNS))
+    )
     lesion_changes = (
-        pd.concat(lc_parts, ignore_index=True) if lc_parts else pd.DataFrame(columns=list(LESION_CHANGE_COLUMNS))
+        pd.concat(lc_parts, ignore_index=True)
+        if lc_parts
+        else pd.DataFrame(columns=list(LESION_CHANGE_COLUMNS))
     )
     level_checks = (
-        pd.concat(check_rows, ignore_index=True) if check_rows else pd.DataFrame(columns=list(LEVEL_CHECK_COLUMNS))
+        pd.concat(check_rows, ignore_index=True)
+        if check_rows
+        else pd.DataFrame(columns=list(LEVEL_CHECK_COLUMNS))
     )
     tp = order.copy()
     for k in ("n_vertebrae", "n_involved", "total_lesion_volume_mm3", "hi_volume_ratio", "hi_area_ratio"):

@@ -191,7 +191,10 @@ def shift_levels(table: pd.DataFrame, shift: int, sequence: Sequence[str] | None
 
     seq = list(sequence or level_sequence(list(table["level"].astype(str))))
     pos = {lv: n for n, lv in enumerate(seq)}
-    new = [seq[pos[lv] + shift] if lv in pos and 0 <= pos[lv] + shift < len(seq) else None for lv in table["level"]]
+    new = [
+        seq[pos[lv] + shift] if lv in pos and 0 <= pos[lv] + shift < len(seq) else None
+        for lv in table["level"]
+    ]
     out = table.copy()
     out["level"] = new
     out = out[out["level"].notna()].copy()
@@ -204,7 +207,9 @@ def _profile(table: pd.DataFrame) -> pd.DataFrame:
     """Per level: volume, height, spacing to the next caudal level, usable (not truncated)."""
     t = table.drop_duplicates(subset="level").set_index("level")
     out = pd.DataFrame(index=t.index)
-    out["vertebra_volume_mm3"] = pd.to_numeric(t["vertebra_volume_mm3"], errors="coerce") if "vertebra_volume_mm3" in t else np.nan
+    out["vertebra_volume_mm3"] = (
+        pd.to_numeric(t["vertebra_volume_mm3"], errors="coerce") if "vertebra_volume_mm3" in t else np.nan
+    )
     out["height_mm"] = pd.to_numeric(t["height_mm"], errors="coerce") if "height_mm" in t else np.nan
     trunc = t["truncated"].astype(bool) if "truncated" in t else pd.Series(False, index=t.index)
     out["truncated"] = trunc
@@ -219,11 +224,15 @@ def _profile(table: pd.DataFrame) -> pd.DataFrame:
                 continue
             nxt = seq[pos[lv] + 1]
             if nxt in t.index and not trunc[lv] and not trunc[nxt]:
-                out.loc[lv, "spacing_mm"] = float(np.linalg.norm(xyz.loc[lv].to_numpy(float) - xyz.loc[nxt].to_numpy(float)))
+                out.loc[lv, "spacing_mm"] = float(
+                    np.linalg.norm(xyz.loc[lv].to_numpy(float) - xyz.loc[nxt].to_numpy(float))
+                )
     return out
 
 
-def _score(pa: pd.DataFrame, pb: pd.DataFrame, shift: int, seq: Sequence[str], min_common: int) -> tuple[float, int]:
+def _score(
+    pa: pd.DataFrame, pb: pd.DataFrame, shift: int, seq: Sequence[str], min_common: int
+) -> tuple[float, int]:
     pos = {lv: n for n, lv in enumerate(seq)}
     medians = []
     n_pairs = 0
@@ -304,10 +313,15 @@ def check_level_consistency(
             )
         elif s0 <= p.level_tolerance:
             verdict, shift = "consistent", 0
-            reason = f"score {s0:.3f} <= {p.level_tolerance:g} as labelled and no shift fits clearly better ({text})"
+            reason = (
+                f"score {s0:.3f} <= {p.level_tolerance:g} as labelled, no shift fits clearly better ({text})"
+            )
         else:
             verdict, shift = "inconsistent", None
-            reason = f"the levels differ as labelled (score {s0:.3f} > {p.level_tolerance:g}) and no shift fits ({text})"
+            reason = (
+                f"the levels differ as labelled (score {s0:.3f} > {p.level_tolerance:g}) "
+                f"and no shift fits ({text})"
+            )
     return LevelCheck(pid, tpa, tpb, verdict, shift, reason, scores, table)
 
 

@@ -20,7 +20,8 @@ Columns added to the vertebra table (:data:`FRAME_COLUMNS`): ``centroid_x_mm``, 
 ``centroid_z_mm`` (world RAS mm), ``axis_si_x`` ... ``axis_lr_z`` (unit vectors, world RAS),
 ``extent_si_mm``, ``extent_ap_mm``, ``extent_lr_mm`` (equivalent extent ``sqrt(12 var)`` along
 each axis, the variance of the voxels taken as cubes — their centres' covariance plus one
-voxel's, ``L L^T / 12`` — so a box of n voxels of s mm has extent exactly n s) and ``height_mm`` (= ``extent_si_mm``).
+voxel's, ``L L^T / 12`` — so a box of n voxels of s mm has extent exactly n s) and
+``height_mm`` (= ``extent_si_mm``).
 
 Columns added to the lesion table (:data:`POSITION_COLUMNS`): ``offset_si_mm``, ``offset_ap_mm``,
 ``offset_lr_mm`` (lesion centroid minus vertebra centroid, projected on the axes), ``rel_si``,
@@ -249,11 +250,19 @@ def lesion_positions(lesions: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFram
             f"lesion positions: the vertebra frames lack column(s) {sorted(need_f)}; "
             "compute them with spinemri.surveillance.frames.vertebra_frames"
         )
-    keys = ["level"] + [k for k in ("patient_id", "timepoint") if k in lesions.columns and k in frames.columns]
+    keys = ["level"] + [
+        k for k in ("patient_id", "timepoint") if k in lesions.columns and k in frames.columns
+    ]
     f = frames[[*keys, *FRAME_COLUMNS]].drop_duplicates(subset=keys)
     base = lesions.drop(columns=[c for c in POSITION_COLUMNS if c in lesions.columns])
     merged = base[keys].reset_index(drop=True).merge(f, on=keys, how="left")
-    d = np.stack([lesions[c].to_numpy(float) - merged[f"centroid_{c[0]}_mm"].to_numpy(float) for c in ("x_mm", "y_mm", "z_mm")], axis=1)
+    d = np.stack(
+        [
+            lesions[c].to_numpy(float) - merged[f"centroid_{c[0]}_mm"].to_numpy(float)
+            for c in ("x_mm", "y_mm", "z_mm")
+        ],
+        axis=1,
+    )
     out = base.copy()
     for a in AXES:
         u = merged[[f"axis_{a}_{c}" for c in "xyz"]].to_numpy(float)

@@ -131,7 +131,8 @@ def match_lesions(
 
     Examples
     --------
-    >>> g = match_lesions(np.array([[0.0, 0, 0]]), np.array([3.0]), np.array([[1.0, 0, 0]]), np.array([3.0]), 5.0)
+    >>> a, b, r = np.array([[0.0, 0, 0]]), np.array([[1.0, 0, 0]]), np.array([3.0])
+    >>> g = match_lesions(a, r, b, r, 5.0)
     >>> [(x.from_rows, x.to_rows, x.kind) for x in g]
     [((0,), (0,), 'matched')]
     """
@@ -220,10 +221,12 @@ def irradiated_before(
 def _positions(les: pd.DataFrame, ext: np.ndarray) -> np.ndarray:
     rel = [f"rel_{a}" for a in AXES]
     if all(c in les for c in rel) and np.all(np.isfinite(ext)):
-        return les[rel].to_numpy(float) * ext[None, :]
+        scaled: np.ndarray = np.asarray(les[rel].to_numpy(float) * ext[None, :])
+        return scaled
     off = [f"offset_{a}_mm" for a in AXES]
     if all(c in les for c in off):
-        return les[off].to_numpy(float)
+        offsets: np.ndarray = np.asarray(les[off].to_numpy(float))
+        return offsets
     raise InputError(
         "lesion matching: the lesion table needs rel_si, rel_ap, rel_lr (with the vertebrae's "
         "extent_*_mm) or offset_*_mm columns (spinemri.surveillance.frames.lesion_positions)"
@@ -241,7 +244,9 @@ def _extents(vert: pd.DataFrame, level: str) -> np.ndarray:
 def _ids(les: pd.DataFrame, rows: Sequence[int]) -> str:
     if "lesion_id" not in les:
         return ";".join(str(r + 1) for r in rows)
-    return ";".join(str(int(les["lesion_id"].iloc[r])) for r in sorted(rows, key=lambda r: int(les["lesion_id"].iloc[r])))
+    return ";".join(
+        str(int(les["lesion_id"].iloc[r])) for r in sorted(rows, key=lambda r: int(les["lesion_id"].iloc[r]))
+    )
 
 
 def compare_lesions(

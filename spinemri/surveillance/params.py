@@ -122,16 +122,26 @@ class SurveillanceParams:
         _number("ci_level", self.ci_level, 0.5, 0.999999)
         if self.ci_level in (0.5,):
             raise ConfigError("SurveillanceParams.ci_level must be in (0.5, 1)")
-        for name, lo, hi in (("max_level_shift", 0, 10), ("min_common_levels", 2, 100), ("n_bootstrap", 0, 10**6)):
+        for name, lo, hi in (
+            ("max_level_shift", 0, 10),
+            ("min_common_levels", 2, 100),
+            ("n_bootstrap", 0, 10**6),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ConfigError(f"SurveillanceParams.{name} = {v!r}; expected a whole number in [{lo}, {hi}]")
+                raise ConfigError(
+                    f"SurveillanceParams.{name} = {v!r}; expected a whole number in [{lo}, {hi}]"
+                )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"SurveillanceParams.seed = {self.seed!r}; expected a whole number")
         if not isinstance(self.apply_level_shift, bool):
-            raise ConfigError(f"SurveillanceParams.apply_level_shift = {self.apply_level_shift!r}; expected True or False")
+            raise ConfigError(
+                f"SurveillanceParams.apply_level_shift = {self.apply_level_shift!r}; expected True or False"
+            )
         if not isinstance(self.burden_column, str) or not self.burden_column:
-            raise ConfigError(f"SurveillanceParams.burden_column = {self.burden_column!r}; expected a column name")
+            raise ConfigError(
+                f"SurveillanceParams.burden_column = {self.burden_column!r}; expected a column name"
+            )
         if self.min_shift_gain >= self.level_tolerance:
             raise ConfigError(
                 f"SurveillanceParams: min_shift_gain ({self.min_shift_gain!r}) must be below level_tolerance "

@@ -165,17 +165,26 @@ def compare_patient(
         row[f"{k}_from"] = totals_from.get(k, math.nan)
         row[f"{k}_to"] = totals_to.get(k, math.nan)
     row["delta_n_involved"] = row["n_involved_to"] - row["n_involved_from"]
-    row["delta_total_lesion_volume_mm3"] = row["total_lesion_volume_mm3_to"] - row["total_lesion_volume_mm3_from"]
+    row["delta_total_lesion_volume_mm3"] = (
+        row["total_lesion_volume_mm3_to"] - row["total_lesion_volume_mm3_from"]
+    )
     row["delta_hi_volume_ratio"] = row["hi_volume_ratio_to"] - row["hi_volume_ratio_from"]
     row["delta_hi_area_ratio"] = row["hi_area_ratio_to"] - row["hi_area_ratio_from"]
-    for s, col in (("new", "new_levels"), ("resolved", "resolved_levels"), ("progressing", "progressing_levels"), ("indeterminate", "indeterminate_levels")):
+    for s, col in (
+        ("new", "new_levels"),
+        ("resolved", "resolved_levels"),
+        ("progressing", "progressing_levels"),
+        ("indeterminate", "indeterminate_levels"),
+    ):
         row[col] = ";".join(_levels(changes, s))
     row["n_new_levels"] = int((st == "new").sum())
     row["n_resolved_levels"] = int((st == "resolved").sum())
     for s in ("progressing", "stable", "regressing", "indeterminate", "outside_fov", "not_comparable"):
         row[f"n_{s}"] = int((st == s).sum())
     row["status"] = status
-    row["possible_pseudoprogression"] = bool(changes["possible_pseudoprogression"].any()) if len(changes) else False
+    row["possible_pseudoprogression"] = (
+        bool(changes["possible_pseudoprogression"].any()) if len(changes) else False
+    )
     checks = list(dict.fromkeys(changes["level_check"])) if len(changes) else ["not checked"]
     row["level_check"] = "; ".join(str(c) for c in checks)
     row["vas_from"], row["vas_match_from"] = vas_from

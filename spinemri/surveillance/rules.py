@@ -33,7 +33,11 @@ def absolute_threshold(voxel_mm3_from: float, voxel_mm3_to: float, params: Surve
     float
         ``max(min_change_mm3, min_change_voxels * max(voxel volumes))``.
     """
-    vox = [v for v in (voxel_mm3_from, voxel_mm3_to) if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+    vox = [
+        v
+        for v in (voxel_mm3_from, voxel_mm3_to)
+        if isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+    ]
     return max(params.min_change_mm3, params.min_change_voxels * max(vox)) if vox else params.min_change_mm3
 
 

@@ -85,7 +85,8 @@ def timepoint_order(table: pd.DataFrame) -> pd.DataFrame:
         dates = {d for d in grp["scan_date"] if d is not None}
         if len(dates) > 1:
             raise InputError(
-                f"patient {pid}, time point {tp}: several scan dates ({', '.join(sorted(str(d.date()) for d in dates))})"
+                f"patient {pid}, time point {tp}: several scan dates "
+                f"({', '.join(sorted(str(d.date()) for d in dates))}); one time point is one scan date"
             )
         rows.append({"patient_id": pid, "timepoint": tp, "scan_date": next(iter(dates)) if dates else pd.NaT})
     out = pd.DataFrame(rows, columns=["patient_id", "timepoint", "scan_date"])
@@ -197,7 +198,13 @@ def vas_by_timepoint(
         date_column = next((d for d in ("vas_date", "date", "assessment_date", "scan_date") if d in c), None)
     c["_date"] = [_date(v) for v in c[date_column]] if date_column else None
     by_pid = {str(k): g for k, g in c.groupby("patient_id")}
-    dates = dict(zip(zip(timepoints["patient_id"].astype(str), timepoints["timepoint"].astype(str)), timepoints["scan_date"], strict=True))
+    dates = dict(
+        zip(
+            zip(timepoints["patient_id"].astype(str), timepoints["timepoint"].astype(str), strict=True),
+            timepoints["scan_date"],
+            strict=True,
+        )
+    )
     for n, (pid, tp) in enumerate(zip(out["patient_id"], out["timepoint"], strict=True)):
         g = by_pid.get(pid)
         if g is None:
@@ -249,7 +256,7 @@ def _levels_of(text: Any) -> frozenset[str]:
 
 
 def radiotherapy_courses(clinical: pd.DataFrame | None) -> list[RadiotherapyCourse]:
-    """The radiotherapy courses of the clinical table (columns ``radiotherapy_date``, ``radiotherapy_levels``).
+    """The radiotherapy courses of a clinical table (``radiotherapy_date``, ``radiotherapy_levels``).
 
     Parameters
     ----------
@@ -271,8 +278,12 @@ def radiotherapy_courses(clinical: pd.DataFrame | None) -> list[RadiotherapyCour
         return []
     seen: set[tuple[str, Any, frozenset[str]]] = set()
     out = []
-    dates: Iterable[Any] = clinical["radiotherapy_date"] if "radiotherapy_date" in clinical else [None] * len(clinical)
-    for pid, d, lv in zip(clinical["patient_id"].astype(str).str.strip(), dates, clinical["radiotherapy_levels"], strict=True):
+    dates: Iterable[Any] = (
+        clinical["radiotherapy_date"] if "radiotherapy_date" in clinical else [None] * len(clinical)
+    )
+    for pid, d, lv in zip(
+        clinical["patient_id"].astype(str).str.strip(), dates, clinical["radiotherapy_levels"], strict=True
+    ):
         levels = _levels_of(lv)
         if not levels:
             continue

@@ -152,7 +152,9 @@ def compare_vertebrae(
     interval = pair.interval_days
     short = bool(math.isfinite(interval) and interval < p.min_interval_days)
     comparable = level_check is not None or check is None or check.comparable
-    check_text = level_check if level_check is not None else ("not checked" if check is None else check.column())
+    check_text = (
+        level_check if level_check is not None else ("not checked" if check is None else check.column())
+    )
     levels = sorted(set(vertebrae_from["level"]) | set(vertebrae_to["level"]), key=level_index)
     rows = []
     for lv in levels:
@@ -182,7 +184,9 @@ def compare_vertebrae(
             else:
                 status = {1: "progressing", -1: "regressing", 0: "stable"}[volume_change_sign(va, vb, thr, p)]
             if status in ("new", "progressing"):
-                rt = irradiated_before(courses, pair.patient_id, lv, pair.scan_date_to, p.pseudoprogression_days)
+                rt = irradiated_before(
+                    courses, pair.patient_id, lv, pair.scan_date_to, p.pseudoprogression_days
+                )
                 if rt:
                     status = "indeterminate"
         rows.append(
@@ -220,5 +224,16 @@ def compare_vertebrae(
         )
     out = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
     for c in ("lesion_count_from", "lesion_count_to", "new_lesions", "resolved_lesions"):
-        out[c] = pd.array([pd.NA if (isinstance(v, float) and np.isnan(v)) or v is pd.NA else int(v) for v in out[c]], dtype="Int64")
-    return out.astype({"present_from": bool, "present_to": bool, "short_interval": bool, "truncated": bool, "possible_pseudoprogression": bool})
+        out[c] = pd.array(
+            [pd.NA if (isinstance(v, float) and np.isnan(v)) or v is pd.NA else int(v) for v in out[c]],
+            dtype="Int64",
+        )
+    return out.astype(
+        {
+            "present_from": bool,
+            "present_to": bool,
+            "short_interval": bool,
+            "truncated": bool,
+            "possible_pseudoprogression": bool,
+        }
+    )
