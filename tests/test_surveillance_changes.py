@@ -28,7 +28,7 @@ CASES = {
     "L1": (1000.0, 1390.0, "stable"),  # +39 %: below the relative threshold
     "L2": (1000.0, 350.0, "regressing"),  # -65 % and -650 mm^3
     "L3": (1000.0, 0.0, "resolved"),
-    "L4": (100.0, 180.0, "stable"),  # +80 % but only +80 mm^3 < 100: noise in a tiny lesion
+    "L4": (120.0, 260.0, "stable"),  # +117 % but only +140 mm^3 < 150: noise in a tiny lesion
     "L5": (2000.0, 3000.0, "indeterminate"),  # +50 %, but L5 irradiated 60 days before
 }
 
@@ -115,6 +115,19 @@ def test_patient_status_severity_order() -> None:
     assert pc["status"].tolist() == ["stable"]  # stable (L1) is worse than regressing (L2)
     b2 = vertebra_rows("Q", "tp2", "2024-06-01", {"L2": 200}, levels=lv)
     assert compare_timepoints(pd.concat([a, b2])).patient_changes["status"].tolist() == ["regressing"]
+
+
+def test_absolute_threshold_scales_with_the_coarser_voxel() -> None:
+    lv = ("L1", "L2", "L3")
+    fine_a = vertebra_rows("W", "tp1", "2024-01-01", {"L2": 1000.0}, levels=lv, voxel_mm3=6.25)
+    fine_b = vertebra_rows("W", "tp2", "2024-06-01", {"L2": 1450.0}, levels=lv, voxel_mm3=6.25)
+    ch = compare_timepoints(pd.concat([fine_a, fine_b])).changes.set_index("level")
+    assert ch.loc["L2", "status"] == "progressing" and ch.loc["L2", "min_change_mm3"] == 150.0
+    # the later scan on 2 x 2 x 5 mm voxels: 24 voxels = 480 mm^3 > +450
+    coarse_b = vertebra_rows("W", "tp2", "2024-06-01", {"L2": 1450.0}, levels=lv, voxel_mm3=20.0)
+    ch = compare_timepoints(pd.concat([fine_a, coarse_b])).changes.set_index("level")
+    assert ch.loc["L2", "min_change_mm3"] == pytest.approx(480.0, rel=1e-3)
+    assert ch.loc["L2", "status"] == "stable"
 
 
 def test_radiotherapy_guard_window_and_unknown_dates() -> None:

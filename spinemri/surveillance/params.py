@@ -38,15 +38,18 @@ class SurveillanceParams:
         Smallest relative decrease, ``(V_from - V_to) / V_from``, for ``regressing`` /
         ``shrinking``: -65 % is the volume equivalent of the -50 % bidimensional partial-response
         threshold (``0.5 ** 1.5 = 0.35``).
-    min_change_mm3 : float, default 100.0
+    min_change_mm3 : float, default 150.0
         Smallest absolute volume change, in mm^3, for progression or regression (both the
-        relative and the absolute change are needed, as in RECIST 1.1's +20 % and +5 mm):
-        16 voxels of the study's 1.25 x 1.25 x 4 mm STIR grid, 5 x ``min_lesion_mm3``; a 6 mm
-        lesion doubling (+905 mm^3) passes it, a 3.5 mm one (+180 mm^3) too.
-    min_change_voxels : float, default 8.0
+        relative and the absolute change are needed, as in RECIST 1.1's +20 % and +5 mm). Measured
+        scan-rescan noise (scripts/surveillance_noise.py: the same phantom lesions drawn twice,
+        repositioned, 1.25 x 1.25 x 4 mm voxels, SNR 20): |dV| up to 107 mm^3 (+75 %) for 3.5 mm
+        lesions, up to 200 mm^3 (10 %) for 8 mm ones; 150 mm^3 (24 voxels of 6.25 mm^3) lets no
+        rescan of them pass both criteria, and a 3.5 mm lesion doubling (+180 mm^3) or a 6 mm one
+        (+905 mm^3) counts.
+    min_change_voxels : float, default 24.0
         The absolute threshold is at least this many voxels of the coarser of the two scans
-        (``vertebra_volume_mm3 / vertebra_voxels``), for coarse grids where one boundary layer
-        of voxels is more than ``min_change_mm3``; 0 turns it off.
+        (``vertebra_volume_mm3 / vertebra_voxels``): the same noise in voxels on coarser grids
+        (24 x 6.25 mm^3 = 150 mm^3 on the study grid); 0 turns it off.
     min_interval_days : float, default 56.0
         Pairs of time points closer than this are flagged ``short_interval`` (WHO: no response
         call before 8 weeks).
@@ -92,8 +95,8 @@ class SurveillanceParams:
 
     progression_ratio: float = 0.40
     regression_ratio: float = 0.65
-    min_change_mm3: float = 100.0
-    min_change_voxels: float = 8.0
+    min_change_mm3: float = 150.0
+    min_change_voxels: float = 24.0
     min_interval_days: float = 56.0
     pseudoprogression_days: float = 365.0
     match_margin_mm: float = 5.0
