@@ -43,9 +43,10 @@ def frame_tables(measurement: Measurement, mask: Volume) -> tuple[pd.DataFrame, 
     >>> img = np.full((8, 8, 8), 100.0); img[3:5, 3:5, 3:5] = 400.0
     >>> lab = np.zeros((8, 8, 8), np.uint8); lab[1:7, 1:7, 1:7] = 20   # VerSe 20 = L1
     >>> mask = spinemri.Volume(lab, np.eye(4))
-    >>> m = spinemri.measure(spinemri.Volume(img, np.eye(4)), mask, scheme="verse", min_lesion_mm3=0, margin_mm=0)
+    >>> image = spinemri.Volume(img, np.eye(4))
+    >>> m = spinemri.measure(image, mask, scheme="verse", min_lesion_mm3=0, margin_mm=0)
     >>> v, les = frame_tables(m, mask)
-    >>> float(v["height_mm"].iloc[0]), [round(float(les[c].iloc[0]), 3) for c in ("rel_si", "rel_ap", "rel_lr")]
+    >>> float(v["height_mm"].iloc[0]), [float(les[c].iloc[0]) for c in ("rel_si", "rel_ap", "rel_lr")]
     (6.0, [0.0, 0.0, 0.0])
     """
     labels = check_label_values(mask.data, str(mask.meta.get("source", "mask")))
