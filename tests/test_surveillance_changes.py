@@ -206,3 +206,55 @@ def test_params_are_validated() -> None:
 def test_missing_columns_name_the_table() -> None:
     with pytest.raises(InputError, match="vertebra table lacks"):
         compare_timepoints(pd.DataFrame({"patient_id": ["a"], "level": ["L1"]}))
+
+
+def test_new_level_after_radiotherapy_is_indeterminate_and_lesions_flagged() -> None:
+    lv = ("L1", "L2", "L3")
+    a = vertebra_rows("X", "tp1", "2024-01-01", {}, levels=lv)
+    b = vertebra_rows("X", "tp2", "2024-04-01", {"L3": 400.0}, levels=lv)
+    les = pd.DataFrame(
+        {
+            "patient_id": ["X"],
+            "timepoint": ["tp2"],
+            "level": ["L3"],
+            "lesion_id": [1],
+            "volume_mm3": [400.0],
+            "rel_si": [0.0],
+            "rel_ap": [0.1],
+            "rel_lr": [0.0],
+        }
+    )
+    rt = pd.DataFrame(
+        {"patient_id": ["X"], "radiotherapy_date": ["2024-02-15"], "radiotherapy_levels": ["L3"]}
+    )
+    res = compare_timepoints(pd.concat([a, b]), lesions=les, clinical=rt)
+    ch = res.changes.set_index("level")
+    assert ch.loc["L3", "status"] == "indeterminate" and bool(ch.loc["L3", "possible_pseudoprogression"])
+    assert ch.loc["L3", "new_lesions"] == 1
+    lc = res.lesion_changes
+    assert lc["lesion_class"].tolist() == ["new"] and lc["possible_pseudoprogression"].tolist() == [True]
+    assert res.patient_changes["status"].tolist() == ["indeterminate"]
+    # without radiotherapy the same level is new
+    assert (
+        compare_timepoints(pd.concat([a, b]), lesions=les).changes.set_index("level").loc["L3", "status"]
+        == "new"
+    )
+
+
+def test_ambiguous_vas_is_not_used() -> None:
+    lv = ("L1", "L2", "L3")
+    a = vertebra_rows("Y", "tp1", "2024-01-01", {}, levels=lv)
+    b = vertebra_rows("Y", "tp2", "2024-05-01", {}, levels=lv)
+    clinical = pd.DataFrame(
+        {"patient_id": ["Y", "Y", "Y"], "timepoint": ["tp1", "tp1", "tp2"], "vas": [3, 4, 5]}
+    )
+    r = compare_timepoints(pd.concat([a, b]), clinical=clinical).patient_changes.iloc[0]
+    assert r["vas_match_from"] == "ambiguous" and math.isnan(r["vas_from"]) and r["vas_to"] == 5.0
+
+
+def test_a_single_time_point_gives_empty_tables_with_their_columns() -> None:
+    res = compare_timepoints(vertebra_rows("Z", "tp1", "2024-01-01", {"L1": 500.0}))
+    assert res.changes.empty and list(res.changes.columns) == list(CHANGE_COLUMNS)
+    assert res.patient_changes.empty and res.lesion_changes.empty
+    assert res.timepoints["n_involved"].tolist() == [1]
+    assert res.summary()["n_pairs"] == 0
