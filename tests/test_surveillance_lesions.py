@@ -155,3 +155,42 @@ def test_without_positions_nothing_is_matched_and_a_note_says_why() -> None:
     res = compare_timepoints(vert.drop(columns=["centroid_x_mm"]), lesions=bare)
     assert res.lesion_changes.empty and res.notes
     assert res.changes["new_lesions"].isna().all()
+
+
+def test_world_centroids_are_turned_into_positions() -> None:
+    vert, les = _case()
+    # lesions.csv as measured: world centroids only (placed from the hand-made frame of each scan)
+    rows = []
+    v = vert.set_index(["timepoint", "level"])
+    for r in les.itertuples(index=False):
+        f = v.loc[(r.timepoint, r.level)]
+        c = np.array([f["centroid_x_mm"], f["centroid_y_mm"], f["centroid_z_mm"]])
+        offs = {a: getattr(r, f"rel_{a}") * f[f"extent_{a}_mm"] for a in ("si", "ap", "lr")}
+        world = c + sum(offs[a] * np.array([f[f"axis_{a}_{x}"] for x in "xyz"]) for a in offs)
+        rows.append(
+            {
+                "patient_id": r.patient_id,
+                "timepoint": r.timepoint,
+                "level": r.level,
+                "lesion_id": r.lesion_id,
+                "volume_mm3": r.volume_mm3,
+                "x_mm": world[0],
+                "y_mm": world[1],
+                "z_mm": world[2],
+            }
+        )
+    measured = pd.DataFrame(rows)
+    expected = compare_timepoints(vert, lesions=les).lesion_changes
+    got = compare_timepoints(vert, lesions=measured).lesion_changes
+    assert got["lesion_class"].tolist() == expected["lesion_class"].tolist()
+    assert got["distance_mm"].to_numpy() == pytest.approx(expected["distance_mm"].to_numpy(), nan_ok=True)
+
+
+def test_a_level_whose_lesions_have_no_position_is_not_matched() -> None:
+    vert, les = _case()
+    les.loc[les["level"] == "T12", ["rel_si", "rel_ap", "rel_lr"]] = np.nan
+    res = compare_timepoints(vert, lesions=les)
+    assert "T12" not in set(res.lesion_changes["level"])
+    ch = res.changes.set_index("level")
+    assert pd.isna(ch.loc["T12", "new_lesions"]) and ch.loc["T12", "status"] == "progressing"
+    assert ch.loc["T11", "new_lesions"] == 0  # other levels still matched

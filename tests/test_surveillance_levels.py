@@ -113,3 +113,13 @@ def test_shifted_pair_is_never_compared_silently() -> None:
     assert ch.loc["L2", "status"] == "progressing"
     assert ch.loc["L3", "status"] == "uninvolved"
     assert ch["level_check"].str.contains("compared after renaming").all()
+
+
+def test_truncated_read_from_csv_text_excludes_the_level() -> None:
+    a = vertebra_rows("P", "tp1", "2024-01-01", {})
+    b = vertebra_rows("P", "tp2", "2024-05-01", {})
+    b["truncated"] = ["True"] + ["False"] * (len(b) - 1)
+    b.loc[0, "vertebra_volume_mm3"] *= 0.5  # cut by the field of view
+    c = check_level_consistency(a, b)
+    assert c.verdict == "consistent"
+    assert c.table.set_index("level").loc["T9", "verdict"] == "truncated"

@@ -43,6 +43,7 @@ import pandas as pd
 from ..errors import InputError
 from ..levels import is_level, level_index
 from .params import SurveillanceParams
+from .rules import as_flag
 
 __all__ = [
     "LevelCheck",
@@ -211,7 +212,7 @@ def _profile(table: pd.DataFrame) -> pd.DataFrame:
         pd.to_numeric(t["vertebra_volume_mm3"], errors="coerce") if "vertebra_volume_mm3" in t else np.nan
     )
     out["height_mm"] = pd.to_numeric(t["height_mm"], errors="coerce") if "height_mm" in t else np.nan
-    trunc = t["truncated"].astype(bool) if "truncated" in t else pd.Series(False, index=t.index)
+    trunc = t["truncated"].map(as_flag) if "truncated" in t else pd.Series(False, index=t.index)
     out["truncated"] = trunc
     out["spacing_mm"] = np.nan
     cent = [f"centroid_{c}_mm" for c in "xyz"]

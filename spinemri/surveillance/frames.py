@@ -253,9 +253,9 @@ def lesion_positions(lesions: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFram
     keys = ["level"] + [
         k for k in ("patient_id", "timepoint") if k in lesions.columns and k in frames.columns
     ]
-    f = frames[[*keys, *FRAME_COLUMNS]].drop_duplicates(subset=keys)
+    f = frames[[*keys, *FRAME_COLUMNS]].astype({k: str for k in keys}).drop_duplicates(subset=keys)
     base = lesions.drop(columns=[c for c in POSITION_COLUMNS if c in lesions.columns])
-    merged = base[keys].reset_index(drop=True).merge(f, on=keys, how="left")
+    merged = base[keys].astype(str).reset_index(drop=True).merge(f, on=keys, how="left")
     d = np.stack(
         [
             lesions[c].to_numpy(float) - merged[f"centroid_{c[0]}_mm"].to_numpy(float)

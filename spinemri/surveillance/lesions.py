@@ -301,6 +301,8 @@ def compare_lesions(
         ext = 0.5 * (ea + eb)
         pa = _positions(la, ext) if len(la) else np.zeros((0, 3))
         pb = _positions(lb, ext) if len(lb) else np.zeros((0, 3))
+        if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pb))):
+            continue  # a lesion without a position (its vertebra has no frame): not matched, no rows
         va, vb = la["volume_mm3"].to_numpy(float), lb["volume_mm3"].to_numpy(float)
         ra = la["radius_mm"].to_numpy(float) if "radius_mm" in la else equivalent_radius(va)
         rb = lb["radius_mm"].to_numpy(float) if "radius_mm" in lb else equivalent_radius(vb)

@@ -135,8 +135,8 @@ class SurveillanceParams:
                 raise ConfigError(
                     f"SurveillanceParams.{name} = {v!r}; expected a whole number in [{lo}, {hi}]"
                 )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"SurveillanceParams.seed = {self.seed!r}; expected a whole number")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"SurveillanceParams.seed = {self.seed!r}; expected a whole number >= 0")
         if not isinstance(self.apply_level_shift, bool):
             raise ConfigError(
                 f"SurveillanceParams.apply_level_shift = {self.apply_level_shift!r}; expected True or False"

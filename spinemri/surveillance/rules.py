@@ -16,7 +16,7 @@ import pandas as pd
 
 from .params import SurveillanceParams
 
-__all__ = ["absolute_threshold", "volume_change_sign", "voxel_volume_mm3"]
+__all__ = ["absolute_threshold", "volume_change_sign", "voxel_volume_mm3", "as_flag"]
 
 
 def absolute_threshold(voxel_mm3_from: float, voxel_mm3_to: float, params: SurveillanceParams) -> float:
@@ -98,3 +98,23 @@ def voxel_volume_mm3(vertebrae: pd.DataFrame) -> float:
         if len(v):
             return float(np.median(v))
     return math.nan
+
+
+def as_flag(value: object) -> bool:
+    """A flag cell (``truncated``, ``involved``) as bool: True, 1 and the text ``true`` / ``1`` only.
+
+    Parameters
+    ----------
+    value : object
+        A bool, a number, a string read from CSV, or a missing value.
+
+    Returns
+    -------
+    bool
+        False for False, 0, ``"false"``, missing values and anything else.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return bool(value == 1)
+    return str(value).strip().casefold() in ("true", "1", "1.0", "yes")

@@ -34,7 +34,7 @@ from ..levels import level_index, region_of
 from .consistency import LevelCheck
 from .lesions import irradiated_before
 from .params import SurveillanceParams
-from .rules import absolute_threshold, volume_change_sign, voxel_volume_mm3
+from .rules import absolute_threshold, as_flag, volume_change_sign, voxel_volume_mm3
 from .timepoints import RadiotherapyCourse, TimepointPair
 
 __all__ = ["STATUSES", "CHANGE_COLUMNS", "compare_vertebrae"]
@@ -103,7 +103,7 @@ def _num(row: dict[str, Any] | None, col: str) -> float:
 def _involved(row: dict[str, Any]) -> bool:
     if "lesion_count" in row and row["lesion_count"] == row["lesion_count"]:
         return bool(int(row["lesion_count"]) >= 1)
-    return bool(row.get("involved", False))
+    return as_flag(row.get("involved", False))
 
 
 def compare_vertebrae(
@@ -165,9 +165,10 @@ def compare_vertebrae(
         gone_l: Any = pd.NA
         if lesion_changes is not None and a is not None and b is not None and comparable:
             lc = lesion_changes[lesion_changes["level"] == lv]
-            new_l = int(lc.loc[lc["lesion_class"] == "new", "n_to"].sum())
-            gone_l = int(lc.loc[lc["lesion_class"] == "disappeared", "n_from"].sum())
-        truncated = any(bool(r.get("truncated", False)) for r in (a, b) if r is not None)
+            if len(lc) or not (_involved(a) or _involved(b)):  # a level with lesions but no rows: unmatched
+                new_l = int(lc.loc[lc["lesion_class"] == "new", "n_to"].sum())
+                gone_l = int(lc.loc[lc["lesion_class"] == "disappeared", "n_from"].sum())
+        truncated = any(as_flag(r.get("truncated", False)) for r in (a, b) if r is not None)
         rt = False
         if not comparable:
             status = "not_comparable"
