@@ -107,6 +107,16 @@ def test_patient_row_worst_vertebra_vas_and_levels() -> None:
     assert bool(r["possible_pseudoprogression"])
 
 
+def test_summary_is_strict_json() -> None:
+    import json
+
+    vert, clinical = _cohort()
+    summary = compare_timepoints(vert, clinical=clinical).summary()
+    text = json.dumps(summary, allow_nan=False)
+    assert summary["vertebra_status_counts"]["stable"] == 2 and "outside_fov" in text
+    assert summary["level_checks"][0]["verdict"] == "consistent"
+
+
 def test_patient_status_severity_order() -> None:
     lv = ("L1", "L2", "L3", "L4")
     a = vertebra_rows("Q", "tp1", "2024-01-01", {"L1": 1000, "L2": 1000}, levels=lv)
