@@ -268,3 +268,11 @@ def test_a_single_time_point_gives_empty_tables_with_their_columns() -> None:
     assert res.patient_changes.empty and res.lesion_changes.empty
     assert res.timepoints["n_involved"].tolist() == [1]
     assert res.summary()["n_pairs"] == 0
+
+
+def test_time_point_names_sort_naturally() -> None:
+    from spinemri.surveillance.timepoints import natural_key
+
+    assert sorted(["tp10", "tp2", "tp1"], key=natural_key) == ["tp1", "tp2", "tp10"]
+    assert sorted(["ses-10", "ses-02", "ses-1"], key=natural_key) == ["ses-1", "ses-02", "ses-10"]
+    assert sorted(["2024-11-02", "2024-02-10"], key=natural_key) == ["2024-02-10", "2024-11-02"]

@@ -194,3 +194,16 @@ def test_a_level_whose_lesions_have_no_position_is_not_matched() -> None:
     ch = res.changes.set_index("level")
     assert pd.isna(ch.loc["T12", "new_lesions"]) and ch.loc["T12", "status"] == "progressing"
     assert ch.loc["T11", "new_lesions"] == 0  # other levels still matched
+
+
+def test_row_order_does_not_matter() -> None:
+    vert, les = _case()
+    a = compare_timepoints(vert, lesions=les)
+    rng = np.random.default_rng(0)
+    b = compare_timepoints(vert.iloc[rng.permutation(len(vert))], lesions=les.iloc[rng.permutation(len(les))])
+    key = ["level", "lesion_ids_from", "lesion_ids_to"]
+    pd.testing.assert_frame_equal(
+        a.lesion_changes.sort_values(key).reset_index(drop=True),
+        b.lesion_changes.sort_values(key).reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(a.changes, b.changes)
