@@ -103,10 +103,18 @@ class SurveillanceResult:
         }
 
 
-def _rows(t: pd.DataFrame | None, pid: str, tp: str) -> pd.DataFrame:
-    if t is None or t.empty:
-        return pd.DataFrame(columns=[] if t is None else t.columns)
-    return t[(t["patient_id"].astype(str) == pid) & (t["timepoint"].astype(str) == tp)]
+class _ByTimepoint:
+    """The rows of a table per (patient_id, timepoint), grouped once (ids compared as text)."""
+
+    def __init__(self, t: pd.DataFrame | None) -> None:
+        self.empty = pd.DataFrame(columns=[] if t is None else t.columns)
+        self.groups: dict[tuple[str, str], pd.DataFrame] = {}
+        if t is not None and len(t):
+            keys = [t["patient_id"].astype(str), t["timepoint"].astype(str)]
+            self.groups = {(str(a), str(b)): g for (a, b), g in t.groupby(keys, sort=False)}
+
+    def __call__(self, pid: str, tp: str) -> pd.DataFrame:
+        return self.groups.get((pid, tp), self.empty)
 
 
 def _check_columns(name: str, t: pd.DataFrame | None, need: set[str]) -> None:
@@ -185,22 +193,23 @@ def compare_timepoints(
     vas_of = {
         (r.patient_id, r.timepoint): (float(r.vas), str(r.vas_match)) for r in vas.itertuples(index=False)
     }
+    vert_of, les_of, pat_of = _ByTimepoint(vertebrae), _ByTimepoint(les), _ByTimepoint(patients)
     totals = {
         (r.patient_id, r.timepoint): timepoint_totals(
-            _rows(vertebrae, r.patient_id, r.timepoint),
-            _rows(patients, r.patient_id, r.timepoint) if patients is not None else None,
+            vert_of(r.patient_id, r.timepoint),
+            pat_of(r.patient_id, r.timepoint) if patients is not None else None,
         )
         for r in order.itertuples(index=False)
     }
     ch_parts, lc_parts, checks, check_rows, patient_rows = [], [], [], [], []
     for pair in consecutive_pairs(vertebrae):
-        va = _rows(vertebrae, pair.patient_id, pair.timepoint_from)
-        vb = _rows(vertebrae, pair.patient_id, pair.timepoint_to)
+        va = vert_of(pair.patient_id, pair.timepoint_from)
+        vb = vert_of(pair.patient_id, pair.timepoint_to)
         check = check_level_consistency(va, vb, p)
         checks.append(check)
         check_rows.append(check.table)
         comparable, text = check.comparable, check.column()
-        lb_all = _rows(les, pair.patient_id, pair.timepoint_to) if les is not None else None
+        lb_all = les_of(pair.patient_id, pair.timepoint_to) if les is not None else None
         if check.verdict == "shifted" and p.apply_level_shift and check.shift is not None:
             seq = level_sequence(list(va["level"]), list(vb["level"]))
             vb = shift_levels(vb, check.shift, seq)
@@ -208,7 +217,7 @@ def compare_timepoints(
             comparable, text = True, f"{text} (compared after renaming the later levels)"
         lesion_rows = None
         if les is not None and comparable and lb_all is not None:
-            la = _rows(les, pair.patient_id, pair.timepoint_from)
+            la = les_of(pair.patient_id, pair.timepoint_from)
             lesion_rows = compare_lesions(la, lb_all, va, vb, pair, p, courses=courses)
             lc_parts.append(lesion_rows)
         ch = compare_vertebrae(

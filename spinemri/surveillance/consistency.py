@@ -204,54 +204,68 @@ def shift_levels(table: pd.DataFrame, shift: int, sequence: Sequence[str] | None
     return out
 
 
-def _profile(table: pd.DataFrame) -> pd.DataFrame:
-    """Per level: volume, height, spacing to the next caudal level, usable (not truncated)."""
-    t = table.drop_duplicates(subset="level").set_index("level")
-    out = pd.DataFrame(index=t.index)
-    out["vertebra_volume_mm3"] = (
-        pd.to_numeric(t["vertebra_volume_mm3"], errors="coerce") if "vertebra_volume_mm3" in t else np.nan
-    )
-    out["height_mm"] = pd.to_numeric(t["height_mm"], errors="coerce") if "height_mm" in t else np.nan
-    trunc = t["truncated"].map(as_flag) if "truncated" in t else pd.Series(False, index=t.index)
-    out["truncated"] = trunc
-    out["spacing_mm"] = np.nan
+def _num(v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return x
+
+
+_Profile = dict[str, dict[str, Any]]
+
+
+def _profile(table: pd.DataFrame) -> _Profile:
+    """Per level: volume, height, spacing to the next caudal level, truncated (plain dicts: fast)."""
+    cols = [c for c in ("level", "vertebra_volume_mm3", "height_mm", "truncated") if c in table]
     cent = [f"centroid_{c}_mm" for c in "xyz"]
-    if all(c in t for c in cent):
-        seq = level_sequence(list(t.index))
+    has_c = all(c in table for c in cent)
+    out: _Profile = {}
+    xyz: dict[str, np.ndarray] = {}
+    for rec in table[cols + (cent if has_c else [])].to_dict("records"):
+        lv = str(rec["level"])
+        if lv in out:
+            continue
+        out[lv] = {
+            "vertebra_volume_mm3": _num(rec.get("vertebra_volume_mm3")),
+            "height_mm": _num(rec.get("height_mm")),
+            "truncated": as_flag(rec.get("truncated", False)),
+            "spacing_mm": math.nan,
+        }
+        if has_c:
+            xyz[lv] = np.array([_num(rec[c]) for c in cent])
+    if has_c:
+        seq = level_sequence(list(out))
         pos = {lv: n for n, lv in enumerate(seq)}
-        xyz = t[cent].apply(pd.to_numeric, errors="coerce")
-        for lv in t.index:
+        for lv, q in out.items():
             if lv not in pos or pos[lv] + 1 >= len(seq):
                 continue
             nxt = seq[pos[lv] + 1]
-            if nxt in t.index and not trunc[lv] and not trunc[nxt]:
-                out.loc[lv, "spacing_mm"] = float(
-                    np.linalg.norm(xyz.loc[lv].to_numpy(float) - xyz.loc[nxt].to_numpy(float))
-                )
+            if nxt in out and not q["truncated"] and not out[nxt]["truncated"]:
+                q["spacing_mm"] = float(np.linalg.norm(xyz[lv] - xyz[nxt]))
     return out
 
 
-def _score(
-    pa: pd.DataFrame, pb: pd.DataFrame, shift: int, seq: Sequence[str], min_common: int
-) -> tuple[float, int]:
+def _score(pa: _Profile, pb: _Profile, shift: int, seq: Sequence[str], min_common: int) -> float:
     pos = {lv: n for n, lv in enumerate(seq)}
+    pairs = []
+    for lb, qb in pb.items():
+        if lb not in pos or not 0 <= pos[lb] + shift < len(seq):
+            continue
+        qa = pa.get(seq[pos[lb] + shift])
+        if qa is None or qa["truncated"] or qb["truncated"]:
+            continue
+        pairs.append((qa, qb))
     medians = []
-    n_pairs = 0
     for q in _QUANTITIES:
-        r = []
-        for lb in pb.index:
-            if lb not in pos or not 0 <= pos[lb] + shift < len(seq):
-                continue
-            la = seq[pos[lb] + shift]
-            if la not in pa.index or pa.loc[la, "truncated"] or pb.loc[lb, "truncated"]:
-                continue
-            a, b = float(pa.loc[la, q]), float(pb.loc[lb, q])
-            if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b):
-                r.append(abs(math.log(b / a)))
+        r = [
+            abs(math.log(b[q] / a[q]))
+            for a, b in pairs
+            if a[q] > 0 and b[q] > 0 and math.isfinite(a[q]) and math.isfinite(b[q])
+        ]
         if len(r) >= min_common:
             medians.append(float(np.median(r)))
-            n_pairs = max(n_pairs, len(r))
-    return (float(np.mean(medians)) if medians else math.nan), n_pairs
+    return float(np.mean(medians)) if medians else math.nan
 
 
 def check_level_consistency(
@@ -292,10 +306,10 @@ def check_level_consistency(
     pid = first(vertebrae_from, "patient_id", first(vertebrae_to, "patient_id", "patient"))
     tpa, tpb = first(vertebrae_from, "timepoint", "from"), first(vertebrae_to, "timepoint", "to")
     pa, pb = _profile(vertebrae_from), _profile(vertebrae_to)
-    seq = level_sequence(list(pa.index), list(pb.index))
+    seq = level_sequence(list(pa), list(pb))
     scores: dict[int, float] = {}
     for s in range(-p.max_level_shift, p.max_level_shift + 1):
-        scores[s] = _score(pa, pb, s, seq, p.min_common_levels)[0]
+        scores[s] = _score(pa, pb, s, seq, p.min_common_levels)
     table = _level_rows(pa, pb, pid, tpa, tpb, p)
     s0 = scores[0]
     finite = {s: v for s, v in scores.items() if math.isfinite(v)}
@@ -327,11 +341,11 @@ def check_level_consistency(
 
 
 def _level_rows(
-    pa: pd.DataFrame, pb: pd.DataFrame, pid: str, tpa: str, tpb: str, p: SurveillanceParams
+    pa: _Profile, pb: _Profile, pid: str, tpa: str, tpb: str, p: SurveillanceParams
 ) -> pd.DataFrame:
     rows = []
-    for lv in sorted(set(pa.index) | set(pb.index), key=level_index):
-        ina, inb = lv in pa.index, lv in pb.index
+    for lv in sorted(set(pa) | set(pb), key=level_index):
+        ina, inb = lv in pa, lv in pb
         row: dict[str, Any] = {
             "patient_id": pid,
             "timepoint_from": tpa,
@@ -343,8 +357,8 @@ def _level_rows(
         bad = []
         for q, short in zip(_QUANTITIES, ("volume", "height", "spacing"), strict=True):
             name = "vertebra_volume_mm3" if q == "vertebra_volume_mm3" else q
-            a = float(pa.loc[lv, q]) if ina else math.nan
-            b = float(pb.loc[lv, q]) if inb else math.nan
+            a = float(pa[lv][q]) if ina else math.nan
+            b = float(pb[lv][q]) if inb else math.nan
             row[f"{name}_from"], row[f"{name}_to"] = a, b
             ratio = b / a if a > 0 and math.isfinite(b) else math.nan
             row[f"{short}_ratio"] = ratio
@@ -353,7 +367,7 @@ def _level_rows(
         if not ina or not inb:
             row["verdict"] = "only_from" if ina else "only_to"
             row["reason"] = "outside the field of view of the " + ("later" if ina else "earlier") + " scan"
-        elif bool(pa.loc[lv, "truncated"]) or bool(pb.loc[lv, "truncated"]):
+        elif pa[lv]["truncated"] or pb[lv]["truncated"]:
             row["verdict"], row["reason"] = "truncated", "cut by the field of view in one scan: not compared"
         elif bad:
             row["verdict"] = "differs"

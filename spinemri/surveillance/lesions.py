@@ -218,35 +218,53 @@ def irradiated_before(
     return False
 
 
-def _positions(les: pd.DataFrame, ext: np.ndarray) -> np.ndarray:
-    rel = [f"rel_{a}" for a in AXES]
-    if all(c in les for c in rel) and np.all(np.isfinite(ext)):
-        scaled: np.ndarray = np.asarray(les[rel].to_numpy(float) * ext[None, :])
-        return scaled
-    off = [f"offset_{a}_mm" for a in AXES]
-    if all(c in les for c in off):
-        offsets: np.ndarray = np.asarray(les[off].to_numpy(float))
-        return offsets
-    raise InputError(
-        "lesion matching: the lesion table needs rel_si, rel_ap, rel_lr (with the vertebrae's "
-        "extent_*_mm) or offset_*_mm columns (spinemri.surveillance.frames.lesion_positions)"
-    )
+class _Lesions:
+    """One time point's lesions as arrays (pandas indexing per level is slow): built once per table."""
+
+    def __init__(self, les: pd.DataFrame) -> None:
+        n = len(les)
+        self.level = les["level"].astype(str).to_numpy() if n else np.zeros(0, dtype=object)
+        self.ids = (
+            les["lesion_id"].to_numpy(np.int64)
+            if "lesion_id" in les and n
+            else np.arange(1, n + 1, dtype=np.int64)
+        )
+        self.volume = les["volume_mm3"].to_numpy(float) if n else np.zeros(0)
+        rel, off = [f"rel_{a}" for a in AXES], [f"offset_{a}_mm" for a in AXES]
+        self.rel = les[rel].to_numpy(float) if all(c in les for c in rel) else None
+        self.offset = les[off].to_numpy(float) if all(c in les for c in off) else None
+        self.radius = (
+            les["radius_mm"].to_numpy(float) if "radius_mm" in les and n else equivalent_radius(self.volume)
+        )
+        if n and self.rel is None and self.offset is None:
+            raise InputError(
+                "lesion matching: the lesion table needs rel_si, rel_ap, rel_lr (with the vertebrae's "
+                "extent_*_mm) or offset_*_mm columns (spinemri.surveillance.frames.lesion_positions)"
+            )
+
+    def of(self, level: str) -> np.ndarray:
+        return np.flatnonzero(self.level == level)
+
+    def positions(self, rows: np.ndarray, ext: np.ndarray) -> np.ndarray:
+        if self.rel is not None and np.all(np.isfinite(ext)):
+            scaled: np.ndarray = self.rel[rows] * ext[None, :]
+            return scaled
+        if self.offset is not None:
+            return self.offset[rows]
+        return np.full((len(rows), 3), np.nan)
+
+    def ids_text(self, rows: np.ndarray, picks: Sequence[int]) -> str:
+        return ";".join(str(int(i)) for i in sorted(self.ids[rows[list(picks)]])) if picks else ""
 
 
-def _extents(vert: pd.DataFrame, level: str) -> np.ndarray:
+def _extents(vert: pd.DataFrame) -> dict[str, np.ndarray]:
     cols = [f"extent_{a}_mm" for a in AXES]
     if not all(c in vert for c in cols):
-        return np.full(3, np.nan)
-    row = vert[vert["level"] == level]
-    return row[cols].iloc[0].to_numpy(float) if len(row) else np.full(3, np.nan)
-
-
-def _ids(les: pd.DataFrame, rows: Sequence[int]) -> str:
-    if "lesion_id" not in les:
-        return ";".join(str(r + 1) for r in rows)
-    return ";".join(
-        str(int(les["lesion_id"].iloc[r])) for r in sorted(rows, key=lambda r: int(les["lesion_id"].iloc[r]))
-    )
+        return {}
+    out: dict[str, np.ndarray] = {}
+    for lv, e in zip(vert["level"].astype(str), vert[cols].to_numpy(float), strict=True):
+        out.setdefault(lv, e)
+    return out
 
 
 def compare_lesions(
@@ -292,22 +310,20 @@ def compare_lesions(
         levels = sorted(set(vertebrae_from["level"]) & set(vertebrae_to["level"]), key=level_index)
     thr = absolute_threshold(voxel_volume_mm3(vertebrae_from), voxel_volume_mm3(vertebrae_to), p)
     rows = []
+    la, lb = _Lesions(lesions_from), _Lesions(lesions_to)
+    ext_a, ext_b = _extents(vertebrae_from), _extents(vertebrae_to)
+    nan3 = np.full(3, np.nan)
     for lv in levels:
-        la = lesions_from[lesions_from["level"] == lv].reset_index(drop=True)
-        lb = lesions_to[lesions_to["level"] == lv].reset_index(drop=True)
-        if la.empty and lb.empty:
+        ia, ib = la.of(lv), lb.of(lv)
+        if not len(ia) and not len(ib):
             continue
-        ea, eb = _extents(vertebrae_from, lv), _extents(vertebrae_to, lv)
-        ext = 0.5 * (ea + eb)
-        pa = _positions(la, ext) if len(la) else np.zeros((0, 3))
-        pb = _positions(lb, ext) if len(lb) else np.zeros((0, 3))
+        ext = 0.5 * (ext_a.get(lv, nan3) + ext_b.get(lv, nan3))
+        pa, pb = la.positions(ia, ext), lb.positions(ib, ext)
         if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pb))):
             continue  # a lesion without a position (its vertebra has no frame): not matched, no rows
-        va, vb = la["volume_mm3"].to_numpy(float), lb["volume_mm3"].to_numpy(float)
-        ra = la["radius_mm"].to_numpy(float) if "radius_mm" in la else equivalent_radius(va)
-        rb = lb["radius_mm"].to_numpy(float) if "radius_mm" in lb else equivalent_radius(vb)
+        va, vb = la.volume[ia], lb.volume[ib]
         rt = irradiated_before(courses, pair.patient_id, lv, pair.scan_date_to, p.pseudoprogression_days)
-        for g in match_lesions(pa, ra, pb, rb, p.match_margin_mm):
+        for g in match_lesions(pa, la.radius[ia], pb, lb.radius[ib], p.match_margin_mm):
             v0 = float(va[list(g.from_rows)].sum()) if g.from_rows else 0.0
             v1 = float(vb[list(g.to_rows)].sum()) if g.to_rows else 0.0
             trend = ""
@@ -324,8 +340,8 @@ def compare_lesions(
                     "scan_date_from": pair.scan_date_from,
                     "scan_date_to": pair.scan_date_to,
                     "interval_days": pair.interval_days,
-                    "lesion_ids_from": _ids(la, g.from_rows),
-                    "lesion_ids_to": _ids(lb, g.to_rows),
+                    "lesion_ids_from": la.ids_text(ia, g.from_rows),
+                    "lesion_ids_to": lb.ids_text(ib, g.to_rows),
                     "n_from": len(g.from_rows),
                     "n_to": len(g.to_rows),
                     "volume_mm3_from": v0,

@@ -117,8 +117,8 @@ def timepoint_totals(vertebrae: pd.DataFrame, patient: pd.DataFrame | None = Non
     return out
 
 
-def _levels(ch: pd.DataFrame, status: str) -> list[str]:
-    return sorted(ch.loc[ch["status"] == status, "level"], key=level_index)
+def _levels(levels: list[str], statuses: list[str], status: str) -> list[str]:
+    return sorted((lv for lv, s in zip(levels, statuses, strict=True) if s == status), key=level_index)
 
 
 def compare_patient(
@@ -149,8 +149,10 @@ def compare_patient(
     dict of str to Any
         One row with the :data:`PATIENT_CHANGE_COLUMNS`.
     """
-    st = changes["status"]
-    ranked = [s for s in SEVERITY if (st == s).any()]
+    statuses = [str(x) for x in changes["status"]]
+    present = set(statuses)
+    levels = [str(x) for x in changes["level"]]
+    ranked = [s for s in SEVERITY if s in present]
     status = ranked[0] if ranked else "not_comparable"
     row: dict[str, Any] = {
         "patient_id": pair.patient_id,
@@ -176,11 +178,11 @@ def compare_patient(
         ("progressing", "progressing_levels"),
         ("indeterminate", "indeterminate_levels"),
     ):
-        row[col] = ";".join(_levels(changes, s))
-    row["n_new_levels"] = int((st == "new").sum())
-    row["n_resolved_levels"] = int((st == "resolved").sum())
+        row[col] = ";".join(_levels(levels, statuses, s))
+    row["n_new_levels"] = statuses.count("new")
+    row["n_resolved_levels"] = statuses.count("resolved")
     for s in ("progressing", "stable", "regressing", "indeterminate", "outside_fov", "not_comparable"):
-        row[f"n_{s}"] = int((st == s).sum())
+        row[f"n_{s}"] = statuses.count(s)
     row["status"] = status
     row["possible_pseudoprogression"] = (
         bool(changes["possible_pseudoprogression"].any()) if len(changes) else False

@@ -86,9 +86,22 @@ CHANGE_COLUMNS = (
 )
 
 
-def _row(t: pd.DataFrame, level: str) -> dict[str, Any] | None:
-    r = t[t["level"] == level]
-    return None if r.empty else r.iloc[0].to_dict()
+_USED = (
+    "level",
+    "lesion_volume_mm3",
+    "hi_volume_ratio",
+    "hi_area_ratio",
+    "lesion_count",
+    "involved",
+    "truncated",
+)
+
+
+def _by_level(t: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for rec in t[[c for c in _USED if c in t.columns]].to_dict("records"):
+        out.setdefault(str(rec["level"]), rec)
+    return out
 
 
 def _num(row: dict[str, Any] | None, col: str) -> float:
@@ -155,19 +168,26 @@ def compare_vertebrae(
     check_text = (
         level_check if level_check is not None else ("not checked" if check is None else check.column())
     )
-    levels = sorted(set(vertebrae_from["level"]) | set(vertebrae_to["level"]), key=level_index)
+    rows_a, rows_b = _by_level(vertebrae_from), _by_level(vertebrae_to)
+    levels = sorted(set(rows_a) | set(rows_b), key=level_index)
+    counts: dict[str, tuple[int, int]] = {}
+    if lesion_changes is not None and len(lesion_changes):
+        lc = lesion_changes
+        for lv, cls, n_from, n_to in zip(
+            lc["level"], lc["lesion_class"], lc["n_from"], lc["n_to"], strict=True
+        ):
+            new, gone = counts.get(lv, (0, 0))
+            counts[lv] = (new + int(n_to) * (cls == "new"), gone + int(n_from) * (cls == "disappeared"))
     rows = []
     for lv in levels:
-        a, b = _row(vertebrae_from, lv), _row(vertebrae_to, lv)
+        a, b = rows_a.get(lv), rows_b.get(lv)
         va, vb = _num(a, "lesion_volume_mm3"), _num(b, "lesion_volume_mm3")
         hva, hvb = _num(a, "hi_volume_ratio"), _num(b, "hi_volume_ratio")
         new_l: Any = pd.NA
         gone_l: Any = pd.NA
         if lesion_changes is not None and a is not None and b is not None and comparable:
-            lc = lesion_changes[lesion_changes["level"] == lv]
-            if len(lc) or not (_involved(a) or _involved(b)):  # a level with lesions but no rows: unmatched
-                new_l = int(lc.loc[lc["lesion_class"] == "new", "n_to"].sum())
-                gone_l = int(lc.loc[lc["lesion_class"] == "disappeared", "n_from"].sum())
+            if lv in counts or not (_involved(a) or _involved(b)):  # lesions but no rows: unmatched
+                new_l, gone_l = counts.get(lv, (0, 0))
         truncated = any(as_flag(r.get("truncated", False)) for r in (a, b) if r is not None)
         rt = False
         if not comparable:
