@@ -243,17 +243,52 @@ class _Lesions:
             )
 
     def of(self, level: str) -> np.ndarray:
+        """Row indices of the lesions of ``level``.
+
+        Parameters
+        ----------
+        level : str
+
+        Returns
+        -------
+        ndarray of int
+        """
         return np.flatnonzero(self.level == level)
 
     def positions(self, rows: np.ndarray, ext: np.ndarray) -> np.ndarray:
+        """Positions (mm, frame axes) of some rows: ``rel * ext``, else the offsets, else NaN.
+
+        Parameters
+        ----------
+        rows : ndarray of int
+        ext : ndarray of shape (3,)
+            Extents (si, ap, lr) to scale ``rel_*`` by.
+
+        Returns
+        -------
+        ndarray of shape (len(rows), 3)
+        """
         if self.rel is not None and np.all(np.isfinite(ext)):
             scaled: np.ndarray = self.rel[rows] * ext[None, :]
             return scaled
         if self.offset is not None:
-            return self.offset[rows]
+            offsets: np.ndarray = self.offset[rows]
+            return offsets
         return np.full((len(rows), 3), np.nan)
 
     def ids_text(self, rows: np.ndarray, picks: Sequence[int]) -> str:
+        """The ``lesion_id``s of ``rows[picks]`` as ``"3;5"`` (ascending; empty for none).
+
+        Parameters
+        ----------
+        rows : ndarray of int
+        picks : sequence of int
+            Positions within ``rows``.
+
+        Returns
+        -------
+        str
+        """
         return ";".join(str(int(i)) for i in sorted(self.ids[rows[list(picks)]])) if picks else ""
 
 
