@@ -123,3 +123,16 @@ def test_truncated_read_from_csv_text_excludes_the_level() -> None:
     c = check_level_consistency(a, b)
     assert c.verdict == "consistent"
     assert c.table.set_index("level").loc["T9", "verdict"] == "truncated"
+
+
+def test_one_collapsed_vertebra_differs_but_the_levels_stay_consistent() -> None:
+    a = vertebra_rows("P", "tp1", "2024-01-01", {})
+    b = vertebra_rows("P", "tp2", "2024-05-01", {})
+    i = b.index[b["level"] == "L1"][0]
+    b.loc[i, ["height_mm", "extent_si_mm"]] *= 0.6  # a compression fracture: 40 % height loss
+    b.loc[i, "vertebra_volume_mm3"] *= 0.6
+    c = check_level_consistency(a, b)
+    assert c.verdict == "consistent"
+    row = c.table.set_index("level").loc["L1"]
+    assert row["verdict"] == "differs" and "height x0.60" in row["reason"]
+    assert row["height_ratio"] == pytest.approx(0.6)
