@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..levels import is_level, level_index
+from ..levels import is_level, level_index, region_of
 from .params import SurveillanceParams
 from .rules import as_flag
 
@@ -188,8 +188,6 @@ def shift_levels(table: pd.DataFrame, shift: int, sequence: Sequence[str] | None
         A copy with ``level`` (and ``region`` when present) renamed; rows whose new level would
         fall off the sequence are dropped.
     """
-    from ..levels import region_of
-
     seq = list(sequence or level_sequence(list(table["level"].astype(str))))
     pos = {lv: n for n, lv in enumerate(seq)}
     new = [
