@@ -36,6 +36,7 @@ LAYER_PREFIXES = {
     "spinemri._native": "base",
     "spinemri._kernels": "base",
     "spinemri.morphometry": "core",  # body heights, Genant grade, SINS collapse (issue 15)
+    "spinemri.surveillance": "core",
     "spinemri.io": "io",
     "spinemri.report": "report",
     "spinemri.pipeline": "pipeline",
