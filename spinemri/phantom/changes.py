@@ -55,8 +55,9 @@ SCENARIOS = ("progress", "respond", "new", "stable", "merge", "split")
 REQUIRED_GROUPS: tuple[tuple[str, ...], ...] = (("new", "respond", "split"), ("progress", "merge", "stable"))
 VERTEBRA_STATUSES = ("uninvolved", "new", "progressing", "stable", "regressing", "resolved")
 LESION_CLASSES = ("new", "disappeared", "enlarging", "shrinking", "stable", "merged", "split")
-#: Patient status = the first of these that any vertebra has ("new" counts as progression).
-PATIENT_STATUS_ORDER = ("progressing", "new", "stable", "regressing", "resolved", "uninvolved")
+#: Patient status = the first of these that any vertebra has: a new involved level (spread) is the
+#: worst, as in docs/metrics.md ("patient_changes.csv": the severity order of the surveillance).
+PATIENT_STATUS_ORDER = ("new", "progressing", "stable", "regressing", "resolved", "uninvolved")
 #: Planned volume factors: far from any plausible threshold (e.g. +40 %/+200 mm³, -65 %).
 PROGRESSION_FACTOR = 3.0
 REGRESSION_FACTOR = 0.25

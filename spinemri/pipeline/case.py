@@ -255,7 +255,11 @@ def run_case(
             m = dataclasses.replace(
                 m, notes=(*m.notes, "image is MONOCHROME1: stored values inverted to MONOCHROME2 at load")
             )
-        if timepoint is not None:
+        if timepoint is not None:  # a longitudinal cohort: each vertebra's frame, each lesion's place in it
+            from ..surveillance.measured import frame_tables
+
+            vertebrae, lesions = frame_tables(m, mask)
+            m = dataclasses.replace(m, vertebrae=vertebrae, lesions=lesions)
             outcome.timepoint = timepoint
             outcome.scan_date = scan_date or image.meta.get("study_date") or None
             m = with_timepoint(m, timepoint, outcome.scan_date)

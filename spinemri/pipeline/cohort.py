@@ -48,11 +48,11 @@ from ..io.discover import Case, discover_cases, with_timepoint_columns
 from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
 from ..params import LinkParams, RunConfig, as_dict
+from .analysis import check_clinical, link_and_analyze, surveil_if_longitudinal
 from .case import CaseOptions, CaseOutcome, run_case, write_case_files
 from .executors import WorkerFailure, backend_name, check_scheduler, run_map
 from .state import (
     CASE_TABLE_FILES,
-    NOT_HASHED_FIELDS,
     case_dir,
     case_input_hash,
     is_done,
@@ -60,6 +60,7 @@ from .state import (
     state_path,
     write_state,
 )
+from .surveil import SurveillanceOutputs
 
 __all__ = [
     "ANALYSIS_MODULES",
@@ -332,64 +333,6 @@ def _write_errors(out_dir: Path, failures: list[CaseOutcome]) -> None:
     write_csv(df, out_dir / "errors.csv")
 
 
-def _link_and_analyze(
-    out_dir: Path,
-    patients: Any,
-    clinical: Path,
-    config: RunConfig | None = None,
-    link_params: LinkParams | None = None,
-) -> tuple[Path, list[str]]:
-    from ..io.clinical import read_clinical
-    from ..io.tables import write_csv
-    from ..linking import link
-    from ..params import measure_params
-    from ..report.html import ReportContext, write_analysis
-    from ..stats.study import analyze
-    from ..timepoints import baseline_rows, clinical_rows_at, has_timepoints
-
-    link_params = link_params or LinkParams()
-    clinical_df = read_clinical(clinical, id_column=link_params.id_column)
-    if has_timepoints(patients):  # the cross-sectional analysis counts each patient once: at baseline
-        patients = baseline_rows(patients)
-        clinical_df = clinical_rows_at(clinical_df, patients, id_column=link_params.id_column)
-    linked, report = link(patients, clinical_df, params=link_params)
-    write_csv(linked, out_dir / "linked.csv")
-    link_frame = report.to_frame()
-    write_csv(link_frame, out_dir / "link_report.csv")
-    analysis = analyze(linked)
-    analysis_dir = out_dir / "analysis"
-    parameters: dict[str, Any] = {}
-    if config is not None:
-        # the parameters the cases were measured with (as in provenance.json), for the report
-        segment, metrics = measure_params({"method": config.method, **dict(config.segment)})
-        # how the cases ran (workers, scheduler, force) is in provenance.json, not in the report: the
-        # report is the same whichever executor ran the cases (issue 18)
-        run = {k: v for k, v in as_dict(config).items() if k not in NOT_HASHED_FIELDS}
-        parameters = {"run": run, "segmentation": as_dict(segment), "metrics": as_dict(metrics)}
-    context = ReportContext(
-        patients=linked, link_report=link_frame, qc_dir=out_dir / "qc", parameters=parameters or None
-    )
-    write_analysis(analysis, analysis_dir, context=context)
-    return analysis_dir, [report.summary()]
-
-
-def _check_clinical(clinical: Path, link_params: LinkParams | None) -> None:
-    """Refuse a clinical table that cannot be linked (a missing column, an ambiguous VAS format).
-
-    Raised as InputError (no usable input, exit 2), before any case is measured.
-    """
-    from ..errors import LinkError
-    from ..io.clinical import read_clinical
-    from ..linking import check_clinical_table
-
-    link_params = link_params or LinkParams()
-    try:
-        check_clinical_table(read_clinical(clinical, id_column=link_params.id_column), link_params)
-    except LinkError as exc:
-        text = str(exc) if str(clinical) in str(exc) else f"{clinical}: {exc}"
-        raise InputError(f"{text} (no case was measured)") from exc
-
-
 #: What linking and the analysis import on first use (see :func:`_import_analysis_modules`).
 ANALYSIS_MODULES = (
     "scipy.stats",
@@ -605,7 +548,7 @@ def _run_locked(
     if clinical_path is None and manifest is None and (Path(cohort_dir) / "clinical.csv").is_file():
         clinical_path = Path(cohort_dir) / "clinical.csv"
     if clinical_path is not None:
-        _check_clinical(clinical_path, link_params)  # a table that cannot be linked: before measuring
+        check_clinical(clinical_path, link_params)  # a table that cannot be linked: before measuring
     warm = None
     if clinical_path is not None and todo and backend_name(config.workers, config.scheduler) != "serial":
         # while the workers measure, this process has little to do: import the analysis stack now
@@ -698,11 +641,18 @@ def _run_locked(
 
     if warm is not None:
         warm.join()
+    surveillance = None
+    try:
+        surveillance = surveil_if_longitudinal(out, frames, clinical_path, link_params)
+    except OSError as exc:
+        raise _as_output_error(exc, out, "the change tables") from exc
+    if surveillance is not None:
+        run_notes.extend(surveillance.notes())
     analysis_dir = None
     if clinical_path is not None and ok_ids:
         try:
-            analysis_dir, link_notes = _link_and_analyze(
-                out, frames["patients"], clinical_path, config, link_params
+            analysis_dir, link_notes = link_and_analyze(
+                out, frames["patients"], clinical_path, config, link_params, surveillance
             )
         except OSError as exc:
             raise _as_output_error(exc, out, "linked.csv and analysis/") from exc
@@ -723,7 +673,7 @@ def _run_locked(
         len({f.key for f in incomplete}),
     )
     try:
-        _write_provenance(out, cohort_dir, clinical_path, config, summary, timings, notes)
+        _write_provenance(out, cohort_dir, clinical_path, config, summary, timings, notes, surveillance)
     except OSError as exc:
         raise _as_output_error(exc, out, "provenance.json") from exc
     return summary
@@ -755,6 +705,7 @@ def _write_provenance(
     summary: RunSummary,
     timings: dict[str, dict[str, float]],
     notes: dict[str, list[str]],
+    surveillance: SurveillanceOutputs | None = None,
 ) -> None:
     from ..report.provenance import path_sha256, provenance_record
 
@@ -782,6 +733,8 @@ def _write_provenance(
         "backend": summary.backend,
     }
     record["cases"] = case_inputs
+    if surveillance is not None:
+        record["surveillance"] = {"parameters": as_dict(surveillance.result.params)}
     if clinical is not None:
         record["inputs"]["clinical"] = {"path": clinical.name, "sha256": path_sha256(clinical)}
     write_text_atomic(out / "provenance.json", json.dumps(record, indent=2, sort_keys=True, default=str))

@@ -428,6 +428,8 @@ def write_analysis(
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     summary = summary_dict(analysis)
+    if context is not None and context.summary_extra:
+        summary.update(context.summary_extra)
     text = json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False)
     written["summary"] = write_text_atomic(out / "summary.json", text + "\n")
     for name, table in analysis.tables.items():

@@ -48,6 +48,9 @@ class ReportContext:
         listed with the statistics parameters.
     thumbnail_px : int, default 96
         Display height in pixels of the QC thumbnails (linked images, not embedded).
+    summary_extra : mapping or None, default None
+        Blocks added to summary.json beside the analysis (``{"surveillance": ...}`` of a
+        longitudinal run); strict JSON.
     """
 
     patients: pd.DataFrame | None = None
@@ -55,6 +58,7 @@ class ReportContext:
     qc_dir: str | os.PathLike[str] | None = None
     parameters: Mapping[str, Any] | None = None
     thumbnail_px: int = 96
+    summary_extra: Mapping[str, Any] | None = None
 
 
 _PRETTY = {

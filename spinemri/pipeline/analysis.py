@@ -1,0 +1,148 @@
+"""Linking, the study's analysis and the change outputs at the end of a cohort run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..params import LinkParams, RunConfig, as_dict
+from .state import NOT_HASHED_FIELDS
+from .surveil import CHANGE_FILES, SurveillanceOutputs, write_surveillance
+
+__all__ = ["check_clinical", "link_and_analyze", "surveil_if_longitudinal"]
+
+log = logging.getLogger(__name__)
+
+
+def link_and_analyze(
+    out_dir: Path,
+    patients: Any,
+    clinical: Path,
+    config: RunConfig | None = None,
+    link_params: LinkParams | None = None,
+    surveillance: SurveillanceOutputs | None = None,
+) -> tuple[Path, list[str]]:
+    """Link the patients to the clinical table and write linked.csv and analysis/ (the report).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The run's output folder.
+    patients : pandas.DataFrame
+        The combined patients table (a longitudinal cohort's baseline rows are used).
+    clinical : Path
+        The clinical table.
+    config : RunConfig, optional
+        The run's options, listed in the report.
+    link_params : LinkParams, optional
+        How to link (id, VAS, date columns).
+    surveillance : SurveillanceOutputs, optional
+        A longitudinal run's change outputs: their summary goes into summary.json.
+
+    Returns
+    -------
+    tuple of (Path, list of str)
+        The analysis folder and the link report's summary lines.
+    """
+    from ..io.clinical import read_clinical
+    from ..io.tables import write_csv
+    from ..linking import link
+    from ..params import measure_params
+    from ..report.html import ReportContext, write_analysis
+    from ..stats.study import analyze
+    from ..timepoints import baseline_rows, clinical_rows_at, has_timepoints
+
+    link_params = link_params or LinkParams()
+    clinical_df = read_clinical(clinical, id_column=link_params.id_column)
+    if has_timepoints(patients):  # the cross-sectional analysis counts each patient once: at baseline
+        patients = baseline_rows(patients)
+        clinical_df = clinical_rows_at(clinical_df, patients, id_column=link_params.id_column)
+    linked, report = link(patients, clinical_df, params=link_params)
+    write_csv(linked, out_dir / "linked.csv")
+    link_frame = report.to_frame()
+    write_csv(link_frame, out_dir / "link_report.csv")
+    analysis = analyze(linked)
+    analysis_dir = out_dir / "analysis"
+    parameters: dict[str, Any] = {}
+    if config is not None:
+        # the parameters the cases were measured with (as in provenance.json), for the report
+        segment, metrics = measure_params({"method": config.method, **dict(config.segment)})
+        # how the cases ran (workers, scheduler, force) is in provenance.json, not in the report: the
+        # report is the same whichever executor ran the cases (issue 18)
+        run = {k: v for k, v in as_dict(config).items() if k not in NOT_HASHED_FIELDS}
+        parameters = {"run": run, "segmentation": as_dict(segment), "metrics": as_dict(metrics)}
+    context = ReportContext(
+        patients=linked,
+        link_report=link_frame,
+        qc_dir=out_dir / "qc",
+        parameters=parameters or None,
+        summary_extra={"surveillance": surveillance.summary()} if surveillance is not None else None,
+    )
+    write_analysis(analysis, analysis_dir, context=context)
+    return analysis_dir, [report.summary()]
+
+
+def check_clinical(clinical: Path, link_params: LinkParams | None) -> None:
+    """Refuse a clinical table that cannot be linked (a missing column, an ambiguous VAS format).
+
+    Parameters
+    ----------
+    clinical : Path
+        The clinical table.
+    link_params : LinkParams or None
+        How it is linked.
+
+    Raises
+    ------
+    InputError
+        No usable input (exit 2), raised before any case is measured.
+    """
+    from ..errors import InputError, LinkError
+    from ..io.clinical import read_clinical
+    from ..linking import check_clinical_table
+
+    link_params = link_params or LinkParams()
+    try:
+        check_clinical_table(read_clinical(clinical, id_column=link_params.id_column), link_params)
+    except LinkError as exc:
+        text = str(exc) if str(clinical) in str(exc) else f"{clinical}: {exc}"
+        raise InputError(f"{text} (no case was measured)") from exc
+
+
+def surveil_if_longitudinal(
+    out_dir: Path,
+    frames: dict[str, Any],
+    clinical: Path | None,
+    link_params: LinkParams | None = None,
+) -> SurveillanceOutputs | None:
+    """Write the change tables when the cohort has time points; remove stale ones when it has none.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The run's output folder.
+    frames : dict of str to DataFrame
+        The combined tables of the run.
+    clinical : Path or None
+        The clinical table (VAS per time point, radiotherapy), when the run has one.
+    link_params : LinkParams, optional
+        For the clinical id column.
+
+    Returns
+    -------
+    SurveillanceOutputs or None
+        None for a cohort without time points (or without any case done).
+    """
+    from ..io.clinical import read_clinical
+    from ..timepoints import has_timepoints
+
+    vertebrae = frames.get("vertebrae")
+    if vertebrae is None or not has_timepoints(vertebrae) or vertebrae.empty:
+        for fname in CHANGE_FILES.values():  # an earlier longitudinal run's tables would look current
+            (out_dir / fname).unlink(missing_ok=True)
+        return None
+    clinical_df = None
+    if clinical is not None:
+        clinical_df = read_clinical(clinical, id_column=(link_params or LinkParams()).id_column)
+    return write_surveillance(out_dir, frames, clinical_df, link_params)
