@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "link": "spinemri.commands.link",
     "analyze": "spinemri.commands.analyze",
     "run": "spinemri.commands.run",
+    "compare": "spinemri.commands.compare",
     "demo": "spinemri.commands.demo",
 }
 

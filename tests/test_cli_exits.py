@@ -420,7 +420,10 @@ def test_info_on_a_real_ge_epi_says_the_4d_series_cannot_load(capsys: pytest.Cap
         ("SMR-017/anat/t2w.nii", "SMR-017"),  # generic folders are passed over
         ("SMR-017/dicom", "SMR-017"),  # a DICOM folder without PatientID
         ("study/case7.nii.gz", "case7"),  # a specific file name is kept
-        ("bids/sub-04/ses-2/anat/sub-04_ses-2_T2w.nii.gz", "sub-04_ses-2"),  # as BIDS discovery names it
+        # as BIDS discovery names it: the subject (the session is a time point, issue 14)
+        ("bids/sub-04/ses-2/anat/sub-04_ses-2_T2w.nii.gz", "sub-04"),
+        ("SMR-017/2024-03-01/image.nii.gz", "SMR-017"),  # a time point folder is passed over
+        ("SMR-017/tp2/dicom", "SMR-017"),
         ("bids/sub-04/anat/sub-04_T2w.nii.gz", "sub-04"),
     ],
 )

@@ -134,3 +134,31 @@ def test_cohort_without_time_points_writes_no_change_tables(tmp_path: Path) -> N
         assert main(["run", str(cohort), "--out", str(out), "--quiet"]) == 0
     assert not (out / "changes.csv").exists() and not (out / "patient_changes.csv").exists()
     assert "timepoint" not in _csv(out / "vertebrae.csv").columns
+
+
+def test_compare_two_measured_time_points(run: tuple[Path, Path], tmp_path: Path) -> None:
+    cohort, _ = run
+    patient = cohort / "SMR-001"
+    tps = sorted(p.name for p in patient.iterdir())[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpinemriWarning)
+        for tp in tps:
+            scan = patient / tp
+            image = scan / "image.nii.gz" if (scan / "image.nii.gz").exists() else scan / "dicom"
+            args = ["measure", str(image), "--mask", str(scan / "vertebrae_mask.nii.gz"), "--scheme", "verse"]
+            # a DICOM scan is named by its keyed PatientID hash, a NIfTI one by its patient folder: the
+            # mixed-format cohort passes the id, as a user comparing a DICOM and a NIfTI scan would
+            args += ["--patient-id", "SMR-001"] if image.name == "dicom" else []
+            assert main([*args, "--timepoint", tp, "--out", str(tmp_path / tp)]) == 0
+        out = tmp_path / "change"
+        assert main(["compare", str(tmp_path / tps[0]), str(tmp_path / tps[1]), "--out", str(out)]) == 0
+    got = _csv(out / "changes.csv")
+    truth = _csv(cohort / "truth_changes.csv")
+    truth = truth[(truth["patient_id"] == "SMR-001") & (truth["timepoint_from"] == tps[0])]
+    assert set(got["patient_id"]) == {"SMR-001"}
+    m = truth.assign(expected=_expected_status(truth)).merge(got, on=KEY)
+    assert len(m) == len(truth) and (m["expected"] == m["status_y"]).all()
+    assert json.loads((out / "summary.json").read_text())["surveillance"]["n_pairs"] == 1
+    # swapped: the follow-up is older than the base
+    code = main(["compare", str(tmp_path / tps[1]), str(tmp_path / tps[0]), "--out", str(tmp_path / "x")])
+    assert code == 2

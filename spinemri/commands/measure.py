@@ -59,6 +59,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "image, t2, stir or series the enclosing folder's name, as spinemri run names a case folder)",
     )
     p.add_argument(
+        "--timepoint",
+        default=None,
+        help="name of this scan's time point (e.g. 2024-03-01 or tp2): the tables gain timepoint and "
+        "scan_date columns and each vertebra's frame and lesion positions, for spinemri compare",
+    )
+    p.add_argument(
+        "--scan-date",
+        default=None,
+        help="scan date YYYY-MM-DD with --timepoint (default: the time point's name when it is a date, "
+        "else the DICOM StudyDate)",
+    )
+    p.add_argument(
         "--out",
         default=None,
         help="output folder, new or empty; without it the vertebra table is printed",
@@ -82,6 +94,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.set_defaults(func=run)
     return p
+
+
+def _scan_date(args: argparse.Namespace) -> str | None:
+    """--scan-date (ISO), or the --timepoint's date; a bad date or --scan-date alone is bad usage."""
+    import datetime
+
+    from ..cli import UsageError
+    from ..io.discover import timepoint_date
+
+    if args.scan_date is not None and args.timepoint is None:
+        raise UsageError("--scan-date needs --timepoint (the name of this scan's time point)")
+    if args.scan_date is not None:
+        try:
+            return datetime.date.fromisoformat(str(args.scan_date)).isoformat()
+        except ValueError:
+            raise UsageError(f"--scan-date {args.scan_date!r}: not a date; write YYYY-MM-DD") from None
+    if args.timepoint is None:
+        return None
+    try:
+        return timepoint_date(str(args.timepoint))
+    except ValueError:
+        raise UsageError(f"--timepoint {args.timepoint!r} looks like a date but is not one") from None
 
 
 def _check_dicom_seg(args: argparse.Namespace, image: Any) -> None:
@@ -198,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
             patient_id=args.patient_id,
             encode=args.out is not None,
             check_image=lambda image: _check_dicom_seg(args, image),
+            timepoint=args.timepoint,
+            scan_date=_scan_date(args),
         )
     except GeometryError as exc:
         if outcome.stage != "load_mask" or args.resample_mask:

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .ids import safe_id
+from .ids import TIMEPOINT_NAME_RE, safe_id
 from .mask_formats import is_spineps_subreg, is_spineps_vert, is_totalseg_folder
 from .nifti import is_itk, is_nifti
 
@@ -78,7 +78,7 @@ MASK_NAME_RE = re.compile(r"mask|seg|label|vert", re.IGNORECASE)
 
 #: A sub-folder of a patient folder whose name matches this is a time point (DESIGN §7): an ISO date
 #: ``YYYY-MM-DD``, ``tpN`` (``tp1``, ``TP02``) or a BIDS session ``ses-<label>``.
-TIMEPOINT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}|tp\d+|ses-[A-Za-z0-9]+)$", re.IGNORECASE)
+TIMEPOINT_RE = TIMEPOINT_NAME_RE
 
 #: BIDS-style mask file names (SPINEPS ``*_msk``, BIDS ``*_dseg``) and SPINEPS files.
 _BIDS_MASK_RE = re.compile(r"(_msk|_dseg|(^|_)seg-[a-z0-9]+_.*)\.(nii|nii\.gz|nrrd|mha|mhd)$", re.IGNORECASE)

@@ -15,7 +15,9 @@ An id is chosen, first match wins (DESIGN §6):
    ``-``/``_``/``.`` ignored): then the nearest enclosing folder whose name is not generic, as
    a cohort run names the case by its folder (``SMR-002/image.nii.gz`` is ``SMR-002`` for
    ``measure`` and ``run`` alike); a BIDS file name (``sub-01_ses-2_T2w.nii.gz``) gives its
-   subject and session as BIDS discovery does (``sub-01_ses-2``); a DICOM folder without
+   subject as BIDS discovery does (``sub-01``; the session is a time point); folders
+   named as time points (``2024-03-01``, ``tp2``, ``ses-1``) are passed over like generic names
+   (``SMR-002/2024-03-01/image.nii.gz`` is ``SMR-002``); a DICOM folder without
    PatientID its own name, or the nearest non-generic folder above it when the name is generic
    (``dicom``, ``DICOM``, ``series``);
 4. ``"patient"``.
@@ -35,6 +37,7 @@ from typing import Any
 
 __all__ = [
     "GENERIC_IMAGE_NAMES",
+    "TIMEPOINT_NAME_RE",
     "MAX_SAFE_ID",
     "VOLUME_SUFFIXES",
     "choose_patient_id",
@@ -57,6 +60,9 @@ GENERIC_IMAGE_NAMES = frozenset(
 #: How many enclosing folders are looked at for a non-generic name.
 _MAX_UP = 3
 _BIDS_ID = re.compile(r"^(sub-[A-Za-z0-9]+)(?:_(ses-[A-Za-z0-9]+))?_")
+
+#: Time point folder names: ``YYYY-MM-DD``, ``tpN``, ``ses-*`` (= spinemri.io.discover.TIMEPOINT_RE).
+TIMEPOINT_NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}|tp\d+|ses-[A-Za-z0-9]+)$", re.IGNORECASE)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -122,15 +128,16 @@ def name_id(image_path: str | os.PathLike[str]) -> str:
     if not stem:
         return "patient"
     bids = _BIDS_ID.match(stem)
-    if bids:
-        return "_".join(g for g in bids.groups() if g)
+    if bids:  # the subject: a session is a time point of it (issue 14), as BIDS discovery names it
+        return bids.group(1)
     if not _generic(stem):
         return stem
     parent = path.absolute().parent
     for _ in range(_MAX_UP):
         if not parent.name:
             break
-        if not _generic(parent.name):
+        # a time point folder (2024-03-01, tp2, ses-1) is not the patient: its patient folder is above
+        if not _generic(parent.name) and not TIMEPOINT_NAME_RE.match(parent.name):
             return parent.name
         parent = parent.parent
     return stem

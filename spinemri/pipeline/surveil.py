@@ -9,6 +9,7 @@ writes the tables atomically.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ import pandas as pd
 from ..io.tables import write_csv
 from ..params import LinkParams, as_dict
 
-__all__ = ["CHANGE_FILES", "SurveillanceOutputs", "write_surveillance", "clinical_for_surveillance"]
+__all__ = [
+    "CHANGE_FILES",
+    "SurveillanceOutputs",
+    "write_surveillance",
+    "clinical_for_surveillance",
+    "compare_folders",
+]
 
 log = logging.getLogger(__name__)
 
@@ -180,3 +187,104 @@ def _with_text_timepoints(df: pd.DataFrame | None) -> pd.DataFrame | None:
     if "scan_date" in df.columns:
         df["scan_date"] = df["scan_date"].map(lambda v: "" if pd.isna(v) else str(v))
     return df
+
+
+def compare_folders(
+    base: str | os.PathLike[str],
+    followup: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    clinical: str | os.PathLike[str] | None = None,
+    patient_id: str | None = None,
+    link_params: LinkParams | None = None,
+) -> SurveillanceOutputs:
+    """Compare two measured time points of one patient: the output folders of two ``spinemri measure`` runs.
+
+    Parameters
+    ----------
+    base, followup : path-like
+        Folders holding ``vertebrae.csv`` (and ``lesions.csv``, ``patients.csv``) of the earlier
+        and the later scan. Measured with ``--timepoint`` they carry each vertebra's frame and the
+        lesions' positions in it (level check by heights and spacings, lesion matching); without,
+        only volumes are compared and a note says what was left out.
+    out_dir : path-like
+        Where changes.csv, lesion_changes.csv, patient_changes.csv, level_checks.csv and
+        summary.json are written (created).
+    clinical : path-like, optional
+        A clinical table with one row per time point (VAS, radiotherapy columns).
+    patient_id : str, optional
+        Compare two folders whose patient ids differ, under this id.
+    link_params : LinkParams, optional
+        For the clinical id column.
+
+    Returns
+    -------
+    SurveillanceOutputs
+
+    Raises
+    ------
+    InputError
+        A folder without vertebrae.csv, two different patients without ``patient_id``, a
+        follow-up dated before its base, or both folders the same time point.
+    """
+    import json
+
+    from ..errors import InputError
+    from ..io.atomic import write_text_atomic
+    from ..io.clinical import read_clinical
+    from ..io.tables import read_csv_text_columns
+
+    text_cols = ("patient_id", "timepoint", "scan_date", "level")
+    tables: list[dict[str, pd.DataFrame]] = []
+    for folder in (Path(base), Path(followup)):
+        if not (folder / "vertebrae.csv").is_file():
+            raise InputError(f"{folder}: no vertebrae.csv; pass the --out folder of a spinemri measure run")
+        t = {}
+        for name in ("vertebrae", "lesions", "patients"):
+            f = folder / f"{name}.csv"
+            t[name] = read_csv_text_columns(f, text_cols) if f.is_file() else pd.DataFrame()
+        tables.append(t)
+    ids = [sorted({str(p) for p in t["vertebrae"]["patient_id"]}) for t in tables]
+    if any(len(i) != 1 for i in ids):
+        raise InputError(f"{base} / {followup}: each folder must hold one patient's scan (found {ids})")
+    if ids[0] != ids[1] and patient_id is None:
+        raise InputError(
+            f"{base} is patient {ids[0][0]!r} and {followup} is {ids[1][0]!r}: not the same patient; "
+            "pass --patient-id to compare them under one id"
+        )
+    pid = patient_id or ids[0][0]
+    dates = [_one_value(t["vertebrae"], "scan_date") for t in tables]
+    names = [_one_value(t["vertebrae"], "timepoint") for t in tables]
+    if all(dates):
+        if dates[1] < dates[0]:  # type: ignore[operator]
+            raise InputError(f"{followup} was scanned on {dates[1]}, before {base} ({dates[0]}): swap them")
+        if dates[0] == dates[1] and names[0] == names[1]:
+            raise InputError(f"{base} and {followup} are the same time point ({names[0]}, {dates[0]})")
+    if not all(dates) or names[0] == names[1] or not all(names):
+        names = ["tp1", "tp2"]  # the order given on the command line
+    frames: dict[str, pd.DataFrame] = {}
+    for name in ("vertebrae", "lesions", "patients"):
+        parts = []
+        for t, tp, date in zip(tables, names, dates, strict=True):
+            df = t[name].copy()
+            if df.empty:
+                continue
+            df["patient_id"] = pid
+            df["timepoint"] = tp
+            df["scan_date"] = date or ""
+            parts.append(df)
+        frames[name] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clin = read_clinical(clinical, id_column=(link_params or LinkParams()).id_column) if clinical else None
+    outputs = write_surveillance(out, frames, clin, link_params)
+    text = json.dumps({"surveillance": outputs.summary()}, indent=2, allow_nan=False, ensure_ascii=False)
+    write_text_atomic(out / "summary.json", text + "\n")
+    return outputs
+
+
+def _one_value(df: pd.DataFrame, col: str) -> str | None:
+    if col not in df.columns:
+        return None
+    values = {str(v) for v in df[col] if not pd.isna(v) and str(v)}
+    return values.pop() if len(values) == 1 else None
