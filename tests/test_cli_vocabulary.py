@@ -458,6 +458,11 @@ def test_link_cli_keep_columns(tmp_path: Path, capsys) -> None:
 #: Options named in spinemri's strings that are not spinemri options, and why.
 FOREIGN_OPTIONS = {"--inplace": "python setup.py build_ext --inplace (rebuilding the compiled kernels)"}
 
+#: (module, option) -> the other command a message tells the user to run with that option
+#: ("spinemri run COHORT --clinical ..." in analyze's refusal of an unlinked table): the option
+#: must exist on that command, not on the one showing the message.
+REFERS_TO: dict[tuple[str, str], str] = {("commands/analyze.py", "--clinical"): "run"}
+
 #: Module -> the commands that can show its messages (every option named in the module's strings,
 #: docstrings aside, must exist on each). A module naming an option must be listed here.
 SHOWN_BY: dict[str, set[str]] = {
@@ -470,6 +475,7 @@ SHOWN_BY: dict[str, set[str]] = {
     "commands/measure.py": {"measure"},
     "commands/phantom.py": {"phantom"},
     "commands/run.py": {"run"},
+    "commands/compare.py": {"compare"},
     "linking.py": {"link", "run"},
     "clinical_columns.py": {"link", "run"},
     "io/clinical.py": {"link", "run"},
@@ -484,8 +490,10 @@ SHOWN_BY: dict[str, set[str]] = {
     "pipeline/cohort.py": {"run", "demo"},
     "pipeline/case.py": {"measure", "run", "demo"},
     "pipeline/executors.py": {"run"},
+    "pipeline/surveil.py": {"compare"},
     "io/discover.py": {"run"},
     "io/cohort_write.py": {"phantom"},
+    "io/cohort_followup.py": {"phantom"},
 }
 #: (module, option) -> further commands that can show that one message.
 ALSO_SHOWN_BY: dict[tuple[str, str], set[str]] = {
@@ -548,6 +556,12 @@ def test_every_option_a_message_names_exists_on_each_command_that_shows_it() -> 
             continue
         assert module in SHOWN_BY, f"{module} names options {sorted(messages)}: add it to SHOWN_BY"
         for option in sorted(messages):
+            if (module, option) in REFERS_TO:
+                if not accepts(REFERS_TO[module, option], option):
+                    problems.append(
+                        f"{module}: {option} is not an option of spinemri {REFERS_TO[module, option]}"
+                    )
+                continue
             for command in sorted(SHOWN_BY[module] | ALSO_SHOWN_BY.get((module, option), set())):
                 if not accepts(command, option):
                     problems.append(f"{module}: {option} is not an option of spinemri {command}")

@@ -44,8 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "linked",
         metavar="LINKED_CSV",
-        help="linked table from spinemri link or spinemri run --clinical (a table without vas, patient_id "
-        "or the imaging columns is refused, exit 2)",
+        help="linked table: linked.csv of spinemri link, or of spinemri run given a clinical table "
+        "(a table without vas, patient_id or the imaging columns is refused, exit 2)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(

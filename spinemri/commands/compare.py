@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "compare",
         help="change between two measured time points of one patient (changes.csv, ...)",
         description="Compare two time points of one patient, each the --out folder of a spinemri measure "
-        "run (measure them with --timepoint for the level check by heights and for lesion matching), "
+        "run (measure them with a time point name, measure's timepoint option, for the level check "
+        "by heights and for lesion matching), "
         "and write DIR/changes.csv, lesion_changes.csv, patient_changes.csv, level_checks.csv and "
         "summary.json (docs/surveillance.md). A cohort with time point folders gets the same tables "
         "from spinemri run.",
