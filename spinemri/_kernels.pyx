@@ -316,16 +316,27 @@ def nonzero_box(const anylabel_t[:, :, ::1] a):
                     j0 = j
                 if j > j1:
                     j1 = j
+                # the row's ends beyond the extent so far: a vectorised OR first, the scalar search
+                # only when it finds something (labels far from the row's ends made the searches of
+                # every row cost more than the pass itself)
+                acc = 0
                 for k in range(min(k0, n2)):
-                    if row[k] != 0:
-                        k0 = k
-                        break
-                k = n2 - 1
-                while k > k1:
-                    if row[k] != 0:
-                        k1 = k
-                        break
-                    k -= 1
+                    acc = acc | row[k]
+                if acc != 0:
+                    for k in range(min(k0, n2)):
+                        if row[k] != 0:
+                            k0 = k
+                            break
+                acc = 0
+                for k in range(k1 + 1, n2):
+                    acc = acc | row[k]
+                if acc != 0:
+                    k = n2 - 1
+                    while k > k1:
+                        if row[k] != 0:
+                            k1 = k
+                            break
+                        k -= 1
     if i1 < 0:
         return None
     return i0, i1 + 1, j0, j1 + 1, k0, k1 + 1
