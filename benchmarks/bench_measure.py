@@ -24,6 +24,9 @@ int16 voxels, and a DICOM folder (``spinemri.io.dicom.write.write_dicom_series``
 with the NIfTI mask. ``spinemri measure`` and the SimpleITK passes run on the
 loaded data, interleaved, one table row per input.
 
+``--stages`` adds, per size, the CPU time of each stage ``measure`` calls on each loaded input
+(``python benchmarks/bench_measure.py --only-files --repeats 15 --stages``).
+
 The ratios printed are each tool's time over one single-threaded SimpleITK
 LabelIntensityStatistics pass (spinemri runs on one core; the multi-threaded
 time is printed too).
