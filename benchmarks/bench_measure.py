@@ -24,6 +24,9 @@ int16 voxels, and a DICOM folder (``spinemri.io.dicom.write.write_dicom_series``
 with the NIfTI mask. ``spinemri measure`` and the SimpleITK passes run on the
 loaded data, interleaved, one table row per input.
 
+``--stages`` adds, per size, the CPU time of each stage ``measure`` calls on each loaded input
+(``python benchmarks/bench_measure.py --only-files --repeats 15 --stages``).
+
 The ratios printed are each tool's time over one single-threaded SimpleITK
 LabelIntensityStatistics pass (spinemri runs on one core; the multi-threaded
 time is printed too).
@@ -370,16 +373,87 @@ def bench_from_files(n_slices: int, work: Path, inputs: tuple[str, ...], repeats
                 t0 = time.perf_counter()
                 fn()
                 times[key].append(time.perf_counter() - t0)
-    print(f"\n## From files, 512x512x{n_slices} (load average {os.getloadavg()[0]:.2f})")
-    print("| input | dtype, memory order | spinemri measure (s) | SimpleITK LIS 1 thread (s) | ratio |")
-    print("|---|---|---|---|---|")
+    print(f"\n## From files, 512x512x{n_slices} (load average {os.getloadavg()[0]:.2f} at the end)")
+    print(
+        "| input | dtype, memory order | spinemri measure (s) | SimpleITK LIS 1 thread (s) | ratio "
+        "| ratio min-max over rounds | ratio of min times |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, (img, _) in cases.items():
         a = np.asarray(img.data)
         order = "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "strided"
         t_m, t_s = times[f"{name}: spinemri measure"], times[f"{name}: {BASE}"]
-        ratio = statistics.median(x / y for x, y in zip(t_m, t_s, strict=True))
+        per_round = [x / y for x, y in zip(t_m, t_s, strict=True)]
+        ratio = statistics.median(per_round)
+        spread = f"{min(per_round):.2f}-{max(per_round):.2f}"
         print(f"| {name} | {a.dtype}, {order} | {statistics.median(t_m):.4f} | {statistics.median(t_s):.4f} "
-              f"| {ratio:.2f} |")  # fmt: skip
+              f"| {ratio:.2f} | {spread} | {min(t_m) / min(t_s):.2f} |")  # fmt: skip
+
+
+#: What ``spinemri.measure`` calls, timed one by one by :func:`bench_stages` (name in spinemri.measurement).
+STAGES = (
+    "check_label_values",
+    "nonzero_bbox",
+    "label_moments",
+    "label_shapes",
+    "choose_scheme",
+    "vertebra_ids",
+    "check_modality",
+    "segment_lesions",
+    "check_polarity",
+    "compute_metrics",
+    "shapes_from_moments",
+    "check_vertebrae",
+)
+
+
+def bench_stages(n_slices: int, work: Path, inputs: tuple[str, ...], repeats: int) -> None:
+    """Where ``measure``'s time goes: CPU time (``time.process_time``, not disturbed by other
+    processes waiting for the cores) of each stage it calls, min and median over ``repeats`` calls."""
+    import spinemri.measurement as m
+
+    cases = file_cases(n_slices, work, inputs)
+    acc: dict[str, list[float]] = {}
+    originals = {name: getattr(m, name) for name in STAGES if hasattr(m, name)}
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[name][-1] += time.process_time() - t0
+
+        return run
+
+    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, fn in originals.items():
+        setattr(m, name, timed(name, fn))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for inp, (img, mask) in cases.items():
+                acc.clear()
+                acc.update({k: [0.0] for k in [*originals, "total", "other"]})
+                spinemri.measure(img, mask, scheme="verse")  # warm-up
+                acc.update({k: [] for k in acc})
+                for _ in range(repeats):
+                    for v in acc.values():
+                        v.append(0.0)
+                    t0 = time.process_time()
+                    spinemri.measure(img, mask, scheme="verse")
+                    acc["total"][-1] = time.process_time() - t0
+                    acc["other"][-1] = acc["total"][-1] - sum(acc[k][-1] for k in originals)
+                rows[inp] = {k: (min(v), statistics.median(v)) for k, v in acc.items()}
+    finally:
+        for name, fn in originals.items():
+            setattr(m, name, fn)
+    print(f"\n## Stages of measure, 512x512x{n_slices}: CPU ms, min / median of {repeats} calls")
+    print("| stage | " + " | ".join(rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for k in [*originals, "other", "total"]:
+        cells = " | ".join(f"{r[k][0] * 1e3:.1f} / {r[k][1] * 1e3:.1f}" for r in rows.values())
+        print(f"| {k} | {cells} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--inputs", default=",".join(FILE_INPUTS), help="from-files cases ('' to skip)")
     ap.add_argument("--only-files", action="store_true", help="run only the from-files tables")
+    ap.add_argument(
+        "--stages", action="store_true", help="with the from-files tables: CPU time of each stage of measure"
+    )
     ap.add_argument("--work", type=Path, default=None, help="folder for the files (default: a temporary one)")
     args = ap.parse_args(argv)
     inputs = tuple(x for x in args.inputs.split(",") if x)
@@ -405,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for n in sizes:
                 bench_from_files(n, args.work or Path(tmp), inputs, args.repeats)
+                if args.stages:
+                    bench_stages(n, args.work or Path(tmp), inputs, args.repeats)
     if args.only_files:
         return 0
     for n in sizes:

@@ -10,6 +10,7 @@ volumes), in fewer passes over memory. Arrays are C-contiguous; the caller
 import numpy as np
 
 cimport numpy as cnp
+from libc.string cimport memcpy
 
 cnp.import_array()
 
@@ -315,16 +316,27 @@ def nonzero_box(const anylabel_t[:, :, ::1] a):
                     j0 = j
                 if j > j1:
                     j1 = j
+                # the row's ends beyond the extent so far: a vectorised OR first, the scalar search
+                # only when it finds something (labels far from the row's ends made the searches of
+                # every row cost more than the pass itself)
+                acc = 0
                 for k in range(min(k0, n2)):
-                    if row[k] != 0:
-                        k0 = k
-                        break
-                k = n2 - 1
-                while k > k1:
-                    if row[k] != 0:
-                        k1 = k
-                        break
-                    k -= 1
+                    acc = acc | row[k]
+                if acc != 0:
+                    for k in range(min(k0, n2)):
+                        if row[k] != 0:
+                            k0 = k
+                            break
+                acc = 0
+                for k in range(k1 + 1, n2):
+                    acc = acc | row[k]
+                if acc != 0:
+                    k = n2 - 1
+                    while k > k1:
+                        if row[k] != 0:
+                            k1 = k
+                            break
+                        k -= 1
     if i1 < 0:
         return None
     return i0, i1 + 1, j0, j1 + 1, k0, k1 + 1
@@ -584,7 +596,11 @@ def code_histogram(
     """Histogram of ``values - lo`` per code ``1..n_codes``, int64 (n_codes + 1, nbins) (row 0 and
     codes above n_codes: not counted); every value of a counted voxel must lie in
     [lo, lo + nbins). Definition: ``np.bincount(values[code == c] - lo, minlength=nbins)``. Strided
-    views in any memory order (fastest along the last axis); fewer than 2**31 voxels."""
+    views in any memory order (fastest along the last axis); fewer than 2**31 voxels.
+
+    The values of each plane (first index) are first copied to a contiguous buffer: streaming a box
+    out of a larger volume, then counting from cache, is ~1.6x faster than counting from the
+    strided rows directly (the scattered increments hinder the prefetch of the strided reads)."""
     cdef Py_ssize_t n0 = code.shape[0], n1 = code.shape[1], n2 = code.shape[2], i, j, k
     hist_arr = np.zeros((n_codes + 1) * max(nbins, 1), dtype=np.int32)
     cdef cnp.int32_t[::1] hist_v = hist_arr
@@ -592,18 +608,38 @@ def code_histogram(
     cdef Py_ssize_t sc = code.strides[2], sv = values.strides[2] // sizeof(value_t)
     cdef const cnp.uint8_t* C
     cdef const value_t* V
+    cdef value_t* B
+    cdef value_t* R
     cdef cnp.uint8_t c
+    buf_arr = np.empty(max(n1 * n2, 1) * sizeof(value_t), dtype=np.uint8)
+    cdef cnp.uint8_t[::1] buf_v = buf_arr
+    B = <value_t*> &buf_v[0]
     with nogil:
         if n2 > 0:
             for i in range(n0):
+                for j in range(n1):  # the plane's values, contiguous
+                    V = &values[i, j, 0]
+                    R = B + j * n2
+                    if sv == 1:
+                        memcpy(R, V, n2 * sizeof(value_t))
+                    else:
+                        for k in range(n2):
+                            R[k] = V[k * sv]
                 for j in range(n1):
                     C = &code[i, j, 0]
-                    V = &values[i, j, 0]
-                    for k in range(n2):
-                        c = C[k * sc]
-                        if c == 0 or c > n_codes:
-                            continue
-                        H[<Py_ssize_t>c * nbins + <Py_ssize_t>(V[k * sv] - lo)] += 1
+                    R = B + j * n2
+                    if sc == 1:
+                        for k in range(n2):
+                            c = C[k]
+                            if c == 0 or c > n_codes:
+                                continue
+                            H[<Py_ssize_t>c * nbins + <Py_ssize_t>(R[k] - lo)] += 1
+                    else:
+                        for k in range(n2):
+                            c = C[k * sc]
+                            if c == 0 or c > n_codes:
+                                continue
+                            H[<Py_ssize_t>c * nbins + <Py_ssize_t>(R[k] - lo)] += 1
     return hist_arr.reshape(n_codes + 1, max(nbins, 1))[:, :nbins].astype(np.int64)
 
 

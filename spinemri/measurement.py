@@ -28,7 +28,15 @@ from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
 from .metrics import compute_metrics
 from .params import MetricsParams, SegmentParams, as_dict
-from .plausibility import check_image, check_vertebrae, patient_flag, report_findings, shapes_from_moments
+from .plausibility import (
+    check_modality,
+    check_polarity,
+    check_vertebrae,
+    judges_anatomy,
+    patient_flag,
+    report_findings,
+    shapes_from_moments,
+)
 from .scheme_choice import choose_scheme, warn_if_contradicted
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
@@ -119,6 +127,7 @@ def vertebra_ids(
     mapping: Mapping[int, str],
     *,
     bbox: tuple[slice, slice, slice] | None = None,
+    max_label: int | None = None,
 ) -> tuple[np.ndarray, list[str], list[list[int]]]:
     """Relabel a mask to vertebra ids ``1..n`` ordered cranial → caudal (labels of one level merged).
 
@@ -133,6 +142,9 @@ def vertebra_ids(
         The bounding box of the mask's non-zero labels
         (:func:`spinemri.arrays.bbox.nonzero_bbox`) when already known;
         computed otherwise.
+    max_label : int, optional
+        The largest label of ``mask`` when already known (e.g. from
+        :func:`spinemri.arrays.moments.label_moments`); computed otherwise.
 
     Returns
     -------
@@ -151,12 +163,12 @@ def vertebra_ids(
         # a Fortran-ordered mask (NIfTI as nibabel loads it): relabel its C-contiguous reversed-axes
         # view, so the ids come out in the mask's own memory order and nothing is transposed
         rbox = None if bbox is None else (bbox[2], bbox[1], bbox[0])
-        ids_t, levels_t, merged_t = vertebra_ids(mask.T, mapping, bbox=rbox)
+        ids_t, levels_t, merged_t = vertebra_ids(mask.T, mapping, bbox=rbox, max_label=max_label)
         return ids_t.T, levels_t, merged_t
     levels = sorted(set(mapping.values()), key=level_index)
     pos = {lev: i + 1 for i, lev in enumerate(levels)}
     box = bbox if bbox is not None else (nonzero_bbox(mask) if mask.size else None)
-    mx = int(mask[box].max()) if box is not None else 0
+    mx = (int(mask[box].max()) if max_label is None else int(max_label)) if box is not None else 0
     id_dtype = np.uint8 if len(levels) < 255 else np.uint16
     if box is not None and mx >= _DENSE_LABEL_LIMIT:
         # a stray huge label (2**40 in one voxel): look the labels up, no table of max label + 1 entries
@@ -359,13 +371,25 @@ def measure(
         msg = f"{source}: labels {what} are not vertebrae in scheme {chosen.name!r} and were ignored"
         warnings.warn(msg, SpinemriWarning, stacklevel=2)
         notes.append(msg)
-    vid, levels, merged = vertebra_ids(labels_arr, mapped, bbox=box)
+    vid, levels, merged = vertebra_ids(
+        labels_arr, mapped, bbox=box, max_label=int(moments.labels[-1]) if moments.labels.size else None
+    )
     image_src = str(volume.meta.get("source", "image"))
-    findings = check_image(volume.data, volume.meta, vid, volume.spacing, p.polarity, volume.affine, bbox=box)
+    # check_image in two steps: the modality before segmenting (an error stops here), the polarity
+    # after it, from the segmentation's histogram of the marrow (the notes keep check_image's order)
+    findings = check_modality(volume.data, volume.meta)
     notes.extend(report_findings(findings, image_src, check=check_plausibility))
     t1 = time.perf_counter()
     # with every label a vertebra, the vertebra ids have the mask's bounding box
     seg = segment_lesions(volume.data, vid, volume.spacing, p, bbox=None if unmapped else box)
+    # the segmentation's histogram is of the image itself unless it was corrected (N4) or converted
+    value_hist = seg.value_histogram if seg.intensity is volume.data else None
+    if not any(f.severity == "error" for f in findings) and judges_anatomy(volume.shape, volume.affine):
+        polarity = check_polarity(
+            volume.data, vid, volume.spacing, p.polarity, bbox=box, marrow_histogram=value_hist
+        )
+        findings = findings + polarity
+        notes.extend(report_findings(polarity, image_src, check=check_plausibility))
     notes.extend(seg.notes)
     t2 = time.perf_counter()
     tables = compute_metrics(
@@ -384,6 +408,7 @@ def measure(
         params=mp,
         bbox=seg.box,
         mask_kind=mask_kind,
+        value_histogram=seg.value_histogram,
     )
     tables.vertebrae["level_check"] = choice.check.column
     truncated = tables.vertebrae["truncated"].tolist()

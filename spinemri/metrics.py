@@ -222,6 +222,7 @@ def compute_metrics(
     params: MetricsParams | None = None,
     bbox: tuple[slice, slice, slice] | None = None,
     mask_kind: str = "unknown",
+    value_histogram: Hist | None = None,
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -252,6 +253,12 @@ def compute_metrics(
         ``LesionSegmentation.box``) when already known.
     mask_kind : str, default "unknown"
         Written to the patient table's ``mask_kind`` column (see :func:`patient_table`).
+    value_histogram : Hist, optional
+        The histogram of ``intensity`` per vertebra id over the vertebra voxels of ``bbox``,
+        binned from the minimum of ``intensity`` over ``bbox`` (``LesionSegmentation.value_histogram``
+        of the same image, ids and box): the mean and median intensities are read from it instead
+        of from a second pass over the voxels (the same numbers). Used only for an integer image
+        without ``intensity_erosion_mm``.
 
     Returns
     -------
@@ -268,7 +275,9 @@ def compute_metrics(
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
 
     box = bbox if bbox is not None else nonzero_bbox(vertebrae)
-    vox = _VertebraVoxels.of(intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine))
+    vox = _VertebraVoxels.of(
+        intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine), value_histogram
+    )
     tab, les_tab = vox.tab, vox.les_tab
     count = tab.sum(axis=1).astype(np.float64)
     les_count = les_tab.sum(axis=1).astype(np.float64)
@@ -323,7 +332,7 @@ def compute_metrics(
         hi_vol = np.where(count[ids] > 0, les_count[ids] / count[ids], 0.0)
         hi_area = np.where(mid_vert[ids] > 0, mid_les[ids] / mid_vert[ids], 0.0)
         sir = les_mean[ids] / reference_median[ids]
-    vert = pd.DataFrame(
+    vert = _frame(
         {
             "patient_id": [patient_id] * n,
             "level": list(levels),
@@ -353,7 +362,7 @@ def compute_metrics(
             "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
             "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
         },
-        columns=list(VERTEBRA_COLUMNS),
+        VERTEBRA_COLUMNS,
     )
     lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
     if lesions.empty:
@@ -392,6 +401,7 @@ class _VertebraVoxels:
         lr_axis: int,
         mp: MetricsParams,
         spacing: tuple[float, float, float],
+        value_histogram: Hist | None = None,
     ) -> _VertebraVoxels:
         shape = vertebrae.shape
         n_lr = shape[lr_axis]
@@ -433,12 +443,23 @@ class _VertebraVoxels:
                 if intensity.dtype.isnative
                 else intensity[box].astype(intensity.dtype.newbyteorder("="))
             )
+            fortran = ik.strides[0] < ik.strides[2]
+            if value_histogram is not None and value_histogram.counts.shape[0] == n + 1:
+                # the segmentation's histogram of these voxels: only the counts per left-right index
+                # are left to count (no intensity read)
+                if fortran:  # read the reversed-axes views row by row
+                    tab_b, _ = _kernels.vertebra_tables(vk.T, ik.T, 2 - lr_axis, n, 0, 0)
+                else:
+                    tab_b, _ = _kernels.vertebra_tables(vk, ik, lr_axis, n, 0, 0)
+                tab = np.zeros((n + 1, n_lr), dtype=np.int64)
+                tab[:, box[lr_axis]] = tab_b
+                return cls(tab, les_tab, les, (value_histogram.mean(), value_histogram.medians()))
             # min and max in one compiled pass, in memory order (a Fortran-ordered box's reversed view)
-            rng = _kernels.value_range(ik.T if ik.strides[0] < ik.strides[2] else ik)
+            rng = _kernels.value_range(ik.T if fortran else ik)
             lo, hi = rng if rng is not None else (0, 0)
             nbins = hi - lo + 1
             if nbins * (n + 1) <= MAX_HISTOGRAM_BINS:
-                if ik.strides[0] < ik.strides[2]:  # Fortran order: read the reversed-axes views row by row
+                if fortran:  # Fortran order: read the reversed-axes views row by row
                     tab_b, hist = _kernels.vertebra_tables(vk.T, ik.T, 2 - lr_axis, n, lo, nbins)
                 else:
                     tab_b, hist = _kernels.vertebra_tables(vk, ik, lr_axis, n, lo, nbins)
@@ -619,4 +640,12 @@ def patient_table(
         "mask_kind": mask_kind,
         "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
-    return pd.DataFrame({k: [v] for k, v in row.items()}, columns=list(PATIENT_COLUMNS))
+    return _frame({k: [v] for k, v in row.items()}, PATIENT_COLUMNS)
+
+
+def _frame(columns: dict[str, Any], names: Sequence[str]) -> pd.DataFrame:
+    """``pd.DataFrame(columns, columns=list(names))``; without the reindexing by name when the
+    columns already are ``names`` in order (the same frame, a fifth cheaper to build)."""
+    if tuple(columns) == tuple(names):
+        return pd.DataFrame(columns)
+    return pd.DataFrame(columns, columns=list(names))

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from .arrays.grouped import Hist
 from .arrays.moments import LabelMoments, label_moments
 from .errors import PlausibilityError, SpinemriWarning
 from .levels import region_of
@@ -184,6 +185,7 @@ def check_polarity(
     polarity: str,
     *,
     bbox: tuple[slice, slice, slice] | None = None,
+    marrow_histogram: Hist | None = None,
 ) -> list[Finding]:
     """Does the marrow / surrounding-tissue contrast fit the expected lesion polarity?
 
@@ -199,6 +201,10 @@ def check_polarity(
         The segmentation polarity (``SegmentParams.polarity``).
     bbox : tuple of 3 slice, optional
         Bounding box of the vertebrae, when known.
+    marrow_histogram : Hist, optional
+        A histogram of ``data`` over every vertebra voxel (its rows are pooled; integer bins,
+        ``scale`` 1), e.g. ``LesionSegmentation.value_histogram`` of this image and these ids:
+        the marrow median is read from it, and only the shell is counted here.
 
     Returns
     -------
@@ -222,6 +228,7 @@ def check_polarity(
             tuple(spacing)[::-1],
             polarity,
             bbox=None if bbox is None else (bbox[2], bbox[1], bbox[0]),
+            marrow_histogram=marrow_histogram,
         )
     pad = [max(1, int(round(RING_MM / float(s)))) for s in spacing]
     if bbox is None:
@@ -237,7 +244,7 @@ def check_polarity(
     if not inside.any():
         return []
     grown = _dilate(inside, pad)
-    medians = _shell_medians(data[box], inside, grown)
+    medians = _shell_medians(data[box], inside, grown, marrow_histogram)
     if medians is None:  # no shell
         return []
     marrow, around = medians
@@ -279,16 +286,35 @@ def _dilate(inside: np.ndarray, pad: Sequence[int]) -> np.ndarray:
     return np.asarray(ndi.maximum_filter(inside.view(np.uint8), size=[2 * p + 1 for p in pad])).view(bool)
 
 
-def _shell_medians(sub: np.ndarray, inside: np.ndarray, grown: np.ndarray) -> tuple[float, float] | None:
+def _shell_medians(
+    sub: np.ndarray, inside: np.ndarray, grown: np.ndarray, marrow: Hist | None = None
+) -> tuple[float, float] | None:
     """``np.median`` of ``sub`` over ``inside`` (non-empty) and over ``grown & ~inside``; None
     when that shell is empty.
 
     Integer images: one compiled pass (``code_histogram`` of :mod:`spinemri._kernels`) histograms
     both sets (8- and 16-bit images over their dtype's whole range, so no pass for the range), and
     each median is read from its histogram, exactly as ``np.median`` gives it (the mean of the two
-    middle values for an even count); no gathered copies. Other dtypes: ``np.median``.
+    middle values for an even count); no gathered copies. With ``marrow`` (a histogram of ``sub``
+    over ``inside``, integer bins) only the shell is counted. Other dtypes: ``np.median``.
     """
-    if sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3 and sub.dtype.isnative:
+    integer = sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3 and sub.dtype.isnative
+    if integer and marrow is not None and marrow.scale == 1.0 and float(marrow.lo).is_integer():
+        pooled = marrow.counts.sum(axis=0)
+        if pooled.any():
+            from ._native import kernels as _kernels
+
+            if sub.dtype.itemsize <= 2:
+                lo, hi = int(np.iinfo(sub.dtype).min), int(np.iinfo(sub.dtype).max)
+            else:
+                lo, hi = int(sub.min()), int(sub.max())
+            if hi - lo < 1 << 20:
+                code = grown.view(np.uint8) + inside.view(np.uint8)  # 1: shell, 2: inside (not counted)
+                hist = _kernels.code_histogram(code, sub, lo, hi - lo + 1, 1)
+                if not hist[1].any():
+                    return None
+                return _hist_median(pooled, int(marrow.lo)), _hist_median(hist[1], lo)
+    if integer:
         if sub.dtype.itemsize <= 2:  # every value of the dtype has a bin: no pass for the range
             lo, hi = int(np.iinfo(sub.dtype).min), int(np.iinfo(sub.dtype).max)
         else:

@@ -70,7 +70,10 @@ def check_label_values(data: np.ndarray, source: str, *, allow_float: bool = Tru
         raise InputError(f"{source}: the mask has dtype {arr.dtype}; expected integer labels")
     if arr.size == 0:
         return arr.astype(np.uint8)
-    lo, hi = arr.min(), arr.max()
+    if arr.dtype == np.uint8:  # already the smallest dtype, nothing negative: no pass over the voxels
+        return arr
+    # unsigned: nothing negative, so no pass for the minimum
+    lo, hi = (0, arr.max()) if arr.dtype.kind == "u" else (arr.min(), arr.max())
     if lo < 0:
         raise InputError(
             f"{source}: the mask holds negative labels (min {lo:g}); labels must be 0 (background) "

@@ -98,7 +98,8 @@ def label_moments(
         return _empty()
     sub = a[box]
     offset = np.array([float(sl.start or 0) for sl in box])
-    mx = int(sub.max()) if sub.size else 0
+    # a uint8 mask: a table of every value of the dtype instead of a pass for the largest label
+    mx = 255 if a.dtype == np.uint8 and a.ndim == 3 else (int(sub.max()) if sub.size else 0)
     if mx == 0:
         return _empty()
     if a.dtype.kind not in "ui" or a.ndim != 3 or mx > MAX_COMPILED_LABEL:
@@ -118,6 +119,8 @@ def label_moments(
         cnt, s1, s2, lo, hi = _kernels.label_moments(u, mx + 1, lin, offset)
     present = np.flatnonzero(cnt)
     present = present[present > 0]
+    if present.size == 0:  # an all-zero box
+        return _empty()
     return _finish(present, cnt[present], s1[present], s2[present], offset, lo[present], hi[present])
 
 

@@ -116,6 +116,12 @@ class LesionSegmentation:
         Per vertebra id and depth class (:func:`depth_classes`): lesion-free
         intensity at that depth minus ``background`` (0 for the interior
         class 3, and everywhere with ``depth_background=False``).
+    value_histogram : Hist or None
+        Histogram of ``intensity`` per vertebra id over the vertebra voxels (counts of shape
+        (n + 1, nbins), row 0 empty; bins from the minimum of ``intensity`` over ``box``): the
+        one the thresholds were read from, summed over the depth classes. None when the
+        thresholds were not read from a histogram (float images, ``otsu``, very wide ranges).
+        :func:`spinemri.metrics.compute_metrics` and the polarity check reuse it.
     """
 
     lesion_ids: np.ndarray
@@ -129,6 +135,7 @@ class LesionSegmentation:
     notes: tuple[str, ...] = field(default_factory=tuple)
     background: np.ndarray | None = None
     depth_offset: np.ndarray | None = None
+    value_histogram: Hist | None = None
 
     @property
     def core(self) -> np.ndarray:
@@ -257,7 +264,7 @@ def segment_lesions(
         spacing_b = spacing
     if int_b.dtype == np.uint64:  # the compiled kernels read signed 64-bit integers
         int_b = int_b.astype(np.int64 if int(int_b.max(initial=0)) < 1 << 63 else np.float64)
-    lesion_sub, offset, lesion_vertebra, core_b, level, depth_offset = _segment_box(
+    lesion_sub, offset, lesion_vertebra, core_b, level, depth_offset, value_hist = _segment_box(
         int_b, vert_b, n, spacing_b, p, thresholds, ref_med, ref_mad, notes
     )
     del vert_b, int_b
@@ -282,6 +289,7 @@ def segment_lesions(
         tuple(notes),
         level,
         depth_offset,
+        value_hist,
     )
 
 
@@ -304,13 +312,14 @@ def _segment_box(
     ref_med: np.ndarray,
     ref_mad: np.ndarray,
     notes: list[str],
-) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray, Hist | None]:
     """Steps 2-7 of :func:`segment_lesions` on the vertebrae's bounding box (C-contiguous arrays;
     ``vertebrae`` uint8, ``intensity`` of a :mod:`spinemri._kernels` type).
 
     Fills ``thresholds``, ``ref_med``, ``ref_mad`` and ``notes`` in place; returns the lesion ids on
     the bounding box of the lesions and its offset in the box, the vertebra of each lesion id, the
-    core, and the background level and depth offsets per vertebra.
+    core, the background level and depth offsets per vertebra, and the histogram of the intensity
+    per vertebra id (``LesionSegmentation.value_histogram``; None without a class histogram).
     """
     # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
     # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
@@ -323,6 +332,8 @@ def _segment_box(
     # gather the vertebra voxels' values
     hist = None if p.method == "otsu" else _class_histogram(intensity, vertebrae, code, n)
     gathered = None
+    # per vertebra id, whatever the class: what the metrics and the polarity check read
+    value_hist = None if hist is None else Hist(hist.counts.sum(axis=1), hist.lo, hist.scale)
     if hist is not None:  # classes CORE_BIT..7 (the code's bit 2 set) are in the core
         core_counts = hist.counts[:, CORE_BIT:].sum(axis=(1, 2))
         all_counts = hist.counts.sum(axis=(1, 2))
@@ -415,7 +426,7 @@ def _segment_box(
         seed = seed & (deep.ravel()[cand_idx] | ~has_deep[cand_v])
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
-    return lesion_ids, offset, lesion_vertebra, core, level, depth_offset
+    return lesion_ids, offset, lesion_vertebra, core, level, depth_offset, value_hist
 
 
 def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> Hist | None:
@@ -424,7 +435,9 @@ def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndar
     wide for them."""
     if intensity.dtype.kind not in "iu" or intensity.dtype == np.uint64 or not 0 < intensity.size < 1 << 31:
         return None  # (the kernel counts in int32)
-    lo, hi = int(intensity.min()), int(intensity.max())
+    rng = _kernels.value_range(intensity)  # min and max in one compiled pass
+    assert rng is not None  # a non-empty box
+    lo, hi = rng
     nbins = hi - lo + 1
     if nbins * (n + 1) * 8 > MAX_HISTOGRAM_BINS:
         return None
