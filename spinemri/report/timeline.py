@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..io.atomic import write_bytes_atomic
 from ..io.ids import safe_id
-from ..levels import level_index
+from ..levels import is_level, level_index
 from ..surveillance.timepoints import timepoint_order
 from .change_style import BASELINE_COLOUR, STATUS_COLOURS, STATUS_MARKERS, STATUS_ORDER
 from .figures import figure_png
@@ -138,7 +138,7 @@ def timeline_figure(
         if _involved(r):
             involved_levels.add(lv)
             n_involved[tp] = n_involved.get(tp, 0) + 1
-    levels = sorted(involved_levels, key=level_index)
+    levels = sorted(involved_levels, key=lambda lv: (level_index(lv) if is_level(lv) else 999, lv))
 
     fig = Figure(figsize=TIMELINE_SIZE_IN, dpi=TIMELINE_DPI, layout="constrained")
     gs = fig.add_gridspec(2, 1, height_ratios=(3.2, 1.0))
