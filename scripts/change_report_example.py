@@ -54,8 +54,15 @@ def main() -> None:
         o = CaseOutcome(c.patient_id, False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mc = run_case(c.image, c.mask, CaseOptions(measure=(("scheme", "verse"),)), o,
-                          patient_id=c.patient_id, timepoint=c.timepoint, scan_date=c.scan_date)
+            mc = run_case(
+                c.image,
+                c.mask,
+                CaseOptions(measure=(("scheme", "verse"),)),
+                o,
+                patient_id=c.patient_id,
+                timepoint=c.timepoint,
+                scan_date=c.scan_date,
+            )
         v, les = frame_tables(mc.measurement, mc.mask)
         V.append(v)
         L.append(les)
@@ -71,15 +78,26 @@ def main() -> None:
     res.patient_changes.to_csv(out / "patient_changes.csv", index=False)
     timelines = write_timelines(out, res.changes, vert, res.timepoints)
     failures: list[str] = []
-    qc = render_change_qc(out, res.changes, {(c.patient_id, str(c.timepoint)): c for c in cases},
-                          vertebrae=vert, failures=failures)
-    ctx = ChangeContext(res.changes, res.patient_changes, stats, res.summary(), res.level_checks, timelines, qc)
+    qc = render_change_qc(
+        out,
+        res.changes,
+        {(c.patient_id, str(c.timepoint)): c for c in cases},
+        vertebrae=vert,
+        failures=failures,
+    )
+    ctx = ChangeContext(
+        res.changes, res.patient_changes, stats, res.summary(), res.level_checks, timelines, qc
+    )
     section = render_change_section(ctx, out)
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>change</title>"
-            f"<style>{_CSS}</style></head><body><main>{section}</main></body></html>")
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>change</title>"
+        f"<style>{_CSS}</style></head><body><main>{section}</main></body></html>"
+    )
     (out / "change_section.html").write_text(page, encoding="utf-8")
-    print(f"{len(cases)} scans, {len(res.changes)} vertebra changes, {len(qc)} QC pairs, "
-          f"{len(failures)} failures, {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{len(cases)} scans, {len(res.changes)} vertebra changes, {len(qc)} QC pairs, "
+        f"{len(failures)} failures, {time.perf_counter() - t0:.1f} s"
+    )
     print(res.summary()["vertebra_status_counts"], res.summary()["patient_status_counts"])
     print(stats)
     if a.screenshot:

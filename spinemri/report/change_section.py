@@ -130,7 +130,7 @@ def _date(x: Any) -> str:
     if not t:
         return ""
     try:
-        return pd.Timestamp(t).strftime("%Y-%m-%d")
+        return str(pd.Timestamp(t).strftime("%Y-%m-%d"))
     except (TypeError, ValueError):
         return t
 
@@ -160,7 +160,8 @@ def _status_table(changes: pd.DataFrame, patient_changes: pd.DataFrame) -> str:
     known = [s for s in STATUS_ORDER if vc.get(s) or pc.get(s)]
     extra = sorted((set(vc) | set(pc)) - set(STATUS_ORDER))
     rows = "".join(
-        f"<tr><td>{status_badge(s)}</td><td>{vc.get(s, 0)}</td><td>{pc.get(s, 0)}</td></tr>" for s in known + extra
+        f"<tr><td>{status_badge(s)}</td><td>{vc.get(s, 0)}</td><td>{pc.get(s, 0)}</td></tr>"
+        for s in known + extra
     )
     return (
         "<table class='change-status'><thead><tr><th>status</th><th>vertebrae (level × pair)</th>"
@@ -181,7 +182,9 @@ def _latest(patient_changes: pd.DataFrame) -> str:
         for s in [*STATUS_ORDER, *sorted(set(by) - set(STATUS_ORDER))]
         if s in by
     ]
-    return "<p>Patients by their latest status (worst vertebra of the last pair): " + "; ".join(parts) + ".</p>"
+    return (
+        "<p>Patients by their latest status (worst vertebra of the last pair): " + "; ".join(parts) + ".</p>"
+    )
 
 
 def _problems(ctx: ChangeContext) -> list[str]:
@@ -209,7 +212,8 @@ def _problems(ctx: ChangeContext) -> list[str]:
         for r in pc[pc["short_interval"].map(_flag)].to_dict("records"):
             days = _f(r.get("interval_days"))
             out.append(
-                f"<b>Short interval</b> {_e(r['patient_id'])} {_e(r['timepoint_from'])} → {_e(r['timepoint_to'])}: "
+                f"<b>Short interval</b> {_e(r['patient_id'])} {_e(r['timepoint_from'])} → "
+                f"{_e(r['timepoint_to'])}: "
                 f"{_num(int(days)) if days is not None else '—'} days between the scans (below the minimum; "
                 "changes may be noise or a flare)"
             )
@@ -233,7 +237,10 @@ def _statistics(stats: Mapping[str, Any] | None) -> str:
         return "".join(out)
     dc = stats.get("delta_correlation", {}) or {}
     x, y = dc.get("x", "delta_hi_volume_ratio"), dc.get("y", "delta_vas")
-    out.append(f"<p>Spearman's ρ of <code>{_e(x)}</code> against <code>{_e(y)}</code> over the consecutive pairs:</p>")
+    out.append(
+        f"<p>Spearman's ρ of <code>{_e(x)}</code> against <code>{_e(y)}</code> over the "
+        "consecutive pairs:</p>"
+    )
     if dc.get("computable"):
         boot = (
             f"; patient-bootstrap CI {_num(dc['bootstrap_ci_low'])} – {_num(dc['bootstrap_ci_high'])}"
@@ -243,21 +250,25 @@ def _statistics(stats: Mapping[str, Any] | None) -> str:
         n_pat = f", {dc['n_patients']} patients" if dc.get("n_patients") is not None else ""
         out.append(
             f"<div class='res'>ρ = {_num(dc.get('rho'))} (Fisher-z CI {_num(dc.get('ci_low'))} – "
-            f"{_num(dc.get('ci_high'))}{boot}), {_peq(dc.get('p_value'))}, n = {dc.get('n')} pairs{n_pat}</div>"
+            f"{_num(dc.get('ci_high'))}{boot}), {_peq(dc.get('p_value'))}, "
+            f"n = {dc.get('n')} pairs{n_pat}</div>"
         )
     else:
         out.append(_not_computable(dc))
     mm = stats.get("mixed_model", {}) or {}
-    out.append(f"<p>Linear mixed model <code>{_e(mm.get('formula', 'vas ~ burden + (1 | patient_id)'))}</code> "
-               "(statsmodels MixedLM, REML; random intercept per patient):</p>")
+    out.append(
+        f"<p>Linear mixed model <code>{_e(mm.get('formula', 'vas ~ burden + (1 | patient_id)'))}</code> "
+        "(statsmodels MixedLM, REML; random intercept per patient):</p>"
+    )
     if mm.get("computable"):
         coefs = mm.get("coefficients", []) or []
         slope = next((c for c in coefs if c.get("term") != "intercept"), None)
         if slope is not None:
             out.append(
                 f"<div class='res'>slope {_num(slope.get('estimate'))} VAS points per unit of "
-                f"<code>{_e(slope.get('term'))}</code> (CI {_num(slope.get('ci_low'))} – {_num(slope.get('ci_high'))}), "
-                f"{_peq(slope.get('p_value'))}; n = {mm.get('n_obs')} time points of {mm.get('n_patients')} patients; "
+                f"<code>{_e(slope.get('term'))}</code> (CI {_num(slope.get('ci_low'))} – "
+                f"{_num(slope.get('ci_high'))}), {_peq(slope.get('p_value'))}; n = {mm.get('n_obs')} "
+                f"time points of {mm.get('n_patients')} patients; "
                 f"converged: {_num(bool(mm.get('converged')))}</div>"
             )
         head = "".join(f"<th>{h}</th>" for h in ("term", "estimate", "SE", "CI low", "CI high", "p"))
@@ -283,7 +294,10 @@ def _flags(r: Mapping[str, Any]) -> str:
     lc = _text(r.get("level_check"))
     if lc and lc != "consistent" and not lc.startswith("not checked"):
         f.append(f"level check: {lc}")
-    for col, label in (("n_not_comparable", "not comparable"), ("n_outside_fov", "outside the field of view")):
+    for col, label in (
+        ("n_not_comparable", "not comparable"),
+        ("n_outside_fov", "outside the field of view"),
+    ):
         n = _f(r.get(col))
         if n:
             f.append(f"{int(n)} level(s) {label}")
@@ -313,25 +327,44 @@ def _patient_table(ctx: ChangeContext, report_dir: Path | None) -> str:
     ch = ctx.changes
     if len(ch):
         for pid, lv, a, b, st in zip(
-            ch["patient_id"].astype(str), ch["level"].astype(str), ch["timepoint_from"].astype(str),
-            ch["timepoint_to"].astype(str), ch["status"].astype(str), strict=True,
+            ch["patient_id"].astype(str),
+            ch["level"].astype(str),
+            ch["timepoint_from"].astype(str),
+            ch["timepoint_to"].astype(str),
+            ch["status"].astype(str),
+            strict=True,
         ):
             status_of[(pid, lv, a, b)] = st
     for (pid, lv, a, b), path in ctx.qc_pairs.items():
         qc_by.setdefault((str(pid), str(a), str(b)), []).append((str(lv), _rel(path, report_dir)))
     head = (
-        "patient", "from", "to", "days", "Δ involved vertebrae", "Δ hi_volume_ratio", "Δ VAS", "status",
-        "changed levels", "flags", "side-by-side QC",
+        "patient",
+        "from",
+        "to",
+        "days",
+        "Δ involved vertebrae",
+        "Δ hi_volume_ratio",
+        "Δ VAS",
+        "status",
+        "changed levels",
+        "flags",
+        "side-by-side QC",
     )
     rows = []
     for r in pc.to_dict("records"):
         pid, a, b = str(r["patient_id"]), str(r["timepoint_from"]), str(r["timepoint_to"])
         da, db = _date(r.get("scan_date_from")), _date(r.get("scan_date_to"))
         days = _f(r.get("interval_days"))
-        links = sorted(qc_by.get((pid, a, b), []), key=lambda t: (level_index(t[0]) if is_level(t[0]) else 999, t[0]))
-        qc = ", ".join(
-            f'<a href="{_e(href)}">{_e(lv)} ({_e(status_of.get((pid, lv, a, b), "?"))})</a>' for lv, href in links
-        ) or "—"
+        links = sorted(
+            qc_by.get((pid, a, b), []), key=lambda t: (level_index(t[0]) if is_level(t[0]) else 999, t[0])
+        )
+        qc = (
+            ", ".join(
+                f'<a href="{_e(href)}">{_e(lv)} ({_e(status_of.get((pid, lv, a, b), "?"))})</a>'
+                for lv, href in links
+            )
+            or "—"
+        )
         rows.append(
             "<tr>"
             f"<td>{_e(pid)}</td>"
@@ -368,7 +401,8 @@ def _timelines(ctx: ChangeContext, report_dir: Path | None) -> str:
             f"<figcaption>{_e(pid)}</figcaption></figure>"
         )
     return (
-        "<h3>Timelines</h3><p>Per patient, the lesion volume of every involved vertebra over time; each segment "
+        "<h3>Timelines</h3><p>Per patient, the lesion volume of every involved vertebra over time; "
+        "each segment "
         "and marker in the colour of the change into that scan (click to enlarge).</p>" + "".join(cells)
     )
 
@@ -401,7 +435,8 @@ def render_change_section(context: ChangeContext, report_dir: str | os.PathLike[
         "<h2 id='change'>Change between time points</h2>",
         "<p>Each patient's consecutive scans compared level by level (<code>changes.csv</code>, "
         "<code>patient_changes.csv</code>); statuses, thresholds and their sources are defined in "
-        "docs/metrics.md, “Change between time points”. A patient's status is that of the worst vertebra.</p>",
+        "docs/metrics.md, “Change between time points”. A patient's status is that of the worst "
+        "vertebra.</p>",
         "<div class='kpi'>"
         f"<div>patients followed<b>{n_pat}</b></div>"
         f"<div>pairs of scans<b>{len(pc)}</b></div>"
@@ -426,10 +461,10 @@ def render_change_section(context: ChangeContext, report_dir: str | os.PathLike[
     out.append("<h3>Patients</h3>")
     out.append(
         "<p>One row per patient and consecutive pair: change (later minus earlier) in the number of involved "
-        "vertebrae, the high-intensity volume ratio and the VAS; each changed level links to its side-by-side "
+        "vertebrae, the high-intensity volume ratio and the VAS; each changed level links to its "
+        "side-by-side "
         "QC.</p>"
     )
     out.append(_patient_table(context, rdir))
     out.append(_timelines(context, rdir))
     return "".join(x for x in out if x)
-

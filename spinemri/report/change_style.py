@@ -1,4 +1,4 @@
-"""The colours and markers of the change statuses, shared by the change section, the timelines and the QC pairs.
+"""Colours and markers of the change statuses, shared by the change section, timelines and QC pairs.
 
 One colour per vertebra status of ``changes.csv`` (docs/metrics.md, "Change between time
 points"), so the table of the report, the timeline figures and the side-by-side QC speak the same

@@ -133,7 +133,7 @@ class _Frame:
 
 def _world(vol: Volume, ijk: np.ndarray) -> np.ndarray:
     aff = np.asarray(vol.affine, dtype=np.float64)
-    return np.asarray(ijk, dtype=np.float64) @ aff[:3, :3].T + aff[:3, 3]
+    return np.asarray(np.asarray(ijk, dtype=np.float64) @ aff[:3, :3].T + aff[:3, 3])
 
 
 def _frame(vol: Volume, where: np.ndarray) -> _Frame | None:
@@ -149,7 +149,11 @@ def _frame(vol: Volume, where: np.ndarray) -> _Frame | None:
         return np.array([f[f"axis_{a}_{c}"] for c in "xyz"], dtype=np.float64)
 
     return _Frame(
-        xyz.mean(axis=0), axis("si"), axis("ap"), axis("lr"), {a: f[f"extent_{a}_mm"] for a in ("si", "ap", "lr")}
+        xyz.mean(axis=0),
+        axis("si"),
+        axis("ap"),
+        axis("lr"),
+        {a: f[f"extent_{a}_mm"] for a in ("si", "ap", "lr")},
     )
 
 
@@ -157,7 +161,7 @@ def _plane_points(fr: _Frame, offset_lr: float, mm_per_px: float, n: int) -> np.
     """World points of an n x n panel: row 0 superior, column 0 anterior, centred on the centroid."""
     d = (n / 2.0 - (np.arange(n) + 0.5)) * mm_per_px
     rows, cols = np.meshgrid(d, d, indexing="ij")
-    return (
+    return np.asarray(
         fr.centre[None, None, :]
         + offset_lr * fr.lr[None, None, :]
         + rows[:, :, None] * fr.si[None, None, :]
@@ -167,7 +171,7 @@ def _plane_points(fr: _Frame, offset_lr: float, mm_per_px: float, n: int) -> np.
 
 def _index(vol: Volume, pts: np.ndarray) -> np.ndarray:
     inv = np.linalg.inv(np.asarray(vol.affine, dtype=np.float64))
-    return pts @ inv[:3, :3].T + inv[:3, 3]
+    return np.asarray(pts @ inv[:3, :3].T + inv[:3, 3])
 
 
 def _nearest(data: np.ndarray, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,9 +280,13 @@ def qc_pair_image(
     """
     from PIL import Image, ImageDraw
 
-    sides = []
+    sides: list[tuple[QcScan, _Frame | None, np.ndarray]] = []
     for scan in (before, after):
-        vert = np.isin(np.asarray(scan.mask.data), np.asarray(scan.labels, dtype=np.int64)) if scan.labels else None
+        vert = (
+            np.isin(np.asarray(scan.mask.data), np.asarray(scan.labels, dtype=np.int64))
+            if scan.labels
+            else None
+        )
         if vert is None or not vert.any():
             sides.append((scan, None, np.zeros(scan.mask.shape, bool)))
         else:
@@ -327,9 +335,9 @@ def qc_pair_image(
         if fr is None:
             lines.append(f"{level} is not in this scan")
         draw.multiline_text((x0, y1 + 6), "\n".join(lines), fill="black", font=normal, spacing=3)
-        draw.text((x0 + 4, _HEAD + 3), "S", fill="white", font=normal)
-        draw.text((x0 + 4, y1 - 16), "A", fill="white", font=normal)
-        draw.text((x1 - 12, y1 - 16), "P", fill="white", font=normal)
+        for xy, letter in (((x0 + 3, _HEAD + 3), "S"), ((x0 + 3, y1 - 17), "A"), ((x1 - 14, y1 - 17), "P")):
+            draw.rectangle((xy[0], xy[1], xy[0] + 11, xy[1] + 14), fill=(0, 0, 0))
+            draw.text((xy[0] + 2, xy[1] + 1), letter, fill="white", font=normal)
     # scale bar (under the later panel) and legend (under the earlier one)
     bar_mm = round_length(size_mm / 3.0)
     bar_px = int(round(bar_mm / mm_per_px))
@@ -419,7 +427,9 @@ def level_labels(vertebrae: pd.DataFrame, patient_id: str, timepoint: str, level
     """
     col = "labels" if "labels" in vertebrae else "label" if "label" in vertebrae else None
     if col is None:
-        raise InputError("side-by-side QC: vertebrae.csv has no labels column (the mask labels of each level)")
+        raise InputError(
+            "side-by-side QC: vertebrae.csv has no labels column (the mask labels of each level)"
+        )
     sel = vertebrae[
         (vertebrae["patient_id"].astype(str) == str(patient_id))
         & (vertebrae["timepoint"].astype(str) == str(timepoint))

@@ -53,9 +53,7 @@ def _involved(row: Mapping[str, Any]) -> bool:
     return math.isfinite(v) and v > 0
 
 
-def _frames(
-    changes: pd.DataFrame, vertebrae: pd.DataFrame | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frames(changes: pd.DataFrame, vertebrae: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(order of the time points, one row per level and time point with the lesion volume)."""
     if vertebrae is not None and len(vertebrae):
         v = vertebrae.copy()
@@ -124,7 +122,9 @@ def timeline_figure(
     status_into: dict[tuple[str, str], str] = {}
     if len(changes):
         for lv, tp, st in zip(
-            changes["level"].astype(str), changes["timepoint_to"].astype(str), changes["status"].astype(str),
+            changes["level"].astype(str),
+            changes["timepoint_to"].astype(str),
+            changes["status"].astype(str),
             strict=True,
         ):
             status_into[(lv, tp)] = st
@@ -148,26 +148,58 @@ def timeline_figure(
     fig.suptitle(title or f"{pid}: lesion volume per vertebra over time", fontsize=11)
     used: set[str] = set()
     if not levels:
-        ax.text(0.5, 0.5, "no involved vertebra at any time point", ha="center", va="center",
-                transform=ax.transAxes, fontsize=10, color="#444")
+        ax.text(
+            0.5,
+            0.5,
+            "no involved vertebra at any time point",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=10,
+            color="#444",
+        )
     for lv in levels:
         pts = [(xs[tp], vol[lv].get(tp, math.nan), tp) for tp in tps]
         for (x0, y0, _), (x1, y1, tp1) in zip(pts[:-1], pts[1:], strict=True):
             if math.isfinite(y0) and math.isfinite(y1):
                 st = status_into.get((lv, tp1), "")
-                ax.plot([x0, x1], [y0, y1], color=STATUS_COLOURS.get(st, "#555555"), lw=2.6,
-                        solid_capstyle="butt", zorder=2)
+                ax.plot(
+                    [x0, x1],
+                    [y0, y1],
+                    color=STATUS_COLOURS.get(st, "#555555"),
+                    lw=2.6,
+                    solid_capstyle="butt",
+                    zorder=2,
+                )
         for n, (x, y, tp) in enumerate(pts):
             if not math.isfinite(y):
                 continue
             st = status_into.get((lv, tp), "") if n else ""
             if st:
                 used.add(st)
-                ax.plot([x], [y], marker=STATUS_MARKERS.get(st, "o"), ms=9, color=STATUS_COLOURS.get(st, "#555"),
-                        mec="black", mew=0.6, zorder=3, ls="none")
+                ax.plot(
+                    [x],
+                    [y],
+                    marker=STATUS_MARKERS.get(st, "o"),
+                    ms=9,
+                    color=STATUS_COLOURS.get(st, "#555"),
+                    mec="black",
+                    mew=0.6,
+                    zorder=3,
+                    ls="none",
+                )
             else:
-                ax.plot([x], [y], marker="o", ms=8, mfc=BASELINE_COLOUR, mec="#333333", mew=1.2, zorder=3,
-                        ls="none")
+                ax.plot(
+                    [x],
+                    [y],
+                    marker="o",
+                    ms=8,
+                    mfc=BASELINE_COLOUR,
+                    mec="#333333",
+                    mew=1.2,
+                    zorder=3,
+                    ls="none",
+                )
         last = [(x, y) for x, y, _ in pts if math.isfinite(y)]
         if last:
             ax.annotate(lv, last[-1], xytext=(8, 0), textcoords="offset points", va="center", fontsize=9)
@@ -176,18 +208,35 @@ def timeline_figure(
     ax.margins(x=0.08)
     ax.grid(True, axis="y", color="#e3e7ec", lw=0.8)
     handles = [
-        Line2D([], [], color=STATUS_COLOURS[s], marker=STATUS_MARKERS[s], mec="black", mew=0.6, lw=2.6, label=s)
+        Line2D(
+            [], [], color=STATUS_COLOURS[s], marker=STATUS_MARKERS[s], mec="black", mew=0.6, lw=2.6, label=s
+        )
         for s in STATUS_ORDER
         if s in used
     ]
-    handles.insert(0, Line2D([], [], marker="o", mfc=BASELINE_COLOUR, mec="#333333", ls="none", label="first scan"))
-    ax.legend(handles=handles, title="change into the scan", fontsize=8, title_fontsize=8, loc="upper left",
-              frameon=True, framealpha=0.9)
+    handles.insert(
+        0, Line2D([], [], marker="o", mfc=BASELINE_COLOUR, mec="#333333", ls="none", label="first scan")
+    )
+    ax.legend(
+        handles=handles,
+        title="change into the scan",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        frameon=True,
+        framealpha=0.9,
+    )
     ax.tick_params(labelbottom=False)
 
     width = (min(np.diff(sorted(xs.values()))) if len(xs) > 1 else 1.0) * 0.35
-    ax2.bar([xs[tp] for tp in tps], [n_involved.get(tp, 0) for tp in tps], width=width, color="#9aa7b5",
-            edgecolor="#5a6776", zorder=2)
+    ax2.bar(
+        [xs[tp] for tp in tps],
+        [n_involved.get(tp, 0) for tp in tps],
+        width=width,
+        color="#9aa7b5",
+        edgecolor="#5a6776",
+        zorder=2,
+    )
     ax2.set_ylabel("Involved\nvertebrae (count)", fontsize=9)
     ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_ylim(0, max([1, *n_involved.values()]) * 1.25)
