@@ -559,7 +559,14 @@ def test_change_qc_and_timelines_of_a_measured_cohort(measured_followup: dict) -
     failures = []
     qc2 = render_change_qc(out, ch, broken, failures=failures, folder="qc_change2")
     assert failures and len(qc2) < len(qc) + 1
-    html = render_change_section(ChangeContext(ch, res.patient_changes, None, res.summary(), res.level_checks,
-                                               tl, qc), out)  # fmt: skip
-    for pid, lv, a, b in qc:
-        assert f'href="qc_change/{Path(qc[(pid, lv, a, b)]).name}"' in html
+    # the one call of the cohort runner: the same files, and the section links every one of them
+    from spinemri.report.change_outputs import write_change_outputs
+
+    failures = []
+    ctx = write_change_outputs(out, res, None, index, failures=failures)
+    assert failures == [] and ctx.qc_pairs == qc and dict(ctx.timelines) == tl
+    html = render_report(
+        analyze(cohort()), {}, context=ReportContext(change=ctx), report_dir=out / "analysis"
+    )
+    for path in [*qc.values(), *tl.values()]:
+        assert f'href="../{path.parent.name}/{path.name}"' in html

@@ -209,6 +209,29 @@ def _lesion_offset(scans: Sequence[tuple[QcScan, _Frame | None, np.ndarray]]) ->
     return offset
 
 
+def _projection(scan: QcScan, fr: _Frame, where: np.ndarray, mm_per_px: float, n: int) -> np.ndarray:
+    """Pixels covered by the voxels ``where`` projected along the frame's left-right axis.
+
+    Each voxel centre is mapped to its panel pixel, then widened by the voxel's footprint on the
+    plane (the bounding box of its three edge vectors projected on the frame's SI and AP axes).
+    """
+    out = np.zeros((n, n), bool)
+    ijk = np.argwhere(where)
+    if not len(ijk):
+        return out
+    d = _world(scan.image, ijk) - fr.centre
+    rows = np.rint(n / 2.0 - (d @ fr.si) / mm_per_px - 0.5).astype(np.int64)
+    cols = np.rint(n / 2.0 - (d @ fr.ap) / mm_per_px - 0.5).astype(np.int64)
+    ok = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
+    out[rows[ok], cols[ok]] = True
+    edges = np.asarray(scan.image.affine, dtype=np.float64)[:3, :3]
+    hr = int(np.ceil(0.5 * np.abs(fr.si @ edges).sum() / mm_per_px))
+    hc = int(np.ceil(0.5 * np.abs(fr.ap @ edges).sum() / mm_per_px))
+    from scipy.ndimage import binary_dilation
+
+    return np.asarray(binary_dilation(out, structure=np.ones((2 * hr + 1, 2 * hc + 1), bool)))
+
+
 def _panel(
     scan: QcScan, fr: _Frame | None, vert: np.ndarray, offset: float, mm_per_px: float, n: int
 ) -> tuple[np.ndarray, int]:
@@ -229,14 +252,7 @@ def _panel(
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
     rgb[~inside] = OUTSIDE_RGB
     # the lesions anywhere in the vertebra: their projection along its left-right axis
-    proj = np.zeros((n, n), bool)
-    half = fr.extent["lr"] / 2.0 + 1.0
-    step = max(min(scan.image.spacing) / 2.0, 0.25)
-    lesion_in_vert = vert & (np.asarray(scan.lesion_mask.data) > 0)
-    if lesion_in_vert.any():
-        for t in np.arange(-half, half + step / 2, step):
-            ijk_t = _index(scan.image, _plane_points(fr, float(t), mm_per_px, n))
-            proj |= _nearest(lesion_in_vert, ijk_t)[0].astype(bool)
+    proj = _projection(scan, fr, vert & (np.asarray(scan.lesion_mask.data) > 0), mm_per_px, n)
     blend(rgb, les_p, LESION_RGB, LESION_ALPHA)
     blend(rgb, outline(vert_p.astype(np.uint8)), OUTLINE_RGB, OUTLINE_ALPHA)
     proj_edge = outline(proj.astype(np.uint8)) & ~les_p
