@@ -570,3 +570,22 @@ def test_change_qc_and_timelines_of_a_measured_cohort(measured_followup: dict) -
     )
     for path in [*qc.values(), *tl.values()]:
         assert f'href="../{path.parent.name}/{path.name}"' in html
+
+
+def test_degenerate_inputs_render() -> None:
+    html = render_change_section(ChangeContext(pd.DataFrame(), pd.DataFrame()))
+    assert "No patient has two time points" in html and "<b>0</b>" in html
+    ch = pd.DataFrame(
+        {
+            "patient_id": ["P", "P"],
+            "level": ["L1", "L2"],
+            "timepoint_from": ["a", "a"],
+            "timepoint_to": ["b", "b"],
+            "lesion_volume_mm3_from": [0.0, 0.0],
+            "lesion_volume_mm3_to": [0.0, 0.0],
+            "status": ["uninvolved", "uninvolved"],
+        }
+    )
+    fig = timeline_figure(ch)
+    assert "no involved vertebra" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert [round(p.get_height()) for p in fig.axes[1].patches] == [0, 0]
