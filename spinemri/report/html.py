@@ -388,6 +388,10 @@ def render_report(
     else:
         out.append(_not_computable(pr))
 
+    if context.change is not None:
+        from .change_section import render_change_section
+
+        out.append(render_change_section(context.change, rdir))
     out.append(patients_section(analysis, context, rdir))
     out.append(excluded_section(analysis, context))
     out.append(parameters_section(d, context))

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ from .format import escape as _e
 from .format import format_number as _num
 from .format import p_phrase as _peq
 from .protocols import AnalysisLike
+
+if TYPE_CHECKING:
+    from .change_section import ChangeContext
 
 __all__ = [
     "ReportContext",
@@ -51,6 +54,10 @@ class ReportContext:
     summary_extra : mapping or None, default None
         Blocks added to summary.json beside the analysis (``{"surveillance": ...}`` of a
         longitudinal run); strict JSON.
+    change : ChangeContext or None, default None
+        The surveillance outputs of a cohort with time points
+        (:class:`spinemri.report.change_section.ChangeContext`): the report gains the section
+        *Change between time points*. None: the cross-sectional report, unchanged.
     """
 
     patients: pd.DataFrame | None = None
@@ -59,6 +66,7 @@ class ReportContext:
     parameters: Mapping[str, Any] | None = None
     thumbnail_px: int = 96
     summary_extra: Mapping[str, Any] | None = None
+    change: ChangeContext | None = None
 
 
 _PRETTY = {
