@@ -162,3 +162,18 @@ def test_compare_two_measured_time_points(run: tuple[Path, Path], tmp_path: Path
     # swapped: the follow-up is older than the base
     code = main(["compare", str(tmp_path / tps[1]), str(tmp_path / tps[0]), "--out", str(tmp_path / "x")])
     assert code == 2
+
+
+def test_report_shows_the_change_section_with_pictures(run: tuple[Path, Path]) -> None:
+    _, out = run
+    html = (out / "analysis" / "report.html").read_text(encoding="utf-8")
+    assert "Change between time points" in html
+    changes = _csv(out / "changes.csv")
+    changed = changes[
+        changes["status"].isin(["new", "progressing", "regressing", "resolved", "indeterminate"])
+    ]
+    pictures = sorted((out / "qc_change").glob("*.png"))
+    assert len(pictures) == len(changed) > 0  # one side-by-side QC per changed level and pair
+    assert sorted(p.stem for p in (out / "timelines").glob("*.png")) == ["SMR-001", "SMR-002"]
+    for p in pictures[:2]:  # linked from the report, relative to it
+        assert f"../qc_change/{p.name}" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def link_and_analyze(
         qc_dir=out_dir / "qc",
         parameters=parameters or None,
         summary_extra={"surveillance": surveillance.summary()} if surveillance is not None else None,
+        change=surveillance.context if surveillance is not None else None,
     )
     write_analysis(analysis, analysis_dir, context=context)
     return analysis_dir, [report.summary()]
@@ -115,6 +117,8 @@ def surveil_if_longitudinal(
     frames: dict[str, Any],
     clinical: Path | None,
     link_params: LinkParams | None = None,
+    cases: list[Any] | None = None,
+    config: RunConfig | None = None,
 ) -> SurveillanceOutputs | None:
     """Write the change tables when the cohort has time points; remove stale ones when it has none.
 
@@ -128,6 +132,11 @@ def surveil_if_longitudinal(
         The clinical table (VAS per time point, radiotherapy), when the run has one.
     link_params : LinkParams, optional
         For the clinical id column.
+    cases : list of Case, optional
+        The run's cases: with them the per-patient timelines (``OUT/timelines/``) and the
+        side-by-side QC of every changed level (``OUT/qc_change/``) are drawn.
+    config : RunConfig, optional
+        The run's options (series choice, mask resampling) to reload the scans with.
 
     Returns
     -------
@@ -138,6 +147,10 @@ def surveil_if_longitudinal(
     from ..timepoints import has_timepoints
 
     vertebrae = frames.get("vertebrae")
+    for folder in CHANGE_FOLDERS:  # pictures of an earlier run's changes would look current
+        if (out_dir / folder).is_dir():
+            for f in (out_dir / folder).glob("*.png"):
+                f.unlink()
     if vertebrae is None or not has_timepoints(vertebrae) or vertebrae.empty:
         for fname in CHANGE_FILES.values():  # an earlier longitudinal run's tables would look current
             (out_dir / fname).unlink(missing_ok=True)
@@ -145,4 +158,24 @@ def surveil_if_longitudinal(
     clinical_df = None
     if clinical is not None:
         clinical_df = read_clinical(clinical, id_column=(link_params or LinkParams()).id_column)
-    return write_surveillance(out_dir, frames, clinical_df, link_params)
+    outputs = write_surveillance(out_dir, frames, clinical_df, link_params)
+    if cases is None:
+        return outputs
+    from ..report.change_outputs import write_change_outputs
+
+    failures: list[str] = []
+    context = write_change_outputs(
+        out_dir,
+        outputs.result,
+        outputs.statistics,
+        {(c.patient_id, c.timepoint or ""): c for c in cases},
+        vertebrae=vertebrae,
+        series=config.series if config is not None else None,
+        resample_mask=config.resample_mask if config is not None else False,
+        failures=failures,
+    )
+    return dataclasses.replace(outputs, context=context, failures=tuple(failures))
+
+
+#: Folders of the change pictures (per-patient timelines, side-by-side QC of changed levels).
+CHANGE_FOLDERS = ("timelines", "qc_change")

@@ -642,8 +642,11 @@ def _run_locked(
     if warm is not None:
         warm.join()
     surveillance = None
+    done_keys = set(ok_ids)
     try:
-        surveillance = surveil_if_longitudinal(out, frames, clinical_path, link_params)
+        surveillance = surveil_if_longitudinal(
+            out, frames, clinical_path, link_params, [c for c in cases if c.key in done_keys], config
+        )
     except OSError as exc:
         raise _as_output_error(exc, out, "the change tables") from exc
     if surveillance is not None:

@@ -45,6 +45,8 @@ class SurveillanceOutputs:
     result: Any  # spinemri.surveillance.compare.SurveillanceResult
     statistics: dict[str, Any]
     files: dict[str, Path]
+    context: Any = None  # spinemri.report.change_section.ChangeContext, for the report
+    failures: tuple[str, ...] = ()  # change pictures that could not be drawn
 
     def notes(self) -> list[str]:
         """One line for the terminal, then what could not be done.
@@ -63,7 +65,7 @@ class SurveillanceOutputs:
             f"changes: {len(r.patient_changes)} pair(s) of time points of {n_pat} patient(s) "
             f"({', '.join(CHANGE_FILES.values())})" + (f": {shown} vertebra(e)" if shown else "")
         )
-        return [line, *(f"changes: {n}" for n in r.notes)]
+        return [line, *(f"changes: {n}" for n in r.notes), *(f"changes: {f}" for f in self.failures)]
 
     def summary(self) -> dict[str, Any]:
         """The ``surveillance`` block of summary.json and provenance (strict JSON).
