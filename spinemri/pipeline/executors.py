@@ -248,13 +248,16 @@ def _run_dask(
 
     cluster = None
     if scheduler == "local":
+        import dask
+
         # never more processes than cases: 40 workers for 3 cases started 37 idle interpreters
-        cluster = LocalCluster(
-            n_workers=max(1, min(workers, len(items))),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-        )
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
+            cluster = LocalCluster(
+                n_workers=max(1, min(workers, len(items))),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+            )
         client = Client(cluster)
     else:
         client = _connect(Client, scheduler)
@@ -272,7 +275,7 @@ def _run_dask(
                 idx = next(queue, None)
                 if idx is None:
                     return
-                fut = client.submit(fn, items[idx], pure=False)
+                fut = client.submit(_in_dask_worker, fn, items[idx], pure=False)
                 futures[fut] = idx
                 running.add(fut)
 
@@ -350,6 +353,49 @@ def require_distributed(scheduler: str) -> None:
             f"--scheduler {scheduler} needs dask.distributed, which is not installed ({exc}): "
             'pip install "spinemri[dask]", or drop --scheduler (--workers N runs N processes without Dask)'
         ) from None
+
+
+def _worker_environ() -> dict[str, Any]:
+    """Dask's nanny environment for spinemri's workers: without ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker; setting it switches off
+    glibc's dynamic mmap threshold, so every large array a case allocates is a fresh ``mmap`` whose
+    pages are faulted in and zeroed again: case code ran 1.3-1.9x slower in Dask workers than in
+    the process pool (docs/performance.md, Dask). Without it the workers run as fast as the pool.
+    """
+    import dask
+
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
+
+
+_MALLOC_TUNED = False
+
+
+def _in_dask_worker(fn: Callable[[T], Any], item: T) -> Any:
+    """Run ``fn(item)`` in a Dask worker, first undoing the nanny's malloc setting (remote clusters).
+
+    A worker started by someone else's nanny (``dask worker`` on a cluster) has
+    ``MALLOC_TRIM_THRESHOLD_`` set; the dynamic threshold cannot be switched on again, so the
+    thresholds are set high instead (``mallopt``: trim above 256 MiB, mmap above 32 MiB, glibc's
+    largest dynamic value), which gives back the pool's speed (within 5-15 %, measured).
+    """
+    global _MALLOC_TUNED
+    if not _MALLOC_TUNED:
+        _MALLOC_TUNED = True
+        import os
+
+        if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL("libc.so.6")
+                libc.mallopt(-1, 256 * 1024 * 1024)  # M_TRIM_THRESHOLD
+                libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
+            except (OSError, AttributeError):  # not glibc: nothing to undo
+                pass
+    return fn(item)
 
 
 def _connect(client_cls: Any, scheduler: str) -> Any:
