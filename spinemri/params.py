@@ -178,8 +178,8 @@ class SegmentParams:
     half_contrast: bool = True
     depth_background: bool = True
     plateau_k: float = 0.0
-    seed_depth_mm: float = 0.0
-    min_edge_step: float = 0.0
+    seed_depth_mm: float = 3.0
+    min_edge_step: float = 0.8
 
     def __post_init__(self) -> None:
         name = type(self).__name__
