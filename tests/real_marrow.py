@@ -65,8 +65,14 @@ class Planted:
 
 def depth_mm(mask: np.ndarray, label: int) -> np.ndarray:
     """Euclidean distance (mm, 1 mm voxels) of each voxel of ``label`` to the nearest voxel that is not."""
-    inside = np.pad(mask == label, 1)
-    return np.asarray(ndi.distance_transform_edt(inside))[1:-1, 1:-1, 1:-1]
+    inside = mask == label
+    out = np.zeros(mask.shape, dtype=np.float64)
+    if not inside.any():
+        return out
+    # on the label's bounding box plus one layer: the nearest voxel outside the label is never farther
+    box = tuple(slice(int(c.min()), int(c.max()) + 1) for c in np.nonzero(inside))
+    out[box] = np.asarray(ndi.distance_transform_edt(np.pad(inside[box], 1)))[1:-1, 1:-1, 1:-1]
+    return out
 
 
 def position(mask: np.ndarray, label: int, radius_mm: float, where: str) -> tuple[int, int, int]:
