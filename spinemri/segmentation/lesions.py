@@ -685,9 +685,7 @@ def _shape_rules(
     plateau = np.where(np.isnan(plateau), top, plateau)
     # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed
     interior = (voxels.code & DEPTH_MASK) == DEPTH_MASK if p.depth_background else None
-    keep = component_rules(
-        kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step, interior
-    )
+    keep = component_rules(kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step, interior)
     return kept_idx[keep], cid[keep]
 
 
