@@ -124,16 +124,17 @@ def plant(
     """Plant one sphere of ``radius_mm`` at ``where`` into vertebra ``label`` (module docstring)."""
     centre = position(mask, label, radius_mm, where)
     f = sphere_fraction(image.shape, centre, radius_mm) * (mask == label)
-    img = image.astype(np.float64)
-    marrow = float(np.median(img[mask == label]))
-    if model == "multiply":
-        out = img * (1.0 + f * (contrast - 1.0))
-    elif model == "add":
-        out = img + f * (contrast - 1.0) * marrow
-    else:
+    in_label = mask == label
+    marrow = float(np.median(image[in_label]))
+    if model not in ("multiply", "add"):
         raise ValueError(f"contrast model {model!r}; expected 'multiply' or 'add'")
-    new = np.clip(np.rint(out), np.iinfo(np.int16).min, np.iinfo(np.int16).max).astype(image.dtype)
-    return Planted(new, f, centre, 4.0 / 3.0 * np.pi * radius_mm**3, float((mask == label).sum()))
+    # outside the sphere f = 0 and the image is unchanged: the arithmetic runs on the sphere's box only
+    box = tuple(slice(int(c.min()), int(c.max()) + 1) for c in np.nonzero(f > 0))
+    img, fb = image[box].astype(np.float64), f[box]
+    out = img * (1.0 + fb * (contrast - 1.0)) if model == "multiply" else img + fb * (contrast - 1.0) * marrow
+    new = image.copy()
+    new[box] = np.clip(np.rint(out), np.iinfo(np.int16).min, np.iinfo(np.int16).max).astype(image.dtype)
+    return Planted(new, f, centre, 4.0 / 3.0 * np.pi * radius_mm**3, float(np.count_nonzero(in_label)))
 
 
 def plant_every_vertebra(
