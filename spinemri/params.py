@@ -145,9 +145,8 @@ class SegmentParams:
         plateau_k·1.4826·MAD; one voxel beyond ``seed_k`` is then not enough. 0 = off (opt-in:
         docs/validation.md, "Real marrow"); 0 <= value <= 50.
     seed_depth_mm : float, default 3.0
-        Seeds must lie at least this deep below the vertebra's surface (mm, box erosion by
-        ``seed_depth_mm / spacing`` rounded to the nearest whole voxel, at least one; ``robust`` and
-        ``local``); the reference statistics still use the ``margin_mm`` core. Bright tissue that
+        Seeds must lie at least this deep below the vertebra's surface (mm, box erosion rounded up
+        to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics still use the ``margin_mm`` core. Bright tissue that
         enters an imperfect mask, partial volume with discs and the canal, and veins entering the
         body are seeded in the outer shell (real T2 TSE: their seeds lie <= 2-3.6 mm deep); a
         lesion then needs a seed voxel this deep, so lesions confined to the outer 3 mm are not

@@ -409,7 +409,7 @@ def _segment_box(
         # enter the mask from outside (partial volume, an imperfect mask, veins entering the body)
         # are seeded in its outer shell
         # (a vertebra with no voxel that deep, thinner than 2·seed_depth_mm, keeps its core seeds)
-        deep_code = label_codes(vertebrae, seed_depth_half_widths(spacing, p.seed_depth_mm), depth=False)
+        deep_code = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
         deep = (deep_code >> 2 & 1).view(bool)
         has_deep = np.bincount(vertebrae[deep], minlength=n + 1) > 0
         cand_v = vertebrae.ravel()[cand_idx]
@@ -418,36 +418,6 @@ def _segment_box(
     voxels.deep = deep  # the edge rule's ring is taken there (component_rules)
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset
-
-
-def seed_depth_half_widths(spacing: tuple[float, float, float], depth_mm: float) -> tuple[int, int, int]:
-    """Box half-widths (voxels) of the ``seed_depth_mm`` erosion: ``depth_mm / spacing`` rounded to the
-    nearest whole voxel, at least one.
-
-    Not rounded up as ``margin_mm`` (:func:`~spinemri.arrays.morphology.box_half_widths`): the shell
-    it excludes is the partial-volume layer, about ``depth_mm`` thick, and rounding up on coarse
-    voxels excludes up to a voxel more (3.7 mm for 3 mm on 1.23 mm voxels), in which small lesions
-    near the surface lose their seeds (docs/decisions/0020-real-marrow-defaults.md).
-
-    Parameters
-    ----------
-    spacing : tuple of 3 float
-        Voxel size (mm) along each axis.
-    depth_mm : float
-        The seed depth (mm), > 0.
-
-    Returns
-    -------
-    tuple of 3 int
-        The half-widths.
-
-    Examples
-    --------
-    >>> seed_depth_half_widths((1.0, 1.0, 1.0), 3.0), seed_depth_half_widths((1.23, 1.23, 4.0), 3.0)
-    ((3, 3, 3), (2, 2, 1))
-    """
-    r = np.maximum(np.floor(depth_mm / np.asarray(spacing, dtype=np.float64) + 0.5), 1).astype(int)
-    return (int(r[0]), int(r[1]), int(r[2]))
 
 
 def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> Hist | None:
