@@ -19,7 +19,7 @@ The ring is taken from its voxels deeper than ``seed_depth_mm`` (``deep``, the r
 lie) when they are at least ``DEEP_RING_FRACTION`` of it: the outer shell mixes marrow with cortex,
 discs and outside tissue (and on water-like Dixon images holds the lateral ramp), so it is not the
 marrow a lesion near the surface stands out from (a planted 4 mm lesion at the lateral edge of a Dixon
-image: 0.74 with the shell, 0.83 without; the ramp false positives stay at 0.60-0.77).
+image: 0.74 with the shell, 0.83 without; the ramp false positives measure 0.75-0.78).
 
 The ring stands for the marrow the lesion replaced. It does not when the lesion holds at least
 ``FILL_FRACTION`` of a vertebra's *interior* (its voxels whose 26 neighbours all belong to it, i.e.
