@@ -144,23 +144,26 @@ class SegmentParams:
         half-contrast boundary uses) is beyond its vertebra's background by at least
         plateau_k·1.4826·MAD; one voxel beyond ``seed_k`` is then not enough. 0 = off (opt-in:
         docs/validation.md, "Real marrow"); 0 <= value <= 50.
-    seed_depth_mm : float, default 0.0
+    seed_depth_mm : float, default 3.0
         Seeds must lie at least this deep below the vertebra's surface (mm, box erosion rounded up
-        to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics still
-        use the ``margin_mm`` core. Bright tissue that enters an imperfect mask, partial volume with
-        discs and the canal, and veins entering the body are seeded in the outer shell (real T2
-        TSE: their seeds lie <= 2-3.6 mm deep); a lesion then needs a seed voxel this deep, so
-        lesions confined to the outer 3 mm are not reported. Ignored when not larger than
-        ``margin_mm``. A vertebra with no voxel that deep keeps its ``margin_mm`` core seeds.
-        0 = off (opt-in); 0 <= value <= 20 (docs/validation.md, "Real marrow").
-    min_edge_step : float, default 0.0
+        to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics still use the ``margin_mm`` core. Bright tissue that
+        enters an imperfect mask, partial volume with discs and the canal, and veins entering the
+        body are seeded in the outer shell (real T2 TSE: their seeds lie <= 2-3.6 mm deep); a
+        lesion then needs a seed voxel this deep, so lesions confined to the outer 3 mm are not
+        reported. Ignored when not larger than ``margin_mm``. A vertebra with no voxel that deep
+        keeps its ``margin_mm`` core seeds. 0 = off (the default before issue 13); 0 <= value <= 20
+        (docs/decisions/0020-real-marrow-defaults.md).
+    min_edge_step : float, default 0.8
         Edge rule (``robust`` and ``local``, with ``half_contrast``): a lesion is kept only when
         its boundary is a step, ``1 - median(ring) / plateau`` >= this, with contrasts above the
         vertebra's marrow level (depth-corrected) and ``ring`` the vertebra voxels within 3 mm
-        outside the lesion: ~1 for marrow replacement, lower for a smooth intensity ramp (Dixon
-        lateral faces) or a thin vein whose surroundings hold its partial volume. Lesions with a
-        gradual, infiltrative edge can fail it. 0 = off (opt-in; with ``seed_depth_mm=3``, 0.8:
-        docs/validation.md, "Real marrow"); 0 <= value <= 1.
+        outside the lesion (those deeper than ``seed_depth_mm`` when they are at least a quarter
+        of it: the marrow below the partial-volume shell): ~1 for marrow replacement, lower for a
+        smooth intensity ramp (Dixon lateral faces) or a thin vein whose surroundings hold its
+        partial volume. A lesion holding at least half of a vertebra's interior voxels (a replaced
+        vertebra: no marrow around it) is kept without the test. Lesions with a gradual,
+        infiltrative edge can fail it. 0 = off (the default before issue 13); 0 <= value <= 1
+        (docs/decisions/0020-real-marrow-defaults.md).
     """
 
     method: str = "robust"
@@ -178,8 +181,8 @@ class SegmentParams:
     half_contrast: bool = True
     depth_background: bool = True
     plateau_k: float = 0.0
-    seed_depth_mm: float = 0.0
-    min_edge_step: float = 0.0
+    seed_depth_mm: float = 3.0
+    min_edge_step: float = 0.8
 
     def __post_init__(self) -> None:
         name = type(self).__name__

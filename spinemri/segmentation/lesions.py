@@ -414,6 +414,7 @@ def _segment_box(
         bright,
         int(all_counts.sum()),
     )
+    deep = None
     if p.method in ("robust", "local") and p.seed_depth_mm > max(p.margin_mm, 0.0):
         # seeds deeper than seed_depth_mm below the vertebra's surface only: bright structures that
         # enter the mask from outside (partial volume, an imperfect mask, veins entering the body)
@@ -425,6 +426,7 @@ def _segment_box(
         cand_v = vertebrae.ravel()[cand_idx]
         seed = seed & (deep.ravel()[cand_idx] | ~has_deep[cand_v])
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
+    voxels.deep = deep  # the edge rule's ring is taken there (component_rules)
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset, value_hist
 
@@ -487,6 +489,8 @@ class _BoxVoxels:
         self.intensity, self.vertebrae, self.code = intensity, vertebrae, code
         self.offset = np.ascontiguousarray(offset, dtype=np.float64).ravel()
         self.shape = vertebrae.shape
+        #: voxels deeper than ``seed_depth_mm`` (None: that rule is off)
+        self.deep: np.ndarray | None = None
 
     def vertebra(self, idx: np.ndarray) -> np.ndarray:
         return cast(np.ndarray, self.vertebrae.ravel()[idx])
@@ -662,7 +666,9 @@ def _shape_rules(
     upper = contrast >= 0.75 * top[cid]
     plateau = grouped_medians(contrast[upper], cid[upper], n_c)
     plateau = np.where(np.isnan(plateau), top, plateau)
-    keep = component_rules(kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step)
+    # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed
+    interior = (voxels.code & DEPTH_MASK) == DEPTH_MASK if p.depth_background else None
+    keep = component_rules(kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step, interior)
     return kept_idx[keep], cid[keep]
 
 
