@@ -7,10 +7,11 @@ docs/guidance.md ("Cord and canal").
 
 Per level, planes perpendicular to the canal's local axis are sampled every ``slab_step_mm``
 over the level's body height. On each plane (bilinear reads of the binary canal and cord maps at
-``pixel_mm``, the canal's connected part nearest its axis): canal area, cord area, and
+``pixel_mm``, the canal's connected part nearest its axis): canal area, cord area, and connected
 "lesion-like" pixels (the nearest voxel's intensity): in the canal, outside the cord, beyond the vertebra's marrow lesion
 threshold and not CSF (CSF: brighter than ``csf_cut`` x the median of every canal voxel outside
-the cord, for bright polarity). The grade follows Bilsky's scale (Bilsky et al., J Neurosurg
+the cord, for bright polarity), of at least ``min_epidural_mm2`` and reaching ``rim_mm`` inside the
+canal's edge. The grade follows Bilsky's scale (Bilsky et al., J Neurosurg
 Spine 2010;13:324-328) with geometric proxies, compared with the neighbouring levels' areas.
 """
 
@@ -161,11 +162,15 @@ def canal_screening(
 
     csf_vals = img[can & ~crd]
     csf_ref = float(np.median(csf_vals)) if csf_vals.size else math.nan
+    # robust spread of the canal outside the cord: a CSF that is not one intensity (nerve roots, flow,
+    # partial volume filling the canal map) cannot be told from lesion-like signal by intensity
+    csf_spread = float(1.4826 * np.median(np.abs(csf_vals - csf_ref)) / csf_ref) if csf_vals.size and csf_ref > 0 else math.nan
     cpts = np.argwhere(can) @ aff[:3, :3].T + aff[:3, 3]
     n_px = int(round(2 * p.plane_half_mm / p.pixel_mm)) + 1
     g = (np.arange(n_px) - (n_px - 1) / 2) * p.pixel_mm
     gu, gv = np.meshgrid(g, g, indexing="ij")
     px2 = p.pixel_mm**2
+    rim_px = int(math.ceil(p.rim_mm / p.pixel_mm))
 
     def plane(c: np.ndarray, n: np.ndarray, thr: float) -> dict[str, float] | None:
         u, v = _perp(n)
@@ -185,8 +190,17 @@ def canal_screening(
         else:
             les = (val < thr) & (val >= csf_ref / max(p.csf_cut, 1e-9))
         les &= cm & ~co
-        if les.any():  # isolated pixels are noise
-            les = ndimage.binary_opening(les, iterations=1)
+        if les.any():
+            # connected parts of at least min_epidural_mm2 that reach at least rim_px inside the canal
+            # (the canal's rim voxels mix CSF with the dura and fat: partial volume, not tumour)
+            deep = ndimage.binary_erosion(cm, iterations=rim_px) if rim_px else cm
+            lab_l, n_l = ndimage.label(les)
+            sizes = np.bincount(lab_l.ravel(), minlength=n_l + 1) * px2
+            seeded = np.zeros(n_l + 1, dtype=bool)
+            seeded[np.unique(lab_l[les & deep])] = True
+            ok = seeded & (sizes >= p.min_epidural_mm2)
+            ok[0] = False
+            les = ok[lab_l]
         abut = False
         if les.any() and co.any():
             dist = ndimage.distance_transform_edt(~co) * p.pixel_mm
@@ -206,6 +220,12 @@ def canal_screening(
         thr = float(thresholds.get(lv, math.nan))
         if not math.isfinite(thr):
             why[lv] = "no marrow threshold"
+            continue
+        if not csf_spread <= p.csf_max_spread:
+            why[lv] = (
+                f"the canal outside the cord is not a uniform CSF signal (robust spread {csf_spread:.2f} > "
+                f"{p.csf_max_spread}): lesion-like signal cannot be told from CSF"
+            )
             continue
         if polarity == "bright" and not thr < p.csf_cut * csf_ref:
             why[lv] = "CSF is not brighter than the marrow lesion threshold: lesion-like signal cannot be told from CSF"

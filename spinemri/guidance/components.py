@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import binary_erosion
+from scipy.ndimage import binary_erosion, label
 
 from ..levels import level_index, region_of
 from .bodies import LevelBody
@@ -115,7 +115,8 @@ def posterolateral_table(
     -----
     A voxel is a lesion voxel of the posterior elements when it belongs to them after an in-plane
     erosion of ``posterolateral_erosion_vox`` voxels (their surface mixes with CSF and fat) and
-    lies beyond the body's threshold: the same rule and threshold as the body's candidate voxels.
+    lies beyond the body's threshold (the same threshold as the body's candidate voxels) and its
+    connected component (26-connectivity) holds at least ``posterolateral_min_mm3``.
     Its side is the sign of its distance from the mid-sagittal plane through the body's centroid
     with normal ``lr``; within ``posterolateral_margin_mm`` of the plane it counts on no side.
     """
@@ -163,7 +164,13 @@ def posterolateral_table(
         core = binary_erosion(pe, structure=st, iterations=p.posterolateral_erosion_vox) if p.posterolateral_erosion_vox else pe
         img = np.asarray(image)[box]
         thr = float(thresholds[lv])
-        les = core & (img > thr if polarity == "bright" else img < thr)
+        cand = core & (img > thr if polarity == "bright" else img < thr)
+        # connected lesions of at least the minimum volume: scattered bright voxels (fatty marrow of
+        # the processes, partial volume with CSF or fat on T2 without fat suppression) do not count
+        lab, n = label(cand, structure=np.ones((3, 3, 3), dtype=bool))
+        sizes = np.bincount(lab.ravel(), minlength=n + 1) * vox
+        keep = np.flatnonzero(sizes >= p.posterolateral_min_mm3)
+        les = np.isin(lab, keep[keep > 0])
         ijk = np.argwhere(les) + lo
         pts = ijk @ lin.T + affine[:3, 3]
         s = (pts - b.frame.centroid) @ b.frame.lr

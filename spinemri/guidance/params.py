@@ -139,8 +139,14 @@ class CanalParams:
     csf_cut : float, default 0.8
         Canal voxels outside the cord brighter than ``csf_cut`` x the CSF reference (the median of
         all canal voxels outside the cord) are CSF, not lesion (bright polarity; mirrored for dark).
+    csf_max_spread : float, default 0.35
+        The canal outside the cord must be one signal: its robust spread (1.4826 MAD / median) at
+        most this, else the lesion-like signal is not assessable.
     min_epidural_mm2 : float, default 4.0
-        Lesion-like area in a plane from which epidural disease is screened positive.
+        A connected lesion-like area in a plane counts from this size (smaller parts are noise).
+    rim_mm : float, default 1.5
+        A lesion-like part must reach at least this far inside the canal's edge (the rim mixes CSF
+        with dura and epidural fat).
     sac_deformed_ratio : float, default 0.9
         Thecal sac area (canal minus lesion-like area) / the neighbours' canal area below this:
         the sac is deformed (1b).
@@ -159,7 +165,9 @@ class CanalParams:
     slab_step_mm: float = 2.0
     axis_window_mm: float = 12.0
     csf_cut: float = 0.8
+    csf_max_spread: float = 0.35
     min_epidural_mm2: float = 4.0
+    rim_mm: float = 1.5
     sac_deformed_ratio: float = 0.9
     abut_mm: float = 1.0
     cord_compressed_ratio: float = 0.8
@@ -173,7 +181,9 @@ class CanalParams:
         _check(own, "slab_step_mm", self.slab_step_mm, 0.25, 20.0)
         _check(own, "axis_window_mm", self.axis_window_mm, 2.0, 60.0)
         _check(own, "csf_cut", self.csf_cut, 0.0, 10.0)
+        _check(own, "csf_max_spread", self.csf_max_spread, 0.0, 10.0)
         _check(own, "min_epidural_mm2", self.min_epidural_mm2, 0.0, 1000.0)
+        _check(own, "rim_mm", self.rim_mm, 0.0, 10.0)
         _check(own, "sac_deformed_ratio", self.sac_deformed_ratio, 0.0, 1.0)
         _check(own, "abut_mm", self.abut_mm, 0.0, 10.0)
         _check(own, "cord_compressed_ratio", self.cord_compressed_ratio, 0.0, 1.0)
