@@ -36,7 +36,8 @@ class LevelBody:
     ``vertebra`` is the mask's own voxels of the level (a body or a whole vertebra); ``body`` the
     body voxels or None (``body_source`` / ``reason`` say why); ``frame`` the body's axes and
     ``posterior_wall`` the world point (mm) of the posterior end of its mid-height chord (None
-    when not measured); ``cut`` is True when the body reaches the edge of the field of view.
+    when not measured); ``cut`` is True when the body reaches the edge of the field of view;
+    ``posterior_height`` the body's posterior height (mm, NaN when not measured).
     """
 
     level: str
@@ -49,6 +50,7 @@ class LevelBody:
     frame: BodyFrame | None
     posterior_wall: np.ndarray | None
     cut: bool
+    posterior_height: float = float("nan")
 
     @property
     def offset(self) -> np.ndarray:
@@ -140,7 +142,7 @@ def level_bodies(
                 reason = f"mask kind unknown and solidity {sol:.2f} < {BODY_SOLIDITY_MIN}: not a body-only mask"
         if body is not None and int(body.sum()) * mask.voxel_volume_mm3 < p.min_body_mm3:
             body, src, reason = None, "not assessable", f"body smaller than {p.min_body_mm3:.0f} mm3"
-        frame, wall, cut = None, None, False
+        frame, wall, cut, hpost = None, None, False, float("nan")
         if body is not None:
             pts = (np.argwhere(body) + off) @ aff[:3, :3].T + aff[:3, 3]
             h = measure_body(MaskSampler(body, aff, off), pts, tangents[lv], p, step)
@@ -148,7 +150,8 @@ def level_bodies(
             cut = "edge of the field of view" in h.reason
             if frame is not None and np.isfinite(h.chord_start) and not h.reason:
                 wall = frame.centroid + h.chord_start * frame.ap
+                hpost = float(h.posterior)
             elif h.reason:
                 reason = h.reason
-        out[lv] = LevelBody(lv, tuple(sorted(groups[lv])), boxes[lv], v, body, src, reason, frame, wall, cut)
+        out[lv] = LevelBody(lv, tuple(sorted(groups[lv])), boxes[lv], v, body, src, reason, frame, wall, cut, hpost)
     return out

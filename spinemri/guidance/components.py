@@ -217,13 +217,17 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _pair_translation(u: LevelBody, d: LevelBody) -> tuple[float, float]:
-    """(AP, LR) offset (mm) of the upper body's posterior wall from the lower's, across the segment axis."""
+    """(AP, LR) offset (mm) of the upper body's posterior-inferior corner from the lower's posterior-superior one."""
     assert u.frame is not None and d.frame is not None and u.posterior_wall is not None and d.posterior_wall is not None
     n = _unit(u.frame.cc + d.frame.cc)
     ap = u.frame.ap + d.frame.ap
     ap = _unit(ap - (ap @ n) * n)
     lr = np.cross(ap, n)
-    delta = u.posterior_wall - d.posterior_wall
+    # the posterior-inferior corner of the upper body and the posterior-superior corner of the lower
+    # (from the mid-height posterior wall point, half the posterior height along the body's own axis)
+    cu = u.posterior_wall - 0.5 * u.posterior_height * u.frame.cc
+    cd = d.posterior_wall + 0.5 * d.posterior_height * d.frame.cc
+    delta = cu - cd
     return float(delta @ ap), float(delta @ lr)
 
 
@@ -242,7 +246,13 @@ def _angles(mid: LevelBody, u: LevelBody, d: LevelBody) -> tuple[float, float]:
 
 
 def _usable(b: LevelBody | None) -> bool:
-    return b is not None and b.frame is not None and b.posterior_wall is not None and not b.cut
+    return (
+        b is not None
+        and b.frame is not None
+        and b.posterior_wall is not None
+        and math.isfinite(b.posterior_height)
+        and not b.cut
+    )
 
 
 def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | None = None) -> pd.DataFrame:
@@ -258,8 +268,10 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
     Returns
     -------
     DataFrame
-        ``level``, ``translation_ap_mm`` and ``translation_lr_mm`` (the larger in size of the
-        level's two segments, upper body minus lower: + = anterior / right), ``kyphosis_deg``
+        ``level``, ``translation_ap_mm`` and ``translation_lr_mm`` (of the level's two segments
+        the one furthest from the baseline; upper body minus lower: + = anterior / right),
+        ``translation_baseline_ap_mm`` / ``_lr_mm`` (the median over the spine's measurable
+        segments when there are at least ``baseline_min_segments``, else 0), ``kyphosis_deg``
         (angle between the axes of the bodies above and below, + = kyphotic), ``coronal_deg``,
         ``alignment`` (``subluxation``, ``deformity``, ``normal``, ``not assessable``),
         ``alignment_partial`` (``translation``, ``angle``, ``both`` or None: what a missing
@@ -267,19 +279,46 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
 
     Notes
     -----
-    A segment's translation is the offset between the posterior ends of the two bodies'
-    mid-height chords, perpendicular to the mean of their cranio-caudal axes, split along the
-    mean antero-posterior axis and its normal (left-right). On a smooth curve the chord between
-    the two points is parallel to the mean axis, so lordosis and kyphosis alone give ~0.
-    Neighbours must be adjacent levels, inside the field of view and not C1, C2 or the sacrum.
+    A segment's translation is the offset, across the disc, between the posterior-inferior
+    corner of the upper body and the posterior-superior corner of the lower (each: the posterior
+    end of the body's mid-height chord moved half its posterior height along its own axis),
+    perpendicular to the mean of the two bodies' cranio-caudal axes, split along the mean
+    antero-posterior axis and its normal (left-right): the radiographic measure of sagittal
+    translation (White & Panjabi). The corners are only a disc height apart, so a tilt of the
+    axes moves the result little, and lordosis or kyphosis alone gives ~0.
+    A supine spine has a physiological offset at every segment (measured on the six healthy real
+    lumbar spines: -1 to -5.5 mm at most segments, -8.6 mm at one): a level is subluxed when one
+    of its segments departs from the spine's own baseline (the median of its segments) by more
+    than the region's limit. Neighbours must be adjacent levels, inside the field of view and not C1, C2 or the sacrum.
     """
     p = params or GuidanceParams()
     order = list(bodies)
+    # every measurable segment, and the spine's own baseline: the median translation of its segments
+    seg: dict[tuple[str, str], tuple[float, float]] = {}
+    for a, c in zip(order, order[1:]):
+        ua, uc = bodies[a], bodies[c]
+        if a in NO_ALIGNMENT_NEIGHBOUR or c in NO_ALIGNMENT_NEIGHBOUR or not _adjacent(a, c):
+            continue
+        if _usable(ua) and _usable(uc):
+            seg[(a, c)] = _pair_translation(ua, uc)
+    if len(seg) >= p.baseline_min_segments:
+        base_ap = float(np.median([t[0] for t in seg.values()]))
+        base_lr = float(np.median([t[1] for t in seg.values()]))
+        base_note = ""
+    else:
+        base_ap = base_lr = 0.0
+        base_note = f"fewer than {p.baseline_min_segments} segments in view: translation not relative to a baseline"
     rows = []
     for k, lv in enumerate(order):
         b = bodies[lv]
         row: dict[str, object] = dict(
-            level=lv, translation_ap_mm=math.nan, translation_lr_mm=math.nan, kyphosis_deg=math.nan, coronal_deg=math.nan
+            level=lv,
+            translation_ap_mm=math.nan,
+            translation_lr_mm=math.nan,
+            translation_baseline_ap_mm=base_ap,
+            translation_baseline_lr_mm=base_lr,
+            kyphosis_deg=math.nan,
+            coronal_deg=math.nan,
         )
         if lv in NO_ALIGNMENT_NEIGHBOUR or not _usable(b):
             why = "C1, C2 and the sacrum are not scored for alignment here" if lv in NO_ALIGNMENT_NEIGHBOUR else (
@@ -296,17 +335,16 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
         if up is None and dn is None:
             rows.append({**row, "alignment": _NA, "alignment_partial": None, "alignment_reason": "no measurable adjacent body in the field of view"})
             continue
-        pairs = [(up, b)] if up is not None else []
-        pairs += [(b, dn)] if dn is not None else []
-        tr = [_pair_translation(u, d) for u, d in pairs if u is not None and d is not None]
-        t_ap = max((t[0] for t in tr), key=abs)
-        t_lr = max((t[1] for t in tr), key=abs)
+        tr = [seg[(u.level, d.level)] for u, d in ((up, b), (b, dn)) if u is not None and d is not None]
+        t_ap = max((t[0] for t in tr), key=lambda v: abs(v - base_ap))
+        t_lr = max((t[1] for t in tr), key=lambda v: abs(v - base_lr))
         region = region_of(lv)
         limit = p.translation_limit(region)
-        reasons = []
-        sublux = max(abs(t_ap), abs(t_lr)) > limit
+        reasons = [base_note] if base_note else []
+        excess = max(abs(t_ap - base_ap), abs(t_lr - base_lr))
+        sublux = excess > limit
         if sublux:
-            reasons.append(f"translation {max(abs(t_ap), abs(t_lr)):.1f} mm > {limit} mm ({region})")
+            reasons.append(f"translation {excess:.1f} mm beyond the spine's baseline > {limit} mm ({region})")
         deform = False
         if up is not None and dn is not None:
             ky, co = _angles(b, up, dn)
@@ -332,6 +370,8 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
             "level",
             "translation_ap_mm",
             "translation_lr_mm",
+            "translation_baseline_ap_mm",
+            "translation_baseline_lr_mm",
             "kyphosis_deg",
             "coronal_deg",
             "alignment",

@@ -43,16 +43,21 @@ class GuidanceParams:
     ----------
     body_involvement_gt : float, default 0.5
         SINS "no collapse with > 50 % of the body involved": lesion volume / body volume above this.
-    translation_mm : tuple of (region, mm), default cervical 3.5, thoracic 2.5, lumbar 4.5, sacral 4.5
-        Translation (subluxation) of the posterior body walls of two adjacent bodies, perpendicular
-        to the segment's axis, above which the segment counts as subluxed (White & Panjabi's
-        clinical-instability translation limits; docs/guidance.md).
+    translation_mm : tuple of (region, mm), default cervical 3.5, thoracic 4.0, lumbar 4.5, sacral 4.5
+        Translation (subluxation) across a disc beyond the spine's own baseline above which the
+        segment counts as subluxed: White & Panjabi's clinical-instability limits (cervical 3.5,
+        lumbar 4.5 mm), thoracic raised from their 2.5 mm to the 4.0 mm residual measured on
+        healthy real spines (docs/guidance.md).
     kyphosis_deg : tuple of (region, degrees), default cervical 10, thoracic 20, lumbar 10, sacral 10
         Local kyphosis across a level (angle between the axes of the bodies above and below,
         positive = kyphotic) above which the level has a de novo deformity.
-    scoliosis_deg : float, default 10.0
-        Local coronal angle across a level above which it has a de novo deformity (the Cobb
-        angle that defines scoliosis, applied locally).
+    baseline_min_segments : int, default 3
+        Translation is measured relative to the median of the spine's segments when at least this
+        many are in view (else relative to 0).
+    scoliosis_deg : float, default 25.0
+        Local coronal angle across a level (bodies above and below) above which it has a de novo
+        deformity; above the 23.7 deg measured across T12 of a healthy real spine with a mild
+        thoracolumbar curve (docs/guidance.md).
     posterolateral_margin_mm : float, default 3.0
         Posterior-element lesion voxels closer than this to the vertebra's mid-sagittal plane
         count on neither side (the spinous process and the midline of the lamina).
@@ -66,7 +71,7 @@ class GuidanceParams:
     body_involvement_gt: float = 0.5
     translation_mm: tuple[tuple[str, float], ...] = (
         ("cervical", 3.5),
-        ("thoracic", 2.5),
+        ("thoracic", 4.0),
         ("lumbar", 4.5),
         ("sacral", 4.5),
     )
@@ -76,7 +81,8 @@ class GuidanceParams:
         ("lumbar", 10.0),
         ("sacral", 10.0),
     )
-    scoliosis_deg: float = 10.0
+    baseline_min_segments: int = 3
+    scoliosis_deg: float = 25.0
     posterolateral_margin_mm: float = 3.0
     posterolateral_min_mm3: float = 30.0
     posterolateral_erosion_vox: int = 1
@@ -89,6 +95,9 @@ class GuidanceParams:
         _check(own, "scoliosis_deg", self.scoliosis_deg, 0.0, 90.0)
         _check(own, "posterolateral_margin_mm", self.posterolateral_margin_mm, 0.0, 30.0)
         _check(own, "posterolateral_min_mm3", self.posterolateral_min_mm3, 0.0, 1e5)
+        bm = self.baseline_min_segments
+        if isinstance(bm, bool) or not isinstance(bm, int) or not 1 <= bm <= 30:
+            raise ConfigError(f"{own}: baseline_min_segments={bm!r} must be an integer in [1, 30]")
         e = self.posterolateral_erosion_vox
         if isinstance(e, bool) or not isinstance(e, int) or not 0 <= e <= 5:
             raise ConfigError(f"{own}: posterolateral_erosion_vox={e!r} must be an integer in [0, 5]")
