@@ -93,14 +93,17 @@ def test_areas_and_grade_of_an_epidural_mass(kind: str) -> None:
     assert r["cord_area_mm2"] == pytest.approx(truth["cord"], abs=2.0)
     assert r["epidural_area_mm2"] == pytest.approx(truth["mass"], rel=0.05, abs=2.0)
     assert r["escc_grade"] == kind
-    assert r["canal_screen"] == {
-        "0": "no finding",
-        "1a": "possible epidural disease",
-        "1b": "possible epidural disease",
-        "1c": "possible epidural disease",
-        "2": "possible cord compression",
-        "3": "possible cord compression",
-    }[kind]
+    assert (
+        r["canal_screen"]
+        == {
+            "0": "no finding",
+            "1a": "possible epidural disease",
+            "1b": "possible epidural disease",
+            "1c": "possible epidural disease",
+            "2": "possible cord compression",
+            "3": "possible cord compression",
+        }[kind]
+    )
     assert bool(r["escc_high_grade"]) is (kind in ("2", "3"))
     # the levels without a mass: nothing
     others = df.drop(index="T8")

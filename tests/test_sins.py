@@ -57,7 +57,11 @@ def test_points_of_each_component() -> None:
     assert collapse_points("none", False) == (0, 0)
     assert alignment_points("subluxation") == (4, 4)
     assert alignment_points("deformity") == (2, 2)
-    assert pain_points("mechanical") == (3, 3) and pain_points("occasional") == (1, 1) and pain_points("none") == (0, 0)
+    assert (
+        pain_points("mechanical") == (3, 3)
+        and pain_points("occasional") == (1, 1)
+        and pain_points("none") == (0, 0)
+    )
     assert lesion_type_points("lytic") == (2, 2) and lesion_type_points("mixed") == (1, 1)
     assert lesion_type_points("blastic") == (0, 0)
 
@@ -80,12 +84,19 @@ def test_missing_clinical_columns_give_a_range_never_zero() -> None:
     assert (r.sins_min, r.sins_max) == (3, 3 + 3 + 2)
     assert r.sins_category == "stable-indeterminate"
     # one clinical value: the range narrows by exactly that component's span
-    r = score_sins(_comp(patient_id="p"), pd.DataFrame({"patient_id": ["p"], "pain_mechanical": ["none"]})).iloc[0]
+    r = score_sins(
+        _comp(patient_id="p"), pd.DataFrame({"patient_id": ["p"], "pain_mechanical": ["none"]})
+    ).iloc[0]
     assert (r.sins_min, r.sins_max) == (3, 5) and r.sins_pain == 0
 
 
 def test_not_assessable_imaging_components_widen_the_range() -> None:
-    comp = _comp(collapse="not assessable", body_involvement_ratio=float("nan"), posterolateral="not assessable", alignment="not assessable")
+    comp = _comp(
+        collapse="not assessable",
+        body_involvement_ratio=float("nan"),
+        posterolateral="not assessable",
+        alignment="not assessable",
+    )
     r = score_sins(comp).iloc[0]
     for c in ("collapse", "posterolateral", "alignment"):
         assert pd.isna(r[f"sins_{c}"]) and r[f"sins_{c}_source"] == "not assessable"
@@ -108,12 +119,19 @@ def test_level_without_lesion_is_not_scored() -> None:
 def test_per_level_clinical_values_win_and_bad_values_are_refused() -> None:
     comp = pd.concat([_comp(patient_id="p"), _comp(patient_id="p", level="L2", sins_location="mobile")])
     clin = pd.DataFrame(
-        {"patient_id": ["p", "p"], "level": [None, "L2"], "lesion_type": ["blastic", "lytic"], "pain_mechanical": ["none", "none"]}
+        {
+            "patient_id": ["p", "p"],
+            "level": [None, "L2"],
+            "lesion_type": ["blastic", "lytic"],
+            "pain_mechanical": ["none", "none"],
+        }
     )
     r = score_sins(comp, clin).set_index("level")
     assert r.loc["L1", "sins_lesion_type"] == 0 and r.loc["L2", "sins_lesion_type"] == 2
     with pytest.raises(InputError, match="lesion_type"):
-        score_sins(_comp(patient_id="p"), pd.DataFrame({"patient_id": ["p"], "lesion_type": ["osteoporotic"]}))
+        score_sins(
+            _comp(patient_id="p"), pd.DataFrame({"patient_id": ["p"], "lesion_type": ["osteoporotic"]})
+        )
 
 
 def test_category_ranges() -> None:
@@ -158,7 +176,9 @@ def test_phantom_collapse_and_involvement_match_the_truth(phantom_case) -> None:
         ratio = float(tv.loc[lv, "hi_volume_ratio"])
         coll = str(th.loc[lv, "collapse"])
         if coll == "not assessable":
-            assert pd.isna(g.loc[lv, "sins_collapse"]) and g.loc[lv, "sins_collapse_source"] == "not assessable"
+            assert (
+                pd.isna(g.loc[lv, "sins_collapse"]) and g.loc[lv, "sins_collapse_source"] == "not assessable"
+            )
             continue
         expected = {"gt50": 3, "lt50": 2}.get(coll, 1 if ratio > 0.5 else 0)
         assert g.loc[lv, "sins_collapse"] == expected, lv
@@ -171,7 +191,10 @@ def test_phantom_components_without_subregions_and_clinical(phantom_case) -> Non
     g, _ = phantom_case
     inv = g[g["involved"]]
     # body-only mask: posterolateral not assessable (never 0); pain and lesion type clinical, absent
-    assert inv["sins_posterolateral"].isna().all() and (inv["sins_posterolateral_source"] == "not assessable").all()
+    assert (
+        inv["sins_posterolateral"].isna().all()
+        and (inv["sins_posterolateral_source"] == "not assessable").all()
+    )
     assert inv["sins_pain"].isna().all() and inv["sins_lesion_type"].isna().all()
     # the phantom spine is smoothly curved: no level malaligned
     assert set(g["alignment"]) <= {"normal", "not assessable"}
@@ -194,7 +217,9 @@ def _rot_x(deg: float) -> np.ndarray:
     return np.array([[1, 0, 0], [0, math.cos(t), math.sin(t)], [0, -math.sin(t), math.cos(t)]])
 
 
-def box_spine(shift_mm: dict[str, float] | None = None, kink_deg: float = 0.0, kink_below: str = "L1") -> Volume:
+def box_spine(
+    shift_mm: dict[str, float] | None = None, kink_deg: float = 0.0, kink_below: str = "L1"
+) -> Volume:
     """Box bodies along z; ``shift_mm`` moves a body along +y (anterior); ``kink_deg`` rotates the
     bodies above the disc under ``kink_below`` about that disc's posterior corner."""
     shift_mm = shift_mm or {}
@@ -272,14 +297,18 @@ def test_alignment_at_the_edge_of_the_field_of_view_is_a_range() -> None:
     assert (al.loc[["L1", "L2", "L3", "L4"], "alignment"] == "normal").all()
 
 
-def _posterior(mask: Volume, lesions: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+def _posterior(
+    mask: Volume, lesions: dict[str, list[str]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
     """Whole vertebrae: the box bodies plus pedicles (41) and articular processes (45/46) left and right
     and a spinous process (42) on the midline; ``lesions`` puts a 700 block in the named parts."""
     body = np.asarray(mask.data)
     whole = body.copy()
     codes = np.zeros_like(body)
     img = np.where(body > 0, 300.0, 100.0).astype(np.float32)
-    X, Y, Z = np.meshgrid(*[np.arange(s) + mask.affine[a, 3] for a, s in enumerate(body.shape)], indexing="ij")
+    X, Y, Z = np.meshgrid(
+        *[np.arange(s) + mask.affine[a, 3] for a, s in enumerate(body.shape)], indexing="ij"
+    )
     n = len(BOX_LEVELS)
     vol: dict[str, float] = {}
     for k, lv in enumerate(BOX_LEVELS):
@@ -311,7 +340,12 @@ def test_posterolateral_sides_from_the_posterior_elements(use_codes: bool) -> No
     whole, codes, img, vol = _posterior(mask, lesions)
     bodies = level_bodies(mask)
     pl = posterolateral_table(
-        bodies, img, mask.affine, dict.fromkeys(bodies, 450.0), posterior=codes if use_codes else None, whole=whole
+        bodies,
+        img,
+        mask.affine,
+        dict.fromkeys(bodies, 450.0),
+        posterior=codes if use_codes else None,
+        whole=whole,
     ).set_index("level")
     assert pl.loc["L1", "posterolateral"] == "unilateral"
     assert pl.loc["L2", "posterolateral"] == "bilateral"
@@ -332,7 +366,9 @@ def test_small_posterior_lesion_and_body_only_mask() -> None:
     # 4 scattered bright voxels in one pedicle (4 mm3, below the 30 mm3 minimum): not a lesion
     for i, j, k in pts[:: max(1, len(pts) // 4)][:4]:
         img[i, j, k] = 700.0
-    pl = posterolateral_table(bodies, img, mask.affine, dict.fromkeys(bodies, 450.0), posterior=codes, whole=whole)
+    pl = posterolateral_table(
+        bodies, img, mask.affine, dict.fromkeys(bodies, 450.0), posterior=codes, whole=whole
+    )
     assert (pl["posterolateral"] == "none").all()
     pl = posterolateral_table(bodies, img, mask.affine, dict.fromkeys(bodies, 450.0))
     assert (pl["posterolateral"] == "not assessable").all()
@@ -345,7 +381,10 @@ REAL = "real_lumbar_mri_vertebral_bodies"
 
 @pytest.mark.shared_data
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["chu2015_04", "chu2015_10", "chu2015_16", "myosegmentum_03", "myosegmentum_08", "myosegmentum_25"])
+@pytest.mark.parametrize(
+    "case",
+    ["chu2015_04", "chu2015_10", "chu2015_16", "myosegmentum_03", "myosegmentum_08", "myosegmentum_25"],
+)
 def test_real_lumbar_spines_show_no_instability(case: str) -> None:
     from spinemri.io.load import load_volume
     from spinemri.io.mask_formats import read_mask
@@ -354,7 +393,9 @@ def test_real_lumbar_spines_show_no_instability(case: str) -> None:
     img = load_volume(shared_path(REAL, f"{case}_image.nii.gz"))
     m = measure(img, mask, scheme="verse", check_plausibility=False)
     g = guidance_case(m, mask, img)
-    assert not (g["alignment"].isin(["subluxation", "deformity"])).any(), g[["level", "translation_ap_mm", "translation_lr_mm", "kyphosis_deg", "coronal_deg"]]
+    assert not (g["alignment"].isin(["subluxation", "deformity"])).any(), g[
+        ["level", "translation_ap_mm", "translation_lr_mm", "kyphosis_deg", "coronal_deg"]
+    ]
     assert (g["sins_min"].dropna() < 7).all()
     assert g["collapse"].isin(["none", "not assessable"]).all() or (case, "T11") in {("chu2015_10", "T11")}
 

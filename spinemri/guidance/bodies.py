@@ -112,7 +112,9 @@ def level_bodies(
     for lv in order:
         bx = [found[lab - 1] for lab in groups[lv] if found[lab - 1] is not None]
         box = tuple(
-            slice(max(0, min(b[a].start for b in bx) - 2), min(labels.shape[a], max(b[a].stop for b in bx) + 2))
+            slice(
+                max(0, min(b[a].start for b in bx) - 2), min(labels.shape[a], max(b[a].stop for b in bx) + 2)
+            )
             for a in range(3)
         )
         boxes[lv] = box
@@ -139,7 +141,9 @@ def level_bodies(
             sol = label_solidity(v.astype(np.uint8), 1, mask.spacing)
             if sol is not None and sol < BODY_SOLIDITY_MIN:
                 body, src = None, "not assessable"
-                reason = f"mask kind unknown and solidity {sol:.2f} < {BODY_SOLIDITY_MIN}: not a body-only mask"
+                reason = (
+                    f"mask kind unknown and solidity {sol:.2f} < {BODY_SOLIDITY_MIN}: not a body-only mask"
+                )
         if body is not None and int(body.sum()) * mask.voxel_volume_mm3 < p.min_body_mm3:
             body, src, reason = None, "not assessable", f"body smaller than {p.min_body_mm3:.0f} mm3"
         frame, wall, cut, hpost = None, None, False, float("nan")
@@ -153,5 +157,7 @@ def level_bodies(
                 hpost = float(h.posterior)
             elif h.reason:
                 reason = h.reason
-        out[lv] = LevelBody(lv, tuple(sorted(groups[lv])), boxes[lv], v, body, src, reason, frame, wall, cut, hpost)
+        out[lv] = LevelBody(
+            lv, tuple(sorted(groups[lv])), boxes[lv], v, body, src, reason, frame, wall, cut, hpost
+        )
     return out

@@ -1,4 +1,4 @@
-"""Experimental canal / cord screening: cross-sectional areas, lesion-like signal in the canal, ESCC-like grade.
+"""Experimental canal / cord screening: areas, lesion-like signal in the canal, an ESCC-like grade.
 
 Pure (Volumes and :class:`~spinemri.guidance.bodies.LevelBody` in, a DataFrame out). Off by
 default; a **screening aid**, not a diagnosis: it points at levels whose axial images deserve a
@@ -8,7 +8,8 @@ docs/guidance.md ("Cord and canal").
 Per level, planes perpendicular to the canal's local axis are sampled every ``slab_step_mm``
 over the level's body height. On each plane (bilinear reads of the binary canal and cord maps at
 ``pixel_mm``, the canal's connected part nearest its axis): canal area, cord area, and connected
-"lesion-like" pixels (the nearest voxel's intensity): in the canal, outside the cord, beyond the vertebra's marrow lesion
+"lesion-like" pixels (the nearest voxel's intensity): in the canal, outside the cord, beyond the
+vertebra's marrow lesion
 threshold and not CSF (CSF: brighter than ``csf_cut`` x the median of every canal voxel outside
 the cord, for bright polarity), of at least ``min_epidural_mm2`` and reaching ``rim_mm`` inside the
 canal's edge. The grade follows Bilsky's scale (Bilsky et al., J Neurosurg
@@ -164,7 +165,11 @@ def canal_screening(
     csf_ref = float(np.median(csf_vals)) if csf_vals.size else math.nan
     # robust spread of the canal outside the cord: a CSF that is not one intensity (nerve roots, flow,
     # partial volume filling the canal map) cannot be told from lesion-like signal by intensity
-    csf_spread = float(1.4826 * np.median(np.abs(csf_vals - csf_ref)) / csf_ref) if csf_vals.size and csf_ref > 0 else math.nan
+    csf_spread = (
+        float(1.4826 * np.median(np.abs(csf_vals - csf_ref)) / csf_ref)
+        if csf_vals.size and csf_ref > 0
+        else math.nan
+    )
     cpts = np.argwhere(can) @ aff[:3, :3].T + aff[:3, 3]
     n_px = int(round(2 * p.plane_half_mm / p.pixel_mm)) + 1
     g = (np.arange(n_px) - (n_px - 1) / 2) * p.pixel_mm
@@ -208,7 +213,13 @@ def canal_screening(
         canal_a = float(cm.sum()) * px2
         cord_a = float(co.sum()) * px2
         epi = float(les.sum()) * px2
-        return {"canal": canal_a, "cord": cord_a, "epi": epi, "csf": canal_a - cord_a - epi, "abut": float(abut)}
+        return {
+            "canal": canal_a,
+            "cord": cord_a,
+            "epi": epi,
+            "csf": canal_a - cord_a - epi,
+            "abut": float(abut),
+        }
 
     per: dict[str, list[dict[str, float]]] = {}
     centre: dict[str, dict[str, float] | None] = {}
@@ -228,7 +239,10 @@ def canal_screening(
             )
             continue
         if polarity == "bright" and not thr < p.csf_cut * csf_ref:
-            why[lv] = "CSF is not brighter than the marrow lesion threshold: lesion-like signal cannot be told from CSF"
+            why[lv] = (
+                "CSF is not brighter than the marrow lesion threshold: "
+                "lesion-like signal cannot be told from CSF"
+            )
             continue
         f = b.frame
         near = cpts[np.abs((cpts - f.centroid) @ f.cc) <= p.axis_window_mm]
@@ -251,14 +265,24 @@ def canal_screening(
     rows = []
     for k, lv in enumerate(order):
         base: dict[str, object] = {c: math.nan for c in CANAL_COLUMNS}
-        base.update(level=lv, cord_abutted=pd.NA, escc_grade="not assessable", escc_high_grade=pd.NA, canal_screen_label=SCREENING_LABEL)
+        base.update(
+            level=lv,
+            cord_abutted=pd.NA,
+            escc_grade="not assessable",
+            escc_high_grade=pd.NA,
+            canal_screen_label=SCREENING_LABEL,
+        )
         if lv in why:
             rows.append({**base, "canal_screen": "not assessable: " + why[lv]})
             continue
         ctr = centre[lv]
         assert ctr is not None
         # reference: the centre planes of up to two levels on each side (this level excluded)
-        refs = [centre[o] for o in order[max(0, k - 2) : k] + order[k + 1 : k + 3] if o not in why and centre.get(o)]
+        refs = [
+            centre[o]
+            for o in order[max(0, k - 2) : k] + order[k + 1 : k + 3]
+            if o not in why and centre.get(o)
+        ]
         ref_can = float(np.median([r["canal"] for r in refs if r])) if refs else math.nan
         ref_cord = float(np.median([r["cord"] for r in refs if r])) if refs else math.nan
         ref_csf = float(np.median([r["canal"] - r["cord"] for r in refs if r])) if refs else math.nan

@@ -137,6 +137,8 @@ def guidance_case(
         if canal_v is None or cord_v is None:
             out["canal_screen"] = "not assessable: no canal and cord maps"
         else:
-            scr = canal_screening(bodies, image, canal_v, cord_v, thresholds, measurement.params.polarity, canal_params)
+            scr = canal_screening(
+                bodies, image, canal_v, cord_v, thresholds, measurement.params.polarity, canal_params
+            )
             out = out.merge(scr, on="level", how="left")
     return out

@@ -34,7 +34,9 @@ NO_ALIGNMENT_NEIGHBOUR = ("C1", "C2", "S1", "Co")
 _NA = "not assessable"
 
 
-def body_involvement_table(bodies: Mapping[str, LevelBody], lesion_ids: np.ndarray, voxel_mm3: float) -> pd.DataFrame:
+def body_involvement_table(
+    bodies: Mapping[str, LevelBody], lesion_ids: np.ndarray, voxel_mm3: float
+) -> pd.DataFrame:
     """Lesion volume / body volume of each level, on the body mask.
 
     Parameters
@@ -64,7 +66,13 @@ def body_involvement_table(bodies: Mapping[str, LevelBody], lesion_ids: np.ndarr
         rows.append((lv, nb * voxel_mm3, nl * voxel_mm3, nl / nb if nb else math.nan, why))
     return pd.DataFrame(
         rows,
-        columns=["level", "body_volume_mm3", "body_lesion_volume_mm3", "body_involvement_ratio", "body_involvement_reason"],
+        columns=[
+            "level",
+            "body_volume_mm3",
+            "body_lesion_volume_mm3",
+            "body_involvement_ratio",
+            "body_involvement_reason",
+        ],
     )
 
 
@@ -123,28 +131,54 @@ def posterolateral_table(
     p = params or GuidanceParams()
     lin = affine[:3, :3]
     vox = float(abs(np.linalg.det(lin)))
+    # a 3 x 3 square in the two in-plane axes (the erosion leaves the left-right axis alone)
     st = np.zeros((3, 3, 3), dtype=bool)
-    st_idx: list[object] = [slice(None)] * 3
-    st_idx[lr_axis] = 1
-    st[tuple(st_idx)] = True  # a 3x3 square in the two in-plane axes
+    st[(slice(None),) * lr_axis + (1,)] = True
     rows = []
     for lv, b in bodies.items():
-        base = dict(level=lv, posterolateral=_NA, posterolateral_left_mm3=math.nan, posterolateral_right_mm3=math.nan)
+        base = dict(
+            level=lv, posterolateral=_NA, posterolateral_left_mm3=math.nan, posterolateral_right_mm3=math.nan
+        )
         if whole is None:
-            rows.append({**base, "posterolateral_source": _NA, "posterolateral_reason": "no posterior elements in the mask (body-only mask without a subregion map)"})
+            rows.append(
+                {
+                    **base,
+                    "posterolateral_source": _NA,
+                    "posterolateral_reason": "no posterior elements in the mask "
+                    "(body-only mask without a subregion map)",
+                }
+            )
             continue
         if b.frame is None or b.body is None:
-            rows.append({**base, "posterolateral_source": _NA, "posterolateral_reason": "no body axes: " + (b.reason or "no body")})
+            rows.append(
+                {
+                    **base,
+                    "posterolateral_source": _NA,
+                    "posterolateral_reason": "no body axes: " + (b.reason or "no body"),
+                }
+            )
             continue
         if lv not in thresholds or not np.isfinite(thresholds[lv]):
-            rows.append({**base, "posterolateral_source": _NA, "posterolateral_reason": "no lesion threshold for this level"})
+            rows.append(
+                {
+                    **base,
+                    "posterolateral_source": _NA,
+                    "posterolateral_reason": "no lesion threshold for this level",
+                }
+            )
             continue
         # the vertebra's own voxels in the whole-vertebra map, in a box grown around the body's
         wl = np.asarray(whole)
         sel = np.isin(wl, b.labels)
         idx = np.argwhere(sel)
         if len(idx) == 0:
-            rows.append({**base, "posterolateral_source": _NA, "posterolateral_reason": "the level is not in the whole-vertebra map"})
+            rows.append(
+                {
+                    **base,
+                    "posterolateral_source": _NA,
+                    "posterolateral_reason": "the level is not in the whole-vertebra map",
+                }
+            )
             continue
         lo = np.maximum(idx.min(axis=0) - 1, 0)
         hi = np.minimum(idx.max(axis=0) + 2, wl.shape)
@@ -159,9 +193,19 @@ def posterolateral_table(
             pe = vert & ~body_full[box]
             src = "whole minus body"
         if not pe.any():
-            rows.append({**base, "posterolateral_source": _NA, "posterolateral_reason": "no posterior-element voxels at this level"})
+            rows.append(
+                {
+                    **base,
+                    "posterolateral_source": _NA,
+                    "posterolateral_reason": "no posterior-element voxels at this level",
+                }
+            )
             continue
-        core = binary_erosion(pe, structure=st, iterations=p.posterolateral_erosion_vox) if p.posterolateral_erosion_vox else pe
+        core = (
+            binary_erosion(pe, structure=st, iterations=p.posterolateral_erosion_vox)
+            if p.posterolateral_erosion_vox
+            else pe
+        )
         img = np.asarray(image)[box]
         thr = float(thresholds[lv])
         cand = core & (img > thr if polarity == "bright" else img < thr)
@@ -217,8 +261,13 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _pair_translation(u: LevelBody, d: LevelBody) -> tuple[float, float]:
-    """(AP, LR) offset (mm) of the upper body's posterior-inferior corner from the lower's posterior-superior one."""
-    assert u.frame is not None and d.frame is not None and u.posterior_wall is not None and d.posterior_wall is not None
+    """(AP, LR) offset (mm) of the upper body's posterior-inferior corner from the lower's."""
+    assert (
+        u.frame is not None
+        and d.frame is not None
+        and u.posterior_wall is not None
+        and d.posterior_wall is not None
+    )
     n = _unit(u.frame.cc + d.frame.cc)
     ap = u.frame.ap + d.frame.ap
     ap = _unit(ap - (ap @ n) * n)
@@ -289,13 +338,14 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
     A supine spine has a physiological offset at every segment (measured on the six healthy real
     lumbar spines: -1 to -5.5 mm at most segments, -8.6 mm at one): a level is subluxed when one
     of its segments departs from the spine's own baseline (the median of its segments) by more
-    than the region's limit. Neighbours must be adjacent levels, inside the field of view and not C1, C2 or the sacrum.
+    than the region's limit. Neighbours must be adjacent levels, inside the field of view and not
+    C1, C2 or the sacrum.
     """
     p = params or GuidanceParams()
     order = list(bodies)
     # every measurable segment, and the spine's own baseline: the median translation of its segments
     seg: dict[tuple[str, str], tuple[float, float]] = {}
-    for a, c in zip(order, order[1:]):
+    for a, c in zip(order[:-1], order[1:], strict=True):
         ua, uc = bodies[a], bodies[c]
         if a in NO_ALIGNMENT_NEIGHBOUR or c in NO_ALIGNMENT_NEIGHBOUR or not _adjacent(a, c):
             continue
@@ -307,7 +357,9 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
         base_note = ""
     else:
         base_ap = base_lr = 0.0
-        base_note = f"fewer than {p.baseline_min_segments} segments in view: translation not relative to a baseline"
+        base_note = (
+            f"fewer than {p.baseline_min_segments} segments in view: translation not relative to a baseline"
+        )
     rows = []
     for k, lv in enumerate(order):
         b = bodies[lv]
@@ -321,19 +373,32 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
             coronal_deg=math.nan,
         )
         if lv in NO_ALIGNMENT_NEIGHBOUR or not _usable(b):
-            why = "C1, C2 and the sacrum are not scored for alignment here" if lv in NO_ALIGNMENT_NEIGHBOUR else (
-                "no body axes: " + (b.reason or "no body")
+            why = (
+                "C1, C2 and the sacrum are not scored for alignment here"
+                if lv in NO_ALIGNMENT_NEIGHBOUR
+                else ("no body axes: " + (b.reason or "no body"))
             )
             rows.append({**row, "alignment": _NA, "alignment_partial": None, "alignment_reason": why})
             continue
         up = bodies[order[k - 1]] if k > 0 else None
         dn = bodies[order[k + 1]] if k + 1 < len(order) else None
-        if up is not None and (up.level in NO_ALIGNMENT_NEIGHBOUR or not _adjacent(up.level, lv) or not _usable(up)):
+        if up is not None and (
+            up.level in NO_ALIGNMENT_NEIGHBOUR or not _adjacent(up.level, lv) or not _usable(up)
+        ):
             up = None
-        if dn is not None and (dn.level in NO_ALIGNMENT_NEIGHBOUR or not _adjacent(lv, dn.level) or not _usable(dn)):
+        if dn is not None and (
+            dn.level in NO_ALIGNMENT_NEIGHBOUR or not _adjacent(lv, dn.level) or not _usable(dn)
+        ):
             dn = None
         if up is None and dn is None:
-            rows.append({**row, "alignment": _NA, "alignment_partial": None, "alignment_reason": "no measurable adjacent body in the field of view"})
+            rows.append(
+                {
+                    **row,
+                    "alignment": _NA,
+                    "alignment_partial": None,
+                    "alignment_reason": "no measurable adjacent body in the field of view",
+                }
+            )
             continue
         tr = [seg[(u.level, d.level)] for u, d in ((up, b), (b, dn)) if u is not None and d is not None]
         t_ap = max((t[0] for t in tr), key=lambda v: abs(v - base_ap))
@@ -359,11 +424,14 @@ def alignment_table(bodies: Mapping[str, LevelBody], params: GuidanceParams | No
         if up is None or dn is None:
             partial = "both"
             reasons.append(
-                "only one adjacent body in the field of view: one segment's translation and the local angles not measured"
+                "only one adjacent body in the field of view: "
+                "one segment's translation and the local angles not measured"
             )
         row.update(translation_ap_mm=t_ap, translation_lr_mm=t_lr)
         value = "subluxation" if sublux else "deformity" if deform else "normal"
-        rows.append({**row, "alignment": value, "alignment_partial": partial, "alignment_reason": "; ".join(reasons)})
+        rows.append(
+            {**row, "alignment": value, "alignment_partial": partial, "alignment_reason": "; ".join(reasons)}
+        )
     return pd.DataFrame(
         rows,
         columns=[

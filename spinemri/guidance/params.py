@@ -90,7 +90,9 @@ class GuidanceParams:
     def __post_init__(self) -> None:
         own = "GuidanceParams"
         _check(own, "body_involvement_gt", self.body_involvement_gt, 0.0, 1.0)
-        object.__setattr__(self, "translation_mm", _region_map(own, "translation_mm", self.translation_mm, 0, 50))
+        object.__setattr__(
+            self, "translation_mm", _region_map(own, "translation_mm", self.translation_mm, 0, 50)
+        )
         object.__setattr__(self, "kyphosis_deg", _region_map(own, "kyphosis_deg", self.kyphosis_deg, 0, 90))
         _check(own, "scoliosis_deg", self.scoliosis_deg, 0.0, 90.0)
         _check(own, "posterolateral_margin_mm", self.posterolateral_margin_mm, 0.0, 30.0)

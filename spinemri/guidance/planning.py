@@ -160,11 +160,17 @@ def planning_rows(
             if lo >= SINS_CONSULT:
                 tags.append("sins_ge7")
                 ge7.append(lv)
-                why.append(f"SINS {rng} ({r['sins_category']}) >= {SINS_CONSULT}: surgical consultation advised by SINS")
+                why.append(
+                    f"SINS {rng} ({r['sins_category']}) >= {SINS_CONSULT}: "
+                    "surgical consultation advised by SINS"
+                )
             elif hi >= SINS_CONSULT:
                 tags.append("sins_possible_ge7")
                 possible.append(lv)
-                why.append(f"SINS {rng} ({r['sins_category']}) could reach {SINS_CONSULT}: {r.get('sins_reasons', '')}")
+                why.append(
+                    f"SINS {rng} ({r['sins_category']}) could reach {SINS_CONSULT}: "
+                    f"{r.get('sins_reasons', '')}"
+                )
             if lo >= _UNSTABLE:
                 unstable.append(lv)
         c = str(r.get("collapse", ""))
@@ -176,7 +182,11 @@ def planning_rows(
             g = _int(r.get("genant_grade"))
             why.append(
                 f"body collapse {'> 50 %' if c == 'gt50' else '< 50 %'}"
-                + (f" (height loss {float(loss):.2f} at the {at} height" if loss is not None and not pd.isna(loss) else " (")
+                + (
+                    f" (height loss {float(loss):.2f} at the {at} height"
+                    if loss is not None and not pd.isna(loss)
+                    else " ("
+                )
                 + (f", Genant grade {g})" if g is not None else ")")
             )
         fx = fracture.get(lv, "")
@@ -222,7 +232,11 @@ def planning_rows(
     for comp in ("collapse", "posterolateral", "alignment", "pain", "lesion_type"):
         col = f"sins_{comp}_source"
         if col in levels.columns:
-            bad = [lv for lv, s, i in zip(lv_order, levels[col], levels["involved"], strict=True) if bool(i) and str(s) == "not assessable"]
+            bad = [
+                lv
+                for lv, s, i in zip(lv_order, levels[col], levels["involved"], strict=True)
+                if bool(i) and str(s) == "not assessable"
+            ]
             if bad:
                 na.append(f"{comp.replace('_', ' ')}: {_levels(bad)}")
     pc = patient_changes.iloc[0] if patient_changes is not None and len(patient_changes) else None
@@ -233,17 +247,24 @@ def planning_rows(
         "n_levels": len(lv_order),
         "n_involved": len(inv),
         "involved_levels": _levels(inv),
-        **{f"involved_{reg}": _levels([lv for lv in inv if is_level(lv) and region_of(lv) == reg]) for reg in _REGIONS},
+        **{
+            f"involved_{reg}": _levels([lv for lv in inv if is_level(lv) and region_of(lv) == reg])
+            for reg in _REGIONS
+        },
         "sins_ge7_levels": _levels(ge7),
         "sins_possible_ge7_levels": _levels(possible),
         "sins_unstable_levels": _levels(unstable),
-        "sins_highest": "" if best is None else f"{best[2]} {best[0]}" + ("" if best[0] == best[1] else f"-{best[1]}"),
+        "sins_highest": ""
+        if best is None
+        else f"{best[2]} {best[0]}" + ("" if best[0] == best[1] else f"-{best[1]}"),
         "collapse_levels": _levels(coll),
         "new_fracture_levels": _levels(newfx),
         "change_status": "" if pc is None else str(pc["status"]),
         "change_since": "" if pc is None else str(pc["timepoint_from"]),
         "new_levels": "" if pc is None else ("" if pd.isna(pc["new_levels"]) else str(pc["new_levels"])),
-        "progressing_levels": "" if pc is None else ("" if pd.isna(pc["progressing_levels"]) else str(pc["progressing_levels"])),
+        "progressing_levels": ""
+        if pc is None
+        else ("" if pd.isna(pc["progressing_levels"]) else str(pc["progressing_levels"])),
         "tokuhashi_vertebral_min": prog["tokuhashi_vertebral_min"],
         "tokuhashi_vertebral_max": prog["tokuhashi_vertebral_max"],
         "tomita_bone_min": prog["tomita_bone_min"],
@@ -303,8 +324,9 @@ def planning_cohort(
     ...                   "sins_location": ["junctional", "mobile"], "collapse": ["gt50", "none"],
     ...                   "body_involvement_ratio": [0.8, 0.0], "posterolateral": ["bilateral", "none"],
     ...                   "alignment": ["normal", "normal"], "alignment_partial": [None, None]})
-    >>> plan, lv = planning_cohort(v, clinical=pd.DataFrame({"patient_id": ["p1"], "pain_mechanical": ["mechanical"],
-    ...                                                      "lesion_type": ["lytic"]}))
+    >>> clin = pd.DataFrame({"patient_id": ["p1"], "pain_mechanical": ["mechanical"],
+    ...                      "lesion_type": ["lytic"]})
+    >>> plan, lv = planning_cohort(v, clinical=clin)
     >>> plan.loc[0, "sins_ge7_levels"], plan.loc[0, "sins_highest"], lv.loc[0, "listed_for"]
     ('L1', 'L1 14', 'sins_ge7;collapse')
     """
@@ -316,7 +338,9 @@ def planning_cohort(
         cur = _latest(grp)
         tp = str(cur["timepoint"].iloc[0]) if "timepoint" in cur.columns else None
 
-        def pick(df: pd.DataFrame | None, col: str = "timepoint_to") -> pd.DataFrame | None:
+        def pick(
+            df: pd.DataFrame | None, pid: object = pid, tp: str | None = tp, col: str = "timepoint_to"
+        ) -> pd.DataFrame | None:
             if df is None or not len(df):
                 return None
             sub = df[df["patient_id"].astype(str) == str(pid)] if "patient_id" in df.columns else df
@@ -325,7 +349,10 @@ def planning_cohort(
             return sub
 
         row, lv = planning_rows(
-            cur, changes=pick(changes), patient_changes=pick(patient_changes), height_changes=pick(height_changes)
+            cur,
+            changes=pick(changes),
+            patient_changes=pick(patient_changes),
+            height_changes=pick(height_changes),
         )
         rows.append(row)
         listed.extend(lv)

@@ -125,7 +125,7 @@ def location_points(location_class: str) -> int:
 
 
 def collapse_points(collapse: str, involvement_gt: bool | None) -> tuple[int, int]:
-    """SINS vertebral body collapse points as (min, max): > 50 % 3, < 50 % 2, none with > 50 % involved 1, else 0.
+    """SINS body collapse points (min, max): > 50 % 3, < 50 % 2, none with > 50 % involved 1, else 0.
 
     Parameters
     ----------
@@ -178,7 +178,9 @@ def posterolateral_points(value: str) -> tuple[int, int]:
     ((1, 1), (0, 3))
     """
     v = str(value)
-    return (_POSTEROLATERAL[v],) * 2 if v in _POSTEROLATERAL else (0, 3)  # type: ignore[return-value]
+    if v not in _POSTEROLATERAL:
+        return 0, 3
+    return _POSTEROLATERAL[v], _POSTEROLATERAL[v]
 
 
 def alignment_points(value: str, partial: str | None = None) -> tuple[int, int]:
@@ -198,8 +200,10 @@ def alignment_points(value: str, partial: str | None = None) -> tuple[int, int]:
 
     Examples
     --------
-    >>> alignment_points("normal"), alignment_points("normal", "angle"), alignment_points("deformity", "translation")
-    ((0, 0), (0, 2), (2, 4))
+    >>> alignment_points("normal"), alignment_points("normal", "angle")
+    ((0, 0), (0, 2))
+    >>> alignment_points("deformity", "translation")
+    (2, 4)
     >>> alignment_points("subluxation", "angle"), alignment_points("not assessable")
     ((4, 4), (0, 4))
     """
@@ -367,7 +371,15 @@ def score_sins(components: pd.DataFrame, clinical: pd.DataFrame | None = None) -
     >>> int(r.sins_min), int(r.sins_max), r.sins_category
     (7, 12, 'indeterminate')
     """
-    need = {"level", "involved", "sins_location", "collapse", "body_involvement_ratio", "posterolateral", "alignment"}
+    need = {
+        "level",
+        "involved",
+        "sins_location",
+        "collapse",
+        "body_involvement_ratio",
+        "posterolateral",
+        "alignment",
+    }
     missing = need - set(components.columns)
     if missing:
         raise InputError(f"score_sins: the components table lacks the columns {sorted(missing)}")
@@ -427,7 +439,9 @@ def score_sins(components: pd.DataFrame, clinical: pd.DataFrame | None = None) -
                 "sins_collapse": pts(c_lo, c_hi),
                 "sins_collapse_source": _src(c_lo, c_hi, "imaging")
                 if str(r["collapse"]) not in ("none", "lt50", "gt50")
-                else "imaging" if c_lo == c_hi else "imaging (partial)",
+                else "imaging"
+                if c_lo == c_hi
+                else "imaging (partial)",
                 "sins_body_involvement": pd.NA if inv_gt is None else inv_gt,
                 "sins_body_involvement_source": NOT_ASSESSABLE if inv_gt is None else "imaging",
                 "sins_posterolateral": pts(pl_lo, pl_hi),
@@ -435,7 +449,9 @@ def score_sins(components: pd.DataFrame, clinical: pd.DataFrame | None = None) -
                 "sins_alignment": pts(al_lo, al_hi),
                 "sins_alignment_source": _src(al_lo, al_hi, "imaging")
                 if str(r["alignment"]) not in _ALIGNMENT
-                else "imaging" if al_lo == al_hi else "imaging (partial)",
+                else "imaging"
+                if al_lo == al_hi
+                else "imaging (partial)",
                 "sins_pain": pts(p_lo, p_hi),
                 "sins_pain_source": _src(p_lo, p_hi, "clinical"),
                 "sins_lesion_type": pts(t_lo, t_hi),
