@@ -154,3 +154,21 @@ def test_real_spineps_sample_raises_no_flag() -> None:
     # cauda equina) is not one intensity (robust spread 0.80), so no lesion-like signal is called
     assert not df["canal_screen"].str.startswith("possible").any(), df
     assert df["canal_screen"].str.contains("not a uniform CSF signal").all()
+
+
+@pytest.mark.filterwarnings("ignore:.*marrow.*brighter:UserWarning")
+def test_case_entry_runs_the_screening_only_when_asked() -> None:
+    from spinemri.guidance import guidance_case
+    from spinemri.measurement import measure
+
+    img, mask, canal, cord, _ = canal_phantom("2")
+    m = measure(img, mask, check_plausibility=False)
+    st = {"spinal_canal": canal, "spinal_cord": cord}
+    off = guidance_case(m, mask, img, structures=st)
+    assert "escc_grade" not in off.columns  # experimental: off by default
+    on = guidance_case(m, mask, img, structures=st, canal=True).set_index("level")
+    assert on.loc["T8", "escc_grade"] == "2"
+    assert (on.drop(index="T8")["escc_grade"] == "0").all()
+    # without the maps: said, never a grade
+    none = guidance_case(m, mask, img, canal=True)
+    assert none["canal_screen"].str.startswith("not assessable").all()
