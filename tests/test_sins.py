@@ -414,3 +414,17 @@ def test_real_spineps_sample_posterior_elements() -> None:
     assert (g["posterolateral_source"] == "SPINEPS subregions").all()
     assert (g["posterolateral"] == "none").all()
     assert (g["sins_min"].dropna() < 7).all()
+
+
+def test_whole_vertebra_mask_without_canal_is_not_assessable_never_zero() -> None:
+    grid = dict(first_level="T12", last_level="L3", rows=160, cols=128, n_slices=15, pixel_mm=1.25, snr=None)
+    img, mask, _ = make_phantom(seed=1, lesions=(LesionSpec("L1", "diffuse"),), **grid)
+    whole = mask.with_meta(mask_kind="whole_vertebra")
+    m = measure(img, whole, check_plausibility=False)
+    g = guidance_case(m, whole, img).set_index("level")
+    # no canal: the body cannot be split off, so nothing that needs the body is scored
+    assert g["body_involvement_ratio"].isna().all()
+    for c in ("collapse", "posterolateral", "alignment"):
+        assert g[f"sins_{c}"].isna().all() and (g[f"sins_{c}_source"] == "not assessable").all(), c
+    r = g.loc["L1"]
+    assert (r.sins_min, r.sins_max) == (3, 3 + 3 + 3 + 4 + 3 + 2)  # only the location is known
