@@ -428,3 +428,14 @@ def test_whole_vertebra_mask_without_canal_is_not_assessable_never_zero() -> Non
         assert g[f"sins_{c}"].isna().all() and (g[f"sins_{c}_source"] == "not assessable").all(), c
     r = g.loc["L1"]
     assert (r.sins_min, r.sins_max) == (3, 3 + 3 + 3 + 4 + 3 + 2)  # only the location is known
+
+
+@pytest.mark.parametrize("kind", ["body", "whole_vertebra", "unknown"])
+def test_case_heights_equal_vertebra_heights(kind: str) -> None:
+    from spinemri.guidance.bodies import heights_table
+    from spinemri.morphometry import vertebra_heights
+
+    _, mask, _ = make_phantom(seed=3, deformity=DEFORMITIES, **GRID)
+    ref = vertebra_heights(mask, mask_kind=kind)
+    got = heights_table(level_bodies(mask, mask_kind=kind))
+    pd.testing.assert_frame_equal(got, ref)

@@ -15,18 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.ndimage import find_objects
 
 from ..arrays.labels import check_label_values
 from ..arrays.mask_kind import BODY_SOLIDITY_MIN, check_mask_kind, label_solidity
 from ..levels import LabelScheme, get_scheme, level_index
-from ..morphometry.geometry import BodyFrame, MaskSampler, measure_body
+from ..morphometry.geometry import BodyFrame, BodyHeights, MaskSampler, measure_body
+from ..morphometry.grading import grade_heights
 from ..morphometry.params import HeightParams
 from ..morphometry.split import spine_tangents, split_body_by_canal
+from ..morphometry.table import HEIGHT_COLUMNS
 from ..scheme_choice import choose_scheme_for_mask
 from ..volume import Volume
 
-__all__ = ["LevelBody", "level_bodies"]
+__all__ = ["LevelBody", "heights_table", "level_bodies"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class LevelBody:
     body voxels or None (``body_source`` / ``reason`` say why); ``frame`` the body's axes and
     ``posterior_wall`` the world point (mm) of the posterior end of its mid-height chord (None
     when not measured); ``cut`` is True when the body reaches the edge of the field of view;
-    ``posterior_height`` the body's posterior height (mm, NaN when not measured).
+    ``posterior_height`` the body's posterior height (mm, NaN when not measured); ``heights`` the
+    full :class:`~spinemri.morphometry.geometry.BodyHeights` (None without a body).
     """
 
     level: str
@@ -51,6 +55,7 @@ class LevelBody:
     posterior_wall: np.ndarray | None
     cut: bool
     posterior_height: float = float("nan")
+    heights: BodyHeights | None = None
 
     @property
     def offset(self) -> np.ndarray:
@@ -145,8 +150,14 @@ def level_bodies(
                     f"mask kind unknown and solidity {sol:.2f} < {BODY_SOLIDITY_MIN}: not a body-only mask"
                 )
         if body is not None and int(body.sum()) * mask.voxel_volume_mm3 < p.min_body_mm3:
-            body, src, reason = None, "not assessable", f"body smaller than {p.min_body_mm3:.0f} mm3"
+            vol = int(body.sum()) * mask.voxel_volume_mm3
+            body, src, reason = (
+                None,
+                "not assessable",
+                f"body volume {vol:.0f} mm3 < {p.min_body_mm3:.0f} mm3",
+            )
         frame, wall, cut, hpost = None, None, False, float("nan")
+        h: BodyHeights | None = None
         if body is not None:
             pts = (np.argwhere(body) + off) @ aff[:3, :3].T + aff[:3, 3]
             h = measure_body(MaskSampler(body, aff, off), pts, tangents[lv], p, step)
@@ -158,6 +169,41 @@ def level_bodies(
             elif h.reason:
                 reason = h.reason
         out[lv] = LevelBody(
-            lv, tuple(sorted(groups[lv])), boxes[lv], v, body, src, reason, frame, wall, cut, hpost
+            lv, tuple(sorted(groups[lv])), boxes[lv], v, body, src, reason, frame, wall, cut, hpost, h
         )
     return out
+
+
+def heights_table(bodies: Mapping[str, LevelBody], params: HeightParams | None = None) -> pd.DataFrame:
+    """The table of :func:`spinemri.morphometry.vertebra_heights` from bodies already measured.
+
+    Parameters
+    ----------
+    bodies : mapping of level to LevelBody
+        From :func:`level_bodies` (the same choice of the body and the same
+        :func:`~spinemri.morphometry.geometry.measure_body` as ``vertebra_heights``).
+    params : HeightParams, optional
+        The grading thresholds (those the bodies were measured with).
+
+    Returns
+    -------
+    DataFrame
+        :data:`spinemri.morphometry.HEIGHT_COLUMNS`, equal to ``vertebra_heights`` of the same
+        mask (tested), without measuring every body a second time.
+    """
+    rows = []
+    for lv, b in bodies.items():
+        h = b.heights
+        src, reason = b.body_source, b.reason
+        if h is None:
+            vals = (np.nan, np.nan, np.nan, np.nan)
+        else:
+            vals = (h.anterior, h.middle, h.posterior, h.chord)
+            reason = h.reason
+            if h.reason:
+                src = "not assessable"
+        rows.append((lv, *vals, src, reason))
+    cols = ["level", "height_anterior_mm", "height_middle_mm", "height_posterior_mm", "ap_chord_mm"]
+    base = pd.DataFrame(rows, columns=[*cols, "height_source", "reason"])
+    graded = grade_heights(base, params or HeightParams())
+    return graded.loc[:, list(HEIGHT_COLUMNS)].reset_index(drop=True)

@@ -14,9 +14,9 @@ import pandas as pd
 
 from ..errors import GeometryError
 from ..measurement import Measurement
-from ..morphometry import HeightParams, vertebra_heights
+from ..morphometry import HeightParams
 from ..volume import Volume
-from .bodies import level_bodies
+from .bodies import heights_table, level_bodies
 from .components import alignment_table, body_involvement_table, posterolateral_table
 from .params import CanalParams, GuidanceParams
 from .sins import score_sins
@@ -101,8 +101,8 @@ def guidance_case(
     whole_v = _structure("whole", structures, mask)
     kind = measurement.mask_kind
     scheme = measurement.scheme
-    heights = vertebra_heights(mask, scheme, canal=canal_v, mask_kind=kind, params=hp)
     bodies = level_bodies(mask, scheme, canal=canal_v, mask_kind=kind, params=hp)
+    heights = heights_table(bodies, hp)  # = vertebra_heights(mask, ...), each body measured once
     lesion = np.asarray(measurement.lesion_mask.data)
     inv = body_involvement_table(bodies, lesion, mask.voxel_volume_mm3)
     vt = measurement.vertebrae
