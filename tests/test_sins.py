@@ -397,7 +397,9 @@ def test_real_lumbar_spines_show_no_instability(case: str) -> None:
         ["level", "translation_ap_mm", "translation_lr_mm", "kyphosis_deg", "coronal_deg"]
     ]
     assert (g["sins_min"].dropna() < 7).all()
-    assert g["collapse"].isin(["none", "not assessable"]).all() or (case, "T11") in {("chu2015_10", "T11")}
+    # no collapse except the one mild (grade 1) anterior wedge visible in the image (test_morphometry)
+    collapsed = set(g.loc[g["collapse"].isin(["lt50", "gt50"]), "level"])
+    assert collapsed == ({"T11"} if case == "chu2015_10" else set()), collapsed
 
 
 @pytest.mark.shared_data
