@@ -37,6 +37,7 @@ LAYER_PREFIXES = {
     "spinemri._kernels": "base",
     "spinemri.morphometry": "core",  # body heights, Genant grade, SINS collapse (issue 15)
     "spinemri.surveillance": "core",
+    "spinemri.guidance": "core",  # SINS components, canal screening, planning summary (issue 15)
     "spinemri.io": "io",
     "spinemri.report": "report",
     "spinemri.pipeline": "pipeline",
