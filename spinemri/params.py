@@ -146,13 +146,13 @@ class SegmentParams:
         docs/validation.md, "Real marrow"); 0 <= value <= 50.
     seed_depth_mm : float, default 3.0
         Seeds must lie at least this deep below the vertebra's surface (mm, box erosion rounded up
-        to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics still use the ``margin_mm`` core. Bright tissue that
-        enters an imperfect mask, partial volume with discs and the canal, and veins entering the
-        body are seeded in the outer shell (real T2 TSE: their seeds lie <= 2-3.6 mm deep); a
+        to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics
+        still use the ``margin_mm`` core. Bright tissue that enters an imperfect mask, partial
+        volume with discs and the canal, and veins entering the body are seeded in the outer shell (real T2 TSE: their seeds lie <= 2-3.6 mm deep); a
         lesion then needs a seed voxel this deep, so lesions confined to the outer 3 mm are not
         reported. Ignored when not larger than ``margin_mm``. A vertebra with no voxel that deep
         keeps its ``margin_mm`` core seeds. 0 = off (the default before issue 13); 0 <= value <= 20
-        (docs/decisions/0020-real-marrow-defaults.md).
+        (docs/decisions/0023-real-marrow-defaults.md).
     min_edge_step : float, default 0.8
         Edge rule (``robust`` and ``local``, with ``half_contrast``): a lesion is kept only when
         its boundary is a step, ``1 - median(ring) / plateau`` >= this, with contrasts above the
@@ -163,7 +163,7 @@ class SegmentParams:
         partial volume. A lesion holding at least half of a vertebra's interior voxels (a replaced
         vertebra: no marrow around it) is kept without the test. Lesions with a gradual,
         infiltrative edge can fail it. 0 = off (the default before issue 13); 0 <= value <= 1
-        (docs/decisions/0020-real-marrow-defaults.md).
+        (docs/decisions/0023-real-marrow-defaults.md).
     """
 
     method: str = "robust"

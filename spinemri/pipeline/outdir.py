@@ -3,7 +3,7 @@
 ``spinemri measure --out DIR`` refuses a non-empty DIR unless ``--force``; with ``--force``
 it first removes the files an earlier ``measure`` (or ``run``) wrote there, so that the
 ``qc/``, ``masks/`` and ``viewer/`` files of an earlier case do not pile up beside the new
-ones, and never a file spinemri did not write (docs/decisions/0020-cli-exits-output-folder.md).
+ones, and never a file spinemri did not write (docs/decisions/0020-cli-exits-output-folder-and-ids.md).
 
 spinemri's own files of a measure folder (:func:`measure_outputs`):
 

@@ -1,7 +1,7 @@
 """The parameters of the comparison between time points: every default written once, here.
 
 :class:`SurveillanceParams` is frozen and range-checked when built (:class:`~spinemri.errors.ConfigError`);
-docs/metrics.md ("Change between time points") and docs/decisions/0020-surv-core-thresholds.md explain
+docs/metrics.md ("Change between time points") and docs/decisions/0026-surv-core-thresholds.md explain
 each default with its source.
 """
 
