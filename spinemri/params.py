@@ -148,7 +148,8 @@ class SegmentParams:
         Seeds must lie at least this deep below the vertebra's surface (mm, box erosion rounded up
         to whole voxels, as ``margin_mm``; ``robust`` and ``local``); the reference statistics
         still use the ``margin_mm`` core. Bright tissue that enters an imperfect mask, partial
-        volume with discs and the canal, and veins entering the body are seeded in the outer shell (real T2 TSE: their seeds lie <= 2-3.6 mm deep); a
+        volume with discs and the canal, and veins entering the body are seeded in the outer shell (real T2
+        TSE: their seeds lie <= 2-3.6 mm deep); a
         lesion then needs a seed voxel this deep, so lesions confined to the outer 3 mm are not
         reported. Ignored when not larger than ``margin_mm``. A vertebra with no voxel that deep
         keeps its ``margin_mm`` core seeds. 0 = off (the default before issue 13); 0 <= value <= 20
