@@ -177,3 +177,36 @@ def test_report_shows_the_change_section_with_pictures(run: tuple[Path, Path]) -
     assert sorted(p.stem for p in (out / "timelines").glob("*.png")) == ["SMR-001", "SMR-002"]
     for p in pictures[:2]:  # linked from the report, relative to it
         assert f"../qc_change/{p.name}" in html
+
+
+def test_run_writes_the_planning_summary(run: tuple[Path, Path]) -> None:
+    # issue 15: planning.csv per patient (latest time point), the report section, "not assessable"
+    # never scored 0 (body masks without posterior elements; pain and lesion type are clinical)
+    _, out = run
+    planning = _csv(out / "planning.csv")
+    assert planning["patient_id"].tolist() == ["SMR-001", "SMR-002"]
+    latest = _csv(out / "patients.csv").groupby("patient_id")["timepoint"].max()
+    assert planning["timepoint"].tolist() == latest.tolist()
+    assert planning["decision_support"].str.contains("not a diagnosis").all()
+    guidance = _csv(out / "guidance.csv")
+    involved = guidance.merge(_csv(out / "vertebrae.csv")[["patient_id", "timepoint", "level", "involved"]])
+    involved = involved[involved["involved"] == "True"]
+    assert len(involved) > 0
+    for component in ("sins_posterolateral", "sins_pain", "sins_lesion_type"):
+        assert (involved[f"{component}_source"] == "not assessable").all()
+        assert (involved[component] == "").all()  # missing, never 0
+    lo, hi = involved["sins_min"].astype(int), involved["sins_max"].astype(int)
+    assert (hi > lo).all()  # a range over the missing components, never one guessed number
+    html = (out / "analysis" / "report.html").read_text(encoding="utf-8")
+    assert "Planning summary (decision support)" in html
+
+
+def test_no_guidance_writes_no_planning(tmp_path: Path) -> None:
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpinemriWarning)
+        assert main(["phantom", str(cohort), "--patients", "1", *SMALL]) == 0
+        assert main(["run", str(cohort), "--out", str(out), "--quiet"]) == 0
+        assert (out / "planning.csv").is_file() and (out / "guidance.csv").is_file()
+        assert main(["run", str(cohort), "--out", str(out), "--quiet", "--no-guidance"]) == 0
+    assert not (out / "planning.csv").exists() and not (out / "guidance.csv").exists()

@@ -11,7 +11,13 @@ from ..params import LinkParams, RunConfig, as_dict
 from .state import NOT_HASHED_FIELDS
 from .surveil import CHANGE_FILES, SurveillanceOutputs, write_surveillance
 
-__all__ = ["check_clinical", "link_and_analyze", "surveil_if_longitudinal"]
+__all__ = [
+    "check_clinical",
+    "link_and_analyze",
+    "surveil_if_longitudinal",
+    "write_planning",
+    "PLANNING_FILES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +29,7 @@ def link_and_analyze(
     config: RunConfig | None = None,
     link_params: LinkParams | None = None,
     surveillance: SurveillanceOutputs | None = None,
+    planning: tuple[Any, Any] | None = None,
 ) -> tuple[Path, list[str]]:
     """Link the patients to the clinical table and write linked.csv and analysis/ (the report).
 
@@ -40,6 +47,8 @@ def link_and_analyze(
         How to link (id, VAS, date columns).
     surveillance : SurveillanceOutputs, optional
         A longitudinal run's change outputs: their summary goes into summary.json.
+    planning : tuple of (DataFrame, DataFrame), optional
+        :func:`write_planning`'s tables, shown in the report's planning section.
 
     Returns
     -------
@@ -80,6 +89,7 @@ def link_and_analyze(
         parameters=parameters or None,
         summary_extra={"surveillance": surveillance.summary()} if surveillance is not None else None,
         change=surveillance.context if surveillance is not None else None,
+        planning=planning[0] if planning is not None else None,
     )
     write_analysis(analysis, analysis_dir, context=context)
     return analysis_dir, [report.summary()]
@@ -179,3 +189,70 @@ def surveil_if_longitudinal(
 
 #: Folders of the change pictures (per-patient timelines, side-by-side QC of changed levels).
 CHANGE_FOLDERS = ("timelines", "qc_change")
+
+
+#: Files of the per-patient planning summary (issue 15; decision support).
+PLANNING_FILES = {"planning": "planning.csv", "planning_levels": "planning_levels.csv"}
+
+
+def write_planning(
+    out_dir: Path,
+    frames: dict[str, Any],
+    clinical: Path | None = None,
+    link_params: LinkParams | None = None,
+    surveillance: SurveillanceOutputs | None = None,
+) -> tuple[Any, Any] | None:
+    """Write planning.csv and planning_levels.csv from the cases' guidance tables (issue 15).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The run's output folder.
+    frames : dict of str to DataFrame
+        The combined tables; ``guidance`` holds the per-vertebra guidance columns (empty with
+        ``--no-guidance``: then nothing is written and stale planning files are removed).
+    clinical : Path, optional
+        The clinical table (``pain_mechanical``, ``lesion_type`` complete the SINS).
+    link_params : LinkParams, optional
+        For the clinical id column.
+    surveillance : SurveillanceOutputs, optional
+        A longitudinal run's changes: the change since the last scan.
+
+    Returns
+    -------
+    tuple of (DataFrame, DataFrame) or None
+        ``planning`` and ``planning_levels``, or None when there is no guidance table.
+    """
+    from ..guidance.planning import planning_cohort
+    from ..io.clinical import read_clinical
+    from ..io.tables import write_csv
+    from .surveil import clinical_for_surveillance
+
+    guidance = frames.get("guidance")
+    vertebrae = frames.get("vertebrae")
+    if guidance is None or guidance.empty or vertebrae is None or vertebrae.empty:
+        for fname in PLANNING_FILES.values():
+            (out_dir / fname).unlink(missing_ok=True)
+        return None
+    keys = [
+        k for k in ("patient_id", "timepoint", "level") if k in vertebrae.columns and k in guidance.columns
+    ]
+    extra = [c for c in guidance.columns if c not in vertebrae.columns or c in keys]
+    merged = vertebrae.merge(guidance[extra], on=keys, how="left")
+    clin = None
+    if clinical is not None:
+        lp = link_params or LinkParams()
+        raw = read_clinical(clinical, id_column=lp.id_column)
+        clin = clinical_for_surveillance(raw, [str(p) for p in vertebrae["patient_id"]], lp.id_column)
+    result = surveillance.result if surveillance is not None else None
+    planning, levels = planning_cohort(
+        merged,
+        clinical=clin
+        if clin is not None and {"pain_mechanical", "lesion_type"} & set(clin.columns)
+        else None,
+        changes=result.changes if result is not None else None,
+        patient_changes=result.patient_changes if result is not None else None,
+    )
+    write_csv(planning, out_dir / PLANNING_FILES["planning"])
+    write_csv(levels, out_dir / PLANNING_FILES["planning_levels"])
+    return planning, levels

@@ -79,6 +79,9 @@ class CaseOptions:
         Also encode a DICOM-SEG of the lesion mask, for a DICOM image only.
     dicom_seg_vertebrae : bool, default False
         Add one segment per vertebral level to the DICOM-SEG.
+    guidance : bool, default False
+        Also encode the per-vertebra therapy-guidance table (``tables["guidance"]``: body
+        heights, SINS components; :func:`spinemri.guidance.case.guidance_case`).
     """
 
     measure: tuple[tuple[str, Any], ...] = ()
@@ -86,6 +89,7 @@ class CaseOptions:
     resample_mask: bool = False
     dicom_seg: bool = False
     dicom_seg_vertebrae: bool = False
+    guidance: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,13 +277,34 @@ def run_case(
             "vertebrae": table_to_csv_bytes(m.vertebrae).decode("utf-8"),
             "patients": table_to_csv_bytes(m.patient).decode("utf-8"),
             "lesions": table_to_csv_bytes(m.lesions).decode("utf-8"),
+            "guidance": "",
         }
+        if options.guidance:
+            outcome.stage = "guidance"
+            t = time.perf_counter()
+            with _optional(outcome, image_path):
+                outcome.tables["guidance"] = _guidance_csv(m, mask, image, timepoint, outcome.scan_date)
+            outcome.timings_s["guidance"] = time.perf_counter() - t
         outcome.stage = "write"
         t = time.perf_counter()
         outcome.lesion_nii_gz = nifti_gz_bytes(m.lesion_mask)  # lesion ids already in the smallest dtype
         outcome.timings_s["encode_mask"] = time.perf_counter() - t
     outcome.stage = ""
     return MeasuredCase(image, mask, m, list(caught))
+
+
+def _guidance_csv(
+    m: Measurement, mask: Volume, image: Volume, timepoint: str | None, scan_date: str | None
+) -> str:
+    """The case's guidance table (heights, SINS components) as CSV text, time point columns first."""
+    from ..guidance.case import guidance_case
+    from ..io.tables import table_to_csv_bytes
+
+    g = guidance_case(m, mask, image, structures=mask.meta.get("structures"))
+    if timepoint is not None:
+        g.insert(1, "timepoint", timepoint)
+        g.insert(2, "scan_date", scan_date or "")
+    return table_to_csv_bytes(g).decode("utf-8")
 
 
 def with_timepoint(m: Measurement, timepoint: str, scan_date: str | None) -> Measurement:

@@ -48,7 +48,7 @@ from ..io.discover import Case, discover_cases, with_timepoint_columns
 from ..io.idkey import check_key_outside
 from ..io.ids import safe_id, text_id
 from ..params import LinkParams, RunConfig, as_dict
-from .analysis import check_clinical, link_and_analyze, surveil_if_longitudinal
+from .analysis import check_clinical, link_and_analyze, surveil_if_longitudinal, write_planning
 from .case import CaseOptions, CaseOutcome, run_case, write_case_files
 from .executors import WorkerFailure, backend_name, check_scheduler, run_map
 from .state import (
@@ -76,7 +76,7 @@ log = logging.getLogger(__name__)
 
 #: Columns of errors.csv (DESIGN §6).
 ERROR_COLUMNS = ("patient_id", "stage", "error", "message", "path")
-TABLES = ("vertebrae", "patients", "lesions")
+TABLES = ("vertebrae", "patients", "lesions", "guidance")
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,7 @@ def case_options(config: RunConfig) -> CaseOptions:
         resample_mask=config.resample_mask,
         dicom_seg=config.dicom_seg,
         dicom_seg_vertebrae=config.dicom_seg_vertebrae,
+        guidance=config.guidance,
     )
 
 
@@ -299,6 +300,10 @@ def _write_tables(out_dir: Path, ok_ids: list[str]) -> dict[str, Any]:
     frames: dict[str, Any] = {}
     for table in TABLES:
         text = _combine_csv(out_dir, table, ok_ids)
+        if table == "guidance" and not text.strip():  # --no-guidance: no table (nor a stale one)
+            for suffix in (".csv", ".parquet"):
+                (out_dir / f"guidance{suffix}").unlink(missing_ok=True)
+            continue
         with writing(out_dir / f"{table}.csv"):
             write_text_atomic(out_dir / f"{table}.csv", text)
         frames[table] = (
@@ -651,11 +656,15 @@ def _run_locked(
         raise _as_output_error(exc, out, "the change tables") from exc
     if surveillance is not None:
         run_notes.extend(surveillance.notes())
+    try:
+        planning = write_planning(out, frames, clinical_path, link_params, surveillance)
+    except OSError as exc:
+        raise _as_output_error(exc, out, "planning.csv") from exc
     analysis_dir = None
     if clinical_path is not None and ok_ids:
         try:
             analysis_dir, link_notes = link_and_analyze(
-                out, frames["patients"], clinical_path, config, link_params, surveillance
+                out, frames["patients"], clinical_path, config, link_params, surveillance, planning
             )
         except OSError as exc:
             raise _as_output_error(exc, out, "linked.csv and analysis/") from exc

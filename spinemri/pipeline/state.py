@@ -35,6 +35,7 @@ CASE_TABLE_FILES: dict[str, str] = {
     "vertebrae": "vertebrae.csv",
     "patients": "patient.csv",
     "lesions": "lesions.csv",
+    "guidance": "guidance.csv",  # empty when the run has --no-guidance
 }
 #: Bumped when the layout of the per-case results changes (invalidates every earlier state).
 STATE_VERSION = 1
@@ -161,6 +162,8 @@ def params_hash(config: RunConfig) -> str:
     }
     if config.dicom_seg:  # only when on, so that hashes of runs without DICOM-SEG stay valid
         payload["dicom_seg"] = {"vertebrae": config.dicom_seg_vertebrae}
+    if config.guidance:  # the guidance table is one of the case's results (issue 15)
+        payload["guidance"] = True
     scheme_sha = scheme_file_sha256(config.scheme)
     if scheme_sha is not None:  # only for a scheme file, so that hashes of other runs stay valid
         payload["scheme_sha256"] = scheme_sha

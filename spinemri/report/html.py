@@ -392,6 +392,10 @@ def render_report(
         from .change_section import render_change_section
 
         out.append(render_change_section(context.change, rdir))
+    if context.planning is not None:
+        from .planning_section import render_planning_section
+
+        out.append(render_planning_section(context.planning))
     out.append(patients_section(analysis, context, rdir))
     out.append(excluded_section(analysis, context))
     out.append(parameters_section(d, context))

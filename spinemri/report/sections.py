@@ -58,6 +58,9 @@ class ReportContext:
         The surveillance outputs of a cohort with time points
         (:class:`spinemri.report.change_section.ChangeContext`): the report gains the section
         *Change between time points*. None: the cross-sectional report, unchanged.
+    planning : pandas.DataFrame or None, default None
+        ``planning.csv`` of the run (issue 15): the report gains the section *Planning summary
+        (decision support)*.
     """
 
     patients: pd.DataFrame | None = None
@@ -67,6 +70,7 @@ class ReportContext:
     thumbnail_px: int = 96
     summary_extra: Mapping[str, Any] | None = None
     change: ChangeContext | None = None
+    planning: pd.DataFrame | None = None
 
 
 _PRETTY = {
