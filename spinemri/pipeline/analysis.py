@@ -252,7 +252,33 @@ def write_planning(
         else None,
         changes=result.changes if result is not None else None,
         patient_changes=result.patient_changes if result is not None else None,
+        height_changes=_height_changes(guidance),
     )
     write_csv(planning, out_dir / PLANNING_FILES["planning"])
     write_csv(levels, out_dir / PLANNING_FILES["planning_levels"])
     return planning, levels
+
+
+def _height_changes(guidance: Any) -> Any:
+    """New or progressing compression fractures between each patient's last two time points.
+
+    :func:`spinemri.morphometry.compare_heights` of the guidance tables (body heights per
+    level) of the two scans; None for a cohort without time points.
+    """
+    import pandas as pd
+
+    from ..morphometry import compare_heights
+    from ..timepoints import timepoint_rank
+
+    if "timepoint" not in guidance.columns or guidance.empty:
+        return None
+    g = guidance.assign(_rank=timepoint_rank(guidance))
+    rows = []
+    for pid, h in g.groupby(g["patient_id"].astype(str), sort=True):
+        ranks = sorted(set(h["_rank"]))
+        if len(ranks) < 2:
+            continue
+        before, after = h[h["_rank"] == ranks[-2]], h[h["_rank"] == ranks[-1]]
+        c = compare_heights(before, after)
+        rows.append(c.assign(patient_id=pid, timepoint_to=str(after["timepoint"].iloc[0])))
+    return pd.concat(rows, ignore_index=True) if rows else None
