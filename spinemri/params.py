@@ -519,6 +519,10 @@ class RunConfig:
         (:func:`spinemri.guidance.case.guidance_case`) into ``guidance.csv`` and the per-patient
         planning summary ``planning.csv`` / ``planning_levels.csv`` (issue 15; decision support).
         ``--no-guidance`` skips them (about 0.3 s per 23-level case).
+    canal_screening : bool, default False
+        Experimental (issue 15): per level the canal and cord areas and a screening flag for
+        possible epidural disease / cord compression (an ESCC-like grade) in guidance.csv, when
+        the mask has canal and cord (SPINEPS, TotalSpineSeg); a screening aid, not a grading.
     """
 
     workers: int = 1
@@ -533,10 +537,12 @@ class RunConfig:
     dicom_seg: bool = False
     dicom_seg_vertebrae: bool = False
     guidance: bool = True
+    canal_screening: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.guidance, bool):
-            raise ConfigError(f"guidance must be True or False, got {self.guidance!r}")
+        for name in ("guidance", "canal_screening"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.dicom_seg_vertebrae:
             object.__setattr__(self, "dicom_seg", True)
         if not isinstance(self.workers, int) or self.workers < 1:

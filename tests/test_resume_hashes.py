@@ -136,6 +136,7 @@ def test_params_hash_covers_every_run_option() -> None:
         "dicom_seg": True,
         "dicom_seg_vertebrae": True,
         "guidance": False,
+        "canal_screening": True,
     }
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     assert set(changed) | NOT_HASHED_FIELDS == fields, "a new RunConfig field must be hashed or listed"

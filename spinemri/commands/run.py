@@ -66,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="skip the therapy-guidance outputs (guidance.csv: body heights and SINS components per "
         "vertebra; planning.csv, planning_levels.csv), about 0.3 s per 23-level case",
     )
+    p.add_argument(
+        "--canal-screening",
+        action="store_true",
+        help="experimental: add per level canal and cord areas and a screening flag for possible epidural "
+        "disease / cord compression to guidance.csv, when the mask has canal and cord (SPINEPS, "
+        "TotalSpineSeg); a screening aid, not a grading",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     add_measure_options(p, many=True)
     add_link_options(p)
@@ -119,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             dicom_seg=args.dicom_seg,
             dicom_seg_vertebrae=args.dicom_seg_vertebrae,
             guidance=not args.no_guidance,
+            canal_screening=args.canal_screening,
         ),
         args,
     )

@@ -81,7 +81,10 @@ class CaseOptions:
         Add one segment per vertebral level to the DICOM-SEG.
     guidance : bool, default False
         Also encode the per-vertebra therapy-guidance table (``tables["guidance"]``: body
-        heights, SINS components; :func:`spinemri.guidance.case.guidance_case`).
+        heights, SINS components; :func:`spinemri.guidance.case.guidance_case`); for SPINEPS and
+        TotalSpineSeg masks with their posterior elements, canal and cord.
+    canal_screening : bool, default False
+        Add the experimental canal / cord screening to it (needs canal and cord in the mask).
     """
 
     measure: tuple[tuple[str, Any], ...] = ()
@@ -90,6 +93,7 @@ class CaseOptions:
     dicom_seg: bool = False
     dicom_seg_vertebrae: bool = False
     guidance: bool = False
+    canal_screening: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,9 @@ def run_case(
             outcome.stage = "guidance"
             t = time.perf_counter()
             with _optional(outcome, image_path):
-                outcome.tables["guidance"] = _guidance_csv(m, mask, image, timepoint, outcome.scan_date)
+                outcome.tables["guidance"] = _guidance_csv(
+                    m, mask, image, timepoint, outcome.scan_date, mask_path, options
+                )
             outcome.timings_s["guidance"] = time.perf_counter() - t
         outcome.stage = "write"
         t = time.perf_counter()
@@ -294,17 +300,42 @@ def run_case(
 
 
 def _guidance_csv(
-    m: Measurement, mask: Volume, image: Volume, timepoint: str | None, scan_date: str | None
+    m: Measurement,
+    mask: Volume,
+    image: Volume,
+    timepoint: str | None,
+    scan_date: str | None,
+    mask_path: str | os.PathLike[str],
+    options: CaseOptions,
 ) -> str:
     """The case's guidance table (heights, SINS components) as CSV text, time point columns first."""
     from ..guidance.case import guidance_case
     from ..io.tables import table_to_csv_bytes
 
-    g = guidance_case(m, mask, image, structures=mask.meta.get("structures"))
+    structures = _spine_structures(mask, image, mask_path, options)
+    g = guidance_case(m, mask, image, structures=structures, canal=options.canal_screening)
     if timepoint is not None:
         g.insert(1, "timepoint", timepoint)
         g.insert(2, "scan_date", scan_date or "")
     return table_to_csv_bytes(g).decode("utf-8")
+
+
+def _spine_structures(
+    mask: Volume, image: Volume, mask_path: str | os.PathLike[str], options: CaseOptions
+) -> dict[str, Volume] | None:
+    """What else a SPINEPS pair or a TotalSpineSeg map holds (posterior elements, canal, cord, whole
+    vertebrae), put on the image grid as the vertebra mask was (exact reorientation, or resampling
+    when the run allows it); None for other masks."""
+    from ..io.load import load_mask
+    from ..io.mask_formats import read_spine_masks
+
+    if mask.meta.get("mask_format") not in ("spineps", "totalspineseg"):
+        return None
+    spine = read_spine_masks(mask_path)
+    parts = dict(spine.structures)
+    if spine.whole is not None:
+        parts["whole"] = spine.whole
+    return {k: load_mask(v, like=image, resample=options.resample_mask) for k, v in parts.items()}
 
 
 def with_timepoint(m: Measurement, timepoint: str, scan_date: str | None) -> Measurement:

@@ -145,6 +145,7 @@ def case_options(config: RunConfig) -> CaseOptions:
         dicom_seg=config.dicom_seg,
         dicom_seg_vertebrae=config.dicom_seg_vertebrae,
         guidance=config.guidance,
+        canal_screening=config.canal_screening and config.guidance,
     )
 
 

@@ -163,7 +163,7 @@ def params_hash(config: RunConfig) -> str:
     if config.dicom_seg:  # only when on, so that hashes of runs without DICOM-SEG stay valid
         payload["dicom_seg"] = {"vertebrae": config.dicom_seg_vertebrae}
     if config.guidance:  # the guidance table is one of the case's results (issue 15)
-        payload["guidance"] = True
+        payload["guidance"] = {"canal_screening": True} if config.canal_screening else True
     scheme_sha = scheme_file_sha256(config.scheme)
     if scheme_sha is not None:  # only for a scheme file, so that hashes of other runs stay valid
         payload["scheme_sha256"] = scheme_sha
