@@ -179,7 +179,10 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
         n = 1 if alone else min(workers, len(batch))
         done_ids: set[int] = set()
         lost: list[int] = []  # in flight when the pool broke
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        # the workers ignore Ctrl-C: the parent stops them (a worker waiting for its next case printed
+        # a KeyboardInterrupt traceback), and no queued case runs after the parent was interrupted
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
+        try:
             queue = iter(batch)
             futures: dict[Future[Any], int] = {}
             broken = not _fill(pool, fn, items, queue, futures, IN_FLIGHT_PER_WORKER * n)
@@ -199,6 +202,10 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
                 if not broken:
                     broken = not _fill(pool, fn, items, queue, futures, IN_FLIGHT_PER_WORKER * n)
             lost.extend(futures.values())
+        except BaseException:  # KeyboardInterrupt, or the consumer stopped (GeneratorExit): stop now
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
         if broken:
             if alone:
                 i = batch[0]
@@ -218,6 +225,24 @@ def _run_processes(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> 
                 for i in lost:  # only the items that were running can have killed it
                     breaks[i] += 1
         pending = [i for i in pending if i not in done_ids]
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool at once: cancel the queued cases and terminate the workers (they write no file)."""
+    processes = list(getattr(pool, "_processes", {}).values())  # CPython's pool keeps them here
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(5)
 
 
 def _fill(
