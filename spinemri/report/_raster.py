@@ -56,29 +56,46 @@ def centre_index(vert: np.ndarray, lr: int, size: int) -> int:
     return int(mid_sagittal_index(np.array([index_sum]), np.array([float(total)]))[0])
 
 
+def grey(values: np.ndarray, lo: float, hi: float) -> NDArray[np.uint8]:
+    """``(clip((values - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(uint8)``, in float64, in place on one copy.
+
+    The same float64 operations in the same order as the expression (so the same bytes), on a
+    single float64 copy of ``values`` instead of one temporary per operation.
+    """
+    x = np.array(values, dtype=np.float64)
+    x -= lo
+    x /= hi - lo
+    np.clip(x, 0.0, 1.0, out=x)
+    x *= 255.0
+    x += 0.5
+    return x.astype(np.uint8)
+
+
+def slice_window(a: np.ndarray) -> tuple[float, float]:
+    """The 1st and 99.5th percentiles of a slice (``hi`` raised to ``lo + 1`` when not above ``lo``)."""
+    a = np.asarray(a)
+    lo, hi = _percentiles(np.array(a), [1.0, 99.5])  # a scratch copy in the slice's dtype
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
 def window_slice(a: np.ndarray) -> NDArray[np.uint8]:
     """Grey levels 0-255 of a slice windowed to its 1st-99.5th percentiles."""
-    a = np.asarray(a, dtype=np.float64)
+    a = np.asarray(a)
     if a.size == 0:
         return np.zeros(a.shape, dtype=np.uint8)
-    lo, hi = np.percentile(a, [1.0, 99.5])
-    hi = hi if hi > lo else lo + 1.0
-    return cast("NDArray[np.uint8]", (np.clip((a - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    lo, hi = slice_window(a)
+    return grey(a, lo, hi)
 
 
 def outline(labels: np.ndarray) -> NDArray[np.bool_]:
     """Boundary pixels of every label > 0: a 4-neighbour (or the picture's edge) carries another label."""
     padded = np.pad(labels, 1, mode="edge")
-    return cast(
-        "NDArray[np.bool_]",
-        (labels > 0)
-        & (
-            (padded[:-2, 1:-1] != labels)
-            | (padded[2:, 1:-1] != labels)
-            | (padded[1:-1, :-2] != labels)
-            | (padded[1:-1, 2:] != labels)
-        ),
-    )
+    edge = padded[:-2, 1:-1] != labels  # the four neighbours OR-ed in place: one comparison alive at a time
+    edge |= padded[2:, 1:-1] != labels
+    edge |= padded[1:-1, :-2] != labels
+    edge |= padded[1:-1, 2:] != labels
+    edge &= labels > 0
+    return cast("NDArray[np.bool_]", edge)
 
 
 def round_length(mm: float) -> float:

@@ -34,6 +34,7 @@ from ._raster import (
     axis_slice,
     blend,
     cut_slice,
+    grey,
     levels_text,
     load_font,
     outline,
@@ -157,8 +158,7 @@ def _panel(
     ri = np.minimum((np.arange(out_h) + 0.5) * h / out_h, h - 1).astype(np.intp)
     ci = np.minimum((np.arange(out_w) + 0.5) * w / out_w, w - 1).astype(np.intp)
     lo, hi = window
-    g = np.clip((img2[ri][:, ci].astype(np.float64) - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5
-    rgb = np.repeat(g.astype(np.uint8)[:, :, None], 3, axis=2)
+    rgb = np.repeat(grey(img2[ri][:, ci], lo, hi)[:, :, None], 3, axis=2)
     blend(rgb, les2[ri][:, ci], LESION_RGB, LESION_ALPHA)
     vert_d = vert2[ri][:, ci]
     blend(rgb, outline(vert_d), OUTLINE_RGB, OUTLINE_ALPHA)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..volume import Volume
-from ._raster import centre_index, cut_slice, levels_text, outline, volume_window
+from ._raster import centre_index, cut_slice, grey, levels_text, outline, volume_window
 from .qc import FLAG_RGB, LESION_ALPHA, LESION_RGB, OUTLINE_RGB, sagittal_view
 from .qc_sheet import (
     measurement_flags,
@@ -234,7 +234,7 @@ def _write_viewer(
         les2 = cut_slice(lesions, view) > 0
         v_ids, v_les = np.unique(vert2[les2], return_counts=True)
         best[v_ids.astype(np.intp), s] = v_les
-        g = (np.clip((img2.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        g = grey(img2, lo, hi)
         gim = Image.fromarray(np.ascontiguousarray(g), "L")
         edge = outline(vert2)
         if f < 1.0:
