@@ -57,7 +57,7 @@ def centre_index(vert: np.ndarray, lr: int, size: int) -> int:
 
 
 def grey(values: np.ndarray, lo: float, hi: float) -> NDArray[np.uint8]:
-    """``(clip((values - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(uint8)``, in float64, in place on one copy.
+    """``(clip((values - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(uint8)``, in place on one float64 copy.
 
     The same float64 operations in the same order as the expression (so the same bytes), on a
     single float64 copy of ``values`` instead of one temporary per operation.

@@ -28,6 +28,9 @@ from ._raster import (
     cut_slice as _cut,
 )
 from ._raster import (
+    grey as _grey,
+)
+from ._raster import (
     load_font as _font,
 )
 from ._raster import (
@@ -35,9 +38,6 @@ from ._raster import (
 )
 from ._raster import (
     round_length as _round_length,
-)
-from ._raster import (
-    grey as _grey,
 )
 from ._raster import (
     slice_window as _slice_window,

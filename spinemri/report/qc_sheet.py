@@ -242,11 +242,11 @@ def render_qc_sheet(
     per_slice = np.zeros((n_v + 1, n_lr), np.int64)
     vert_vox = np.zeros(n_v + 1, np.int64)
     les_per_slice = np.zeros(n_lr, np.int64)
-    for s in range(n_lr):
-        vert_s, les_s = axis_slice(vert, lr, s), axis_slice(lesions, lr, s) > 0
-        per_slice[:, s] = np.bincount(vert_s[les_s].astype(np.intp), minlength=n_v + 1)
+    for k in range(n_lr):
+        vert_s, les_s = axis_slice(vert, lr, k), axis_slice(lesions, lr, k) > 0
+        per_slice[:, k] = np.bincount(vert_s[les_s].astype(np.intp), minlength=n_v + 1)
         vert_vox += np.bincount(vert_s.ravel().astype(np.intp), minlength=n_v + 1)[: n_v + 1]
-        les_per_slice[s] = np.count_nonzero(les_s)
+        les_per_slice[k] = np.count_nonzero(les_s)
     per_slice[0] = 0
     involved = [v for v in range(1, n_v + 1) if per_slice[v].sum() > 0]
     info = []
