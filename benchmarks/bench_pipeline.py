@@ -18,8 +18,8 @@ Sections (each prints a table with times and ratios):
   ``spinemri measure IMAGE --mask MASK --out DIR`` process against a process
   that only imports the modules such a run ends up with (its ``sys.modules``);
   the target is peak <= imports + 3 x the image's bytes in memory. Cases: the two
-  DICOM series above and the 120-slice one as a .nii.gz, int16 and uint16 (NIfTI
-  arrives Fortran-ordered from nibabel).
+  DICOM series above, the 120-slice one as a .nii.gz, int16 and uint16 (NIfTI
+  arrives Fortran-ordered from nibabel), and a 512x512x20 int16 .nii.gz of the same phantom.
 * ``cohort`` — ``spinemri run COHORT --out DIR --force --quiet`` on a phantom
   cohort of 12 cases of 384x384x15 (``spinemri phantom --rows 384 --cols 384
   --slices 15``): serial, ``--workers 2`` (process pool) and ``--scheduler
