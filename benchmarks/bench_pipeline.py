@@ -18,8 +18,8 @@ Sections (each prints a table with times and ratios):
   ``spinemri measure IMAGE --mask MASK --out DIR`` process against a process
   that only imports the modules such a run ends up with (its ``sys.modules``);
   the target is peak <= imports + 3 x the image's bytes in memory. Cases: the two
-  DICOM series above and the 120-slice one as a .nii.gz, int16 and uint16 (NIfTI
-  arrives Fortran-ordered from nibabel).
+  DICOM series above, the 120-slice one as a .nii.gz, int16 and uint16 (NIfTI
+  arrives Fortran-ordered from nibabel), and a 512x512x20 int16 .nii.gz of the same phantom.
 * ``cohort`` — ``spinemri run COHORT --out DIR --force --quiet`` on a phantom
   cohort of 12 cases of 384x384x15 (``spinemri phantom --rows 384 --cols 384
   --slices 15``): serial, ``--workers 2`` (process pool) and ``--scheduler
@@ -101,6 +101,20 @@ def big_nifti_case(work: Path, dtype: str) -> tuple[Path, Path]:
         vol = load_volume(img_dir)
         save_nifti(vol.with_data(np.asarray(vol.data).astype(dtype)), path)
     return path, mask
+
+
+def nifti_case(work: Path, dtype: str, n_slices: int, size: int = 512) -> tuple[Path, Path]:
+    """A ``size`` x ``size`` x ``n_slices`` phantom (seed 3, as :func:`big_dicom_case`) as one .nii.gz of
+    ``dtype`` and its mask (.nii.gz), both Fortran-ordered when loaded (reused)."""
+    from spinemri import make_phantom
+    from spinemri.io.nifti import save_nifti
+
+    path, mask_path = work / f"nifti{n_slices}_{dtype}.nii.gz", work / f"nifti{n_slices}_mask.nii.gz"
+    if not (path.exists() and mask_path.exists()):
+        img, mask, _ = make_phantom(seed=3, rows=size, cols=size, n_slices=n_slices)
+        save_nifti(img.with_data(np.asarray(img.data).astype(dtype)), path)
+        save_nifti(mask, mask_path)
+    return path, mask_path
 
 
 def cohort(work: Path, n: int = 12) -> Path:
@@ -232,6 +246,7 @@ def bench_memory(work: Path, repeats: int, memory_cases: tuple[str, ...] = ()) -
         # from files as nibabel loads them: Fortran-ordered, int16 and uint16
         "phantom 512x512x120 NIfTI int16": big_nifti_case(work, "int16"),
         "phantom 512x512x120 NIfTI uint16": big_nifti_case(work, "uint16"),
+        "phantom 512x512x20 NIfTI int16": nifti_case(work, "int16", 20),
     }
     if memory_cases:
         cases = {k: v for k, v in cases.items() if any(m in k for m in memory_cases)}

@@ -385,12 +385,12 @@ def _render(
     with _optional(outcome, image_path):
         outcome.qc_png = measurement_qc_png(image, mask, m)
     outcome.timings_s["qc"] = time.perf_counter() - t
-    from ..report.viewer import measurement_viewer_html
+    from ..report.viewer import measurement_viewer_bytes
 
     outcome.stage = "viewer"
     t = time.perf_counter()
     with _optional(outcome, image_path):
-        outcome.viewer_html = measurement_viewer_html(image, mask, m).encode("utf-8")
+        outcome.viewer_html = measurement_viewer_bytes(image, mask, m)  # UTF-8, never a str whole
     outcome.timings_s["viewer"] = time.perf_counter() - t
     # --- DICOM-SEG (docs/dicom-seg.md): only for DICOM sources, only when asked for
     if options.dicom_seg and image.meta.get("format") == "dicom":

@@ -28,6 +28,9 @@ from ._raster import (
     cut_slice as _cut,
 )
 from ._raster import (
+    grey as _grey,
+)
+from ._raster import (
     load_font as _font,
 )
 from ._raster import (
@@ -35,6 +38,9 @@ from ._raster import (
 )
 from ._raster import (
     round_length as _round_length,
+)
+from ._raster import (
+    slice_window as _slice_window,
 )
 from ._raster import (
     window_slice as _window,
@@ -183,7 +189,11 @@ def render_qc_image(
     # nearest-neighbour lookup of the source row / column of every display pixel
     ri = np.minimum((np.arange(out_h) + 0.5) * h / out_h, h - 1).astype(np.intp)
     ci = np.minimum((np.arange(out_w) + 0.5) * w / out_w, w - 1).astype(np.intp)
-    gray = _window(img2)[ri][:, ci]
+    if img2.size:  # windowed on the whole slice; grey levels on the slice or on the display, the smaller
+        lo, hi = _slice_window(img2)
+        gray = _grey(img2, lo, hi)[ri][:, ci] if h * w <= out_h * out_w else _grey(img2[ri][:, ci], lo, hi)
+    else:
+        gray = _window(img2)[ri][:, ci]
     rgb = np.repeat(gray[:, :, None], 3, axis=2)  # uint8; blends below touch only the masked pixels
     les_d = les2[ri][:, ci]
     _blend(rgb, les_d, LESION_RGB, LESION_ALPHA)

@@ -30,7 +30,17 @@ from typing import Any
 import numpy as np
 
 from ..volume import Volume
-from ._raster import blend, cut_slice, levels_text, load_font, outline, round_length, volume_window
+from ._raster import (
+    axis_slice,
+    blend,
+    cut_slice,
+    grey,
+    levels_text,
+    load_font,
+    outline,
+    round_length,
+    volume_window,
+)
 from .qc import (
     FLAG_RGB,
     LABEL_RGB,
@@ -122,7 +132,7 @@ def truncation_reasons(volume: Volume, vertebrae: np.ndarray, levels: Sequence[s
         n = vert.shape[ax]
         for last in (False, True):
             idx = n - 1 if last else 0
-            ids = np.unique(np.take(vert, idx, axis=ax))
+            ids = np.unique(axis_slice(vert, ax, idx))
             side = _face_name(volume, ax, last)
             if ax == lr:
                 why = f"touches the {side} edge of the slab (slice {idx})"
@@ -148,8 +158,7 @@ def _panel(
     ri = np.minimum((np.arange(out_h) + 0.5) * h / out_h, h - 1).astype(np.intp)
     ci = np.minimum((np.arange(out_w) + 0.5) * w / out_w, w - 1).astype(np.intp)
     lo, hi = window
-    g = np.clip((img2[ri][:, ci].astype(np.float64) - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5
-    rgb = np.repeat(g.astype(np.uint8)[:, :, None], 3, axis=2)
+    rgb = np.repeat(grey(img2[ri][:, ci], lo, hi)[:, :, None], 3, axis=2)
     blend(rgb, les2[ri][:, ci], LESION_RGB, LESION_ALPHA)
     vert_d = vert2[ri][:, ci]
     blend(rgb, outline(vert_d), OUTLINE_RGB, OUTLINE_ALPHA)
@@ -218,10 +227,9 @@ def render_qc_sheet(
     from PIL import Image, ImageDraw
 
     vert = np.asarray(vertebrae)
-    les = np.asarray(lesion_mask.data) > 0
+    lesions = np.asarray(lesion_mask.data)  # > 0 = lesion; thresholded slice by slice, never whole
     lr = image.lr_axis
     n_lr = image.shape[lr]
-    other = tuple(a for a in range(3) if a != lr)
     reasons = truncation_reasons(image, vert, levels)
     flagged = set(reasons)
     flag_text = [f"{lev}: {why}" for lev, whys in reasons.items() for why in whys]
@@ -229,14 +237,17 @@ def render_qc_sheet(
     if reasons:
         flag_text.append("(truncated: measured only inside the image; volume and ratios may be biased)")
 
-    # --- per involved vertebra: lesion voxels and the slices holding them
-    ids_les = vert[les].astype(np.intp)
-    lr_les = np.nonzero(les)[lr]
+    # --- per involved vertebra: lesion voxels and the slices holding them (one slice at a time)
     n_v = len(levels)
     per_slice = np.zeros((n_v + 1, n_lr), np.int64)
-    np.add.at(per_slice, (ids_les, lr_les), 1)
+    vert_vox = np.zeros(n_v + 1, np.int64)
+    les_per_slice = np.zeros(n_lr, np.int64)
+    for k in range(n_lr):
+        vert_s, les_s = axis_slice(vert, lr, k), axis_slice(lesions, lr, k) > 0
+        per_slice[:, k] = np.bincount(vert_s[les_s].astype(np.intp), minlength=n_v + 1)
+        vert_vox += np.bincount(vert_s.ravel().astype(np.intp), minlength=n_v + 1)[: n_v + 1]
+        les_per_slice[k] = np.count_nonzero(les_s)
     per_slice[0] = 0
-    vert_vox = np.bincount(vert.ravel().astype(np.intp), minlength=n_v + 1)
     involved = [v for v in range(1, n_v + 1) if per_slice[v].sum() > 0]
     info = []
     for v in involved:
@@ -246,7 +257,7 @@ def render_qc_sheet(
             f"{levels[v - 1]}: {int(per_slice[v].sum())} lesion voxels "
             f"({100.0 * per_slice[v].sum() / max(int(vert_vox[v]), 1):.1f} % of the vertebra), {span}"
         )
-    lesion_slices = np.flatnonzero(np.count_nonzero(les, axis=other))
+    lesion_slices = np.flatnonzero(les_per_slice)
     shown = lesion_slices
     if shown.size > MAX_SLICES:
         shown = shown[np.unique(np.linspace(0, shown.size - 1, MAX_SLICES).round().astype(int))]
@@ -344,7 +355,7 @@ def render_qc_sheet(
         rgb, vert_d = _panel(
             cut_slice(image.data, view),
             cut_slice(vert, view),
-            cut_slice(les, view),
+            cut_slice(lesions, view) > 0,
             (row_mm, col_mm),
             window,
             (th, tw),
@@ -373,7 +384,8 @@ def render_qc_sheet(
         for n, v in enumerate(involved):
             best = int(np.argmax(per_slice[v]))
             view = sagittal_view(image, best)
-            img2, vert2, les2 = cut_slice(image.data, view), cut_slice(vert, view), cut_slice(les, view)
+            img2, vert2 = cut_slice(image.data, view), cut_slice(vert, view)
+            les2 = cut_slice(lesions, view) > 0
             rr, cc = np.nonzero(vert2 == v)
             pad_r = max(3, int(0.25 * (rr.max() - rr.min() + 1)))
             pad_c = max(3, int(0.25 * (cc.max() - cc.min() + 1)))

@@ -23,13 +23,13 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..volume import Volume
-from ._raster import centre_index, cut_slice, levels_text, outline, volume_window
+from ._raster import centre_index, cut_slice, grey, levels_text, outline, volume_window
 from .qc import FLAG_RGB, LESION_ALPHA, LESION_RGB, OUTLINE_RGB, sagittal_view
 from .qc_sheet import (
     measurement_flags,
@@ -38,7 +38,14 @@ from .qc_sheet import (
     truncation_reasons,
 )
 
-__all__ = ["ALPHABET", "MAX_SIDE_PX", "viewer_href", "render_viewer_html", "measurement_viewer_html"]
+__all__ = [
+    "ALPHABET",
+    "MAX_SIDE_PX",
+    "viewer_href",
+    "render_viewer_html",
+    "measurement_viewer_html",
+    "measurement_viewer_bytes",
+]
 
 #: Largest side of an embedded slice (pixels); larger slices are downsampled.
 MAX_SIDE_PX = 768
@@ -94,6 +101,11 @@ _HEX_TO_ALPHABET = str.maketrans("0123456789abcdef", ALPHABET)
 def _pack(data: bytes, mime: str) -> str:
     """``"<mime> <payload>"``: the bytes in :data:`ALPHABET`, two symbols a byte, high nibble first."""
     return f"{mime} " + data.hex().translate(_HEX_TO_ALPHABET)
+
+
+def _json(value: Any) -> str:
+    """Compact JSON, safe inside a ``<script>`` element (``</`` written ``<\\/``)."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
 def _overlay_png(mask: np.ndarray, rgb: tuple[int, int, int], alpha: float) -> str | None:
@@ -164,10 +176,47 @@ def render_viewer_html(
     str
         A complete HTML document with inline CSS, data and script.
     """
+    parts: list[str] = []
+    _write_viewer(
+        parts.append,
+        image,
+        vertebrae,
+        levels,
+        lesion_mask,
+        patient_id=patient_id,
+        title=title,
+        method=method,
+        table=table,
+        extra_flags=extra_flags,
+        jpeg_quality=jpeg_quality,
+    )
+    return "".join(parts)
+
+
+def _write_viewer(
+    write: Callable[[str], Any],
+    image: Volume,
+    vertebrae: np.ndarray,
+    levels: Sequence[str],
+    lesion_mask: Volume,
+    *,
+    patient_id: str,
+    title: str = "",
+    method: str = "",
+    table: Any = None,
+    extra_flags: Sequence[str] = (),
+    jpeg_quality: int = 80,
+) -> None:
+    """:func:`render_viewer_html`'s page, handed to ``write`` piece by piece (their concatenation).
+
+    Memory: one sagittal slice at a time (its lesions thresholded on the slice), each slice's
+    JSON made as soon as its images are coded and nothing else of it kept, and the page never
+    held whole here: the caller's ``write`` joins the pieces (a list, or a UTF-8 buffer).
+    """
     from PIL import Image
 
     vert = np.asarray(vertebrae)
-    les = np.asarray(lesion_mask.data) > 0
+    lesions = np.asarray(lesion_mask.data)  # > 0 = lesion; thresholded slice by slice, never whole
     lr = image.lr_axis
     n_lr = image.shape[lr]
     lo, hi = volume_window(image.data)
@@ -181,10 +230,11 @@ def render_viewer_html(
     best = np.zeros((len(levels) + 1, n_lr), np.int64)
     for s in range(n_lr):
         view = sagittal_view(image, s)
-        img2, vert2, les2 = cut_slice(image.data, view), cut_slice(vert, view), cut_slice(les, view)
+        img2, vert2 = cut_slice(image.data, view), cut_slice(vert, view)
+        les2 = cut_slice(lesions, view) > 0
         v_ids, v_les = np.unique(vert2[les2], return_counts=True)
         best[v_ids.astype(np.intp), s] = v_les
-        g = (np.clip((img2.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        g = grey(img2, lo, hi)
         gim = Image.fromarray(np.ascontiguousarray(g), "L")
         edge = outline(vert2)
         if f < 1.0:
@@ -201,15 +251,19 @@ def render_viewer_html(
         for v in np.unique(ids):
             sel = ids == v
             names.append([levels[int(v) - 1], round(float(rows[sel].mean()), 1), int(cols[sel].min())])
+        # this slice's part of the page's JSON (``json.dumps`` of the whole would hold every slice twice)
         slices.append(
-            {
-                "img": _pack(buf.getvalue(), "image/jpeg"),
-                "outline": _overlay_png(edge, OUTLINE_RGB, 0.9),
-                "lesion": _overlay_png(les2, LESION_RGB, LESION_ALPHA),
-                "names": names,
-                "lesion_levels": [levels[int(v) - 1] for v in v_ids if v > 0],
-            }
+            _json(
+                {
+                    "img": _pack(buf.getvalue(), "image/jpeg"),
+                    "outline": _overlay_png(edge, OUTLINE_RGB, 0.9),
+                    "lesion": _overlay_png(les2, LESION_RGB, LESION_ALPHA),
+                    "names": names,
+                    "lesion_levels": [levels[int(v) - 1] for v in v_ids if v > 0],
+                }
+            )
         )
+        del buf, gim
     best[0] = 0
     centre = centre_index(vert, lr, n_lr)
     lesion_slices = [int(s) for s in np.flatnonzero(best.sum(axis=0))]
@@ -219,7 +273,9 @@ def render_viewer_html(
         goto[lev] = int(np.argmax(best[v])) if best[v].any() else -1
     reasons = truncation_reasons(image, vert, levels)
     flags = [f"{lev}: {why}" for lev, whys in reasons.items() for why in whys] + list(extra_flags)
-    data = {
+    # the JSON of {n, start, centre, width, height, aspect, mm_per_px, slices, flagged, lesion_slices},
+    # in that order, as json.dumps writes it: the slices' parts between the two halves
+    data_head = {
         "n": n_lr,
         "start": int(start),
         "centre": int(centre),
@@ -227,10 +283,8 @@ def render_viewer_html(
         "height": oh,
         "aspect": (h * row_mm) / max(w * col_mm, 1e-9),
         "mm_per_px": col_mm / f,
-        "slices": slices,
-        "flagged": sorted(reasons),
-        "lesion_slices": lesion_slices,
     }
+    data_tail = {"flagged": sorted(reasons), "lesion_slices": lesion_slices}
 
     rows_html = []
     if table is not None and len(table):
@@ -255,10 +309,10 @@ def render_viewer_html(
         if flags
         else "<p id='flags'>No flags (no vertebra touches the image border).</p>"
     )
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     e = html.escape
     flag_css = "#{:02x}{:02x}{:02x}".format(*FLAG_RGB)
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+    write(
+        f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>spinemri viewer — {e(patient_id)}</title>
 <style>
 body{{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:16px;
@@ -292,7 +346,15 @@ superior up, anterior left · ←/→ keys change the slice</div>
 <h2 style="font-size:1.05em">Flags</h2>{flags_html}
 <h2 style="font-size:1.05em">Vertebrae (click a row to go to its slice)</h2>{table_html}
 </div></div>
-<script type="application/json" id="case-data">{payload}</script>
+<script type="application/json" id="case-data">"""
+    )
+    write(_json(data_head)[:-1] + ',"slices":[')
+    for n, part in enumerate(slices):
+        write("," + part if n else part)
+        slices[n] = ""  # written: let the caller's buffer hold it alone
+    write("]," + _json(data_tail)[1:])
+    write(
+        f"""</script>
 <script>
 (function(){{
 const D = JSON.parse(document.getElementById('case-data').textContent);
@@ -362,6 +424,26 @@ draw();
 }})();
 </script></body></html>
 """
+    )
+
+
+def _measurement_args(mask: Volume, m: Any) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    """Vertebra ids, levels and the keyword arguments of the viewer page of ``m``."""
+    vid, levels = measurement_vertebra_ids(mask, m)
+    row = m.patient.iloc[0]
+    title = (
+        f"{int(row['n_involved'])}/{int(row['n_vertebrae'])} vertebrae involved "
+        f"({levels_text(row['involved_levels'])}), hi_area_ratio {float(row['hi_area_ratio']):.3f}, "
+        f"hi_volume_ratio {float(row['hi_volume_ratio']):.3f}"
+    )
+    kwargs = {
+        "patient_id": str(m.patient_id),
+        "title": title,
+        "method": method_text(m),
+        "table": m.vertebrae,
+        "extra_flags": measurement_flags(m),
+    }
+    return vid, levels, kwargs
 
 
 def measurement_viewer_html(image: Volume, mask: Volume, m: Any) -> str:
@@ -381,21 +463,37 @@ def measurement_viewer_html(image: Volume, mask: Volume, m: Any) -> str:
     str
         From :func:`render_viewer_html`, with the vertebra table, the method and the flags.
     """
-    vid, levels = measurement_vertebra_ids(mask, m)
-    row = m.patient.iloc[0]
-    title = (
-        f"{int(row['n_involved'])}/{int(row['n_vertebrae'])} vertebrae involved "
-        f"({levels_text(row['involved_levels'])}), hi_area_ratio {float(row['hi_area_ratio']):.3f}, "
-        f"hi_volume_ratio {float(row['hi_volume_ratio']):.3f}"
-    )
-    return render_viewer_html(
-        image,
-        vid,
-        levels,
-        m.lesion_mask,
-        patient_id=str(m.patient_id),
-        title=title,
-        method=method_text(m),
-        table=m.vertebrae,
-        extra_flags=measurement_flags(m),
-    )
+    vid, levels, kwargs = _measurement_args(mask, m)
+    return render_viewer_html(image, vid, levels, m.lesion_mask, **kwargs)
+
+
+def measurement_viewer_bytes(image: Volume, mask: Volume, m: Any) -> bytes:
+    """:func:`measurement_viewer_html` encoded in UTF-8, without the page ever held as a ``str``.
+
+    The page's pieces are encoded into one buffer as they are made, so the peak is the
+    UTF-8 page once (a ``str`` with its non-ASCII characters takes two bytes a character,
+    and encoding it holds both).
+
+    Parameters
+    ----------
+    image : Volume
+        The measured image.
+    mask : Volume
+        Its vertebral label mask on the image grid.
+    m : Measurement
+        The measurement of ``image`` with ``mask``.
+
+    Returns
+    -------
+    bytes
+        ``measurement_viewer_html(image, mask, m).encode("utf-8")``, byte for byte.
+    """
+    vid, levels, kwargs = _measurement_args(mask, m)
+    buf = io.BytesIO()
+
+    def write(text: str) -> None:
+        buf.write(text.encode("utf-8"))
+
+    _write_viewer(write, image, vid, levels, m.lesion_mask, **kwargs)
+    del vid
+    return buf.getvalue()
