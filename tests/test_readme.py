@@ -109,7 +109,7 @@ def _demo(out: Path, *options: str) -> dict:
 
 
 def test_demo_every_analysis_computes(tmp_path: Path) -> None:
-    # a smaller cohort than the README's (60 patients, seed 1) on which every analysis also computes
+    # a smaller cohort than the README's (80 patients, seed 1) on which every analysis also computes
     summary = _demo(tmp_path / "demo", "--patients", "40", "--seed", "2", "--workers", "2")
     not_computable = {k: v.get("reason") for k, v in analyses(summary).items() if not v["computable"]}
     assert not not_computable

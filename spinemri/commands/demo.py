@@ -2,7 +2,7 @@
 
 Writes ``OUT/cohort`` (a synthetic cohort with ground truth, :mod:`spinemri.io.cohort_write`) and runs
 the whole pipeline on it into ``OUT/results`` (:func:`spinemri.pipeline.cohort.run_cohort`). The
-default configuration (60 patients, seed 1, a 256 x 128 x 13 matrix) was chosen because every
+default configuration (80 patients, seed 1, a 256 x 128 x 13 matrix) was chosen because every
 analysis computes on it and the report shows the seed study's findings (docs/phantom.md, "The demo").
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["add_parser", "run", "DEMO_COHORT"]
 
 #: The demo's cohort: options of ``spinemri phantom`` (every analysis computes on this one).
-DEMO_COHORT: dict[str, int] = {"patients": 60, "seed": 1, "rows": 256, "cols": 128, "slices": 13}
+DEMO_COHORT: dict[str, int] = {"patients": 80, "seed": 1, "rows": 256, "cols": 128, "slices": 13}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = subparsers.add_parser(
         "demo",
         help="generate a phantom cohort and run the whole pipeline on it (about a minute)",
-        description="Write a synthetic cohort to OUT_DIR/cohort (spinemri phantom: 60 patients, seed 1, "
+        description="Write a synthetic cohort to OUT_DIR/cohort (spinemri phantom: 80 patients, seed 1, "
         "256 x 128 x 13 voxels) and run spinemri run on it into OUT_DIR/results; then open "
         "OUT_DIR/results/analysis/report.html. A cohort already written with the same options is reused, "
         "and unchanged cases are not measured again.",
