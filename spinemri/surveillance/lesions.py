@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from ..errors import InputError
-from ..levels import level_index, region_of
+from ..levels import level_index
 from .frames import AXES, equivalent_radius
 from .params import SurveillanceParams
 from .rules import absolute_threshold, volume_change_sign, voxel_volume_mm3
@@ -367,14 +367,7 @@ def compare_lesions(
             cls = {"matched": trend}.get(g.kind, g.kind)
             rows.append(
                 {
-                    "patient_id": pair.patient_id,
-                    "level": lv,
-                    "region": region_of(lv),
-                    "timepoint_from": pair.timepoint_from,
-                    "timepoint_to": pair.timepoint_to,
-                    "scan_date_from": pair.scan_date_from,
-                    "scan_date_to": pair.scan_date_to,
-                    "interval_days": pair.interval_days,
+                    **pair.keys(lv),
                     "lesion_ids_from": la.ids_text(ia, g.from_rows),
                     "lesion_ids_to": lb.ids_text(ib, g.to_rows),
                     "n_from": len(g.from_rows),

@@ -154,15 +154,7 @@ def compare_patient(
     levels = [str(x) for x in changes["level"]]
     ranked = [s for s in SEVERITY if s in present]
     status = ranked[0] if ranked else "not_comparable"
-    row: dict[str, Any] = {
-        "patient_id": pair.patient_id,
-        "timepoint_from": pair.timepoint_from,
-        "timepoint_to": pair.timepoint_to,
-        "scan_date_from": pair.scan_date_from,
-        "scan_date_to": pair.scan_date_to,
-        "interval_days": pair.interval_days,
-        "short_interval": short_interval,
-    }
+    row: dict[str, Any] = {**pair.keys(), "short_interval": short_interval}
     for k in _TOTALS:
         row[f"{k}_from"] = totals_from.get(k, math.nan)
         row[f"{k}_to"] = totals_to.get(k, math.nan)

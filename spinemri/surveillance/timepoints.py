@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..levels import is_level
+from ..levels import is_level, region_of
 
 __all__ = [
     "TimepointPair",
@@ -118,6 +118,33 @@ class TimepointPair:
         if self.scan_date_from is None or self.scan_date_to is None:
             return math.nan
         return float((self.scan_date_to - self.scan_date_from).days)
+
+    def keys(self, level: str | None = None) -> dict[str, Any]:
+        """The identity columns of a change row of this pair, in the order of the change tables.
+
+        Parameters
+        ----------
+        level : str, optional
+            For a per-level row (changes.csv, lesion_changes.csv): ``level`` and ``region``
+            follow ``patient_id``.
+
+        Returns
+        -------
+        dict of str to Any
+            ``patient_id``, [``level``, ``region``,] ``timepoint_from``, ``timepoint_to``,
+            ``scan_date_from``, ``scan_date_to``, ``interval_days``.
+        """
+        row: dict[str, Any] = {"patient_id": self.patient_id}
+        if level is not None:
+            row.update(level=level, region=region_of(level))
+        row.update(
+            timepoint_from=self.timepoint_from,
+            timepoint_to=self.timepoint_to,
+            scan_date_from=self.scan_date_from,
+            scan_date_to=self.scan_date_to,
+            interval_days=self.interval_days,
+        )
+        return row
 
 
 def consecutive_pairs(table: pd.DataFrame) -> list[TimepointPair]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..levels import level_index, region_of
+from ..levels import level_index
 from .consistency import LevelCheck
 from .lesions import irradiated_before
 from .params import SurveillanceParams
@@ -212,14 +212,7 @@ def compare_vertebrae(
                     status = "indeterminate"
         rows.append(
             {
-                "patient_id": pair.patient_id,
-                "level": lv,
-                "region": region_of(lv),
-                "timepoint_from": pair.timepoint_from,
-                "timepoint_to": pair.timepoint_to,
-                "scan_date_from": pair.scan_date_from,
-                "scan_date_to": pair.scan_date_to,
-                "interval_days": interval,
+                **pair.keys(lv),
                 "lesion_volume_mm3_from": va,
                 "lesion_volume_mm3_to": vb,
                 "hi_volume_ratio_from": hva,
