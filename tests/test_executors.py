@@ -112,7 +112,32 @@ def test_local_cluster_workers_keep_glibc_dynamic_mmap_threshold() -> None:
     distributed = pytest.importorskip("distributed", reason="dask.distributed is an optional extra")
     import dask
 
-    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")  # dask's default
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")  # Dask sets it
     results = dict(run_map(malloc_trim_env, [1, 2], workers=2, scheduler="local"))
     assert results == {1: None, 2: None}
     assert distributed is not None
+
+
+def worker_setup(_: int) -> tuple[object, bool]:
+    import sys
+
+    import dask
+
+    return (
+        dask.config.get("distributed.worker.profile.enabled"),
+        "cc3d" in sys.modules,  # imported by the forkserver's preload, never by this function
+    )
+
+
+def test_local_cluster_workers_run_lean_and_start_from_the_preloaded_forkserver() -> None:
+    # issue 18: the per-thread profiler and the fast monitors took 2-3 % of a worker's CPU, and
+    # spawned workers imported the whole stack each (docs/performance.md, "Dask")
+    pytest.importorskip("distributed", reason="dask.distributed is an optional extra")
+    import dask
+
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # Dask's default, untouched here
+    results = dict(run_map(worker_setup, [1, 2], workers=2, scheduler="local"))
+    for profile, preloaded in results.values():
+        assert profile is False
+        assert preloaded
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # the parent's config restored

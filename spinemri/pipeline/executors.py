@@ -276,7 +276,8 @@ def _run_dask(
         import dask
 
         # never more processes than cases: 40 workers for 3 cases started 37 idle interpreters
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
+        with dask.config.set(_local_cluster_config()):
+            _preload_forkserver()
             cluster = LocalCluster(
                 n_workers=max(1, min(workers, len(items))),
                 threads_per_worker=1,
@@ -378,6 +379,46 @@ def require_distributed(scheduler: str) -> None:
             f"--scheduler {scheduler} needs dask.distributed, which is not installed ({exc}): "
             'pip install "spinemri[dask]", or drop --scheduler (--workers N runs N processes without Dask)'
         ) from None
+
+
+#: Dask settings of spinemri's own LocalCluster (issue 18; docs/performance.md, "Dask"). Each
+#: worker ran a statistical profiler sampling every thread's stack every 10 ms, a memory monitor
+#: every 100 ms and an event-loop tick every 20 ms: 2-3 % of a worker's CPU beside the case, and
+#: on a machine with as many workers as cores that CPU is taken from the cases. Nothing in
+#: spinemri reads the profiles (they feed the dashboard); the monitors stay, less often. A cluster
+#: started by someone else (``--scheduler tcp://...``) keeps its own configuration.
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
+def _local_cluster_config() -> dict[str, Any]:
+    """The Dask configuration spinemri's LocalCluster is started with (workers inherit it)."""
+    config = {**LOCAL_CLUSTER_CONFIG, "distributed.nanny.pre-spawn-environ": _worker_environ()}
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        config["distributed.worker.multiprocessing-method"] = "forkserver"
+    return config
+
+
+def _preload_forkserver() -> None:
+    """Let Dask's forkserver import spinemri's case modules once, as the process pool's does.
+
+    Dask's default start method, ``spawn``, makes every worker import numpy, pandas, SciPy,
+    nibabel, pydicom, Pillow and distributed itself (2-3 s of CPU per worker, docs/performance.md);
+    workers forked from one server that imported them once start in a fraction of that. Called
+    inside :func:`_local_cluster_config`'s settings, after Dask chose its own preload list.
+    """
+    import dask
+
+    if dask.config.get("distributed.worker.multiprocessing-method") != "forkserver":
+        return
+    from distributed.utils import get_mp_context
+
+    ctx = get_mp_context()  # sets Dask's list (distributed and its packages) the first time
+    ctx.set_forkserver_preload(["distributed", *_PRELOAD])
 
 
 def _worker_environ() -> dict[str, Any]:
