@@ -289,6 +289,44 @@ def test_analyze_a_linked_table_still_runs(tmp_path: Path) -> None:
 SAG = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 
 
+# --- phantom OUT_DIR: never mixed with what is there ----------------------------------------------
+
+_SMALL = ["--rows", "64", "--cols", "48", "--slices", "5"]
+
+
+def test_phantom_refuses_a_non_empty_folder_and_force_replaces_only_its_cohort(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ph"
+    assert main(["phantom", str(out), "--patients", "3", *_SMALL]) == 0
+    (out / "notes.txt").write_text("mine")
+    before = _tree(out)
+    capsys.readouterr()
+    assert _exit(["phantom", str(out), "--patients", "2", *_SMALL]) == 2
+    line = _one_error_line(capsys.readouterr().err, "phantom")
+    assert "not empty" in line and "--force" in line
+    assert _tree(out) == before  # nothing written, nothing removed
+    assert main(["phantom", str(out), "--patients", "2", "--force", *_SMALL]) == 0
+    patients = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert patients == ["SMR-001", "SMR-002"]  # SMR-003 of the first cohort is gone, not read as a patient
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len(pd.read_csv(out / "truth.csv")) == 2
+
+
+def test_phantom_force_refuses_a_folder_without_a_phantom_cohort(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "data"
+    (out / "SMR-001").mkdir(parents=True)
+    (out / "SMR-001" / "image.nii.gz").write_bytes(b"not mine to delete")
+    assert _exit(["phantom", str(out), "--force", *_SMALL]) == 2
+    assert "no truth.csv" in _one_error_line(capsys.readouterr().err, "phantom")
+    assert _tree(out) == {"SMR-001/image.nii.gz"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["phantom", str(empty), "--patients", "1", *_SMALL]) == 0  # an empty folder needs no --force
+
+
 def _dicom(path: Path, *, x: float, uid: str, number: int, desc: str, echo: float = 30.0) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser", "run"]
@@ -66,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="scans per patient (default 1); N > 1 writes OUT/PATIENT/YYYY-MM-DD/ per scan, lesions "
         "changing by known amounts, and the change truth (docs/phantom.md)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="OUT_DIR holds an earlier phantom cohort: replace it (its patient folders, clinical.csv and "
+        "truth tables; other files are kept)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -125,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from ._outpath import check_output_path
 
     check_output_path(args.out_dir, "OUT_DIR", folder=True)  # OUT_DIR under a file: exit 2, no traceback
+    _check_out_dir(Path(args.out_dir), args.force)
     if args.timepoints > 1:
         tables = write_followup_cohort(args.out_dir, spec, args.timepoints, **options)
         n = tables["patients"]["patient_id"].nunique()
@@ -137,3 +146,41 @@ def run(args: argparse.Namespace) -> int:
     n = len(tables["patients"])
     print(f"wrote {n} phantom patient(s) to {args.out_dir} (clinical.csv, truth.csv, truth_vertebrae.csv)")
     return 0
+
+
+#: Files a phantom cohort writes beside its patient folders (io/cohort_write.py, io/cohort_followup.py).
+_COHORT_FILES = ("clinical.csv", "truth.json")
+
+
+def _check_out_dir(out: Path, force: bool) -> None:
+    """Refuse a non-empty OUT_DIR unless ``--force`` replaces the phantom cohort written there before.
+
+    A cohort written into a folder that already holds one mixed the two: 10 new patients beside
+    390 stale patient folders of an earlier 400-patient cohort, all read by ``spinemri run`` as
+    patients against a clinical table of 10.
+    """
+    from ..cli import UsageError
+
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    truth = out / "truth.csv"
+    if not force:
+        raise UsageError(
+            f"OUT_DIR {out}: is not empty; a cohort written into it would mix with what is there (earlier "
+            "patient folders would be read as patients). Choose a new or empty folder"
+            + (", or pass --force to replace the phantom cohort there" if truth.is_file() else "")
+        )
+    if not truth.is_file():
+        raise UsageError(
+            f"OUT_DIR {out}: is not empty and holds no earlier phantom cohort (no truth.csv), so --force "
+            "has nothing it may replace; choose a new or empty folder"
+        )
+    import pandas as pd
+
+    ids = pd.read_csv(truth, dtype=str, usecols=["patient_id"])["patient_id"].dropna()
+    for pid in ids.unique():
+        folder = out / pid
+        if pid and "/" not in pid and pid not in (".", "..") and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
+    for f in [*_COHORT_FILES, *(p.name for p in out.glob("truth*.csv"))]:
+        (out / f).unlink(missing_ok=True)
