@@ -19,7 +19,8 @@ Sections (each prints a table with times and ratios):
   that only imports the modules such a run ends up with (its ``sys.modules``);
   the target is peak <= imports + 3 x the image's bytes in memory. Cases: the two
   DICOM series above, the 120-slice one as a .nii.gz, int16 and uint16 (NIfTI
-  arrives Fortran-ordered from nibabel), and a 512x512x20 int16 .nii.gz of the same phantom.
+  arrives Fortran-ordered from nibabel), and the same phantom at 512x512x20 as int16 and uint16
+  .nii.gz files and as a DICOM series.
 * ``cohort`` — ``spinemri run COHORT --out DIR --force --quiet`` on a phantom
   cohort of 12 cases of 384x384x15 (``spinemri phantom --rows 384 --cols 384
   --slices 15``): serial, ``--workers 2`` (process pool) and ``--scheduler
@@ -101,6 +102,16 @@ def big_nifti_case(work: Path, dtype: str) -> tuple[Path, Path]:
         vol = load_volume(img_dir)
         save_nifti(vol.with_data(np.asarray(vol.data).astype(dtype)), path)
     return path, mask
+
+
+def small_dicom_case(work: Path, n_slices: int) -> tuple[Path, Path]:
+    """The phantom of :func:`big_dicom_case` (seed 3, 512x512) with ``n_slices`` slices as an uncompressed
+    DICOM series, and its mask (.nii.gz) (reused)."""
+    sys.path.insert(0, str(HERE))
+    from _dicom_data import make_series
+
+    dirs = make_series(work / f"dcm{n_slices}", n_slices=n_slices)
+    return dirs["native"], dirs["mask"]
 
 
 def nifti_case(work: Path, dtype: str, n_slices: int, size: int = 512) -> tuple[Path, Path]:
@@ -247,6 +258,8 @@ def bench_memory(work: Path, repeats: int, memory_cases: tuple[str, ...] = ()) -
         "phantom 512x512x120 NIfTI int16": big_nifti_case(work, "int16"),
         "phantom 512x512x120 NIfTI uint16": big_nifti_case(work, "uint16"),
         "phantom 512x512x20 NIfTI int16": nifti_case(work, "int16", 20),
+        "phantom 512x512x20 NIfTI uint16": nifti_case(work, "uint16", 20),
+        "phantom 512x512x20 DICOM": small_dicom_case(work, 20),
     }
     if memory_cases:
         cases = {k: v for k, v in cases.items() if any(m in k for m in memory_cases)}

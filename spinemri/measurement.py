@@ -41,7 +41,7 @@ from .scheme_choice import choose_scheme, warn_if_contradicted
 from .segmentation.lesions import segment_lesions
 from .volume import Volume
 
-__all__ = ["Measurement", "measure", "vertebra_ids"]
+__all__ = ["DENSE_LABEL_LIMIT", "Measurement", "measure", "vertebra_ids", "vertebra_lut"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,15 +170,10 @@ def vertebra_ids(
     box = bbox if bbox is not None else (nonzero_bbox(mask) if mask.size else None)
     mx = (int(mask[box].max()) if max_label is None else int(max_label)) if box is not None else 0
     id_dtype = np.uint8 if len(levels) < 255 else np.uint16
-    if box is not None and mx >= _DENSE_LABEL_LIMIT:
+    if box is not None and mx >= DENSE_LABEL_LIMIT:
         # a stray huge label (2**40 in one voxel): look the labels up, no table of max label + 1 entries
         return _vertebra_ids_sparse(mask, box, mapping, pos, id_dtype), levels, _merged(mapping, pos, levels)
-    lut = np.zeros(mx + 1, dtype=id_dtype)
-    merged: list[list[int]] = [[] for _ in levels]
-    for label, lev in mapping.items():
-        if label <= mx:
-            lut[label] = pos[lev]
-        merged[pos[lev] - 1].append(int(label))
+    lut, levels, merged = vertebra_lut(mapping, mx)
     identity = box is not None and mask.dtype == lut.dtype and np.array_equal(lut, np.arange(mx + 1))
     if identity and mask.flags.c_contiguous:
         # the labels already are the ids (e.g. VerSe C1..L5 all present): no full-size copy, the
@@ -195,8 +190,40 @@ def vertebra_ids(
     return out, levels, merged
 
 
+def vertebra_lut(mapping: Mapping[int, str], max_label: int) -> tuple[np.ndarray, list[str], list[list[int]]]:
+    """The table of :func:`vertebra_ids`: ``lut[label]`` is the label's vertebra id (0: not a vertebra).
+
+    Parameters
+    ----------
+    mapping : mapping of int to str
+        Mask label to level, for the labels to keep (as for :func:`vertebra_ids`).
+    max_label : int
+        The largest label the table must cover (the mask's largest label).
+
+    Returns
+    -------
+    lut : ndarray of shape (max_label + 1,), uint8 (uint16 from 255 levels)
+        ``vertebra_ids(mask, mapping)[0]`` is ``lut[mask]`` for a mask with no label above
+        ``max_label``.
+    levels : list of str
+        The level of each id: ``levels[id - 1]``, cranial → caudal.
+    merged : list of list of int
+        The mask labels merged into each id: ``merged[id - 1]``.
+    """
+    levels = sorted(set(mapping.values()), key=level_index)
+    pos = {lev: i + 1 for i, lev in enumerate(levels)}
+    id_dtype = np.uint8 if len(levels) < 255 else np.uint16
+    lut = np.zeros(int(max_label) + 1, dtype=id_dtype)
+    merged: list[list[int]] = [[] for _ in levels]
+    for label, lev in mapping.items():
+        if label <= max_label:
+            lut[label] = pos[lev]
+        merged[pos[lev] - 1].append(int(label))
+    return lut, levels, merged
+
+
 #: Mask labels at or above this are looked up (``np.searchsorted``) instead of through a table.
-_DENSE_LABEL_LIMIT = 1 << 20
+DENSE_LABEL_LIMIT = 1 << 20
 
 
 def _merged(mapping: Mapping[int, str], pos: Mapping[str, int], levels: list[str]) -> list[list[int]]:

@@ -231,3 +231,19 @@ def test_dicom_patient_id_is_a_salted_hash_never_the_raw_id(tmp_path, monkeypatc
     for f in out.rglob("*"):
         if f.is_file() and f.suffix in (".csv", ".json"):
             assert "MRN0042" not in f.read_text() and "Roe" not in f.read_text()
+
+
+def test_lean_allocators_put_pyarrow_on_the_system_pool_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``spinemri measure`` asks for pyarrow's system pool (decision 0028), never over a user's choice."""
+    from spinemri.commands.measure import lean_allocators
+
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    lean_allocators()
+    import os
+
+    assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+    lean_allocators()
+    assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system"

@@ -214,8 +214,9 @@ def from_nibabel(img: Any, meta: dict[str, Any] | None = None, *, fresh: bool = 
         The caller guarantees that ``img`` came from ``nibabel.load`` and is discarded after
         this call, so the voxel array read from its proxy is held by nobody else: the Volume
         then takes that array read-only without copying it (:func:`spinemri.io.nifti.load_nifti`).
-        A memory-mapped array (an uncompressed file) or an in-memory image's own array is still
-        copied.
+        Without a scale slope or intercept the voxels are then read into their array 1 MiB at a
+        time (no temporary of the image's size, no memory map; the same array nibabel reads). An
+        in-memory image's own array is still copied.
 
     Returns
     -------
@@ -234,12 +235,71 @@ def from_nibabel(img: Any, meta: dict[str, Any] | None = None, *, fresh: bool = 
         shape = shape[:-1]
     if len(shape) != 3:
         raise GeometryError(f"expected a 3-D image, got shape {tuple(img.shape)}")
-    data = nibabel_voxels(img).reshape(shape)
+    raw = _read_unscaled_proxy(img) if fresh else None
+    data = (nibabel_voxels(img) if raw is None else raw).reshape(shape)
     if fresh and _is_proxy(img) and not _memory_mapped(data):
         # invariant: an array read from a proxy is a new buffer only this call holds; read-only,
         # Volume shares it instead of copying (the loader's array never escapes writeable)
         data.flags.writeable = False
     return Volume(data, img.affine, meta or {})
+
+
+#: Bytes read per call when :func:`_read_unscaled_proxy` fills a voxel array from a file.
+READ_CHUNK_BYTES = 1 << 20
+
+
+class _ChunkedReads:
+    """A file's ``seek`` and a ``readinto`` that fills its buffer in :data:`READ_CHUNK_BYTES` calls.
+
+    ``gzip.GzipFile.readinto`` reads the whole request into a temporary ``bytes`` and copies it:
+    handed to nibabel's ``array_from_file`` directly, reading a .nii.gz image held it twice (the
+    voxel buffer and the temporary, each the image's size). In chunks, the temporary is 1 MiB.
+    """
+
+    def __init__(self, fileobj: Any) -> None:
+        self._f = fileobj
+        self.name = getattr(fileobj, "name", "object")
+
+    def seek(self, *args: Any) -> Any:
+        return self._f.seek(*args)
+
+    def readinto(self, buffer: Any) -> int:
+        with memoryview(buffer) as mv, mv.cast("B") as view:
+            pos = 0
+            while pos < len(view):
+                got = self._f.readinto(view[pos : pos + READ_CHUNK_BYTES])
+                if not got:
+                    break
+                pos += got
+            return pos
+
+
+def _read_unscaled_proxy(img: Any) -> np.ndarray | None:
+    """The voxels of a file-backed nibabel image without scaling, read in chunks; None otherwise.
+
+    Exactly what ``np.asanyarray(img.dataobj)`` gives without a scale slope or intercept (nibabel's
+    own ``array_from_file``: the on-disk dtype and byte order, the proxy's memory order, a writeable
+    array of its own), but read into the array 1 MiB at a time, not memory-mapped: the peak is the
+    array and one chunk. None (the caller falls back to :func:`nibabel_voxels`) for anything else:
+    an in-memory image, a scaled proxy, a proxy type other than nibabel's ``ArrayProxy``.
+    """
+    from nibabel.arrayproxy import ArrayProxy
+    from nibabel.openers import ImageOpener
+    from nibabel.volumeutils import array_from_file
+
+    proxy = img.dataobj
+    if type(proxy) is not ArrayProxy:
+        return None
+    slope, inter = proxy.slope, proxy.inter
+    if not ((slope is None or float(slope) == 1.0) and (inter is None or float(inter) == 0.0)):
+        return None
+    with ImageOpener(proxy.file_like) as opener:
+        fileobj = getattr(opener, "fobj", opener)
+        reads = _ChunkedReads(fileobj)
+        arr: np.ndarray = array_from_file(
+            proxy.shape, proxy.dtype, cast(Any, reads), offset=proxy.offset, order=proxy.order, mmap=False
+        )
+    return arr
 
 
 def _is_proxy(img: Any) -> bool:

@@ -13,9 +13,42 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-def cut_slice(data: np.ndarray, view: tuple[tuple[slice | int, ...], int, int, bool, bool]) -> np.ndarray:
+class LabelLookup:
+    """Vertebra ids ``lut[labels]`` of a whole mask, looked up only where indexed.
+
+    The renderers read the vertebra ids one slice at a time; this gives them those slices from
+    the label mask the case holds anyway, instead of a full-size id volume (the mask's size:
+    0.5x a 16-bit image). ``lookup[key]`` is ``lut[labels[key]]``, the same values (and dtype) as
+    ``vertebra_ids(labels, ...)[0][key]`` when ``lut`` is that function's table.
+    """
+
+    def __init__(self, labels: np.ndarray, lut: np.ndarray) -> None:
+        self.labels = labels
+        self.lut = lut
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.labels.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.lut.dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        out: np.ndarray = self.lut[self.labels[key]]
+        return out
+
+
+def as_ids(data: np.ndarray | LabelLookup) -> np.ndarray | LabelLookup:
+    """``data`` itself when a :class:`LabelLookup`, else ``np.asarray(data)``."""
+    return data if isinstance(data, LabelLookup) else np.asarray(data)
+
+
+def cut_slice(
+    data: np.ndarray | LabelLookup, view: tuple[tuple[slice | int, ...], int, int, bool, bool]
+) -> np.ndarray:
     slicer, row_axis, col_axis, flip_rows, flip_cols = view
-    arr = np.asarray(data)[slicer]
+    arr = as_ids(data)[slicer]
     if row_axis > col_axis:
         arr = arr.T
     if flip_rows:
@@ -33,18 +66,18 @@ def blend(rgb: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], alph
     )
 
 
-def axis_slice(data: np.ndarray, axis: int, index: int) -> np.ndarray:
+def axis_slice(data: np.ndarray | LabelLookup, axis: int, index: int) -> np.ndarray:
     """``data``'s slice ``index`` along ``axis``: a view (``np.take`` copies a non-C-ordered array whole)."""
-    return np.asarray(data)[(slice(None),) * axis + (int(index),)]
+    return as_ids(data)[(slice(None),) * axis + (int(index),)]
 
 
-def slice_counts(vert: np.ndarray, lr: int) -> NDArray[np.intp]:
+def slice_counts(vert: np.ndarray | LabelLookup, lr: int) -> NDArray[np.intp]:
     """Non-zero voxels of each slice along ``lr``, one slice at a time (no full-size temporary)."""
-    n = np.asarray(vert).shape[lr]
+    n = as_ids(vert).shape[lr]
     return np.array([np.count_nonzero(axis_slice(vert, lr, s)) for s in range(n)], dtype=np.intp)
 
 
-def centre_index(vert: np.ndarray, lr: int, size: int) -> int:
+def centre_index(vert: np.ndarray | LabelLookup, lr: int, size: int) -> int:
     """The metrics' mid-sagittal rule (:func:`spinemri.metrics.mid_sagittal_index`), all vertebrae at once."""
     from ..metrics import mid_sagittal_index
 

@@ -19,6 +19,10 @@ import numpy as np
 from ..io.atomic import write_bytes_atomic
 from ..volume import Volume
 from ._raster import (
+    LabelLookup,
+    as_ids,
+)
+from ._raster import (
     blend as _blend,
 )
 from ._raster import (
@@ -144,7 +148,7 @@ def render_qc_png(
 
 def render_qc_image(
     image: Volume,
-    vertebrae: np.ndarray,
+    vertebrae: np.ndarray | LabelLookup,
     levels: Sequence[str],
     lesion_mask: Volume,
     *,
@@ -156,7 +160,8 @@ def render_qc_image(
     Parameters
     ----------
     image, vertebrae, levels, lesion_mask, title
-        As for :func:`render_qc_png`.
+        As for :func:`render_qc_png`; ``vertebrae`` may also be a
+        :class:`~spinemri.report._raster.LabelLookup` of them (read slice by slice).
     flagged : sequence of str, default ()
         Levels whose names are drawn in orange (:data:`FLAG_RGB`) instead of yellow: the
         flagged ones (truncated, ...), explained on the QC sheet.
@@ -168,7 +173,7 @@ def render_qc_image(
     """
     from PIL import Image, ImageDraw
 
-    vert = np.asarray(vertebrae)
+    vert = as_ids(vertebrae)
     lr = image.lr_axis
     centre = _centre_index(vert, lr, image.shape[lr])
     view = sagittal_view(image, centre)

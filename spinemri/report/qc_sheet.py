@@ -31,6 +31,8 @@ import numpy as np
 
 from ..volume import Volume
 from ._raster import (
+    LabelLookup,
+    as_ids,
     axis_slice,
     blend,
     cut_slice,
@@ -58,6 +60,7 @@ __all__ = [
     "truncation_reasons",
     "render_qc_sheet",
     "measurement_vertebra_ids",
+    "measurement_vertebra_lookup",
     "method_text",
     "measurement_flags",
     "measurement_qc_sheet",
@@ -103,7 +106,9 @@ def _face_name(volume: Volume, axis: int, last: bool) -> str:
     return (pos if first_is_neg else neg) if last else (neg if first_is_neg else pos)
 
 
-def truncation_reasons(volume: Volume, vertebrae: np.ndarray, levels: Sequence[str]) -> dict[str, list[str]]:
+def truncation_reasons(
+    volume: Volume, vertebrae: np.ndarray | LabelLookup, levels: Sequence[str]
+) -> dict[str, list[str]]:
     """Why each truncated vertebra is truncated: the image faces it touches, named anatomically.
 
     The rule of the ``truncated`` column (:func:`spinemri.metrics.compute_metrics`): a
@@ -113,7 +118,7 @@ def truncation_reasons(volume: Volume, vertebrae: np.ndarray, levels: Sequence[s
     ----------
     volume : Volume of shape (I, J, K)
         The image (its affine names the faces; its ``lr_axis`` is the slab axis).
-    vertebrae : ndarray of int, shape (I, J, K)
+    vertebrae : ndarray of int, shape (I, J, K), or LabelLookup
         Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``), 0 elsewhere.
     levels : sequence of str
         Level names by vertebra id.
@@ -125,7 +130,7 @@ def truncation_reasons(volume: Volume, vertebrae: np.ndarray, levels: Sequence[s
         (slice 0)"`` or ``"touches the inferior edge of the image (array axis 2, index 0)"``;
         only truncated levels appear.
     """
-    vert = np.asarray(vertebrae)
+    vert = as_ids(vertebrae)
     out: dict[str, list[str]] = {}
     lr = volume.lr_axis
     for ax in range(3):
@@ -189,7 +194,7 @@ def _scale_bar(draw: Any, x: int, y: int, px_per_mm: float, max_px: float, colou
 
 def render_qc_sheet(
     image: Volume,
-    vertebrae: np.ndarray,
+    vertebrae: np.ndarray | LabelLookup,
     levels: Sequence[str],
     lesion_mask: Volume,
     *,
@@ -204,8 +209,9 @@ def render_qc_sheet(
     ----------
     image : Volume of shape (I, J, K)
         The image.
-    vertebrae : ndarray of int, shape (I, J, K)
-        Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``, cranial first), 0 elsewhere.
+    vertebrae : ndarray of int, shape (I, J, K), or LabelLookup
+        Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``, cranial first), 0 elsewhere; or
+        a :class:`~spinemri.report._raster.LabelLookup` giving them slice by slice.
     levels : sequence of str
         Level names by vertebra id.
     lesion_mask : Volume
@@ -226,7 +232,7 @@ def render_qc_sheet(
     """
     from PIL import Image, ImageDraw
 
-    vert = np.asarray(vertebrae)
+    vert = as_ids(vertebrae)
     lesions = np.asarray(lesion_mask.data)  # > 0 = lesion; thresholded slice by slice, never whole
     lr = image.lr_axis
     n_lr = image.shape[lr]
@@ -327,6 +333,7 @@ def render_qc_sheet(
 
     # --- overview and the flag / involvement column
     sheet.paste(overview, (_PAD, y_over))
+    del overview  # its canvas (~4 MB at 640 pixels wide) is not held while the montage is drawn and coded
     y = y_over + 8
     flag_boxes: list[tuple[str, tuple[int, int]]] = []
     for kind, text in side_lines:
@@ -430,12 +437,47 @@ def measurement_vertebra_ids(mask: Volume, m: Any) -> tuple[np.ndarray, list[str
     """
     from ..measurement import vertebra_ids
 
+    vid, levels, _ = vertebra_ids(np.asarray(mask.data), _mapped_labels(m))
+    return vid, levels
+
+
+def measurement_vertebra_lookup(mask: Volume, m: Any) -> tuple[np.ndarray | LabelLookup, list[str]]:
+    """The ids of :func:`measurement_vertebra_ids` as a :class:`~spinemri.report._raster.LabelLookup`.
+
+    The same values slice by slice, looked up from the mask where a renderer reads them, instead
+    of a full-size id volume; the full volume only for labels beyond the dense table's limit.
+
+    Parameters
+    ----------
+    mask : Volume
+        The vertebral label mask of the measurement.
+    m : Measurement
+        The measurement (its vertebra table's ``labels`` and its scheme are used).
+
+    Returns
+    -------
+    ids : LabelLookup (or ndarray of int), shape of the mask
+        Vertebra id of each voxel, 0 elsewhere.
+    levels : list of str
+        ``levels[id - 1]`` is the level of id ``id``.
+    """
+    from ..measurement import DENSE_LABEL_LIMIT, vertebra_lut
+
+    labels = np.asarray(mask.data)
+    max_label = int(labels.max()) if labels.size else 0
+    if max_label >= DENSE_LABEL_LIMIT or max_label < 0 or labels.dtype.kind not in "iu":
+        return measurement_vertebra_ids(mask, m)
+    lut, levels, _ = vertebra_lut(_mapped_labels(m), max_label)
+    return LabelLookup(labels, lut), levels
+
+
+def _mapped_labels(m: Any) -> dict[int, str]:
+    """The mask labels ``m`` measured, mapped to their levels by its scheme."""
     labels: list[int] = []
     for value in m.vertebrae["labels"]:
         labels.extend(int(x) for x in str(value).split(";") if x)
     mapped, _ = m.scheme.split_labels(labels)
-    vid, levels, _ = vertebra_ids(np.asarray(mask.data), mapped)
-    return vid, levels
+    return dict(mapped)
 
 
 def method_text(m: Any) -> str:
@@ -516,7 +558,7 @@ def measurement_qc_sheet(image: Volume, mask: Volume, m: Any, *, dpi: int = 110)
     QcSheet
         From :func:`render_qc_sheet`, titled with the patient id and burden.
     """
-    vid, levels = measurement_vertebra_ids(mask, m)
+    vid, levels = measurement_vertebra_lookup(mask, m)
     row = m.patient.iloc[0]
     title = (
         f"{m.patient_id}: {int(row['n_involved'])}/{int(row['n_vertebrae'])} vertebrae involved "

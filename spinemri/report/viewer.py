@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..volume import Volume
-from ._raster import centre_index, cut_slice, grey, levels_text, outline, volume_window
+from ._raster import LabelLookup, as_ids, centre_index, cut_slice, grey, levels_text, outline, volume_window
 from .qc import FLAG_RGB, LESION_ALPHA, LESION_RGB, OUTLINE_RGB, sagittal_view
 from .qc_sheet import (
     measurement_flags,
-    measurement_vertebra_ids,
+    measurement_vertebra_lookup,
     method_text,
     truncation_reasons,
 )
@@ -134,7 +134,7 @@ def _cell(value: Any) -> str:
 
 def render_viewer_html(
     image: Volume,
-    vertebrae: np.ndarray,
+    vertebrae: np.ndarray | LabelLookup,
     levels: Sequence[str],
     lesion_mask: Volume,
     *,
@@ -151,8 +151,9 @@ def render_viewer_html(
     ----------
     image : Volume of shape (I, J, K)
         The image; every sagittal slice along ``lr_axis`` is embedded.
-    vertebrae : ndarray of int, shape (I, J, K)
-        Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``), 0 elsewhere.
+    vertebrae : ndarray of int, shape (I, J, K), or LabelLookup
+        Vertebra ids ``1..n`` (``levels[v - 1]`` names id ``v``), 0 elsewhere; or a
+        :class:`~spinemri.report._raster.LabelLookup` giving them slice by slice.
     levels : sequence of str
         Level names by vertebra id.
     lesion_mask : Volume
@@ -196,7 +197,7 @@ def render_viewer_html(
 def _write_viewer(
     write: Callable[[str], Any],
     image: Volume,
-    vertebrae: np.ndarray,
+    vertebrae: np.ndarray | LabelLookup,
     levels: Sequence[str],
     lesion_mask: Volume,
     *,
@@ -215,7 +216,7 @@ def _write_viewer(
     """
     from PIL import Image
 
-    vert = np.asarray(vertebrae)
+    vert = as_ids(vertebrae)
     lesions = np.asarray(lesion_mask.data)  # > 0 = lesion; thresholded slice by slice, never whole
     lr = image.lr_axis
     n_lr = image.shape[lr]
@@ -427,9 +428,9 @@ draw();
     )
 
 
-def _measurement_args(mask: Volume, m: Any) -> tuple[np.ndarray, list[str], dict[str, Any]]:
-    """Vertebra ids, levels and the keyword arguments of the viewer page of ``m``."""
-    vid, levels = measurement_vertebra_ids(mask, m)
+def _measurement_args(mask: Volume, m: Any) -> tuple[np.ndarray | LabelLookup, list[str], dict[str, Any]]:
+    """Vertebra ids (looked up slice by slice), levels and the keyword arguments of ``m``'s viewer page."""
+    vid, levels = measurement_vertebra_lookup(mask, m)
     row = m.patient.iloc[0]
     title = (
         f"{int(row['n_involved'])}/{int(row['n_vertebrae'])} vertebrae involved "
