@@ -194,7 +194,7 @@ def component_rules(
             continue
         if sd is not None:  # a step far beyond the marrow's noise: a lesion on brighter surroundings
             main = int(np.bincount(comp_v[sel]).argmax())
-            if step >= STRONG_STEP_SD * float(sd[main]) - 1e-9:
+            if sd[main] > 0 and step >= STRONG_STEP_SD * float(sd[main]) - 1e-9:
                 continue
         keep[sel] = False
     return keep
