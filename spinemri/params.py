@@ -162,9 +162,13 @@ class SegmentParams:
         of it: the marrow below the partial-volume shell): ~1 for marrow replacement, lower for a
         smooth intensity ramp (Dixon lateral faces) or a thin vein whose surroundings hold its
         partial volume. A lesion holding at least half of a vertebra's interior voxels (a replaced
-        vertebra: no marrow around it) is kept without the test. Lesions with a gradual,
-        infiltrative edge can fail it. 0 = off (the default before issue 13); 0 <= value <= 1
-        (docs/decisions/0023-real-marrow-defaults.md).
+        vertebra: no marrow around it) is kept without the test, and so is one whose edge rises by at
+        least 7 robust SDs (a bright lesion on brighter surroundings, e.g. the Dixon lateral ramp).
+        With the rule on, a component whose plateau is under half of its brightest core's level (a
+        lesion joined to a larger, dimmer structure) is first cut at the core's half contrast, each
+        part judged on its own. Lesions with a gradual, infiltrative edge can fail it. 0 = off (the
+        default before issue 13); 0 <= value <= 1 (docs/decisions/0023-real-marrow-defaults.md,
+        0027-marrow-split-cores.md).
     """
 
     method: str = "robust"

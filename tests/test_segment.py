@@ -510,3 +510,80 @@ def test_surface_voxel_mixed_with_dark_tissue_counts_when_half_lesion(fraction: 
     if counted:  # one background level at every depth: the half-lesion surface is lost
         flat = segment_lesions(img, vert, ISO, SegmentParams(min_lesion_mm3=0.0, depth_background=False))
         np.testing.assert_array_equal(flat.lesion_ids > 0, rep & ~surface)
+
+
+# --- lesions next to other bright structures (docs/decisions/0027-marrow-split-cores.md) ------------
+
+
+def _textured_block(n: int = 36) -> tuple[np.ndarray, np.ndarray]:
+    """One vertebra of n³ voxels in a 1-voxel frame, marrow 100 with a deterministic texture of nine
+    levels 95..105 (robust SD about 3.7), frame 10."""
+    shape = (n + 2,) * 3
+    i, j, k = np.indices(shape)
+    img = 100.0 + 1.25 * (((7 * i + 13 * j + 17 * k) % 9) - 4.0)
+    vert = np.zeros(shape, dtype=np.uint8)
+    vert[1:-1, 1:-1, 1:-1] = 1
+    img[vert == 0] = 10.0
+    return img, vert
+
+
+def test_bright_lesion_joined_to_a_larger_dimmer_structure_is_measured_on_its_own() -> None:
+    """A 6³ lesion (plateau 350) touching a 30 x 30 x 4 slab at 160 (5.7 % lesion in one candidate
+    component): the component's plateau is the slab's; it is cut at half the lesion's core level and
+    the lesion and the slab are two lesions, each exactly itself (without the cut: one lesion, the
+    lesion measured with the slab)."""
+    img, vert = _textured_block()
+    slab = np.zeros(img.shape, dtype=bool)
+    slab[4:34, 4:34, 8:12] = True
+    cube = np.zeros(img.shape, dtype=bool)
+    cube[16:22, 16:22, 12:18] = True  # on the slab's face
+    img[slab] += 60.0
+    img[cube] += 250.0
+    for order in "CF":  # Fortran-ordered inputs are labelled once more: the two stay apart there too
+        seg = segment_lesions(np.asarray(img, order=order), np.asarray(vert, order=order), ISO,
+                              SegmentParams(min_lesion_mm3=0.0))  # fmt: skip
+        ids = seg.lesion_ids
+        cube_ids, slab_ids = np.unique(ids[cube]), np.unique(ids[slab])
+        assert cube_ids.size == 1 and slab_ids.size == 1 and cube_ids[0] != slab_ids[0] and cube_ids[0] > 0
+        np.testing.assert_array_equal(ids == cube_ids[0], cube)
+        np.testing.assert_array_equal(ids == slab_ids[0], slab)
+        np.testing.assert_array_equal(seg.lesion_vertebra, [0, 1, 1])
+
+
+def test_lesion_on_brighter_surroundings_passes_the_edge_rule_by_its_strong_step() -> None:
+    """A 6³ lesion (contrast 250) inside a 3-voxel shell at contrast 75: its ring is the shell, its
+    relative edge step 1 - 75/250 = 0.7 is under min_edge_step = 0.8, but the step (175) is far beyond
+    STRONG_STEP_SD robust SDs of the marrow (about 3.7): the lesion is kept, exactly itself (the shell
+    is under its half contrast)."""
+    img, vert = _textured_block()
+    shell = np.zeros(img.shape, dtype=bool)
+    shell[12:24, 12:24, 12:24] = True
+    cube = np.zeros(img.shape, dtype=bool)
+    cube[15:21, 15:21, 15:21] = True
+    img[shell & ~cube] += 75.0
+    img[cube] += 250.0
+    seg = segment_lesions(img, vert, ISO, SegmentParams(min_lesion_mm3=0.0))
+    np.testing.assert_array_equal(seg.lesion_ids > 0, cube)
+
+
+def test_two_lesions_that_their_boundaries_make_touch_stay_two() -> None:
+    """A bright 6³ lesion (350) and a dim 6³ one (118, one seed voxel at 125) with a 1-voxel gap at 110
+    (marrow 100 ± 5, threshold about 111): the gap is no candidate, so detection finds them apart; it
+    passes the dim lesion's half-contrast cut (109) and joins it. The two then touch: they stay two
+    lesions, the bright one exactly itself (before: one lesion, the bright one measured with the dim)."""
+    img, vert = _textured_block()
+    bright = np.zeros(img.shape, dtype=bool)
+    bright[15:21, 15:21, 15:21] = True
+    gap = np.zeros(img.shape, dtype=bool)
+    gap[15:21, 15:21, 21] = True
+    dim = np.zeros(img.shape, dtype=bool)
+    dim[15:21, 15:21, 22:28] = True
+    img[bright], img[gap], img[dim] = 350.0, 110.0, 118.0
+    img[18, 18, 25] = 125.0
+    seg = segment_lesions(img, vert, ISO, SegmentParams(min_lesion_mm3=0.0))
+    assert 110.0 < seg.thresholds[1] < 112.0  # the gap is no candidate
+    ids = seg.lesion_ids
+    (b,), (d,) = np.unique(ids[bright]), np.unique(ids[dim])
+    assert b != d and b > 0 and d > 0
+    np.testing.assert_array_equal(ids == b, bright)
+    np.testing.assert_array_equal(ids == d, dim | gap)

@@ -26,7 +26,10 @@ Algorithm (DESIGN §4; parameters in :class:`~spinemri.params.SegmentParams`):
    below the vertebra's own surface, ``M`` its marrow level): a voxel is
    lesion when more than half of it is; the lesion's 26-neighbours in its
    vertebra that pass the same test join it (surface voxels that are half
-   lesion but mixed with cortex), and step 5 is repeated;
+   lesion but mixed with cortex), and step 5 is repeated; each component keeps
+   its own boundary (two that the boundary makes touch stay two lesions), and
+   with the edge rule a component with a distinct bright core is first cut at
+   the core's half contrast (:mod:`spinemri.segmentation.component_rules`);
 7. kept voxels are split by vertebra and re-labelled so that components never
    cross a vertebra boundary: a lesion crossing an endplate counts once in
    each vertebra it touches.
@@ -65,7 +68,7 @@ from ..arrays.morphology import CORE_BIT, DEPTH_MASK, N_DEPTH_CLASSES, box_half_
 from ..errors import GeometryError, InputError
 from ..params import SegmentParams
 from .bias import n4_correct
-from .component_rules import component_rules
+from .component_rules import PLATEAU_QUANTILE, component_rules, split_cores
 from .thresholds import (
     background_level,
     background_level_hist,
@@ -271,8 +274,9 @@ def segment_lesions(
     if transposed:
         offset = (offset[2], offset[1], offset[0])
         if lesion_sub.size:  # the same box and vertebra ids as the C-order path labels
-            by_vertebra = np.ascontiguousarray(lesion_vertebra.astype(np.uint8)[lesion_sub].T)
-            lesion_sub, lesion_vertebra = _label_by_vertebra(by_vertebra, None, p.connectivity)
+            # (the lesion ids themselves as the labels: touching lesions stay apart, as there)
+            by_lesion = np.ascontiguousarray(lesion_sub.T)
+            lesion_sub, lesion_vertebra = _label_by_vertebra(by_lesion, None, p.connectivity, lesion_vertebra)
         core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
@@ -501,17 +505,41 @@ class _BoxVoxels:
         key = self.vertebrae.ravel()[idx].astype(np.intp) * N_DEPTH_CLASSES
         return cast(np.ndarray, v - self.offset[key + (self.code.ravel()[idx] & DEPTH_MASK)])
 
-    def grow(self, idx: np.ndarray, cut: np.ndarray, sign: float) -> np.ndarray:
-        """``idx`` (ascending) with its 26-neighbours in the same vertebra beyond their cut, ascending.
+    def grow_each(
+        self, idx: np.ndarray, owner: np.ndarray, cut: np.ndarray, sign: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The lesions ``idx`` (ascending; ``owner``: the lesion id of each voxel) with their 26-neighbours
+        in the same vertebra beyond their cut (``cut``: the half-contrast cut of each voxel of ``idx``;
+        one step: the partial-volume layer at a surface is one voxel thick), each lesion on its own;
+        returns the voxels, ascending, and their owners.
 
-        ``cut`` is the half-contrast cut of each voxel of ``idx``; one step: the partial-volume layer
-        at a surface is one voxel thick.
+        A neighbour that is already a voxel of another lesion stays that lesion's; one found by two
+        lesions joins the lower id.
         """
-        found = _kernels.grow(
-            self.vertebrae, self.intensity, self.code, self.offset, np.ascontiguousarray(idx, dtype=np.intp),
-            np.ascontiguousarray(cut, dtype=np.float64), float(sign),
-        )  # fmt: skip
-        return np.sort(np.concatenate([idx, found]))  # disjoint: the kernel skips idx
+        order = np.argsort(owner, kind="stable")
+        groups, starts = np.unique(owner[order], return_index=True)
+        bounds = np.append(starts, order.size)
+        found_idx, found_owner = [], []
+        for c, a, b in zip(groups, bounds[:-1], bounds[1:], strict=True):
+            sel = order[a:b]  # ascending within the lesion (stable sort of an ascending idx)
+            found = _kernels.grow(
+                self.vertebrae, self.intensity, self.code, self.offset,
+                np.ascontiguousarray(idx[sel], dtype=np.intp),
+                np.ascontiguousarray(cut[sel], dtype=np.float64), float(sign),
+            )  # fmt: skip
+            found_idx.append(found)
+            found_owner.append(np.full(found.size, c, dtype=owner.dtype))
+        if not found_idx:
+            return idx, owner
+        f_idx, f_owner = np.concatenate(found_idx), np.concatenate(found_owner)
+        # the lowest owner first (groups ascend): np.unique keeps each voxel's first occurrence
+        f_idx, first = np.unique(f_idx, return_index=True)
+        f_owner = f_owner[first]
+        new = ~_sorted_isin(f_idx, idx)
+        all_idx = np.concatenate([idx, f_idx[new]])
+        all_owner = np.concatenate([owner, f_owner[new]])
+        o = np.argsort(all_idx, kind="stable")
+        return all_idx[o], all_owner[o]
 
 
 #: Candidates under 1/SPARSE_FRACTION of the box are labelled from their list (union-find), more by
@@ -525,6 +553,7 @@ def _filter(
     shape: tuple[int, ...],
     spacing: tuple[float, float, float],
     p: SegmentParams,
+    owner: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Components of candidate voxels (flat indices, ascending) holding a seed voxel
     (``seeded_voxel``, boolean per candidate) and of >= ``min_lesion_mm3``.
@@ -532,23 +561,24 @@ def _filter(
     Labelled by :func:`spinemri._kernels.sparse_components` when the
     candidates are under 1/``SPARSE_FRACTION`` of the box, else by cc3d on
     their own bounding box (the same ids: all three number components in C
-    order of their first voxel). Returns the flat indices of the kept voxels
-    and their component ids.
+    order of their first voxel). With ``owner`` (an id per voxel: the component each voxel was
+    refined with), voxels of different owners are never connected (cc3d's multi-label components,
+    the same C-order numbering). Returns the flat indices of the kept voxels and their component ids.
     """
     if cand_idx.size == 0:
         return cand_idx, np.zeros(0, dtype=np.intp)
-    if cand_idx.size * SPARSE_FRACTION < int(np.prod(shape)):
-        # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
-        # over the voxel list, whose cost follows their number, not the box's size
-        lab, n_comp = _kernels.sparse_components(
-            np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(p.connectivity)
-        )
-    else:
-        _, sub, local = _sub_box(cand_idx, shape)
-        cand = np.zeros(sub, dtype=bool)
-        cand.ravel()[local] = True
-        comp, n_comp = _cc(cand, p.connectivity)
-        lab = comp.ravel()[local].astype(np.intp)
+    lab, n_comp = _label_voxels(cand_idx, shape, p.connectivity)
+    if owner is not None and n_comp:
+        # a component holding voxels of two owners: the refinement joined lesions that detection had
+        # apart (one's grown boundary touches the other); label them apart (rare: one cc3d pass)
+        some = np.full(n_comp + 1, -1, dtype=np.int64)
+        some[lab] = owner  # one owner per component (any): a component of one owner matches it everywhere
+        if np.any(some[lab] != owner):
+            _, sub, local = _sub_box(cand_idx, shape)
+            by_owner = np.zeros(sub, dtype=np.int64)
+            by_owner.ravel()[local] = owner.astype(np.int64) + 1
+            comp, n_comp = _cc(by_owner, p.connectivity)
+            lab = comp.ravel()[local].astype(np.intp)
     sizes = np.bincount(lab, minlength=n_comp + 1)
     seeded = np.bincount(lab[seeded_voxel], minlength=n_comp + 1)
     voxel_mm3 = float(np.prod(spacing))
@@ -556,6 +586,23 @@ def _filter(
     keep[0] = False
     sel = keep[lab]
     return cand_idx[sel], lab[sel]
+
+
+def _label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int) -> tuple[np.ndarray, int]:
+    """Connected-component ids (1..n, C order of their first voxel) of the voxels ``cand_idx``
+    (flat indices, ascending, not empty) of an array of ``shape``, and ``n``."""
+    if cand_idx.size * SPARSE_FRACTION < int(np.prod(shape)):
+        # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
+        # over the voxel list, whose cost follows their number, not the box's size
+        lab, n_comp = _kernels.sparse_components(
+            np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(connectivity)
+        )
+        return lab, int(n_comp)
+    _, sub, local = _sub_box(cand_idx, shape)
+    cand = np.zeros(sub, dtype=bool)
+    cand.ravel()[local] = True
+    comp, n_comp = _cc(cand, connectivity)
+    return comp.ravel()[local].astype(np.intp), n_comp
 
 
 def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -575,10 +622,6 @@ def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
     local = np.ravel_multi_index(tuple(c - o for c, o in zip(coords, lo, strict=True)), sub)
     return lo, sub, local
 
-
-#: Quantile of a lesion's voxel intensities that bounds its contrast range; the plateau
-#: (fully replaced) intensity is the median of its voxels in the upper quarter of that range.
-PLATEAU_QUANTILE = 0.9
 
 #: The MAD -> standard deviation factor for normal data.
 MAD_TO_SD = 1.4826
@@ -612,6 +655,11 @@ def _components(
         ref = level[voxels.vertebra(kept_idx)]
         sign = 1.0 if p.polarity == "bright" else -1.0
         q = PLATEAU_QUANTILE if p.polarity == "bright" else 1.0 - PLATEAU_QUANTILE
+        if p.method in ("robust", "local") and p.min_edge_step > 0:
+            # a lesion joined to a larger, dimmer structure (the Dixon lateral ramp, a vein): cut apart
+            # at the bright core's own half contrast, so that the edge rule judges each on its own
+            n_core = max(int(np.ceil(p.min_lesion_mm3 / float(np.prod(spacing)) - 1e-9)), 1)
+            cid = split_cores(sign * (vals - ref), cid, n_core)
         n_c = int(cid.max()) + 1
         top = grouped_quantile(vals, cid, n_c, q)
         # plateau: median of the voxels in the upper quarter of the contrast range (mostly pure lesion),
@@ -627,23 +675,29 @@ def _components(
             passes = (plateau[cid] - ref) * sign >= p.plateau_k * sd
             strong = np.bincount(cid, weights=passes, minlength=n_c) > 0
             inside &= strong[cid]
-        refined = kept_idx[inside]
+        refined, owner = kept_idx[inside], cid[inside]
         if p.depth_background and p.method != "fixed" and refined.size:
             # a surface voxel that is half lesion but mixed with cortex / outside tissue can read
             # below the candidate threshold: admit the neighbours of the lesion that pass its cut
             # (not for 'fixed', whose threshold is the user's definition of a lesion voxel)
-            refined = voxels.grow(refined, cut[inside], sign)
-        kept_idx, cid = _filter(refined, _sorted_isin(refined, cand_idx[seed]), shape, spacing, p)
+            refined, owner = voxels.grow_each(refined, owner, cut[inside], sign)
+        # each lesion keeps its own boundary: the refinement never joins components that detection
+        # found apart (a lesion next to a vein: each is then judged, and measured, on its own)
+        seeded = _sorted_isin(refined, cand_idx[seed])
+        kept_idx, cid = _filter(refined, seeded, shape, spacing, p, owner=owner)
         if p.method in ("robust", "local") and kept_idx.size:
-            kept_idx, cid = _shape_rules(kept_idx, cid, voxels, spacing, p, level, sign)
+            kept_idx, cid = _shape_rules(kept_idx, cid, voxels, spacing, p, level, sign, MAD_TO_SD * ref_mad)
     if kept_idx.size == 0:
         return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
-    # their vertebra id, so cc3d's multi-label components never cross a vertebra boundary
+    # a code of (their vertebra, their component), so cc3d's multi-label components never cross a
+    # vertebra boundary, nor join two touching lesions that the steps above kept apart
     offset, sub, local = _sub_box(kept_idx, shape)
-    by_vertebra = np.zeros(sub, dtype=voxels.vertebrae.dtype)
-    by_vertebra.ravel()[local] = voxels.vertebra(kept_idx)
-    ids, lesion_vertebra = _label_by_vertebra(by_vertebra, local, p.connectivity)
+    vert = voxels.vertebra(kept_idx).astype(np.int64)
+    pairs, code = np.unique(cid.astype(np.int64) * 256 + vert, return_inverse=True)
+    by_pair = np.zeros(sub, dtype=_id_dtype(pairs.size))
+    by_pair.ravel()[local] = code.ravel() + 1
+    ids, lesion_vertebra = _label_by_vertebra(by_pair, local, p.connectivity, np.append(0, pairs % 256))
     return ids, offset, lesion_vertebra
 
 
@@ -655,9 +709,10 @@ def _shape_rules(
     p: SegmentParams,
     level: np.ndarray,
     sign: float,
+    sd: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The lesions (after the half-contrast boundary) whose edge is a step: ``min_edge_step``
-    (:mod:`spinemri.segmentation.component_rules`)."""
+    (:mod:`spinemri.segmentation.component_rules`); ``sd`` the robust SD per vertebra id."""
     if p.min_edge_step <= 0:
         return kept_idx, cid
     contrast = sign * (voxels.corrected(kept_idx) - level[voxels.vertebra(kept_idx)])
@@ -668,23 +723,29 @@ def _shape_rules(
     plateau = np.where(np.isnan(plateau), top, plateau)
     # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed
     interior = (voxels.code & DEPTH_MASK) == DEPTH_MASK if p.depth_background else None
-    keep = component_rules(kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step, interior)
+    keep = component_rules(
+        kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step, interior, sd=sd
+    )
     return kept_idx[keep], cid[keep]
 
 
 def _label_by_vertebra(
-    by_vertebra: np.ndarray, local: np.ndarray | None, connectivity: int
+    by_vertebra: np.ndarray,
+    local: np.ndarray | None,
+    connectivity: int,
+    vertebra_of: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lesion ids of ``by_vertebra`` (C-contiguous: the lesions' bounding box, each lesion voxel
     holding its vertebra id, 0 elsewhere; ``local``: the flat positions of the lesion voxels, None:
     unknown): cc3d's multi-label components, in its own (smallest) dtype, never cross a vertebra
-    boundary. Returns them and the vertebra of each id."""
+    boundary. With ``vertebra_of``, ``by_vertebra`` holds codes (one per lesion and vertebra: touching
+    lesions stay apart) and ``vertebra_of[code]`` is the vertebra. Returns the ids and the vertebra
+    of each id."""
     ids, n_ids = _cc(by_vertebra, connectivity)
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    if local is None:
-        lesion_vertebra[ids.ravel()] = by_vertebra.ravel()
-    else:
-        lesion_vertebra[ids.ravel()[local]] = by_vertebra.ravel()[local]
+    codes = by_vertebra.ravel() if local is None else by_vertebra.ravel()[local]
+    where = ids.ravel() if local is None else ids.ravel()[local]
+    lesion_vertebra[where] = codes if vertebra_of is None else vertebra_of[codes]
     return ids, lesion_vertebra
 
 
