@@ -35,17 +35,11 @@ pytestmark = pytest.mark.shared_data
 #: water-rich tissue at 3.5 x the dark fatty marrow (the paravertebral muscle's level in these images).
 CONTRAST = {"multiply": 1.5, "add": 3.5}
 
-#: Plantings of the slow grid that fail with the defaults (3 of 360; docs/validation.md, "Real marrow"),
-#: (case, level, position, radius): the issue-13 requirement "found every time" is not met for them.
-#: Each lesion (x 1.5 the marrow) touches a bright structure of the real image (1.2-1.3 x marrow, at
-#: 0.64-0.66 of the lesion's depth-corrected contrast): above the lesion's own half-contrast cut, so by
-#: intensity its voxels are lesion voxels and the lesion is measured (or dropped) with them
-#: (docs/decisions/0027-marrow-split-cores.md).
-KNOWN_MISSES: dict[tuple[str, str, str, float], str] = {
-    ("chu2015_04", "T11", "lateral_high", 4.0): "+89 %: joins 254 voxels at 0.65 of its contrast",
-    ("chu2015_10", "L5", "superior", 4.0): "missed: joins the L5 vein (0.66 of its contrast), edge step 0.75",
-    ("chu2015_10", "L5", "lateral_low", 8.0): "+36 %: joins the L5 vein (0.64 of its contrast)",
-}
+#: Plantings of the slow grid that fail with the defaults, (case, level, position, radius): none since
+#: decision 0030. The last three (docs/decisions/0027-marrow-split-cores.md) were lesions joined to a thin
+#: bright structure of the real image (the chu2015_10 L5 vein, a sheet in chu2015_04 T11's lateral shell)
+#: at 0.64-0.66 of their contrast; the neck split (component_rules.split_necks) judges them apart.
+KNOWN_MISSES: dict[tuple[str, str, str, float], str] = {}
 
 
 def _measure(img: object, mask: object, **options: float) -> spinemri.Measurement:

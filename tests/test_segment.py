@@ -587,3 +587,30 @@ def test_two_lesions_that_their_boundaries_make_touch_stay_two() -> None:
     assert b != d and b > 0 and d > 0
     np.testing.assert_array_equal(ids == b, bright)
     np.testing.assert_array_equal(ids == d, dim | gap)
+
+
+def test_lesion_joined_to_a_thin_blurred_tube_is_cut_at_its_neck() -> None:
+    """A 6³ lesion (contrast 60, 16 robust SDs) joined to a 2 x 2 x 12 tube at 0.65 of its contrast
+    (39) inside a 2-voxel halo at 20 (a vein: its surroundings hold its partial volume). The tube is
+    above the lesion's half contrast (30), so it is one component with the lesion; the smallest lesion
+    reported (a ball of 20 mm³, radius 1.68 mm) fits in the cube, not in the tube. The tube, judged on
+    its own, has a seed but fails the edge rule (relative step 1 - 20/39 = 0.49, absolute 19 < 7 SDs):
+    the lesion is the cube plus the tube's first layer (the core's one-voxel boundary), exactly (before:
+    the cube with the whole tube)."""
+    img, vert = _textured_block()
+    cube = np.zeros(img.shape, dtype=bool)
+    cube[15:21, 15:21, 15:21] = True
+    tube = np.zeros(img.shape, dtype=bool)
+    tube[17:19, 17:19, 21:33] = True
+    halo = np.zeros(img.shape, dtype=bool)
+    halo[15:21, 15:21, 21:33] = True
+    halo &= ~tube
+    img[cube] += 60.0
+    img[tube] += 39.0
+    img[halo] += 20.0
+    expected = cube.copy()
+    expected[17:19, 17:19, 21] = True
+    for order in "CF":
+        seg = segment_lesions(np.asarray(img, order=order), np.asarray(vert, order=order), ISO)
+        np.testing.assert_array_equal(seg.lesion_ids > 0, expected)
+        np.testing.assert_array_equal(seg.lesion_vertebra, [0, 1])

@@ -68,7 +68,7 @@ from ..arrays.morphology import CORE_BIT, DEPTH_MASK, N_DEPTH_CLASSES, box_half_
 from ..errors import GeometryError, InputError
 from ..params import SegmentParams
 from .bias import n4_correct
-from .component_rules import PLATEAU_QUANTILE, component_rules, split_cores
+from .component_rules import PLATEAU_QUANTILE, component_rules, split_cores, split_necks
 from .thresholds import (
     background_level,
     background_level_hist,
@@ -686,7 +686,10 @@ def _components(
         seeded = _sorted_isin(refined, cand_idx[seed])
         kept_idx, cid = _filter(refined, seeded, shape, spacing, p, owner=owner)
         if p.method in ("robust", "local") and kept_idx.size:
-            kept_idx, cid = _shape_rules(kept_idx, cid, voxels, spacing, p, level, sign, MAD_TO_SD * ref_mad)
+            seeds = cand_idx[seed]
+            kept_idx, cid = _shape_rules(
+                kept_idx, cid, voxels, spacing, p, level, sign, MAD_TO_SD * ref_mad, seeds
+            )
     if kept_idx.size == 0:
         return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
@@ -710,23 +713,35 @@ def _shape_rules(
     level: np.ndarray,
     sign: float,
     sd: np.ndarray,
+    seeds: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The lesions (after the half-contrast boundary) whose edge is a step: ``min_edge_step``
-    (:mod:`spinemri.segmentation.component_rules`); ``sd`` the robust SD per vertebra id."""
+    (:mod:`spinemri.segmentation.component_rules`); ``sd`` the robust SD per vertebra id, ``seeds``
+    the seed voxels (flat indices, ascending). An elongated component is judged part by part
+    (:func:`~spinemri.segmentation.component_rules.split_necks`): each part that is kept holds a seed
+    and passes the edge test, and the parts kept stay one lesion."""
     if p.min_edge_step <= 0:
         return kept_idx, cid
     contrast = sign * (voxels.corrected(kept_idx) - level[voxels.vertebra(kept_idx)])
-    n_c = int(cid.max()) + 1
-    top = grouped_quantile(contrast, cid, n_c, PLATEAU_QUANTILE)
-    upper = contrast >= 0.75 * top[cid]
-    plateau = grouped_medians(contrast[upper], cid[upper], n_c)
+    # an elongated component is judged part by part: its compact cores (where the smallest reported
+    # lesion, a ball of min_lesion_mm3, fits) and its thin rest (a vein, a sheet); the parts that pass
+    # stay one lesion
+    radius = (3.0 * p.min_lesion_mm3 / (4.0 * np.pi)) ** (1.0 / 3.0)
+    part, parent = split_necks(kept_idx, cid, voxels.shape, spacing, radius)
+    n_c = int(part.max()) + 1
+    top = grouped_quantile(contrast, part, n_c, PLATEAU_QUANTILE)
+    upper = contrast >= 0.75 * top[part]
+    plateau = grouped_medians(contrast[upper], part[upper], n_c)
     plateau = np.where(np.isnan(plateau), top, plateau)
     # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed
     interior = (voxels.code & DEPTH_MASK) == DEPTH_MASK if p.depth_background else None
     keep = component_rules(
-        kept_idx, cid, voxels, spacing, level, sign, plateau, p.min_edge_step, interior, sd=sd
+        kept_idx, part, voxels, spacing, level, sign, plateau, p.min_edge_step, interior, sd=sd
     )
-    return kept_idx[keep], cid[keep]
+    if part is not cid:  # a part cut off holds a seed of its own (step 5), or it is not a lesion
+        seeded = np.bincount(part[_sorted_isin(kept_idx, seeds)], minlength=n_c) > 0
+        keep &= seeded[part]
+    return kept_idx[keep], parent[part[keep]]
 
 
 def _label_by_vertebra(
