@@ -13,6 +13,7 @@ from spinemri.arrays.morphology import box_half_widths, depth_classes, erode_lab
 from spinemri.errors import ConfigError, GeometryError
 from spinemri.params import MetricsParams, SegmentParams
 from spinemri.segmentation.bias import n4_correct
+from spinemri.segmentation.component_rules import split_necks
 from spinemri.segmentation.lesions import segment_lesions
 from spinemri.segmentation.thresholds import MAD_TO_SD, robust_threshold, trend_median
 
@@ -614,3 +615,29 @@ def test_lesion_joined_to_a_thin_blurred_tube_is_cut_at_its_neck() -> None:
         seg = segment_lesions(np.asarray(img, order=order), np.asarray(vert, order=order), ISO)
         np.testing.assert_array_equal(seg.lesion_ids > 0, expected)
         np.testing.assert_array_equal(seg.lesion_vertebra, [0, 1])
+
+
+def test_neck_split_ball_is_in_mm_on_anisotropic_voxels() -> None:
+    """A one-slice 5 x 5 block with a 20-voxel line attached (one component). On 1 x 1 x 4 mm voxels the
+    ball of 20 mm³ (radius 1.68 mm) is a 3 x 3 in-plane square (no extent across 4 mm slices): it fits in
+    the block, not in the line, so the block with the line's first voxel (its boundary) is one part and
+    the other 19 line voxels the rest, keeping the component's id. On 1 mm voxels the same ball spans 3
+    slices, fits nowhere in one slice, and nothing is cut."""
+    comp = np.zeros((28, 8, 3), dtype=bool)
+    comp[0:5, 0:5, 1] = True
+    comp[5:25, 2, 1] = True
+    idx = np.flatnonzero(comp)
+    cid = np.full(idx.size, 1, dtype=np.intp)
+    radius = (3.0 * 20.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
+    part, parent = split_necks(idx, cid, comp.shape, (1.0, 1.0, 4.0), radius)
+    core = np.zeros(comp.shape, dtype=bool)
+    core[0:5, 0:5, 1] = True
+    core[5, 2, 1] = True
+    got = np.zeros(comp.shape, dtype=np.intp)
+    got.ravel()[idx] = part
+    np.testing.assert_array_equal(got == 2, core)
+    np.testing.assert_array_equal(got == 1, comp & ~core)
+    np.testing.assert_array_equal(parent, [0, 1, 1])
+    part, parent = split_necks(idx, cid, comp.shape, (1.0, 1.0, 1.0), radius)
+    np.testing.assert_array_equal(part, cid)
+    np.testing.assert_array_equal(parent, [0, 1])

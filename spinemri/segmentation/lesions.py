@@ -29,7 +29,9 @@ Algorithm (DESIGN §4; parameters in :class:`~spinemri.params.SegmentParams`):
    lesion but mixed with cortex), and step 5 is repeated; each component keeps
    its own boundary (two that the boundary makes touch stay two lesions), and
    with the edge rule a component with a distinct bright core is first cut at
-   the core's half contrast (:mod:`spinemri.segmentation.component_rules`);
+   the core's half contrast, and each is then judged by its edge step, an
+   elongated one part by part at its necks (compact cores and a thin rest:
+   :mod:`spinemri.segmentation.component_rules`);
 7. kept voxels are split by vertebra and re-labelled so that components never
    cross a vertebra boundary: a lesion crossing an endplate counts once in
    each vertebra it touches.
