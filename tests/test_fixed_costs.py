@@ -1,0 +1,101 @@
+"""The shortcuts of the fourth pass on ``measure``'s fixed costs (issue 13, Deliver 6) give what
+the passes they replace give.
+
+The edge rule (:func:`spinemri.segmentation.component_rules.component_rules`) takes the number of
+interior voxels per vertebra and the interior flag of the lesion voxels instead of a box-sized
+interior mask; the seed-depth rule counts the deep voxels per vertebra with ``code_histogram``.
+Each is held to an independent numpy definition (interior: all 26 neighbours carry the voxel's
+own id, the box border being a boundary, by ``scipy.ndimage`` minimum/maximum filters).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from spinemri._native import kernels as _kernels
+from spinemri.arrays.morphology import DEPTH_MASK, label_codes
+from spinemri.segmentation.component_rules import component_rules
+
+
+def _blocks(rng: np.random.Generator, shape: tuple[int, int, int], n: int) -> np.ndarray:
+    """Stacked vertebra-like blocks ``1..n`` along axis 1 with ragged edges, uint8."""
+    v = np.zeros(shape, np.uint8)
+    step = shape[1] // n
+    for i in range(n):
+        j0 = i * step + 1
+        v[2:-2, j0 : j0 + step - 2, 1:-1] = i + 1
+    v[rng.random(shape) < 0.03] = 0  # holes: interior voxels are not a box
+    return v
+
+
+def _interior_oracle(v: np.ndarray) -> np.ndarray:
+    """Voxels whose 26 neighbours all carry their own non-zero id (beyond the box: background)."""
+    p = np.pad(v, 1)
+    lo = ndi.minimum_filter(p, size=3, mode="constant", cval=0)[1:-1, 1:-1, 1:-1]
+    hi = ndi.maximum_filter(p, size=3, mode="constant", cval=0)[1:-1, 1:-1, 1:-1]
+    return np.asarray((v > 0) & (lo == v) & (hi == v))
+
+
+class _Voxels:
+    def __init__(self, vertebrae: np.ndarray, values: np.ndarray, deep: np.ndarray | None) -> None:
+        self.vertebrae, self.values, self.shape, self.deep = vertebrae, values, vertebrae.shape, deep
+
+    def corrected(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.values.ravel()[idx], dtype=np.float64)
+
+    def vertebra(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.vertebrae.ravel()[idx])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("with_deep", [False, True])
+def test_edge_rule_from_interior_counts_equals_the_interior_mask(seed: int, with_deep: bool) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (24, 60, 14)
+    v = _blocks(rng, shape, 4)
+    interior = _interior_oracle(v)
+    # the depth class 3 of label_codes is that interior (what the segmentation's histogram counts)
+    code = label_codes(v, (1, 1, 1), depth=True)
+    np.testing.assert_array_equal((code & DEPTH_MASK) == DEPTH_MASK, interior)
+    values = rng.normal(100.0, 10.0, shape)
+    # components: random boxes inside the vertebrae, some filling most of one (kept without the test)
+    lab = np.zeros(shape, np.int64)
+    for c in range(1, 7):
+        a, b, k = rng.integers(3, 18), rng.integers(2, 50), rng.integers(2, 10)
+        w = (rng.integers(2, 6), rng.integers(2, 14), rng.integers(1, 4))
+        sl = (slice(a, a + w[0]), slice(b, b + w[1]), slice(k, k + w[2]))
+        lab[sl][v[sl] > 0] = c
+        bump = rng.uniform(50.0, 200.0)
+        if c % 2:  # no step at the edge: the surroundings carry the contrast (the rule drops it)
+            sl = tuple(slice(max(0, x.start - 4), x.stop + 4) for x in sl)
+        values[sl] += bump
+    if seed % 2:  # a lesion filling a whole vertebra: kept without the edge test
+        lab[v == 2] = 7
+        values[ndi.binary_dilation(v == 2, iterations=4)] += 150.0
+    idx = np.flatnonzero(lab.ravel() > 0)
+    cid = lab.ravel()[idx]
+    plateau = np.bincount(cid, weights=values.ravel()[idx] - 100.0) / np.maximum(np.bincount(cid), 1)
+    level = np.full(5, 100.0)
+    deep = label_codes(v, (3, 3, 1), depth=False) != 0 if with_deep else None
+    vox = _Voxels(v, values - 100.0 + level[0], deep)
+    args = (idx, cid, vox, (1.0, 1.0, 2.0), level, 1.0, plateau, 0.5)
+    ref = component_rules(*args, interior)
+    counts = np.bincount(v[interior], minlength=5)
+    fast = component_rules(*args, interior_counts=counts, in_interior=interior.ravel()[idx])
+    np.testing.assert_array_equal(fast, ref)
+    kept = set(np.unique(cid[ref]).tolist())
+    assert kept and kept != set(np.unique(cid).tolist())  # both outcomes occur
+    if seed % 2:
+        assert 7 in kept  # the filled vertebra, though its surroundings carry its contrast
+    assert component_rules(*args, None).tolist() == ref.tolist()  # computed inside: the same interior
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_deep_voxel_counts_by_code_histogram_equal_bincount(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    v = _blocks(rng, (20, 50, 12), 5)
+    deep_code = label_codes(v, (2, 4, 1), depth=False)
+    got = _kernels.code_histogram(deep_code, v, 0, 6, 4)[4]
+    np.testing.assert_array_equal(got, np.bincount(v[deep_code != 0], minlength=6))
