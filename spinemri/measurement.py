@@ -409,6 +409,7 @@ def measure(
         bbox=seg.box,
         mask_kind=mask_kind,
         value_histogram=seg.value_histogram,
+        lesion_bbox=seg.lesion_box,
     )
     tables.vertebrae["level_check"] = choice.check.column
     truncated = tables.vertebrae["truncated"].tolist()

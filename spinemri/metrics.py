@@ -223,6 +223,7 @@ def compute_metrics(
     bbox: tuple[slice, slice, slice] | None = None,
     mask_kind: str = "unknown",
     value_histogram: Hist | None = None,
+    lesion_bbox: tuple[slice, slice, slice] | None = None,
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -259,6 +260,10 @@ def compute_metrics(
         of the same image, ids and box): the mean and median intensities are read from it instead
         of from a second pass over the voxels (the same numbers). Used only for an integer image
         without ``intensity_erosion_mm``.
+    lesion_bbox : tuple of 3 slice, optional
+        A box of the image holding every non-zero voxel of ``lesion_ids``
+        (``LesionSegmentation.lesion_box``) when known: the lesion voxels are searched there
+        only; otherwise in their bounding box within ``bbox``, found here.
 
     Returns
     -------
@@ -276,7 +281,7 @@ def compute_metrics(
 
     box = bbox if bbox is not None else nonzero_bbox(vertebrae)
     vox = _VertebraVoxels.of(
-        intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine), value_histogram
+        intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine), value_histogram, lesion_bbox
     )
     tab, les_tab = vox.tab, vox.les_tab
     count = tab.sum(axis=1).astype(np.float64)
@@ -402,6 +407,7 @@ class _VertebraVoxels:
         mp: MetricsParams,
         spacing: tuple[float, float, float],
         value_histogram: Hist | None = None,
+        lesion_bbox: tuple[slice, slice, slice] | None = None,
     ) -> _VertebraVoxels:
         shape = vertebrae.shape
         n_lr = shape[lr_axis]
@@ -412,15 +418,23 @@ class _VertebraVoxels:
             return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), (nan, nan.copy()))
         vb = vertebrae[box]
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
-        lb_all = np.ascontiguousarray(lesion_ids[box])
-        les_box = nonzero_bbox(lb_all)
+        les_box: tuple[slice, ...] | None = None
+        if lesion_bbox is not None:  # known (the segmentation's): no search over the vertebrae's box
+            if all(s.stop > s.start for s in lesion_bbox):
+                les_box = lesion_bbox
+        else:
+            found = nonzero_bbox(np.ascontiguousarray(lesion_ids[box]))
+            if found is not None:
+                les_box = tuple(
+                    slice(b.start + c.start, b.start + c.stop) for b, c in zip(box, found, strict=True)
+                )
         if les_box is None:
             les_index = np.zeros(0, dtype=np.intp)
         else:
-            lb = np.ascontiguousarray(lb_all[les_box])
+            lb = np.ascontiguousarray(lesion_ids[les_box])
             pos = np.flatnonzero(lb)
-            pos = pos[np.ascontiguousarray(vb[les_box]).ravel()[pos] > 0]
-            start = tuple(b.start + c.start for b, c in zip(box, les_box, strict=True))
+            pos = pos[np.ascontiguousarray(vertebrae[les_box]).ravel()[pos] > 0]
+            start = tuple(int(c.start) for c in les_box)
             les_index = shift_flat_index(pos, lb.shape, start, shape)
         les_ids = _take_flat(lesion_ids, les_index).astype(np.int64)
         les_v = _take_flat(vertebrae, les_index).astype(np.intp)

@@ -11,6 +11,7 @@ own id, the box border being a boundary, by ``scipy.ndimage`` minimum/maximum fi
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
@@ -99,3 +100,43 @@ def test_deep_voxel_counts_by_code_histogram_equal_bincount(seed: int) -> None:
     deep_code = label_codes(v, (2, 4, 1), depth=False)
     got = _kernels.code_histogram(deep_code, v, 0, 6, 4)[4]
     np.testing.assert_array_equal(got, np.bincount(v[deep_code != 0], minlength=6))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("seed", [1, 5])
+def test_metrics_from_the_segmentation_lesion_box_equal_their_own_search(order: str, seed: int) -> None:
+    import spinemri
+    from spinemri.measurement import vertebra_ids
+    from spinemri.metrics import compute_metrics
+    from spinemri.segmentation.lesions import segment_lesions
+
+    img, mask, _ = spinemri.make_phantom(seed=seed)
+    data = np.asarray(np.asarray(img.data), order=order)  # type: ignore[call-overload]
+    mapped, _ = spinemri.get_scheme("verse").split_labels(np.unique(np.asarray(mask.data)))
+    vid, levels, merged = vertebra_ids(np.asarray(np.asarray(mask.data), order=order), mapped)  # type: ignore[call-overload]
+    seg = segment_lesions(data, vid, img.spacing)
+    nz = np.nonzero(seg.lesion_ids)
+    assert nz[0].size > 0
+    # the segmentation's lesion box is the lesions' bounding box
+    assert seg.lesion_box == tuple(slice(int(c.min()), int(c.max()) + 1) for c in nz)
+
+    def tables(lesion_ids: np.ndarray, lesion_vertebra: np.ndarray, **kw):  # type: ignore[no-untyped-def]
+        return compute_metrics(
+            seg.intensity, vid, levels, merged, lesion_ids, lesion_vertebra, seg.thresholds,
+            seg.reference_median, seg.reference_mad, img.affine, img.lr_axis, bbox=seg.box, **kw,
+        )  # fmt: skip
+
+    no_lesion = (np.zeros_like(seg.lesion_ids), np.zeros(1, np.int64))
+    for args, box in (
+        ((seg.lesion_ids, seg.lesion_vertebra), seg.lesion_box),
+        (no_lesion, (slice(0, 0),) * 3),
+    ):
+        ref, fast = tables(*args), tables(*args, lesion_bbox=box)
+        for a, b in (
+            (ref.vertebrae, fast.vertebrae),
+            (ref.lesions, fast.lesions),
+            (ref.patient, fast.patient),
+        ):
+            pd.testing.assert_frame_equal(a, b)
+        np.testing.assert_array_equal(ref.lesion_ids, fast.lesion_ids)
+    assert len(ref.lesions) == 0 and len(tables(seg.lesion_ids, seg.lesion_vertebra).lesions) > 0

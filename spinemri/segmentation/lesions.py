@@ -122,6 +122,10 @@ class LesionSegmentation:
         one the thresholds were read from, summed over the depth classes. None when the
         thresholds were not read from a histogram (float images, ``otsu``, very wide ranges).
         :func:`spinemri.metrics.compute_metrics` and the polarity check reuse it.
+    lesion_box : tuple of 3 slice or None
+        A box of the image holding every lesion voxel (the lesions' bounding box; empty slices
+        without lesions), so that :func:`spinemri.metrics.compute_metrics` need not search
+        ``lesion_ids`` for them; None when not known.
     """
 
     lesion_ids: np.ndarray
@@ -136,6 +140,7 @@ class LesionSegmentation:
     background: np.ndarray | None = None
     depth_offset: np.ndarray | None = None
     value_histogram: Hist | None = None
+    lesion_box: tuple[slice, slice, slice] | None = None
 
     @property
     def core(self) -> np.ndarray:
@@ -276,7 +281,11 @@ def segment_lesions(
         core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
-    lesion_ids[tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True))] = lesion_sub
+    sl = cast(
+        tuple[slice, slice, slice],
+        tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True)),
+    )
+    lesion_ids[sl] = lesion_sub
     return LesionSegmentation(
         lesion_ids,
         lesion_vertebra,
@@ -290,6 +299,7 @@ def segment_lesions(
         level,
         depth_offset,
         value_hist,
+        sl,
     )
 
 
