@@ -40,7 +40,7 @@ undefined, and 0 would bias any average).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -337,45 +337,47 @@ def compute_metrics(
         hi_vol = np.where(count[ids] > 0, les_count[ids] / count[ids], 0.0)
         hi_area = np.where(mid_vert[ids] > 0, mid_les[ids] / mid_vert[ids], 0.0)
         sir = les_mean[ids] / reference_median[ids]
-    vert = _frame(
-        {
-            "patient_id": [patient_id] * n,
-            "level": list(levels),
-            "label": [int(min(lb)) for lb in labels],
-            "labels": [";".join(str(int(x)) for x in sorted(lb)) for lb in labels],
-            "region": [region_of(lev) for lev in levels],
-            "sins_location": [sins_location(lev) for lev in levels],
-            "vertebra_voxels": count[ids].astype(np.int64),
-            "vertebra_volume_mm3": count[ids] * voxel_mm3,
-            "lesion_voxels": les_count[ids].astype(np.int64),
-            "lesion_volume_mm3": les_count[ids] * voxel_mm3,
-            "hi_volume_ratio": hi_vol,
-            "hi_area_ratio": hi_area,
-            "lesion_count": lesion_count[ids].astype(np.int64),
-            "involved": lesion_count[ids] >= 1,
-            "threshold": np.asarray(thresholds, dtype=np.float64)[ids],
-            "reference_median": np.asarray(reference_median, dtype=np.float64)[ids],
-            "reference_mad": np.asarray(reference_mad, dtype=np.float64)[ids],
-            "mean_intensity": mean_int[ids],
-            "median_intensity": med_int[ids],
-            "lesion_mean_intensity": les_mean[ids],
-            "sir": sir,
-            "mid_sagittal_index": mid[ids].astype(np.int64),
-            "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
-            "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
-            "truncated": truncated[ids],
-            "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
-            "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
-        },
-        VERTEBRA_COLUMNS,
-    )
+    vert_columns: dict[str, Any] = {
+        "patient_id": [patient_id] * n,
+        "level": list(levels),
+        "label": [int(min(lb)) for lb in labels],
+        "labels": [";".join(str(int(x)) for x in sorted(lb)) for lb in labels],
+        "region": [region_of(lev) for lev in levels],
+        "sins_location": [sins_location(lev) for lev in levels],
+        "vertebra_voxels": count[ids].astype(np.int64),
+        "vertebra_volume_mm3": count[ids] * voxel_mm3,
+        "lesion_voxels": les_count[ids].astype(np.int64),
+        "lesion_volume_mm3": les_count[ids] * voxel_mm3,
+        "hi_volume_ratio": hi_vol,
+        "hi_area_ratio": hi_area,
+        "lesion_count": lesion_count[ids].astype(np.int64),
+        "involved": lesion_count[ids] >= 1,
+        "threshold": np.asarray(thresholds, dtype=np.float64)[ids],
+        "reference_median": np.asarray(reference_median, dtype=np.float64)[ids],
+        "reference_mad": np.asarray(reference_mad, dtype=np.float64)[ids],
+        "mean_intensity": mean_int[ids],
+        "median_intensity": med_int[ids],
+        "lesion_mean_intensity": les_mean[ids],
+        "sir": sir,
+        "mid_sagittal_index": mid[ids].astype(np.int64),
+        "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
+        "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
+        "truncated": truncated[ids],
+        "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
+        "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
+    }
+    vert = _frame(vert_columns, VERTEBRA_COLUMNS)
     lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
     if lesions.empty:
         lesions = lesions.astype({"lesion_id": np.int64, "voxels": np.int64, "truncated": bool})
         lesions = lesions.astype(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
-    return MetricTables(vert, lesions, patient_table(vert, patient_id, mask_kind=mask_kind), new_ids)
+    # the patient row from the columns' arrays (the same values the frame holds)
+    patient = _patient_frame(
+        lambda name, dtype=None: np.asarray(vert_columns[name], dtype=dtype), n, True, patient_id, mask_kind
+    )
+    return MetricTables(vert, lesions, patient, new_ids)
 
 
 class _VertebraVoxels:
@@ -624,10 +626,25 @@ def patient_table(
         (0.0 when the denominator is 0).
     """
     vt = vertebrae
-    involved = vt["involved"].to_numpy(dtype=bool)
-    levels = vt["level"].to_numpy(dtype=object)
-    regions = vt["region"].to_numpy(dtype=object)
-    les_vol = vt["lesion_volume_mm3"].to_numpy(dtype=np.float64)
+    return _patient_frame(
+        lambda name, dtype=None: vt[name].to_numpy(dtype=dtype),
+        len(vt),
+        "truncated" in vt,
+        patient_id,
+        mask_kind,
+    )
+
+
+def _patient_frame(
+    column: Callable[..., np.ndarray], n_rows: int, has_truncated: bool, patient_id: str, mask_kind: str
+) -> pd.DataFrame:
+    """:func:`patient_table` from the vertebra table's columns: ``column(name, dtype=None)`` gives one
+    as an array (read from the frame, or from the arrays the frame is built from: no column lookups
+    in a fresh frame)."""
+    involved = column("involved", dtype=bool)
+    levels = column("level", dtype=object)
+    regions = column("region", dtype=object)
+    les_vol = column("lesion_volume_mm3", dtype=np.float64)
     involved_levels = ";".join(sorted(levels[involved], key=level_index))
     dominant = "none"
     best = 0.0
@@ -635,22 +652,22 @@ def patient_table(
         vol = float(les_vol[regions == reg].sum())
         if vol > best:
             dominant, best = reg, vol
-    vvol = float(vt["vertebra_volume_mm3"].to_numpy(dtype=np.float64).sum())
-    mid_v = float(vt["mid_sagittal_vertebra_pixels"].to_numpy(dtype=np.float64).sum())
-    mid_l = float(vt["mid_sagittal_lesion_pixels"].to_numpy(dtype=np.float64).sum())
+    vvol = float(column("vertebra_volume_mm3", dtype=np.float64).sum())
+    mid_v = float(column("mid_sagittal_vertebra_pixels", dtype=np.float64).sum())
+    mid_l = float(column("mid_sagittal_lesion_pixels", dtype=np.float64).sum())
     row: dict[str, object] = {
         "patient_id": patient_id,
-        "n_vertebrae": int(len(vt)),
+        "n_vertebrae": int(n_rows),
         "n_involved": int(involved.sum()),
         "involved_levels": involved_levels,
         **{f"{reg}_involved": bool(np.any(involved & (regions == reg))) for reg in REGIONS},
         "dominant_region": dominant,
-        "total_lesion_count": int(vt["lesion_count"].to_numpy().sum()),
+        "total_lesion_count": int(column("lesion_count").sum()),
         "total_lesion_volume_mm3": float(les_vol.sum()),
         "hi_volume_ratio": float(les_vol.sum()) / vvol if vvol > 0 else 0.0,
         "hi_area_ratio": mid_l / mid_v if mid_v > 0 else 0.0,
-        "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
-        "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
+        "hi_area_ratio_max": float(column("hi_area_ratio", dtype=np.float64).max()) if n_rows else 0.0,
+        "n_truncated": int(column("truncated", dtype=bool).sum()) if has_truncated else 0,
         "mask_kind": mask_kind,
         "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
