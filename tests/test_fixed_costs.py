@@ -140,3 +140,29 @@ def test_metrics_from_the_segmentation_lesion_box_equal_their_own_search(order: 
             pd.testing.assert_frame_equal(a, b)
         np.testing.assert_array_equal(ref.lesion_ids, fast.lesion_ids)
     assert len(ref.lesions) == 0 and len(tables(seg.lesion_ids, seg.lesion_vertebra).lesions) > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_shell_histogram_equals_maximum_filter_and_bincount(seed: int) -> None:
+    """The polarity check's fused shell pass against its definition, on C boxes and on boxes of a
+    Fortran-ordered volume's reversed view (strided rows), pads from 0 to beyond the box."""
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        shape = tuple(int(x) for x in rng.integers(1, 16, 3))
+        ids_dtype = rng.choice([np.uint8, np.uint16, np.uint32])
+        val_dtype = rng.choice([np.int16, np.uint16, np.int32, np.uint8])
+        ids = ((rng.random(shape) < rng.uniform(0.0, 0.6)) * rng.integers(1, 9, shape)).astype(ids_dtype)
+        info = np.iinfo(val_dtype)
+        vals = rng.integers(max(info.min, -300), min(info.max, 300) + 1, shape).astype(val_dtype)
+        if rng.random() < 0.5:  # the box of a bigger Fortran-ordered volume, read through its reversed view
+            big_i, big_v = np.asfortranarray(np.pad(ids, 3)).T, np.asfortranarray(np.pad(vals, 3)).T
+            sl = tuple(slice(3, 3 + n) for n in shape[::-1])
+            ids, vals = big_i[sl], big_v[sl]
+        h = [int(x) for x in rng.integers(0, 18, 3)]
+        inside = ids != 0
+        grown = ndi.maximum_filter(inside.astype(np.uint8), size=[2 * x + 1 for x in h]).astype(bool)
+        lo = int(info.min) if info.bits <= 16 else -300
+        nbins = (int(info.max) - lo + 1) if info.bits <= 16 else 601
+        want = np.bincount(vals[grown & ~inside].astype(np.int64) - lo, minlength=nbins)
+        got = _kernels.shell_histogram(ids, vals, h[0], h[1], h[2], lo, nbins)
+        np.testing.assert_array_equal(got, want)
