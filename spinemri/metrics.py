@@ -224,6 +224,7 @@ def compute_metrics(
     mask_kind: str = "unknown",
     value_histogram: Hist | None = None,
     lesion_bbox: tuple[slice, slice, slice] | None = None,
+    lesion_ids_writable: bool = False,
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -264,6 +265,11 @@ def compute_metrics(
         A box of the image holding every non-zero voxel of ``lesion_ids``
         (``LesionSegmentation.lesion_box``) when known: the lesion voxels are searched there
         only; otherwise in their bounding box within ``bbox``, found here.
+    lesion_ids_writable : bool, default False
+        True when ``lesion_ids`` is not needed after the call (e.g. a segmentation's own map): it
+        is then renumbered in place and returned as ``MetricTables.lesion_ids`` (no new full-size
+        map) when ``lesion_bbox`` is given, every lesion voxel is in a vertebra, and it is a
+        writeable C-contiguous array of the renumbered map's dtype; otherwise a new map is made.
 
     Returns
     -------
@@ -328,7 +334,15 @@ def compute_metrics(
     )
     # renumbered lesion map, written only at lesion voxels, in the smallest dtype holding n_les
     id_dtype = np.uint8 if n_les < 1 << 8 else np.uint16 if n_les < 1 << 16 else np.int32
-    new_ids = np.zeros(shape, dtype=id_dtype)
+    in_place = (
+        lesion_ids_writable
+        and vox.complete
+        and lesion_ids.dtype == id_dtype
+        and lesion_ids.flags.c_contiguous
+        and lesion_ids.flags.writeable
+    )
+    # in place: every non-zero voxel of lesion_ids is in les_index, so every one is overwritten
+    new_ids = lesion_ids if in_place else np.zeros(shape, dtype=id_dtype)
     if n_les:
         new_ids.ravel()[vox.les_index] = lut[vox.les_ids]
 
@@ -394,6 +408,9 @@ class _VertebraVoxels:
     ) -> None:
         self.tab, self.les_tab = tab, les_tab
         self.les_index, self.les_ids, self.les_v, self.les_vals = les
+        #: whether ``les_index`` holds every non-zero voxel of the lesion map (a known lesion box
+        #: and no lesion voxel outside the vertebrae)
+        self.complete = False
         #: per vertebra id: mean and exact median intensity (NaN without voxels)
         self.mean, self.median = mean_median
 
@@ -432,10 +449,13 @@ class _VertebraVoxels:
                 )
         if les_box is None:
             les_index = np.zeros(0, dtype=np.intp)
+            complete = lesion_bbox is not None  # the segmentation's box: no lesion voxel at all
         else:
             lb = np.ascontiguousarray(lesion_ids[les_box])
             pos = np.flatnonzero(lb)
+            n_lesion_voxels = pos.size
             pos = pos[np.ascontiguousarray(vertebrae[les_box]).ravel()[pos] > 0]
+            complete = lesion_bbox is not None and pos.size == n_lesion_voxels
             start = tuple(int(c.start) for c in les_box)
             les_index = shift_flat_index(pos, lb.shape, start, shape)
         les_ids = _take_flat(lesion_ids, les_index).astype(np.int64)
@@ -469,7 +489,9 @@ class _VertebraVoxels:
                     tab_b, _ = _kernels.vertebra_tables(vk, ik, lr_axis, n, 0, 0)
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
-                return cls(tab, les_tab, les, (value_histogram.mean(), value_histogram.medians()))
+                out = cls(tab, les_tab, les, (value_histogram.mean(), value_histogram.medians()))
+                out.complete = complete
+                return out
             # min and max in one compiled pass, in memory order (a Fortran-ordered box's reversed view)
             rng = _kernels.value_range(ik.T if fortran else ik)
             lo, hi = rng if rng is not None else (0, 0)
@@ -482,7 +504,9 @@ class _VertebraVoxels:
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
                 h = Hist(hist, float(lo), 1.0)
-                return cls(tab, les_tab, les, (h.mean(), h.medians()))
+                out = cls(tab, les_tab, les, (h.mean(), h.medians()))
+                out.complete = complete
+                return out
         # other images: gather the vertebra voxels' values (float intensities, very wide integer
         # ranges, intensity statistics on eroded vertebrae)
         nzi = _flat_nonzero(vertebrae)
@@ -493,7 +517,9 @@ class _VertebraVoxels:
         if mp.intensity_erosion_mm > 0:
             sel = _eroded_at(vertebrae, nzi, spacing, mp.intensity_erosion_mm)
             v, vals = v[sel], vals[sel]
-        return cls(tab, les_tab, les, grouped_mean_median(vals, v, n + 1))
+        out = cls(tab, les_tab, les, grouped_mean_median(vals, v, n + 1))
+        out.complete = complete
+        return out
 
 
 def _flat_nonzero(a: np.ndarray) -> np.ndarray:

@@ -141,6 +141,23 @@ def test_metrics_from_the_segmentation_lesion_box_equal_their_own_search(order: 
         np.testing.assert_array_equal(ref.lesion_ids, fast.lesion_ids)
     assert len(ref.lesions) == 0 and len(tables(seg.lesion_ids, seg.lesion_vertebra).lesions) > 0
 
+    # renumbered in place: the same tables and map, in the array handed over
+    ref = tables(seg.lesion_ids, seg.lesion_vertebra)
+    mine = seg.lesion_ids.copy()
+    fast = tables(mine, seg.lesion_vertebra, lesion_bbox=seg.lesion_box, lesion_ids_writable=True)
+    assert fast.lesion_ids is mine
+    np.testing.assert_array_equal(fast.lesion_ids, ref.lesion_ids)
+    pd.testing.assert_frame_equal(fast.lesions, ref.lesions)
+    # a lesion voxel outside the vertebrae (not counted): a new map, without it
+    stray = seg.lesion_ids.copy()
+    where = tuple(int(c[0]) for c in np.nonzero((vid == 0)[seg.lesion_box]))
+    at = tuple(s.start + w for s, w in zip(seg.lesion_box, where, strict=True))
+    stray[at] = 1
+    ref = tables(stray.copy(), seg.lesion_vertebra)
+    fast = tables(stray, seg.lesion_vertebra, lesion_bbox=seg.lesion_box, lesion_ids_writable=True)
+    assert fast.lesion_ids is not stray and fast.lesion_ids[at] == 0
+    np.testing.assert_array_equal(fast.lesion_ids, ref.lesion_ids)
+
 
 @pytest.mark.parametrize("seed", range(3))
 def test_shell_histogram_equals_maximum_filter_and_bincount(seed: int) -> None:
