@@ -808,3 +808,40 @@ def shell_histogram(
                 if W[c]:
                     H[<Py_ssize_t>(R[c] - lo)] += 1
     return hist_arr[:nbins]
+
+
+def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1] lab, Py_ssize_t n_ids):
+    """Which labels ``1..n_ids`` hold a voxel of non-zero ``code``: bool (n_ids + 1,), entry 0 False.
+    Definition: ``np.bincount(lab[code != 0], minlength=n_ids + 1)[:n_ids + 1] > 0`` with entry 0
+    set False. Rows without a non-zero
+    code are skipped after a vectorised test, and the scan stops once every label ``1..n_ids`` is
+    found (e.g. the vertebrae with a voxel deeper than ``seed_depth_mm``)."""
+    cdef Py_ssize_t n0 = code.shape[0], n1 = code.shape[1], n2 = code.shape[2], r, k
+    seen_arr = np.zeros(max(n_ids + 1, 1), dtype=np.uint8)
+    if n0 * n1 * n2 == 0 or n_ids < 0:
+        return seen_arr[: n_ids + 1].view(np.bool_)
+    cdef cnp.uint8_t[::1] seen_v = seen_arr
+    cdef cnp.uint8_t* S = &seen_v[0]
+    cdef const cnp.uint8_t* C0 = &code[0, 0, 0]
+    cdef const label_t* L0 = &lab[0, 0, 0]
+    cdef const cnp.uint8_t* C
+    cdef cnp.uint8_t any_
+    cdef label_t v
+    cdef Py_ssize_t remaining = n_ids
+    with nogil:
+        for r in range(n0 * n1):
+            C = C0 + r * n2
+            any_ = 0
+            for k in range(n2):  # vectorised
+                any_ = any_ | C[k]
+            if any_ == 0:
+                continue
+            for k in range(n2):
+                if C[k] != 0:
+                    v = L0[r * n2 + k]
+                    if v != 0 and <Py_ssize_t>v <= n_ids and S[v] == 0:
+                        S[v] = 1
+                        remaining -= 1
+            if remaining <= 0:
+                break
+    return seen_arr[: n_ids + 1].view(np.bool_)

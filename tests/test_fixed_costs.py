@@ -3,7 +3,10 @@ the passes they replace give.
 
 The edge rule (:func:`spinemri.segmentation.component_rules.component_rules`) takes the number of
 interior voxels per vertebra and the interior flag of the lesion voxels instead of a box-sized
-interior mask; the seed-depth rule counts the deep voxels per vertebra with ``code_histogram``.
+interior mask; the seed-depth rule finds the vertebrae with deep voxels by ``labels_with_code``,
+which stops once every vertebra is found; the polarity check's shell is one compiled sweep
+(``shell_histogram``); the metrics search the lesion voxels in the segmentation's lesion box and
+renumber its map in place.
 Each is held to an independent numpy definition (interior: all 26 neighbours carry the voxel's
 own id, the box border being a boundary, by ``scipy.ndimage`` minimum/maximum filters).
 """
@@ -94,12 +97,30 @@ def test_edge_rule_from_interior_counts_equals_the_interior_mask(seed: int, with
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_deep_voxel_counts_by_code_histogram_equal_bincount(seed: int) -> None:
+def test_vertebrae_with_deep_voxels_equal_bincount(seed: int) -> None:
+    """``labels_with_code`` (which stops once every vertebra is found) against ``np.bincount``, with
+    vertebrae thinner than the erosion (no deep voxel: the scan runs to the end) and without."""
     rng = np.random.default_rng(seed)
     v = _blocks(rng, (20, 50, 12), 5)
-    deep_code = label_codes(v, (2, 4, 1), depth=False)
-    got = _kernels.code_histogram(deep_code, v, 0, 6, 4)[4]
-    np.testing.assert_array_equal(got, np.bincount(v[deep_code != 0], minlength=6))
+    v[:, 30:32][v[:, 30:32] > 0] = 6  # a thin vertebra: no voxel deeper than the erosion below
+    found = []
+    for hw in ((1, 2, 1), (2, 4, 1), (3, 6, 2)):  # the widest: no vertebra has a deep voxel
+        deep_code = label_codes(v, hw, depth=False)
+        want = np.bincount(v[deep_code != 0], minlength=7) > 0
+        found.append(want)
+        for n_ids in (0, 3, 6):
+            got = _kernels.labels_with_code(deep_code, v, n_ids)
+            np.testing.assert_array_equal(got, want[: n_ids + 1] & (np.arange(n_ids + 1) > 0))
+    assert not found[0][6] and found[0][1:6].all()  # with and without deep voxels
+    assert not found[2].any()
+    for _ in range(200):  # random codes and labels, some above n_ids
+        shape = tuple(int(x) for x in rng.integers(1, 12, 3))
+        lab = ((rng.random(shape) < 0.5) * rng.integers(0, 9, shape)).astype(np.uint8)
+        code = ((rng.random(shape) < rng.uniform(0.0, 0.2)) * 4).astype(np.uint8)
+        n_ids = int(rng.integers(0, 8))
+        want = np.bincount(lab[code != 0], minlength=9)[: n_ids + 1] > 0
+        want[0] = False
+        np.testing.assert_array_equal(_kernels.labels_with_code(code, lab, n_ids), want)
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

@@ -437,8 +437,9 @@ def _segment_box(
         # (a vertebra with no voxel that deep, thinner than 2·seed_depth_mm, keeps its core seeds)
         deep_code = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
         deep = deep_code != 0  # (depth=False: the code is CORE_BIT or 0)
-        # per vertebra id, its number of deep voxels: one compiled pass over the box's codes
-        has_deep = _kernels.code_histogram(deep_code, vertebrae, 0, n + 1, CORE_BIT)[CORE_BIT] > 0
+        # per vertebra id, whether it has a deep voxel: one compiled pass over the box's codes that
+        # stops once every vertebra has one
+        has_deep = _kernels.labels_with_code(deep_code, vertebrae, n)
         cand_v = vertebrae.ravel()[cand_idx]
         seed = seed & (deep.ravel()[cand_idx] | ~has_deep[cand_v])
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
