@@ -669,3 +669,179 @@ def value_range(const value_t[:, :, :] values):
                         lo = x if x < lo else lo
                         hi = x if x > hi else hi
     return int(lo), int(hi)
+
+
+cdef void _window_any(
+    const cnp.uint8_t* src, cnp.uint8_t* dst, cnp.int32_t* cnt, Py_ssize_t n, Py_ssize_t m, Py_ssize_t h
+) noexcept nogil:
+    """``dst`` = the 0/1 box dilation of ``n`` blocks of ``m`` bytes (block ``i`` at ``i·m``) by
+    ``h`` blocks along the block index, clipped to the ends: a running count per byte position
+    (``cnt``, ``m`` int32) of the ones in the window ``i - h .. i + h``; one pass."""
+    cdef Py_ssize_t i, k
+    cdef const cnp.uint8_t* a
+    cdef cnp.uint8_t* d
+    for k in range(m):
+        cnt[k] = 0
+    for i in range(min(h, n - 1) + 1):
+        a = src + i * m
+        for k in range(m):
+            cnt[k] += a[k]
+    for i in range(n):
+        d = dst + i * m
+        for k in range(m):
+            d[k] = cnt[k] > 0
+        if i + 1 + h < n:
+            a = src + (i + 1 + h) * m
+            for k in range(m):
+                cnt[k] += a[k]
+        if i - h >= 0:
+            a = src + (i - h) * m
+            for k in range(m):
+                cnt[k] -= a[k]
+
+
+cdef void _plane_grown(
+    const cnp.uint8_t* ins, cnp.uint8_t* out, cnp.uint8_t* tmp, cnp.int32_t* cnt, Py_ssize_t n1,
+    Py_ssize_t n2, Py_ssize_t h1, Py_ssize_t h2,
+) noexcept nogil:
+    """The 0/1 box dilation of one plane ``ins`` (n1 rows of n2) by (h1, h2), clipped, into ``out``:
+    the rows by doubling shifts (``tmp``: scratch of the plane's size), then the columns by a
+    running count per column (``cnt``: n2 int32)."""
+    cdef Py_ssize_t plane = n1 * n2, c, j, r = 0, st
+    cdef cnp.uint8_t* X = out
+    cdef cnp.uint8_t* Y = tmp
+    cdef cnp.uint8_t* T
+    for c in range(plane):
+        X[c] = ins[c]
+    while r < h2:
+        st = min(r + 1, h2 - r)
+        for j in range(n1):
+            _dilate_flat(X + j * n2, Y + j * n2, n2, 1, st)
+        T = X; X = Y; Y = T
+        r += st
+    _window_any(X, Y, cnt, n1, n2, h1)
+    if Y != out:
+        for c in range(plane):
+            out[c] = Y[c]
+
+
+def shell_histogram(
+    const anylabel_t[:, :, :] ids, const value_t[:, :, :] values, Py_ssize_t h0, Py_ssize_t h1,
+    Py_ssize_t h2, cnp.int64_t lo, Py_ssize_t nbins,
+):
+    """Histogram of ``values - lo`` over the shell of ``ids != 0``: the voxels of its box dilation by
+    half-widths (h0, h1, h2), clipped to the array, that are not themselves ``ids != 0``; int64
+    (nbins,). Definition: ``grown = scipy.ndimage.maximum_filter(ids != 0, size=(2 h0 + 1, 2 h1 +
+    1, 2 h2 + 1))``, ``np.bincount(values[grown & (ids == 0)] - lo, minlength=nbins)``; every such
+    value must lie in [lo, lo + nbins). Strided views (fastest along the last axis, e.g. the box of
+    a C-contiguous volume or of a Fortran-ordered one's reversed view); fewer than 2**31 voxels.
+
+    One sweep over the planes (first index) with buffers of a few planes, which stay in cache: each
+    plane's ids dilated within the plane (rows by doubling shifts, columns by a running count) into
+    a ring of the last 2 h0 + 2 planes, a running count over the ring's window of 2 h0 + 1 planes
+    along the first axis, and each plane's shell counted as soon as its window is complete, from
+    its values copied to a contiguous buffer (as :func:`code_histogram`)."""
+    cdef Py_ssize_t n0 = ids.shape[0], n1 = ids.shape[1], n2 = ids.shape[2], size = n0 * n1 * n2
+    cdef Py_ssize_t i, j, k, c, q, plane = n1 * n2, n_ring = 2 * h0 + 2
+    hist_arr = np.zeros(max(nbins, 1), dtype=np.int64)
+    if size == 0:
+        return hist_arr[:nbins]
+    cdef cnp.int64_t[::1] hist_v = hist_arr
+    cdef cnp.int64_t* H = &hist_v[0]
+    ring_arr = np.empty(n_ring * plane, dtype=np.uint8)
+    work_arr = np.empty(3 * plane, dtype=np.uint8)  # inside, scratch, shell
+    cnt_arr = np.zeros(plane + n2, dtype=np.int32)  # the window count per voxel, then per column
+    buf_arr = np.empty(plane * sizeof(value_t), dtype=np.uint8)
+    cdef cnp.uint8_t[::1] ring_v = ring_arr, work_v = work_arr, buf_v = buf_arr
+    cdef cnp.int32_t[::1] cnt_v = cnt_arr
+    cdef cnp.uint8_t* G = &ring_v[0]
+    cdef cnp.uint8_t* I = &work_v[0]
+    cdef cnp.uint8_t* S = I + plane
+    cdef cnp.uint8_t* W = I + 2 * plane
+    cdef cnp.int32_t* N = &cnt_v[0]
+    cdef cnp.int32_t* NC = N + plane
+    cdef value_t* R = <value_t*> &buf_v[0]
+    cdef Py_ssize_t si = ids.strides[2] // sizeof(anylabel_t), sv = values.strides[2] // sizeof(value_t)
+    cdef const anylabel_t* L
+    cdef const value_t* V
+    cdef cnp.uint8_t* g
+    with nogil:
+        for q in range(-h0, n0):
+            # plane q + h0 enters the window of plane q, plane q - h0 - 1 leaves it
+            i = q + h0
+            if i < n0:
+                for j in range(n1):
+                    L = &ids[i, j, 0]
+                    if si == 1:
+                        for k in range(n2):  # vectorised
+                            I[j * n2 + k] = L[k] != 0
+                    else:
+                        for k in range(n2):
+                            I[j * n2 + k] = L[k * si] != 0
+                g = G + (i % n_ring) * plane
+                _plane_grown(I, g, S, NC, n1, n2, h1, h2)
+                for c in range(plane):
+                    N[c] += g[c]
+            if q - h0 - 1 >= 0:
+                g = G + ((q - h0 - 1) % n_ring) * plane
+                for c in range(plane):
+                    N[c] -= g[c]
+            if q < 0:
+                continue
+            for j in range(n1):  # plane q: its ids again and its values, contiguous
+                L = &ids[q, j, 0]
+                V = &values[q, j, 0]
+                if si == 1:
+                    for k in range(n2):
+                        I[j * n2 + k] = L[k] != 0
+                else:
+                    for k in range(n2):
+                        I[j * n2 + k] = L[k * si] != 0
+                if sv == 1:
+                    memcpy(R + j * n2, V, n2 * sizeof(value_t))
+                else:
+                    for k in range(n2):
+                        R[j * n2 + k] = V[k * sv]
+            for c in range(plane):  # the shell, vectorised
+                W[c] = (N[c] > 0) & (I[c] ^ 1)
+            for c in range(plane):
+                if W[c]:
+                    H[<Py_ssize_t>(R[c] - lo)] += 1
+    return hist_arr[:nbins]
+
+
+def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1] lab, Py_ssize_t n_ids):
+    """Which labels ``1..n_ids`` hold a voxel of non-zero ``code``: bool (n_ids + 1,), entry 0 False.
+    Definition: ``np.bincount(lab[code != 0], minlength=n_ids + 1)[:n_ids + 1] > 0`` with entry 0
+    set False. Rows without a non-zero
+    code are skipped after a vectorised test, and the scan stops once every label ``1..n_ids`` is
+    found (e.g. the vertebrae with a voxel deeper than ``seed_depth_mm``)."""
+    cdef Py_ssize_t n0 = code.shape[0], n1 = code.shape[1], n2 = code.shape[2], r, k
+    seen_arr = np.zeros(max(n_ids + 1, 1), dtype=np.uint8)
+    if n0 * n1 * n2 == 0 or n_ids < 0:
+        return seen_arr[: n_ids + 1].view(np.bool_)
+    cdef cnp.uint8_t[::1] seen_v = seen_arr
+    cdef cnp.uint8_t* S = &seen_v[0]
+    cdef const cnp.uint8_t* C0 = &code[0, 0, 0]
+    cdef const label_t* L0 = &lab[0, 0, 0]
+    cdef const cnp.uint8_t* C
+    cdef cnp.uint8_t any_
+    cdef label_t v
+    cdef Py_ssize_t remaining = n_ids
+    with nogil:
+        for r in range(n0 * n1):
+            C = C0 + r * n2
+            any_ = 0
+            for k in range(n2):  # vectorised
+                any_ = any_ | C[k]
+            if any_ == 0:
+                continue
+            for k in range(n2):
+                if C[k] != 0:
+                    v = L0[r * n2 + k]
+                    if v != 0 and <Py_ssize_t>v <= n_ids and S[v] == 0:
+                        S[v] = 1
+                        remaining -= 1
+            if remaining <= 0:
+                break
+    return seen_arr[: n_ids + 1].view(np.bool_)

@@ -436,6 +436,8 @@ def measure(
         bbox=seg.box,
         mask_kind=mask_kind,
         value_histogram=seg.value_histogram,
+        lesion_bbox=seg.lesion_box,
+        lesion_ids_writable=True,  # the segmentation's own map, not used after: renumbered in place
     )
     tables.vertebrae["level_check"] = choice.check.column
     truncated = tables.vertebrae["truncated"].tolist()
@@ -458,7 +460,8 @@ def measure(
     t3 = time.perf_counter()
     del seg
     lesion_ids = tables.lesion_ids
-    lesion_ids.flags.writeable = False  # a fresh array of compute_metrics: Volume shares it, no copy
+    # a fresh array (compute_metrics' or the segmentation's, renumbered): Volume shares it, no copy
+    lesion_ids.flags.writeable = False
     lesion_mask = Volume(
         lesion_ids,
         volume.affine,

@@ -40,7 +40,7 @@ undefined, and 0 would bias any average).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -223,6 +223,8 @@ def compute_metrics(
     bbox: tuple[slice, slice, slice] | None = None,
     mask_kind: str = "unknown",
     value_histogram: Hist | None = None,
+    lesion_bbox: tuple[slice, slice, slice] | None = None,
+    lesion_ids_writable: bool = False,
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -259,6 +261,15 @@ def compute_metrics(
         of the same image, ids and box): the mean and median intensities are read from it instead
         of from a second pass over the voxels (the same numbers). Used only for an integer image
         without ``intensity_erosion_mm``.
+    lesion_bbox : tuple of 3 slice, optional
+        A box of the image holding every non-zero voxel of ``lesion_ids``
+        (``LesionSegmentation.lesion_box``) when known: the lesion voxels are searched there
+        only; otherwise in their bounding box within ``bbox``, found here.
+    lesion_ids_writable : bool, default False
+        True when ``lesion_ids`` is not needed after the call (e.g. a segmentation's own map): it
+        is then renumbered in place and returned as ``MetricTables.lesion_ids`` (no new full-size
+        map) when ``lesion_bbox`` is given, every lesion voxel is in a vertebra, and it is a
+        writeable C-contiguous array of the renumbered map's dtype; otherwise a new map is made.
 
     Returns
     -------
@@ -276,7 +287,7 @@ def compute_metrics(
 
     box = bbox if bbox is not None else nonzero_bbox(vertebrae)
     vox = _VertebraVoxels.of(
-        intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine), value_histogram
+        intensity, vertebrae, lesion_ids, box, n, lr_axis, mp, _spacing(affine), value_histogram, lesion_bbox
     )
     tab, les_tab = vox.tab, vox.les_tab
     count = tab.sum(axis=1).astype(np.float64)
@@ -323,7 +334,15 @@ def compute_metrics(
     )
     # renumbered lesion map, written only at lesion voxels, in the smallest dtype holding n_les
     id_dtype = np.uint8 if n_les < 1 << 8 else np.uint16 if n_les < 1 << 16 else np.int32
-    new_ids = np.zeros(shape, dtype=id_dtype)
+    in_place = (
+        lesion_ids_writable
+        and vox.complete
+        and lesion_ids.dtype == id_dtype
+        and lesion_ids.flags.c_contiguous
+        and lesion_ids.flags.writeable
+    )
+    # in place: every non-zero voxel of lesion_ids is in les_index, so every one is overwritten
+    new_ids = lesion_ids if in_place else np.zeros(shape, dtype=id_dtype)
     if n_les:
         new_ids.ravel()[vox.les_index] = lut[vox.les_ids]
 
@@ -332,45 +351,47 @@ def compute_metrics(
         hi_vol = np.where(count[ids] > 0, les_count[ids] / count[ids], 0.0)
         hi_area = np.where(mid_vert[ids] > 0, mid_les[ids] / mid_vert[ids], 0.0)
         sir = les_mean[ids] / reference_median[ids]
-    vert = _frame(
-        {
-            "patient_id": [patient_id] * n,
-            "level": list(levels),
-            "label": [int(min(lb)) for lb in labels],
-            "labels": [";".join(str(int(x)) for x in sorted(lb)) for lb in labels],
-            "region": [region_of(lev) for lev in levels],
-            "sins_location": [sins_location(lev) for lev in levels],
-            "vertebra_voxels": count[ids].astype(np.int64),
-            "vertebra_volume_mm3": count[ids] * voxel_mm3,
-            "lesion_voxels": les_count[ids].astype(np.int64),
-            "lesion_volume_mm3": les_count[ids] * voxel_mm3,
-            "hi_volume_ratio": hi_vol,
-            "hi_area_ratio": hi_area,
-            "lesion_count": lesion_count[ids].astype(np.int64),
-            "involved": lesion_count[ids] >= 1,
-            "threshold": np.asarray(thresholds, dtype=np.float64)[ids],
-            "reference_median": np.asarray(reference_median, dtype=np.float64)[ids],
-            "reference_mad": np.asarray(reference_mad, dtype=np.float64)[ids],
-            "mean_intensity": mean_int[ids],
-            "median_intensity": med_int[ids],
-            "lesion_mean_intensity": les_mean[ids],
-            "sir": sir,
-            "mid_sagittal_index": mid[ids].astype(np.int64),
-            "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
-            "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
-            "truncated": truncated[ids],
-            "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
-            "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
-        },
-        VERTEBRA_COLUMNS,
-    )
+    vert_columns: dict[str, Any] = {
+        "patient_id": [patient_id] * n,
+        "level": list(levels),
+        "label": [int(min(lb)) for lb in labels],
+        "labels": [";".join(str(int(x)) for x in sorted(lb)) for lb in labels],
+        "region": [region_of(lev) for lev in levels],
+        "sins_location": [sins_location(lev) for lev in levels],
+        "vertebra_voxels": count[ids].astype(np.int64),
+        "vertebra_volume_mm3": count[ids] * voxel_mm3,
+        "lesion_voxels": les_count[ids].astype(np.int64),
+        "lesion_volume_mm3": les_count[ids] * voxel_mm3,
+        "hi_volume_ratio": hi_vol,
+        "hi_area_ratio": hi_area,
+        "lesion_count": lesion_count[ids].astype(np.int64),
+        "involved": lesion_count[ids] >= 1,
+        "threshold": np.asarray(thresholds, dtype=np.float64)[ids],
+        "reference_median": np.asarray(reference_median, dtype=np.float64)[ids],
+        "reference_mad": np.asarray(reference_mad, dtype=np.float64)[ids],
+        "mean_intensity": mean_int[ids],
+        "median_intensity": med_int[ids],
+        "lesion_mean_intensity": les_mean[ids],
+        "sir": sir,
+        "mid_sagittal_index": mid[ids].astype(np.int64),
+        "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
+        "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
+        "truncated": truncated[ids],
+        "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
+        "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
+    }
+    vert = _frame(vert_columns, VERTEBRA_COLUMNS)
     lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
     if lesions.empty:
         lesions = lesions.astype({"lesion_id": np.int64, "voxels": np.int64, "truncated": bool})
         lesions = lesions.astype(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
-    return MetricTables(vert, lesions, patient_table(vert, patient_id, mask_kind=mask_kind), new_ids)
+    # the patient row from the columns' arrays (the same values the frame holds)
+    patient = _patient_frame(
+        lambda name, dtype=None: np.asarray(vert_columns[name], dtype=dtype), n, True, patient_id, mask_kind
+    )
+    return MetricTables(vert, lesions, patient, new_ids)
 
 
 class _VertebraVoxels:
@@ -387,6 +408,9 @@ class _VertebraVoxels:
     ) -> None:
         self.tab, self.les_tab = tab, les_tab
         self.les_index, self.les_ids, self.les_v, self.les_vals = les
+        #: whether ``les_index`` holds every non-zero voxel of the lesion map (a known lesion box
+        #: and no lesion voxel outside the vertebrae)
+        self.complete = False
         #: per vertebra id: mean and exact median intensity (NaN without voxels)
         self.mean, self.median = mean_median
 
@@ -402,6 +426,7 @@ class _VertebraVoxels:
         mp: MetricsParams,
         spacing: tuple[float, float, float],
         value_histogram: Hist | None = None,
+        lesion_bbox: tuple[slice, slice, slice] | None = None,
     ) -> _VertebraVoxels:
         shape = vertebrae.shape
         n_lr = shape[lr_axis]
@@ -412,15 +437,26 @@ class _VertebraVoxels:
             return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), (nan, nan.copy()))
         vb = vertebrae[box]
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
-        lb_all = np.ascontiguousarray(lesion_ids[box])
-        les_box = nonzero_bbox(lb_all)
+        les_box: tuple[slice, ...] | None = None
+        if lesion_bbox is not None:  # known (the segmentation's): no search over the vertebrae's box
+            if all(s.stop > s.start for s in lesion_bbox):
+                les_box = lesion_bbox
+        else:
+            found = nonzero_bbox(np.ascontiguousarray(lesion_ids[box]))
+            if found is not None:
+                les_box = tuple(
+                    slice(b.start + c.start, b.start + c.stop) for b, c in zip(box, found, strict=True)
+                )
         if les_box is None:
             les_index = np.zeros(0, dtype=np.intp)
+            complete = lesion_bbox is not None  # the segmentation's box: no lesion voxel at all
         else:
-            lb = np.ascontiguousarray(lb_all[les_box])
+            lb = np.ascontiguousarray(lesion_ids[les_box])
             pos = np.flatnonzero(lb)
-            pos = pos[np.ascontiguousarray(vb[les_box]).ravel()[pos] > 0]
-            start = tuple(b.start + c.start for b, c in zip(box, les_box, strict=True))
+            n_lesion_voxels = pos.size
+            pos = pos[np.ascontiguousarray(vertebrae[les_box]).ravel()[pos] > 0]
+            complete = lesion_bbox is not None and pos.size == n_lesion_voxels
+            start = tuple(int(c.start) for c in les_box)
             les_index = shift_flat_index(pos, lb.shape, start, shape)
         les_ids = _take_flat(lesion_ids, les_index).astype(np.int64)
         les_v = _take_flat(vertebrae, les_index).astype(np.intp)
@@ -453,7 +489,9 @@ class _VertebraVoxels:
                     tab_b, _ = _kernels.vertebra_tables(vk, ik, lr_axis, n, 0, 0)
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
-                return cls(tab, les_tab, les, (value_histogram.mean(), value_histogram.medians()))
+                out = cls(tab, les_tab, les, (value_histogram.mean(), value_histogram.medians()))
+                out.complete = complete
+                return out
             # min and max in one compiled pass, in memory order (a Fortran-ordered box's reversed view)
             rng = _kernels.value_range(ik.T if fortran else ik)
             lo, hi = rng if rng is not None else (0, 0)
@@ -466,7 +504,9 @@ class _VertebraVoxels:
                 tab = np.zeros((n + 1, n_lr), dtype=np.int64)
                 tab[:, box[lr_axis]] = tab_b
                 h = Hist(hist, float(lo), 1.0)
-                return cls(tab, les_tab, les, (h.mean(), h.medians()))
+                out = cls(tab, les_tab, les, (h.mean(), h.medians()))
+                out.complete = complete
+                return out
         # other images: gather the vertebra voxels' values (float intensities, very wide integer
         # ranges, intensity statistics on eroded vertebrae)
         nzi = _flat_nonzero(vertebrae)
@@ -477,7 +517,9 @@ class _VertebraVoxels:
         if mp.intensity_erosion_mm > 0:
             sel = _eroded_at(vertebrae, nzi, spacing, mp.intensity_erosion_mm)
             v, vals = v[sel], vals[sel]
-        return cls(tab, les_tab, les, grouped_mean_median(vals, v, n + 1))
+        out = cls(tab, les_tab, les, grouped_mean_median(vals, v, n + 1))
+        out.complete = complete
+        return out
 
 
 def _flat_nonzero(a: np.ndarray) -> np.ndarray:
@@ -610,10 +652,25 @@ def patient_table(
         (0.0 when the denominator is 0).
     """
     vt = vertebrae
-    involved = vt["involved"].to_numpy(dtype=bool)
-    levels = vt["level"].to_numpy(dtype=object)
-    regions = vt["region"].to_numpy(dtype=object)
-    les_vol = vt["lesion_volume_mm3"].to_numpy(dtype=np.float64)
+    return _patient_frame(
+        lambda name, dtype=None: vt[name].to_numpy(dtype=dtype),
+        len(vt),
+        "truncated" in vt,
+        patient_id,
+        mask_kind,
+    )
+
+
+def _patient_frame(
+    column: Callable[..., np.ndarray], n_rows: int, has_truncated: bool, patient_id: str, mask_kind: str
+) -> pd.DataFrame:
+    """:func:`patient_table` from the vertebra table's columns: ``column(name, dtype=None)`` gives one
+    as an array (read from the frame, or from the arrays the frame is built from: no column lookups
+    in a fresh frame)."""
+    involved = column("involved", dtype=bool)
+    levels = column("level", dtype=object)
+    regions = column("region", dtype=object)
+    les_vol = column("lesion_volume_mm3", dtype=np.float64)
     involved_levels = ";".join(sorted(levels[involved], key=level_index))
     dominant = "none"
     best = 0.0
@@ -621,22 +678,22 @@ def patient_table(
         vol = float(les_vol[regions == reg].sum())
         if vol > best:
             dominant, best = reg, vol
-    vvol = float(vt["vertebra_volume_mm3"].to_numpy(dtype=np.float64).sum())
-    mid_v = float(vt["mid_sagittal_vertebra_pixels"].to_numpy(dtype=np.float64).sum())
-    mid_l = float(vt["mid_sagittal_lesion_pixels"].to_numpy(dtype=np.float64).sum())
+    vvol = float(column("vertebra_volume_mm3", dtype=np.float64).sum())
+    mid_v = float(column("mid_sagittal_vertebra_pixels", dtype=np.float64).sum())
+    mid_l = float(column("mid_sagittal_lesion_pixels", dtype=np.float64).sum())
     row: dict[str, object] = {
         "patient_id": patient_id,
-        "n_vertebrae": int(len(vt)),
+        "n_vertebrae": int(n_rows),
         "n_involved": int(involved.sum()),
         "involved_levels": involved_levels,
         **{f"{reg}_involved": bool(np.any(involved & (regions == reg))) for reg in REGIONS},
         "dominant_region": dominant,
-        "total_lesion_count": int(vt["lesion_count"].to_numpy().sum()),
+        "total_lesion_count": int(column("lesion_count").sum()),
         "total_lesion_volume_mm3": float(les_vol.sum()),
         "hi_volume_ratio": float(les_vol.sum()) / vvol if vvol > 0 else 0.0,
         "hi_area_ratio": mid_l / mid_v if mid_v > 0 else 0.0,
-        "hi_area_ratio_max": float(vt["hi_area_ratio"].to_numpy(dtype=np.float64).max()) if len(vt) else 0.0,
-        "n_truncated": int(vt["truncated"].to_numpy(dtype=bool).sum()) if "truncated" in vt else 0,
+        "hi_area_ratio_max": float(column("hi_area_ratio", dtype=np.float64).max()) if n_rows else 0.0,
+        "n_truncated": int(column("truncated", dtype=bool).sum()) if has_truncated else 0,
         "mask_kind": mask_kind,
         "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }

@@ -25,7 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -240,11 +240,15 @@ def check_polarity(
         slice(max(0, sl.start - p), min(n, sl.stop + p))
         for sl, p, n in zip(bbox, pad, data.shape, strict=True)
     )
-    inside = vertebra_ids[box] > 0
-    if not inside.any():
-        return []
-    grown = _dilate(inside, pad)
-    medians = _shell_medians(data[box], inside, grown, marrow_histogram)
+    fused = _fused_shell_medians(data[box], vertebra_ids[box], pad, marrow_histogram)
+    if fused is not False:  # one compiled pass: no inside, dilated or code boxes
+        medians = fused
+    else:
+        inside = vertebra_ids[box] > 0
+        if not inside.any():
+            return []
+        grown = _dilate(inside, pad)
+        medians = _shell_medians(data[box], inside, grown, marrow_histogram)
     if medians is None:  # no shell
         return []
     marrow, around = medians
@@ -275,6 +279,36 @@ def check_polarity(
             )
         ]
     return []
+
+
+def _fused_shell_medians(
+    sub: np.ndarray, ids: np.ndarray, pad: Sequence[int], marrow: Hist | None
+) -> tuple[float, float] | None | Literal[False]:
+    """:func:`_shell_medians` of the box ``sub`` around the vertebra ids ``ids`` dilated by ``pad``
+    in one compiled pass (``shell_histogram`` of :mod:`spinemri._kernels`: the box dilation by a
+    running count per axis, then the shell's histogram), when the marrow median is read from
+    ``marrow`` (an integer image of up to 4 bytes, integer bins); False when not applicable."""
+    integer = sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3 and sub.dtype.isnative
+    if not (integer and marrow is not None and marrow.scale == 1.0 and float(marrow.lo).is_integer()):
+        return False
+    if ids.dtype.kind not in "ui" or not ids.dtype.isnative or sub.strides[2] < 0 or ids.strides[2] < 0:
+        return False
+    pooled = marrow.counts.sum(axis=0)
+    if not pooled.any():  # (a histogram over no vertebra voxel: the reference path decides)
+        return False
+    if sub.dtype.itemsize <= 2:
+        lo, hi = int(np.iinfo(sub.dtype).min), int(np.iinfo(sub.dtype).max)
+    else:
+        lo, hi = int(sub.min()), int(sub.max())
+    if hi - lo >= 1 << 20:
+        return False
+    from ._native import kernels as _kernels
+
+    unsigned = ids if ids.dtype.kind == "u" else ids.view(f"u{ids.dtype.itemsize}")  # only != 0 is read
+    shell = _kernels.shell_histogram(unsigned, sub, int(pad[0]), int(pad[1]), int(pad[2]), lo, hi - lo + 1)
+    if not shell.any():
+        return None
+    return _hist_median(pooled, int(marrow.lo)), _hist_median(shell, lo)
 
 
 def _dilate(inside: np.ndarray, pad: Sequence[int]) -> np.ndarray:

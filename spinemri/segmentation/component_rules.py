@@ -138,6 +138,9 @@ def component_rules(
     min_edge_step: float,
     interior: np.ndarray | None = None,
     sd: np.ndarray | None = None,
+    *,
+    interior_counts: np.ndarray | None = None,
+    in_interior: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which voxels of ``idx`` (flat box indices, component ids ``cid``) belong to components whose
     edge step is at least ``min_edge_step`` (module docstring; 0 = off); ``plateau_of[c]`` is
@@ -163,11 +166,18 @@ def component_rules(
         The minimum edge step (0 = off).
     interior : ndarray of bool, optional
         The box's vertebra voxels whose 26 neighbours all carry their vertebra id (the image border
-        is a boundary); None: computed here.
+        is a boundary); None: computed here (unless both ``interior_counts`` and ``in_interior`` are
+        given).
     sd : ndarray of float64, shape (n + 1,), optional
         Robust SD (1.4826·MAD) per vertebra id: a component whose edge steps by at least
         ``STRONG_STEP_SD`` of them (``plateau - median(ring)``, in its main vertebra) passes whatever
         its relative step. None: no such exemption.
+    interior_counts : ndarray of int, shape (n + 1,), optional
+        The number of ``interior`` voxels of each vertebra id of the box, when already known (e.g.
+        from the segmentation's histogram per depth class); with ``in_interior``, ``interior`` is
+        not read.
+    in_interior : ndarray of bool, shape (idx.size,), optional
+        Whether each voxel of ``idx`` is an ``interior`` voxel.
 
     Returns
     -------
@@ -180,12 +190,15 @@ def component_rules(
     shape = voxels.shape
     sp = np.asarray(spacing, dtype=np.float64)
     pad = np.ceil(EDGE_RING_MM / sp).astype(int) + 1
-    if interior is None:
-        interior = (label_codes(voxels.vertebrae, (1, 1, 1), depth=False) >> 2 & 1).view(bool)
-    flat_v = voxels.vertebrae.ravel()
-    n_interior = np.bincount(flat_v[interior.ravel()], minlength=int(flat_v.max()) + 1)
+    if interior_counts is not None and in_interior is not None:
+        n_interior, comp_in = np.asarray(interior_counts), np.asarray(in_interior, dtype=bool)
+    else:
+        if interior is None:
+            interior = (label_codes(voxels.vertebrae, (1, 1, 1), depth=False) >> 2 & 1).view(bool)
+        flat_v = voxels.vertebrae.ravel()
+        n_interior = np.bincount(flat_v[interior.ravel()], minlength=int(flat_v.max()) + 1)
+        comp_in = interior.ravel()[idx]
     comp_v = voxels.vertebra(idx).astype(np.intp)
-    comp_in = interior.ravel()[idx]
     order = np.argsort(cid, kind="stable")
     comps, starts = np.unique(cid[order], return_index=True)
     bounds = np.append(starts, order.size)

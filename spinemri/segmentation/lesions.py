@@ -127,6 +127,10 @@ class LesionSegmentation:
         one the thresholds were read from, summed over the depth classes. None when the
         thresholds were not read from a histogram (float images, ``otsu``, very wide ranges).
         :func:`spinemri.metrics.compute_metrics` and the polarity check reuse it.
+    lesion_box : tuple of 3 slice or None
+        A box of the image holding every lesion voxel (the lesions' bounding box; empty slices
+        without lesions), so that :func:`spinemri.metrics.compute_metrics` need not search
+        ``lesion_ids`` for them; None when not known.
     """
 
     lesion_ids: np.ndarray
@@ -141,6 +145,7 @@ class LesionSegmentation:
     background: np.ndarray | None = None
     depth_offset: np.ndarray | None = None
     value_histogram: Hist | None = None
+    lesion_box: tuple[slice, slice, slice] | None = None
 
     @property
     def core(self) -> np.ndarray:
@@ -282,7 +287,11 @@ def segment_lesions(
         core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
-    lesion_ids[tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True))] = lesion_sub
+    sl = cast(
+        tuple[slice, slice, slice],
+        tuple(slice(a, a + m) for a, m in zip(start, lesion_sub.shape, strict=True)),
+    )
+    lesion_ids[sl] = lesion_sub
     return LesionSegmentation(
         lesion_ids,
         lesion_vertebra,
@@ -296,6 +305,7 @@ def segment_lesions(
         level,
         depth_offset,
         value_hist,
+        sl,
     )
 
 
@@ -341,11 +351,16 @@ def _segment_box(
     # per vertebra id, whatever the class: what the metrics and the polarity check read
     value_hist = None if hist is None else Hist(hist.counts.sum(axis=1), hist.lo, hist.scale)
     if hist is not None:  # classes CORE_BIT..7 (the code's bit 2 set) are in the core
-        core_counts = hist.counts[:, CORE_BIT:].sum(axis=(1, 2))
-        all_counts = hist.counts.sum(axis=(1, 2))
+        per_class = hist.counts.sum(axis=2)
+        core_counts = per_class[:, CORE_BIT:].sum(axis=1)
+        all_counts = per_class.sum(axis=1)
+        # interior voxels (all 26 neighbours in the vertebra: depth class 3, in the core or not), per
+        # vertebra id: what the edge rule compares a lesion's size with, without a pass over the box
+        n_interior = per_class[:, DEPTH_MASK] + per_class[:, CORE_BIT | DEPTH_MASK]
     else:
         gathered = _Gathered.of(intensity, vertebrae, code, n)
         core_counts, all_counts = gathered.core_counts, gathered.all_counts
+        n_interior = gathered.interior_counts()
     # a vertebra whose core is empty (thinner than 2·margin) is represented by all its voxels
     thin = np.flatnonzero((core_counts == 0) & (all_counts > 0))
     thin = thin[thin > 0]
@@ -427,12 +442,16 @@ def _segment_box(
         # are seeded in its outer shell
         # (a vertebra with no voxel that deep, thinner than 2·seed_depth_mm, keeps its core seeds)
         deep_code = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
-        deep = (deep_code >> 2 & 1).view(bool)
-        has_deep = np.bincount(vertebrae[deep], minlength=n + 1) > 0
+        deep = deep_code != 0  # (depth=False: the code is CORE_BIT or 0)
+        # per vertebra id, whether it has a deep voxel: one compiled pass over the box's codes that
+        # stops once every vertebra has one
+        has_deep = _kernels.labels_with_code(deep_code, vertebrae, n)
         cand_v = vertebrae.ravel()[cand_idx]
         seed = seed & (deep.ravel()[cand_idx] | ~has_deep[cand_v])
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
     voxels.deep = deep  # the edge rule's ring is taken there (component_rules)
+    if p.depth_background:  # the depth class 3 is the interior the edge rule reads
+        voxels.interior_counts = n_interior
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset, value_hist
 
@@ -479,6 +498,11 @@ class _Gathered:
             beyond = (self.vals > t) if bright else (self.vals < t)
         return background_level(self.vals, self.vv, self.in_core & ~beyond, self.in_core, self.n, fallback)
 
+    def interior_counts(self) -> np.ndarray:
+        """Number of interior voxels (depth class 3: all 26 neighbours in the vertebra) per vertebra id."""
+        interior = (self.code_v & DEPTH_MASK) == DEPTH_MASK
+        return np.bincount(self.vv[interior], minlength=self.n + 1)
+
     def depth_medians(self) -> np.ndarray:
         """Median intensity per (vertebra id, depth class 0-2), flat ((n + 1)·3,)."""
         nc = N_DEPTH_CLASSES - 1
@@ -497,6 +521,8 @@ class _BoxVoxels:
         self.shape = vertebrae.shape
         #: voxels deeper than ``seed_depth_mm`` (None: that rule is off)
         self.deep: np.ndarray | None = None
+        #: interior voxels (depth class 3) per vertebra id, when the depth classes were computed
+        self.interior_counts: np.ndarray | None = None
 
     def vertebra(self, idx: np.ndarray) -> np.ndarray:
         return cast(np.ndarray, self.vertebrae.ravel()[idx])
@@ -735,11 +761,19 @@ def _shape_rules(
     upper = contrast >= 0.75 * top[part]
     plateau = grouped_medians(contrast[upper], part[upper], n_c)
     plateau = np.where(np.isnan(plateau), top, plateau)
-    # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed
-    interior = (voxels.code & DEPTH_MASK) == DEPTH_MASK if p.depth_background else None
-    keep = component_rules(
-        kept_idx, part, voxels, spacing, level, sign, plateau, p.min_edge_step, interior, sd=sd
-    )
+    # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed, read
+    # at the lesion voxels only, with the counts per vertebra from the class histogram
+    if p.depth_background and voxels.interior_counts is not None:
+        in_interior = (voxels.code.ravel()[kept_idx] & DEPTH_MASK) == DEPTH_MASK
+        keep = component_rules(
+            kept_idx, part, voxels, spacing, level, sign, plateau, p.min_edge_step, sd=sd,
+            interior_counts=voxels.interior_counts, in_interior=in_interior,
+        )  # fmt: skip
+    else:
+        interior = (voxels.code & DEPTH_MASK) == DEPTH_MASK if p.depth_background else None
+        keep = component_rules(
+            kept_idx, part, voxels, spacing, level, sign, plateau, p.min_edge_step, interior, sd=sd
+        )
     if part is not cid:  # a part cut off holds a seed of its own (step 5), or it is not a lesion
         seeded = np.bincount(part[_sorted_isin(kept_idx, seeds)], minlength=n_c) > 0
         keep &= seeded[part]
