@@ -295,8 +295,8 @@ MMAP_THRESHOLD_BYTES = 1 << 20
 def lean_allocators() -> None:
     """Make this process give freed arrays back to the system (``spinemri measure`` is one case).
 
-    Two allocators otherwise keep what one case frees (docs/performance.md, "Fourth pass from
-    files"):
+    Two allocators otherwise keep what one case frees (docs/performance.md, "Memory, fourth pass
+    from files"):
 
     * glibc raises its mmap threshold to the size of each memory-mapped block freed (up to
       32 MiB): once the image file's read buffer was freed, every later array up to that size came
