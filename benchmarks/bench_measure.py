@@ -395,6 +395,7 @@ STAGES = (
     "check_label_values",
     "nonzero_bbox",
     "label_moments",
+    "label_moments_with_bbox",
     "label_shapes",
     "choose_scheme",
     "vertebra_ids",

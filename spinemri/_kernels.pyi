@@ -36,6 +36,17 @@ def sparse_components(
 def label_moments(
     lab: np.ndarray, n_labels: int, lin: np.ndarray, offset: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...  # count, sums, products, min, max
+def label_moments_bbox(
+    lab: np.ndarray, n_labels: int, lin: np.ndarray
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    tuple[int, int, int, int, int, int] | None,
+    int,
+]: ...  # count, sums, products, min, max (whole-array indices), box, largest value
 def dilate_box(a: np.ndarray, h0: int, h1: int, h2: int) -> np.ndarray: ...
 def code_histogram(code: np.ndarray, values: np.ndarray, lo: int, nbins: int, n_codes: int) -> np.ndarray: ...
 def value_range(values: np.ndarray) -> tuple[int, int] | None: ...

@@ -14,6 +14,17 @@ from libc.string cimport memcpy
 
 cnp.import_array()
 
+import sys as _sys
+
+cdef extern from *:
+    """
+    static inline int spm_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    """
+    int spm_ctz64(unsigned long long x) noexcept nogil
+
+cdef bint _LITTLE = _sys.byteorder == "little"
+
+
 # labels of the erosion (any id) and words tested for zero (any integer type viewed unsigned)
 ctypedef fused anylabel_t:
     cnp.uint8_t
@@ -43,6 +54,31 @@ cdef enum:
     _CORE = 4
 DEPTH_MASK = 3
 CORE_BIT = _CORE
+
+
+cdef inline Py_ssize_t _run_end(
+    const anylabel_t* L, Py_ssize_t k, Py_ssize_t n, anylabel_t v
+) noexcept nogil:
+    """The first index >= k of a contiguous row ``L[:n]`` whose value is not ``v`` (n if none):
+    for 1- and 2-byte labels 8 bytes at a time (XOR with ``v`` repeated, then the lowest nonzero
+    byte of a little-endian word), the rest one by one."""
+    cdef cnp.uint64_t word, pat
+    cdef Py_ssize_t per
+    if _LITTLE and sizeof(anylabel_t) <= 2:
+        per = 8 // sizeof(anylabel_t)
+        if sizeof(anylabel_t) == 1:
+            pat = <cnp.uint64_t>v * <cnp.uint64_t>0x0101010101010101
+        else:
+            pat = <cnp.uint64_t>v * <cnp.uint64_t>0x0001000100010001
+        while k + per <= n:
+            memcpy(&word, L + k, 8)
+            word = word ^ pat
+            if word != 0:
+                return k + spm_ctz64(word) // (8 * <int>sizeof(anylabel_t))
+            k += per
+    while k < n and L[k] == v:
+        k += 1
+    return k
 
 
 cdef void _erode_flat(
@@ -531,6 +567,105 @@ def label_moments(
                         if w > whi[v, d]:
                             whi[v, d] = w
     return cnt_arr[:n_labels], s1_arr[:n_labels], s2_arr[:n_labels], lo_arr[:n_labels], hi_arr[:n_labels]
+
+
+def label_moments_bbox(const anylabel_t[:, :, ::1] lab, Py_ssize_t n_labels, const double[:, ::1] lin):
+    """``label_moments(lab, n_labels, lin, zeros(3))`` and ``nonzero_box(lab)`` in one pass, and the
+    largest value present (0 without nonzero voxels): returns (count, sums, products, min, max,
+    box or None, largest value). Indices are of the whole array. Rows are tested by a vectorised
+    OR (empty planes first), a nonzero row cut into runs of one label, each run's end found 8 bytes
+    at a time for 1- and 2-byte labels (labels >= n_labels are skipped but count for the box)."""
+    cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2], i, j, k, ka, m, d
+    cdef Py_ssize_t i0 = n0, i1 = -1, j0 = n1, j1 = -1, k0 = n2, k1 = -1
+    cnt_arr = np.zeros(max(n_labels, 1), dtype=np.int64)
+    s1_arr = np.zeros((max(n_labels, 1), 3), dtype=np.int64)
+    s2_arr = np.zeros((max(n_labels, 1), 6), dtype=np.int64)
+    lo_arr = np.full((max(n_labels, 1), 3), np.inf)
+    hi_arr = np.full((max(n_labels, 1), 3), -np.inf)
+    cdef cnp.int64_t[::1] cnt = cnt_arr
+    cdef cnp.int64_t[:, ::1] s1 = s1_arr
+    cdef cnp.int64_t[:, ::1] s2 = s2_arr
+    cdef double[:, ::1] wlo = lo_arr
+    cdef double[:, ::1] whi = hi_arr
+    cdef const anylabel_t* L
+    cdef anylabel_t v, acc, vmax = 0
+    cdef cnp.int64_t ii, jj, kb, sk, skk, mm
+    cdef double w, fi, fj
+    if n0 * n1 * n2 == 0:
+        return cnt_arr[:n_labels], s1_arr[:n_labels], s2_arr[:n_labels], lo_arr[:n_labels], hi_arr[:n_labels], None, 0
+    with nogil:
+        for i in range(n0):
+            L = &lab[i, 0, 0]
+            acc = 0
+            for k in range(n1 * n2):  # an empty plane in one vectorised pass
+                acc = acc | L[k]
+            if acc == 0:
+                continue
+            for j in range(n1):
+                L = &lab[i, j, 0]
+                acc = 0
+                for k in range(n2):  # vectorised: the row's OR first
+                    acc = acc | L[k]
+                if acc == 0:
+                    continue
+                if i < i0:
+                    i0 = i
+                i1 = i
+                if j < j0:
+                    j0 = j
+                if j > j1:
+                    j1 = j
+                k = 0
+                ii = i
+                jj = j
+                fi = <double>i
+                fj = <double>j
+                while k < n2:
+                    v = L[k]
+                    ka = k
+                    k = _run_end(L, k + 1, n2, v)
+                    if v == 0:
+                        continue
+                    if ka < k0:
+                        k0 = ka
+                    if k - 1 > k1:
+                        k1 = k - 1
+                    if v > vmax:
+                        vmax = v
+                    if <Py_ssize_t>v >= n_labels:
+                        continue
+                    # the run ka .. k - 1 of label v
+                    m = k - ka
+                    mm = m
+                    kb = k - 1
+                    sk = (<cnp.int64_t>ka + kb) * mm // 2
+                    skk = (kb * (kb + 1) * (2 * kb + 1) - (<cnp.int64_t>ka - 1) * ka * (2 * <cnp.int64_t>ka - 1)) // 6
+                    cnt[v] += mm
+                    s1[v, 0] += ii * mm
+                    s1[v, 1] += jj * mm
+                    s1[v, 2] += sk
+                    s2[v, 0] += ii * ii * mm
+                    s2[v, 1] += ii * jj * mm
+                    s2[v, 2] += ii * sk
+                    s2[v, 3] += jj * jj * mm
+                    s2[v, 4] += jj * sk
+                    s2[v, 5] += skk
+                    for d in range(3):
+                        w = lin[d, 0] * fi + lin[d, 1] * fj + lin[d, 2] * (ka + 0.0)
+                        if w < wlo[v, d]:
+                            wlo[v, d] = w
+                        if w > whi[v, d]:
+                            whi[v, d] = w
+                        w = lin[d, 0] * fi + lin[d, 1] * fj + lin[d, 2] * (kb + 0.0)
+                        if w < wlo[v, d]:
+                            wlo[v, d] = w
+                        if w > whi[v, d]:
+                            whi[v, d] = w
+    box = None if i1 < 0 else (i0, i1 + 1, j0, j1 + 1, k0, k1 + 1)
+    return (
+        cnt_arr[:n_labels], s1_arr[:n_labels], s2_arr[:n_labels], lo_arr[:n_labels], hi_arr[:n_labels], box,
+        int(vmax),
+    )
 
 
 cdef void _dilate_flat(

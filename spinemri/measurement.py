@@ -23,7 +23,7 @@ from .anatomy_check import label_shapes
 from .arrays.bbox import nonzero_bbox
 from .arrays.labels import check_label_values
 from .arrays.mask_kind import check_mask_kind
-from .arrays.moments import label_moments
+from .arrays.moments import label_moments_with_bbox
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
 from .metrics import compute_metrics
@@ -364,9 +364,9 @@ def measure(
     pid = str(patient_id if patient_id is not None else volume.meta.get("patient_id") or "patient")
     labels_arr = check_label_values(mask.data, source)
     mask_kind = check_mask_kind(mask.meta.get("mask_kind"), source)
-    box = nonzero_bbox(labels_arr)
-    # one pass over the labels' box: the moments both the anatomy and the plausibility checks read
-    moments = label_moments(labels_arr, volume.affine, bbox=box)
+    # one pass over the mask: its bounding box and the moments both the anatomy and the plausibility
+    # checks read
+    box, moments = label_moments_with_bbox(labels_arr, volume.affine)
     shapes = label_shapes(labels_arr, volume.affine, bbox=box, moments=moments)  # the anatomy check's
     unoriented = no_orientation(volume, mask)
     # without an orientation world z is not known to be superior: no cranio-caudal vote (sizes only)

@@ -302,6 +302,92 @@ def test_label_moments_equal_bincount_definition(rng: np.random.Generator, dtype
             )
 
 
+def _numpy_box(lab: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """The oracle of the bounding box: the extremes of ``np.nonzero``."""
+    idx = np.nonzero(lab)
+    if idx[0].size == 0:
+        return None
+    return tuple(slice(int(x.min()), int(x.max()) + 1) for x in idx)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+def test_label_moments_with_bbox_equals_numpy_and_separate_passes(
+    rng: np.random.Generator, dtype: type, order: str
+) -> None:
+    from spinemri.arrays.moments import label_moments, label_moments_with_bbox
+
+    fields = ("labels", "counts", "mean_ijk", "cov_ijk", "world_min", "world_max")
+    for t in range(60):
+        # rows of every length around the 8-byte words the runs are searched by, long runs of one
+        # label (blocks) and scattered voxels; some all-zero masks, labels above 255 (uint16, int16)
+        shape = tuple(int(n) for n in rng.integers(1, 40, 3))
+        lab = np.zeros(shape, dtype=np.int64)
+        if t % 10 != 0:
+            for _ in range(int(rng.integers(1, 6))):
+                lo = [int(rng.integers(0, n)) for n in shape]
+                hi = [int(rng.integers(a, n)) + 1 for a, n in zip(lo, shape, strict=True)]
+                lab[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = int(rng.integers(1, 30))
+            sprinkle = rng.random(shape) < 0.02
+            top = 255 if dtype == np.uint8 else (300 if t % 3 == 0 else 30)
+            lab[sprinkle] = rng.integers(0, top + 1, int(sprinkle.sum()))
+        lab = lab.astype(dtype)
+        lab = np.asfortranarray(lab) if order == "F" else np.ascontiguousarray(lab)
+        aff = np.eye(4)
+        aff[:3, :3] = rng.normal(size=(3, 3))
+        aff[:3, 3] = rng.normal(size=3)
+        box, got = label_moments_with_bbox(lab, aff)
+        assert box == _numpy_box(lab)
+        ref = label_moments(lab, aff, bbox=box)
+        for f in fields:  # byte for byte what the two separate passes give
+            assert getattr(got, f).tobytes() == getattr(ref, f).tobytes(), f
+        # and the numpy definition
+        ijk = np.stack(np.nonzero(lab)).astype(np.float64)
+        v = lab[np.nonzero(lab)].astype(np.int64)
+        present = np.unique(v)
+        np.testing.assert_array_equal(got.labels, present)
+        world = aff[:3, :3] @ ijk
+        for r, lb in enumerate(present):
+            pts = ijk[:, v == lb]
+            assert got.counts[r] == pts.shape[1]
+            np.testing.assert_allclose(got.mean_ijk[r], pts.mean(axis=1), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(got.cov_ijk[r], np.cov(pts, bias=True), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(
+                got.world_min[r], world[:, v == lb].min(axis=1), rtol=1e-12, atol=1e-12
+            )
+            np.testing.assert_allclose(
+                got.world_max[r], world[:, v == lb].max(axis=1), rtol=1e-12, atol=1e-12
+            )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_label_moments_bbox_kernel_box_and_largest_value(rng: np.random.Generator, dtype: type) -> None:
+    for _ in range(100):
+        shape = tuple(int(n) for n in rng.integers(1, 30, 3))
+        lab = (
+            rng.integers(0, 400 if dtype == np.uint16 else 256, shape) * (rng.random(shape) < 0.05)
+        ).astype(dtype)
+        out = _kernels.label_moments_bbox(lab, 256, np.eye(3))
+        box = _numpy_box(lab)
+        assert out[5] == (None if box is None else tuple(x for sl in box for x in (sl.start, sl.stop)))
+        assert out[6] == int(lab.max())
+        # labels >= the table's size are left out of the sums but not of the box
+        small = np.where(lab < 256, lab, 0)
+        np.testing.assert_array_equal(out[0][1:], np.bincount(small.ravel(), minlength=256)[1:256])
+
+
+def test_label_moments_with_bbox_strided_mask_takes_the_separate_passes(rng: np.random.Generator) -> None:
+    from spinemri.arrays.moments import label_moments, label_moments_with_bbox
+
+    lab = (rng.integers(0, 5, (20, 30, 26)) * (rng.random((20, 30, 26)) < 0.3)).astype(np.uint8)[:, ::2, 1::3]
+    aff = np.diag([0.5, 0.7, 3.0, 1.0])
+    box, got = label_moments_with_bbox(lab, aff)
+    assert box == _numpy_box(lab)
+    ref = label_moments(lab, aff, bbox=box)
+    assert got.mean_ijk.tobytes() == ref.mean_ijk.tobytes()
+    np.testing.assert_array_equal(got.counts, np.bincount(lab.ravel())[1:][np.bincount(lab.ravel())[1:] > 0])
+
+
 def test_dilate_box_equals_maximum_filter(rng: np.random.Generator) -> None:
     from scipy import ndimage as ndi
 

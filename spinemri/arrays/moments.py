@@ -15,7 +15,7 @@ import numpy as np
 
 from .bbox import nonzero_bbox
 
-__all__ = ["LabelMoments", "label_moments", "MAX_COMPILED_LABEL"]
+__all__ = ["LabelMoments", "label_moments", "label_moments_with_bbox", "MAX_COMPILED_LABEL"]
 
 #: Largest label the compiled pass takes (its per-label tables have ``max label + 1`` rows);
 #: masks with larger labels use the numpy definition.
@@ -122,6 +122,74 @@ def label_moments(
     if present.size == 0:  # an all-zero box
         return _empty()
     return _finish(present, cnt[present], s1[present], s2[present], offset, lo[present], hi[present])
+
+
+def label_moments_with_bbox(
+    labels: np.ndarray, affine: np.ndarray
+) -> tuple[tuple[slice, slice, slice] | None, LabelMoments]:
+    """:func:`spinemri.arrays.bbox.nonzero_bbox` and :func:`label_moments` of a 3-D mask in one pass.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (I, J, K), non-negative integer
+    affine : ndarray of shape (4, 4)
+        Voxel index (i, j, k) -> world (x, y, z) RAS mm.
+
+    Returns
+    -------
+    box : tuple of 3 slice or None
+        The bounding box of the nonzero voxels (None for an all-zero or empty mask).
+    moments : LabelMoments
+        Equal, byte for byte, to ``label_moments(labels, affine, bbox=box)``.
+
+    Notes
+    -----
+    One compiled pass over the whole array in its memory order (a Fortran-ordered mask through its
+    reversed-axes view): empty planes and rows are skipped by a vectorised OR, and only the span
+    between a row's first and last nonzero voxel is cut into runs. The kernel's sums are of whole-
+    array indices; they are moved to the box's origin with exact integer arithmetic, so the means
+    are computed from the same numbers as :func:`label_moments` computes. Masks that are neither C-
+    nor Fortran-contiguous, not integer, or with labels above 255 take the two separate passes.
+    """
+    a = np.asarray(labels)
+    fortran = a.flags.f_contiguous and not a.flags.c_contiguous
+    if a.ndim != 3 or a.dtype.kind not in "ui" or a.size == 0 or not (fortran or a.flags.c_contiguous):
+        box = nonzero_bbox(a) if a.size else None
+        return box, label_moments(a, affine, bbox=box)
+    from .._native import kernels as _kernels
+
+    lin = np.ascontiguousarray(np.asarray(affine, dtype=np.float64)[:3, :3])
+    u = a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "i" else a
+    n_tab = 256  # a table of every uint8 value; larger labels (rare) take the separate passes
+    if fortran:
+        cnt, s1, s2, lo, hi, b, vmax = _kernels.label_moments_bbox(
+            u.T, n_tab, np.ascontiguousarray(lin[:, ::-1])
+        )
+        s1 = s1[:, ::-1]
+        s2 = s2[:, [5, 4, 2, 3, 1, 0]]
+        box = None if b is None else (slice(b[4], b[5]), slice(b[2], b[3]), slice(b[0], b[1]))
+    else:
+        cnt, s1, s2, lo, hi, b, vmax = _kernels.label_moments_bbox(u, n_tab, lin)
+        box = None if b is None else (slice(b[0], b[1]), slice(b[2], b[3]), slice(b[4], b[5]))
+    if box is None:
+        return None, _empty()
+    if vmax >= n_tab:
+        return box, label_moments(a, affine, bbox=box)
+    present = np.flatnonzero(cnt)
+    present = present[present > 0]
+    origin = np.array([sl.start for sl in box], dtype=np.int64)
+    c = cnt[present]
+    # sums of whole-array indices -> of box-relative ones, exactly: sum (x - o) = sum x - n o and
+    # sum (x_p - o_p)(x_q - o_q) = sum x_p x_q - o_q sum x_p - o_p sum x_q + n o_p o_q
+    r1 = s1[present] - c[:, None] * origin[None, :]
+    g = s1[present]
+    r2 = np.empty((present.size, 6), dtype=np.int64)
+    for q, (p1, p2) in enumerate(_PAIRS):
+        r2[:, q] = (
+            s2[present, q] - origin[p2] * g[:, p1] - origin[p1] * g[:, p2] + c * origin[p1] * origin[p2]
+        )
+    offset = origin.astype(np.float64)
+    return box, _finish(present, c, r1, r2, offset, lo[present], hi[present])
 
 
 def _finish(
