@@ -173,6 +173,39 @@ def test_vertebra_tables(rng: np.random.Generator) -> None:
             np.testing.assert_array_equal(hist2, hist)
 
 
+def test_vertebra_tables_counts_only_runs_equal_bincount(rng: np.random.Generator) -> None:
+    """``nbins`` 0 on contiguous rows takes the run-length path: the counts of ``np.bincount``."""
+    for _ in range(150):
+        shape = tuple(int(n) for n in rng.integers(1, 40, 3))
+        n = int(rng.integers(1, 30))
+        lab = np.zeros(shape, np.uint8)
+        for _ in range(4):  # long runs (blocks) and scattered voxels, rows of every length
+            lo = [int(rng.integers(0, s)) for s in shape]
+            hi = [int(rng.integers(a, s)) + 1 for a, s in zip(lo, shape, strict=True)]
+            lab[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = rng.integers(1, n + 1)
+        sprinkle = rng.random(shape) < 0.05
+        lab[sprinkle] = rng.integers(0, n + 1, int(sprinkle.sum()))
+        values = rng.integers(0, 100, shape).astype(np.int16)
+        idx = np.nonzero(lab)
+        for ax in range(3):
+            want = np.bincount(
+                lab[idx].astype(np.int64) * shape[ax] + idx[ax], minlength=(n + 1) * shape[ax]
+            ).reshape(n + 1, shape[ax])
+            # C order, and a Fortran-ordered array's reversed-axes view (contiguous rows too)
+            for view, axis, expect in ((lab, ax, want), (np.asfortranarray(lab).T, 2 - ax, want)):
+                tab, hist = _kernels.vertebra_tables(
+                    view, values.T if view is not lab else values, axis, n, 0, 0
+                )
+                assert tab.dtype == np.int64 and hist.shape == (n + 1, 0)
+                np.testing.assert_array_equal(tab, expect)
+            # a box of a larger volume (rows apart in memory) and every other voxel of a row (strided:
+            # the per-voxel path)
+            big = np.pad(lab, ((0, 0), (0, 0), (1, 2)))[:, :, 1:-2]
+            np.testing.assert_array_equal(_kernels.vertebra_tables(big, values, ax, n, 0, 0)[0], want)
+            every = np.repeat(lab, 2, axis=2)[:, :, ::2]
+            np.testing.assert_array_equal(_kernels.vertebra_tables(every, values, ax, n, 0, 0)[0], want)
+
+
 PARAMS = [
     SegmentParams(),
     SegmentParams(method="local"),
