@@ -80,6 +80,7 @@ from .thresholds import (
     otsu,
     robust_threshold,
 )
+from .voxel_sets import connected_components, label_by_vertebra, label_voxels, sorted_isin, sub_box
 
 __all__ = ["LesionSegmentation", "segment_lesions"]
 
@@ -283,7 +284,7 @@ def segment_lesions(
         if lesion_sub.size:  # the same box and vertebra ids as the C-order path labels
             # (the lesion ids themselves as the labels: touching lesions stay apart, as there)
             by_lesion = np.ascontiguousarray(lesion_sub.T)
-            lesion_sub, lesion_vertebra = _label_by_vertebra(by_lesion, None, p.connectivity, lesion_vertebra)
+            lesion_sub, lesion_vertebra = label_by_vertebra(by_lesion, None, p.connectivity, lesion_vertebra)
         core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
@@ -563,16 +564,11 @@ class _BoxVoxels:
         # the lowest owner first (groups ascend): np.unique keeps each voxel's first occurrence
         f_idx, first = np.unique(f_idx, return_index=True)
         f_owner = f_owner[first]
-        new = ~_sorted_isin(f_idx, idx)
+        new = ~sorted_isin(f_idx, idx)
         all_idx = np.concatenate([idx, f_idx[new]])
         all_owner = np.concatenate([owner, f_owner[new]])
         o = np.argsort(all_idx, kind="stable")
         return all_idx[o], all_owner[o]
-
-
-#: Candidates under 1/SPARSE_FRACTION of the box are labelled from their list (union-find), more by
-#: cc3d on the box (union-find costs ~150 ns a voxel, cc3d ~5 ns a box voxel).
-SPARSE_FRACTION = 32
 
 
 def _filter(
@@ -595,17 +591,17 @@ def _filter(
     """
     if cand_idx.size == 0:
         return cand_idx, np.zeros(0, dtype=np.intp)
-    lab, n_comp = _label_voxels(cand_idx, shape, p.connectivity)
+    lab, n_comp = label_voxels(cand_idx, shape, p.connectivity)
     if owner is not None and n_comp:
         # a component holding voxels of two owners: the refinement joined lesions that detection had
         # apart (one's grown boundary touches the other); label them apart (rare: one cc3d pass)
         some = np.full(n_comp + 1, -1, dtype=np.int64)
         some[lab] = owner  # one owner per component (any): a component of one owner matches it everywhere
         if np.any(some[lab] != owner):
-            _, sub, local = _sub_box(cand_idx, shape)
+            _, sub, local = sub_box(cand_idx, shape)
             by_owner = np.zeros(sub, dtype=np.int64)
             by_owner.ravel()[local] = owner.astype(np.int64) + 1
-            comp, n_comp = _cc(by_owner, p.connectivity)
+            comp, n_comp = connected_components(by_owner, p.connectivity)
             lab = comp.ravel()[local].astype(np.intp)
     sizes = np.bincount(lab, minlength=n_comp + 1)
     seeded = np.bincount(lab[seeded_voxel], minlength=n_comp + 1)
@@ -614,41 +610,6 @@ def _filter(
     keep[0] = False
     sel = keep[lab]
     return cand_idx[sel], lab[sel]
-
-
-def _label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int) -> tuple[np.ndarray, int]:
-    """Connected-component ids (1..n, C order of their first voxel) of the voxels ``cand_idx``
-    (flat indices, ascending, not empty) of an array of ``shape``, and ``n``."""
-    if cand_idx.size * SPARSE_FRACTION < int(np.prod(shape)):
-        # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
-        # over the voxel list, whose cost follows their number, not the box's size
-        lab, n_comp = _kernels.sparse_components(
-            np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(connectivity)
-        )
-        return lab, int(n_comp)
-    _, sub, local = _sub_box(cand_idx, shape)
-    cand = np.zeros(sub, dtype=bool)
-    cand.ravel()[local] = True
-    comp, n_comp = _cc(cand, connectivity)
-    return comp.ravel()[local].astype(np.intp), n_comp
-
-
-def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.isin(a, b)`` for ascending ``b``, by binary search."""
-    if b.size == 0:
-        return np.zeros(a.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(b, a), b.size - 1)
-    return cast(np.ndarray, b[pos] == a)
-
-
-def _sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], np.ndarray]:
-    """The bounding box of flat indices ``idx`` of an array of ``shape``: its offset, its shape and
-    the indices' flat positions inside it."""
-    coords = np.unravel_index(idx, shape)
-    lo = tuple(int(c.min()) for c in coords)
-    sub = tuple(int(c.max()) + 1 - o for c, o in zip(coords, lo, strict=True))
-    local = np.ravel_multi_index(tuple(c - o for c, o in zip(coords, lo, strict=True)), sub)
-    return lo, sub, local
 
 
 #: The MAD -> standard deviation factor for normal data.
@@ -711,7 +672,7 @@ def _components(
             refined, owner = voxels.grow_each(refined, owner, cut[inside], sign)
         # each lesion keeps its own boundary: the refinement never joins components that detection
         # found apart (a lesion next to a vein: each is then judged, and measured, on its own)
-        seeded = _sorted_isin(refined, cand_idx[seed])
+        seeded = sorted_isin(refined, cand_idx[seed])
         kept_idx, cid = _filter(refined, seeded, shape, spacing, p, owner=owner)
         if p.method in ("robust", "local") and kept_idx.size:
             seeds = cand_idx[seed]
@@ -723,12 +684,12 @@ def _components(
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
     # a code of (their vertebra, their component), so cc3d's multi-label components never cross a
     # vertebra boundary, nor join two touching lesions that the steps above kept apart
-    offset, sub, local = _sub_box(kept_idx, shape)
+    offset, sub, local = sub_box(kept_idx, shape)
     vert = voxels.vertebra(kept_idx).astype(np.int64)
     pairs, code = np.unique(cid.astype(np.int64) * 256 + vert, return_inverse=True)
     by_pair = np.zeros(sub, dtype=_id_dtype(pairs.size))
     by_pair.ravel()[local] = code.ravel() + 1
-    ids, lesion_vertebra = _label_by_vertebra(by_pair, local, p.connectivity, np.append(0, pairs % 256))
+    ids, lesion_vertebra = label_by_vertebra(by_pair, local, p.connectivity, np.append(0, pairs % 256))
     return ids, offset, lesion_vertebra
 
 
@@ -775,33 +736,8 @@ def _shape_rules(
             kept_idx, part, voxels, spacing, level, sign, plateau, p.min_edge_step, interior, sd=sd
         )
     if part is not cid:  # a part cut off holds a seed of its own (step 5), or it is not a lesion
-        seeded = np.bincount(part[_sorted_isin(kept_idx, seeds)], minlength=n_c) > 0
+        seeded = np.bincount(part[sorted_isin(kept_idx, seeds)], minlength=n_c) > 0
         keep &= seeded[part]
     return kept_idx[keep], parent[part[keep]]
 
 
-def _label_by_vertebra(
-    by_vertebra: np.ndarray,
-    local: np.ndarray | None,
-    connectivity: int,
-    vertebra_of: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion ids of ``by_vertebra`` (C-contiguous: the lesions' bounding box, each lesion voxel
-    holding its vertebra id, 0 elsewhere; ``local``: the flat positions of the lesion voxels, None:
-    unknown): cc3d's multi-label components, in its own (smallest) dtype, never cross a vertebra
-    boundary. With ``vertebra_of``, ``by_vertebra`` holds codes (one per lesion and vertebra: touching
-    lesions stay apart) and ``vertebra_of[code]`` is the vertebra. Returns the ids and the vertebra
-    of each id."""
-    ids, n_ids = _cc(by_vertebra, connectivity)
-    lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    codes = by_vertebra.ravel() if local is None else by_vertebra.ravel()[local]
-    where = ids.ravel() if local is None else ids.ravel()[local]
-    lesion_vertebra[where] = codes if vertebra_of is None else vertebra_of[codes]
-    return ids, lesion_vertebra
-
-
-def _cc(binary_or_labels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
-    import cc3d
-
-    out, n = cc3d.connected_components(binary_or_labels, connectivity=connectivity, return_N=True)  # type: ignore[call-overload]
-    return out, int(n)
