@@ -29,8 +29,23 @@ SPARSE_FRACTION = 32
 
 
 def label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int) -> tuple[np.ndarray, int]:
-    """Connected-component ids (1..n, C order of their first voxel) of the voxels ``cand_idx``
-    (flat indices, ascending, not empty) of an array of ``shape``, and ``n``."""
+    """Connected components of a list of voxels.
+
+    Parameters
+    ----------
+    cand_idx : ndarray of intp
+        Flat C-order indices of the voxels (ascending, not empty) in an array of ``shape``.
+    shape : tuple of 3 int
+        The array's shape.
+    connectivity : int
+        6, 18 or 26.
+
+    Returns
+    -------
+    tuple of (ndarray of intp, int)
+        The component id (1..n, numbered in C order of each component's first voxel) of each
+        voxel of ``cand_idx``, and ``n``.
+    """
     if cand_idx.size * SPARSE_FRACTION < int(np.prod(shape)):
         # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
         # over the voxel list, whose cost follows their number, not the box's size
@@ -46,7 +61,20 @@ def label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int
 
 
 def sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.isin(a, b)`` for ascending ``b``, by binary search."""
+    """``np.isin(a, b)`` for ascending ``b``, by binary search.
+
+    Parameters
+    ----------
+    a : ndarray
+        The values looked up.
+    b : ndarray
+        The set, ascending (flat indices of a voxel list).
+
+    Returns
+    -------
+    ndarray of bool, shape of ``a``
+        True where the value of ``a`` is in ``b``.
+    """
     if b.size == 0:
         return np.zeros(a.shape, dtype=bool)
     pos = np.minimum(np.searchsorted(b, a), b.size - 1)
@@ -54,8 +82,20 @@ def sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], np.ndarray]:
-    """The bounding box of flat indices ``idx`` of an array of ``shape``: its offset, its shape and
-    the indices' flat positions inside it."""
+    """The bounding box of a list of voxels.
+
+    Parameters
+    ----------
+    idx : ndarray of intp
+        Flat C-order indices (not empty) in an array of ``shape``.
+    shape : tuple of int
+        The array's shape.
+
+    Returns
+    -------
+    tuple of (tuple of int, tuple of int, ndarray of intp)
+        The box's offset in the array, its shape, and the flat C-order positions of ``idx`` in it.
+    """
     coords = np.unravel_index(idx, shape)
     lo = tuple(int(c.min()) for c in coords)
     sub = tuple(int(c.max()) + 1 - o for c, o in zip(coords, lo, strict=True))
@@ -69,12 +109,26 @@ def label_by_vertebra(
     connectivity: int,
     vertebra_of: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion ids of ``by_vertebra`` (C-contiguous: the lesions' bounding box, each lesion voxel
-    holding its vertebra id, 0 elsewhere; ``local``: the flat positions of the lesion voxels, None:
-    unknown): cc3d's multi-label components, in its own (smallest) dtype, never cross a vertebra
-    boundary. With ``vertebra_of``, ``by_vertebra`` holds codes (one per lesion and vertebra: touching
-    lesions stay apart) and ``vertebra_of[code]`` is the vertebra. Returns the ids and the vertebra
-    of each id."""
+    """Lesion ids that never cross a vertebra boundary (cc3d's multi-label components).
+
+    Parameters
+    ----------
+    by_vertebra : ndarray of int, C-contiguous
+        The lesions' bounding box, each lesion voxel holding its vertebra id (0 elsewhere); with
+        ``vertebra_of``, a code per lesion and vertebra instead (touching lesions stay apart).
+    local : ndarray of intp or None
+        Flat positions of the lesion voxels in the box; None: unknown (every voxel is read).
+    connectivity : int
+        6, 18 or 26.
+    vertebra_of : ndarray of int, optional
+        The vertebra of each code of ``by_vertebra``.
+
+    Returns
+    -------
+    tuple of (ndarray, ndarray of int64)
+        The lesion ids on the box, in cc3d's own (smallest) dtype, and the vertebra of each id
+        (index 0 unused).
+    """
     ids, n_ids = connected_components(by_vertebra, connectivity)
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
     codes = by_vertebra.ravel() if local is None else by_vertebra.ravel()[local]
@@ -84,6 +138,20 @@ def label_by_vertebra(
 
 
 def connected_components(binary_or_labels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    """cc3d's connected components of a 3-D array (of labels: components never join two labels).
+
+    Parameters
+    ----------
+    binary_or_labels : ndarray
+        A boolean or integer label array.
+    connectivity : int
+        6, 18 or 26.
+
+    Returns
+    -------
+    tuple of (ndarray, int)
+        The component ids (1..n, 0 background) and ``n``.
+    """
     import cc3d
 
     out, n = cc3d.connected_components(binary_or_labels, connectivity=connectivity, return_N=True)  # type: ignore[call-overload]
