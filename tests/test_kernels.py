@@ -12,12 +12,14 @@ identical results.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 import pytest
 
 from spinemri import _kernels, make_phantom
+from spinemri.arrays.moments import LabelMoments
 from spinemri.arrays.morphology import CORE_BIT, DEPTH_MASK, label_codes
 from spinemri.levels import LEVELS
 from spinemri.metrics import compute_metrics
@@ -45,7 +47,7 @@ def _erosion_oracle(lab: np.ndarray, hw: tuple[int, int, int]) -> np.ndarray:
 
 
 def _depth_oracle(lab: np.ndarray) -> np.ndarray:
-    """0: a face neighbour differs; 1: else an edge neighbour; 2: else a corner one; 3: none (0 off labels)."""
+    """0: a face neighbour differs; 1: else an edge neighbour; 2: else a corner one; 3: none; 0 off labels."""
     out = np.full(lab.shape, 3, dtype=np.uint8)
     for norm, cls in ((3, 2), (2, 1), (1, 0)):  # the smallest differing neighbour distance wins
         differs = np.zeros(lab.shape, dtype=bool)
@@ -304,6 +306,24 @@ def test_wide_integer_range_takes_the_gathered_path_with_the_same_result() -> No
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
 
 
+def _assert_moments_are_numpys(got: LabelMoments, lab: np.ndarray, aff: np.ndarray) -> None:
+    """The numpy definition of label moments: labels present, counts, mean and (biased) covariance
+    of the voxel indices, world-space extremes of each label's voxel centres."""
+    ijk = np.stack(np.nonzero(lab)).astype(np.float64)
+    v = lab[np.nonzero(lab)].astype(np.int64)
+    present = np.unique(v)
+    np.testing.assert_array_equal(got.labels, present)
+    world = aff[:3, :3] @ ijk
+    close = functools.partial(np.testing.assert_allclose, rtol=1e-12, atol=1e-12)
+    for r, lb in enumerate(present):
+        pts = ijk[:, v == lb]
+        assert got.counts[r] == pts.shape[1]
+        close(got.mean_ijk[r], pts.mean(axis=1))
+        np.testing.assert_allclose(got.cov_ijk[r], np.cov(pts, bias=True), rtol=1e-9, atol=1e-9)
+        close(got.world_min[r], world[:, v == lb].min(axis=1))
+        close(got.world_max[r], world[:, v == lb].max(axis=1))
+
+
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32])
 def test_label_moments_equal_bincount_definition(rng: np.random.Generator, dtype: type, order: str) -> None:
@@ -317,22 +337,7 @@ def test_label_moments_equal_bincount_definition(rng: np.random.Generator, dtype
         aff[:3, :3] = rng.normal(size=(3, 3))
         aff[:3, 3] = rng.normal(size=3)
         got = label_moments(lab, aff)
-        ijk = np.stack(np.nonzero(lab)).astype(np.float64)
-        v = lab[np.nonzero(lab)].astype(np.int64)
-        present = np.unique(v)
-        np.testing.assert_array_equal(got.labels, present)
-        world = aff[:3, :3] @ ijk
-        for r, lb in enumerate(present):
-            pts = ijk[:, v == lb]
-            assert got.counts[r] == pts.shape[1]
-            np.testing.assert_allclose(got.mean_ijk[r], pts.mean(axis=1), rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(got.cov_ijk[r], np.cov(pts, bias=True), rtol=1e-9, atol=1e-9)
-            np.testing.assert_allclose(
-                got.world_min[r], world[:, v == lb].min(axis=1), rtol=1e-12, atol=1e-12
-            )
-            np.testing.assert_allclose(
-                got.world_max[r], world[:, v == lb].max(axis=1), rtol=1e-12, atol=1e-12
-            )
+        _assert_moments_are_numpys(got, lab, aff)
 
 
 def _numpy_box(lab: np.ndarray) -> tuple[slice, slice, slice] | None:
@@ -375,22 +380,7 @@ def test_label_moments_with_bbox_equals_numpy_and_separate_passes(
         for f in fields:  # byte for byte what the two separate passes give
             assert getattr(got, f).tobytes() == getattr(ref, f).tobytes(), f
         # and the numpy definition
-        ijk = np.stack(np.nonzero(lab)).astype(np.float64)
-        v = lab[np.nonzero(lab)].astype(np.int64)
-        present = np.unique(v)
-        np.testing.assert_array_equal(got.labels, present)
-        world = aff[:3, :3] @ ijk
-        for r, lb in enumerate(present):
-            pts = ijk[:, v == lb]
-            assert got.counts[r] == pts.shape[1]
-            np.testing.assert_allclose(got.mean_ijk[r], pts.mean(axis=1), rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(got.cov_ijk[r], np.cov(pts, bias=True), rtol=1e-9, atol=1e-9)
-            np.testing.assert_allclose(
-                got.world_min[r], world[:, v == lb].min(axis=1), rtol=1e-12, atol=1e-12
-            )
-            np.testing.assert_allclose(
-                got.world_max[r], world[:, v == lb].max(axis=1), rtol=1e-12, atol=1e-12
-            )
+        _assert_moments_are_numpys(got, lab, aff)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
