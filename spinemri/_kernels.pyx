@@ -56,6 +56,15 @@ DEPTH_MASK = 3
 CORE_BIT = _CORE
 
 
+cdef inline anylabel_t _or_range(const anylabel_t* L, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """The bitwise OR of ``L[a:b]``: zero when all are zero (a branch-free loop the compiler vectorises)."""
+    cdef anylabel_t acc = 0
+    cdef Py_ssize_t k
+    for k in range(a, b):
+        acc = acc | L[k]
+    return acc
+
+
 cdef inline Py_ssize_t _run_end(
     const anylabel_t* L, Py_ssize_t k, Py_ssize_t n, anylabel_t v
 ) noexcept nogil:
@@ -327,23 +336,15 @@ def nonzero_box(const anylabel_t[:, :, ::1] a):
     cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2], i, j, k
     cdef Py_ssize_t i0 = n0, i1 = -1, j0 = n1, j1 = -1, k0 = n2, k1 = -1
     cdef const anylabel_t* row
-    cdef anylabel_t acc
     if n0 * n1 * n2 == 0:
         return None
     with nogil:
         for i in range(n0):
-            row = &a[i, 0, 0]
-            acc = 0
-            for k in range(n1 * n2):  # an empty plane in one vectorised pass
-                acc = acc | row[k]
-            if acc == 0:
+            if _or_range(&a[i, 0, 0], 0, n1 * n2) == 0:  # an empty plane in one vectorised pass
                 continue
             for j in range(n1):
                 row = &a[i, j, 0]
-                acc = 0
-                for k in range(n2):  # vectorised: the row's OR first
-                    acc = acc | row[k]
-                if acc == 0:
+                if _or_range(row, 0, n2) == 0:  # vectorised: the row's OR first
                     continue
                 if i < i0:
                     i0 = i
@@ -355,18 +356,12 @@ def nonzero_box(const anylabel_t[:, :, ::1] a):
                 # the row's ends beyond the extent so far: a vectorised OR first, the scalar search
                 # only when it finds something (labels far from the row's ends made the searches of
                 # every row cost more than the pass itself)
-                acc = 0
-                for k in range(min(k0, n2)):
-                    acc = acc | row[k]
-                if acc != 0:
+                if _or_range(row, 0, min(k0, n2)) != 0:
                     for k in range(min(k0, n2)):
                         if row[k] != 0:
                             k0 = k
                             break
-                acc = 0
-                for k in range(k1 + 1, n2):
-                    acc = acc | row[k]
-                if acc != 0:
+                if _or_range(row, k1 + 1, n2) != 0:
                     k = n2 - 1
                     while k > k1:
                         if row[k] != 0:
@@ -616,25 +611,18 @@ def label_moments_bbox(const anylabel_t[:, :, ::1] lab, Py_ssize_t n_labels, con
     cdef double[:, ::1] wlo = lo_arr
     cdef double[:, ::1] whi = hi_arr
     cdef const anylabel_t* L
-    cdef anylabel_t v, acc, vmax = 0
+    cdef anylabel_t v, vmax = 0
     cdef cnp.int64_t ii, jj, kb, sk, skk, mm
     cdef double w, fi, fj
     if n0 * n1 * n2 == 0:
         return cnt_arr[:n_labels], s1_arr[:n_labels], s2_arr[:n_labels], lo_arr[:n_labels], hi_arr[:n_labels], None, 0
     with nogil:
         for i in range(n0):
-            L = &lab[i, 0, 0]
-            acc = 0
-            for k in range(n1 * n2):  # an empty plane in one vectorised pass
-                acc = acc | L[k]
-            if acc == 0:
+            if _or_range(&lab[i, 0, 0], 0, n1 * n2) == 0:  # an empty plane in one vectorised pass
                 continue
             for j in range(n1):
                 L = &lab[i, j, 0]
-                acc = 0
-                for k in range(n2):  # vectorised: the row's OR first
-                    acc = acc | L[k]
-                if acc == 0:
+                if _or_range(L, 0, n2) == 0:  # vectorised: the row's OR first
                     continue
                 if i < i0:
                     i0 = i
