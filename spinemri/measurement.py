@@ -165,11 +165,9 @@ def vertebra_ids(
         rbox = None if bbox is None else (bbox[2], bbox[1], bbox[0])
         ids_t, levels_t, merged_t = vertebra_ids(mask.T, mapping, bbox=rbox, max_label=max_label)
         return ids_t.T, levels_t, merged_t
-    levels = sorted(set(mapping.values()), key=level_index)
-    pos = {lev: i + 1 for i, lev in enumerate(levels)}
+    levels, pos, id_dtype = _id_positions(mapping)
     box = bbox if bbox is not None else (nonzero_bbox(mask) if mask.size else None)
     mx = (int(mask[box].max()) if max_label is None else int(max_label)) if box is not None else 0
-    id_dtype = np.uint8 if len(levels) < 255 else np.uint16
     if box is not None and mx >= DENSE_LABEL_LIMIT:
         # a stray huge label (2**40 in one voxel): look the labels up, no table of max label + 1 entries
         return _vertebra_ids_sparse(mask, box, mapping, pos, id_dtype), levels, _merged(mapping, pos, levels)
@@ -210,16 +208,18 @@ def vertebra_lut(mapping: Mapping[int, str], max_label: int) -> tuple[np.ndarray
     merged : list of list of int
         The mask labels merged into each id: ``merged[id - 1]``.
     """
-    levels = sorted(set(mapping.values()), key=level_index)
-    pos = {lev: i + 1 for i, lev in enumerate(levels)}
-    id_dtype = np.uint8 if len(levels) < 255 else np.uint16
+    levels, pos, id_dtype = _id_positions(mapping)
     lut = np.zeros(int(max_label) + 1, dtype=id_dtype)
-    merged: list[list[int]] = [[] for _ in levels]
     for label, lev in mapping.items():
         if label <= max_label:
             lut[label] = pos[lev]
-        merged[pos[lev] - 1].append(int(label))
-    return lut, levels, merged
+    return lut, levels, _merged(mapping, pos, levels)
+
+
+def _id_positions(mapping: Mapping[int, str]) -> tuple[list[str], dict[str, int], Any]:
+    """The levels of ``mapping`` cranial first, each level's vertebra id (1..n) and the ids' dtype."""
+    levels = sorted(set(mapping.values()), key=level_index)
+    return levels, {lev: i + 1 for i, lev in enumerate(levels)}, np.uint8 if len(levels) < 255 else np.uint16
 
 
 #: Mask labels at or above this are looked up (``np.searchsorted``) instead of through a table.
