@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,21 +56,46 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes) or ".tmp"
-    # the stem is cut so that a long final name (up to the 255-byte limit) still has a temporary name
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem[:40]}.", suffix=".tmp" + suffix[-40:], dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        # a Ctrl-C between the temporary file's creation and the moment its name is known here left
+        # it behind (seen in tests/test_clean_exits.py under load): the signal waits until then
+        deferred = _defer_interrupts()
+        try:
+            # the stem is cut so that a long final name (up to the 255-byte limit) still has a
+            # temporary name
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.stem[:40]}.", suffix=".tmp" + suffix[-40:], dir=target.parent
+            )
+            tmp = Path(tmp_name)
+            os.close(fd)
+        finally:
+            _restore_interrupts(deferred)  # a Ctrl-C that came meanwhile is raised here
         yield tmp
         # mkstemp creates 0600 files: give the result the permissions a plain open() would
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
+
+
+#: The signals held back while a temporary file is created (Ctrl-C, and the TERM a scheduler sends).
+_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _defer_interrupts() -> set[int | signal.Signals] | None:
+    """Hold back Ctrl-C and TERM in this thread (POSIX); the previous mask, None where not possible."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+
+
+def _restore_interrupts(previous: set[int | signal.Signals] | None) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
