@@ -996,3 +996,116 @@ def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1]
             if remaining <= 0:
                 break
     return seen_arr[: n_ids + 1].view(np.bool_)
+
+
+def edge_rings(
+    const label_t[:, :, ::1] lab, const cnp.uint8_t[:, :, ::1] deep, const Py_ssize_t[::1] idx,
+    const Py_ssize_t[::1] bounds, const Py_ssize_t[:, ::1] offsets,
+):
+    """The ring of each component: the labelled voxels (``lab > 0``) at an offset of ``offsets``
+    from one of its voxels, not in it (its dilation by the offsets, less itself, in the vertebrae).
+
+    Component ``g`` is ``idx[bounds[g]:bounds[g + 1]]`` (flat C-order indices of ``lab``'s array).
+    Returns ``(ring, is_deep, ring_bounds)``: component ``g``'s ring is
+    ``ring[ring_bounds[g]:ring_bounds[g + 1]]`` (ascending), ``is_deep`` (uint8 0/1) whether each
+    ring voxel has ``deep != 0`` (all 0 when ``deep`` is not of ``lab``'s shape).
+
+    Definition, with ``offsets`` the grid points of a ball (distance <= r): the voxels with
+    ``0 < scipy.ndimage.distance_transform_edt(~component, sampling) <= r`` and ``lab > 0``. Only
+    the component's voxels with a 26-neighbour outside it are dilated: the nearest component voxel
+    of a voxel outside is one (a step from an inner voxel towards it would come closer).
+    """
+    cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
+    cdef Py_ssize_t n_g = bounds.shape[0] - 1, m = offsets.shape[0]
+    cdef bint has_deep = deep.shape[0] == n0 and deep.shape[1] == n1 and deep.shape[2] == n2
+    cdef Py_ssize_t g, t, x, i, j, k, a0, a1, a2, b0, b1, b2, l1, l2, size, y, q, total = 0
+    cdef Py_ssize_t p0 = 1, p1 = 1, p2 = 1, ii, jj, kk, di, dj, dk
+    cdef bint edge
+    for q in range(m):
+        p0 = max(p0, abs(offsets[q, 0]))
+        p1 = max(p1, abs(offsets[q, 1]))
+        p2 = max(p2, abs(offsets[q, 2]))
+    rb_arr = np.zeros(max(n_g, 0) + 1, dtype=np.intp)
+    cdef Py_ssize_t[::1] rb = rb_arr
+    parts = []
+    cdef cnp.uint8_t[::1] mark
+    cdef Py_ssize_t[::1] out
+    cdef cnp.uint8_t[::1] outd
+    for g in range(n_g):
+        if bounds[g + 1] <= bounds[g]:
+            rb[g + 1] = total
+            continue
+        # the component's box, padded by the offsets' reach (at least one voxel: its neighbours)
+        a0 = n0; a1 = n1; a2 = n2; b0 = -1; b1 = -1; b2 = -1
+        for t in range(bounds[g], bounds[g + 1]):
+            x = idx[t]
+            i = x // (n1 * n2); j = (x // n2) % n1; k = x % n2
+            a0 = min(a0, i); a1 = min(a1, j); a2 = min(a2, k)
+            b0 = max(b0, i); b1 = max(b1, j); b2 = max(b2, k)
+        a0 = max(a0 - p0, 0); a1 = max(a1 - p1, 0); a2 = max(a2 - p2, 0)
+        b0 = min(b0 + p0 + 1, n0); b1 = min(b1 + p1 + 1, n1); b2 = min(b2 + p2 + 1, n2)
+        l1 = b1 - a1; l2 = b2 - a2
+        size = (b0 - a0) * l1 * l2
+        mark_arr = np.zeros(size, dtype=np.uint8)  # 1: the component, 2: its ring
+        mark = mark_arr
+        with nogil:
+            for t in range(bounds[g], bounds[g + 1]):
+                x = idx[t]
+                i = x // (n1 * n2); j = (x // n2) % n1; k = x % n2
+                mark[((i - a0) * l1 + (j - a1)) * l2 + (k - a2)] = 1
+            for t in range(bounds[g], bounds[g + 1]):
+                x = idx[t]
+                i = x // (n1 * n2); j = (x // n2) % n1; k = x % n2
+                edge = False
+                for di in range(-1, 2):
+                    ii = i + di
+                    if ii < 0 or ii >= n0:
+                        continue
+                    for dj in range(-1, 2):
+                        jj = j + dj
+                        if jj < 0 or jj >= n1:
+                            continue
+                        for dk in range(-1, 2):
+                            kk = k + dk
+                            if kk < 0 or kk >= n2:
+                                continue
+                            if mark[((ii - a0) * l1 + (jj - a1)) * l2 + (kk - a2)] != 1:
+                                edge = True
+                if not edge:
+                    continue
+                for q in range(m):
+                    ii = i + offsets[q, 0]
+                    jj = j + offsets[q, 1]
+                    kk = k + offsets[q, 2]
+                    if ii < 0 or ii >= n0 or jj < 0 or jj >= n1 or kk < 0 or kk >= n2:
+                        continue
+                    y = ((ii - a0) * l1 + (jj - a1)) * l2 + (kk - a2)
+                    if mark[y] == 0 and lab[ii, jj, kk] != 0:
+                        mark[y] = 2
+        # the ring in C order
+        q = 0
+        for y in range(size):
+            if mark[y] == 2:
+                q += 1
+        ring_arr = np.empty(q, dtype=np.intp)
+        deep_arr = np.zeros(q, dtype=np.uint8)
+        out = ring_arr
+        outd = deep_arr
+        with nogil:
+            q = 0
+            for ii in range(b0 - a0):
+                for jj in range(l1):
+                    for kk in range(l2):
+                        if mark[(ii * l1 + jj) * l2 + kk] == 2:
+                            out[q] = ((ii + a0) * n1 + (jj + a1)) * n2 + (kk + a2)
+                            if has_deep and deep[ii + a0, jj + a1, kk + a2] != 0:
+                                outd[q] = 1
+                            q += 1
+        parts.append((ring_arr, deep_arr))
+        total += q
+        rb[g + 1] = total
+    if not parts:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.uint8), rb_arr
+    return (
+        np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts]), rb_arr
+    )

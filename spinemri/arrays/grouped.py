@@ -22,6 +22,7 @@ __all__ = [
     "grouped_median_mad",
     "grouped_mean_median",
     "grouped_quantile",
+    "nanmedian_axis",
 ]
 
 
@@ -29,6 +30,10 @@ def grouped_sort(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort ``values`` by ``(group, value)``: one value sort plus one stable integer sort.
+
+    The value sort is numpy's default (not stable: values that compare equal may come out in any
+    order, which changes nothing but the sign of a zero among ``-0.0`` and ``0.0``); the group sort
+    is stable, a radix sort for up to 65536 groups.
 
     Parameters
     ----------
@@ -48,10 +53,15 @@ def grouped_sort(
     counts : ndarray of int64, shape (n_groups,)
         Number of values of each group.
     """
-    order = np.argsort(values, kind="stable")
+    # the values by value (the default sort: equal values are interchangeable in the result, so
+    # stability is not needed), then by group with a stable sort, as a radix sort on a small
+    # unsigned copy of the ids when they fit in 16 bits (numpy sorts 8/16-bit integers by radix)
+    order = np.argsort(values)
     g_sorted = groups[order]
+    if n_groups <= 1 << 16:
+        g_sorted = g_sorted.astype(np.uint8 if n_groups <= 1 << 8 else np.uint16)
     order2 = np.argsort(g_sorted, kind="stable")
-    sorted_values = values[order][order2]
+    sorted_values = values[order[order2]]
     counts = np.bincount(groups, minlength=n_groups)[:n_groups]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     return sorted_values, starts, counts
@@ -340,3 +350,33 @@ def grouped_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: f
     pos = starts[ok] + np.floor(q * (counts[ok] - 1) + 1e-9).astype(np.int64)
     out[ok] = s[pos]
     return out
+
+
+def nanmedian_axis(a: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`numpy.nanmedian` along one axis of a float array, by one sort (NaNs sort last).
+
+    The median of each lane's finite values, as :func:`numpy.median` defines it (the mean of the
+    two middle values); NaN for a lane without one. The same values as ``np.nanmedian(a, axis)``
+    (which goes through masked arrays for small inputs: a thousand times slower on a 24 x 3 table),
+    without its warning for an all-NaN lane.
+
+    Parameters
+    ----------
+    a : ndarray of float
+        The values (NaN: missing).
+    axis : int
+        The axis to reduce.
+
+    Returns
+    -------
+    ndarray of float64
+        ``a``'s shape without ``axis``.
+    """
+    s = np.sort(np.asarray(a, dtype=np.float64), axis=axis)
+    s = np.moveaxis(s, axis, -1)
+    if s.shape[-1] == 0:
+        return np.full(s.shape[:-1], np.nan)
+    n = np.count_nonzero(~np.isnan(s), axis=-1)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.minimum(n // 2, s.shape[-1] - 1)[..., None], axis=-1)[..., 0]
+    return np.where(n > 0, (lo + hi) / 2.0, np.nan)

@@ -78,6 +78,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage as ndi
 
+from .._native import kernels as _kernels
 from ..arrays.grouped import grouped_medians, grouped_quantile, grouped_sort
 from ..arrays.morphology import label_codes
 
@@ -89,6 +90,7 @@ __all__ = [
     "STRONG_STEP_SD",
     "ELONGATION",
     "component_rules",
+    "ring_offsets",
     "split_cores",
     "split_necks",
 ]
@@ -187,9 +189,6 @@ def component_rules(
     keep = np.ones(idx.size, dtype=bool)
     if idx.size == 0 or min_edge_step <= 0:
         return keep
-    shape = voxels.shape
-    sp = np.asarray(spacing, dtype=np.float64)
-    pad = np.ceil(EDGE_RING_MM / sp).astype(int) + 1
     if interior_counts is not None and in_interior is not None:
         n_interior, comp_in = np.asarray(interior_counts), np.asarray(in_interior, dtype=bool)
     else:
@@ -198,42 +197,78 @@ def component_rules(
         flat_v = voxels.vertebrae.ravel()
         n_interior = np.bincount(flat_v[interior.ravel()], minlength=int(flat_v.max()) + 1)
         comp_in = interior.ravel()[idx]
+    n_v = n_interior.size
     comp_v = voxels.vertebra(idx).astype(np.intp)
     order = np.argsort(cid, kind="stable")
     comps, starts = np.unique(cid[order], return_index=True)
     bounds = np.append(starts, order.size)
-    for c, a, b in zip(comps, bounds[:-1], bounds[1:], strict=True):
-        sel = order[a:b]
-        filled = np.bincount(comp_v[sel][comp_in[sel]], minlength=n_interior.size)
-        if np.any((n_interior > 0) & (filled >= FILL_FRACTION * n_interior)):
-            continue  # a (nearly) replaced vertebra: no marrow ring to step from
-        coords = np.array(np.unravel_index(idx[sel], shape))
-        lo = np.maximum(coords.min(axis=1) - pad, 0)
-        hi = np.minimum(coords.max(axis=1) + pad + 1, shape)
-        box = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=True))
-        comp = np.zeros(tuple(int(y - x) for x, y in zip(lo, hi, strict=True)), dtype=bool)
-        comp[tuple(coords - lo[:, None])] = True
-        plateau = float(plateau_of[c])
-        outside = np.asarray(ndi.distance_transform_edt(~comp, sampling=sp))
-        ring = (outside > 0) & (outside <= EDGE_RING_MM + 1e-9) & (voxels.vertebrae[box] > 0)
-        if voxels.deep is not None:  # the marrow below the partial-volume shell, when there is enough
-            deep_ring = ring & voxels.deep[box]
-            if np.count_nonzero(deep_ring) >= DEEP_RING_FRACTION * np.count_nonzero(ring):
-                ring = deep_ring
-        rc = np.array(np.nonzero(ring)) + lo[:, None]
-        ring_idx = np.ravel_multi_index(tuple(rc), shape)
-        if ring_idx.size == 0 or plateau <= 0:  # no marrow around it (a fully replaced vertebra)
-            continue
-        ring_c = sign * (voxels.corrected(ring_idx) - level[voxels.vertebra(ring_idx)])
-        step = plateau - float(np.median(ring_c))
-        if step / plateau >= min_edge_step - 1e-9:
-            continue
+    rank = np.repeat(np.arange(comps.size), np.diff(bounds))  # the component of each voxel of ``order``
+    # per component and vertebra: its voxels and its interior voxels
+    cell = rank * n_v + comp_v[order]
+    voxels_in = np.bincount(cell, minlength=comps.size * n_v).reshape(comps.size, n_v)
+    filled = np.bincount(cell[comp_in[order]], minlength=comps.size * n_v).reshape(comps.size, n_v)
+    # a (nearly) replaced vertebra: no marrow ring to step from, kept without the test
+    replaced = np.any((n_interior > 0) & (filled >= FILL_FRACTION * n_interior), axis=1)
+    plateau = np.asarray(plateau_of, dtype=np.float64)[comps]
+    tested = np.flatnonzero(~replaced & (plateau > 0))  # (no positive plateau: nothing to step from)
+    if tested.size == 0:
+        return keep
+    # the rings (vertebra voxels within EDGE_RING_MM outside each component) in one compiled pass
+    t_idx = np.concatenate([idx[order[bounds[g] : bounds[g + 1]]] for g in tested])
+    t_bounds = np.append(0, np.cumsum(np.diff(bounds)[tested]))
+    deep = voxels.deep
+    ring, ring_deep, rb = _kernels.edge_rings(
+        voxels.vertebrae,
+        np.zeros((0, 0, 0), np.uint8) if deep is None else deep.view(np.uint8),
+        np.ascontiguousarray(t_idx, dtype=np.intp),
+        t_bounds.astype(np.intp),
+        ring_offsets(spacing),
+    )
+    n_ring = np.diff(rb)
+    ring_of = np.repeat(np.arange(tested.size), n_ring)
+    if deep is not None:  # the marrow below the partial-volume shell, when there is enough
+        n_deep = np.bincount(ring_of, weights=ring_deep, minlength=tested.size)
+        use_deep = n_deep >= DEEP_RING_FRACTION * n_ring
+        sel = ~use_deep[ring_of] | (ring_deep != 0)
+        ring, ring_of = ring[sel], ring_of[sel]
+    has_ring = np.bincount(ring_of, minlength=tested.size) > 0  # none: a fully replaced vertebra
+    ring_c = sign * (voxels.corrected(ring) - level[voxels.vertebra(ring)])
+    step = plateau[tested] - grouped_medians(ring_c, ring_of, tested.size)
+    with np.errstate(invalid="ignore"):
+        fails = has_ring & ~(step / plateau[tested] >= min_edge_step - 1e-9)
         if sd is not None:  # a step far beyond the marrow's noise: a lesion on brighter surroundings
-            main = int(np.bincount(comp_v[sel]).argmax())
-            if sd[main] > 0 and step >= STRONG_STEP_SD * float(sd[main]) - 1e-9:
-                continue
-        keep[sel] = False
+            main = voxels_in[tested].argmax(axis=1)  # the vertebra holding most of it (lowest on ties)
+            sd_main = np.asarray(sd, dtype=np.float64)[main]
+            fails &= ~((sd_main > 0) & (step >= STRONG_STEP_SD * sd_main - 1e-9))
+    dropped = np.zeros(comps.size, dtype=bool)
+    dropped[tested[fails]] = True
+    keep[order[dropped[rank]]] = False
     return keep
+
+
+def ring_offsets(spacing: tuple[float, float, float]) -> np.ndarray:
+    """The grid offsets (int, shape (M, 3)) within ``EDGE_RING_MM`` of a voxel, itself excluded, on
+    the voxel grid of ``spacing``: the Euclidean distance computed as
+    :func:`scipy.ndimage.distance_transform_edt` computes it (per-axis offset times spacing, squared,
+    summed over the axes in order, square root), so that a ring by these offsets is the ring
+    ``0 < distance <= EDGE_RING_MM`` of the distance transform.
+
+    Parameters
+    ----------
+    spacing : tuple of 3 float
+        Voxel size (mm) along the box's axes.
+
+    Returns
+    -------
+    ndarray of intp, shape (M, 3)
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    half = np.ceil(EDGE_RING_MM / sp).astype(int)
+    grid = np.stack(np.meshgrid(*(np.arange(-h, h + 1) for h in half), indexing="ij")).reshape(3, -1)
+    d = grid.astype(np.float64) * sp[:, None]
+    dist = np.sqrt(np.add.reduce(d * d, axis=0))
+    ok = (dist > 0) & (dist <= EDGE_RING_MM + 1e-9)
+    return np.ascontiguousarray(grid[:, ok].T, dtype=np.intp)
 
 
 def split_cores(contrast: np.ndarray, cid: np.ndarray, n_core: int) -> np.ndarray:

@@ -739,5 +739,3 @@ def _shape_rules(
         seeded = np.bincount(part[sorted_isin(kept_idx, seeds)], minlength=n_c) > 0
         keep &= seeded[part]
     return kept_idx[keep], parent[part[keep]]
-
-

@@ -9,12 +9,11 @@ depth class (DESIGN §4; used by :func:`spinemri.segmentation.lesions.segment_le
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from ..arrays.grouped import Hist, grouped_median_mad, grouped_medians
+from ..arrays.grouped import Hist, grouped_median_mad, grouped_medians, nanmedian_axis
 from ..arrays.morphology import N_DEPTH_CLASSES
 from ..params import SegmentParams
 
@@ -354,14 +353,18 @@ def depth_offsets(
     with np.errstate(invalid="ignore", divide="ignore"):
         per = raw / level[:, None] if ratio else raw - level[:, None]
     per[~np.isfinite(per)] = np.nan
-    prof = np.full((n + 1, nc), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no voxel at that depth
-        if p.method == "local":
-            for v, window in zip(present, neighbour_windows(present.size, int(p.neighbours)), strict=True):
-                prof[v] = np.nanmedian(per[present[window]], axis=0)
-        else:
-            prof[present] = np.nanmedian(per[present], axis=0)
+    prof = np.full((n + 1, nc), np.nan)  # NaN: no voxel at that depth
+    if p.method == "local":
+        # every window holds the same number of positions (2·neighbours, or all the others when
+        # fewer): one median over a (vertebrae, window, class) stack
+        windows = neighbour_windows(present.size, int(p.neighbours))
+        if len({len(w) for w in windows}) == 1:
+            prof[present] = nanmedian_axis(per[present[np.array(windows)]], axis=1)
+        else:  # (not produced by neighbour_windows today; kept exact whatever the windows)
+            for v, window in zip(present, windows, strict=True):
+                prof[v] = nanmedian_axis(per[present[window]], axis=0)
+    else:
+        prof[present] = nanmedian_axis(per[present], axis=0)
     neutral = 1.0 if ratio else 0.0
     prof = np.where(np.isnan(prof), neutral, prof)
     base = np.where(np.isfinite(level), level, 0.0)

@@ -1,0 +1,247 @@
+"""The edge rule's rings in one compiled pass (issue 13 Deliver 6, sixth pass) give what the exact
+distance transform per component gave, and the sort-based statistics what numpy's give.
+
+``_kernels.edge_rings`` dilates each component's surface by the grid offsets of the 3 mm ball
+(``component_rules.ring_offsets``); the rule used to take ``0 < distance_transform_edt(~component)
+<= 3 mm`` on a box around each component. Both are compared here with that definition on whole
+arrays (random blobs, components on the array's faces, one-voxel components, anisotropic and
+oblique-slab spacings), and ``component_rules`` with a plain per-component loop over
+``scipy.ndimage.distance_transform_edt``. ``grouped_sort`` (now an unstable value sort and a radix
+group sort) and ``nanmedian_axis`` are held to ``np.lexsort`` and ``np.nanmedian``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from spinemri._native import kernels as _kernels
+from spinemri.arrays.grouped import grouped_sort, nanmedian_axis
+from spinemri.segmentation.component_rules import (
+    DEEP_RING_FRACTION,
+    EDGE_RING_MM,
+    FILL_FRACTION,
+    STRONG_STEP_SD,
+    component_rules,
+    ring_offsets,
+)
+
+SPACINGS = [(1.0, 1.0, 1.0), (4.0, 0.6, 0.6), (0.6, 0.6, 4.0), (3.3, 0.9, 1.2), (0.5, 1.5, 1.0)]
+
+
+def _edt_ring(comp: np.ndarray, lab: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """The definition: labelled voxels at a distance in (0, EDGE_RING_MM] of the component."""
+    d = np.asarray(ndi.distance_transform_edt(~comp, sampling=spacing))
+    return np.flatnonzero((d > 0) & (d <= EDGE_RING_MM + 1e-9) & (lab > 0))
+
+
+def _random_components(rng: np.random.Generator, shape: tuple[int, int, int], n: int) -> list[np.ndarray]:
+    comps = []
+    for c in range(n):
+        blob = np.zeros(shape, bool)
+        if c == 0:  # one voxel on a corner of the array
+            blob[0, 0, 0] = True
+        elif c == 1:  # a slab along a face
+            blob[:, -1, 2:5] = True
+        else:
+            centre = [rng.integers(0, s) for s in shape]
+            blob[tuple(centre)] = True
+            blob = ndi.binary_dilation(blob, iterations=int(rng.integers(1, 4)))
+            blob &= rng.random(shape) < 0.8  # ragged, with holes
+            if not blob.any():
+                blob[tuple(centre)] = True
+        comps.append(blob)
+    return comps
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize("seed", range(4))
+def test_edge_rings_equal_the_distance_transform_ring(spacing: tuple[float, float, float], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (9, 23, 17)
+    lab = (rng.random(shape) < 0.85).astype(np.uint8) * rng.integers(1, 4, shape).astype(np.uint8)
+    deep = (rng.random(shape) < 0.5).astype(np.uint8)
+    comps = _random_components(rng, shape, 6)
+    idx = [np.flatnonzero(c) for c in comps]
+    bounds = np.append(0, np.cumsum([i.size for i in idx])).astype(np.intp)
+    ring, is_deep, rb = _kernels.edge_rings(lab, deep, np.concatenate(idx), bounds, ring_offsets(spacing))
+    ring_nd, _, rb_nd = _kernels.edge_rings(
+        lab, np.zeros((0, 0, 0), np.uint8), np.concatenate(idx), bounds, ring_offsets(spacing)
+    )
+    assert rb.tolist() == rb_nd.tolist()
+    for g, comp in enumerate(comps):
+        want = _edt_ring(comp, lab, spacing)
+        got = ring[rb[g] : rb[g + 1]]
+        assert got.tolist() == want.tolist(), (g, spacing)
+        assert is_deep[rb[g] : rb[g + 1]].tolist() == deep.ravel()[want].tolist()
+        assert ring_nd[rb_nd[g] : rb_nd[g + 1]].tolist() == want.tolist()
+    none = _kernels.edge_rings(lab, deep, np.zeros(0, np.intp), np.zeros(1, np.intp), ring_offsets(spacing))
+    assert none[0].size == 0 and none[2].tolist() == [0]
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_ring_offsets_are_the_ball_of_the_distance_transform(spacing: tuple[float, float, float]) -> None:
+    half = [int(np.ceil(EDGE_RING_MM / s)) + 2 for s in spacing]
+    shape = tuple(2 * h + 1 for h in half)
+    one = np.zeros(shape, bool)
+    one[tuple(half)] = True
+    d = np.asarray(ndi.distance_transform_edt(~one, sampling=spacing))
+    want = sorted(map(tuple, np.argwhere((d > 0) & (d <= EDGE_RING_MM + 1e-9)) - np.array(half)))
+    assert sorted(map(tuple, ring_offsets(spacing).tolist())) == [tuple(int(x) for x in w) for w in want]
+
+
+class _Voxels:
+    def __init__(self, vertebrae: np.ndarray, values: np.ndarray, deep: np.ndarray | None) -> None:
+        self.vertebrae, self.values, self.shape, self.deep = vertebrae, values, vertebrae.shape, deep
+
+    def corrected(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.values.ravel()[idx], dtype=np.float64)
+
+    def vertebra(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.vertebrae.ravel()[idx])
+
+
+def _rule_oracle(idx, cid, vox, spacing, level, sign, plateau_of, min_step, interior, sd):  # type: ignore[no-untyped-def]
+    """The edge rule as a per-component loop over whole-array distance transforms (module docstring
+    of component_rules)."""
+    keep = np.ones(idx.size, bool)
+    flat_v = vox.vertebrae.ravel()
+    n_int = np.bincount(flat_v[interior.ravel()], minlength=int(flat_v.max()) + 1)
+    for c in np.unique(cid):
+        sel = np.flatnonzero(cid == c)
+        filled = np.bincount(flat_v[idx[sel]][interior.ravel()[idx[sel]]], minlength=n_int.size)
+        if np.any((n_int > 0) & (filled >= FILL_FRACTION * n_int)):
+            continue
+        comp = np.zeros(vox.shape, bool)
+        comp.ravel()[idx[sel]] = True
+        ring = _edt_ring(comp, vox.vertebrae, spacing)
+        if vox.deep is not None:
+            deep_ring = ring[vox.deep.ravel()[ring]]
+            if deep_ring.size >= DEEP_RING_FRACTION * ring.size:
+                ring = deep_ring
+        plateau = float(plateau_of[c])
+        if ring.size == 0 or plateau <= 0:
+            continue
+        step = plateau - float(np.median(sign * (vox.corrected(ring) - level[flat_v[ring]])))
+        if step / plateau >= min_step - 1e-9:
+            continue
+        main = int(np.bincount(flat_v[idx[sel]]).argmax())
+        if sd[main] > 0 and step >= STRONG_STEP_SD * sd[main] - 1e-9:
+            continue
+        keep[sel] = False
+    return keep
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("with_deep", [False, True])
+def test_component_rules_equal_the_per_component_distance_transform(seed: int, with_deep: bool) -> None:
+    rng = np.random.default_rng(100 + seed)
+    shape = (8, 40, 30)
+    spacing = SPACINGS[seed % len(SPACINGS)]
+    vert = np.zeros(shape, np.uint8)
+    vert[:, 2:18, 2:-2], vert[:, 21:38, 2:-2] = 1, 2
+    values = rng.normal(100.0, 5.0, shape)
+    comps = _random_components(rng, shape, 7)
+    # a component whose surroundings carry its contrast (no step: dropped), the others random
+    ramp = np.zeros(shape, bool)
+    ramp[2:5, 5:9, 5:9] = True
+    values[ndi.binary_dilation(ramp, iterations=4)] += 20.0
+    values[ramp] += 20.0
+    idx_list, cid_list = [np.flatnonzero(ramp)], [np.full(int(ramp.sum()), 8, np.intp)]
+    taken = ndi.binary_dilation(ramp, iterations=4)
+    for c, comp in enumerate(comps):
+        comp &= (vert > 0) & ~taken
+        taken |= comp
+        contrast = 60.0 if c % 2 else 20.0
+        values[ndi.binary_dilation(comp, iterations=1 + c % 2) & (c % 3 == 0)] += contrast  # a ramp
+        values[comp] += contrast
+        idx_list.append(np.flatnonzero(comp))
+        cid_list.append(np.full(idx_list[-1].size, c + 1, np.intp))
+    if seed % 2:  # a lesion filling a whole vertebra: kept without the test
+        full = np.flatnonzero((vert == 2) & ~taken)
+        idx_list.append(full)
+        cid_list.append(np.full(full.size, 9, np.intp))
+    idx = np.concatenate(idx_list)
+    cid = np.concatenate(cid_list)
+    o = np.argsort(idx)
+    idx, cid = idx[o], cid[o]
+    deep = (rng.random(shape) < 0.6) if with_deep else None
+    vox = _Voxels(vert, values, deep)
+    level = np.array([0.0, 100.0, 100.0])
+    plateau = np.zeros(10)
+    for c in np.unique(cid):
+        plateau[c] = float(np.median(values.ravel()[idx[cid == c]])) - 100.0
+    plateau[3] = -1.0  # no positive plateau: kept
+    sd = np.array([0.0, 5.0, 5.0])
+    p0 = np.pad(vert, 1)
+    lo = ndi.minimum_filter(p0, size=3, mode="constant")[1:-1, 1:-1, 1:-1]
+    hi = ndi.maximum_filter(p0, size=3, mode="constant")[1:-1, 1:-1, 1:-1]
+    interior = (vert > 0) & (lo == vert) & (hi == vert)
+    want = _rule_oracle(idx, cid, vox, spacing, level, 1.0, plateau, 0.8, interior, sd)
+    got = component_rules(idx, cid, vox, spacing, level, 1.0, plateau, 0.8, interior, sd=sd)
+    counts = np.bincount(vert[interior], minlength=3)
+    fast = component_rules(
+        idx, cid, vox, spacing, level, 1.0, plateau, 0.8, sd=sd, interior_counts=counts,
+        in_interior=interior.ravel()[idx],
+    )  # fmt: skip
+    assert got.tolist() == want.tolist()
+    assert fast.tolist() == want.tolist()
+    assert want.any() and (~want).any()  # kept and dropped components both occur
+    assert not want[cid == 8].any()
+
+
+def test_component_rules_drop_and_keep_over_the_seeds() -> None:
+    """The comparison above is not vacuous: over its seeds some components are dropped, some kept."""
+    outcomes = set()
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        shape = (8, 40, 30)
+        vert = np.zeros(shape, np.uint8)
+        vert[:, 2:18, 2:-2], vert[:, 21:38, 2:-2] = 1, 2
+        values = rng.normal(100.0, 5.0, shape)
+        comp = np.zeros(shape, bool)
+        comp[3:6, 8:12, 10:14] = True
+        values[comp] += 60.0
+        if seed % 2:  # its surroundings carry its contrast: no step
+            values[ndi.binary_dilation(comp, iterations=3)] += 60.0
+        idx = np.flatnonzero(comp)
+        cid = np.ones(idx.size, np.intp)
+        plateau = np.array([0.0, float(np.median(values[comp])) - 100.0])
+        keep = component_rules(
+            idx, cid, _Voxels(vert, values, None), (1.0, 1.0, 1.0), np.array([0.0, 100.0, 100.0]), 1.0,
+            plateau, 0.8, sd=np.array([0.0, 50.0, 50.0]),
+        )  # fmt: skip
+        outcomes.add(bool(keep.all()))
+        assert keep.all() == (seed % 2 == 0)
+    assert outcomes == {True, False}
+
+
+@pytest.mark.parametrize("n_groups", [1, 5, 300, 70_000])
+def test_grouped_sort_equals_lexsort(n_groups: int) -> None:
+    rng = np.random.default_rng(n_groups)
+    for _ in range(20):
+        n = int(rng.integers(0, 400))
+        values = rng.integers(-5, 5, n).astype(np.float64)  # many ties
+        values[rng.random(n) < 0.1] = np.nan
+        groups = rng.integers(0, n_groups, n)
+        s, starts, counts = grouped_sort(values, groups, n_groups)
+        want = values[np.lexsort((values, groups))]
+        assert np.array_equal(s, want, equal_nan=True)
+        assert counts.tolist() == np.bincount(groups, minlength=n_groups).tolist()
+        assert starts.tolist() == (np.cumsum(counts) - counts).tolist()
+
+
+@pytest.mark.parametrize("shape,axis", [((24, 3), 0), ((24, 6, 3), 1), ((1, 4), 0), ((5, 7), 1), ((0, 3), 0)])
+def test_nanmedian_axis_equals_numpy(shape: tuple[int, ...], axis: int) -> None:
+    rng = np.random.default_rng(len(shape) * 10 + axis)
+    a = rng.normal(1.0, 0.1, shape)
+    a[rng.random(shape) < 0.3] = np.nan
+    if a.ndim == 2 and a.shape[1] > 1 and a.shape[0]:
+        a[:, -1] = np.nan  # an all-NaN lane
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmedian(a, axis=axis)
+    assert np.array_equal(nanmedian_axis(a, axis), want, equal_nan=True)
