@@ -3,8 +3,18 @@ import numpy as np
 
 DEPTH_MASK: int
 CORE_BIT: int
+DEEP_BIT: int
 
-def label_classes(lab: np.ndarray, h0: int, h1: int, h2: int, depth: bool = ...) -> np.ndarray: ...
+def label_classes(
+    lab: np.ndarray,
+    h0: int,
+    h1: int,
+    h2: int,
+    depth: bool = ...,
+    d0: int = ...,
+    d1: int = ...,
+    d2: int = ...,
+) -> np.ndarray: ...
 def class_histogram(
     lab: np.ndarray, values: np.ndarray, code: np.ndarray, lo: int, nbins: int, n_ids: int
 ) -> np.ndarray: ...
@@ -53,7 +63,12 @@ def value_range(values: np.ndarray) -> tuple[int, int] | None: ...
 def shell_histogram(
     ids: np.ndarray, values: np.ndarray, h0: int, h1: int, h2: int, lo: int, nbins: int
 ) -> np.ndarray: ...
-def labels_with_code(code: np.ndarray, lab: np.ndarray, n_ids: int) -> np.ndarray: ...
+def labels_with_code(code: np.ndarray, lab: np.ndarray, n_ids: int, bits: int = ...) -> np.ndarray: ...
 def edge_rings(
-    lab: np.ndarray, deep: np.ndarray, idx: np.ndarray, bounds: np.ndarray, offsets: np.ndarray
+    lab: np.ndarray,
+    deep: np.ndarray,
+    idx: np.ndarray,
+    bounds: np.ndarray,
+    offsets: np.ndarray,
+    deep_bits: int = ...,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...

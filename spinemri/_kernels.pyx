@@ -52,8 +52,10 @@ ctypedef fused num_t:
 #: bits of the code volume written by :func:`label_classes`
 cdef enum:
     _CORE = 4
+    _DEEP = 8
 DEPTH_MASK = 3
 CORE_BIT = _CORE
+DEEP_BIT = _DEEP
 
 
 cdef inline anylabel_t _or_range(const anylabel_t* L, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -90,33 +92,6 @@ cdef inline Py_ssize_t _run_end(
     return k
 
 
-cdef void _erode_flat(
-    const anylabel_t* src, anylabel_t* dst, Py_ssize_t total, Py_ssize_t step, Py_ssize_t h
-) noexcept nogil:
-    """dst[x] = src[x] when src[x - d·step] == src[x] == src[x + d·step] for d = 1..h, else 0, over
-    a flat block of ``total`` voxels (0 within h·step of its ends). One long loop per shift, so the
-    compiler vectorises it whatever the array's shape; voxels whose shifts wrap around a shorter
-    axis are the caller's to clear."""
-    cdef Py_ssize_t x, d, lo = h * step, hi = total - h * step
-    cdef const anylabel_t* a
-    cdef const anylabel_t* b
-    if hi <= lo:
-        for x in range(total):
-            dst[x] = 0
-        return
-    for x in range(lo):
-        dst[x] = 0
-    for x in range(hi, total):
-        dst[x] = 0
-    for x in range(lo, hi):
-        dst[x] = src[x]
-    for d in range(1, h + 1):
-        a = src - d * step
-        b = src + d * step
-        for x in range(lo, hi):
-            dst[x] = dst[x] if ((a[x] == src[x]) & (b[x] == src[x])) else 0
-
-
 cdef void _clear_row_ends(anylabel_t* a, Py_ssize_t n_rows, Py_ssize_t n, Py_ssize_t h) noexcept nogil:
     """Zero the first and last h voxels of each of n_rows contiguous rows of length n."""
     cdef Py_ssize_t r, k
@@ -126,26 +101,58 @@ cdef void _clear_row_ends(anylabel_t* a, Py_ssize_t n_rows, Py_ssize_t n, Py_ssi
             a[r * n + n - 1 - k] = 0
 
 
+cdef void _erode_step(
+    const anylabel_t* src, anylabel_t* dst, Py_ssize_t total, Py_ssize_t shift
+) noexcept nogil:
+    """dst[x] = src[x] when src[x - shift] == src[x] == src[x + shift], else 0, over a flat block of
+    ``total`` voxels (0 within ``shift`` of its ends): one step of the erosion by doubling shifts,
+    in one vectorised loop."""
+    cdef Py_ssize_t x, lo = shift, hi = total - shift
+    if hi <= lo:
+        for x in range(total):
+            dst[x] = 0
+        return
+    for x in range(lo):
+        dst[x] = 0
+    for x in range(hi, total):
+        dst[x] = 0
+    for x in range(lo, hi):
+        dst[x] = src[x] if ((src[x - shift] == src[x]) & (src[x + shift] == src[x])) else 0
+
+
 cdef anylabel_t* _erode_box(
     anylabel_t* a, anylabel_t* b, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2,
     Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t h2,
 ) noexcept nogil:
     """Erode the labels in ``a`` by the box of half-widths (h0, h1, h2), ping-ponging with ``b``
     (separable: each axis erodes the previous result; beyond the array is background); returns the
-    buffer holding the result."""
+    buffer holding the result.
+
+    Each axis by doubling shifts: a voxel eroded by radius r keeps its label at radius r + s when
+    the voxels s away on both sides keep theirs at radius r (their windows cover r + s when
+    s <= r + 1), so radius h takes about log2(h) + 1 passes instead of h; s = min(r + 1, h - r)."""
     cdef anylabel_t* tmp
-    cdef Py_ssize_t i, plane = n1 * n2
-    if h2 > 0:
-        _erode_flat(a, b, n0 * plane, 1, h2)
-        _clear_row_ends(b, n0 * n1, n2, h2)
+    cdef Py_ssize_t i, plane = n1 * n2, r, s
+    r = 0
+    while r < h2:
+        s = min(r + 1, h2 - r)
+        _erode_step(a, b, n0 * plane, s)
+        _clear_row_ends(b, n0 * n1, n2, s)  # (their shifts wrapped into the neighbouring rows)
         tmp = a; a = b; b = tmp
-    if h1 > 0:
+        r += s
+    r = 0
+    while r < h1:
+        s = min(r + 1, h1 - r)
         for i in range(n0):
-            _erode_flat(a + i * plane, b + i * plane, plane, n2, h1)
+            _erode_step(a + i * plane, b + i * plane, plane, s * n2)
         tmp = a; a = b; b = tmp
-    if h0 > 0:
-        _erode_flat(a, b, n0 * plane, plane, h0)
+        r += s
+    r = 0
+    while r < h0:
+        s = min(r + 1, h0 - r)
+        _erode_step(a, b, n0 * plane, s * plane)
         tmp = a; a = b; b = tmp
+        r += s
     return a
 
 
@@ -186,13 +193,21 @@ cdef void _depth_classes(const anylabel_t* L, cnp.uint8_t* code, Py_ssize_t n0, 
             out[j * n2 + n2 - 1] = 0
 
 
-def label_classes(const anylabel_t[:, :, ::1] lab, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t h2, bint depth=True):
+def label_classes(
+    const anylabel_t[:, :, ::1] lab, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t h2, bint depth=True,
+    Py_ssize_t d0=-1, Py_ssize_t d1=-1, Py_ssize_t d2=-1,
+):
     """Per voxel of ``lab`` (labels, 0 = background; beyond the array is background) a uint8 code:
     bit 2 (``CORE_BIT``) set when the voxel is in the box erosion of its label by (h0, h1, h2)
-    (``erode_labels_box(lab, (h0, h1, h2), border_is_boundary=True)``) and, with ``depth``, bits 0-1
-    the depth class of :func:`spinemri.arrays.morphology.depth_classes` (0 for background voxels)."""
+    (``erode_labels_box(lab, (h0, h1, h2), border_is_boundary=True)``), with ``depth`` bits 0-1 the
+    depth class of :func:`spinemri.arrays.morphology.depth_classes` (0 for background voxels), and
+    with ``d0 >= 0`` bit 3 (``DEEP_BIT``) set when it is in the erosion by (d0, d1, d2) (the
+    erosion by (h0, h1, h2) eroded further by the difference when d >= h on every axis: box
+    erosions compose)."""
     cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
     cdef Py_ssize_t size = n0 * n1 * n2, x
+    cdef bint deep = d0 >= 0
+    cdef bint from_core = deep and d0 >= h0 and d1 >= h1 and d2 >= h2
     code_arr = np.empty((n0, n1, n2), dtype=np.uint8)
     if size == 0:
         return code_arr
@@ -217,6 +232,19 @@ def label_classes(const anylabel_t[:, :, ::1] lab, Py_ssize_t h0, Py_ssize_t h1,
         R = _erode_box(W, S, n0, n1, n2, h0, h1, h2)
         for x in range(size):
             code[x] = code[x] | (_CORE if R[x] != 0 else 0)
+        if deep:
+            if from_core:
+                W = R
+                S = &scratch_v[0] if R == &work_v[0] else &work_v[0]
+                R = _erode_box(W, S, n0, n1, n2, d0 - h0, d1 - h1, d2 - h2)
+            else:
+                W = &work_v[0]
+                S = &scratch_v[0]
+                for x in range(size):
+                    W[x] = L[x]
+                R = _erode_box(W, S, n0, n1, n2, d0, d1, d2)
+            for x in range(size):
+                code[x] = code[x] | (_DEEP if R[x] != 0 else 0)
     return code_arr
 
 
@@ -961,10 +989,12 @@ def shell_histogram(
     return hist_arr[:nbins]
 
 
-def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1] lab, Py_ssize_t n_ids):
-    """Which labels ``1..n_ids`` hold a voxel of non-zero ``code``: bool (n_ids + 1,), entry 0 False.
-    Definition: ``np.bincount(lab[code != 0], minlength=n_ids + 1)[:n_ids + 1] > 0`` with entry 0
-    set False. Rows without a non-zero
+def labels_with_code(
+    const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1] lab, Py_ssize_t n_ids, int bits=0xFF
+):
+    """Which labels ``1..n_ids`` hold a voxel whose ``code & bits`` is non-zero: bool (n_ids + 1,),
+    entry 0 False. Definition: ``np.bincount(lab[code & bits != 0], minlength=n_ids + 1)[:n_ids + 1]
+    > 0`` with entry 0 set False. Rows without such a
     code are skipped after a vectorised test, and the scan stops once every label ``1..n_ids`` is
     found (e.g. the vertebrae with a voxel deeper than ``seed_depth_mm``)."""
     cdef Py_ssize_t n0 = code.shape[0], n1 = code.shape[1], n2 = code.shape[2], r, k
@@ -976,7 +1006,7 @@ def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1]
     cdef const cnp.uint8_t* C0 = &code[0, 0, 0]
     cdef const label_t* L0 = &lab[0, 0, 0]
     cdef const cnp.uint8_t* C
-    cdef cnp.uint8_t any_
+    cdef cnp.uint8_t any_, mask = <cnp.uint8_t>bits
     cdef label_t v
     cdef Py_ssize_t remaining = n_ids
     with nogil:
@@ -984,11 +1014,11 @@ def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1]
             C = C0 + r * n2
             any_ = 0
             for k in range(n2):  # vectorised
-                any_ = any_ | C[k]
+                any_ = any_ | (C[k] & mask)
             if any_ == 0:
                 continue
             for k in range(n2):
-                if C[k] != 0:
+                if (C[k] & mask) != 0:
                     v = L0[r * n2 + k]
                     if v != 0 and <Py_ssize_t>v <= n_ids and S[v] == 0:
                         S[v] = 1
@@ -1000,7 +1030,7 @@ def labels_with_code(const cnp.uint8_t[:, :, ::1] code, const label_t[:, :, ::1]
 
 def edge_rings(
     const label_t[:, :, ::1] lab, const cnp.uint8_t[:, :, ::1] deep, const Py_ssize_t[::1] idx,
-    const Py_ssize_t[::1] bounds, const Py_ssize_t[:, ::1] offsets,
+    const Py_ssize_t[::1] bounds, const Py_ssize_t[:, ::1] offsets, int deep_bits=0xFF,
 ):
     """The ring of each component: the labelled voxels (``lab > 0``) at an offset of ``offsets``
     from one of its voxels, not in it (its dilation by the offsets, less itself, in the vertebrae).
@@ -1008,7 +1038,8 @@ def edge_rings(
     Component ``g`` is ``idx[bounds[g]:bounds[g + 1]]`` (flat C-order indices of ``lab``'s array).
     Returns ``(ring, is_deep, ring_bounds)``: component ``g``'s ring is
     ``ring[ring_bounds[g]:ring_bounds[g + 1]]`` (ascending), ``is_deep`` (uint8 0/1) whether each
-    ring voxel has ``deep != 0`` (all 0 when ``deep`` is not of ``lab``'s shape).
+    ring voxel has ``deep & deep_bits != 0`` (all 0 when ``deep`` is not of ``lab``'s shape; e.g.
+    a bool volume, or the segmentation's code with its ``DEEP_BIT``).
 
     Definition, with ``offsets`` the grid points of a ball (distance <= r): the voxels with
     ``0 < scipy.ndimage.distance_transform_edt(~component, sampling) <= r`` and ``lab > 0``. Only
@@ -1021,6 +1052,7 @@ def edge_rings(
     cdef Py_ssize_t g, t, x, i, j, k, a0, a1, a2, b0, b1, b2, l1, l2, size, y, q, total = 0
     cdef Py_ssize_t p0 = 1, p1 = 1, p2 = 1, ii, jj, kk, di, dj, dk
     cdef bint edge
+    cdef cnp.uint8_t dmask = <cnp.uint8_t>deep_bits
     for q in range(m):
         p0 = max(p0, abs(offsets[q, 0]))
         p1 = max(p1, abs(offsets[q, 1]))
@@ -1098,7 +1130,7 @@ def edge_rings(
                     for kk in range(l2):
                         if mark[(ii * l1 + jj) * l2 + kk] == 2:
                             out[q] = ((ii + a0) * n1 + (jj + a1)) * n2 + (kk + a2)
-                            if has_deep and deep[ii + a0, jj + a1, kk + a2] != 0:
+                            if has_deep and (deep[ii + a0, jj + a1, kk + a2] & dmask) != 0:
                                 outd[q] = 1
                             q += 1
         parts.append((ring_arr, deep_arr))

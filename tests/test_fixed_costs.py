@@ -121,6 +121,11 @@ def test_vertebrae_with_deep_voxels_equal_bincount(seed: int) -> None:
         want = np.bincount(lab[code != 0], minlength=9)[: n_ids + 1] > 0
         want[0] = False
         np.testing.assert_array_equal(_kernels.labels_with_code(code, lab, n_ids), want)
+        # only some bits of the code (the deep bit of the segmentation's code)
+        many = rng.integers(0, 16, shape).astype(np.uint8) * (rng.random(shape) < 0.3)
+        want = np.bincount(lab[(many & 8) != 0], minlength=9)[: n_ids + 1] > 0
+        want[0] = False
+        np.testing.assert_array_equal(_kernels.labels_with_code(many, lab, n_ids, 8), want)
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

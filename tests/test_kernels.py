@@ -20,7 +20,8 @@ import pytest
 
 from spinemri import _kernels, make_phantom
 from spinemri.arrays.moments import LabelMoments
-from spinemri.arrays.morphology import CORE_BIT, DEPTH_MASK, label_codes
+from spinemri.arrays.morphology import CORE_BIT, DEEP_BIT, DEPTH_MASK, label_codes
+from spinemri.errors import InputError
 from spinemri.levels import LEVELS
 from spinemri.metrics import compute_metrics
 from spinemri.params import MetricsParams, SegmentParams
@@ -76,7 +77,7 @@ def test_label_codes_equal_erosion_and_depth_definitions(rng: np.random.Generato
     for _ in range(150):
         lab = _random_labels(rng)
         ids = lab.astype(dtype) * (300 if dtype in (np.uint16, np.uint32) else 1)  # ids beyond uint8
-        hw = tuple(int(h) for h in rng.integers(0, 4, 3))
+        hw = tuple(int(h) for h in rng.integers(0, 7, 3))  # up to three doubling steps per axis
         for depth in (True, False):
             code = label_codes(ids, hw, depth=depth)  # type: ignore[arg-type]
             assert code.dtype == np.uint8 and code.shape == lab.shape
@@ -84,6 +85,27 @@ def test_label_codes_equal_erosion_and_depth_definitions(rng: np.random.Generato
             np.testing.assert_array_equal(core, _erosion_oracle(lab, hw), err_msg=f"{hw} {lab.shape}")  # type: ignore[arg-type]
             expected_depth = _depth_oracle(lab) if depth else np.zeros(lab.shape, np.uint8)
             np.testing.assert_array_equal(code & DEPTH_MASK, expected_depth, err_msg=f"{lab.shape}")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_label_codes_deep_bit_equals_the_deeper_erosion(rng: np.random.Generator, dtype: type) -> None:
+    """The second erosion in the same pass (bit DEEP_BIT), continued from the core's when it is at
+    least as wide on every axis and from the labels otherwise, against the erosion definition;
+    half-widths up to 7 (several doubling steps per axis), the other bits unchanged."""
+    for _ in range(150):
+        lab = _random_labels(rng)
+        ids = lab.astype(dtype) * (300 if dtype == np.uint16 else 1)
+        hw = tuple(int(h) for h in rng.integers(0, 5, 3))
+        if rng.random() < 0.7:  # deeper on every axis (from the core), else any (from the labels)
+            dhw = tuple(h + int(d) for h, d in zip(hw, rng.integers(0, 4, 3), strict=True))
+        else:
+            dhw = tuple(int(h) for h in rng.integers(0, 8, 3))
+        depth = bool(rng.random() < 0.5)
+        code = label_codes(ids, hw, depth=depth, deep_half_widths=dhw)  # type: ignore[arg-type]
+        np.testing.assert_array_equal((code & DEEP_BIT) > 0, _erosion_oracle(lab, dhw), err_msg=f"{hw} {dhw}")  # type: ignore[arg-type]
+        np.testing.assert_array_equal(code & ~np.uint8(DEEP_BIT), label_codes(ids, hw, depth=depth))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="deep_half_widths"):
+        label_codes(lab, (1, 1, 1), deep_half_widths=(1, -1, 1))
 
 
 def test_label_codes_of_a_non_contiguous_view(rng: np.random.Generator) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "erode_labels_box",
     "DEPTH_MASK",
     "CORE_BIT",
+    "DEEP_BIT",
     "N_DEPTH_CLASSES",
     "label_codes",
     "depth_classes",
@@ -196,13 +197,19 @@ def _window_all(a: np.ndarray, m: int, step: int = 1) -> np.ndarray:
     return cast(np.ndarray, a[: a.size - d] & a[d:])
 
 
-#: Bits of the code volume of :func:`label_codes`: depth class (0-3) and core membership.
+#: Bits of the code volume of :func:`label_codes`: depth class (0-3), core membership and (with
+#: ``deep_half_widths``) membership of the deeper erosion.
 DEPTH_MASK = 3
 CORE_BIT = 4
+DEEP_BIT = 8
 
 
 def label_codes(
-    vertebrae: np.ndarray, half_widths: tuple[int, int, int], *, depth: bool = True
+    vertebrae: np.ndarray,
+    half_widths: tuple[int, int, int],
+    *,
+    depth: bool = True,
+    deep_half_widths: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
     """Core and depth class of every voxel of a vertebra id box, in one compiled pass.
 
@@ -218,13 +225,16 @@ def label_codes(
         Erosion half-widths of the core (:func:`box_half_widths`).
     depth : bool, default True
         Also compute the depth classes.
+    deep_half_widths : tuple of 3 int, optional
+        Half-widths of a second, deeper erosion (e.g. by ``seed_depth_mm``), in the same pass.
 
     Returns
     -------
     ndarray of uint8, shape (I, J, K)
         Bit 2 (``CORE_BIT``): :func:`erode_labels_box` of ``vertebrae`` by
         ``half_widths`` with ``border_is_boundary=True``; with ``depth``, bits 0-1
-        (``DEPTH_MASK``): the :func:`depth_classes` of the vertebra voxels (0 elsewhere).
+        (``DEPTH_MASK``): the :func:`depth_classes` of the vertebra voxels (0 elsewhere); with
+        ``deep_half_widths``, bit 3 (``DEEP_BIT``): :func:`erode_labels_box` by those.
 
     Raises
     ------
@@ -239,7 +249,10 @@ def label_codes(
         dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(t).max)
         lab = np.ascontiguousarray(lab, dtype=dtype)
     h = [int(x) for x in half_widths]
-    return _kernels.label_classes(lab, h[0], h[1], h[2], bool(depth))
+    d = [-1, -1, -1] if deep_half_widths is None else [int(x) for x in deep_half_widths]
+    if min(d) < 0 and deep_half_widths is not None:
+        raise InputError(f"deep_half_widths must be >= 0, got {tuple(deep_half_widths)}")
+    return _kernels.label_classes(lab, h[0], h[1], h[2], bool(depth), d[0], d[1], d[2])
 
 
 #: Number of depth classes of :func:`depth_classes`.

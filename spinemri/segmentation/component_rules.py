@@ -216,13 +216,14 @@ def component_rules(
     # the rings (vertebra voxels within EDGE_RING_MM outside each component) in one compiled pass
     t_idx = np.concatenate([idx[order[bounds[g] : bounds[g + 1]]] for g in tested])
     t_bounds = np.append(0, np.cumsum(np.diff(bounds)[tested]))
-    deep = voxels.deep
+    deep = voxels.deep  # (a bool volume, or a code whose deep_bits mark the deep voxels)
     ring, ring_deep, rb = _kernels.edge_rings(
         voxels.vertebrae,
         np.zeros((0, 0, 0), np.uint8) if deep is None else deep.view(np.uint8),
         np.ascontiguousarray(t_idx, dtype=np.intp),
         t_bounds.astype(np.intp),
         ring_offsets(spacing),
+        int(getattr(voxels, "deep_bits", 0xFF)),
     )
     n_ring = np.diff(rb)
     ring_of = np.repeat(np.arange(tested.size), n_ring)

@@ -66,7 +66,14 @@ from ..arrays.grouped import (
     hist_median_mad,
     histograms,
 )
-from ..arrays.morphology import CORE_BIT, DEPTH_MASK, N_DEPTH_CLASSES, box_half_widths, label_codes
+from ..arrays.morphology import (
+    CORE_BIT,
+    DEEP_BIT,
+    DEPTH_MASK,
+    N_DEPTH_CLASSES,
+    box_half_widths,
+    label_codes,
+)
 from ..errors import GeometryError, InputError
 from ..params import SegmentParams
 from .bias import n4_correct
@@ -341,8 +348,12 @@ def _segment_box(
     # the image border is a boundary here: a voxel on it has unknown depth (it may be the edge of a
     # vertebra cut by the field of view or mix with what lies beyond), so it neither seeds nor sets levels
     hw = box_half_widths(spacing, p.margin_mm)
-    # one compiled pass: the core (erosion by the margin) and the depth classes, as bits of one code
-    code = label_codes(vertebrae, hw, depth=p.depth_background)
+    # seeds deeper than seed_depth_mm below the vertebra's surface only (below): that erosion too
+    deep_rule = p.method in ("robust", "local") and p.seed_depth_mm > max(p.margin_mm, 0.0)
+    deep_hw = box_half_widths(spacing, p.seed_depth_mm) if deep_rule else None
+    # one compiled pass: the core (erosion by the margin), the depth classes and the deep voxels
+    # (erosion by seed_depth_mm, continued from the core's), as bits of one code
+    code = label_codes(vertebrae, hw, depth=p.depth_background, deep_half_widths=deep_hw)
     core = ((code >> 2) & 1).view(bool)
     # integer images (MR and CT): one compiled histogram of the intensities per (vertebra, depth class,
     # in core) gives every statistic below; other images (and Otsu, which bins the values themselves)
@@ -436,21 +447,19 @@ def _segment_box(
         bright,
         int(all_counts.sum()),
     )
-    deep = None
-    if p.method in ("robust", "local") and p.seed_depth_mm > max(p.margin_mm, 0.0):
+    voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
+    if deep_rule:
         # seeds deeper than seed_depth_mm below the vertebra's surface only: bright structures that
         # enter the mask from outside (partial volume, an imperfect mask, veins entering the body)
         # are seeded in its outer shell
         # (a vertebra with no voxel that deep, thinner than 2·seed_depth_mm, keeps its core seeds)
-        deep_code = label_codes(vertebrae, box_half_widths(spacing, p.seed_depth_mm), depth=False)
-        deep = deep_code != 0  # (depth=False: the code is CORE_BIT or 0)
         # per vertebra id, whether it has a deep voxel: one compiled pass over the box's codes that
         # stops once every vertebra has one
-        has_deep = _kernels.labels_with_code(deep_code, vertebrae, n)
+        has_deep = _kernels.labels_with_code(code, vertebrae, n, DEEP_BIT)
         cand_v = vertebrae.ravel()[cand_idx]
-        seed = seed & (deep.ravel()[cand_idx] | ~has_deep[cand_v])
-    voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
-    voxels.deep = deep  # the edge rule's ring is taken there (component_rules)
+        seed = seed & (((code.ravel()[cand_idx] & DEEP_BIT) != 0) | ~has_deep[cand_v])
+        # the edge rule's ring is taken there (component_rules)
+        voxels.deep, voxels.deep_bits = code, DEEP_BIT
     if p.depth_background:  # the depth class 3 is the interior the edge rule reads
         voxels.interior_counts = n_interior
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
@@ -520,8 +529,10 @@ class _BoxVoxels:
         self.intensity, self.vertebrae, self.code = intensity, vertebrae, code
         self.offset = np.ascontiguousarray(offset, dtype=np.float64).ravel()
         self.shape = vertebrae.shape
-        #: voxels deeper than ``seed_depth_mm`` (None: that rule is off)
+        #: voxels deeper than ``seed_depth_mm``: those with ``deep & deep_bits`` set (None: that
+        #: rule is off)
         self.deep: np.ndarray | None = None
+        self.deep_bits = 0xFF
         #: interior voxels (depth class 3) per vertebra id, when the depth classes were computed
         self.interior_counts: np.ndarray | None = None
 
