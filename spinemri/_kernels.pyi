@@ -69,6 +69,6 @@ def edge_rings(
     deep: np.ndarray,
     idx: np.ndarray,
     bounds: np.ndarray,
-    offsets: np.ndarray,
+    rows: np.ndarray,
     deep_bits: int = ...,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...

@@ -1030,33 +1030,34 @@ def labels_with_code(
 
 def edge_rings(
     const label_t[:, :, ::1] lab, const cnp.uint8_t[:, :, ::1] deep, const Py_ssize_t[::1] idx,
-    const Py_ssize_t[::1] bounds, const Py_ssize_t[:, ::1] offsets, int deep_bits=0xFF,
+    const Py_ssize_t[::1] bounds, const Py_ssize_t[:, ::1] rows, int deep_bits=0xFF,
 ):
-    """The ring of each component: the labelled voxels (``lab > 0``) at an offset of ``offsets``
-    from one of its voxels, not in it (its dilation by the offsets, less itself, in the vertebrae).
+    """The ring of each component: the labelled voxels (``lab > 0``) at an offset of a ball from
+    one of its voxels, not in it (its dilation by the ball, less itself, in the vertebrae).
 
-    Component ``g`` is ``idx[bounds[g]:bounds[g + 1]]`` (flat C-order indices of ``lab``'s array).
-    Returns ``(ring, is_deep, ring_bounds)``: component ``g``'s ring is
-    ``ring[ring_bounds[g]:ring_bounds[g + 1]]`` (ascending), ``is_deep`` (uint8 0/1) whether each
-    ring voxel has ``deep & deep_bits != 0`` (all 0 when ``deep`` is not of ``lab``'s shape; e.g.
-    a bool volume, or the segmentation's code with its ``DEEP_BIT``).
+    Component ``g`` is ``idx[bounds[g]:bounds[g + 1]]`` (flat C-order indices of ``lab``'s array,
+    ascending). The ball is given by its rows along the last axis: row ``(d0, d1, w)`` holds the
+    offsets ``(d0, d1, -w..w)`` (a ball's offsets with the first two fixed are such an interval;
+    ``component_rules.ring_rows``). Returns ``(ring, is_deep, ring_bounds)``: component ``g``'s
+    ring is ``ring[ring_bounds[g]:ring_bounds[g + 1]]`` (ascending), ``is_deep`` (uint8 0/1)
+    whether each ring voxel has ``deep & deep_bits != 0`` (all 0 when ``deep`` is not of ``lab``'s
+    shape; e.g. a bool volume, or the segmentation's code with its ``DEEP_BIT``).
 
-    Definition, with ``offsets`` the grid points of a ball (distance <= r): the voxels with
-    ``0 < scipy.ndimage.distance_transform_edt(~component, sampling) <= r`` and ``lab > 0``. Only
-    the component's voxels with a 26-neighbour outside it are dilated: the nearest component voxel
-    of a voxel outside is one (a step from an inner voxel towards it would come closer).
+    Definition, with the ball of the grid points at distance <= r: the voxels with
+    ``0 < scipy.ndimage.distance_transform_edt(~component, sampling) <= r`` and ``lab > 0``. The
+    component's runs along the last axis are dilated row by row of the ball: each run, widened by
+    ``w``, is marked in the row ``(d0, d1)`` away, in a mark box around the component.
     """
     cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
-    cdef Py_ssize_t n_g = bounds.shape[0] - 1, m = offsets.shape[0]
+    cdef Py_ssize_t n_g = bounds.shape[0] - 1, m = rows.shape[0]
     cdef bint has_deep = deep.shape[0] == n0 and deep.shape[1] == n1 and deep.shape[2] == n2
-    cdef Py_ssize_t g, t, x, i, j, k, a0, a1, a2, b0, b1, b2, l1, l2, size, y, q, total = 0
-    cdef Py_ssize_t p0 = 1, p1 = 1, p2 = 1, ii, jj, kk, di, dj, dk
-    cdef bint edge
+    cdef Py_ssize_t g, t, u, x, i, j, k, a0, a1, a2, b0, b1, b2, l1, l2, size, y, q, total = 0
+    cdef Py_ssize_t p0 = 0, p1 = 0, p2 = 0, ii, jj, kk, ka, kb, w, base
     cdef cnp.uint8_t dmask = <cnp.uint8_t>deep_bits
     for q in range(m):
-        p0 = max(p0, abs(offsets[q, 0]))
-        p1 = max(p1, abs(offsets[q, 1]))
-        p2 = max(p2, abs(offsets[q, 2]))
+        p0 = max(p0, abs(rows[q, 0]))
+        p1 = max(p1, abs(rows[q, 1]))
+        p2 = max(p2, rows[q, 2])
     rb_arr = np.zeros(max(n_g, 0) + 1, dtype=np.intp)
     cdef Py_ssize_t[::1] rb = rb_arr
     parts = []
@@ -1067,7 +1068,7 @@ def edge_rings(
         if bounds[g + 1] <= bounds[g]:
             rb[g + 1] = total
             continue
-        # the component's box, padded by the offsets' reach (at least one voxel: its neighbours)
+        # the component's box, padded by the ball's reach
         a0 = n0; a1 = n1; a2 = n2; b0 = -1; b1 = -1; b2 = -1
         for t in range(bounds[g], bounds[g + 1]):
             x = idx[t]
@@ -1085,40 +1086,39 @@ def edge_rings(
                 x = idx[t]
                 i = x // (n1 * n2); j = (x // n2) % n1; k = x % n2
                 mark[((i - a0) * l1 + (j - a1)) * l2 + (k - a2)] = 1
-            for t in range(bounds[g], bounds[g + 1]):
+            t = bounds[g]
+            while t < bounds[g + 1]:
+                # a run: consecutive indices in one row (ascending idx)
                 x = idx[t]
+                u = t + 1
+                while u < bounds[g + 1] and idx[u] == idx[u - 1] + 1 and idx[u] % n2 != 0:
+                    u += 1
                 i = x // (n1 * n2); j = (x // n2) % n1; k = x % n2
-                edge = False
-                for di in range(-1, 2):
-                    ii = i + di
-                    if ii < 0 or ii >= n0:
-                        continue
-                    for dj in range(-1, 2):
-                        jj = j + dj
-                        if jj < 0 or jj >= n1:
-                            continue
-                        for dk in range(-1, 2):
-                            kk = k + dk
-                            if kk < 0 or kk >= n2:
-                                continue
-                            if mark[((ii - a0) * l1 + (jj - a1)) * l2 + (kk - a2)] != 1:
-                                edge = True
-                if not edge:
-                    continue
+                ka = k
+                kb = k + (u - t)  # the run is k .. kb - 1
                 for q in range(m):
-                    ii = i + offsets[q, 0]
-                    jj = j + offsets[q, 1]
-                    kk = k + offsets[q, 2]
-                    if ii < 0 or ii >= n0 or jj < 0 or jj >= n1 or kk < 0 or kk >= n2:
+                    ii = i + rows[q, 0]
+                    jj = j + rows[q, 1]
+                    if ii < 0 or ii >= n0 or jj < 0 or jj >= n1:
                         continue
-                    y = ((ii - a0) * l1 + (jj - a1)) * l2 + (kk - a2)
-                    if mark[y] == 0 and lab[ii, jj, kk] != 0:
-                        mark[y] = 2
-        # the ring in C order
-        q = 0
-        for y in range(size):
-            if mark[y] == 2:
-                q += 1
+                    w = rows[q, 2]
+                    base = ((ii - a0) * l1 + (jj - a1)) * l2 - a2
+                    for kk in range(max(ka - w, 0), min(kb + w, n2)):
+                        if mark[base + kk] == 0:
+                            mark[base + kk] = 2
+                t = u
+        # the ring in C order: marked voxels in the vertebrae
+        with nogil:
+            q = 0
+            for ii in range(b0 - a0):
+                for jj in range(l1):
+                    base = (ii * l1 + jj) * l2
+                    for kk in range(l2):
+                        if mark[base + kk] == 2:
+                            if lab[ii + a0, jj + a1, kk + a2] != 0:
+                                q += 1
+                            else:
+                                mark[base + kk] = 0
         ring_arr = np.empty(q, dtype=np.intp)
         deep_arr = np.zeros(q, dtype=np.uint8)
         out = ring_arr
@@ -1127,8 +1127,9 @@ def edge_rings(
             q = 0
             for ii in range(b0 - a0):
                 for jj in range(l1):
+                    base = (ii * l1 + jj) * l2
                     for kk in range(l2):
-                        if mark[(ii * l1 + jj) * l2 + kk] == 2:
+                        if mark[base + kk] == 2:
                             out[q] = ((ii + a0) * n1 + (jj + a1)) * n2 + (kk + a2)
                             if has_deep and (deep[ii + a0, jj + a1, kk + a2] & dmask) != 0:
                                 outd[q] = 1

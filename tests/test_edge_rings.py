@@ -1,8 +1,8 @@
 """The edge rule's rings in one compiled pass (issue 13 Deliver 6, sixth pass) give what the exact
 distance transform per component gave, and the sort-based statistics what numpy's give.
 
-``_kernels.edge_rings`` dilates each component's surface by the grid offsets of the 3 mm ball
-(``component_rules.ring_offsets``); the rule used to take ``0 < distance_transform_edt(~component)
+``_kernels.edge_rings`` dilates each component's runs along the last axis by the rows of the 3 mm
+ball (``component_rules.ring_rows``, from the grid offsets ``ring_offsets``); the rule used to take ``0 < distance_transform_edt(~component)
 <= 3 mm`` on a box around each component. Both are compared here with that definition on whole
 arrays (random blobs, components on the array's faces, one-voxel components, anisotropic and
 oblique-slab spacings), and ``component_rules`` with a plain per-component loop over
@@ -27,6 +27,7 @@ from spinemri.segmentation.component_rules import (
     STRONG_STEP_SD,
     component_rules,
     ring_offsets,
+    ring_rows,
 )
 
 SPACINGS = [(1.0, 1.0, 1.0), (4.0, 0.6, 0.6), (0.6, 0.6, 4.0), (3.3, 0.9, 1.2), (0.5, 1.5, 1.0)]
@@ -67,9 +68,9 @@ def test_edge_rings_equal_the_distance_transform_ring(spacing: tuple[float, floa
     comps = _random_components(rng, shape, 6)
     idx = [np.flatnonzero(c) for c in comps]
     bounds = np.append(0, np.cumsum([i.size for i in idx])).astype(np.intp)
-    ring, is_deep, rb = _kernels.edge_rings(lab, deep, np.concatenate(idx), bounds, ring_offsets(spacing))
+    ring, is_deep, rb = _kernels.edge_rings(lab, deep, np.concatenate(idx), bounds, ring_rows(spacing))
     ring_nd, _, rb_nd = _kernels.edge_rings(
-        lab, np.zeros((0, 0, 0), np.uint8), np.concatenate(idx), bounds, ring_offsets(spacing)
+        lab, np.zeros((0, 0, 0), np.uint8), np.concatenate(idx), bounds, ring_rows(spacing)
     )
     assert rb.tolist() == rb_nd.tolist()
     for g, comp in enumerate(comps):
@@ -78,7 +79,7 @@ def test_edge_rings_equal_the_distance_transform_ring(spacing: tuple[float, floa
         assert got.tolist() == want.tolist(), (g, spacing)
         assert is_deep[rb[g] : rb[g + 1]].tolist() == deep.ravel()[want].tolist()
         assert ring_nd[rb_nd[g] : rb_nd[g + 1]].tolist() == want.tolist()
-    none = _kernels.edge_rings(lab, deep, np.zeros(0, np.intp), np.zeros(1, np.intp), ring_offsets(spacing))
+    none = _kernels.edge_rings(lab, deep, np.zeros(0, np.intp), np.zeros(1, np.intp), ring_rows(spacing))
     assert none[0].size == 0 and none[2].tolist() == [0]
 
 
@@ -91,6 +92,9 @@ def test_ring_offsets_are_the_ball_of_the_distance_transform(spacing: tuple[floa
     d = np.asarray(ndi.distance_transform_edt(~one, sampling=spacing))
     want = sorted(map(tuple, np.argwhere((d > 0) & (d <= EDGE_RING_MM + 1e-9)) - np.array(half)))
     assert sorted(map(tuple, ring_offsets(spacing).tolist())) == [tuple(int(x) for x in w) for w in want]
+    # its rows along the last axis hold the same offsets (and the voxel itself)
+    from_rows = {(d0, d1, d2) for d0, d1, w in ring_rows(spacing).tolist() for d2 in range(-w, w + 1)}
+    assert from_rows == {tuple(int(x) for x in w) for w in want} | {(0, 0, 0)}
 
 
 class _Voxels:

@@ -73,6 +73,7 @@ Pure numpy / scipy on the vertebrae's bounding box (flat C-order indices, as
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import numpy as np
@@ -91,6 +92,7 @@ __all__ = [
     "ELONGATION",
     "component_rules",
     "ring_offsets",
+    "ring_rows",
     "split_cores",
     "split_necks",
 ]
@@ -222,7 +224,7 @@ def component_rules(
         np.zeros((0, 0, 0), np.uint8) if deep is None else deep.view(np.uint8),
         np.ascontiguousarray(t_idx, dtype=np.intp),
         t_bounds.astype(np.intp),
-        ring_offsets(spacing),
+        ring_rows(tuple(float(x) for x in spacing)),  # type: ignore[arg-type]
         int(getattr(voxels, "deep_bits", 0xFF)),
     )
     n_ring = np.diff(rb)
@@ -247,6 +249,7 @@ def component_rules(
     return keep
 
 
+@functools.lru_cache(maxsize=64)
 def ring_offsets(spacing: tuple[float, float, float]) -> np.ndarray:
     """The grid offsets (int, shape (M, 3)) within ``EDGE_RING_MM`` of a voxel, itself excluded, on
     the voxel grid of ``spacing``: the Euclidean distance computed as
@@ -262,6 +265,7 @@ def ring_offsets(spacing: tuple[float, float, float]) -> np.ndarray:
     Returns
     -------
     ndarray of intp, shape (M, 3)
+        Read-only (cached per spacing).
     """
     sp = np.asarray(spacing, dtype=np.float64)
     half = np.ceil(EDGE_RING_MM / sp).astype(int)
@@ -269,7 +273,36 @@ def ring_offsets(spacing: tuple[float, float, float]) -> np.ndarray:
     d = grid.astype(np.float64) * sp[:, None]
     dist = np.sqrt(np.add.reduce(d * d, axis=0))
     ok = (dist > 0) & (dist <= EDGE_RING_MM + 1e-9)
-    return np.ascontiguousarray(grid[:, ok].T, dtype=np.intp)
+    out = np.ascontiguousarray(grid[:, ok].T, dtype=np.intp)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def ring_rows(spacing: tuple[float, float, float]) -> np.ndarray:
+    """:func:`ring_offsets` as rows along the last axis: ``(d0, d1, w)`` for the offsets
+    ``(d0, d1, -w..w)`` (with the first two fixed, a ball's offsets are an interval of the third,
+    symmetric about 0: the distance grows with its absolute value), as ``_kernels.edge_rings``
+    reads them. The row ``(0, 0)`` holds the voxel itself too (a component's own voxels are
+    never part of its ring).
+
+    Parameters
+    ----------
+    spacing : tuple of 3 float
+        Voxel size (mm) along the box's axes.
+
+    Returns
+    -------
+    ndarray of intp, shape (R, 3)
+        Read-only (cached per spacing).
+    """
+    off = ring_offsets(spacing)
+    rows: dict[tuple[int, int], int] = {(0, 0): 0}
+    for d0, d1, d2 in off.tolist():
+        rows[(d0, d1)] = max(rows.get((d0, d1), 0), abs(d2))
+    out = np.array([(d0, d1, w) for (d0, d1), w in sorted(rows.items())], dtype=np.intp).reshape(-1, 3)
+    out.flags.writeable = False
+    return out
 
 
 def split_cores(contrast: np.ndarray, cid: np.ndarray, n_core: int) -> np.ndarray:
