@@ -224,7 +224,7 @@ def component_rules(
         np.zeros((0, 0, 0), np.uint8) if deep is None else deep.view(np.uint8),
         np.ascontiguousarray(t_idx, dtype=np.intp),
         t_bounds.astype(np.intp),
-        ring_rows(tuple(float(x) for x in spacing)),  # type: ignore[arg-type]
+        ring_rows(tuple(float(x) for x in spacing)),
         int(getattr(voxels, "deep_bits", 0xFF)),
     )
     n_ring = np.diff(rb)
