@@ -3,7 +3,8 @@ distance transform per component gave, and the sort-based statistics what numpy'
 
 ``_kernels.edge_rings`` dilates each component's runs along the last axis by the rows of the 3 mm
 ball (``component_rules.ring_rows``, from the grid offsets ``ring_offsets``); the rule used to take
-``0 < distance_transform_edt(~component) <= 3 mm`` on a box around each component. Both are compared here with that definition on whole
+``0 < distance_transform_edt(~component) <= 3 mm`` on a box around each component. Both are
+compared here with that definition on whole
 arrays (random blobs, components on the array's faces, one-voxel components, anisotropic and
 oblique-slab spacings), and ``component_rules`` with a plain per-component loop over
 ``scipy.ndimage.distance_transform_edt``. ``grouped_sort`` (now an unstable value sort and a radix
