@@ -253,11 +253,12 @@ def class_histogram(
     cnp.int64_t lo, Py_ssize_t nbins, Py_ssize_t n_ids,
 ):
     """Histogram of ``values - lo`` per (label, ``code & 7``) over the labelled voxels:
-    int64 array (n_ids + 1, 8, nbins). Labels must be <= n_ids and values in [lo, lo + nbins)."""
+    int32 array (n_ids + 1, 8, nbins) (fewer than 2**31 voxels; sums over it are int64 in numpy).
+    Labels must be <= n_ids and values in [lo, lo + nbins)."""
     cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x
     hist_arr = np.zeros((n_ids + 1) * 8 * nbins, dtype=np.int32)  # fits the L2 cache better; < 2**31 voxels
     if size == 0:
-        return hist_arr.reshape(n_ids + 1, 8, nbins).astype(np.int64)
+        return hist_arr.reshape(n_ids + 1, 8, nbins)
     cdef cnp.int32_t[::1] hist_v = hist_arr
     cdef cnp.int32_t* H = &hist_v[0]
     cdef const label_t* L = &lab[0, 0, 0]
@@ -269,7 +270,7 @@ def class_histogram(
             v = L[x]
             if v != 0:
                 H[(<Py_ssize_t>v * 8 + (C[x] & 7)) * nbins + <Py_ssize_t>(V[x] - lo)] += 1
-    return hist_arr.reshape(n_ids + 1, 8, nbins).astype(np.int64)
+    return hist_arr.reshape(n_ids + 1, 8, nbins)
 
 
 def candidates(

@@ -93,7 +93,7 @@ class Hist(NamedTuple):
         Bins per intensity unit: 1 (integers) or 2 (half-integers).
     """
 
-    counts: np.ndarray  # (n_groups, nbins) int64
+    counts: np.ndarray  # (n_groups, nbins) int64 (int32 from the segmentation's class histogram)
     lo: float
     scale: float  # 1 or 2
 
@@ -193,12 +193,18 @@ def histograms(values: np.ndarray, groups: np.ndarray, n_groups: int) -> Hist | 
 def _hist_double_medians(hist: np.ndarray) -> np.ndarray:
     """Twice the median bin of each row of a histogram (``a + b``, the two middle order statistics'
     bins; float, NaN for an empty row), as :func:`numpy.median` defines the median."""
-    cum = np.cumsum(hist, axis=1)
-    counts = cum[:, -1]
+    cum = np.cumsum(hist, axis=1, dtype=np.int64)
+    n_rows, nbins = cum.shape
+    counts = cum[:, -1].copy() if nbins else np.zeros(n_rows, dtype=np.int64)
     # the bin of the m-th smallest value (0-based) is the number of bins whose running count is <= m,
-    # i.e. np.searchsorted(cum[g], m + 1), for all rows at once
-    a = (cum < ((counts - 1) // 2 + 1)[:, None]).sum(axis=1)  # the ((n-1)//2)-th smallest
-    b = (cum < (counts // 2 + 1)[:, None]).sum(axis=1)  # the (n//2)-th smallest
+    # i.e. np.searchsorted(cum[g], m + 1), for all rows at once: each row's running counts lifted by
+    # row·(largest count + 1) make one ascending array, searched once for every row's targets
+    rows = np.arange(n_rows, dtype=np.int64)
+    lift = rows * (int(counts.max(initial=0)) + 1)
+    cum += lift[:, None]  # (in place: no second array of the histogram's size)
+    flat = cum.ravel()
+    a = np.searchsorted(flat, (counts - 1) // 2 + 1 + lift) - rows * nbins  # the ((n-1)//2)-th smallest
+    b = np.searchsorted(flat, counts // 2 + 1 + lift) - rows * nbins  # the (n//2)-th smallest
     return np.where(counts > 0, (a + b).astype(np.float64), np.nan)
 
 
