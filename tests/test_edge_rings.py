@@ -250,3 +250,30 @@ def test_nanmedian_axis_equals_numpy(shape: tuple[int, ...], axis: int) -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         want = np.nanmedian(a, axis=axis)
     assert np.array_equal(nanmedian_axis(a, axis), want, equal_nan=True)
+
+
+@pytest.mark.parametrize("kind", ["half-integer", "float", "ties"])
+def test_top_and_plateau_equal_the_quantile_and_median_definitions(kind: str) -> None:
+    """One sort gives what ``grouped_quantile`` and ``grouped_medians`` of the upper part give."""
+    from spinemri.arrays.grouped import grouped_medians, grouped_quantile
+    from spinemri.segmentation.component_rules import PLATEAU_QUANTILE, top_and_plateau
+
+    rng = np.random.default_rng(len(kind))
+    for _ in range(100):
+        n = int(rng.integers(1, 300))
+        n_c = int(rng.integers(1, 12))
+        cid = rng.integers(0, n_c, n).astype(np.intp)  # some ids empty
+        if kind == "half-integer":
+            contrast = rng.integers(-40, 200, n) / 2.0
+        elif kind == "float":
+            contrast = rng.normal(30.0, 25.0, n)
+        else:
+            contrast = rng.integers(-2, 3, n).astype(np.float64)
+        top = grouped_quantile(contrast, cid, n_c, PLATEAU_QUANTILE)
+        upper = contrast >= 0.75 * top[cid]
+        plateau = grouped_medians(contrast[upper], cid[upper], n_c)
+        plateau = np.where(np.isnan(plateau), top, plateau)
+        _, _, counts, got_top, got_plateau = top_and_plateau(contrast, cid, n_c)
+        assert np.array_equal(got_top, top, equal_nan=True)
+        assert np.array_equal(got_plateau, plateau, equal_nan=True)
+        assert counts.tolist() == np.bincount(cid, minlength=n_c).tolist()

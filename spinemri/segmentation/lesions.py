@@ -77,7 +77,7 @@ from ..arrays.morphology import (
 from ..errors import GeometryError, InputError
 from ..params import SegmentParams
 from .bias import n4_correct
-from .component_rules import PLATEAU_QUANTILE, component_rules, split_cores, split_necks
+from .component_rules import PLATEAU_QUANTILE, component_rules, split_cores, split_necks, top_and_plateau
 from .thresholds import (
     background_level,
     background_level_hist,
@@ -729,10 +729,7 @@ def _shape_rules(
     radius = (3.0 * p.min_lesion_mm3 / (4.0 * np.pi)) ** (1.0 / 3.0)
     part, parent = split_necks(kept_idx, cid, voxels.shape, spacing, radius)
     n_c = int(part.max()) + 1
-    top = grouped_quantile(contrast, part, n_c, PLATEAU_QUANTILE)
-    upper = contrast >= 0.75 * top[part]
-    plateau = grouped_medians(contrast[upper], part[upper], n_c)
-    plateau = np.where(np.isnan(plateau), top, plateau)
+    _, _, _, _, plateau = top_and_plateau(contrast, part, n_c)
     # interior voxels (all 26 neighbours in the vertebra): the depth class 3 when it is computed, read
     # at the lesion voxels only, with the counts per vertebra from the class histogram
     if p.depth_background and voxels.interior_counts is not None:
