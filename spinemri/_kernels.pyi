@@ -27,7 +27,7 @@ def candidates(
     bright: bool,
     max_count: int,
 ) -> tuple[np.ndarray, np.ndarray]: ...  # flat indices, seed flags
-def grow(
+def grow_groups(
     lab: np.ndarray,
     values: np.ndarray,
     code: np.ndarray,
@@ -35,7 +35,8 @@ def grow(
     idx: np.ndarray,
     cut: np.ndarray,
     sign: float,
-) -> np.ndarray: ...
+    bounds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]: ...
 def vertebra_tables(
     lab: np.ndarray, values: np.ndarray, lr_axis: int, n_ids: int, lo: int, nbins: int
 ) -> tuple[np.ndarray, np.ndarray]: ...

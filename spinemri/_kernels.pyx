@@ -306,57 +306,66 @@ def candidates(
     return idx_arr[:count].copy(), seed_arr[:count].copy()
 
 
-def grow(
+def grow_groups(
     const label_t[:, :, ::1] lab, const num_t[:, :, ::1] values, const cnp.uint8_t[:, :, ::1] code,
     const double[::1] offset, const Py_ssize_t[::1] idx, const double[::1] cut, double sign,
+    const Py_ssize_t[::1] bounds,
 ):
-    """Flat indices of the 26-neighbours ``y`` of the voxels ``idx`` (inside the array), not in
-    ``idx`` themselves, with the same label and a corrected value ``values[y] - offset[4·lab[y] +
-    (code[y] & 3)]`` beyond the ``cut`` of a voxel of ``idx`` they neighbour
-    (``(corrected - cut)·sign > 0``); each once, in the order found."""
+    """:func:`grow` of each group ``idx[bounds[g]:bounds[g + 1]]`` (with its ``cut``) on its own, in
+    one call: the neighbours found by group ``g`` (not in group ``g``, each once per group, in the
+    order found) concatenated over the groups, and the group of each. One mark array for all
+    groups, its marks cleared after each group (only those it set)."""
     cdef Py_ssize_t n0 = lab.shape[0], n1 = lab.shape[1], n2 = lab.shape[2]
-    cdef Py_ssize_t m = idx.shape[0], t, i, j, k, ii, jj, kk, x, y, nfound = 0
+    cdef Py_ssize_t m = idx.shape[0], n_g = bounds.shape[0] - 1, g, t, i, j, k, ii, jj, kk, x, y
+    cdef Py_ssize_t nfound = 0, start
     cdef int di, dj, dk
     cdef label_t v, w
     cdef double corr
     out_arr = np.empty(26 * m, dtype=np.intp)
-    # 1: in idx, 2: found (np.zeros: the pages no voxel touches are never written)
+    grp_arr = np.empty(26 * m, dtype=np.intp)
     mark_arr = np.zeros(n0 * n1 * n2, dtype=np.uint8)
-    cdef Py_ssize_t[::1] out = out_arr
+    cdef Py_ssize_t[::1] out = out_arr, grp = grp_arr
     cdef cnp.uint8_t[::1] mark = mark_arr
     with nogil:
-        for t in range(m):
-            mark[idx[t]] = 1
-        for t in range(m):
-            x = idx[t]
-            i = x // (n1 * n2)
-            j = (x // n2) % n1
-            k = x % n2
-            v = lab[i, j, k]
-            for di in range(-1, 2):
-                ii = i + di
-                if ii < 0 or ii >= n0:
-                    continue
-                for dj in range(-1, 2):
-                    jj = j + dj
-                    if jj < 0 or jj >= n1:
+        for g in range(n_g):
+            start = nfound
+            for t in range(bounds[g], bounds[g + 1]):
+                mark[idx[t]] = 1
+            for t in range(bounds[g], bounds[g + 1]):
+                x = idx[t]
+                i = x // (n1 * n2)
+                j = (x // n2) % n1
+                k = x % n2
+                v = lab[i, j, k]
+                for di in range(-1, 2):
+                    ii = i + di
+                    if ii < 0 or ii >= n0:
                         continue
-                    for dk in range(-1, 2):
-                        kk = k + dk
-                        if kk < 0 or kk >= n2:
+                    for dj in range(-1, 2):
+                        jj = j + dj
+                        if jj < 0 or jj >= n1:
                             continue
-                        y = (ii * n1 + jj) * n2 + kk
-                        if mark[y] != 0:
-                            continue
-                        w = lab[ii, jj, kk]
-                        if w != v:
-                            continue
-                        corr = <double>values[ii, jj, kk] - offset[4 * <Py_ssize_t>w + (code[ii, jj, kk] & 3)]
-                        if (corr - cut[t]) * sign > 0:
-                            out[nfound] = y
-                            nfound += 1
-                            mark[y] = 2
-    return out_arr[:nfound].copy()
+                        for dk in range(-1, 2):
+                            kk = k + dk
+                            if kk < 0 or kk >= n2:
+                                continue
+                            y = (ii * n1 + jj) * n2 + kk
+                            if mark[y] != 0:
+                                continue
+                            w = lab[ii, jj, kk]
+                            if w != v:
+                                continue
+                            corr = <double>values[ii, jj, kk] - offset[4 * <Py_ssize_t>w + (code[ii, jj, kk] & 3)]
+                            if (corr - cut[t]) * sign > 0:
+                                out[nfound] = y
+                                grp[nfound] = g
+                                nfound += 1
+                                mark[y] = 2
+            for t in range(bounds[g], bounds[g + 1]):
+                mark[idx[t]] = 0
+            for t in range(start, nfound):
+                mark[out[t]] = 0
+    return out_arr[:nfound].copy(), grp_arr[:nfound].copy()
 
 
 def nonzero_box(const anylabel_t[:, :, ::1] a):

@@ -277,3 +277,46 @@ def test_top_and_plateau_equal_the_quantile_and_median_definitions(kind: str) ->
         assert np.array_equal(got_top, top, equal_nan=True)
         assert np.array_equal(got_plateau, plateau, equal_nan=True)
         assert counts.tolist() == np.bincount(cid, minlength=n_c).tolist()
+
+
+def _grow_oracle(lab, values, code, offset, idx, cut, sign):  # type: ignore[no-untyped-def]
+    """The 26-neighbours of ``idx`` (inside the array, not in ``idx``), with its label, whose
+    corrected value is beyond the cut of a voxel of ``idx`` next to them."""
+    shape = lab.shape
+    inside = set(idx.tolist())
+    found = set()
+    for x, c in zip(idx.tolist(), cut.tolist(), strict=True):
+        p = np.unravel_index(x, shape)
+        for d in np.ndindex(3, 3, 3):
+            q = tuple(int(a) + int(b) - 1 for a, b in zip(p, d, strict=True))
+            if any(v < 0 or v >= s for v, s in zip(q, shape, strict=True)):
+                continue
+            y = int(np.ravel_multi_index(q, shape))
+            if y in inside or lab[q] != lab[p]:
+                continue
+            corr = float(values[q]) - offset[4 * int(lab[q]) + (int(code[q]) & 3)]
+            if (corr - c) * sign > 0:
+                found.add(y)
+    return found
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grow_groups_grows_each_group_on_its_own(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (6, 9, 11)
+    lab = rng.integers(0, 3, shape).astype(np.uint8)
+    values = rng.integers(0, 100, shape).astype(np.int16)
+    code = rng.integers(0, 16, shape).astype(np.uint8)
+    offset = rng.normal(0.0, 5.0, 4 * 3)
+    n_g = int(rng.integers(1, 5))
+    groups = [np.sort(rng.choice(lab.size, int(rng.integers(1, 30)), replace=False)) for _ in range(n_g)]
+    cuts = [rng.uniform(20, 80, g.size) for g in groups]
+    sign = 1.0 if seed % 2 else -1.0
+    idx = np.concatenate(groups).astype(np.intp)
+    cut = np.concatenate(cuts)
+    bounds = np.append(0, np.cumsum([g.size for g in groups])).astype(np.intp)
+    f_idx, f_group = _kernels.grow_groups(lab, values, code, offset, idx, cut, sign, bounds)
+    for g, (gi, gc) in enumerate(zip(groups, cuts, strict=True)):
+        got = f_idx[f_group == g].tolist()
+        assert len(got) == len(set(got))  # each once per group
+        assert set(got) == _grow_oracle(lab, values, code, offset, gi, gc, sign)

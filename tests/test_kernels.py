@@ -160,7 +160,10 @@ def test_grow_equals_neighbour_loop(rng: np.random.Generator) -> None:
         idx = np.sort(rng.choice(nz, size=min(nz.size, 8), replace=False))
         cut = rng.uniform(20, 80, idx.size)
         sign = 1.0 if trial % 3 else -1.0
-        got = np.unique(_kernels.grow(lab, values, code, offset.ravel(), idx, cut, sign))
+        one = np.array([0, idx.size], dtype=np.intp)  # one group: grow_groups is grow of each group
+        found, group = _kernels.grow_groups(lab, values, code, offset.ravel(), idx, cut, sign, one)
+        assert not group.any()
+        got = np.unique(found)
         want = set()
         for x, c in zip(idx, cut, strict=True):
             p = np.unravel_index(x, lab.shape)
@@ -171,7 +174,6 @@ def test_grow_equals_neighbour_loop(rng: np.random.Generator) -> None:
                 corrected = float(values[q]) - offset[lab[q], code[q] & 3]
                 if (corrected - c) * sign > 0:
                     want.add(int(np.ravel_multi_index(q, lab.shape)))
-        found = _kernels.grow(lab, values, code, offset.ravel(), idx, cut, sign)
         assert np.unique(found).size == found.size  # each once
         np.testing.assert_array_equal(got, np.array(sorted(want - set(idx.tolist())), dtype=np.intp))
 

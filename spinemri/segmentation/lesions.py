@@ -556,22 +556,18 @@ class _BoxVoxels:
         A neighbour that is already a voxel of another lesion stays that lesion's; one found by two
         lesions joins the lower id.
         """
-        order = np.argsort(owner, kind="stable")
-        groups, starts = np.unique(owner[order], return_index=True)
-        bounds = np.append(starts, order.size)
-        found_idx, found_owner = [], []
-        for c, a, b in zip(groups, bounds[:-1], bounds[1:], strict=True):
-            sel = order[a:b]  # ascending within the lesion (stable sort of an ascending idx)
-            found = _kernels.grow(
-                self.vertebrae, self.intensity, self.code, self.offset,
-                np.ascontiguousarray(idx[sel], dtype=np.intp),
-                np.ascontiguousarray(cut[sel], dtype=np.float64), float(sign),
-            )  # fmt: skip
-            found_idx.append(found)
-            found_owner.append(np.full(found.size, c, dtype=owner.dtype))
-        if not found_idx:
+        if idx.size == 0:
             return idx, owner
-        f_idx, f_owner = np.concatenate(found_idx), np.concatenate(found_owner)
+        order = np.argsort(owner, kind="stable")  # ascending within each lesion (idx ascends)
+        groups, starts = np.unique(owner[order], return_index=True)
+        bounds = np.append(starts, order.size).astype(np.intp)
+        # every lesion grown on its own, in one compiled call (each lesion's marks cleared after it)
+        f_idx, f_group = _kernels.grow_groups(
+            self.vertebrae, self.intensity, self.code, self.offset,
+            np.ascontiguousarray(idx[order], dtype=np.intp),
+            np.ascontiguousarray(cut[order], dtype=np.float64), float(sign), bounds,
+        )  # fmt: skip
+        f_owner = groups[f_group].astype(owner.dtype, copy=False)
         # the lowest owner first (groups ascend): np.unique keeps each voxel's first occurrence
         f_idx, first = np.unique(f_idx, return_index=True)
         f_owner = f_owner[first]
