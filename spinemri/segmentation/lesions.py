@@ -289,9 +289,7 @@ def segment_lesions(
     if transposed:
         offset = (offset[2], offset[1], offset[0])
         if lesion_sub.size:  # the same box and vertebra ids as the C-order path labels
-            # (the lesion ids themselves as the labels: touching lesions stay apart, as there)
-            by_lesion = np.ascontiguousarray(lesion_sub.T)
-            lesion_sub, lesion_vertebra = label_by_vertebra(by_lesion, None, p.connectivity, lesion_vertebra)
+            lesion_sub, lesion_vertebra = _c_order_ids(np.ascontiguousarray(lesion_sub.T), lesion_vertebra)
         core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
@@ -315,6 +313,24 @@ def segment_lesions(
         value_hist,
         sl,
     )
+
+
+def _c_order_ids(ids: np.ndarray, lesion_vertebra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lesion ids ``1..N`` (each a connected set, C-contiguous ``ids``) renumbered in C order of their
+    first voxel, as labelling them once more would number them (cc3d's multi-label components of
+    ``ids``: the connectivities are symmetric in the axes, so a lesion labelled on the reversed axes
+    is one component here too), and the vertebra of each new id."""
+    flat = ids.ravel()
+    nz = np.flatnonzero(flat)
+    old, first = np.unique(flat[nz], return_index=True)  # 1..N, each id's first voxel
+    n_ids = old.size
+    lut = np.zeros(int(old[-1]) + 1, dtype=_id_dtype(n_ids))
+    lut[old[np.argsort(first, kind="stable")]] = np.arange(1, n_ids + 1)
+    out = np.zeros(ids.shape, dtype=lut.dtype)
+    out.ravel()[nz] = lut[flat[nz]]
+    vertebra = np.zeros(n_ids + 1, dtype=np.int64)
+    vertebra[lut[old]] = lesion_vertebra[old]
+    return out, vertebra
 
 
 def _id_dtype(n_ids: int) -> type[np.unsignedinteger] | type[np.signedinteger]:
