@@ -26,6 +26,8 @@ def candidates(
     seed_thr: np.ndarray,
     bright: bool,
     max_count: int,
+    bound: float = ...,
+    use_bound: bool = ...,
 ) -> tuple[np.ndarray, np.ndarray]: ...  # flat indices, seed flags
 def grow_groups(
     lab: np.ndarray,

@@ -276,12 +276,18 @@ def class_histogram(
 def candidates(
     const label_t[:, :, ::1] lab, const num_t[:, :, ::1] values, const cnp.uint8_t[:, :, ::1] code,
     const double[::1] thr, const double[::1] seed_thr, bint bright, Py_ssize_t max_count,
+    double bound=0.0, bint use_bound=False,
 ):
     """Candidate voxels: labelled voxels strictly beyond their label's ``thr`` (above when
     ``bright``, else below; NaN: none). Returns their flat indices, ascending, and whether each is a
     seed (in the core, ``code & CORE_BIT``, and also beyond ``seed_thr``); ``max_count``: at least
-    their number (e.g. the number of labelled voxels)."""
-    cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x, count = 0
+    their number (e.g. the number of labelled voxels).
+
+    With ``use_bound``, ``bound`` (a value of the values' type) is a bound no candidate can miss:
+    every candidate is above it (``bright``) or below it (else); blocks of 64 voxels with no value
+    beyond it are skipped after one vectorised test (e.g. the floor of the lowest threshold of an
+    integer image: most of the box is below every threshold)."""
+    cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x, count = 0, q, e
     idx_arr = np.empty(max(max_count, 0), dtype=np.intp)
     seed_arr = np.empty(max(max_count, 0), dtype=np.bool_)
     if size == 0 or max_count <= 0:
@@ -293,16 +299,33 @@ def candidates(
     cdef const cnp.uint8_t* C = &code[0, 0, 0]
     cdef label_t v
     cdef double y
+    cdef num_t lim = <num_t>bound if use_bound else <num_t>0
+    cdef int hit
     with nogil:
-        for x in range(size):
-            v = L[x]
-            if v == 0:
-                continue
-            y = <double>V[x]
-            if ((y > thr[v]) if bright else (y < thr[v])) and count < max_count:
-                idx[count] = x
-                seed[count] = (C[x] & _CORE) != 0 and ((y > seed_thr[v]) if bright else (y < seed_thr[v]))
-                count += 1
+        x = 0
+        while x < size:
+            e = min(x + 64, size)
+            if use_bound:
+                hit = 0
+                if bright:
+                    for q in range(x, e):  # vectorised
+                        hit = hit | (V[q] > lim)
+                else:
+                    for q in range(x, e):
+                        hit = hit | (V[q] < lim)
+                if hit == 0:
+                    x = e
+                    continue
+            for q in range(x, e):
+                v = L[q]
+                if v == 0:
+                    continue
+                y = <double>V[q]
+                if ((y > thr[v]) if bright else (y < thr[v])) and count < max_count:
+                    idx[count] = q
+                    seed[count] = (C[q] & _CORE) != 0 and ((y > seed_thr[v]) if bright else (y < seed_thr[v]))
+                    count += 1
+            x = e
     return idx_arr[:count].copy(), seed_arr[:count].copy()
 
 

@@ -320,3 +320,38 @@ def test_grow_groups_grows_each_group_on_its_own(seed: int) -> None:
         got = f_idx[f_group == g].tolist()
         assert len(got) == len(set(got))  # each once per group
         assert set(got) == _grow_oracle(lab, values, code, offset, gi, gc, sign)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64, np.float64])
+@pytest.mark.parametrize("bright", [True, False])
+def test_candidates_with_the_block_bound_equal_the_full_scan(dtype: type, bright: bool) -> None:
+    """Skipping the blocks with no value beyond the bound changes nothing: thresholds inside and
+    outside the type's range, NaN thresholds, all-NaN, blocks cut by the end of the array."""
+    from spinemri.segmentation.lesions import candidate_bound
+
+    rng = np.random.default_rng(int(np.dtype(dtype).itemsize) * 2 + bright)
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    lo, hi = (max(int(info.min), -500), min(int(info.max), 500)) if info else (-500, 500)
+    for trial in range(60):
+        shape = tuple(int(x) for x in rng.integers(1, 20, 3))
+        lab = rng.integers(0, 5, shape).astype(np.uint8)
+        values = rng.integers(lo, hi + 1, shape).astype(dtype)
+        if info is None:
+            values = values + rng.random(shape)
+        code = rng.integers(0, 16, shape).astype(np.uint8)
+        thr = rng.uniform(lo - 50, hi + 50, 5)
+        if trial % 4 == 0:
+            thr[rng.random(5) < 0.5] = np.nan
+        if trial % 9 == 0:
+            thr[:] = np.nan
+        if trial % 7 == 0 and info is not None:  # beyond the type's range
+            thr[1:] = float(info.max) + 10.0 if bright else float(info.min) - 10.0
+        seed_thr = thr + rng.uniform(0, 30, 5)
+        args = (lab, values, code, thr, seed_thr, bright, lab.size)
+        full = _kernels.candidates(*args)
+        fast = _kernels.candidates(*args, *candidate_bound(thr[1:], values.dtype, bright))
+        assert full[0].tolist() == fast[0].tolist() and full[1].tolist() == fast[1].tolist()
+        with np.errstate(invalid="ignore"):
+            t = thr[lab]
+            want = (lab > 0) & ((values > t) if bright else (values < t))
+        assert full[0].tolist() == np.flatnonzero(want).tolist()

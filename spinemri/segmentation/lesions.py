@@ -462,6 +462,7 @@ def _segment_box(
         np.ascontiguousarray(seed_t),
         bright,
         int(all_counts.sum()),
+        *candidate_bound(thresholds[1:], intensity.dtype, bright),
     )
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
     if deep_rule:
@@ -480,6 +481,46 @@ def _segment_box(
         voxels.interior_counts = n_interior
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset, value_hist
+
+
+def candidate_bound(thresholds: np.ndarray, dtype: np.dtype, bright: bool) -> tuple[float, bool]:
+    """A value of ``dtype`` that every candidate is beyond (``(bound, True)``), for
+    ``_kernels.candidates`` to skip the blocks with no value beyond it; ``(0.0, False)`` when there is
+    none to use.
+
+    A candidate is strictly beyond its vertebra's threshold (NaN: none), so beyond the lowest
+    threshold (``bright``; the highest for dark lesions); an integer value is above ``t`` exactly when
+    it is above ``floor(t)`` (below ``t`` exactly when below ``ceil(t)``), which is then clipped to the
+    type's range (a bound outside it skips every block, or none).
+
+    Parameters
+    ----------
+    thresholds : ndarray of float64
+        The vertebrae's thresholds (NaN: no candidate in that vertebra).
+    dtype : numpy dtype
+        The intensities' type.
+    bright : bool
+        Candidates above (True) or below their threshold.
+
+    Returns
+    -------
+    tuple of (float, bool)
+    """
+    finite = thresholds[np.isfinite(thresholds)]
+    t = (float(finite.min()) if bright else float(finite.max())) if finite.size else None
+    if np.issubdtype(dtype, np.floating):
+        if t is None:
+            return (np.inf if bright else -np.inf), True
+        return t, True
+    if np.dtype(dtype).itemsize >= 8:  # (a 64-bit type's ends are not exact as float64: no bound)
+        return 0.0, False
+    info = np.iinfo(dtype)
+    if t is None:  # no threshold: no candidate; the type's end skips every block
+        return (float(info.max) if bright else float(info.min)), True
+    b = float(np.floor(t) if bright else np.ceil(t))
+    if bright:
+        return (float(info.max), True) if b >= info.max else ((b, True) if b >= info.min else (0.0, False))
+    return (float(info.min), True) if b <= info.min else ((b, True) if b <= info.max else (0.0, False))
 
 
 def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> Hist | None:
