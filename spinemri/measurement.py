@@ -26,7 +26,7 @@ from .arrays.mask_kind import check_mask_kind
 from .arrays.moments import label_moments_with_bbox
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
-from .metrics import compute_metrics
+from .metrics import compute_metrics, truncated_vertebrae
 from .params import MetricsParams, SegmentParams, as_dict
 from .plausibility import (
     check_modality,
@@ -419,6 +419,22 @@ def measure(
         notes.extend(report_findings(polarity, image_src, check=check_plausibility))
     notes.extend(seg.notes)
     t2 = time.perf_counter()
+    # the plausibility flags before the tables, so that these are built once with every column
+    truncated = truncated_vertebrae(vid, len(levels), bbox=seg.box)
+    label_notes: list[str] = []
+    if unoriented:
+        flags = ["not checked: no orientation"] * len(levels)
+    else:
+        flags, label_notes = check_vertebrae(
+            vid,
+            levels,
+            volume.affine,
+            truncated[1:].tolist(),
+            source,
+            check=check_plausibility,
+            shapes=shapes_from_moments(moments, merged, volume.affine),
+        )
+    notes.extend(label_notes)
     tables = compute_metrics(
         seg.intensity,
         vid,
@@ -438,25 +454,11 @@ def measure(
         value_histogram=seg.value_histogram,
         lesion_bbox=seg.lesion_box,
         lesion_ids_writable=True,  # the segmentation's own map, not used after: renumbered in place
+        truncated=truncated,
+        level_check=choice.check.column,
+        plausibility=flags,
+        patient_plausibility=patient_flag(findings, levels, flags),
     )
-    tables.vertebrae["level_check"] = choice.check.column
-    truncated = tables.vertebrae["truncated"].tolist()
-    label_notes: list[str] = []
-    if unoriented:
-        flags = ["not checked: no orientation"] * len(levels)
-    else:
-        flags, label_notes = check_vertebrae(
-            vid,
-            levels,
-            volume.affine,
-            truncated,
-            source,
-            check=check_plausibility,
-            shapes=shapes_from_moments(moments, merged, volume.affine),
-        )
-    notes.extend(label_notes)
-    tables.vertebrae["plausibility"] = flags
-    tables.patient["plausibility"] = patient_flag(findings, levels, flags)
     t3 = time.perf_counter()
     del seg
     lesion_ids = tables.lesion_ids
@@ -467,7 +469,12 @@ def measure(
         volume.affine,
         {"kind": "lesion_mask", "patient_id": pid, "source": str(volume.meta.get("source", ""))},
     )
-    logger.info("%s: %d vertebrae, %d involved", pid, len(levels), int(tables.patient["n_involved"].iloc[0]))
+    if logger.isEnabledFor(
+        logging.INFO
+    ):  # (reading the patient frame costs more than the rest of the log call)
+        logger.info(
+            "%s: %d vertebrae, %d involved", pid, len(levels), int(tables.patient["n_involved"].iloc[0])
+        )
     return Measurement(
         vertebrae=tables.vertebrae,
         lesions=tables.lesions,

@@ -52,6 +52,7 @@ from ._native import kernels as _kernels
 from .arrays.bbox import nonzero_bbox
 from .arrays.grouped import MAX_HISTOGRAM_BINS, Hist, grouped_mean_median
 from .arrays.morphology import box_half_widths, erode_labels_box, shift_flat_index
+from .frames import frames, patient_frame
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
 
@@ -64,6 +65,7 @@ __all__ = [
     "compute_metrics",
     "patient_table",
     "mid_sagittal_index",
+    "truncated_vertebrae",
 ]
 
 logger = logging.getLogger(__name__)
@@ -225,6 +227,10 @@ def compute_metrics(
     value_histogram: Hist | None = None,
     lesion_bbox: tuple[slice, slice, slice] | None = None,
     lesion_ids_writable: bool = False,
+    truncated: np.ndarray | None = None,
+    level_check: str | Sequence[str] = "not checked",
+    plausibility: str | Sequence[str] = "ok",
+    patient_plausibility: str = "ok",
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -270,6 +276,17 @@ def compute_metrics(
         is then renumbered in place and returned as ``MetricTables.lesion_ids`` (no new full-size
         map) when ``lesion_bbox`` is given, every lesion voxel is in a vertebra, and it is a
         writeable C-contiguous array of the renumbered map's dtype; otherwise a new map is made.
+    truncated : ndarray of bool, shape (n + 1,), optional
+        :func:`truncated_vertebrae` of ``vertebrae`` (and ``bbox``) when already known; computed
+        otherwise.
+    level_check : str or sequence of str, default "not checked"
+        The vertebra table's ``level_check`` column: one value for every row or one per vertebra
+        (:func:`spinemri.measure` gives the anatomy check of the scheme).
+    plausibility : str or sequence of str, default "ok"
+        The vertebra table's ``plausibility`` column, likewise (:func:`spinemri.measure` gives
+        :func:`spinemri.plausibility.check_vertebrae`'s flags).
+    patient_plausibility : str, default "ok"
+        The patient table's ``plausibility`` (:func:`spinemri.plausibility.patient_flag`).
 
     Returns
     -------
@@ -299,16 +316,8 @@ def compute_metrics(
     mid_les = np.zeros(n + 1)
     mid_vert[rows_] = tab[rows_, mid[rows_].astype(np.intp)]
     mid_les[rows_] = les_tab[rows_, mid[rows_].astype(np.intp)]
-    # truncated: the vertebra has a voxel on one of the six faces of the image
-    truncated = np.zeros(n + 1, dtype=bool)
-    if box is not None:
-        vb = vertebrae[box]
-        for ax in range(3):
-            for at_face, idx in ((box[ax].start == 0, 0), (box[ax].stop == shape[ax], vb.shape[ax] - 1)):
-                if at_face:
-                    face = np.take(vb, idx, axis=ax).ravel().astype(np.intp)
-                    truncated |= np.bincount(face, minlength=n + 1)[: n + 1] > 0
-    truncated[0] = False
+    if truncated is None:
+        truncated = truncated_vertebrae(vertebrae, n, bbox=box)
     mean_int, med_int = vox.mean, vox.median
     with np.errstate(invalid="ignore", divide="ignore"):
         les_mean = np.bincount(vox.les_v, weights=vox.les_vals, minlength=n + 1) / les_count
@@ -377,21 +386,64 @@ def compute_metrics(
         "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
         "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
         "truncated": truncated[ids],
-        "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
-        "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
+        "level_check": [level_check] * n if isinstance(level_check, str) else list(level_check),
+        "plausibility": plausibility if isinstance(plausibility, str) else list(plausibility),
     }
-    vert = _frame(vert_columns, VERTEBRA_COLUMNS)
-    lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
-    if lesions.empty:
+    # the patient row from the columns' arrays (the same values the frame holds)
+    patient_row = _patient_row(
+        lambda name, dtype=None: np.asarray(vert_columns[name], dtype=dtype), n, True, patient_id, mask_kind
+    )
+    patient_row["plausibility"] = patient_plausibility
+    if n_les:
+        vert, lesions, patient = frames(
+            (vert_columns, VERTEBRA_COLUMNS, n),
+            (lesion_rows, LESION_COLUMNS, n_les),
+            patient_frame(patient_row, PATIENT_COLUMNS),
+        )
+    else:
+        vert, patient = frames(
+            (vert_columns, VERTEBRA_COLUMNS, n), patient_frame(patient_row, PATIENT_COLUMNS)
+        )
+        lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
         lesions = lesions.astype({"lesion_id": np.int64, "voxels": np.int64, "truncated": bool})
         lesions = lesions.astype(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
-    # the patient row from the columns' arrays (the same values the frame holds)
-    patient = _patient_frame(
-        lambda name, dtype=None: np.asarray(vert_columns[name], dtype=dtype), n, True, patient_id, mask_kind
-    )
     return MetricTables(vert, lesions, patient, new_ids)
+
+
+def truncated_vertebrae(
+    vertebrae: np.ndarray, n: int, *, bbox: tuple[slice, slice, slice] | None = None
+) -> npt.NDArray[np.bool_]:
+    """Which vertebra ids have a voxel on one of the six faces of the image (the ``truncated`` column).
+
+    Parameters
+    ----------
+    vertebrae : ndarray of int, shape (I, J, K)
+        Vertebra ids ``1..n`` (0 elsewhere).
+    n : int
+        Number of vertebra ids.
+    bbox : tuple of 3 slice, optional
+        The bounding box of ``vertebrae > 0`` when already known (only the faces of the image it
+        reaches are read); computed otherwise.
+
+    Returns
+    -------
+    ndarray of bool, shape (n + 1,)
+        Indexed by vertebra id; entry 0 (background) is False.
+    """
+    shape = vertebrae.shape
+    box = bbox if bbox is not None else nonzero_bbox(vertebrae)
+    truncated = np.zeros(n + 1, dtype=bool)
+    if box is not None:
+        vb = vertebrae[box]
+        for ax in range(3):
+            for at_face, idx in ((box[ax].start == 0, 0), (box[ax].stop == shape[ax], vb.shape[ax] - 1)):
+                if at_face:
+                    face = np.take(vb, idx, axis=ax).ravel().astype(np.intp)
+                    truncated |= np.bincount(face, minlength=n + 1)[: n + 1] > 0
+    truncated[0] = False
+    return truncated
 
 
 class _VertebraVoxels:
@@ -652,21 +704,22 @@ def patient_table(
         (0.0 when the denominator is 0).
     """
     vt = vertebrae
-    return _patient_frame(
+    row = _patient_row(
         lambda name, dtype=None: vt[name].to_numpy(dtype=dtype),
         len(vt),
         "truncated" in vt,
         patient_id,
         mask_kind,
     )
+    return frames(patient_frame(row, PATIENT_COLUMNS))[0]
 
 
-def _patient_frame(
+def _patient_row(
     column: Callable[..., np.ndarray], n_rows: int, has_truncated: bool, patient_id: str, mask_kind: str
-) -> pd.DataFrame:
-    """:func:`patient_table` from the vertebra table's columns: ``column(name, dtype=None)`` gives one
-    as an array (read from the frame, or from the arrays the frame is built from: no column lookups
-    in a fresh frame)."""
+) -> dict[str, object]:
+    """:func:`patient_table`'s row from the vertebra table's columns: ``column(name, dtype=None)`` gives
+    one as an array (read from the frame, or from the arrays the frame is built from: no column
+    lookups in a fresh frame)."""
     involved = column("involved", dtype=bool)
     levels = column("level", dtype=object)
     regions = column("region", dtype=object)
@@ -697,12 +750,4 @@ def _patient_frame(
         "mask_kind": mask_kind,
         "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
-    return _frame({k: [v] for k, v in row.items()}, PATIENT_COLUMNS)
-
-
-def _frame(columns: dict[str, Any], names: Sequence[str]) -> pd.DataFrame:
-    """``pd.DataFrame(columns, columns=list(names))``; without the reindexing by name when the
-    columns already are ``names`` in order (the same frame, a fifth cheaper to build)."""
-    if tuple(columns) == tuple(names):
-        return pd.DataFrame(columns)
-    return pd.DataFrame(columns, columns=list(names))
+    return row

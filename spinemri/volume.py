@@ -119,6 +119,17 @@ def _orientation(affine: npt.ArrayLike) -> tuple[tuple[int, int, int], tuple[int
     its largest absolute cosine among those not yet taken.
     """
     rs = np.asarray(affine, dtype=np.float64)[:3, :3]
+    nz = rs != 0
+    if (
+        nz.sum(axis=0).tolist() == [1, 1, 1]
+        and nz.sum(axis=1).tolist() == [1, 1, 1]
+        and np.isfinite(rs).all()
+    ):
+        # axis-aligned (a signed permutation times zooms, as most scans): it is its own closest
+        # orthogonal matrix up to the zooms, and every array axis has one world axis to take
+        rows = np.argmax(nz, axis=0).tolist()
+        signs = [1 if rs[r, c] > 0 else -1 for c, r in enumerate(rows)]
+        return (rows[0], rows[1], rows[2]), (signs[0], signs[1], signs[2])
     rs = rs / np.sqrt(np.sum(rs**2, axis=0))
     p, _, qt = np.linalg.svd(rs)
     r = p @ qt
