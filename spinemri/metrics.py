@@ -642,10 +642,14 @@ def _lesion_rows(
     mean_ijk[1:] /= size[1:, None]
     xyz = mean_ijk @ affine[:3, :3].T + affine[:3, 3]
     sums = np.bincount(les, weights=vals, minlength=n_les + 1)
-    order = np.lexsort((vals, les))  # by lesion, then value: the last of each lesion is its maximum
-    ends = np.cumsum(size.astype(np.int64))  # size[0] == 0
     vmax = np.full(n_les + 1, np.nan)
-    vmax[1:] = vals[order][ends[1:] - 1]
+    if size[1:].all():  # every lesion has voxels: its maximum, by one unbuffered ufunc pass (no sort)
+        vmax[1:] = -np.inf
+        np.maximum.at(vmax, les, vals)
+    else:  # (lesions without voxels get the sort's neighbour, as ever)
+        order = np.lexsort((vals, les))  # by lesion, then value: the last of each lesion is its maximum
+        ends = np.cumsum(size.astype(np.int64))  # size[0] == 0
+        vmax[1:] = vals[order][ends[1:] - 1]
     touches = np.bincount(les[border], minlength=n_les + 1) > 0
     # orientation-independent order: level, then superior -> inferior, posterior -> anterior, left -> right
     r = np.round(xyz[1:], 6)
