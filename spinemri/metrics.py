@@ -51,7 +51,7 @@ import pandas as pd
 from ._native import kernels as _kernels
 from .arrays.bbox import nonzero_bbox
 from .arrays.grouped import MAX_HISTOGRAM_BINS, Hist, grouped_mean_median
-from .arrays.morphology import box_half_widths, erode_labels_box, shift_flat_index
+from .arrays.morphology import box_half_widths, erode_labels_box
 from .frames import frames, patient_frame
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
@@ -326,7 +326,7 @@ def compute_metrics(
     # --- lesions ---------------------------------------------------------------------------
     n_les = len(lesion_vertebra) - 1
     vals_les = vox.les_vals.astype(np.float64)
-    les_coords = np.unravel_index(vox.les_index, shape)
+    les_coords = vox.les_coords
     les_border = np.zeros(les_coords[0].shape, dtype=bool)
     for ax in range(3):
         les_border |= (les_coords[ax] == 0) | (les_coords[ax] == shape[ax] - 1)
@@ -459,7 +459,7 @@ class _VertebraVoxels:
         mean_median: tuple[np.ndarray, np.ndarray],
     ) -> None:
         self.tab, self.les_tab = tab, les_tab
-        self.les_index, self.les_ids, self.les_v, self.les_vals = les
+        self.les_index, self.les_ids, self.les_v, self.les_vals, self.les_coords = les
         #: whether ``les_index`` holds every non-zero voxel of the lesion map (a known lesion box
         #: and no lesion voxel outside the vertebrae)
         self.complete = False
@@ -486,7 +486,7 @@ class _VertebraVoxels:
             empty = np.zeros(0, dtype=np.intp)
             nan = np.full(n + 1, np.nan)
             tab = np.zeros((n + 1, n_lr), dtype=np.int64)
-            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), (nan, nan.copy()))
+            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0), (empty,) * 3), (nan, nan.copy()))
         vb = vertebrae[box]
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
         les_box: tuple[slice, ...] | None = None
@@ -501,21 +501,36 @@ class _VertebraVoxels:
                 )
         if les_box is None:
             les_index = np.zeros(0, dtype=np.intp)
+            coords: tuple[np.ndarray, ...] = (les_index, les_index, les_index)
+            les_ids = np.zeros(0, dtype=np.int64)
+            les_v = np.zeros(0, dtype=np.intp)
+            les_vals = np.zeros(0, dtype=intensity.dtype)
             complete = lesion_bbox is not None  # the segmentation's box: no lesion voxel at all
         else:
             lb = np.ascontiguousarray(lesion_ids[les_box])
             pos = np.flatnonzero(lb)
             n_lesion_voxels = pos.size
-            pos = pos[np.ascontiguousarray(vertebrae[les_box]).ravel()[pos] > 0]
-            complete = lesion_bbox is not None and pos.size == n_lesion_voxels
-            start = tuple(int(c.start) for c in les_box)
-            les_index = shift_flat_index(pos, lb.shape, start, shape)
-        les_ids = _take_flat(lesion_ids, les_index).astype(np.int64)
-        les_v = _take_flat(vertebrae, les_index).astype(np.intp)
-        les_vals = _take_flat(intensity, les_index)
-        lr_les = np.unravel_index(les_index, shape)[lr_axis]
+            # the voxels' image coordinates, once: every value is read at them (no flat-index
+            # round trips per array, no copy of a Fortran-ordered box)
+            coords = tuple(
+                c + int(s.start) for c, s in zip(np.unravel_index(pos, lb.shape), les_box, strict=True)
+            )
+            les_index = np.ravel_multi_index(coords, shape)
+            at = _Gather(coords, les_index)
+            v_all = at.take(vertebrae)
+            keep = v_all > 0
+            ids_all = lb.ravel()[pos]
+            if not keep.all():
+                coords = tuple(c[keep] for c in coords)
+                les_index, ids_all, v_all = les_index[keep], ids_all[keep], v_all[keep]
+                at = _Gather(coords, les_index)
+            complete = lesion_bbox is not None and les_index.size == n_lesion_voxels
+            les_ids = ids_all.astype(np.int64)
+            les_v = v_all.astype(np.intp)
+            les_vals = at.take(intensity)
+        lr_les = coords[lr_axis]
         les_tab = np.bincount(les_v * n_lr + lr_les, minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
-        les = (les_index, les_ids, les_v, les_vals)
+        les = (les_index, les_ids, les_v, les_vals, coords)
         kernel = (
             mp.intensity_erosion_mm == 0
             and n < 1 << 8
@@ -580,6 +595,24 @@ def _flat_nonzero(a: np.ndarray) -> np.ndarray:
     plane = int(np.prod(a.shape[1:], dtype=np.int64))
     parts = [np.flatnonzero(a[i : i + step] > 0) + i * plane for i in range(0, a.shape[0], step)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+
+
+class _Gather:
+    """Values of 3-D arrays at voxels given by their coordinates and C-order flat indices (both)."""
+
+    def __init__(self, coords: tuple[np.ndarray, ...], flat_c: np.ndarray) -> None:
+        self.coords, self.flat_c = coords, flat_c
+        self._flat_f: dict[tuple[int, ...], np.ndarray] = {}
+
+    def take(self, a: np.ndarray) -> np.ndarray:
+        """``a.ravel()[flat_c]`` (``a[coords]``) without copying a non-C-contiguous ``a`` whole."""
+        if a.flags.c_contiguous:
+            return cast(np.ndarray, a.ravel()[self.flat_c])
+        if a.flags.f_contiguous:
+            if a.shape not in self._flat_f:
+                self._flat_f[a.shape] = np.ravel_multi_index(self.coords, a.shape, order="F")
+            return cast(np.ndarray, a.ravel(order="F")[self._flat_f[a.shape]])
+        return cast(np.ndarray, a[self.coords])
 
 
 def _take_flat(a: np.ndarray, flat_c: np.ndarray) -> np.ndarray:
