@@ -449,13 +449,14 @@ def truncated_vertebrae(
 class _VertebraVoxels:
     """What the tables need from the voxels of the vertebrae: voxel counts per (vertebra id, index
     along the left-right axis), with and without lesion, per-vertebra intensity statistics, and the
-    lesion voxels (C-order flat indices in the image, lesion id, vertebra id, intensity)."""
+    lesion voxels (C-order flat indices in the image, lesion id, vertebra id, intensity, and their
+    image coordinates)."""
 
     def __init__(
         self,
         tab: np.ndarray,
         les_tab: np.ndarray,
-        les: tuple[np.ndarray, ...],
+        les: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]],
         mean_median: tuple[np.ndarray, np.ndarray],
     ) -> None:
         self.tab, self.les_tab = tab, les_tab
