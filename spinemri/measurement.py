@@ -353,8 +353,13 @@ def measure(
     seg_opts, met_opts = _split_options(options)
     if method is not None:
         seg_opts["method"] = method
-    p = dataclasses.replace(params or SegmentParams(), **seg_opts)
-    mp = dataclasses.replace(metrics_params or MetricsParams(), **met_opts)
+    # (the defaults built with the options directly: one validation each, not two)
+    p = SegmentParams(**seg_opts) if params is None else dataclasses.replace(params, **seg_opts)
+    mp = (
+        MetricsParams(**met_opts)
+        if metrics_params is None
+        else dataclasses.replace(metrics_params, **met_opts)
+    )
     source = str(mask.meta.get("source", "mask"))
     if not volume.same_grid(mask):
         raise GeometryError(

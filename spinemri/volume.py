@@ -693,6 +693,9 @@ class Volume:
         bool
             The result of :func:`same_grid` for the two shapes and affines.
         """
+        if atol_mm >= 0 and atol_dir >= 0 and self.shape == other.shape:
+            if np.array_equal(self.affine, other.affine):  # (a Volume's affine is finite, non-singular)
+                return True  # every difference is 0
         return same_grid(
             self.shape, self.affine, other.shape, other.affine, atol_mm=atol_mm, atol_dir=atol_dir
         )

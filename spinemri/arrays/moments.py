@@ -183,11 +183,10 @@ def label_moments_with_bbox(
     # sum (x_p - o_p)(x_q - o_q) = sum x_p x_q - o_q sum x_p - o_p sum x_q + n o_p o_q
     r1 = s1[present] - c[:, None] * origin[None, :]
     g = s1[present]
-    r2 = np.empty((present.size, 6), dtype=np.int64)
-    for q, (p1, p2) in enumerate(_PAIRS):
-        r2[:, q] = (
-            s2[present, q] - origin[p2] * g[:, p1] - origin[p1] * g[:, p2] + c * origin[p1] * origin[p2]
-        )
+    p1 = [a for a, _ in _PAIRS]
+    p2 = [b for _, b in _PAIRS]
+    o1, o2 = origin[p1][None, :], origin[p2][None, :]
+    r2 = s2[present] - o2 * g[:, p1] - o1 * g[:, p2] + c[:, None] * o1 * o2
     offset = origin.astype(np.float64)
     return box, _finish(present, c, r1, r2, offset, lo[present], hi[present])
 
