@@ -382,16 +382,14 @@ def direction_vote(mapped: Mapping[int, str], si_mm: Mapping[int, float]) -> flo
         when no such pair exists.
     """
     pts = [(level_index(lev), float(si_mm[lab])) for lab, lev in mapped.items() if lab in si_mm]
-    if len(pts) < 2:
-        return None
-    # every pair a < b at once (exact comparisons and integer counts, as a loop over the pairs)
-    idx = np.array([p[0] for p in pts])
-    si = np.array([p[1] for p in pts], dtype=np.float64)
-    a, b = np.triu_indices(len(pts), 1)
-    counted = (idx[a] != idx[b]) & (si[a] != si[b])  # different levels at different heights
-    pairs = int(np.count_nonzero(counted))
-    # the cranial level (smaller index) must be superior (larger RAS z)
-    agree = int(np.count_nonzero(((idx[a] < idx[b]) == (si[a] > si[b])) & counted))
+    pairs = agree = 0
+    for a in range(len(pts)):
+        for b in range(a + 1, len(pts)):
+            if pts[a][0] == pts[b][0] or pts[a][1] == pts[b][1]:
+                continue
+            pairs += 1
+            # the cranial level (smaller index) must be superior (larger RAS z)
+            agree += (pts[a][0] < pts[b][0]) == (pts[a][1] > pts[b][1])
     return None if pairs == 0 else agree / pairs
 
 

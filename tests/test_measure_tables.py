@@ -341,33 +341,3 @@ def test_axis_aligned_orientation_equals_nibabel(rng: np.random.Generator) -> No
         ornt = io_orientation(affine)
         assert list(world) == [int(x) for x in ornt[:, 0]]
         assert list(sign) == [int(x) for x in ornt[:, 1]]
-
-
-def _vote_loop(mapped: dict[int, str], si_mm: dict[int, float]) -> float | None:
-    """The definition: every pair of labels of different levels at different heights."""
-    from spinemri.levels import level_index
-
-    pts = [(level_index(lev), float(si_mm[lab])) for lab, lev in mapped.items() if lab in si_mm]
-    pairs = agree = 0
-    for a in range(len(pts)):
-        for b in range(a + 1, len(pts)):
-            if pts[a][0] == pts[b][0] or pts[a][1] == pts[b][1]:
-                continue
-            pairs += 1
-            agree += (pts[a][0] < pts[b][0]) == (pts[a][1] > pts[b][1])
-    return None if pairs == 0 else agree / pairs
-
-
-def test_direction_vote_equals_the_pair_loop(rng: np.random.Generator) -> None:
-    from spinemri.anatomy_check import direction_vote
-
-    for _ in range(300):
-        n = int(rng.integers(0, 30))
-        mapped = {int(k): LEVELS[int(rng.integers(0, len(LEVELS)))] for k in rng.integers(1, 60, n)}
-        heights = (
-            rng.choice([0.0, 5.0, 10.0, np.nan], len(mapped))
-            if rng.random() < 0.3
-            else rng.normal(0, 50, len(mapped))
-        )
-        si = {lab: float(h) for lab, h in zip(mapped, heights, strict=True) if rng.random() < 0.9}
-        assert direction_vote(mapped, si) == _vote_loop(mapped, si)
