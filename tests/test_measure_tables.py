@@ -7,7 +7,7 @@
 * :func:`spinemri.plausibility.check_label_shapes` against the loop with ``np.median`` of the
   other vertebrae;
 * :func:`spinemri.plausibility.shapes_from_moments` against the loop over groups;
-* the label moments' float path against the Python-integer arithmetic;
+* the label moments' means and covariances against the element-wise Python-integer loop;
 * the axis-aligned orientation against nibabel's ``io_orientation``.
 """
 
@@ -260,7 +260,7 @@ def test_shapes_from_moments_equals_the_group_loop(rng: np.random.Generator) -> 
     np.testing.assert_array_equal(got.volume_mm3, np.zeros(2))
 
 
-# --- label moments: float path = Python integers --------------------------------------------------
+# --- label moments: built as lists = the element-wise loop --------------------------------------------------
 
 
 def _finish_python(
@@ -290,7 +290,7 @@ def test_label_moment_means_and_covariances_equal_python_integers(
     offset = rng.integers(0, 50, 3).astype(np.float64)
     present = np.arange(1, n + 1)
     lo, hi = np.zeros((n, 3)), np.ones((n, 3))
-    got = _finish(present, cnt, s1, s2, offset, lo, hi)  # the float path where it is exact
+    got = _finish(present, cnt, s1, s2, offset, lo, hi)
     mean, cov = _finish_python(cnt, s1, s2, offset)
     np.testing.assert_array_equal(got.mean_ijk, mean)
     np.testing.assert_array_equal(got.cov_ijk, cov)

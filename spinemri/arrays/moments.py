@@ -202,56 +202,24 @@ def _finish(
 ) -> LabelMoments:
     """Means and centred covariances from the integer sums (box-relative indices), exactly."""
     n = len(present)
-    exact = _finish_float(cnt, s1, s2, offset)
-    if exact is not None:
-        return LabelMoments(present.astype(np.int64), cnt.astype(np.int64), exact[0], exact[1], lo, hi)
-    mean = np.zeros((n, 3))
-    cov = np.zeros((n, 3, 3))
-    for r, (c, a1, a2) in enumerate(zip(cnt.tolist(), s1.tolist(), s2.tolist(), strict=True)):
-        for d in range(3):
-            mean[r, d] = a1[d] / c + offset[d]
-        for q, (p1, p2) in enumerate(_PAIRS):
-            # Python integers: c * sum(pq) - sum(p) sum(q) is exact, whatever the sizes
-            cov[r, p1, p2] = cov[r, p2, p1] = (c * a2[q] - a1[p1] * a1[p2]) / (c * c)
+    o0, o1, o2 = (float(x) for x in offset)
+    means = []
+    covs = []
+    # Python integers: c * sum(pq) - sum(p) sum(q) is exact, whatever the sizes (built as lists, one
+    # array at the end: no element-wise writes into numpy arrays)
+    for c, (x0, x1, x2), a2 in zip(cnt.tolist(), s1.tolist(), s2.tolist(), strict=True):
+        cc = c * c
+        means.append((x0 / c + o0, x1 / c + o1, x2 / c + o2))
+        v00 = (c * a2[0] - x0 * x0) / cc
+        v01 = (c * a2[1] - x0 * x1) / cc
+        v02 = (c * a2[2] - x0 * x2) / cc
+        v11 = (c * a2[3] - x1 * x1) / cc
+        v12 = (c * a2[4] - x1 * x2) / cc
+        v22 = (c * a2[5] - x2 * x2) / cc
+        covs.append(((v00, v01, v02), (v01, v11, v12), (v02, v12, v22)))
+    mean = np.array(means, dtype=np.float64).reshape(n, 3)
+    cov = np.array(covs, dtype=np.float64).reshape(n, 3, 3)
     return LabelMoments(present.astype(np.int64), cnt.astype(np.int64), mean, cov, lo, hi)
-
-
-#: Integers below this convert to float64 exactly (and Python divides two of them as float64 does).
-_EXACT = float(1 << 53)
-
-
-def _finish_float(
-    cnt: np.ndarray, s1: np.ndarray, s2: np.ndarray, offset: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`_finish`'s means and covariances in int64 / float64 arrays, when every integer it forms
-    (``c * sum(pq)``, ``sum(p) sum(q)``, ``c * c`` and their differences) is below 2**53: then each
-    converts to float64 exactly and the division is the one Python's integers make (the same
-    numbers, bit for bit); None otherwise (the Python integers decide)."""
-    c = np.asarray(cnt, dtype=np.int64)
-    a1 = np.asarray(s1, dtype=np.int64)
-    a2 = np.asarray(s2, dtype=np.int64)
-    if c.size == 0 or int(c.min()) <= 0:
-        return None
-    cf = c.astype(np.float64)
-    # magnitudes in float64 (no overflow): all well below 2**53, the int64 products are exact too
-    a1f = np.abs(a1.astype(np.float64))
-    big = max(
-        float((cf * cf).max()),
-        float((cf[:, None] * np.abs(a2.astype(np.float64))).max()),
-        float((a1f.max(axis=1) ** 2).max()),
-        float(a1f.max()),
-    )
-    if not big < _EXACT / 4:
-        return None
-    mean = a1.astype(np.float64) / cf[:, None] + offset[None, :]
-    p1 = [p for p, _ in _PAIRS]
-    p2 = [q for _, q in _PAIRS]
-    num = c[:, None] * a2 - a1[:, p1] * a1[:, p2]  # exact int64, |num| < 2**52
-    val = num.astype(np.float64) / (c * c).astype(np.float64)[:, None]
-    cov = np.zeros((c.size, 3, 3))
-    cov[:, p1, p2] = val
-    cov[:, p2, p1] = val
-    return mean, cov
 
 
 def _label_moments_numpy(sub: np.ndarray, lin: np.ndarray, offset: np.ndarray) -> LabelMoments:
