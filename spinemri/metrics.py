@@ -765,8 +765,9 @@ def _patient_row(
     involved_levels = ";".join(sorted(levels[involved], key=level_index))
     dominant = "none"
     best = 0.0
+    in_region = {reg: regions == reg for reg in REGIONS}  # (each compared once)
     for reg in REGIONS:
-        vol = float(les_vol[regions == reg].sum())
+        vol = float(les_vol[in_region[reg]].sum())
         if vol > best:
             dominant, best = reg, vol
     vvol = float(column("vertebra_volume_mm3", dtype=np.float64).sum())
@@ -777,7 +778,7 @@ def _patient_row(
         "n_vertebrae": int(n_rows),
         "n_involved": int(involved.sum()),
         "involved_levels": involved_levels,
-        **{f"{reg}_involved": bool(np.any(involved & (regions == reg))) for reg in REGIONS},
+        **{f"{reg}_involved": bool(np.any(involved & in_region[reg])) for reg in REGIONS},
         "dominant_region": dominant,
         "total_lesion_count": int(column("lesion_count").sum()),
         "total_lesion_volume_mm3": float(les_vol.sum()),
