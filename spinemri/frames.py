@@ -27,11 +27,17 @@ __all__ = ["Table", "frames", "patient_frame"]
 Table = tuple[Mapping[str, Any], Sequence[str], int]
 
 
-def _is_text(values: Any) -> bool:
-    """A text column: one ``str`` for every row, or a list of ``str`` only."""
+def _is_text(values: Any, n_rows: int) -> bool:
+    """A text column: one ``str`` for every row, or a list of ``n_rows`` ``str`` (a list of another
+    length is left to ``pd.DataFrame``, which refuses it)."""
     if isinstance(values, str):
         return True
-    return isinstance(values, list) and bool(values) and all(isinstance(v, str) for v in values)
+    return (
+        isinstance(values, list)
+        and len(values) == n_rows
+        and n_rows > 0
+        and all(isinstance(v, str) for v in values)
+    )
 
 
 def frames(*tables: Table) -> list[pd.DataFrame]:
@@ -60,7 +66,7 @@ def frames(*tables: Table) -> list[pd.DataFrame]:
             v = columns[name]
             if isinstance(v, str):
                 texts.extend([v] * n_rows)
-            elif _is_text(v):
+            elif _is_text(v, n_rows):
                 texts.extend(v)
     text = pd.array(texts, dtype="str") if texts else None
     out: list[pd.DataFrame] = []
@@ -72,7 +78,7 @@ def frames(*tables: Table) -> list[pd.DataFrame]:
         cols: dict[str, Any] = {}
         for name in names:
             v = columns[name]
-            if text is not None and _is_text(v):
+            if text is not None and _is_text(v, n_rows):
                 cols[name] = text[at : at + n_rows]
                 at += n_rows
             else:

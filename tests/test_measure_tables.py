@@ -75,6 +75,14 @@ def test_frames_without_rows_and_mixed_lists_as_pandas_infers() -> None:
     _assert_same_frame(got[1], pd.DataFrame(mixed, columns=["a", "b", "c"]))
 
 
+def test_frames_refuse_a_column_of_another_length_as_pandas_does() -> None:
+    cols = {"a": ["x", "y", "z"], "b": ["p", "q"], "c": np.arange(2)}
+    with pytest.raises(ValueError):
+        pd.DataFrame(cols)
+    with pytest.raises(ValueError):
+        frames((cols, ("a", "b", "c"), 2))
+
+
 def test_patient_frame_gives_the_dtypes_of_one_value_lists() -> None:
     row = {"s": "P", "i": 3, "big": 1 << 70, "b": True, "f": 0.25, "none": None, "z": 0, "neg": -5}
     names = tuple(row)
