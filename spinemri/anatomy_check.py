@@ -116,7 +116,7 @@ class LabelShape:
             Millimetres.
         """
         u = np.asarray(axis, dtype=np.float64)
-        u = u / np.linalg.norm(u)
+        u = u / np.sqrt(u.dot(u))  # np.linalg.norm(u) of a vector, without its dispatch
         cov = np.asarray(self.cov_mm2).reshape(3, 3)
         return float(np.sqrt(max(12.0 * float(u @ cov @ u), 0.0)))
 
@@ -168,15 +168,16 @@ def label_shapes(
         face_box = tuple(slice(plane, plane + 1) if d == si_axis else box[d] for d in range(3))
         edge.update(int(v) for v in np.unique(a[face_box]) if v)
     out: dict[int, LabelShape] = {}
-    for r, lb in enumerate(mom.labels.tolist()):
-        mean = lin @ mom.mean_ijk[r] + shift
-        cov = lin @ mom.cov_ijk[r] @ lin.T
-        out[int(lb)] = LabelShape(
-            voxels=int(mom.counts[r]),
-            volume_mm3=float(mom.counts[r]) * voxel_mm3,
-            centroid_mm=(float(mean[0]), float(mean[1]), float(mean[2])),
-            cov_mm2=tuple(float(v) for v in cov.ravel()),
-            truncated=int(lb) in edge,
+    lin_t = lin.T
+    for r, (lb, count) in enumerate(zip(mom.labels.tolist(), mom.counts.tolist(), strict=True)):
+        mean = (lin @ mom.mean_ijk[r] + shift).tolist()
+        cov = (lin @ mom.cov_ijk[r] @ lin_t).ravel().tolist()
+        out[lb] = LabelShape(
+            voxels=count,
+            volume_mm3=float(count) * voxel_mm3,
+            centroid_mm=(mean[0], mean[1], mean[2]),
+            cov_mm2=tuple(cov),
+            truncated=lb in edge,
         )
     return out
 
@@ -237,7 +238,7 @@ def level_heights(shapes: Mapping[str, LabelShape]) -> dict[str, float]:
             axis = np.array([0.0, 0.0, 1.0])
         else:
             axis = cent[max(n - 1, 0)] - cent[min(n + 1, len(order) - 1)]
-            if not np.linalg.norm(axis) > 0:
+            if not axis.dot(axis) > 0:  # (np.linalg.norm(axis) > 0: the norm is sqrt of this)
                 axis = np.array([0.0, 0.0, 1.0])
         out[lv] = shapes[lv].extent_along(axis)
     return out

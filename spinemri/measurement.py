@@ -26,7 +26,7 @@ from .arrays.mask_kind import check_mask_kind
 from .arrays.moments import label_moments_with_bbox
 from .errors import ConfigError, GeometryError, SpinemriWarning
 from .levels import LabelScheme, level_index
-from .metrics import compute_metrics
+from .metrics import compute_metrics, truncated_vertebrae
 from .params import MetricsParams, SegmentParams, as_dict
 from .plausibility import (
     check_modality,
@@ -353,8 +353,13 @@ def measure(
     seg_opts, met_opts = _split_options(options)
     if method is not None:
         seg_opts["method"] = method
-    p = dataclasses.replace(params or SegmentParams(), **seg_opts)
-    mp = dataclasses.replace(metrics_params or MetricsParams(), **met_opts)
+    # (the defaults built with the options directly: one validation each, not two)
+    p = SegmentParams(**seg_opts) if params is None else dataclasses.replace(params, **seg_opts)
+    mp = (
+        MetricsParams(**met_opts)
+        if metrics_params is None
+        else dataclasses.replace(metrics_params, **met_opts)
+    )
     source = str(mask.meta.get("source", "mask"))
     if not volume.same_grid(mask):
         raise GeometryError(
@@ -419,6 +424,22 @@ def measure(
         notes.extend(report_findings(polarity, image_src, check=check_plausibility))
     notes.extend(seg.notes)
     t2 = time.perf_counter()
+    # the plausibility flags before the tables, so that these are built once with every column
+    truncated = truncated_vertebrae(vid, len(levels), bbox=seg.box)
+    label_notes: list[str] = []
+    if unoriented:
+        flags = ["not checked: no orientation"] * len(levels)
+    else:
+        flags, label_notes = check_vertebrae(
+            vid,
+            levels,
+            volume.affine,
+            truncated[1:].tolist(),
+            source,
+            check=check_plausibility,
+            shapes=shapes_from_moments(moments, merged, volume.affine),
+        )
+    notes.extend(label_notes)
     tables = compute_metrics(
         seg.intensity,
         vid,
@@ -438,25 +459,11 @@ def measure(
         value_histogram=seg.value_histogram,
         lesion_bbox=seg.lesion_box,
         lesion_ids_writable=True,  # the segmentation's own map, not used after: renumbered in place
+        truncated=truncated,
+        level_check=choice.check.column,
+        plausibility=flags,
+        patient_plausibility=patient_flag(findings, levels, flags),
     )
-    tables.vertebrae["level_check"] = choice.check.column
-    truncated = tables.vertebrae["truncated"].tolist()
-    label_notes: list[str] = []
-    if unoriented:
-        flags = ["not checked: no orientation"] * len(levels)
-    else:
-        flags, label_notes = check_vertebrae(
-            vid,
-            levels,
-            volume.affine,
-            truncated,
-            source,
-            check=check_plausibility,
-            shapes=shapes_from_moments(moments, merged, volume.affine),
-        )
-    notes.extend(label_notes)
-    tables.vertebrae["plausibility"] = flags
-    tables.patient["plausibility"] = patient_flag(findings, levels, flags)
     t3 = time.perf_counter()
     del seg
     lesion_ids = tables.lesion_ids
@@ -467,7 +474,12 @@ def measure(
         volume.affine,
         {"kind": "lesion_mask", "patient_id": pid, "source": str(volume.meta.get("source", ""))},
     )
-    logger.info("%s: %d vertebrae, %d involved", pid, len(levels), int(tables.patient["n_involved"].iloc[0]))
+    if logger.isEnabledFor(
+        logging.INFO
+    ):  # (reading the patient frame costs more than the rest of the log call)
+        logger.info(
+            "%s: %d vertebrae, %d involved", pid, len(levels), int(tables.patient["n_involved"].iloc[0])
+        )
     return Measurement(
         vertebrae=tables.vertebrae,
         lesions=tables.lesions,

@@ -51,7 +51,8 @@ import pandas as pd
 from ._native import kernels as _kernels
 from .arrays.bbox import nonzero_bbox
 from .arrays.grouped import MAX_HISTOGRAM_BINS, Hist, grouped_mean_median
-from .arrays.morphology import box_half_widths, erode_labels_box, shift_flat_index
+from .arrays.morphology import box_half_widths, erode_labels_box
+from .frames import frames, patient_frame
 from .levels import REGIONS, level_index, region_of
 from .params import MetricsParams
 
@@ -64,6 +65,7 @@ __all__ = [
     "compute_metrics",
     "patient_table",
     "mid_sagittal_index",
+    "truncated_vertebrae",
 ]
 
 logger = logging.getLogger(__name__)
@@ -225,6 +227,10 @@ def compute_metrics(
     value_histogram: Hist | None = None,
     lesion_bbox: tuple[slice, slice, slice] | None = None,
     lesion_ids_writable: bool = False,
+    truncated: np.ndarray | None = None,
+    level_check: str | Sequence[str] = "not checked",
+    plausibility: str | Sequence[str] = "ok",
+    patient_plausibility: str = "ok",
 ) -> MetricTables:
     """Per-lesion, per-vertebra and per-patient tables.
 
@@ -270,6 +276,17 @@ def compute_metrics(
         is then renumbered in place and returned as ``MetricTables.lesion_ids`` (no new full-size
         map) when ``lesion_bbox`` is given, every lesion voxel is in a vertebra, and it is a
         writeable C-contiguous array of the renumbered map's dtype; otherwise a new map is made.
+    truncated : ndarray of bool, shape (n + 1,), optional
+        :func:`truncated_vertebrae` of ``vertebrae`` (and ``bbox``) when already known; computed
+        otherwise.
+    level_check : str or sequence of str, default "not checked"
+        The vertebra table's ``level_check`` column: one value for every row or one per vertebra
+        (:func:`spinemri.measure` gives the anatomy check of the scheme).
+    plausibility : str or sequence of str, default "ok"
+        The vertebra table's ``plausibility`` column, likewise (:func:`spinemri.measure` gives
+        :func:`spinemri.plausibility.check_vertebrae`'s flags).
+    patient_plausibility : str, default "ok"
+        The patient table's ``plausibility`` (:func:`spinemri.plausibility.patient_flag`).
 
     Returns
     -------
@@ -299,16 +316,8 @@ def compute_metrics(
     mid_les = np.zeros(n + 1)
     mid_vert[rows_] = tab[rows_, mid[rows_].astype(np.intp)]
     mid_les[rows_] = les_tab[rows_, mid[rows_].astype(np.intp)]
-    # truncated: the vertebra has a voxel on one of the six faces of the image
-    truncated = np.zeros(n + 1, dtype=bool)
-    if box is not None:
-        vb = vertebrae[box]
-        for ax in range(3):
-            for at_face, idx in ((box[ax].start == 0, 0), (box[ax].stop == shape[ax], vb.shape[ax] - 1)):
-                if at_face:
-                    face = np.take(vb, idx, axis=ax).ravel().astype(np.intp)
-                    truncated |= np.bincount(face, minlength=n + 1)[: n + 1] > 0
-    truncated[0] = False
+    if truncated is None:
+        truncated = truncated_vertebrae(vertebrae, n, bbox=box)
     mean_int, med_int = vox.mean, vox.median
     with np.errstate(invalid="ignore", divide="ignore"):
         les_mean = np.bincount(vox.les_v, weights=vox.les_vals, minlength=n + 1) / les_count
@@ -317,7 +326,7 @@ def compute_metrics(
     # --- lesions ---------------------------------------------------------------------------
     n_les = len(lesion_vertebra) - 1
     vals_les = vox.les_vals.astype(np.float64)
-    les_coords = np.unravel_index(vox.les_index, shape)
+    les_coords = vox.les_coords
     les_border = np.zeros(les_coords[0].shape, dtype=bool)
     for ax in range(3):
         les_border |= (les_coords[ax] == 0) | (les_coords[ax] == shape[ax] - 1)
@@ -377,37 +386,81 @@ def compute_metrics(
         "mid_sagittal_vertebra_pixels": mid_vert[ids].astype(np.int64),
         "mid_sagittal_lesion_pixels": mid_les[ids].astype(np.int64),
         "truncated": truncated[ids],
-        "level_check": ["not checked"] * n,  # measure() sets the anatomy check of the scheme
-        "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
+        "level_check": [level_check] * n if isinstance(level_check, str) else list(level_check),
+        "plausibility": plausibility if isinstance(plausibility, str) else list(plausibility),
     }
-    vert = _frame(vert_columns, VERTEBRA_COLUMNS)
-    lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
-    if lesions.empty:
+    # the patient row from the columns' arrays (the same values the frame holds)
+    patient_row = _patient_row(
+        lambda name, dtype=None: np.asarray(vert_columns[name], dtype=dtype), n, True, patient_id, mask_kind
+    )
+    patient_row["plausibility"] = patient_plausibility
+    if n_les:
+        vert, lesions, patient = frames(
+            (vert_columns, VERTEBRA_COLUMNS, n),
+            (lesion_rows, LESION_COLUMNS, n_les),
+            patient_frame(patient_row, PATIENT_COLUMNS),
+        )
+    else:
+        vert, patient = frames(
+            (vert_columns, VERTEBRA_COLUMNS, n), patient_frame(patient_row, PATIENT_COLUMNS)
+        )
+        lesions = pd.DataFrame(lesion_rows, columns=list(LESION_COLUMNS))
         lesions = lesions.astype({"lesion_id": np.int64, "voxels": np.int64, "truncated": bool})
         lesions = lesions.astype(
             {c: np.float64 for c in ("volume_mm3", "x_mm", "y_mm", "z_mm", "max_intensity", "mean_intensity")}
         )
-    # the patient row from the columns' arrays (the same values the frame holds)
-    patient = _patient_frame(
-        lambda name, dtype=None: np.asarray(vert_columns[name], dtype=dtype), n, True, patient_id, mask_kind
-    )
     return MetricTables(vert, lesions, patient, new_ids)
+
+
+def truncated_vertebrae(
+    vertebrae: np.ndarray, n: int, *, bbox: tuple[slice, slice, slice] | None = None
+) -> npt.NDArray[np.bool_]:
+    """Which vertebra ids have a voxel on one of the six faces of the image (the ``truncated`` column).
+
+    Parameters
+    ----------
+    vertebrae : ndarray of int, shape (I, J, K)
+        Vertebra ids ``1..n`` (0 elsewhere).
+    n : int
+        Number of vertebra ids.
+    bbox : tuple of 3 slice, optional
+        The bounding box of ``vertebrae > 0`` when already known (only the faces of the image it
+        reaches are read); computed otherwise.
+
+    Returns
+    -------
+    ndarray of bool, shape (n + 1,)
+        Indexed by vertebra id; entry 0 (background) is False.
+    """
+    shape = vertebrae.shape
+    box = bbox if bbox is not None else nonzero_bbox(vertebrae)
+    truncated = np.zeros(n + 1, dtype=bool)
+    if box is not None:
+        vb = vertebrae[box]
+        for ax in range(3):
+            for at_face, idx in ((box[ax].start == 0, 0), (box[ax].stop == shape[ax], vb.shape[ax] - 1)):
+                if at_face:
+                    face = np.take(vb, idx, axis=ax).ravel().astype(np.intp)
+                    truncated |= np.bincount(face, minlength=n + 1)[: n + 1] > 0
+    truncated[0] = False
+    return truncated
 
 
 class _VertebraVoxels:
     """What the tables need from the voxels of the vertebrae: voxel counts per (vertebra id, index
     along the left-right axis), with and without lesion, per-vertebra intensity statistics, and the
-    lesion voxels (C-order flat indices in the image, lesion id, vertebra id, intensity)."""
+    lesion voxels (C-order flat indices in the image, lesion id, vertebra id, intensity, and their
+    image coordinates)."""
 
     def __init__(
         self,
         tab: np.ndarray,
         les_tab: np.ndarray,
-        les: tuple[np.ndarray, ...],
+        les: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]],
         mean_median: tuple[np.ndarray, np.ndarray],
     ) -> None:
         self.tab, self.les_tab = tab, les_tab
-        self.les_index, self.les_ids, self.les_v, self.les_vals = les
+        self.les_index, self.les_ids, self.les_v, self.les_vals, self.les_coords = les
         #: whether ``les_index`` holds every non-zero voxel of the lesion map (a known lesion box
         #: and no lesion voxel outside the vertebrae)
         self.complete = False
@@ -434,7 +487,7 @@ class _VertebraVoxels:
             empty = np.zeros(0, dtype=np.intp)
             nan = np.full(n + 1, np.nan)
             tab = np.zeros((n + 1, n_lr), dtype=np.int64)
-            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0)), (nan, nan.copy()))
+            return cls(tab, tab.copy(), (empty, empty, empty, np.zeros(0), (empty,) * 3), (nan, nan.copy()))
         vb = vertebrae[box]
         # the lesion voxels (in vertebrae), in C order of the image, searched in the lesions' own box
         les_box: tuple[slice, ...] | None = None
@@ -449,21 +502,36 @@ class _VertebraVoxels:
                 )
         if les_box is None:
             les_index = np.zeros(0, dtype=np.intp)
+            coords: tuple[np.ndarray, ...] = (les_index, les_index, les_index)
+            les_ids = np.zeros(0, dtype=np.int64)
+            les_v = np.zeros(0, dtype=np.intp)
+            les_vals = np.zeros(0, dtype=intensity.dtype)
             complete = lesion_bbox is not None  # the segmentation's box: no lesion voxel at all
         else:
             lb = np.ascontiguousarray(lesion_ids[les_box])
             pos = np.flatnonzero(lb)
             n_lesion_voxels = pos.size
-            pos = pos[np.ascontiguousarray(vertebrae[les_box]).ravel()[pos] > 0]
-            complete = lesion_bbox is not None and pos.size == n_lesion_voxels
-            start = tuple(int(c.start) for c in les_box)
-            les_index = shift_flat_index(pos, lb.shape, start, shape)
-        les_ids = _take_flat(lesion_ids, les_index).astype(np.int64)
-        les_v = _take_flat(vertebrae, les_index).astype(np.intp)
-        les_vals = _take_flat(intensity, les_index)
-        lr_les = np.unravel_index(les_index, shape)[lr_axis]
+            # the voxels' image coordinates, once: every value is read at them (no flat-index
+            # round trips per array, no copy of a Fortran-ordered box)
+            coords = tuple(
+                c + int(s.start) for c, s in zip(np.unravel_index(pos, lb.shape), les_box, strict=True)
+            )
+            les_index = np.ravel_multi_index(coords, shape)
+            at = _Gather(coords, les_index)
+            v_all = at.take(vertebrae)
+            keep = v_all > 0
+            ids_all = lb.ravel()[pos]
+            if not keep.all():
+                coords = tuple(c[keep] for c in coords)
+                les_index, ids_all, v_all = les_index[keep], ids_all[keep], v_all[keep]
+                at = _Gather(coords, les_index)
+            complete = lesion_bbox is not None and les_index.size == n_lesion_voxels
+            les_ids = ids_all.astype(np.int64)
+            les_v = v_all.astype(np.intp)
+            les_vals = at.take(intensity)
+        lr_les = coords[lr_axis]
         les_tab = np.bincount(les_v * n_lr + lr_les, minlength=(n + 1) * n_lr).reshape(n + 1, n_lr)
-        les = (les_index, les_ids, les_v, les_vals)
+        les = (les_index, les_ids, les_v, les_vals, coords)
         kernel = (
             mp.intensity_erosion_mm == 0
             and n < 1 << 8
@@ -530,6 +598,24 @@ def _flat_nonzero(a: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
 
+class _Gather:
+    """Values of 3-D arrays at voxels given by their coordinates and C-order flat indices (both)."""
+
+    def __init__(self, coords: tuple[np.ndarray, ...], flat_c: np.ndarray) -> None:
+        self.coords, self.flat_c = coords, flat_c
+        self._flat_f: dict[tuple[int, ...], np.ndarray] = {}
+
+    def take(self, a: np.ndarray) -> np.ndarray:
+        """``a.ravel()[flat_c]`` (``a[coords]``) without copying a non-C-contiguous ``a`` whole."""
+        if a.flags.c_contiguous:
+            return cast(np.ndarray, a.ravel()[self.flat_c])
+        if a.flags.f_contiguous:
+            if a.shape not in self._flat_f:
+                self._flat_f[a.shape] = np.ravel_multi_index(self.coords, a.shape, order="F")
+            return cast(np.ndarray, a.ravel(order="F")[self._flat_f[a.shape]])
+        return cast(np.ndarray, a[self.coords])
+
+
 def _take_flat(a: np.ndarray, flat_c: np.ndarray) -> np.ndarray:
     """``a.ravel()[flat_c]`` (C-order flat indices) without copying a non-C-contiguous ``a`` whole."""
     if a.flags.c_contiguous:
@@ -590,10 +676,14 @@ def _lesion_rows(
     mean_ijk[1:] /= size[1:, None]
     xyz = mean_ijk @ affine[:3, :3].T + affine[:3, 3]
     sums = np.bincount(les, weights=vals, minlength=n_les + 1)
-    order = np.lexsort((vals, les))  # by lesion, then value: the last of each lesion is its maximum
-    ends = np.cumsum(size.astype(np.int64))  # size[0] == 0
     vmax = np.full(n_les + 1, np.nan)
-    vmax[1:] = vals[order][ends[1:] - 1]
+    if size[1:].all():  # every lesion has voxels: its maximum, by one unbuffered ufunc pass (no sort)
+        vmax[1:] = -np.inf
+        np.maximum.at(vmax, les, vals)
+    else:  # (lesions without voxels get the sort's neighbour, as ever)
+        order = np.lexsort((vals, les))  # by lesion, then value: the last of each lesion is its maximum
+        ends = np.cumsum(size.astype(np.int64))  # size[0] == 0
+        vmax[1:] = vals[order][ends[1:] - 1]
     touches = np.bincount(les[border], minlength=n_les + 1) > 0
     # orientation-independent order: level, then superior -> inferior, posterior -> anterior, left -> right
     r = np.round(xyz[1:], 6)
@@ -652,21 +742,22 @@ def patient_table(
         (0.0 when the denominator is 0).
     """
     vt = vertebrae
-    return _patient_frame(
+    row = _patient_row(
         lambda name, dtype=None: vt[name].to_numpy(dtype=dtype),
         len(vt),
         "truncated" in vt,
         patient_id,
         mask_kind,
     )
+    return frames(patient_frame(row, PATIENT_COLUMNS))[0]
 
 
-def _patient_frame(
+def _patient_row(
     column: Callable[..., np.ndarray], n_rows: int, has_truncated: bool, patient_id: str, mask_kind: str
-) -> pd.DataFrame:
-    """:func:`patient_table` from the vertebra table's columns: ``column(name, dtype=None)`` gives one
-    as an array (read from the frame, or from the arrays the frame is built from: no column lookups
-    in a fresh frame)."""
+) -> dict[str, object]:
+    """:func:`patient_table`'s row from the vertebra table's columns: ``column(name, dtype=None)`` gives
+    one as an array (read from the frame, or from the arrays the frame is built from: no column
+    lookups in a fresh frame)."""
     involved = column("involved", dtype=bool)
     levels = column("level", dtype=object)
     regions = column("region", dtype=object)
@@ -674,8 +765,9 @@ def _patient_frame(
     involved_levels = ";".join(sorted(levels[involved], key=level_index))
     dominant = "none"
     best = 0.0
+    in_region = {reg: regions == reg for reg in REGIONS}  # (each compared once)
     for reg in REGIONS:
-        vol = float(les_vol[regions == reg].sum())
+        vol = float(les_vol[in_region[reg]].sum())
         if vol > best:
             dominant, best = reg, vol
     vvol = float(column("vertebra_volume_mm3", dtype=np.float64).sum())
@@ -686,7 +778,7 @@ def _patient_frame(
         "n_vertebrae": int(n_rows),
         "n_involved": int(involved.sum()),
         "involved_levels": involved_levels,
-        **{f"{reg}_involved": bool(np.any(involved & (regions == reg))) for reg in REGIONS},
+        **{f"{reg}_involved": bool(np.any(involved & in_region[reg])) for reg in REGIONS},
         "dominant_region": dominant,
         "total_lesion_count": int(column("lesion_count").sum()),
         "total_lesion_volume_mm3": float(les_vol.sum()),
@@ -697,12 +789,4 @@ def _patient_frame(
         "mask_kind": mask_kind,
         "plausibility": "ok",  # spinemri.measure fills it (spinemri.plausibility)
     }
-    return _frame({k: [v] for k, v in row.items()}, PATIENT_COLUMNS)
-
-
-def _frame(columns: dict[str, Any], names: Sequence[str]) -> pd.DataFrame:
-    """``pd.DataFrame(columns, columns=list(names))``; without the reindexing by name when the
-    columns already are ``names`` in order (the same frame, a fifth cheaper to build)."""
-    if tuple(columns) == tuple(names):
-        return pd.DataFrame(columns)
-    return pd.DataFrame(columns, columns=list(names))
+    return row

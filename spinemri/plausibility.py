@@ -22,6 +22,7 @@ Three checks:
 
 from __future__ import annotations
 
+import bisect
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -459,17 +460,23 @@ def shapes_from_moments(
     n = len(groups)
     ext = np.zeros((3, n))
     vol = np.zeros(n)
-    present = set(moments.labels.tolist())
-    for idx, group in enumerate(groups):
-        labs = [int(lb) for lb in group if int(lb) in present]
-        if not labs:
-            continue
-        rows = moments.rows(labs)
-        count = int(moments.counts[rows].sum())
-        if count == 0:
-            continue
-        vol[idx] = count * voxel_mm3
-        ext[:, idx] = moments.world_max[rows].max(axis=0) - moments.world_min[rows].min(axis=0) + one_voxel
+    # every (group, label) pair at once: the labels' rows, then per group the sum of the counts and the
+    # extremes of the extents (ufunc.at: exact, in any order)
+    group_of = [idx for idx, group in enumerate(groups) for _ in group]
+    labs = np.array([int(lb) for group in groups for lb in group], dtype=np.int64)
+    if labs.size and moments.labels.size:
+        rows = np.minimum(np.searchsorted(moments.labels, labs), moments.labels.size - 1)
+        hit = moments.labels[rows] == labs  # labels absent from the moments add nothing
+        g, rows = np.asarray(group_of, dtype=np.intp)[hit], rows[hit]
+        count = np.zeros(n, dtype=np.int64)
+        np.add.at(count, g, moments.counts[rows])
+        hi = np.full((n, 3), -np.inf)
+        lo = np.full((n, 3), np.inf)
+        np.maximum.at(hi, g, moments.world_max[rows])
+        np.minimum.at(lo, g, moments.world_min[rows])
+        has = count > 0
+        vol[has] = count[has] * voxel_mm3
+        ext[:, has] = (hi[has] - lo[has] + one_voxel).T
     height = ext[2]
     area = np.divide(vol, height, out=np.zeros(n), where=height > 0)
     return LabelShapes(vol, height, ext[1], ext[0], area)
@@ -501,28 +508,51 @@ def check_label_shapes(
     n = len(levels)
     trunc = list(truncated) if truncated is not None else [False] * n
     regions = [region_of(lv) for lv in levels]
+    vol, height, area = shapes.volume_mm3.tolist(), shapes.height_mm.tolist(), shapes.area_mm2.tolist()
+    # per region, the heights of its checked vertebrae (not truncated, with voxels), ascending: the
+    # median of "the others" of each is read from them (no np.median per vertebra)
+    checked: dict[str, list[float]] = {}
+    for i, region in enumerate(regions):
+        if region in SHAPE_LIMITS and not trunc[i] and vol[i] > 0:
+            checked.setdefault(region, []).append(height[i])
+    for hs in checked.values():
+        hs.sort()
     flags = []
     for i, (lv, region) in enumerate(zip(levels, regions, strict=True)):
         limits = SHAPE_LIMITS.get(region)
-        if limits is None or trunc[i] or shapes.volume_mm3[i] <= 0:
+        if limits is None or trunc[i] or vol[i] <= 0:
             flags.append("ok")
             continue
         min_vol, min_height, min_area = limits
         reasons = []
-        if shapes.volume_mm3[i] < min_vol:
+        if vol[i] < min_vol:
             reasons.append("small_volume")
-        others = [
-            shapes.height_mm[j]
-            for j in range(n)
-            if j != i and regions[j] == region and not trunc[j] and shapes.volume_mm3[j] > 0
-        ]
-        relative_thin = len(others) >= 2 and shapes.height_mm[i] < RELATIVE_HEIGHT * float(np.median(others))
-        if lv != "C1" and (shapes.height_mm[i] < min_height or relative_thin):
+        others = _median_without(checked[region], height[i])
+        relative_thin = others is not None and height[i] < RELATIVE_HEIGHT * others
+        if lv != "C1" and (height[i] < min_height or relative_thin):
             reasons.append("thin")
-        if shapes.area_mm2[i] < min_area:
+        if area[i] < min_area:
             reasons.append("narrow")
         flags.append(";".join(reasons) or "ok")
     return flags
+
+
+def _median_without(ascending: list[float], value: float) -> float | None:
+    """``float(np.median(others))`` of the values ``ascending`` less one occurrence of ``value`` (one of
+    them); None when fewer than 2 are left. NaN when any value is NaN (as ``np.median``)."""
+    k = len(ascending) - 1
+    if k < 2:
+        return None
+    if any(v != v for v in ascending):
+        return float("nan")
+    p = bisect.bisect_left(ascending, value)
+
+    def at(j: int) -> float:  # the j-th of the others, ascending
+        return ascending[j] if j < p else ascending[j + 1]
+
+    if k % 2:
+        return at(k // 2)
+    return (at(k // 2 - 1) + at(k // 2)) / 2.0
 
 
 def report_findings(findings: Sequence[Finding], source: str, *, check: bool = True) -> list[str]:

@@ -9,6 +9,7 @@ conversions to and from nibabel and SimpleITK images live in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -69,7 +70,8 @@ def check_affine(affine: npt.ArrayLike, *, what: str = "affine") -> np.ndarray:
         raise GeometryError(f"{what} must be a 4x4 matrix, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise GeometryError(f"{what} contains NaN or infinite values:\n{a}")
-    if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0], rtol=0.0, atol=1e-9):
+    # np.allclose(a[3], [0, 0, 0, 1], rtol=0, atol=1e-9) of finite values, without its overhead
+    if not all(abs(x - y) <= 1e-9 for x, y in zip(a[3].tolist(), (0.0, 0.0, 0.0, 1.0), strict=True)):
         raise GeometryError(f"{what} last row must be [0, 0, 0, 1], got {a[3].tolist()}")
     spacing = np.sqrt(np.sum(a[:3, :3] ** 2, axis=0))
     if np.any(spacing == 0.0):
@@ -119,6 +121,9 @@ def _orientation(affine: npt.ArrayLike) -> tuple[tuple[int, int, int], tuple[int
     its largest absolute cosine among those not yet taken.
     """
     rs = np.asarray(affine, dtype=np.float64)[:3, :3]
+    aligned = _axis_aligned(rs.tolist())
+    if aligned is not None:
+        return aligned
     rs = rs / np.sqrt(np.sum(rs**2, axis=0))
     p, _, qt = np.linalg.svd(rs)
     r = p @ qt
@@ -132,6 +137,21 @@ def _orientation(affine: npt.ArrayLike) -> tuple[tuple[int, int, int], tuple[int
         taken.append(out_ax)
         world[in_ax] = out_ax
         sign[in_ax] = 1 if col[out_ax] > 0 else -1
+    return (world[0], world[1], world[2]), (sign[0], sign[1], sign[2])
+
+
+def _axis_aligned(m: list[list[float]]) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
+    """:func:`_orientation` of a finite 3x3 matrix with one non-zero per row and per column (a signed
+    permutation times zooms, as most scans): its own closest orthogonal matrix up to the zooms, each
+    array axis takes the world axis of its non-zero. None for any other matrix."""
+    world = [-1, -1, -1]
+    sign = [1, 1, 1]
+    for r, row in enumerate(m):
+        nonzero = [c for c, x in enumerate(row) if x != 0]
+        if len(nonzero) != 1 or not math.isfinite(row[nonzero[0]]) or world[nonzero[0]] != -1:
+            return None
+        world[nonzero[0]] = r
+        sign[nonzero[0]] = 1 if row[nonzero[0]] > 0 else -1
     return (world[0], world[1], world[2]), (sign[0], sign[1], sign[2])
 
 
@@ -682,6 +702,9 @@ class Volume:
         bool
             The result of :func:`same_grid` for the two shapes and affines.
         """
+        if atol_mm >= 0 and atol_dir >= 0 and self.shape == other.shape:
+            if np.array_equal(self.affine, other.affine):  # (a Volume's affine is finite, non-singular)
+                return True  # every difference is 0
         return same_grid(
             self.shape, self.affine, other.shape, other.affine, atol_mm=atol_mm, atol_dir=atol_dir
         )

@@ -183,11 +183,10 @@ def label_moments_with_bbox(
     # sum (x_p - o_p)(x_q - o_q) = sum x_p x_q - o_q sum x_p - o_p sum x_q + n o_p o_q
     r1 = s1[present] - c[:, None] * origin[None, :]
     g = s1[present]
-    r2 = np.empty((present.size, 6), dtype=np.int64)
-    for q, (p1, p2) in enumerate(_PAIRS):
-        r2[:, q] = (
-            s2[present, q] - origin[p2] * g[:, p1] - origin[p1] * g[:, p2] + c * origin[p1] * origin[p2]
-        )
+    p1 = [a for a, _ in _PAIRS]
+    p2 = [b for _, b in _PAIRS]
+    o1, o2 = origin[p1][None, :], origin[p2][None, :]
+    r2 = s2[present] - o2 * g[:, p1] - o1 * g[:, p2] + c[:, None] * o1 * o2
     offset = origin.astype(np.float64)
     return box, _finish(present, c, r1, r2, offset, lo[present], hi[present])
 
@@ -203,14 +202,23 @@ def _finish(
 ) -> LabelMoments:
     """Means and centred covariances from the integer sums (box-relative indices), exactly."""
     n = len(present)
-    mean = np.zeros((n, 3))
-    cov = np.zeros((n, 3, 3))
-    for r, (c, a1, a2) in enumerate(zip(cnt.tolist(), s1.tolist(), s2.tolist(), strict=True)):
-        for d in range(3):
-            mean[r, d] = a1[d] / c + offset[d]
-        for q, (p1, p2) in enumerate(_PAIRS):
-            # Python integers: c * sum(pq) - sum(p) sum(q) is exact, whatever the sizes
-            cov[r, p1, p2] = cov[r, p2, p1] = (c * a2[q] - a1[p1] * a1[p2]) / (c * c)
+    o0, o1, o2 = (float(x) for x in offset)
+    means = []
+    covs = []
+    # Python integers: c * sum(pq) - sum(p) sum(q) is exact, whatever the sizes (built as lists, one
+    # array at the end: no element-wise writes into numpy arrays)
+    for c, (x0, x1, x2), a2 in zip(cnt.tolist(), s1.tolist(), s2.tolist(), strict=True):
+        cc = c * c
+        means.append((x0 / c + o0, x1 / c + o1, x2 / c + o2))
+        v00 = (c * a2[0] - x0 * x0) / cc
+        v01 = (c * a2[1] - x0 * x1) / cc
+        v02 = (c * a2[2] - x0 * x2) / cc
+        v11 = (c * a2[3] - x1 * x1) / cc
+        v12 = (c * a2[4] - x1 * x2) / cc
+        v22 = (c * a2[5] - x2 * x2) / cc
+        covs.append(((v00, v01, v02), (v01, v11, v12), (v02, v12, v22)))
+    mean = np.array(means, dtype=np.float64).reshape(n, 3)
+    cov = np.array(covs, dtype=np.float64).reshape(n, 3, 3)
     return LabelMoments(present.astype(np.int64), cnt.astype(np.int64), mean, cov, lo, hi)
 
 
