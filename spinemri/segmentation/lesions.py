@@ -529,9 +529,9 @@ def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndar
     wide for them."""
     if intensity.dtype.kind not in "iu" or intensity.dtype == np.uint64 or not 0 < intensity.size < 1 << 31:
         return None  # (the kernel counts in int32)
-    rng = _kernels.value_range(intensity)  # min and max in one compiled pass
-    assert rng is not None  # a non-empty box
-    lo, hi = rng
+    # (numpy's min and max: two passes, but vectorised for the machine it runs on, ~5x faster than
+    # one portable compiled pass on a 16-bit box)
+    lo, hi = int(intensity.min()), int(intensity.max())
     nbins = hi - lo + 1
     if nbins * (n + 1) * 8 > MAX_HISTOGRAM_BINS:
         return None
