@@ -24,6 +24,67 @@ cdef extern from *:
 
 cdef bint _LITTLE = _sys.byteorder == "little"
 
+# The erosion step and the depth classes of uint8 labels (the segmentation's vertebra ids) in C,
+# compiled twice where the compiler can dispatch at load time (GCC / Clang on x86-64 Linux,
+# ``target_clones``): for AVX2 and for the baseline, the loader picking the one the CPU runs. The
+# loops are the Cython ones below (``_erode_step``, ``_depth_classes``) for one type; the baseline
+# build only has SSE2, whose 16-byte lanes do half the work of AVX2's per instruction.
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+    #  if __has_attribute(target_clones)
+    #    define SPM_CLONES __attribute__((target_clones("avx2", "default")))
+    #  endif
+    #endif
+    #ifndef SPM_CLONES
+    #  define SPM_CLONES
+    #endif
+    SPM_CLONES static void spm_erode_step_u8(
+        const unsigned char* src, unsigned char* dst, Py_ssize_t total, Py_ssize_t shift)
+    {
+        Py_ssize_t x, lo = shift, hi = total - shift;
+        if (hi <= lo) { for (x = 0; x < total; x++) dst[x] = 0; return; }
+        for (x = 0; x < lo; x++) dst[x] = 0;
+        for (x = hi; x < total; x++) dst[x] = 0;
+        for (x = lo; x < hi; x++) {
+            unsigned char o = src[x];
+            dst[x] = ((src[x - shift] == o) & (src[x + shift] == o)) ? o : 0;
+        }
+    }
+    SPM_CLONES static void spm_or_bit_u8(
+        unsigned char* code, const unsigned char* r, Py_ssize_t total, unsigned char bit)
+    {
+        Py_ssize_t x;
+        for (x = 0; x < total; x++) code[x] |= (r[x] != 0) ? bit : 0;
+    }
+    SPM_CLONES static void spm_depth_plane_u8(
+        const unsigned char* p, unsigned char* out, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t s1,
+        Py_ssize_t s0)
+    {
+        Py_ssize_t x;
+        for (x = lo; x < hi; x++) {
+            unsigned char o = p[x];
+            int f = ((p[x - 1] != o) | (p[x + 1] != o) | (p[x - s1] != o) | (p[x + s1] != o)
+                     | (p[x - s0] != o) | (p[x + s0] != o));
+            int e = ((p[x - s1 - 1] != o) | (p[x - s1 + 1] != o) | (p[x + s1 - 1] != o)
+                     | (p[x + s1 + 1] != o) | (p[x - s0 - 1] != o) | (p[x - s0 + 1] != o)
+                     | (p[x + s0 - 1] != o) | (p[x + s0 + 1] != o) | (p[x - s0 - s1] != o)
+                     | (p[x - s0 + s1] != o) | (p[x + s0 - s1] != o) | (p[x + s0 + s1] != o));
+            int c = ((p[x - s0 - s1 - 1] != o) | (p[x - s0 - s1 + 1] != o) | (p[x - s0 + s1 - 1] != o)
+                     | (p[x - s0 + s1 + 1] != o) | (p[x + s0 - s1 - 1] != o) | (p[x + s0 - s1 + 1] != o)
+                     | (p[x + s0 + s1 - 1] != o) | (p[x + s0 + s1 + 1] != o));
+            e = e | f;
+            c = c | e;
+            out[x] = o != 0 ? (unsigned char)(3 - f - e - c) : 0;
+        }
+    }
+    """
+    void spm_erode_step_u8(const cnp.uint8_t* src, cnp.uint8_t* dst, Py_ssize_t total, Py_ssize_t shift) noexcept nogil
+    void spm_or_bit_u8(cnp.uint8_t* code, const cnp.uint8_t* r, Py_ssize_t total, cnp.uint8_t bit) noexcept nogil
+    void spm_depth_plane_u8(
+        const cnp.uint8_t* p, cnp.uint8_t* out, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t s1, Py_ssize_t s0
+    ) noexcept nogil
+
 
 # labels of the erosion (any id) and words tested for zero (any integer type viewed unsigned)
 ctypedef fused anylabel_t:
@@ -108,6 +169,9 @@ cdef void _erode_step(
     ``total`` voxels (0 within ``shift`` of its ends): one step of the erosion by doubling shifts,
     in one vectorised loop."""
     cdef Py_ssize_t x, lo = shift, hi = total - shift
+    if anylabel_t is cnp.uint8_t:
+        spm_erode_step_u8(src, dst, total, shift)
+        return
     if hi <= lo:
         for x in range(total):
             dst[x] = 0
@@ -156,6 +220,16 @@ cdef anylabel_t* _erode_box(
     return a
 
 
+cdef inline void _or_bit(cnp.uint8_t* code, const anylabel_t* r, Py_ssize_t total, cnp.uint8_t bit) noexcept nogil:
+    """code[x] |= bit where r[x] != 0."""
+    cdef Py_ssize_t x
+    if anylabel_t is cnp.uint8_t:
+        spm_or_bit_u8(code, r, total, bit)
+        return
+    for x in range(total):
+        code[x] = code[x] | (bit if r[x] != 0 else 0)
+
+
 cdef void _depth_classes(const anylabel_t* L, cnp.uint8_t* code, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2) noexcept nogil:
     """code[x] = depth class of :func:`spinemri.arrays.morphology.depth_classes` for label voxels (0-3),
     0 for background; voxels on the array's faces are class 0 (a face neighbour lies outside).
@@ -175,19 +249,22 @@ cdef void _depth_classes(const anylabel_t* L, cnp.uint8_t* code, Py_ssize_t n0, 
     for i in range(1, n0 - 1):
         p = L + i * s0
         out = code + i * s0
-        for x in range(lo, hi):
-            o = p[x]
-            f = ((p[x - 1] != o) | (p[x + 1] != o) | (p[x - s1] != o) | (p[x + s1] != o)
-                 | (p[x - s0] != o) | (p[x + s0] != o))
-            e = ((p[x - s1 - 1] != o) | (p[x - s1 + 1] != o) | (p[x + s1 - 1] != o) | (p[x + s1 + 1] != o)
-                 | (p[x - s0 - 1] != o) | (p[x - s0 + 1] != o) | (p[x + s0 - 1] != o) | (p[x + s0 + 1] != o)
-                 | (p[x - s0 - s1] != o) | (p[x - s0 + s1] != o) | (p[x + s0 - s1] != o) | (p[x + s0 + s1] != o))
-            c = ((p[x - s0 - s1 - 1] != o) | (p[x - s0 - s1 + 1] != o) | (p[x - s0 + s1 - 1] != o)
-                 | (p[x - s0 + s1 + 1] != o) | (p[x + s0 - s1 - 1] != o) | (p[x + s0 - s1 + 1] != o)
-                 | (p[x + s0 + s1 - 1] != o) | (p[x + s0 + s1 + 1] != o))
-            e = e | f
-            c = c | e
-            out[x] = (3 - f - e - c) if o != 0 else 0
+        if anylabel_t is cnp.uint8_t:
+            spm_depth_plane_u8(p, out, lo, hi, s1, s0)
+        else:
+            for x in range(lo, hi):
+                o = p[x]
+                f = ((p[x - 1] != o) | (p[x + 1] != o) | (p[x - s1] != o) | (p[x + s1] != o)
+                     | (p[x - s0] != o) | (p[x + s0] != o))
+                e = ((p[x - s1 - 1] != o) | (p[x - s1 + 1] != o) | (p[x + s1 - 1] != o) | (p[x + s1 + 1] != o)
+                     | (p[x - s0 - 1] != o) | (p[x - s0 + 1] != o) | (p[x + s0 - 1] != o) | (p[x + s0 + 1] != o)
+                     | (p[x - s0 - s1] != o) | (p[x - s0 + s1] != o) | (p[x + s0 - s1] != o) | (p[x + s0 + s1] != o))
+                c = ((p[x - s0 - s1 - 1] != o) | (p[x - s0 - s1 + 1] != o) | (p[x - s0 + s1 - 1] != o)
+                     | (p[x - s0 + s1 + 1] != o) | (p[x + s0 - s1 - 1] != o) | (p[x + s0 - s1 + 1] != o)
+                     | (p[x + s0 + s1 - 1] != o) | (p[x + s0 + s1 + 1] != o))
+                e = e | f
+                c = c | e
+                out[x] = (3 - f - e - c) if o != 0 else 0
         for j in range(n1):  # the first and last voxel of each row (their k-neighbours wrapped)
             out[j * n2] = 0
             out[j * n2 + n2 - 1] = 0
@@ -227,11 +304,9 @@ def label_classes(
         else:
             for x in range(size):
                 code[x] = 0
-        for x in range(size):
-            W[x] = L[x]
+        memcpy(W, L, size * sizeof(anylabel_t))
         R = _erode_box(W, S, n0, n1, n2, h0, h1, h2)
-        for x in range(size):
-            code[x] = code[x] | (_CORE if R[x] != 0 else 0)
+        _or_bit(code, R, size, _CORE)
         if deep:
             if from_core:
                 W = R
@@ -240,11 +315,9 @@ def label_classes(
             else:
                 W = &work_v[0]
                 S = &scratch_v[0]
-                for x in range(size):
-                    W[x] = L[x]
+                memcpy(W, L, size * sizeof(anylabel_t))
                 R = _erode_box(W, S, n0, n1, n2, d0, d1, d2)
-            for x in range(size):
-                code[x] = code[x] | (_DEEP if R[x] != 0 else 0)
+            _or_bit(code, R, size, _DEEP)
     return code_arr
 
 
