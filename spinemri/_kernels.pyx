@@ -587,65 +587,99 @@ cdef inline Py_ssize_t _find(Py_ssize_t* parent, Py_ssize_t a) noexcept nogil:
 
 def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2, int connectivity):
     """Connected components of the voxels ``idx`` (flat C-order indices into an (n0, n1, n2) array,
-    strictly ascending) with 6-, 18- or 26-connectivity, by union-find over the voxel list: the
-    cost follows the number of voxels, not the array's size. Returns the component of each voxel
-    (1..N, numbered in order of their first voxel) and N."""
-    cdef Py_ssize_t m = idx.shape[0], t, u, q, x, y, i, j, k, n_off = 0, o, ra, rb, n = 0
-    cdef int di, dj, dk, norm
-    cdef Py_ssize_t off[13]
-    cdef int odi[13]
-    cdef int odj[13]
-    cdef int odk[13]
-    cdef Py_ssize_t ptr[13]
-    # the neighbours before a voxel in C order (the others find it as theirs)
-    for di in range(-1, 1):
-        for dj in range(-1, 2):
-            for dk in range(-1, 2):
-                norm = (di != 0) + (dj != 0) + (dk != 0)
-                if norm == 0 or norm > (1 if connectivity == 6 else 2 if connectivity == 18 else 3):
-                    continue
-                if (di * n1 + dj) * n2 + dk >= 0:
-                    continue
-                off[n_off] = (di * n1 + dj) * n2 + dk
-                odi[n_off] = di
-                odj[n_off] = dj
-                odk[n_off] = dk
-                ptr[n_off] = 0
-                n_off += 1
-    parent_arr = np.arange(m, dtype=np.intp)
+    strictly ascending) with 6-, 18- or 26-connectivity, by union-find over the voxel list's runs:
+    the cost follows the number of voxels, not the array's size. Returns the component of each voxel
+    (1..N, numbered in order of their first voxel) and N.
+
+    The runs are the voxels consecutive along the last axis; a run joins the runs of the rows
+    before it that it touches: the row before in its plane and the three rows around its own in the
+    plane before (6-connectivity: the row before and the same row of the plane before, overlapping
+    columns only; 18: columns one apart as well in those two, overlapping only in the two diagonal
+    rows; 26: columns one apart in all four). Each of those four rows is followed by its own pointer
+    into the ascending list of runs."""
+    cdef Py_ssize_t m = idx.shape[0], t, u, r, q, x, nr = 0, ra, rb, n = 0, w, row, j
+    cdef Py_ssize_t k0, k1, e, prow
+    cdef int o
     label_arr = np.zeros(m, dtype=np.intp)
-    cdef Py_ssize_t[::1] parent = parent_arr, label = label_arr
+    if m == 0:
+        return label_arr, 0
+    # runs: start position in idx, row (i * n1 + j), first and last column
+    start_arr = np.empty(m + 1, dtype=np.intp)
+    rrow_arr = np.empty(m, dtype=np.intp)
+    rk0_arr = np.empty(m, dtype=np.intp)
+    rk1_arr = np.empty(m, dtype=np.intp)
+    parent_arr = np.empty(m, dtype=np.intp)
+    cdef Py_ssize_t[::1] label = label_arr, start = start_arr, rrow = rrow_arr, rk0 = rk0_arr
+    cdef Py_ssize_t[::1] rk1 = rk1_arr, parent = parent_arr
+    # the rows before a row: (row offset, column reach, whether the row must be in the same plane)
+    cdef Py_ssize_t doff[4]
+    cdef Py_ssize_t reach[4]
+    cdef Py_ssize_t dj[4]
+    cdef Py_ssize_t ptr[4]
+    cdef int n_off = 0
+    doff[0] = 1; dj[0] = -1; reach[0] = 0 if connectivity == 6 else 1  # row j - 1, same plane
+    doff[1] = n1; dj[1] = 0; reach[1] = 0 if connectivity == 6 else 1  # row j, plane before
+    n_off = 2
+    if connectivity != 6:
+        doff[2] = n1 + 1; dj[2] = -1; reach[2] = 1 if connectivity == 26 else 0  # row j - 1, plane before
+        doff[3] = n1 - 1; dj[3] = 1; reach[3] = 1 if connectivity == 26 else 0  # row j + 1, plane before
+        n_off = 4
+    for o in range(4):
+        ptr[o] = 0
     with nogil:
-        for t in range(m):
+        t = 0
+        while t < m:
             x = idx[t]
-            i = x // (n1 * n2)
-            j = (x // n2) % n1
-            k = x % n2
+            row = x // n2
+            u = t + 1
+            e = (row + 1) * n2  # the row's end
+            while u < m and idx[u] == idx[u - 1] + 1 and idx[u] < e:
+                u += 1
+            start[nr] = t
+            rrow[nr] = row
+            rk0[nr] = x - row * n2
+            rk1[nr] = idx[u - 1] - row * n2
+            parent[nr] = nr
+            nr += 1
+            t = u
+        start[nr] = m
+        for r in range(nr):
+            row = rrow[r]
+            j = row % n1
+            k0 = rk0[r]
+            k1 = rk1[r]
             for o in range(n_off):
-                # the voxel list is ascending, and so is x + off[o]: each pointer only moves forward
-                y = x + off[o]
+                if j + dj[o] < 0 or j + dj[o] >= n1:
+                    continue
+                prow = row - doff[o]
+                if prow < 0:
+                    continue
+                # runs of row prow touching columns k0 - reach .. k1 + reach
                 q = ptr[o]
-                while q < t and idx[q] < y:
+                while q < r and (rrow[q] < prow or (rrow[q] == prow and rk1[q] < k0 - reach[o])):
                     q += 1
                 ptr[o] = q
-                if q == t or idx[q] != y:
-                    continue
-                if i + odi[o] < 0 or j + odj[o] < 0 or j + odj[o] >= n1 or k + odk[o] < 0 or k + odk[o] >= n2:
-                    continue
-                ra = _find(&parent[0], t)
-                rb = _find(&parent[0], q)
-                if ra != rb:
-                    if ra < rb:
-                        parent[rb] = ra
-                    else:
-                        parent[ra] = rb
-        for t in range(m):
-            u = _find(&parent[0], t)
-            if u == t:
+                e = q
+                while e < r and rrow[e] == prow and rk0[e] <= k1 + reach[o]:
+                    ra = _find(&parent[0], r)
+                    rb = _find(&parent[0], e)
+                    if ra != rb:
+                        if ra < rb:
+                            parent[rb] = ra
+                        else:
+                            parent[ra] = rb
+                    e += 1
+        # number the components in order of their first run (= first voxel: runs ascend); a root
+        # is its component's first run (the lower root always wins a union)
+        for r in range(nr):
+            rk0[r] = _find(&parent[0], r)  # (rk0 reused: the root of each run)
+        for r in range(nr):
+            w = rk0[r]
+            if w == r:
                 n += 1
-                label[t] = n
-            else:
-                label[t] = label[u]
+                rk1[r] = n  # (rk1 reused: the number of each root, set before its other runs)
+            for t in range(start[r], start[r + 1]):
+                label[t] = rk1[w]
     return label_arr, n
 
 

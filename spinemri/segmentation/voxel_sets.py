@@ -23,8 +23,10 @@ __all__ = [
     "sub_box",
 ]
 
-#: Candidates under 1/SPARSE_FRACTION of the box are labelled from their list (union-find), more by
-#: cc3d on the box (union-find costs ~150 ns a voxel, cc3d ~5 ns a box voxel).
+#: Candidates under 1/SPARSE_FRACTION of the box are labelled from their list (union-find over their
+#: runs), more by cc3d on the box (measured on a 1.1 M-voxel box: union-find ~70 ns a scattered
+#: voxel, far less in runs, a lesion's 25-voxel rows ~3 ns a voxel; cc3d ~1-3 ns a box voxel: the
+#: two cross at 2-3 % of the box for scattered voxels).
 SPARSE_FRACTION = 32
 
 
