@@ -28,6 +28,7 @@ def candidates(
     max_count: int,
     bound: float = ...,
     use_bound: bool = ...,
+    ithr: np.ndarray | None = ...,
 ) -> tuple[np.ndarray, np.ndarray]: ...  # flat indices, seed flags
 def grow_groups(
     lab: np.ndarray,

@@ -349,7 +349,7 @@ def class_histogram(
 def candidates(
     const label_t[:, :, ::1] lab, const num_t[:, :, ::1] values, const cnp.uint8_t[:, :, ::1] code,
     const double[::1] thr, const double[::1] seed_thr, bint bright, Py_ssize_t max_count,
-    double bound=0.0, bint use_bound=False,
+    double bound=0.0, bint use_bound=False, const cnp.int64_t[::1] ithr=None,
 ):
     """Candidate voxels: labelled voxels strictly beyond their label's ``thr`` (above when
     ``bright``, else below; NaN: none). Returns their flat indices, ascending, and whether each is a
@@ -359,7 +359,11 @@ def candidates(
     With ``use_bound``, ``bound`` (a value of the values' type) is a bound no candidate can miss:
     every candidate is above it (``bright``) or below it (else); blocks of 64 voxels with no value
     beyond it are skipped after one vectorised test (e.g. the floor of the lowest threshold of an
-    integer image: most of the box is below every threshold)."""
+    integer image: most of the box is below every threshold).
+
+    ``ithr`` (integer images): the same test as integers, ``value > ithr[label]`` (``bright``) or
+    ``value < ithr[label]``, one int64 per label (0: never; ``candidate_thresholds``): no branch on
+    the label nor conversion to float per voxel."""
     cdef Py_ssize_t size = lab.shape[0] * lab.shape[1] * lab.shape[2], x, count = 0, q, e
     idx_arr = np.empty(max(max_count, 0), dtype=np.intp)
     seed_arr = np.empty(max(max_count, 0), dtype=np.bool_)
@@ -374,6 +378,8 @@ def candidates(
     cdef double y
     cdef num_t lim = <num_t>bound if use_bound else <num_t>0
     cdef int hit
+    cdef bint fast = ithr is not None and ithr.shape[0] >= 256
+    cdef const cnp.int64_t* T = &ithr[0] if fast else NULL
     with nogil:
         x = 0
         while x < size:
@@ -389,6 +395,25 @@ def candidates(
                 if hit == 0:
                     x = e
                     continue
+            if num_t is not double and fast:
+                if bright:
+                    for q in range(x, e):
+                        if <cnp.int64_t>V[q] > T[L[q]] and count < max_count:
+                            v = L[q]
+                            y = <double>V[q]
+                            idx[count] = q
+                            seed[count] = (C[q] & _CORE) != 0 and y > seed_thr[v]
+                            count += 1
+                else:
+                    for q in range(x, e):
+                        if <cnp.int64_t>V[q] < T[L[q]] and count < max_count:
+                            v = L[q]
+                            y = <double>V[q]
+                            idx[count] = q
+                            seed[count] = (C[q] & _CORE) != 0 and y < seed_thr[v]
+                            count += 1
+                x = e
+                continue
             for q in range(x, e):
                 v = L[q]
                 if v == 0:

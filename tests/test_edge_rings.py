@@ -325,9 +325,10 @@ def test_grow_groups_grows_each_group_on_its_own(seed: int) -> None:
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64, np.float64])
 @pytest.mark.parametrize("bright", [True, False])
 def test_candidates_with_the_block_bound_equal_the_full_scan(dtype: type, bright: bool) -> None:
-    """Skipping the blocks with no value beyond the bound changes nothing: thresholds inside and
-    outside the type's range, NaN thresholds, all-NaN, blocks cut by the end of the array."""
-    from spinemri.segmentation.lesions import candidate_bound
+    """Skipping the blocks with no value beyond the bound, and the thresholds as integers, change
+    nothing: thresholds inside and outside the type's range, NaN and infinite thresholds, all-NaN,
+    blocks cut by the end of the array."""
+    from spinemri.segmentation.lesions import candidate_bound, candidate_thresholds
 
     rng = np.random.default_rng(int(np.dtype(dtype).itemsize) * 2 + bright)
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
@@ -348,9 +349,15 @@ def test_candidates_with_the_block_bound_equal_the_full_scan(dtype: type, bright
             thr[1:] = float(info.max) + 10.0 if bright else float(info.min) - 10.0
         seed_thr = thr + rng.uniform(0, 30, 5)
         args = (lab, values, code, thr, seed_thr, bright, lab.size)
+        if trial % 11 == 0:  # infinite thresholds: every value beyond one, none beyond the other
+            thr[1], thr[2] = -np.inf, np.inf
         full = _kernels.candidates(*args)
         fast = _kernels.candidates(*args, *candidate_bound(thr[1:], values.dtype, bright))
         assert full[0].tolist() == fast[0].tolist() and full[1].tolist() == fast[1].tolist()
+        ithr = candidate_thresholds(thr, values.dtype, bright)
+        assert (ithr is None) == (info is None or np.dtype(dtype).itemsize == 8)
+        as_int = _kernels.candidates(*args, *candidate_bound(thr[1:], values.dtype, bright), ithr)
+        assert full[0].tolist() == as_int[0].tolist() and full[1].tolist() == as_int[1].tolist()
         with np.errstate(invalid="ignore"):
             t = thr[lab]
             want = (lab > 0) & ((values > t) if bright else (values < t))

@@ -463,6 +463,7 @@ def _segment_box(
         bright,
         int(all_counts.sum()),
         *candidate_bound(thresholds[1:], intensity.dtype, bright),
+        candidate_thresholds(thresholds, intensity.dtype, bright),
     )
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
     if deep_rule:
@@ -506,8 +507,8 @@ def candidate_bound(thresholds: np.ndarray, dtype: np.dtype, bright: bool) -> tu
     -------
     tuple of (float, bool)
     """
-    finite = thresholds[np.isfinite(thresholds)]
-    t = (float(finite.min()) if bright else float(finite.max())) if finite.size else None
+    known = thresholds[~np.isnan(thresholds)]  # (an infinite one too: -inf lets every value through)
+    t = (float(known.min()) if bright else float(known.max())) if known.size else None
     if np.issubdtype(dtype, np.floating):
         if t is None:
             return (np.inf if bright else -np.inf), True
@@ -521,6 +522,39 @@ def candidate_bound(thresholds: np.ndarray, dtype: np.dtype, bright: bool) -> tu
     if bright:
         return (float(info.max), True) if b >= info.max else ((b, True) if b >= info.min else (0.0, False))
     return (float(info.min), True) if b <= info.min else ((b, True) if b <= info.max else (0.0, False))
+
+
+def candidate_thresholds(thresholds: np.ndarray, dtype: np.dtype, bright: bool) -> np.ndarray | None:
+    """The thresholds as integers for an integer image: ``t[v]`` (int64, 256 entries, one per uint8
+    label) such that an integer value is above ``thresholds[v]`` exactly when it is above ``t[v]``
+    (``floor``; below: ``ceil``), label 0 and NaN thresholds never; None for other types.
+
+    Parameters
+    ----------
+    thresholds : ndarray of float64, shape (n + 1,)
+        Per vertebra id (entry 0 unused; NaN: no candidate), n < 256.
+    dtype : numpy dtype
+        The intensities' type.
+    bright : bool
+        Candidates above (True) or below their threshold.
+
+    Returns
+    -------
+    ndarray of int64, shape (256,), or None
+        None for float images, 64-bit integers (not exact as float64) and more than 256 ids.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu" or dtype.itemsize >= 8 or thresholds.size > 256:
+        return None
+    info = np.iinfo(dtype)
+    never = np.iinfo(np.int64).max if bright else np.iinfo(np.int64).min
+    out = np.full(256, never, dtype=np.int64)
+    t = np.asarray(thresholds[1:], dtype=np.float64)
+    ok = ~np.isnan(t)  # (an infinite threshold clips to one beyond the range: always, or never)
+    # clipped one beyond the type's range: every value is above (below) a threshold under (over) it
+    r = np.clip(np.floor(t[ok]) if bright else np.ceil(t[ok]), float(info.min) - 1, float(info.max) + 1)
+    out[1 : thresholds.size][ok] = r.astype(np.int64)
+    return out
 
 
 def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> Hist | None:
