@@ -51,6 +51,13 @@ cdef extern from *:
             dst[x] = ((src[x - shift] == o) & (src[x + shift] == o)) ? o : 0;
         }
     }
+    SPM_CLONES static unsigned char spm_or_u8(const unsigned char* a, Py_ssize_t n)
+    {
+        unsigned char acc = 0;
+        Py_ssize_t k;
+        for (k = 0; k < n; k++) acc |= a[k];
+        return acc;
+    }
     SPM_CLONES static void spm_or_bit_u8(
         unsigned char* code, const unsigned char* r, Py_ssize_t total, unsigned char bit)
     {
@@ -81,6 +88,7 @@ cdef extern from *:
     """
     void spm_erode_step_u8(const cnp.uint8_t* src, cnp.uint8_t* dst, Py_ssize_t total, Py_ssize_t shift) noexcept nogil
     void spm_or_bit_u8(cnp.uint8_t* code, const cnp.uint8_t* r, Py_ssize_t total, cnp.uint8_t bit) noexcept nogil
+    cnp.uint8_t spm_or_u8(const cnp.uint8_t* a, Py_ssize_t n) noexcept nogil
     void spm_depth_plane_u8(
         const cnp.uint8_t* p, cnp.uint8_t* out, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t s1, Py_ssize_t s0
     ) noexcept nogil
@@ -123,6 +131,8 @@ cdef inline anylabel_t _or_range(const anylabel_t* L, Py_ssize_t a, Py_ssize_t b
     """The bitwise OR of ``L[a:b]``: zero when all are zero (a branch-free loop the compiler vectorises)."""
     cdef anylabel_t acc = 0
     cdef Py_ssize_t k
+    if anylabel_t is cnp.uint8_t:
+        return spm_or_u8(L + a, b - a) if b > a else 0
     for k in range(a, b):
         acc = acc | L[k]
     return acc
