@@ -620,7 +620,10 @@ cdef inline Py_ssize_t _find(Py_ssize_t* parent, Py_ssize_t a) noexcept nogil:
     return r
 
 
-def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2, int connectivity):
+def sparse_components(
+    const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t n2, int connectivity,
+    const cnp.int64_t[::1] codes=None,
+):
     """Connected components of the voxels ``idx`` (flat C-order indices into an (n0, n1, n2) array,
     strictly ascending) with 6-, 18- or 26-connectivity, by union-find over the voxel list's runs:
     the cost follows the number of voxels, not the array's size. Returns the component of each voxel
@@ -631,10 +634,15 @@ def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, P
     plane before (6-connectivity: the row before and the same row of the plane before, overlapping
     columns only; 18: columns one apart as well in those two, overlapping only in the two diagonal
     rows; 26: columns one apart in all four). Each of those four rows is followed by its own pointer
-    into the ascending list of runs."""
+    into the ascending list of runs.
+
+    With ``codes`` (one per voxel), voxels of different codes are never connected: a run holds
+    one code, and runs join only runs of their own code (the multi-label components of an array
+    holding the codes, as cc3d labels it)."""
     cdef Py_ssize_t m = idx.shape[0], t, u, r, q, x, nr = 0, ra, rb, n = 0, w, row, j
     cdef Py_ssize_t k0, k1, e, prow
     cdef int o
+    cdef bint has_codes = codes is not None
     label_arr = np.zeros(m, dtype=np.intp)
     if m == 0:
         return label_arr, 0
@@ -668,8 +676,12 @@ def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, P
             row = x // n2
             u = t + 1
             e = (row + 1) * n2  # the row's end
-            while u < m and idx[u] == idx[u - 1] + 1 and idx[u] < e:
-                u += 1
+            if has_codes:
+                while u < m and idx[u] == idx[u - 1] + 1 and idx[u] < e and codes[u] == codes[t]:
+                    u += 1
+            else:
+                while u < m and idx[u] == idx[u - 1] + 1 and idx[u] < e:
+                    u += 1
             start[nr] = t
             rrow[nr] = row
             rk0[nr] = x - row * n2
@@ -696,6 +708,9 @@ def sparse_components(const Py_ssize_t[::1] idx, Py_ssize_t n0, Py_ssize_t n1, P
                 ptr[o] = q
                 e = q
                 while e < r and rrow[e] == prow and rk0[e] <= k1 + reach[o]:
+                    if has_codes and codes[start[e]] != codes[start[r]]:
+                        e += 1
+                        continue
                     ra = _find(&parent[0], r)
                     rb = _find(&parent[0], e)
                     if ra != rb:

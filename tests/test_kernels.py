@@ -312,6 +312,23 @@ def test_sparse_components_equal_cc3d(rng: np.random.Generator) -> None:
             np.testing.assert_array_equal(got, want.ravel()[idx])  # the same ids, not only the same parts
 
 
+def test_sparse_components_with_codes_equal_cc3d_multilabel(rng: np.random.Generator) -> None:
+    """Voxels of different codes never connect: the multi-label components cc3d finds in an array
+    holding the codes, numbered alike (touching codes, runs cut by a code change, long runs)."""
+    import cc3d
+
+    for trial in range(200):
+        shape = tuple(int(x) for x in rng.integers(1, 15 if trial < 150 else 35, 3))
+        labels = rng.integers(1, 4, shape) * (rng.random(shape) < rng.random() * 0.9)
+        idx = np.flatnonzero(labels)
+        codes = labels.ravel()[idx].astype(np.int64) * 1000 + 7  # any int64 codes
+        for conn in (6, 18, 26):
+            want, n = cc3d.connected_components(labels, connectivity=conn, return_N=True)
+            got, n_got = _kernels.sparse_components(idx, *shape, conn, codes)
+            assert n_got == n
+            np.testing.assert_array_equal(got, want.ravel()[idx])
+
+
 def test_wide_integer_range_takes_the_gathered_path_with_the_same_result() -> None:
     """An int32 image spanning ~2**30 has no histogram small enough: the values are gathered and
     sorted instead, with the result of the same values as float64."""

@@ -87,7 +87,7 @@ from .thresholds import (
     otsu,
     robust_threshold,
 )
-from .voxel_sets import connected_components, label_by_vertebra, label_voxels, sorted_isin, sub_box
+from .voxel_sets import connected_components, label_voxels, sorted_isin, sub_box
 
 __all__ = ["LesionSegmentation", "segment_lesions"]
 
@@ -782,12 +782,18 @@ def _components(
     # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
     # a code of (their vertebra, their component), so cc3d's multi-label components never cross a
     # vertebra boundary, nor join two touching lesions that the steps above kept apart
+    # (the union-find over the voxel list's runs with the pair as each voxel's code: the same
+    # components and C-order numbering as cc3d's multi-label pass over the lesions' box)
     offset, sub, local = sub_box(kept_idx, shape)
     vert = voxels.vertebra(kept_idx).astype(np.int64)
-    pairs, code = np.unique(cid.astype(np.int64) * 256 + vert, return_inverse=True)
-    by_pair = np.zeros(sub, dtype=_id_dtype(pairs.size))
-    by_pair.ravel()[local] = code.ravel() + 1
-    ids, lesion_vertebra = label_by_vertebra(by_pair, local, p.connectivity, np.append(0, pairs % 256))
+    pair = cid.astype(np.int64) * 256 + vert
+    lab, n_ids = _kernels.sparse_components(
+        np.ascontiguousarray(kept_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(p.connectivity), pair
+    )
+    ids = np.zeros(sub, dtype=_id_dtype(n_ids))
+    ids.ravel()[local] = lab
+    lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
+    lesion_vertebra[lab] = vert
     return ids, offset, lesion_vertebra
 
 

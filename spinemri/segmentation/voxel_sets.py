@@ -1,9 +1,8 @@
 """Sets of voxels given as flat indices into a box: connected components, membership, sub-boxes.
 
 The helpers of :mod:`spinemri.segmentation.lesions` that work on voxel lists rather than on
-images: candidate voxels are labelled from their list (union-find) when they are few, by cc3d on
-their bounding box otherwise; lesion ids are labelled per vertebra so that a lesion never crosses
-a vertebra boundary.
+images: candidate voxels are labelled from their list (union-find over their runs) when they are
+few, by cc3d on their bounding box otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from .._native import kernels as _kernels
 __all__ = [
     "SPARSE_FRACTION",
     "connected_components",
-    "label_by_vertebra",
     "label_voxels",
     "sorted_isin",
     "sub_box",
@@ -103,40 +101,6 @@ def sub_box(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], t
     sub = tuple(int(c.max()) + 1 - o for c, o in zip(coords, lo, strict=True))
     local = np.ravel_multi_index(tuple(c - o for c, o in zip(coords, lo, strict=True)), sub)
     return lo, sub, local
-
-
-def label_by_vertebra(
-    by_vertebra: np.ndarray,
-    local: np.ndarray | None,
-    connectivity: int,
-    vertebra_of: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion ids that never cross a vertebra boundary (cc3d's multi-label components).
-
-    Parameters
-    ----------
-    by_vertebra : ndarray of int, C-contiguous
-        The lesions' bounding box, each lesion voxel holding its vertebra id (0 elsewhere); with
-        ``vertebra_of``, a code per lesion and vertebra instead (touching lesions stay apart).
-    local : ndarray of intp or None
-        Flat positions of the lesion voxels in the box; None: unknown (every voxel is read).
-    connectivity : int
-        6, 18 or 26.
-    vertebra_of : ndarray of int, optional
-        The vertebra of each code of ``by_vertebra``.
-
-    Returns
-    -------
-    tuple of (ndarray, ndarray of int64)
-        The lesion ids on the box, in cc3d's own (smallest) dtype, and the vertebra of each id
-        (index 0 unused).
-    """
-    ids, n_ids = connected_components(by_vertebra, connectivity)
-    lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    codes = by_vertebra.ravel() if local is None else by_vertebra.ravel()[local]
-    where = ids.ravel() if local is None else ids.ravel()[local]
-    lesion_vertebra[where] = codes if vertebra_of is None else vertebra_of[codes]
-    return ids, lesion_vertebra
 
 
 def connected_components(binary_or_labels: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
