@@ -30,7 +30,8 @@ cdef extern from *:
     #include <emmintrin.h>
     #endif
     /* The bits of the bytes b[0:n] != 0 into the words w[0:nw] (bit k of word k / 64; the bits from
-       n on zero; nw * 64 >= n): 16 bytes at a time by SSE2 where available, the rest one by one. */
+       n on zero; nw * 64 >= n): 16 bytes at a time by SSE2 where available (each full word stored
+       once), the rest one by one. */
     #include <stdint.h>
     static inline void spm_pack_nonzero(const uint8_t* b, Py_ssize_t n, uint64_t* w, Py_ssize_t nw) {
         Py_ssize_t k = 0, i, nf = n >> 6;
@@ -53,9 +54,15 @@ cdef extern from *:
             w[i] = acc;
         }
     #endif
-        if (k < n) {  /* the last, partial word: one by one */
+        if (k < n) {  /* the last, partial word: 16 bytes a step, then one by one */
             acc = 0;
-            for (i = 0; k + i < n; i++) acc |= (uint64_t)(b[k + i] != 0) << i;
+            i = 0;
+    #if defined(__SSE2__)
+            for (; k + i + 16 <= n; i += 16)
+                acc |= (uint64_t)(_mm_movemask_epi8(_mm_cmpeq_epi8(
+                    _mm_loadu_si128((const __m128i*)(b + k + i)), z)) ^ 0xFFFF) << i;
+    #endif
+            for (; k + i < n; i++) acc |= (uint64_t)(b[k + i] != 0) << i;
             w[nf] = acc;
         }
     }
@@ -943,9 +950,49 @@ cdef const word_t* _dilate_words(
     return cur
 
 
+cdef enum:
+    _SCAN = 64  # bins tested at once for a non-zero count
+
+
+cdef Py_ssize_t _first_nonzero(const cnp.uint32_t* H, const cnp.uint32_t* H2, Py_ssize_t n) noexcept nogil:
+    """The first bin ``b < n`` with ``H[b] + H2[b] > 0`` (``n`` if none): blocks of ``_SCAN`` bins
+    tested by a vectorised OR, then the block found bin by bin."""
+    cdef Py_ssize_t b0 = 0, b
+    cdef cnp.uint32_t acc
+    while b0 < n:
+        acc = 0
+        for b in range(b0, min(b0 + _SCAN, n)):
+            acc = acc | H[b] | H2[b]
+        if acc:
+            for b in range(b0, min(b0 + _SCAN, n)):
+                if H[b] | H2[b]:
+                    return b
+        b0 += _SCAN
+    return n
+
+
+cdef Py_ssize_t _last_nonzero(const cnp.uint32_t* H, const cnp.uint32_t* H2, Py_ssize_t n) noexcept nogil:
+    """The last bin ``b < n`` with ``H[b] + H2[b] > 0`` (-1 if none), as :func:`_first_nonzero`
+    from the top."""
+    cdef Py_ssize_t b0, b
+    cdef cnp.uint32_t acc
+    b0 = ((n - 1) // _SCAN) * _SCAN
+    while b0 >= 0:
+        acc = 0
+        for b in range(b0, min(b0 + _SCAN, n)):
+            acc = acc | H[b] | H2[b]
+        if acc:
+            for b in range(min(b0 + _SCAN, n) - 1, b0 - 1, -1):
+                if H[b] | H2[b]:
+                    return b
+        b0 -= _SCAN
+    return -1
+
+
 cdef int _shell_count(
     const anylabel_t[:, :, :] ids, const value_t[:, :, :] values, Py_ssize_t h0, Py_ssize_t h1,
-    Py_ssize_t h2, cnp.int64_t lo, cnp.uint32_t* H, cnp.uint32_t* H2, Py_ssize_t* first, Py_ssize_t* last,
+    Py_ssize_t h2, cnp.int64_t lo, cnp.uint32_t* H, cnp.uint32_t* H2, Py_ssize_t nbins, Py_ssize_t* first,
+    Py_ssize_t* last,
 ) except -1:
     """Add the shell's value counts (bins ``value - lo``) to ``H`` and ``H2`` (voxels in turn along
     each run) and set [first, last] to the range of the bins counted (first > last when none); see
@@ -987,7 +1034,6 @@ cdef int _shell_count(
     cdef Py_ssize_t si = ids.strides[2] // sizeof(anylabel_t), sv = values.strides[2] // sizeof(value_t)
     cdef const anylabel_t* L
     cdef const value_t* V
-    cdef value_t vmin = 0, vmax = 0, x
     cdef bint any_shell = False
     s_arr = None
     if nw > 64:
@@ -1067,15 +1113,8 @@ cdef int _shell_count(
                         inv = ~Sp[w]
                     b = nw * 64 if w == nw else w * 64 + spm_ctz64(inv)
                     b = min(b, n2)
-                    if not any_shell:
-                        vmin = V[a * sv]
-                        vmax = vmin
-                        any_shell = True
+                    any_shell = True
                     if sv == 1:
-                        for k in range(a, b):  # vectorised
-                            x = V[k]
-                            vmin = x if x < vmin else vmin
-                            vmax = x if x > vmax else vmax
                         k = a
                         while k + 1 < b:
                             H[<Py_ssize_t>(V[k] - lo)] += 1
@@ -1085,16 +1124,13 @@ cdef int _shell_count(
                             H[<Py_ssize_t>(V[k] - lo)] += 1
                     else:
                         for k in range(a, b):
-                            x = V[k * sv]
-                            vmin = x if x < vmin else vmin
-                            vmax = x if x > vmax else vmax
-                            H[<Py_ssize_t>(x - lo)] += 1
+                            H[<Py_ssize_t>(V[k * sv] - lo)] += 1
                     if w == nw or b >= n2:
                         break
                     s_word = Sp[w] & (~(<word_t>0) << (b & 63))
-    if any_shell:
-        first[0] = <Py_ssize_t>(vmin - lo)
-        last[0] = <Py_ssize_t>(vmax - lo)
+        if any_shell:  # the range of the bins counted, from the histograms
+            first[0] = _first_nonzero(H, H2, nbins)
+            last[0] = _last_nonzero(H, H2, nbins)
     return 0
 
 
@@ -1126,13 +1162,13 @@ def shell_histogram_range(
     a ring of the last 2 h0 + 1 planes, their OR over the window of plane q (the planes q - h0 .. q +
     h0: O(h0) words per voxel / 64), and plane q's shell taken row by row as runs of bits, each run's
     values counted straight from the view into two interleaved uint32 histograms (no dependency
-    between neighbours of equal value) while their range is kept; the rows ahead prefetched. The bins
-    of values never seen are neither zeroed nor read."""
+    between neighbours of equal value); the rows ahead prefetched. The range is then found by
+    testing 64 bins at a time from each end, and only it is summed into the int64 counts."""
     cdef Py_ssize_t first, last, b, nb = max(nbins, 1)
     hist_arr = np.zeros(2 * nb, dtype=np.uint32)
     cdef cnp.uint32_t[::1] hist_v = hist_arr
     cdef cnp.uint32_t* H = &hist_v[0]
-    _shell_count(ids, values, h0, h1, h2, lo, H, H + nb, &first, &last)
+    _shell_count(ids, values, h0, h1, h2, lo, H, H + nb, nb, &first, &last)
     if first > last:
         return 0, np.zeros(0, dtype=np.int64)
     out_arr = np.empty(last - first + 1, dtype=np.int64)
