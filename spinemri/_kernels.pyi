@@ -67,6 +67,9 @@ def value_range(values: np.ndarray) -> tuple[int, int] | None: ...
 def shell_histogram(
     ids: np.ndarray, values: np.ndarray, h0: int, h1: int, h2: int, lo: int, nbins: int
 ) -> np.ndarray: ...
+def shell_histogram_range(
+    ids: np.ndarray, values: np.ndarray, h0: int, h1: int, h2: int, lo: int, nbins: int
+) -> tuple[int, np.ndarray]: ...  # first bin, counts from it to the last non-zero bin
 def labels_with_code(code: np.ndarray, lab: np.ndarray, n_ids: int, bits: int = ...) -> np.ndarray: ...
 def edge_rings(
     lab: np.ndarray,

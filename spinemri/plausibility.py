@@ -286,9 +286,10 @@ def _fused_shell_medians(
     sub: np.ndarray, ids: np.ndarray, pad: Sequence[int], marrow: Hist | None
 ) -> tuple[float, float] | None | Literal[False]:
     """:func:`_shell_medians` of the box ``sub`` around the vertebra ids ``ids`` dilated by ``pad``
-    in one compiled pass (``shell_histogram`` of :mod:`spinemri._kernels`: the box dilation by a
-    running count per axis, then the shell's histogram), when the marrow median is read from
-    ``marrow`` (an integer image of up to 4 bytes, integer bins); False when not applicable."""
+    in one compiled pass (``shell_histogram_range`` of :mod:`spinemri._kernels`: the box dilation of
+    the ids as bits, then the shell's histogram over the range of its values), when the marrow
+    median is read from ``marrow`` (an integer image of up to 4 bytes, integer bins); False when not
+    applicable."""
     integer = sub.dtype.kind in "ui" and sub.dtype.itemsize <= 4 and sub.ndim == 3 and sub.dtype.isnative
     if not (integer and marrow is not None and marrow.scale == 1.0 and float(marrow.lo).is_integer()):
         return False
@@ -297,19 +298,25 @@ def _fused_shell_medians(
     pooled = marrow.counts.sum(axis=0)
     if not pooled.any():  # (a histogram over no vertebra voxel: the reference path decides)
         return False
+    from ._native import kernels as _kernels
+
     if sub.dtype.itemsize <= 2:
         lo, hi = int(np.iinfo(sub.dtype).min), int(np.iinfo(sub.dtype).max)
     else:
-        lo, hi = int(sub.min()), int(sub.max())
+        found = _kernels.value_range(sub)  # one pass for min and max
+        if found is None:
+            return False
+        lo, hi = found
     if hi - lo >= 1 << 20:
         return False
-    from ._native import kernels as _kernels
-
     unsigned = ids if ids.dtype.kind == "u" else ids.view(f"u{ids.dtype.itemsize}")  # only != 0 is read
-    shell = _kernels.shell_histogram(unsigned, sub, int(pad[0]), int(pad[1]), int(pad[2]), lo, hi - lo + 1)
-    if not shell.any():
+    # the shell's histogram from its first to its last value: no pass over the bins of values not there
+    first, shell = _kernels.shell_histogram_range(
+        unsigned, sub, int(pad[0]), int(pad[1]), int(pad[2]), lo, hi - lo + 1
+    )
+    if shell.shape[0] == 0:
         return None
-    return _hist_median(pooled, int(marrow.lo)), _hist_median(shell, lo)
+    return _hist_median(pooled, int(marrow.lo)), _hist_median(shell, lo + first)
 
 
 def _dilate(inside: np.ndarray, pad: Sequence[int]) -> np.ndarray:

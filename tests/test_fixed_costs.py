@@ -209,3 +209,89 @@ def test_shell_histogram_equals_maximum_filter_and_bincount(seed: int) -> None:
         want = np.bincount(vals[grown & ~inside].astype(np.int64) - lo, minlength=nbins)
         got = _kernels.shell_histogram(ids, vals, h[0], h[1], h[2], lo, nbins)
         np.testing.assert_array_equal(got, want)
+
+
+def _shell_oracle(ids: np.ndarray, vals: np.ndarray, h: list[int], lo: int, nbins: int) -> np.ndarray:
+    """``shell_histogram``'s definition: scipy's box maximum filter of ``ids != 0``, minus ``ids != 0``,
+    ``np.bincount`` of the values there."""
+    inside = ids != 0
+    grown = ndi.maximum_filter(inside.astype(np.uint8), size=[2 * x + 1 for x in h]).astype(bool)
+    return np.bincount(vals[grown & ~inside].astype(np.int64) - lo, minlength=nbins)
+
+
+def _check_shell(ids: np.ndarray, vals: np.ndarray, h: list[int]) -> None:
+    """``shell_histogram`` and ``shell_histogram_range`` against :func:`_shell_oracle`."""
+    info = np.iinfo(vals.dtype)
+    lo = int(info.min) if info.bits <= 16 else int(vals.min(initial=0))
+    nbins = (int(info.max) - lo + 1) if info.bits <= 16 else int(vals.max(initial=0)) - lo + 1
+    want = _shell_oracle(ids, vals, h, lo, nbins)
+    np.testing.assert_array_equal(_kernels.shell_histogram(ids, vals, h[0], h[1], h[2], lo, nbins), want)
+    first, counts = _kernels.shell_histogram_range(ids, vals, h[0], h[1], h[2], lo, nbins)
+    nz = np.flatnonzero(want)
+    if nz.size == 0:
+        assert (first, counts.shape) == (0, (0,))
+    else:
+        assert counts.dtype == np.int64 and first == nz[0]
+        np.testing.assert_array_equal(counts, want[nz[0] : nz[-1] + 1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shell_histogram_wide_rows_and_strides(seed: int) -> None:
+    """Rows of several 64-bit words (runs across word ends, touching the box ends), pads of more
+    than a word or than the box, empty rows and planes, every value dtype of an image, ids of
+    uint8/uint16/uint32 (any non-zero value), and views with strided last axes (every other voxel,
+    reversed), against the scipy/numpy definition."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(40):
+        shape = (int(rng.integers(1, 7)), int(rng.integers(1, 12)), int(rng.integers(1, 300)))
+        ids_dtype = rng.choice([np.uint8, np.uint16, np.uint32])
+        val_dtype = rng.choice([np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32])
+        ids = np.zeros(shape, ids_dtype)
+        for _run in range(int(rng.integers(0, 3 * shape[0] * shape[1] + 1))):  # runs along rows
+            i, j = int(rng.integers(shape[0])), int(rng.integers(shape[1]))
+            a = int(rng.integers(-20, shape[2]))
+            b = a + int(rng.integers(1, 150))
+            ids[i, j, max(a, 0) : max(b, 0)] = rng.integers(1, np.iinfo(ids_dtype).max, dtype=np.int64)
+        if rng.random() < 0.3:
+            ids[int(rng.integers(shape[0]))] = 0  # an empty plane
+        ids[rng.random(shape) < 0.02] = 0
+        info = np.iinfo(val_dtype)
+        vmin, vmax = max(int(info.min), -(1 << 17)), min(int(info.max), 1 << 17)  # 32-bit: bins for 2**18
+        vals = rng.integers(vmin, vmax + 1, shape, dtype=np.int64).astype(val_dtype)
+        how = rng.integers(4)
+        if how == 1:  # every other voxel along the last axis
+            ids = np.repeat(ids, 2, axis=2)[:, :, ::2]
+            vals = np.repeat(vals, 2, axis=2)[:, :, ::2]
+        elif how == 2:  # a box of a Fortran-ordered volume as it is: its last axis the slowest
+            ids = np.asfortranarray(np.pad(ids, 2))[2:-2, 2:-2, 2:-2]
+            vals = np.asfortranarray(np.pad(vals, 2))[2:-2, 2:-2, 2:-2]
+        elif how == 3:  # a box of a bigger C-contiguous volume (rows strided, last axis contiguous)
+            ids = np.pad(ids, ((1, 1), (2, 2), (5, 9)))[1:-1, 2:-2, 5:-9]
+            vals = np.pad(vals, ((1, 1), (2, 2), (5, 9)))[1:-1, 2:-2, 5:-9]
+        h = [int(rng.choice([0, 1, 2, 5, 20])), int(rng.choice([0, 1, 3, 7, 30]))]
+        h.append(int(rng.choice([0, 1, 5, 63, 64, 70, 400])))
+        _check_shell(ids, vals, h)
+
+
+def test_shell_histogram_edge_cases() -> None:
+    """No inside voxel (no shell), all inside (no shell), one voxel, a run over a whole row, rows
+    longer than 64 words (4096 voxels), reversed last axes, zero-sized boxes."""
+    rng = np.random.default_rng(7)
+    vals = rng.integers(0, 4000, (3, 4, 200)).astype(np.uint16)
+    _check_shell(np.zeros((3, 4, 200), np.uint8), vals, [1, 5, 5])
+    _check_shell(np.ones((3, 4, 200), np.uint8), vals, [1, 5, 5])
+    one = np.zeros((3, 4, 200), np.uint16)
+    one[1, 2, 64] = 9
+    for h in ([0, 0, 0], [0, 0, 1], [1, 1, 63], [2, 3, 64], [0, 0, 500]):
+        _check_shell(one, vals, h)
+    row = np.zeros((3, 4, 200), np.uint8)
+    row[0, 0, :] = 255
+    _check_shell(row, vals, [1, 1, 1])
+    _check_shell(row[:, :, ::-1], vals[:, :, ::-1], [1, 2, 3])
+    long_ids = np.zeros((2, 3, 4200), np.uint8)
+    long_ids[0, 1, [0, 63, 64, 1000, 4100, 4199]] = 1
+    long_vals = rng.integers(-1000, 1000, long_ids.shape).astype(np.int16)
+    for h in ([0, 0, 1], [1, 1, 70], [0, 1, 5000]):
+        _check_shell(long_ids, long_vals, h)
+    for shape in ((0, 3, 4), (2, 0, 4), (2, 3, 0)):
+        _check_shell(np.ones(shape, np.uint8), np.ones(shape, np.uint16), [1, 1, 1])
