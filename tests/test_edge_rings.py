@@ -328,7 +328,7 @@ def test_candidates_with_the_block_bound_equal_the_full_scan(dtype: type, bright
     """Skipping the blocks with no value beyond the bound, and the thresholds as integers, change
     nothing: thresholds inside and outside the type's range, NaN and infinite thresholds, all-NaN,
     blocks cut by the end of the array."""
-    from spinemri.segmentation.lesions import candidate_bound, candidate_thresholds
+    from spinemri.segmentation.candidates import candidate_bound, candidate_thresholds
 
     rng = np.random.default_rng(int(np.dtype(dtype).itemsize) * 2 + bright)
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None

@@ -67,7 +67,8 @@ extent at least ``ELONGATION`` = 1.5 times the diameter of the sphere of the com
 sphere measures 1, the three joined lesions 2.1-2.8) whose rest is at least the ball's size: compact
 lesions, and the common path, are not opened at all.
 
-Pure numpy / scipy on the vertebrae's bounding box (flat C-order indices, as
+Numpy / scipy on the vertebrae's bounding box, the rings in one compiled pass
+(``_kernels.edge_rings``; flat C-order indices, as
 :mod:`spinemri.segmentation.lesions`).
 """
 

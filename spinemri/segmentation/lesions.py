@@ -77,6 +77,7 @@ from ..arrays.morphology import (
 from ..errors import GeometryError, InputError
 from ..params import SegmentParams
 from .bias import n4_correct
+from .candidates import find_candidates
 from .component_rules import PLATEAU_QUANTILE, component_rules, split_cores, split_necks, top_and_plateau
 from .thresholds import (
     background_level,
@@ -87,7 +88,7 @@ from .thresholds import (
     otsu,
     robust_threshold,
 )
-from .voxel_sets import connected_components, label_voxels, sorted_isin, sub_box
+from .voxel_sets import c_order_ids, connected_components, label_voxels, sorted_isin, sub_box
 
 __all__ = ["LesionSegmentation", "segment_lesions"]
 
@@ -289,7 +290,7 @@ def segment_lesions(
     if transposed:
         offset = (offset[2], offset[1], offset[0])
         if lesion_sub.size:  # the same box and vertebra ids as the C-order path labels
-            lesion_sub, lesion_vertebra = _c_order_ids(np.ascontiguousarray(lesion_sub.T), lesion_vertebra)
+            lesion_sub, lesion_vertebra = c_order_ids(np.ascontiguousarray(lesion_sub.T), lesion_vertebra)
         core_b = core_b.T
     lesion_ids = np.zeros(image.shape, dtype=_id_dtype(lesion_vertebra.size - 1))
     start = [b.start + o for b, o in zip(box, offset, strict=True)]
@@ -313,24 +314,6 @@ def segment_lesions(
         value_hist,
         sl,
     )
-
-
-def _c_order_ids(ids: np.ndarray, lesion_vertebra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion ids ``1..N`` (each a connected set, C-contiguous ``ids``) renumbered in C order of their
-    first voxel, as labelling them once more would number them (cc3d's multi-label components of
-    ``ids``: the connectivities are symmetric in the axes, so a lesion labelled on the reversed axes
-    is one component here too), and the vertebra of each new id."""
-    flat = ids.ravel()
-    nz = np.flatnonzero(flat)
-    old, first = np.unique(flat[nz], return_index=True)  # 1..N, each id's first voxel
-    n_ids = old.size
-    lut = np.zeros(int(old[-1]) + 1, dtype=_id_dtype(n_ids))
-    lut[old[np.argsort(first, kind="stable")]] = np.arange(1, n_ids + 1)
-    out = np.zeros(ids.shape, dtype=lut.dtype)
-    out.ravel()[nz] = lut[flat[nz]]
-    vertebra = np.zeros(n_ids + 1, dtype=np.int64)
-    vertebra[lut[old]] = lesion_vertebra[old]
-    return out, vertebra
 
 
 def _id_dtype(n_ids: int) -> type[np.unsignedinteger] | type[np.signedinteger]:
@@ -454,16 +437,8 @@ def _segment_box(
     seed_t = thresholds
     if p.method in ("robust", "local"):
         seed_t = mad_threshold(ref_med, ref_mad, max(p.seed_k, p.k), p.polarity)
-    cand_idx, seed = _kernels.candidates(
-        vertebrae,
-        intensity,
-        code,
-        np.ascontiguousarray(thresholds),
-        np.ascontiguousarray(seed_t),
-        bright,
-        int(all_counts.sum()),
-        *candidate_bound(thresholds[1:], intensity.dtype, bright),
-        candidate_thresholds(thresholds, intensity.dtype, bright),
+    cand_idx, seed = find_candidates(
+        vertebrae, intensity, code, thresholds, seed_t, bright, int(all_counts.sum())
     )
     voxels = _BoxVoxels(intensity, vertebrae, code, depth_offset)
     if deep_rule:
@@ -482,79 +457,6 @@ def _segment_box(
         voxels.interior_counts = n_interior
     lesion_ids, offset, lesion_vertebra = _components(cand_idx, seed, voxels, spacing, p, level, ref_mad)
     return lesion_ids, offset, lesion_vertebra, core, level, depth_offset, value_hist
-
-
-def candidate_bound(thresholds: np.ndarray, dtype: np.dtype, bright: bool) -> tuple[float, bool]:
-    """A value of ``dtype`` that every candidate is beyond (``(bound, True)``), for
-    ``_kernels.candidates`` to skip the blocks with no value beyond it; ``(0.0, False)`` when there is
-    none to use.
-
-    A candidate is strictly beyond its vertebra's threshold (NaN: none), so beyond the lowest
-    threshold (``bright``; the highest for dark lesions); an integer value is above ``t`` exactly when
-    it is above ``floor(t)`` (below ``t`` exactly when below ``ceil(t)``), which is then clipped to the
-    type's range (a bound outside it skips every block, or none).
-
-    Parameters
-    ----------
-    thresholds : ndarray of float64
-        The vertebrae's thresholds (NaN: no candidate in that vertebra).
-    dtype : numpy dtype
-        The intensities' type.
-    bright : bool
-        Candidates above (True) or below their threshold.
-
-    Returns
-    -------
-    tuple of (float, bool)
-    """
-    known = thresholds[~np.isnan(thresholds)]  # (an infinite one too: -inf lets every value through)
-    t = (float(known.min()) if bright else float(known.max())) if known.size else None
-    if np.issubdtype(dtype, np.floating):
-        if t is None:
-            return (np.inf if bright else -np.inf), True
-        return t, True
-    if np.dtype(dtype).itemsize >= 8:  # (a 64-bit type's ends are not exact as float64: no bound)
-        return 0.0, False
-    info = np.iinfo(dtype)
-    if t is None:  # no threshold: no candidate; the type's end skips every block
-        return (float(info.max) if bright else float(info.min)), True
-    b = float(np.floor(t) if bright else np.ceil(t))
-    if bright:
-        return (float(info.max), True) if b >= info.max else ((b, True) if b >= info.min else (0.0, False))
-    return (float(info.min), True) if b <= info.min else ((b, True) if b <= info.max else (0.0, False))
-
-
-def candidate_thresholds(thresholds: np.ndarray, dtype: np.dtype, bright: bool) -> np.ndarray | None:
-    """The thresholds as integers for an integer image: ``t[v]`` (int64, 256 entries, one per uint8
-    label) such that an integer value is above ``thresholds[v]`` exactly when it is above ``t[v]``
-    (``floor``; below: ``ceil``), label 0 and NaN thresholds never; None for other types.
-
-    Parameters
-    ----------
-    thresholds : ndarray of float64, shape (n + 1,)
-        Per vertebra id (entry 0 unused; NaN: no candidate), n < 256.
-    dtype : numpy dtype
-        The intensities' type.
-    bright : bool
-        Candidates above (True) or below their threshold.
-
-    Returns
-    -------
-    ndarray of int64, shape (256,), or None
-        None for float images, 64-bit integers (not exact as float64) and more than 256 ids.
-    """
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "iu" or dtype.itemsize >= 8 or thresholds.size > 256:
-        return None
-    info = np.iinfo(dtype)
-    never = np.iinfo(np.int64).max if bright else np.iinfo(np.int64).min
-    out = np.full(256, never, dtype=np.int64)
-    t = np.asarray(thresholds[1:], dtype=np.float64)
-    ok = ~np.isnan(t)  # (an infinite threshold clips to one beyond the range: always, or never)
-    # clipped one beyond the type's range: every value is above (below) a threshold under (over) it
-    r = np.clip(np.floor(t[ok]) if bright else np.ceil(t[ok]), float(info.min) - 1, float(info.max) + 1)
-    out[1 : thresholds.size][ok] = r.astype(np.int64)
-    return out
 
 
 def _class_histogram(intensity: np.ndarray, vertebrae: np.ndarray, code: np.ndarray, n: int) -> Hist | None:

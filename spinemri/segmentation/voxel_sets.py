@@ -15,6 +15,7 @@ from .._native import kernels as _kernels
 
 __all__ = [
     "SPARSE_FRACTION",
+    "c_order_ids",
     "connected_components",
     "label_voxels",
     "sorted_isin",
@@ -122,3 +123,36 @@ def connected_components(binary_or_labels: np.ndarray, connectivity: int) -> tup
 
     out, n = cc3d.connected_components(binary_or_labels, connectivity=connectivity, return_N=True)  # type: ignore[call-overload]
     return out, int(n)
+
+
+def c_order_ids(ids: np.ndarray, lesion_vertebra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lesion ids ``1..N`` (each a connected set, C-contiguous ``ids``) renumbered in C order of their
+    first voxel, as labelling them once more would number them (cc3d's multi-label components of
+    ``ids``: the connectivities are symmetric in the axes, so a lesion labelled on the reversed axes
+    is one component here too), and the vertebra of each new id.
+
+    Parameters
+    ----------
+    ids : ndarray of int, C-contiguous
+        Lesion ids ``1..N`` (0: none), every id present.
+    lesion_vertebra : ndarray of int, shape (N + 1,)
+        The vertebra of each id.
+
+    Returns
+    -------
+    tuple of (ndarray, ndarray of int64)
+        The renumbered ids (uint8, uint16 or int32, the smallest holding N) and the vertebra of each.
+    """
+    flat = ids.ravel()
+    nz = np.flatnonzero(flat)
+    old, first = np.unique(flat[nz], return_index=True)  # 1..N, each id's first voxel
+    n_ids = old.size
+    lut = np.zeros(
+        int(old[-1]) + 1, dtype=np.uint8 if n_ids < 1 << 8 else np.uint16 if n_ids < 1 << 16 else np.int32
+    )
+    lut[old[np.argsort(first, kind="stable")]] = np.arange(1, n_ids + 1)
+    out = np.zeros(ids.shape, dtype=lut.dtype)
+    out.ravel()[nz] = lut[flat[nz]]
+    vertebra = np.zeros(n_ids + 1, dtype=np.int64)
+    vertebra[lut[old]] = lesion_vertebra[old]
+    return out, vertebra
