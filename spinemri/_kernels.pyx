@@ -26,7 +26,10 @@ cdef extern from *:
         for (k = 0; k < n; k += 64) __builtin_prefetch(c + k);
         __builtin_prefetch(c + n - 1);
     }
-    #if defined(__SSE2__)
+    /* SPM_PORTABLE (a build with -DSPM_PORTABLE) takes the plain C paths everywhere: what a
+       machine without SSE2 (ARM) or without target_clones runs; the tests compare the two builds */
+    #if defined(__SSE2__) && !defined(SPM_PORTABLE)
+    #define SPM_SSE2 1
     #include <emmintrin.h>
     #endif
     /* The bits of the bytes b[0:n] != 0 into the words w[0:nw] (bit k of word k / 64; the bits from
@@ -37,7 +40,7 @@ cdef extern from *:
         Py_ssize_t k = 0, i, nf = n >> 6;
         uint64_t acc;
         for (i = nf; i < nw; i++) w[i] = 0;
-    #if defined(__SSE2__)
+    #if defined(SPM_SSE2)
         const __m128i z = _mm_setzero_si128();
         for (i = 0; i < nf; i++, k += 64) {  /* a word from 4 x 16 bytes, stored once */
             uint64_t m0 = (uint64_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)(b + k)), z));
@@ -57,7 +60,7 @@ cdef extern from *:
         if (k < n) {  /* the last, partial word: 16 bytes a step, then one by one */
             acc = 0;
             i = 0;
-    #if defined(__SSE2__)
+    #if defined(SPM_SSE2)
             for (; k + i + 16 <= n; i += 16)
                 acc |= (uint64_t)(_mm_movemask_epi8(_mm_cmpeq_epi8(
                     _mm_loadu_si128((const __m128i*)(b + k + i)), z)) ^ 0xFFFF) << i;
@@ -80,7 +83,8 @@ cdef bint _LITTLE = _sys.byteorder == "little"
 # build only has SSE2, whose 16-byte lanes do half the work of AVX2's per instruction.
 cdef extern from *:
     """
-    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && defined(__has_attribute) \
+        && !defined(SPM_PORTABLE)
     #  if __has_attribute(target_clones)
     #    define SPM_CLONES __attribute__((target_clones("avx2", "default")))
     #  endif
