@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from box_voxels import BoxVoxels
 from scipy import ndimage as ndi
 
 from spinemri._native import kernels as _kernels
@@ -40,17 +41,6 @@ def _interior_oracle(v: np.ndarray) -> np.ndarray:
     lo = ndi.minimum_filter(p, size=3, mode="constant", cval=0)[1:-1, 1:-1, 1:-1]
     hi = ndi.maximum_filter(p, size=3, mode="constant", cval=0)[1:-1, 1:-1, 1:-1]
     return np.asarray((v > 0) & (lo == v) & (hi == v))
-
-
-class _Voxels:
-    def __init__(self, vertebrae: np.ndarray, values: np.ndarray, deep: np.ndarray | None) -> None:
-        self.vertebrae, self.values, self.shape, self.deep = vertebrae, values, vertebrae.shape, deep
-
-    def corrected(self, idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self.values.ravel()[idx], dtype=np.float64)
-
-    def vertebra(self, idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self.vertebrae.ravel()[idx])
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -83,7 +73,7 @@ def test_edge_rule_from_interior_counts_equals_the_interior_mask(seed: int, with
     plateau = np.bincount(cid, weights=values.ravel()[idx] - 100.0) / np.maximum(np.bincount(cid), 1)
     level = np.full(5, 100.0)
     deep = label_codes(v, (3, 3, 1), depth=False) != 0 if with_deep else None
-    vox = _Voxels(v, values - 100.0 + level[0], deep)
+    vox = BoxVoxels(v, values - 100.0 + level[0], deep)
     args = (idx, cid, vox, (1.0, 1.0, 2.0), level, 1.0, plateau, 0.5)
     ref = component_rules(*args, interior)
     counts = np.bincount(v[interior], minlength=5)
