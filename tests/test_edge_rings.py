@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
+from box_voxels import BoxVoxels
 from scipy import ndimage as ndi
 
 from spinemri._native import kernels as _kernels
@@ -98,17 +99,6 @@ def test_ring_offsets_are_the_ball_of_the_distance_transform(spacing: tuple[floa
     assert from_rows == {tuple(int(x) for x in w) for w in want} | {(0, 0, 0)}
 
 
-class _Voxels:
-    def __init__(self, vertebrae: np.ndarray, values: np.ndarray, deep: np.ndarray | None) -> None:
-        self.vertebrae, self.values, self.shape, self.deep = vertebrae, values, vertebrae.shape, deep
-
-    def corrected(self, idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self.values.ravel()[idx], dtype=np.float64)
-
-    def vertebra(self, idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self.vertebrae.ravel()[idx])
-
-
 def _rule_oracle(idx, cid, vox, spacing, level, sign, plateau_of, min_step, interior, sd):  # type: ignore[no-untyped-def]
     """The edge rule as a per-component loop over whole-array distance transforms (module docstring
     of component_rules)."""
@@ -174,7 +164,7 @@ def test_component_rules_equal_the_per_component_distance_transform(seed: int, w
     o = np.argsort(idx)
     idx, cid = idx[o], cid[o]
     deep = (rng.random(shape) < 0.6) if with_deep else None
-    vox = _Voxels(vert, values, deep)
+    vox = BoxVoxels(vert, values, deep)
     level = np.array([0.0, 100.0, 100.0])
     plateau = np.zeros(10)
     for c in np.unique(cid):
@@ -216,7 +206,7 @@ def test_component_rules_drop_and_keep_over_the_seeds() -> None:
         cid = np.ones(idx.size, np.intp)
         plateau = np.array([0.0, float(np.median(values[comp])) - 100.0])
         keep = component_rules(
-            idx, cid, _Voxels(vert, values, None), (1.0, 1.0, 1.0), np.array([0.0, 100.0, 100.0]), 1.0,
+            idx, cid, BoxVoxels(vert, values, None), (1.0, 1.0, 1.0), np.array([0.0, 100.0, 100.0]), 1.0,
             plateau, 0.8, sd=np.array([0.0, 50.0, 50.0]),
         )  # fmt: skip
         outcomes.add(bool(keep.all()))
@@ -362,3 +352,24 @@ def test_candidates_with_the_block_bound_equal_the_full_scan(dtype: type, bright
             t = thr[lab]
             want = (lab > 0) & ((values > t) if bright else (values < t))
         assert full[0].tolist() == np.flatnonzero(want).tolist()
+
+
+@pytest.mark.parametrize("density", [0.01, 0.6])  # the run union-find, and cc3d on the voxels' box
+def test_label_voxels_with_codes_equal_cc3d_multilabel(density: float) -> None:
+    import cc3d
+
+    from spinemri.segmentation.voxel_sets import label_voxels
+
+    rng = np.random.default_rng(int(density * 100))
+    for _ in range(40):
+        shape = tuple(int(x) for x in rng.integers(2, 30, 3))
+        labels = rng.integers(1, 5, shape) * (rng.random(shape) < density)
+        idx = np.flatnonzero(labels)
+        if idx.size == 0:
+            continue
+        codes = labels.ravel()[idx].astype(np.int64) * 70_000  # wide codes: relabelled small for cc3d
+        for conn in (6, 26):
+            want, n = cc3d.connected_components(labels, connectivity=conn, return_N=True)
+            got, n_got = label_voxels(idx, shape, conn, codes)
+            assert n_got == n
+            np.testing.assert_array_equal(got, want.ravel()[idx])

@@ -88,7 +88,7 @@ from .thresholds import (
     otsu,
     robust_threshold,
 )
-from .voxel_sets import c_order_ids, connected_components, label_voxels, sorted_isin, sub_box
+from .voxel_sets import c_order_ids, label_voxels, sorted_isin, sub_box
 
 __all__ = ["LesionSegmentation", "segment_lesions"]
 
@@ -594,15 +594,11 @@ def _filter(
     lab, n_comp = label_voxels(cand_idx, shape, p.connectivity)
     if owner is not None and n_comp:
         # a component holding voxels of two owners: the refinement joined lesions that detection had
-        # apart (one's grown boundary touches the other); label them apart (rare: one cc3d pass)
+        # apart (one's grown boundary touches the other); label them apart (rare: a second labelling)
         some = np.full(n_comp + 1, -1, dtype=np.int64)
         some[lab] = owner  # one owner per component (any): a component of one owner matches it everywhere
         if np.any(some[lab] != owner):
-            _, sub, local = sub_box(cand_idx, shape)
-            by_owner = np.zeros(sub, dtype=np.int64)
-            by_owner.ravel()[local] = owner.astype(np.int64) + 1
-            comp, n_comp = connected_components(by_owner, p.connectivity)
-            lab = comp.ravel()[local].astype(np.intp)
+            lab, n_comp = label_voxels(cand_idx, shape, p.connectivity, owner)
     sizes = np.bincount(lab, minlength=n_comp + 1)
     seeded = np.bincount(lab[seeded_voxel], minlength=n_comp + 1)
     voxel_mm3 = float(np.prod(spacing))
@@ -681,17 +677,12 @@ def _components(
             )
     if kept_idx.size == 0:
         return np.zeros((0, 0, 0), dtype=np.uint8), (0, 0, 0), np.zeros(1, dtype=np.int64)
-    # one labelling pass over all vertebrae at once, on the lesions' bounding box: lesion voxels carry
-    # a code of (their vertebra, their component), so cc3d's multi-label components never cross a
-    # vertebra boundary, nor join two touching lesions that the steps above kept apart
-    # (the union-find over the voxel list's runs with the pair as each voxel's code: the same
-    # components and C-order numbering as cc3d's multi-label pass over the lesions' box)
+    # one labelling of all vertebrae at once: lesion voxels carry a code of (their component, their
+    # vertebra), so the components never cross a vertebra boundary, nor join two touching lesions
+    # that the steps above kept apart; the ids on the lesions' bounding box
     offset, sub, local = sub_box(kept_idx, shape)
     vert = voxels.vertebra(kept_idx).astype(np.int64)
-    pair = cid.astype(np.int64) * 256 + vert
-    lab, n_ids = _kernels.sparse_components(
-        np.ascontiguousarray(kept_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(p.connectivity), pair
-    )
+    lab, n_ids = label_voxels(kept_idx, shape, p.connectivity, cid.astype(np.int64) * 256 + vert)
     ids = np.zeros(sub, dtype=_id_dtype(n_ids))
     ids.ravel()[local] = lab
     lesion_vertebra = np.zeros(n_ids + 1, dtype=np.int64)

@@ -29,7 +29,9 @@ __all__ = [
 SPARSE_FRACTION = 32
 
 
-def label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int) -> tuple[np.ndarray, int]:
+def label_voxels(
+    cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int, codes: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Connected components of a list of voxels.
 
     Parameters
@@ -40,6 +42,9 @@ def label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int
         The array's shape.
     connectivity : int
         6, 18 or 26.
+    codes : ndarray of int, shape (cand_idx.size,), optional
+        A code per voxel: voxels of different codes are never connected (the multi-label
+        components of an array holding the codes).
 
     Returns
     -------
@@ -47,16 +52,27 @@ def label_voxels(cand_idx: np.ndarray, shape: tuple[int, ...], connectivity: int
         The component id (1..n, numbered in C order of each component's first voxel) of each
         voxel of ``cand_idx``, and ``n``.
     """
+    codes = None if codes is None else np.ascontiguousarray(codes, dtype=np.int64)
     if cand_idx.size * SPARSE_FRACTION < int(np.prod(shape)):
         # few candidates (the usual case: lesions and noise voxels beyond the threshold): union-find
-        # over the voxel list, whose cost follows their number, not the box's size
+        # over the voxel list's runs, whose cost follows their number, not the box's size
         lab, n_comp = _kernels.sparse_components(
-            np.ascontiguousarray(cand_idx, dtype=np.intp), shape[0], shape[1], shape[2], int(connectivity)
+            np.ascontiguousarray(cand_idx, dtype=np.intp),
+            shape[0],
+            shape[1],
+            shape[2],
+            int(connectivity),
+            codes,
         )
         return lab, int(n_comp)
     _, sub, local = sub_box(cand_idx, shape)
-    cand = np.zeros(sub, dtype=bool)
-    cand.ravel()[local] = True
+    if codes is None:
+        cand = np.zeros(sub, dtype=bool)
+        cand.ravel()[local] = True
+    else:  # the codes as small labels 1..m on the voxels' box (cc3d's multi-label components)
+        _, small = np.unique(codes, return_inverse=True)
+        cand = np.zeros(sub, dtype=np.uint32 if small.size and small.max() >= 1 << 16 else np.uint16)
+        cand.ravel()[local] = small.ravel() + 1
     comp, n_comp = connected_components(cand, connectivity)
     return comp.ravel()[local].astype(np.intp), n_comp
 
